@@ -1,0 +1,45 @@
+"""Training objectives, chosen by `config.loss.name`; the other fields of `config.loss` are the factory's kwargs.
+
+A loss factory returns `loss_fn(outputs, batch) -> dict[str, Array]` of *per-example* values, shape (N,), with the
+key "loss" always present and any other keys logged as metrics. Per-example values let the trainer take a plain
+mean in training and a masked mean over a padded evaluation batch, with no loss knowing about either.
+
+`outputs` is the model's output dict (see `colorjax.models`); `batch` holds `L` (N,H,W,1), `chroma` (N,H,W,2: ab
+for Lab configs, uv for Luv configs) and, where the data has them, integer `label`s (N,).
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+LossFn = Callable[[dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]]
+
+
+def _per_example_mean(x: jax.Array) -> jax.Array:
+    return jnp.mean(x.reshape(x.shape[0], -1), axis=1)
+
+
+def make_l2_loss(chroma_scale: float = 110.0) -> LossFn:
+    """Mean squared chroma error, with chroma divided by `chroma_scale` so the loss is O(1)."""
+
+    def l2_loss(outputs, batch):
+        error = (outputs["chroma"] - batch["chroma"]) / chroma_scale
+        squared = _per_example_mean(jnp.square(error))
+        chroma_error = _per_example_mean(jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1))
+        return {"loss": squared, "chroma_l2_error": chroma_error}
+
+    return l2_loss
+
+
+LOSSES: dict[str, Callable[..., LossFn]] = {
+    "l2": make_l2_loss,
+}
+
+
+def get_loss(name: str, **kwargs) -> LossFn:
+    """Builds the registered loss `name`; kwargs come from `config.loss`."""
+    if name not in LOSSES:
+        known = ", ".join(sorted(LOSSES))
+        raise ValueError(f"Unknown loss {name!r}; config.loss.name must be one of: {known}.")
+    return LOSSES[name](**kwargs)

@@ -1,0 +1,33 @@
+"""The model registry: `get_model(name, **kwargs)` returns a Linen module.
+
+Every colorjax model follows one contract, so the trainer, `colorize` and `evaluate` never special-case a model:
+
+- Call: `outputs = model.apply(variables, L, train=bool, mutable=[...])` where `L` is float32 (N, H, W, 1) holding
+  CIE lightness in [0, 100]. Each model normalises its input itself (e.g. `(L - 50) / 100`).
+- Variables: `params`, and `batch_stats` when the model has BatchNorm (Flax momentum 0.9 == PyTorch 0.1).
+- Output: a dict. `outputs["chroma"]` is always present: float32 (N, H, W, 2), the predicted chroma in the units of
+  the colour space at the input's own resolution (a, b in CIE Lab units; u, v for the CIELUV models). It is what
+  `colorize` and `evaluate` use. Other keys carry what the model's loss needs (`logits`, `class_logits`, ...).
+- Decoding choices that do not change parameters (e.g. the annealed-mean temperature) are module attributes, so
+  inference can `model.clone(temperature=T)`.
+
+Registry names are the `config.model.name` values; the remaining fields of `config.model` are the kwargs.
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+
+from colorjax.models.regression import Regression
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "regression": Regression,
+}
+
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    """Builds the registered model `name` with the given constructor kwargs."""
+    if name not in MODELS:
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"Unknown model {name!r}; config.model.name must be one of: {known}.")
+    return MODELS[name](**kwargs)
