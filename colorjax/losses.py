@@ -26,7 +26,9 @@ def make_l2_loss(chroma_scale: float = 110.0) -> LossFn:
     def l2_loss(outputs, batch):
         error = (outputs["chroma"] - batch["chroma"]) / chroma_scale
         squared = _per_example_mean(jnp.square(error))
-        chroma_error = _per_example_mean(jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1))
+        chroma_error = _per_example_mean(
+            jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1)
+        )
         return {"loss": squared, "chroma_l2_error": chroma_error}
 
     return l2_loss

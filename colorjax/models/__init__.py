@@ -10,11 +10,19 @@ Every colorjax model follows one contract, so the trainer, `colorize` and `evalu
   `colorize` and `evaluate` use. Other keys carry what the model's loss needs (`logits`, `class_logits`, ...).
 - Decoding choices that do not change parameters (e.g. the annealed-mean temperature) are module attributes, so
   inference can `model.clone(temperature=T)`.
+- Pretrained weights that must not train (a frozen ImageNet embedder) live in the `frozen` collection: the trainer
+  passes them to every apply but never differentiates, optimises or mutates them. Checkpoints carry them, so a
+  checkpoint colours images on its own.
+- A model that starts from files on disk (ImageNet backbones, published weights) registers a loader in
+  `PRETRAINED_LOADERS`: `loader(variables, model_kwargs) -> variables`, called by the trainer right after `init`
+  (only for a fresh run). It reads the paths it needs from the model kwargs and fails with a one-line error that
+  names the file to download when one is missing.
 
 Registry names are the `config.model.name` values; the remaining fields of `config.model` are the kwargs.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 
@@ -24,6 +32,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
 }
 
+Variables = dict[str, Any]
+PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {}
+
 
 def get_model(name: str, **kwargs) -> nn.Module:
     """Builds the registered model `name` with the given constructor kwargs."""
@@ -31,3 +42,9 @@ def get_model(name: str, **kwargs) -> nn.Module:
         known = ", ".join(sorted(MODELS))
         raise ValueError(f"Unknown model {name!r}; config.model.name must be one of: {known}.")
     return MODELS[name](**kwargs)
+
+
+def load_pretrained(name: str, variables: Variables, model_kwargs: dict[str, Any]) -> Variables:
+    """Fills `variables` from the files the model's kwargs name, where the model registers a loader."""
+    loader = PRETRAINED_LOADERS.get(name)
+    return variables if loader is None else loader(variables, model_kwargs)

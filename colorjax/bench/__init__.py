@@ -1,0 +1,22 @@
+"""Benchmarks: `python -m colorjax.bench [NAME ...] [--out results.json]`.
+
+Speed is part of correctness here, and this machine is noisy: every benchmark compares its contenders side by side
+in ONE run and reports ratios next to the absolute numbers. Each topic lives in its own module of this package and
+registers `name -> fn(quick: bool) -> list[dict]` in `BENCHMARKS`; each returned dict is one printed row
+(`{"benchmark": ..., "contender": ..., "images_per_s": ..., ...}`).
+"""
+
+import importlib
+from collections.abc import Callable
+
+# name -> "module:function" (imported lazily, so one benchmark's heavy imports never slow another's).
+BENCHMARKS: dict[str, str] = {}
+
+
+def get_benchmark(name: str) -> Callable[[bool], list[dict]]:
+    if name not in BENCHMARKS:
+        raise ValueError(
+            f"Unknown benchmark {name!r}; choose from: {', '.join(sorted(BENCHMARKS))}."
+        )
+    module_name, function_name = BENCHMARKS[name].split(":")
+    return getattr(importlib.import_module(module_name), function_name)
