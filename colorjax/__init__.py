@@ -13,3 +13,8 @@ A gray photo in, a plausible colour photo out. The package is laid out one modul
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# TensorFlow serves only tf.data here; keep its C++ start-up chatter (oneDNN, CPU features) off the console.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,150 @@
+"""Checkpoints: the one module that talks to Orbax.
+
+A run's checkpoints live in `WORKDIR/checkpoints/<step>/` with two items: `state` (the train state pytree: step,
+params, batch_stats, frozen, opt_state) and `meta` (JSON: step, the config, the input stream's position per
+process, class names — everything needed to resume or to colour images from the checkpoint alone).
+
+- Saves are asynchronous (training continues while the previous checkpoint is written) and atomic (Orbax writes to
+  a temporary directory and renames it), so a run killed mid-save keeps its last complete checkpoint.
+- Kept: the latest `keep_latest` checkpoints plus the best `keep_best` by an evaluation metric (`best_metric`,
+  `best_mode` "min" or "max"); a checkpoint saved without metrics is only kept while it is among the latest.
+- Inference opens the directory `read_only=True` and restores without needing the optimizer.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint where one was asked for (the message says what to do)."""
+
+
+class Checkpoints:
+    """Saves and restores a run's checkpoints in `workdir/checkpoints`."""
+
+    def __init__(
+        self,
+        workdir: str | Path,
+        *,
+        keep_latest: int = 3,
+        keep_best: int = 1,
+        best_metric: str | None = None,
+        best_mode: str = "min",
+        read_only: bool = False,
+        async_save: bool = True,
+    ):
+        self.directory = Path(workdir).absolute() / CHECKPOINT_DIR
+        self.best_metric = best_metric
+        policies: list[Any] = [checkpoint_managers.LatestN(n=keep_latest)]
+        best_fn = None
+        if best_metric:
+
+            def best_fn(metrics: dict[str, float]) -> float:
+                return float(metrics[best_metric])
+
+            policies.append(
+                checkpoint_managers.BestN(
+                    get_metric_fn=best_fn,
+                    reverse=best_mode == "min",
+                    n=keep_best,
+                    keep_checkpoints_without_metrics=False,
+                )
+            )
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+            best_fn=best_fn,
+            best_mode=best_mode,
+            read_only=read_only,
+            create=not read_only,
+            enable_async_checkpointing=async_save,
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta")
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def best_step(self) -> int | None:
+        return self.manager.best_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self.manager.all_steps())
+
+    def resolve_step(self, which: str | int) -> int:
+        """'latest', 'best' or a step number -> an existing step, or a CheckpointError saying what exists."""
+        steps = self.all_steps()
+        if not steps:
+            raise CheckpointError(
+                f"No checkpoint in {self.directory}; train first or check --workdir."
+            )
+        if which == "latest":
+            return max(steps)
+        if which == "best":
+            best = self.best_step()
+            return max(steps) if best is None else best
+        step = int(which)
+        if step not in steps:
+            raise CheckpointError(
+                f"No checkpoint for step {step} in {self.directory}; available: {', '.join(map(str, steps))}."
+            )
+        return step
+
+    def save(
+        self, step: int, state: Any, meta: dict[str, Any], metrics: dict[str, float] | None = None
+    ) -> None:
+        """Starts an asynchronous save of `state` and `meta` at `step` (metrics rank it for keep-best)."""
+        if metrics is not None and self.best_metric:
+            metrics = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+            if self.best_metric not in metrics:
+                metrics = None
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+            metrics=metrics if self.best_metric else None,
+            force=True,
+        )
+
+    def restore(self, step: int, abstract_state: Any | None = None) -> tuple[Any, dict[str, Any]]:
+        """(state, meta) at `step`. With `abstract_state` (ShapeDtypeStructs carrying shardings) the arrays land
+        sharded as described; without it they are restored as saved, on the default device."""
+        state_args = (
+            ocp.args.StandardRestore(abstract_state)
+            if abstract_state is not None
+            else ocp.args.StandardRestore()
+        )
+        restored = self.manager.restore(
+            step, args=ocp.args.Composite(state=state_args, meta=ocp.args.JsonRestore())
+        )
+        return restored["state"], restored["meta"]
+
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+            "meta"
+        ]
+
+    def wait(self) -> None:
+        """Blocks until pending asynchronous saves are on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def abstract_with_shardings(tree: Any, shardings: Any) -> Any:
+    """ShapeDtypeStructs of `tree` (an eval_shape result) that carry the given shardings, for sharded restore."""
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
+    )

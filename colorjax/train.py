@@ -1,0 +1,551 @@
+"""Trains a colorization model: `python -m colorjax.train --config configs/X.py[:arg] --workdir DIR`.
+
+Read top to bottom: setup, input, model, mesh and shardings, the train step, restore or initialise, evaluation,
+the loop. Any config field can be overridden on the command line (`--config.batch_size=64`).
+
+Where the starting state comes from, first match wins:
+1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream);
+2. `config.resume`: another run's workdir, continued with its optimizer state and input position;
+3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
+4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).
+
+SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit cleanly; a second Ctrl-C stops at once. A NaN or
+infinite loss stops the run with an error before it can reach a checkpoint, so the last one saved stays good.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from colorjax import (
+    checkpointing,
+    color,
+    input_pipeline,
+    losses,
+    models,
+    optim,
+    parallel,
+    visualize,
+)
+from colorjax.input_pipeline import Position
+
+log = logging.getLogger(__name__)
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a training run carries from step to step (and saves in checkpoints)."""
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    frozen: Any
+    opt_state: Any
+
+    def variables(self, params: Any | None = None) -> dict[str, Any]:
+        return {
+            "params": self.params if params is None else params,
+            "batch_stats": self.batch_stats,
+            "frozen": self.frozen,
+        }
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class Preemption:
+    """Turns SIGTERM and the first SIGINT into a request to checkpoint and stop at the next step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except (
+                ValueError
+            ):  # Not the main thread (e.g. some test runners): no handler, no preemption support.
+                pass
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("Received %s: saving a checkpoint and stopping.", signal.Signals(signum).name)
+
+    def should_stop(self, step: int) -> bool:
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            return self.requested or multihost_utils.reached_preemption_sync_point(step)
+        return self.requested
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def itstime(step: int, every: int | None, total: int) -> bool:
+    """True every `every` steps and at the last step (never when `every` is 0/None)."""
+    return bool(every) and (step % every == 0 or step == total)
+
+
+def resolve_model_kwargs(
+    config: ml_collections.ConfigDict, class_names: list[str] | None
+) -> dict[str, Any]:
+    """`config.model` minus its name, with `num_classes="auto"` replaced by the data's class count (0 if none)."""
+    kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    if kwargs.get("num_classes") == "auto":
+        kwargs["num_classes"] = len(class_names) if class_names else 0
+    return kwargs
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    (workdir / "config.json").write_text(
+        config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+    )
+
+
+class ProgressLine:
+    """The console line: step, loss, images/s and the estimated time left."""
+
+    def __init__(self, total_steps: int, global_batch: int, first_step: int):
+        self.total, self.batch = total_steps, global_batch
+        self.last_step, self.last_time = first_step, time.perf_counter()
+        self.first_interval = True
+
+    def pause_ended(self) -> None:
+        """Restarts the clock after an evaluation or save, so those do not count as training time."""
+        self.last_time = time.perf_counter()
+
+    def update(self, step: int, loss: float) -> dict[str, float]:
+        now = time.perf_counter()
+        steps_per_s = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        # The first interval includes compilation, so it says so; later ones are steady training speed.
+        note = "  (includes compilation)" if self.first_interval else ""
+        self.first_interval = False
+        self.last_step, self.last_time = step, now
+        eta = (self.total - step) / max(steps_per_s, 1e-9)
+        images_per_s = steps_per_s * self.batch
+        width = len(str(self.total))
+        print(
+            f"step {step:>{width}}/{self.total}  loss {loss:.4g}  {images_per_s:.1f} img/s  "
+            f"ETA {_format_seconds(eta)}{note}",
+            flush=True,
+        )
+        return {"train/images_per_s": images_per_s, "train/steps_per_s": steps_per_s}
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, float]:
+    """Runs (or resumes) training as configured; returns the last evaluation's metrics (empty if none ran)."""
+    # ------------------------------------------------------------------------------------------------- setup
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    input_pipeline.hide_accelerators_from_tensorflow()
+    process_index, process_count = jax.process_index(), jax.process_count()
+    from clu import metric_writers
+
+    writer = metric_writers.create_default_writer(
+        workdir / "tensorboard", just_logging=process_index > 0, asynchronous=True
+    )
+    if process_index == 0:
+        write_config(config, workdir)
+    total_steps = config.num_train_steps
+
+    # ------------------------------------------------------------------------------------------------- input
+    local_batch = parallel.local_batch_size(config.batch_size)
+    train_source = input_pipeline.make_source(
+        config.data,
+        config.data.train_split,
+        process_index=process_index,
+        process_count=process_count,
+    )
+    eval_source = None
+    if config.get("eval_every"):
+        eval_source = input_pipeline.make_source(
+            config.data,
+            config.data.eval_split,
+            process_index=process_index,
+            process_count=process_count,
+        )
+    class_names = train_source.class_names
+    if process_index == 0:
+        classes = f", {len(class_names)} classes" if class_names else ""
+        print(
+            f"Training on {train_source.description}: {train_source.num_examples} images{classes}.",
+            flush=True,
+        )
+
+    # ------------------------------------------------------------------------------------------------- model
+    model_kwargs = resolve_model_kwargs(config, class_names)
+    model = models.get_model(config.model.name, **model_kwargs)
+    loss_config = config.loss.to_dict()
+    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
+    tx, schedule = optim.make_optimizer(config)
+    image_size = config.data.image_size
+    color_space = config.data.get("color_space", "lab")
+
+    def init_state(rng: jax.Array) -> TrainState:
+        variables = model.init(
+            rng, jnp.zeros((1, image_size, image_size, 1), jnp.float32), train=False
+        )
+        params = variables["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            batch_stats=variables.get("batch_stats", {}),
+            frozen=variables.get("frozen", {}),
+            opt_state=tx.init(params),
+        )
+
+    # ------------------------------------------------------------------------------------ mesh and shardings
+    mesh = parallel.make_mesh()
+    rng = jax.random.key(config.seed)
+    init_rng, train_rng = jax.random.split(rng)
+    abstract_state = jax.eval_shape(init_state, init_rng)
+    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), abstract_state)
+    batch_sharding = parallel.data_sharding(mesh)
+    replicated = parallel.replicated(mesh)
+    num_params = sum(x.size for x in jax.tree.leaves(abstract_state.params))
+    if process_index == 0:
+        print(
+            f"Model {config.model.name}: {num_params:,} trainable parameters; global batch {config.batch_size} "
+            f"on {jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {total_steps} steps.",
+            flush=True,
+        )
+
+    # ------------------------------------------------------------------------------------------ train step
+    def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
+        step_rng = jax.random.fold_in(rng, state.step)
+
+        def compute_loss(params):
+            outputs, mutated = model.apply(
+                state.variables(params),
+                batch["L"],
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": step_rng},
+            )
+            per_example = loss_fn(outputs, batch)
+            return jnp.mean(per_example["loss"]), (per_example, mutated)
+
+        grads, (per_example, mutated) = jax.grad(compute_loss, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, updates),
+            batch_stats=mutated.get("batch_stats", state.batch_stats),
+            opt_state=opt_state,
+        )
+        metrics = {f"train/{k}": jnp.mean(v) for k, v in per_example.items()}
+        metrics["train/grad_norm"] = optax.global_norm(grads)
+        metrics["train/lr"] = schedule(state.step)
+        return new_state, metrics
+
+    train_step = jax.jit(
+        train_step,
+        in_shardings=(state_sharding, batch_sharding, replicated),
+        out_shardings=(state_sharding, replicated),
+        donate_argnums=(0,),
+    )
+
+    def eval_step(state: TrainState, batch: dict[str, jax.Array]):
+        outputs = model.apply(state.variables(), batch["L"], train=False)
+        per_example = loss_fn(outputs, batch)
+        mask = batch["mask"].astype(jnp.float32)
+        sums = {f"val/{k}": jnp.sum(v * mask) for k, v in per_example.items()}
+        sums.update(
+            _eval_image_statistics(
+                batch["L"], outputs["chroma"], batch["chroma"], mask, color_space
+            )
+        )
+        sums["count"] = jnp.sum(mask)
+        return sums, outputs["chroma"]
+
+    eval_step = jax.jit(
+        eval_step, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
+    )
+
+    # -------------------------------------------------------------------------------- restore or initialise
+    checkpoints = checkpointing.Checkpoints(
+        workdir,
+        keep_latest=config.get("keep_checkpoints", 3),
+        keep_best=config.get("keep_best_checkpoints", 1),
+        best_metric=config.get("best_metric"),
+        best_mode=config.get("best_mode", "min"),
+    )
+    abstract_sharded = checkpointing.abstract_with_shardings(abstract_state, state_sharding)
+    start_position = Position()
+    if checkpoints.latest_step() is not None:
+        step = checkpoints.latest_step()
+        state, meta = checkpoints.restore(step, abstract_sharded)
+        start_position = _position_for_process(
+            meta, process_index, process_count, step, local_batch
+        )
+        print(f"Resuming from the checkpoint of step {step} in {checkpoints.directory}", flush=True)
+    elif config.get("resume"):
+        other = checkpointing.Checkpoints(config.resume, read_only=True)
+        step = other.resolve_step("latest")
+        state, meta = other.restore(step, abstract_sharded)
+        start_position = _position_for_process(
+            meta, process_index, process_count, step, local_batch
+        )
+        print(f"Continuing {config.resume} from its step {step}", flush=True)
+    else:
+        state = jax.jit(init_state, out_shardings=state_sharding)(init_rng)
+        if config.get("model_init"):
+            state = _init_from_run(state, config.model_init, state_sharding)
+            print(f"Initialised the weights from {config.model_init}", flush=True)
+        else:
+            state = _load_pretrained(state, config.model.name, model_kwargs, state_sharding, tx)
+    first_step = int(state.step)
+
+    # ------------------------------------------------------------------------------------------- evaluation
+    grid_dir = workdir / "images"
+
+    def evaluate(state: TrainState, step: int) -> dict[str, float]:
+        max_examples = config.get("eval_max_images")
+        num_batches = parallel.max_over_processes(
+            input_pipeline.num_eval_batches(eval_source.num_examples, local_batch, max_examples)
+        )
+        totals: dict[str, float] = {}
+        grid = None
+        for host_batch in input_pipeline.eval_batches(
+            eval_source,
+            config.data,
+            local_batch_size=local_batch,
+            num_batches=num_batches,
+            max_examples=max_examples,
+        ):
+            sums, chroma = eval_step(state, parallel.host_to_global(host_batch, mesh))
+            for k, v in jax.device_get(sums).items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            if grid is None and process_index == 0:
+                grid = visualize.comparison_grid(
+                    host_batch["L"],
+                    _first_rows(chroma, len(host_batch["L"])),
+                    host_batch["chroma"],
+                    host_batch["mask"],
+                    config.data.get("color_space", "lab"),
+                    config.get("num_grid_images", 8),
+                )
+        count = max(totals.pop("count"), 1.0)
+        results = {k: v / count for k, v in totals.items()}
+        writer.write_scalars(step, results)
+        if grid is not None:
+            writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
+            visualize.save_png(grid, grid_dir / f"step_{step:07d}.png")
+        print("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())), flush=True)
+        return results
+
+    # ------------------------------------------------------------------------------------------------- loop
+    train_stream = input_pipeline.TrainStream(
+        train_source,
+        config.data,
+        local_batch_size=local_batch,
+        seed=config.seed,
+        process_index=process_index,
+        start=start_position,
+    )
+    preemption = Preemption()
+    progress = ProgressLine(total_steps, config.batch_size, first_step)
+    pending_metrics: list[dict[str, jax.Array]] = []
+    last_eval: dict[str, float] = {}
+    if first_step >= total_steps:
+        print(f"Training already finished ({first_step}/{total_steps} steps).", flush=True)
+    try:
+        for step in range(first_step + 1, total_steps + 1):
+            batch = parallel.host_to_global(next(train_stream), mesh)
+            state, metrics = train_step(state, batch, train_rng)
+            pending_metrics.append(metrics)
+            stop = preemption.should_stop(step)
+            saving = itstime(step, config.get("checkpoint_every"), total_steps) or stop
+            evaluating = eval_source is not None and itstime(
+                step, config.get("eval_every"), total_steps
+            )
+            if itstime(step, config.log_every, total_steps) or saving or evaluating:
+                means = _check_and_average(pending_metrics, step)
+                pending_metrics = []
+                means.update(progress.update(step, means["train/loss"]))
+                writer.write_scalars(step, means)
+            eval_metrics = None
+            if evaluating:
+                eval_metrics = last_eval = evaluate(state, step)
+            if saving or evaluating:
+                positions = parallel.gather_from_processes(
+                    [train_stream.position.epoch, train_stream.position.index]
+                )
+                meta = {
+                    "step": step,
+                    "config": json.loads(config.to_json_best_effort()),
+                    "data_positions": positions.tolist(),
+                    "class_names": class_names,
+                    "model_kwargs": model_kwargs,
+                }
+                checkpoints.save(step, state, meta, metrics=eval_metrics)
+                progress.pause_ended()
+            if stop:
+                print(f"Stopped at step {step}; rerun the same command to resume.", flush=True)
+                break
+    finally:
+        train_stream.close()
+        preemption.restore()
+        checkpoints.close()
+        writer.flush()
+        counter = train_stream.counter
+        if counter.no_color or counter.failed:
+            logging.info(
+                "Input: %d photos without colour skipped, %d unreadable files skipped.",
+                counter.no_color,
+                counter.failed,
+            )
+    if process_index == 0:
+        print(f"Checkpoints: {checkpoints.directory}", flush=True)
+        print(f"TensorBoard: tensorboard --logdir {workdir / 'tensorboard'}", flush=True)
+        if grid_dir.exists():
+            print(f"Images (gray | predicted | truth): {grid_dir}", flush=True)
+    return last_eval
+
+
+def _eval_image_statistics(L, predicted, truth, mask, color_space: str) -> dict[str, jax.Array]:
+    """Masked sums of per-image PSNR (8-bit RGB, capped at 100 dB for identical images) and mean chroma error."""
+    predicted_rgb = jnp.round(color.chroma_to_rgb(L, predicted, color_space) * 255.0)
+    true_rgb = jnp.round(color.chroma_to_rgb(L, truth, color_space) * 255.0)
+    mse = jnp.mean(jnp.square(predicted_rgb - true_rgb), axis=(1, 2, 3))
+    psnr = jnp.minimum(10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-10)), 100.0)
+    chroma_error = jnp.mean(jnp.linalg.norm(predicted - truth, axis=-1), axis=(1, 2))
+    return {
+        "val/psnr_rgb": jnp.sum(psnr * mask),
+        "val/chroma_l2_error": jnp.sum(chroma_error * mask),
+    }
+
+
+def _first_rows(global_array: jax.Array, rows: int) -> np.ndarray:
+    """The first rows of a (replicated) global array, on the host."""
+    return np.asarray(jax.device_get(global_array))[:rows]
+
+
+def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[str, float]:
+    """Fetches the metrics of the steps since the last check; raises if any loss was not finite."""
+    values = jax.device_get(pending)
+    losses_seen = np.array([v["train/loss"] for v in values])
+    if not np.all(np.isfinite(losses_seen)):
+        bad = step - len(values) + 1 + int(np.argmin(np.isfinite(losses_seen)))
+        raise TrainingDiverged(
+            f"The training loss became {losses_seen[~np.isfinite(losses_seen)][0]} at step {bad}; stopped before "
+            "saving. The last checkpoint is intact: lower the learning rate or enable "
+            "config.optimizer.grad_clip_norm, then rerun to resume from it."
+        )
+    return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+
+
+def _position_for_process(
+    meta: dict[str, Any], process_index: int, process_count: int, step: int, local_batch: int
+) -> Position:
+    positions = meta.get("data_positions") or []
+    if len(positions) == process_count:
+        return Position(*positions[process_index])
+    # Different number of processes than the run that saved: continue from an approximate place.
+    logging.warning(
+        "Checkpoint saved by %d processes, resuming with %d: input order restarts.",
+        len(positions),
+        process_count,
+    )
+    return Position(0, 0) if not positions else Position(int(positions[0][0]), 0)
+
+
+def _init_from_run(state: TrainState, run_dir: str, state_sharding: TrainState) -> TrainState:
+    other = checkpointing.Checkpoints(run_dir, read_only=True)
+    restored, _ = other.restore(other.resolve_step("best"))
+    variables = {c: restored[c] for c in ("params", "batch_stats", "frozen") if c in restored}
+    return _replace_variables(state, variables, state_sharding)
+
+
+def _load_pretrained(state, model_name, model_kwargs, state_sharding, tx) -> TrainState:
+    variables = jax.device_get(state.variables())
+    loaded = models.load_pretrained(model_name, variables, model_kwargs)
+    if loaded is variables:
+        return state
+    state = _replace_variables(state, loaded, state_sharding)
+    return state.replace(
+        opt_state=jax.jit(tx.init, out_shardings=state_sharding.opt_state)(state.params)
+    )
+
+
+def _replace_variables(
+    state: TrainState, variables: dict[str, Any], state_sharding: TrainState
+) -> TrainState:
+    updates = {}
+    for collection in ("params", "batch_stats", "frozen"):
+        if collection in variables:
+            target = getattr(state, collection)
+            new = variables[collection]
+            if jax.tree.structure(new) != jax.tree.structure(target):
+                raise ValueError(
+                    f"The {collection} loaded do not match the model's structure; check that config.model matches "
+                    "the run or file the weights come from."
+                )
+            updates[collection] = jax.device_put(new, getattr(state_sharding, collection))
+    return state.replace(**updates)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Command-line entry point (absl flags)."""
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file(
+        "config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True
+    )
+    flags.DEFINE_string(
+        "workdir", None, "Directory for checkpoints, logs and images (reused to resume)."
+    )
+    flags.DEFINE_enum(
+        "distributed", "auto", ["auto", "on", "off"], "jax.distributed.initialize() on multi-host."
+    )
+    flags.mark_flags_as_required(["config", "workdir"])
+
+    def main(argv):
+        del argv
+        if not flags.FLAGS["verbosity"].present:
+            from absl import logging as absl_logging
+
+            absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax and TF are chatty at INFO.
+        parallel.maybe_initialize_distributed(flags.FLAGS.distributed)
+        try:
+            train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+        except (
+            input_pipeline.DataError,
+            checkpointing.CheckpointError,
+            TrainingDiverged,
+            ValueError,
+        ) as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(1)
+
+    app.run(main, argv=argv)
+
+
+if __name__ == "__main__":
+    run()
