@@ -2,7 +2,7 @@
 
 The sweep over 8-bit sRGB colours uses a dense sample of 2.1 million (one random colour in every run of 8 consecutive
 24-bit codes, i.e. 32 blue levels for every red-green pair, plus every colour whose channels are all <= 15 or all
->= 240, the gray axis and the cube's edges). `COLORJAX_FULL_GAMUT=1` sweeps all 2^24 colours instead (about 4x the
+>= 240, the gray axis and the cube's edges). `COLORJAX_FULL_GAMUT=1` sweeps all 2^24 colours instead (about 5x the
 time). The reference is scikit-image in float64; colorjax computes in float32.
 """
 
