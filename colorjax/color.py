@@ -1,0 +1,362 @@
+"""sRGB <-> CIE Lab and sRGB <-> CIE Luv (D65 white, 2-degree observer), in JAX and in TensorFlow ops.
+
+The models, losses and metrics use the JAX functions (`rgb_to_lab`, `lab_to_rgb`, `rgb_to_luv`, `luv_to_rgb`,
+`chroma_to_rgb`, `rgb_to_lightness_chroma`); the tf.data pipeline uses their `tf_` twins, which are graph-mode safe
+inside `Dataset.map`. Both backends run the same formulas: each formula below is written once against a small
+table of array operations (`_ArrayOps`), filled with `jax.numpy` or with TensorFlow ops. TensorFlow is imported
+only when a `tf_` function is first called, so JAX users never pay for it.
+
+Conventions (those of `skimage.color` rgb2lab / lab2rgb / rgb2luv / luv2rgb, so that numbers agree with the
+papers' Python code):
+
+- RGB is sRGB in [0, 1], channels last: arrays of shape (..., 3). Computation is float32 (float64 in JAX when
+  x64 is enabled and the input is float64).
+- sRGB companding (IEC 61966-2-1): linear = c / 12.92 for c <= 0.04045, else ((c + 0.055) / 1.055) ** 2.4; the
+  inverse switches at 0.0031308 and clips the result to [0, 1] as skimage does.
+- RGB -> XYZ: skimage's `xyz_from_rgb` matrix (the sRGB specification's primaries, 6 decimals), and its exact
+  inverse for XYZ -> RGB. Reference white: skimage's D65 2-degree tristimulus values (0.95047, 1.0, 1.08883).
+- Lab: f(t) = cbrt(t) for t > 0.008856, else 7.787 t + 16/116; L = 116 f(Y) - 16 in [0, 100],
+  a = 500 (f(X) - f(Y)), b = 200 (f(Y) - f(Z)). The inverse cubes f above 0.2068966, and, like skimage, sets a
+  negative f(Z) (a very large b) to 0 before inverting.
+- Luv: L = 116 cbrt(Y) - 16 for Y > 0.008856, else 903.3 Y (inverse threshold L = 7.999625);
+  u = 13 L (u' - u'_n), v = 13 L (v' - v'_n) with u' = 4X / (X + 15Y + 3Z + eps), v' = 9Y / (same), and the
+  inverse divides by 13 L + eps. eps is the machine epsilon of the computing dtype (skimage uses the input's), which
+  is how black (X = Y = Z = 0, L = 0) maps to u = v = 0 and back to black without a division by zero.
+
+Out-of-gamut input to the inverse functions (any chroma a model may predict, L = 0, negative XYZ) always gives a
+finite RGB in [0, 1]: Lab/Luv values are first clipped to +-1e4 (two orders of magnitude beyond any real colour)
+so float32 never overflows, and the one Luv denominator skimage leaves unguarded (v' = 0) is kept away from zero.
+Neither guard changes any colour that an sRGB image can produce. Every branch of every formula is fed a value safe
+for it, so JAX gradients are finite too (no NaN leaking from the branch `where` did not pick).
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# sRGB companding (IEC 61966-2-1), as in skimage.color.rgb2xyz / xyz2rgb.
+SRGB_ENCODED_THRESHOLD = 0.04045
+SRGB_LINEAR_THRESHOLD = 0.0031308
+SRGB_LINEAR_SLOPE = 12.92
+SRGB_OFFSET = 0.055
+SRGB_GAMMA = 2.4
+
+# skimage.color.colorconv.xyz_from_rgb ("From sRGB specification") and its inverse.
+XYZ_FROM_RGB = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ]
+)
+RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
+
+# skimage.color.xyz_tristimulus_values(illuminant="D65", observer="2").
+D65_WHITE = (0.95047, 1.0, 1.08883)
+
+# CIE Lab/Luv with skimage's (rounded) constants: epsilon = 0.008856, 7.787 = kappa / 116, kappa = 903.3.
+CIE_EPSILON = 0.008856
+LAB_LINEAR_SLOPE = 7.787
+LAB_LINEAR_OFFSET = 16.0 / 116.0
+LAB_INVERSE_THRESHOLD = 0.2068966  # f(CIE_EPSILON)
+LUV_KAPPA = 903.3
+LUV_INVERSE_THRESHOLD = 7.999625  # L at Y = CIE_EPSILON
+
+_WHITE_DENOMINATOR = D65_WHITE[0] + 15.0 * D65_WHITE[1] + 3.0 * D65_WHITE[2]
+LUV_WHITE_U = 4.0 * D65_WHITE[0] / _WHITE_DENOMINATOR  # u'_n
+LUV_WHITE_V = 9.0 * D65_WHITE[1] / _WHITE_DENOMINATOR  # v'_n
+
+# Inverse inputs are clipped to this magnitude so float32 stays finite for any prediction (see module docstring).
+_MAX_COLOUR_VALUE = 1e4
+# Smallest |v'| the Luv inverse divides by; sRGB colours have v' >= 0.15, the spectral locus v' >= 0.016.
+_MIN_V_PRIME = 1e-6
+
+COLOR_SPACES = ("lab", "luv")
+
+
+class _ArrayOps(NamedTuple):
+    """The few array operations the formulas need beyond arithmetic and `[..., i]` indexing."""
+
+    where: Callable[[Any, Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    clip: Callable[[Any, float, float], Any]
+    power: Callable[[Any, float], Any]
+    cbrt: Callable[[Any], Any]
+    abs: Callable[[Any], Any]
+    stack: Callable[[Sequence[Any]], Any]  # along a new last axis
+
+
+_JAX_OPS = _ArrayOps(
+    where=jnp.where,
+    maximum=jnp.maximum,
+    clip=jnp.clip,
+    power=jnp.power,
+    cbrt=jnp.cbrt,
+    abs=jnp.abs,
+    stack=lambda arrays: jnp.stack(arrays, axis=-1),
+)
+
+
+def _tf_ops(tf) -> _ArrayOps:
+    return _ArrayOps(
+        where=tf.where,
+        maximum=tf.maximum,
+        clip=tf.clip_by_value,
+        power=tf.pow,
+        # Only ever called on values above CIE_EPSILON, where pow(x, 1/3) is the real cube root.
+        cbrt=lambda x: tf.pow(x, 1.0 / 3.0),
+        abs=tf.abs,
+        stack=lambda tensors: tf.stack(tensors, axis=-1),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The formulas, written once for both backends. Channels travel as a tuple of three arrays of shape (...).
+# Each `where` branch gets an input clamped into that branch's domain (`maximum(t, threshold)`): the value `where`
+# keeps is unchanged, and the branch it drops can produce no NaN or inf to poison gradients.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _mix(matrix: np.ndarray, channels):
+    """`matrix @ channels` per pixel, as weighted sums (elementwise work that XLA and TF fuse)."""
+    return tuple(sum(float(m) * c for m, c in zip(row, channels, strict=True)) for row in matrix)
+
+
+def _srgb_to_linear(ops: _ArrayOps, c):
+    curved = ops.power(
+        (ops.maximum(c, SRGB_ENCODED_THRESHOLD) + SRGB_OFFSET) / (1.0 + SRGB_OFFSET), SRGB_GAMMA
+    )
+    return ops.where(c > SRGB_ENCODED_THRESHOLD, curved, c / SRGB_LINEAR_SLOPE)
+
+
+def _linear_to_srgb(ops: _ArrayOps, c):
+    curved = (1.0 + SRGB_OFFSET) * ops.power(
+        ops.maximum(c, SRGB_LINEAR_THRESHOLD), 1.0 / SRGB_GAMMA
+    ) - SRGB_OFFSET
+    return ops.clip(ops.where(c > SRGB_LINEAR_THRESHOLD, curved, c * SRGB_LINEAR_SLOPE), 0.0, 1.0)
+
+
+def _rgb_to_xyz(ops: _ArrayOps, rgb):
+    return _mix(XYZ_FROM_RGB, tuple(_srgb_to_linear(ops, rgb[..., i]) for i in range(3)))
+
+
+def _xyz_to_rgb(ops: _ArrayOps, xyz):
+    return ops.stack([_linear_to_srgb(ops, c) for c in _mix(RGB_FROM_XYZ, xyz)])
+
+
+def _lab_f(ops: _ArrayOps, t):
+    cube_root = ops.cbrt(ops.maximum(t, CIE_EPSILON))
+    return ops.where(t > CIE_EPSILON, cube_root, LAB_LINEAR_SLOPE * t + LAB_LINEAR_OFFSET)
+
+
+def _lab_f_inverse(ops: _ArrayOps, f):
+    cube = ops.maximum(f, LAB_INVERSE_THRESHOLD) ** 3
+    return ops.where(f > LAB_INVERSE_THRESHOLD, cube, (f - LAB_LINEAR_OFFSET) / LAB_LINEAR_SLOPE)
+
+
+def _lightness(ops: _ArrayOps, y):
+    """Luv's L* of relative luminance y. (Lab's 116 f(y) - 16 is the same curve with 116 * 7.787 = 903.29 for 903.3.)"""
+    return ops.where(
+        y > CIE_EPSILON, 116.0 * ops.cbrt(ops.maximum(y, CIE_EPSILON)) - 16.0, LUV_KAPPA * y
+    )
+
+
+def _rgb_to_lab(ops: _ArrayOps, rgb):
+    fx, fy, fz = (_lab_f(ops, c / w) for c, w in zip(_rgb_to_xyz(ops, rgb), D65_WHITE, strict=True))
+    return ops.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)])
+
+
+def _lab_to_rgb(ops: _ArrayOps, lab):
+    lab = ops.clip(lab, -_MAX_COLOUR_VALUE, _MAX_COLOUR_VALUE)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = ops.maximum(fy - lab[..., 2] / 200.0, 0.0)  # skimage clips a negative f(Z) to 0
+    xyz = tuple(_lab_f_inverse(ops, f) * w for f, w in zip((fx, fy, fz), D65_WHITE, strict=True))
+    return _xyz_to_rgb(ops, xyz)
+
+
+def _nonzero(ops: _ArrayOps, d, smallest):
+    """`d` with magnitudes below `smallest` replaced by `smallest`: a safe denominator."""
+    return ops.where(ops.abs(d) < smallest, smallest, d)
+
+
+def _rgb_to_luv(ops: _ArrayOps, rgb, eps: float):
+    x, y, z = _rgb_to_xyz(ops, rgb)
+    lightness = _lightness(ops, y / D65_WHITE[1])
+    # eps is skimage's: it makes black 0 / eps = 0. The guard only matters for out-of-range RGB whose sum cancels.
+    denominator = _nonzero(ops, x + 15.0 * y + 3.0 * z + eps, eps)
+    u = 13.0 * lightness * (4.0 * x / denominator - LUV_WHITE_U)
+    v = 13.0 * lightness * (9.0 * y / denominator - LUV_WHITE_V)
+    return ops.stack([lightness, u, v])
+
+
+def _luv_to_rgb(ops: _ArrayOps, luv, eps: float):
+    luv = ops.clip(luv, -_MAX_COLOUR_VALUE, _MAX_COLOUR_VALUE)
+    lightness, u, v = luv[..., 0], luv[..., 1], luv[..., 2]
+    cube = ((ops.maximum(lightness, LUV_INVERSE_THRESHOLD) + 16.0) / 116.0) ** 3
+    y = D65_WHITE[1] * ops.where(lightness > LUV_INVERSE_THRESHOLD, cube, lightness / LUV_KAPPA)
+    # skimage divides by 13 L + eps (black: u = v = 0 -> u', v' of the white point, then y = 0 -> black).
+    scaled_lightness = _nonzero(ops, 13.0 * lightness + eps, eps)
+    u_prime = LUV_WHITE_U + u / scaled_lightness
+    v_prime = _nonzero(ops, LUV_WHITE_V + v / scaled_lightness, _MIN_V_PRIME)
+    c = 3.0 * y * (5.0 * v_prime - 3.0)
+    z = ((u_prime - 4.0) * c - 15.0 * u_prime * v_prime * y) / (12.0 * v_prime)
+    x = -(c / v_prime + 3.0 * z)
+    return _xyz_to_rgb(ops, (x, y, z))
+
+
+def _split_lightness_chroma(colour):
+    return colour[..., :1], colour[..., 1:]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JAX
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _as_float_array(x, channels: int, name: str, what: str) -> jax.Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(
+            f"{name} expects floating-point {what}, got dtype {x.dtype}; "
+            "convert 8-bit images with x.astype(float32) / 255 first."
+        )
+    if x.ndim == 0 or x.shape[-1] != channels:
+        raise ValueError(
+            f"{name} expects {what} of shape (..., {channels}) with channels last, got shape {x.shape}."
+        )
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _eps(x: jax.Array) -> float:
+    return float(jnp.finfo(x.dtype).eps)
+
+
+@jax.jit
+def rgb_to_lab(rgb: jax.Array) -> jax.Array:
+    """sRGB in [0, 1], shape (..., 3) -> CIE Lab (L in [0, 100]), as `skimage.color.rgb2lab`."""
+    return _rgb_to_lab(_JAX_OPS, _as_float_array(rgb, 3, "rgb_to_lab", "sRGB"))
+
+
+@jax.jit
+def lab_to_rgb(lab: jax.Array) -> jax.Array:
+    """CIE Lab, shape (..., 3) -> sRGB clipped to [0, 1], as `skimage.color.lab2rgb` (finite for any input)."""
+    return _lab_to_rgb(_JAX_OPS, _as_float_array(lab, 3, "lab_to_rgb", "Lab"))
+
+
+@jax.jit
+def rgb_to_luv(rgb: jax.Array) -> jax.Array:
+    """sRGB in [0, 1], shape (..., 3) -> CIE Luv (L in [0, 100]), as `skimage.color.rgb2luv`."""
+    rgb = _as_float_array(rgb, 3, "rgb_to_luv", "sRGB")
+    return _rgb_to_luv(_JAX_OPS, rgb, _eps(rgb))
+
+
+@jax.jit
+def luv_to_rgb(luv: jax.Array) -> jax.Array:
+    """CIE Luv, shape (..., 3) -> sRGB clipped to [0, 1], as `skimage.color.luv2rgb` (finite for any input)."""
+    luv = _as_float_array(luv, 3, "luv_to_rgb", "Luv")
+    return _luv_to_rgb(_JAX_OPS, luv, _eps(luv))
+
+
+def _check_color_space(color_space: str, name: str) -> None:
+    if color_space not in COLOR_SPACES:
+        raise ValueError(f"{name}: color_space must be 'lab' or 'luv', got {color_space!r}.")
+
+
+def rgb_to_lightness_chroma(rgb: jax.Array, color_space: str) -> tuple[jax.Array, jax.Array]:
+    """sRGB (..., 3) -> (L (..., 1), chroma (..., 2)): chroma is (a, b) for "lab", (u, v) for "luv"."""
+    _check_color_space(color_space, "rgb_to_lightness_chroma")
+    to_colour = rgb_to_lab if color_space == "lab" else rgb_to_luv
+    return _split_lightness_chroma(to_colour(rgb))
+
+
+def chroma_to_rgb(lightness: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
+    """L (..., 1) and chroma (..., 2) in `color_space` units ("lab": ab, "luv": uv) -> sRGB (..., 3) in [0, 1].
+
+    Any chroma (a model's out-of-gamut prediction included) gives a finite colour clipped to [0, 1].
+    """
+    _check_color_space(color_space, "chroma_to_rgb")
+    lightness = _as_float_array(lightness, 1, "chroma_to_rgb", "lightness")
+    chroma = _as_float_array(chroma, 2, "chroma_to_rgb", "chroma")
+    if lightness.shape[:-1] != chroma.shape[:-1]:
+        raise ValueError(
+            f"chroma_to_rgb: lightness {lightness.shape} and chroma {chroma.shape} must match except in the "
+            "last axis (upsample the chroma to the lightness's resolution first)."
+        )
+    to_rgb = lab_to_rgb if color_space == "lab" else luv_to_rgb
+    return to_rgb(jnp.concatenate([lightness, chroma], axis=-1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TensorFlow (for tf.data). TensorFlow is imported on first use only.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _import_tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _as_float32_tensor(tf, x, channels: int, name: str, what: str):
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise ValueError(
+            f"{name} expects floating-point {what}, got dtype {x.dtype.name}; "
+            "use tf.image.convert_image_dtype(image, tf.float32) first."
+        )
+    last = x.shape[-1] if x.shape.rank else None
+    if x.shape.rank == 0 or (last is not None and last != channels):
+        raise ValueError(
+            f"{name} expects {what} of shape (..., {channels}) with channels last, got shape {x.shape}."
+        )
+    return tf.cast(x, tf.float32)
+
+
+_FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def tf_rgb_to_lab(rgb):
+    """`rgb_to_lab` in TensorFlow ops: float32 sRGB (..., 3) in [0, 1] -> Lab; usable inside `Dataset.map`."""
+    tf = _import_tf()
+    return _rgb_to_lab(_tf_ops(tf), _as_float32_tensor(tf, rgb, 3, "tf_rgb_to_lab", "sRGB"))
+
+
+def tf_lab_to_rgb(lab):
+    """`lab_to_rgb` in TensorFlow ops: float32 Lab (..., 3) -> sRGB clipped to [0, 1]."""
+    tf = _import_tf()
+    return _lab_to_rgb(_tf_ops(tf), _as_float32_tensor(tf, lab, 3, "tf_lab_to_rgb", "Lab"))
+
+
+def tf_rgb_to_luv(rgb):
+    """`rgb_to_luv` in TensorFlow ops: float32 sRGB (..., 3) in [0, 1] -> Luv; usable inside `Dataset.map`."""
+    tf = _import_tf()
+    rgb = _as_float32_tensor(tf, rgb, 3, "tf_rgb_to_luv", "sRGB")
+    return _rgb_to_luv(_tf_ops(tf), rgb, _FLOAT32_EPS)
+
+
+def tf_luv_to_rgb(luv):
+    """`luv_to_rgb` in TensorFlow ops: float32 Luv (..., 3) -> sRGB clipped to [0, 1]."""
+    tf = _import_tf()
+    luv = _as_float32_tensor(tf, luv, 3, "tf_luv_to_rgb", "Luv")
+    return _luv_to_rgb(_tf_ops(tf), luv, _FLOAT32_EPS)
+
+
+def tf_rgb_to_lightness_chroma(rgb, color_space: str):
+    """`rgb_to_lightness_chroma` in TensorFlow ops: sRGB (..., 3) -> (L (..., 1), chroma (..., 2))."""
+    _check_color_space(color_space, "tf_rgb_to_lightness_chroma")
+    to_colour = tf_rgb_to_lab if color_space == "lab" else tf_rgb_to_luv
+    return _split_lightness_chroma(to_colour(rgb))
+
+
+def tf_chroma_to_rgb(lightness, chroma, color_space: str):
+    """`chroma_to_rgb` in TensorFlow ops: L (..., 1) and chroma (..., 2) -> sRGB (..., 3) in [0, 1]."""
+    _check_color_space(color_space, "tf_chroma_to_rgb")
+    tf = _import_tf()
+    lightness = _as_float32_tensor(tf, lightness, 1, "tf_chroma_to_rgb", "lightness")
+    chroma = _as_float32_tensor(tf, chroma, 2, "tf_chroma_to_rgb", "chroma")
+    to_rgb = tf_lab_to_rgb if color_space == "lab" else tf_luv_to_rgb
+    return to_rgb(tf.concat([lightness, chroma], axis=-1))
