@@ -23,7 +23,10 @@ Conventions (also in `CONVENTIONS`, which `colorjax.evaluate` copies into metric
 - RGB metrics (PSNR, colourfulness, saturation) use 8-bit levels: round(clip(rgb, 0, 1) * 255).
 - PSNR is computed per image and averaged over images. An image whose MSE is 0 (identical images) or whose PSNR
   exceeds `PSNR_CAP_DB` = 100 dB is reported AS 100 dB (a 256x256 image one level off at a single pixel already
-  reaches 101 dB), and the number of such images is reported next to the mean (`psnr_*_capped_images`).
+  reaches 101 dB), and the number of such images is reported next to the mean (`psnr_*_capped_images`), with
+  the mean over the other images (`psnr_*_db_below_cap`, the "identical images excluded" reading). The cap keeps
+  every row on the same images, but it favours the gray baseline on black-and-white ground truth (exactly
+  reproduced): read the capped count alongside.
 - PSNR on ab uses the peak `AB_PSNR_PEAK` = 220, the span of the ab range [-110, 110] (Zhang et al.'s output scale).
 - AuC (Zhang et al. 2016): per-pixel ab L2 error e; the fraction of pixels with e <= t at t = 0, 1, ..., 150;
   the area under that curve by the trapezoid rule, divided by 150 and given in percent. Ground truth scores 100.
@@ -449,7 +452,7 @@ def auc_curves(histogram: np.ndarray, prior: np.ndarray | None = None) -> dict[s
 
 
 def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None) -> dict:
-    """The reported numbers (a flat JSON-ready dict) from an evaluation's accumulated statistics.
+    """The reported numbers (a flat JSON-ready dict; None where undefined) from accumulated statistics.
 
     `prior`: class frequencies for `auc_rebalanced_prior_percent` (default: the shipped ImageNet prior).
     """
@@ -465,6 +468,10 @@ def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None
     def total(name):
         return math.fsum(values[name].ravel())
 
+    def mean_below_cap(name):  # the "identical images excluded" reading of PSNR, for comparison
+        below = values[name][values[name] < PSNR_CAP_DB]
+        return math.fsum(below) / below.size if below.size else None
+
     curves = auc_curves(counts["ab_error_histogram"], prior)
     colourfulness_pred = total("colourfulness") / images
     colourfulness_true = total("colourfulness_ground_truth") / images
@@ -473,15 +480,17 @@ def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None
     saturation_difference = (
         100.0 * abs(saturation_pred - saturation_true) / saturation_true
         if saturation_true > 0
-        else float("nan")
+        else None
     )
     numbers = {
         "images": images,
         "pixels": pixels,
         "psnr_rgb_db": total("psnr_rgb_db") / images,
         "psnr_rgb_capped_images": int(counts["psnr_rgb_capped"]),
+        "psnr_rgb_db_below_cap": mean_below_cap("psnr_rgb_db"),
         "psnr_ab_db": total("psnr_ab_db") / images,
         "psnr_ab_capped_images": int(counts["psnr_ab_capped"]),
+        "psnr_ab_db_below_cap": mean_below_cap("psnr_ab_db"),
         "ab_l2_error": total("ab_error_sum") / pixels,
         "ab_rmse": math.sqrt(total("ab_squared_error_sum") / pixels),
         "auc_percent": float(area_under_curve(curves["plain"])),

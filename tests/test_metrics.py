@@ -73,6 +73,7 @@ def test_psnr_of_identical_images_is_the_stated_cap():
     assert result["psnr_rgb_db"] == 100.0 and result["psnr_ab_db"] == 100.0
     assert result["psnr_rgb_capped_images"] == 2 and result["psnr_ab_capped_images"] == 2
     assert metrics.CONVENTIONS["psnr_cap_db"] == 100.0
+    assert result["psnr_rgb_db_below_cap"] is None  # no image below the cap
 
 
 def test_psnr_averages_per_image_values_with_identical_images_at_the_cap():
@@ -89,6 +90,7 @@ def test_psnr_averages_per_image_values_with_identical_images_at_the_cap():
         (100 + 10 * math.log10(255**2 / 100)) / 2, abs=1e-4
     )
     assert result["psnr_rgb_capped_images"] == 1
+    assert result["psnr_rgb_db_below_cap"] == pytest.approx(10 * math.log10(255**2 / 100), abs=1e-4)
 
 
 def test_psnr_ab_and_ab_errors_match_hand_computation():
