@@ -1,0 +1,189 @@
+"""Evaluation figures and tables: the AuC curve, gray | prediction | truth grids, bar charts, Markdown tables.
+
+Figures are drawn on matplotlib `Figure` objects with the Agg canvas directly (no pyplot, so no global figure state
+and no display needed); image grids are composed pixel-exactly with numpy and saved with Pillow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
+
+from colorjax.metrics import AUC_MAX_THRESHOLD, area_under_curve
+
+GRID_LABELS = ("gray", "prediction", "truth")
+
+
+def _save_figure(figure: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def save_auc_curves(
+    curves: Mapping[str, Sequence[float]],
+    path: str | Path,
+    *,
+    title: str = "Cumulative ab error (Zhang et al. AuC)",
+) -> Path:
+    """One figure of the fraction of pixels within each ab-error threshold 0..150, one line per run or baseline.
+
+    `curves` maps a legend name to its 151 fractions (metrics.json's `auc_curve`); the legend shows each AuC.
+    """
+    thresholds = np.arange(AUC_MAX_THRESHOLD + 1)
+    figure = Figure(figsize=(6.4, 4.4))
+    axes = figure.add_subplot()
+    for name, curve in curves.items():
+        curve = np.asarray(curve, np.float64)
+        if curve.shape != thresholds.shape:
+            raise ValueError(
+                f"AuC curve {name!r} must have {thresholds.size} points (t = 0..150), got {curve.shape}."
+            )
+        axes.plot(thresholds, 100.0 * curve, label=f"{name} (AuC {area_under_curve(curve):.1f}%)")
+    axes.set_xlim(0, AUC_MAX_THRESHOLD)
+    axes.set_ylim(0, 101)  # room for the ground-truth line at 100
+    axes.set_xlabel("threshold on ab L2 error")
+    axes.set_ylabel("pixels within threshold (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
+    return _save_figure(figure, path)
+
+
+def save_bar_chart(
+    values: Mapping[str, Mapping[str, float]],
+    path: str | Path,
+    *,
+    ylabel: str = "%",
+    title: str = "",
+) -> Path:
+    """Grouped bars: one group per metric, one bar per method. `values[method][metric]`; missing ones are skipped."""
+    methods = list(values)
+    metrics = list(dict.fromkeys(metric for row in values.values() for metric in row))
+    if not methods or not metrics:
+        raise ValueError("save_bar_chart needs at least one method with one metric.")
+    figure = Figure(figsize=(max(6.4, 1.4 * len(metrics) * max(1, len(methods)) / 3), 4.4))
+    axes = figure.add_subplot()
+    width = 0.8 / len(methods)
+    positions = np.arange(len(metrics))
+    for index, method in enumerate(methods):
+        heights = [values[method].get(metric, np.nan) for metric in metrics]
+        axes.bar(positions + (index - (len(methods) - 1) / 2) * width, heights, width, label=method)
+    axes.set_xticks(positions, metrics)
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save_figure(figure, path)
+
+
+def _to_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
+    """(N, H, W), (N, H, W, 1) or (N, H, W, 3), uint8 or float in [0, 1] -> (N, H, W, 3) uint8."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}."
+        )
+    if images.dtype != np.uint8:
+        images = np.round(np.clip(images.astype(np.float64), 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def comparison_grid(
+    gray: np.ndarray, prediction: np.ndarray, truth: np.ndarray, *, gutter: int = 2
+) -> np.ndarray:
+    """One row per image, columns gray | prediction | truth, separated by white gutters; (rows, cols, 3) uint8."""
+    columns = [
+        _to_rgb_uint8(images, name)
+        for images, name in zip((gray, prediction, truth), GRID_LABELS, strict=True)
+    ]
+    if len({c.shape for c in columns}) != 1:
+        raise ValueError(
+            "gray, prediction and truth must hold the same number of same-sized images, got "
+            + ", ".join(str(c.shape[:3]) for c in columns)
+        )
+    n, height, width, _ = columns[0].shape
+    grid = np.full((n * height + (n + 1) * gutter, 3 * width + 4 * gutter, 3), 255, dtype=np.uint8)
+    for row in range(n):
+        top = gutter + row * (height + gutter)
+        for column, images in enumerate(columns):
+            left = gutter + column * (width + gutter)
+            grid[top : top + height, left : left + width] = images[row]
+    return grid
+
+
+def save_comparison_grid(
+    gray: np.ndarray,
+    prediction: np.ndarray,
+    truth: np.ndarray,
+    path: str | Path,
+    *,
+    header: bool = True,
+) -> Path:
+    """Saves `comparison_grid` as a PNG, with a "gray | prediction | truth" caption row on top when `header`."""
+    grid = comparison_grid(gray, prediction, truth)
+    image = Image.fromarray(grid)
+    if header:
+        caption_height = 14
+        captioned = Image.new("RGB", (image.width, image.height + caption_height), "white")
+        captioned.paste(image, (0, caption_height))
+        draw = ImageDraw.Draw(captioned)
+        column_width = (image.width - 2) // 3
+        for column, label in enumerate(GRID_LABELS):
+            draw.text((2 + column * column_width + 2, 1), label, fill="black")
+        image = captioned
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def _format_cell(value: object, digits: int) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return "–" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], *, digits: int = 2
+) -> str:
+    """A GitHub Markdown table; numbers right-aligned with `digits` decimals, None and NaN shown as a dash."""
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row must have {len(header)} cells like the header {list(header)}.")
+    numeric = [
+        all(isinstance(row[i], int | float | np.number) or row[i] is None for row in rows)
+        and any(row[i] is not None for row in rows)
+        for i in range(len(header))
+    ]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if is_number else "---" for is_number in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(_format_cell(v, digits) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown_table(
+    path: str | Path, header: Sequence[str], rows: Sequence[Sequence[object]], *, digits: int = 2
+) -> Path:
+    """Writes `markdown_table(header, rows)` to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown_table(header, rows, digits=digits))
+    return path
