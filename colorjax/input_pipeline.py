@@ -509,10 +509,6 @@ class _GapFinder:
         self.counter.gap(self.seed_of_epoch(epoch), self.expected.index, index)
 
 
-def _host_batches(ds) -> Iterator[dict[str, np.ndarray]]:
-    yield from ds.as_numpy_iterator()
-
-
 class TrainStream:
     """Endless host-local training batches (numpy dicts: L, chroma, label?), resumable from a `Position`.
 
@@ -605,7 +601,7 @@ class TrainStream:
         while True:
             epochs = list(range(epoch, epoch + epochs_per_block))
             kept_in_block = 0
-            for chunk in _host_batches(self._dataset(epochs, skip)):
+            for chunk in self._dataset(epochs, skip).as_numpy_iterator():
                 for e, i in zip(chunk["epoch"], chunk["index"], strict=True):
                     gaps.arrived(int(e), int(i))
                 keep = chunk["has_color"]
@@ -663,7 +659,7 @@ def eval_batches(
     gaps = _GapFinder(source, counter, lambda epoch: None, Position())
     produced = 0
     template = None
-    for chunk in _host_batches(ds):
+    for chunk in ds.as_numpy_iterator():
         for i in chunk["index"]:
             gaps.arrived(0, int(i))
         chunk = {k: v for k, v in chunk.items() if k not in _BOOKKEEPING}
@@ -698,3 +694,27 @@ def num_eval_batches(
     """Batches needed for this process's evaluation share (take the max over processes before use)."""
     count = num_examples if max_examples is None else min(num_examples, max_examples)
     return max(1, -(-count // local_batch_size))
+
+
+def colorless_images(source, data_config: Any) -> list[str]:
+    """Names of the photos whose whole frame has no colour signal (training skips such crops): an audit helper."""
+    import tensorflow as tf
+
+    size = data_config.image_size
+
+    def whole_photo(record):
+        image = tf.image.resize(decode_image(record["encoded"]), [size, size], antialias=True)
+        lightness_chroma = to_lightness_chroma(
+            tf.clip_by_value(image / 255.0, 0.0, 1.0), data_config
+        )
+        return {"has_color": lightness_chroma["has_color"], "index": record["index"]}
+
+    ds = (
+        source.records([None], [0])
+        .map(whole_photo, num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors()
+    )
+    names = []
+    for chunk in ds.batch(256).as_numpy_iterator():
+        names += [source.record_name(None, int(i)) for i in chunk["index"][~chunk["has_color"]]]
+    return names

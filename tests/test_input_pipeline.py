@@ -1,0 +1,265 @@
+"""The input pipeline: sources, crops, colour conversion, skipping, resumption."""
+
+import logging
+
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from colorjax import color, input_pipeline
+from colorjax.input_pipeline import DataError, Position, TrainStream
+
+
+def data_config(source: str, **overrides) -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict(
+        dict(
+            source=source,
+            train_split="train",
+            eval_split="validation",
+            image_size=32,
+            color_space="lab",
+            min_chroma=5.0,
+            max_failed_fraction=0.5,
+            prefetch=2,
+            holdout_fraction=0.0,
+        )
+    )
+    config.update(overrides)
+    return config
+
+
+def test_folder_source_finds_images_and_labels_from_subfolders(photo_folder):
+    source = input_pipeline.make_source(
+        data_config(f"folder:{photo_folder}"), "train", process_index=0
+    )
+    # 12 photos, tiny.png, corrupt.jpg and notes.png: files are listed by extension, read later.
+    assert source.num_examples == 15
+    assert source.class_names == ["cats", "dogs"]
+    names = [p.split("/")[-2] for p in source.paths]
+    assert [source.class_names[i] for i in source.labels] == names
+
+
+def test_folder_source_shards_across_processes(photo_folder):
+    config = data_config(f"folder:{photo_folder}")
+    shards = [
+        input_pipeline.make_source(config, "train", process_index=i, process_count=3)
+        for i in range(3)
+    ]
+    all_paths = sorted(p for s in shards for p in s.paths)
+    assert all_paths == sorted(input_pipeline.make_source(config, "train").paths)
+    assert max(s.num_examples for s in shards) - min(s.num_examples for s in shards) <= 1
+
+
+def test_folder_without_split_subfolders_holds_out_a_stable_share(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(tmp_path / f"{i}.png")
+    config = data_config(f"folder:{tmp_path}", holdout_fraction=0.25)
+    train = set(input_pipeline.make_source(config, "train").paths)
+    held_out = set(input_pipeline.make_source(config, "validation").paths)
+    assert not train & held_out and len(train | held_out) == 40
+    assert 4 <= len(held_out) <= 16
+
+
+def test_eval_batches_equal_eager_decode_crop_and_colour(photo_folder, tmp_path):
+    """tf.data output == Pillow decode + the same centre crop + the JAX colour conversion, per image.
+
+    PNG copies, because TF's and Pillow's JPEG decoders differ by design (IDCT choice), not by our code.
+    """
+    config = data_config(f"folder:{photo_folder}")
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.png")
+        Image.open(photo_folder / "cats" / f"{i}.jpg").save(paths[-1])
+    source = input_pipeline.FileSource(paths, [0] * 4, ["cats"], "four cats")
+    batches = list(input_pipeline.eval_batches(source, config, local_batch_size=3, num_batches=2))
+    L = np.concatenate([b["L"] for b in batches])
+    chroma = np.concatenate([b["chroma"] for b in batches])
+    mask = np.concatenate([b["mask"] for b in batches])
+    assert mask.tolist() == [True] * 4 + [False] * 2
+    for i, path in enumerate(source.paths):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        crop = input_pipeline.center_crop(tf.constant(rgb), config).numpy()  # eager TF
+        lab = np.asarray(color.rgb_to_lab(crop))  # JAX
+        np.testing.assert_allclose(L[i], lab[..., :1], atol=0.02)
+        np.testing.assert_allclose(chroma[i], lab[..., 1:], atol=0.02)
+    assert L.shape == (6, 32, 32, 1) and chroma.shape == (6, 32, 32, 2)
+    assert np.all(L[4:] == 0)
+
+
+def test_train_crops_are_the_eager_function_of_the_element_seed(photo_folder):
+    config = data_config(f"folder:{photo_folder}")
+    source = input_pipeline.FileSource([photo_folder / "dogs" / "1.jpg"], None, None, "one dog")
+    stream = TrainStream(source, config, local_batch_size=1, seed=7)
+    first = next(stream)
+    stream.close()
+    record = {
+        "encoded": tf.io.read_file(str(source.paths[0])),
+        "epoch": tf.constant(0, tf.int64),
+        "index": tf.constant(0, tf.int64),
+    }
+    eager = input_pipeline.preprocess(record, config, train=True, seed=7)
+    np.testing.assert_allclose(first["L"][0], eager["L"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(first["chroma"][0], eager["chroma"].numpy(), atol=1e-5)
+
+
+def test_luv_configs_emit_uv(photo_folder, tmp_path):
+    config = data_config(f"folder:{photo_folder}", color_space="luv")
+    Image.open(photo_folder / "cats" / "2.jpg").save(tmp_path / "cat.png")
+    source = input_pipeline.FileSource([tmp_path / "cat.png"], None, None, "one cat")
+    batch = next(input_pipeline.eval_batches(source, config, local_batch_size=1, num_batches=1))
+    rgb = np.asarray(Image.open(tmp_path / "cat.png"))
+    crop = input_pipeline.center_crop(tf.constant(rgb), config).numpy()
+    np.testing.assert_allclose(
+        batch["chroma"][0], np.asarray(color.rgb_to_luv(crop))[..., 1:], atol=0.02
+    )
+
+
+def test_unreadable_files_are_skipped_with_one_warning_each(photo_folder, caplog):
+    config = data_config(f"folder:{photo_folder}")
+    source = input_pipeline.make_source(config, "train")
+    stream = TrainStream(source, config, local_batch_size=4, seed=0)
+    with caplog.at_level(logging.WARNING, logger="colorjax.input_pipeline"):
+        batches = [next(stream) for _ in range(12)]  # Several epochs of 13 readable photos.
+    stream.close()
+    warned = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert sorted(w.split()[1].split("/")[-1].rstrip(":") for w in warned) == [
+        "corrupt.jpg",
+        "notes.png",
+    ]
+    assert stream.counter.failed >= 2 * 3  # Counted every epoch, warned once.
+    assert all(b["L"].shape == (4, 32, 32, 1) for b in batches)
+    assert set(np.concatenate([b["label"] for b in batches]).tolist()) == {0, 1}
+
+
+def test_too_many_unreadable_files_stop_with_a_clear_message(tmp_path):
+    for i in range(6):
+        (tmp_path / f"{i}.jpg").write_bytes(b"garbage")
+    Image.fromarray(np.full((8, 8, 3), (200, 30, 30), np.uint8)).save(tmp_path / "ok.png")
+    config = data_config(f"folder:{tmp_path}", max_failed_fraction=0.2)
+    source = input_pipeline.FileSource(sorted(tmp_path.iterdir()), None, None, f"folder {tmp_path}")
+    stream = TrainStream(source, config, local_batch_size=2, seed=0)
+    with pytest.raises(DataError, match="could not be decoded.*max_failed_fraction"):
+        next(stream)
+    stream.close()
+
+
+def test_photos_without_colour_are_skipped_in_training(tmp_path):
+    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 3, axis=2).repeat(
+        64, axis=0
+    )
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.full((64, 64, 3), (30, 120, 220), np.uint8)).save(tmp_path / "blue.png")
+    config = data_config(f"folder:{tmp_path}")
+    source = input_pipeline.FileSource(sorted(tmp_path.iterdir()), None, None, "gray and blue")
+    stream = TrainStream(source, config, local_batch_size=3, seed=0)
+    batch = next(stream)
+    stream.close()
+    assert np.all(np.abs(batch["chroma"][..., 1]) > 20)  # Only the blue photo (b ~ -50) made it.
+    assert stream.counter.no_color >= 3
+    assert input_pipeline.colorless_images(source, config) == [str(tmp_path / "gray.png")]
+
+
+def test_all_gray_data_fails_clearly(tmp_path):
+    for i in range(3):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    config = data_config(f"folder:{tmp_path}")
+    stream = TrainStream(
+        input_pipeline.make_source(config, "train"), config, local_batch_size=2, seed=0
+    )
+    with pytest.raises(DataError, match="No image .* has colour"):
+        next(stream)
+    stream.close()
+
+
+def test_resumed_stream_continues_exactly(photo_folder):
+    config = data_config(f"folder:{photo_folder}")
+    source = input_pipeline.make_source(config, "train")
+    stream = TrainStream(source, config, local_batch_size=5, seed=3)
+    straight = [next(stream) for _ in range(9)]
+    stream.close()
+    stream = TrainStream(source, config, local_batch_size=5, seed=3)
+    for _ in range(4):
+        next(stream)
+    position = stream.position
+    stream.close()
+    assert position != Position()
+    resumed = TrainStream(source, config, local_batch_size=5, seed=3, start=position)
+    rest = [next(resumed) for _ in range(5)]
+    resumed.close()
+    for expected, got in zip(straight[4:], rest, strict=True):
+        for key in expected:
+            np.testing.assert_array_equal(expected[key], got[key])
+
+
+def test_samples_source_is_the_seven_wheel_photos():
+    source = input_pipeline.make_source(data_config("samples"), "train")
+    assert source.num_examples == 7
+    stream = TrainStream(source, data_config("samples"), local_batch_size=8, seed=0)
+    batch = next(stream)
+    stream.close()
+    assert batch["L"].shape == (8, 32, 32, 1) and "label" not in batch
+
+
+def test_unknown_source_and_missing_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="must be 'tfds:NAME', 'folder:PATH' or 'samples'"):
+        input_pipeline.make_source(data_config("imagenet"), "train")
+    with pytest.raises(DataError, match="does not exist"):
+        input_pipeline.make_source(data_config(f"folder:{tmp_path / 'nope'}"), "train")
+    with pytest.raises(DataError, match="No images"):
+        input_pipeline.make_source(data_config(f"folder:{tmp_path}"), "train")
+
+
+def test_tfds_source_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    config = data_config("tfds:cifar10", eval_split="test", shuffle_buffer=16)
+    with tfds.testing.mock_data(num_examples=20):
+        source = input_pipeline.make_source(config, "train")
+        assert source.num_examples == 20
+        assert len(source.class_names) == 10
+        stream = TrainStream(source, config, local_batch_size=8, seed=0)
+        batches = [next(stream) for _ in range(4)]  # Crosses epoch boundaries.
+        position = stream.position
+        stream.close()
+        resumed = TrainStream(source, config, local_batch_size=8, seed=0, start=Position(0, 0))
+        again = [next(resumed) for _ in range(4)]
+        resumed.close()
+        eval_source = input_pipeline.make_source(config, "test")
+        evals = list(
+            input_pipeline.eval_batches(eval_source, config, local_batch_size=8, num_batches=3)
+        )
+    assert position.epoch >= 1
+    assert all(b["L"].shape == (8, 32, 32, 1) and b["label"].dtype == np.int32 for b in batches)
+    for a, b in zip(batches, again, strict=True):
+        np.testing.assert_array_equal(a["chroma"], b["chroma"])
+    assert sum(int(b["mask"].sum()) for b in evals) == 20
+
+
+def test_greyscale_photos_of_the_scene_set_are_detected(shared_dir):
+    """The skip rule finds the set's black-and-white photos and spares its colour ones."""
+    root = shared_dir / "data" / "intel_scenes_150"
+    listed = {
+        line.split()[0]
+        for line in (shared_dir / "data" / "intel_scenes_150.greyscale.txt")
+        .read_text()
+        .splitlines()
+        if line.strip()
+    }
+    config = data_config(f"folder:{root}", image_size=150)
+    skipped = set()
+    total = 0
+    for split in ("train", "test"):
+        source = input_pipeline.make_source(config, split)
+        total += source.num_examples
+        skipped |= {
+            str(p.relative_to(root))
+            for p in map(
+                __import__("pathlib").Path, input_pipeline.colorless_images(source, config)
+            )
+        }
+    others = total - len(listed)
+    assert len(skipped & listed) >= 0.95 * len(listed)
+    assert len(skipped - listed) < 0.02 * others
