@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
+
+from colorjax.quantize import uv_to_bins
 
 LossFn = Callable[[dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]]
 
@@ -34,8 +37,38 @@ def make_l2_loss(chroma_scale: float = 110.0) -> LossFn:
     return l2_loss
 
 
+def make_luv_classification_loss() -> LossFn:
+    """Hwang & Zhou's CIELUV objective: cross-entropy of the U bin plus cross-entropy of the V bin (50 bins each).
+
+    Needs `outputs["u_logits"]`, `outputs["v_logits"]` (N, H', W', 50) and Luv targets `batch["chroma"]` (N, H, W, 2).
+    Targets come to the logits' grid by nearest-neighbour resizing (the pixel nearest each cell's centre, e.g. pixel
+    4i+2 at stride 4), so every target is a true pixel colour rather than an average of colours across an edge,
+    which could fall in a bin no pixel there has. Each cross-entropy is a mean over the grid.
+    Metrics: `acc_u`, `acc_v`, the paper's Acc.U / Acc.V: fraction of cells whose argmax bin is the true bin.
+    """
+
+    def luv_classification_loss(outputs, batch):
+        u_logits, v_logits = outputs["u_logits"], outputs["v_logits"]
+        grid = u_logits.shape[:3]
+        target_uv = jax.image.resize(batch["chroma"], (*grid, 2), method="nearest")
+        target_bins = uv_to_bins(target_uv)
+        losses, metrics = [], {}
+        for channel, logits in (("u", u_logits), ("v", v_logits)):
+            labels = target_bins[..., 0 if channel == "u" else 1]
+            cross_entropy = optax.softmax_cross_entropy_with_integer_labels(
+                logits.astype(jnp.float32), labels
+            )
+            losses.append(_per_example_mean(cross_entropy))
+            correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+            metrics[f"acc_{channel}"] = _per_example_mean(correct)
+        return {"loss": losses[0] + losses[1], **metrics}
+
+    return luv_classification_loss
+
+
 LOSSES: dict[str, Callable[..., LossFn]] = {
     "l2": make_l2_loss,
+    "luv_classification": make_luv_classification_loss,
 }
 
 

@@ -26,14 +26,18 @@ from typing import Any
 
 import flax.linen as nn
 
+from colorjax.models.luv_vgg16 import LuvVGG16, load_luv_vgg16_backbone
 from colorjax.models.regression import Regression
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
+    "luv_vgg16": LuvVGG16,
 }
 
 Variables = dict[str, Any]
-PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {}
+PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {
+    "luv_vgg16": load_luv_vgg16_backbone,
+}
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
