@@ -118,16 +118,27 @@ class Checkpoints:
 
     def restore(self, step: int, abstract_state: Any | None = None) -> tuple[Any, dict[str, Any]]:
         """(state, meta) at `step`. With `abstract_state` (ShapeDtypeStructs carrying shardings) the arrays land
-        sharded as described; without it they are restored as saved, on the default device."""
-        state_args = (
-            ocp.args.StandardRestore(abstract_state)
-            if abstract_state is not None
-            else ocp.args.StandardRestore()
-        )
+        sharded as described; without it every array lands whole on this machine's first device, whatever the
+        topology that saved it (a run trained on 8 GPUs colours photos on a laptop)."""
+        if abstract_state is None:
+            abstract_state = self._single_device_target(step)
         restored = self.manager.restore(
-            step, args=ocp.args.Composite(state=state_args, meta=ocp.args.JsonRestore())
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+            ),
         )
         return restored["state"], restored["meta"]
+
+    def _single_device_target(self, step: int) -> Any:
+        metadata = (
+            ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state").item_metadata
+        )
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        return jax.tree.map(
+            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+            metadata.tree,
+        )
 
     def restore_meta(self, step: int) -> dict[str, Any]:
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[

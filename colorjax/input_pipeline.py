@@ -366,16 +366,23 @@ def decode_image(encoded):
 
     image = tf.cond(native, with_tensorflow, with_pillow)
     image.set_shape([None, None, 3])
+    # Pillow's failures come back as an empty image; failing here (in-graph) lets tf.data skip the record quietly.
+    tf.debugging.assert_positive(tf.size(image), message="not a decodable image")
     return image
 
 
 def _decode_with_pillow(encoded) -> np.ndarray:
+    """TIFF, WebP and anything else Pillow reads; an empty array when it cannot (raising here would make
+    TensorFlow print a Python traceback for what is just a bad file)."""
     import io
 
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(encoded.numpy())) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(io.BytesIO(encoded.numpy())) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return np.zeros((0, 0, 3), np.uint8)
 
 
 def random_crop(image, seed, data_config):

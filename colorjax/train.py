@@ -158,7 +158,7 @@ def _format_seconds(seconds: float) -> str:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, float]:
-    """Runs (or resumes) training as configured; returns the last evaluation's metrics (empty if none ran)."""
+    """Runs (or resumes) training as configured; returns the last logged train and evaluation metrics."""
     # ------------------------------------------------------------------------------------------------- setup
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -372,6 +372,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     progress = ProgressLine(total_steps, config.batch_size, first_step)
     pending_metrics: list[dict[str, jax.Array]] = []
     last_eval: dict[str, float] = {}
+    last_train: dict[str, float] = {}
     if first_step >= total_steps:
         print(f"Training already finished ({first_step}/{total_steps} steps).", flush=True)
     try:
@@ -389,6 +390,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 pending_metrics = []
                 means.update(progress.update(step, means["train/loss"]))
                 writer.write_scalars(step, means)
+                last_train = means
             eval_metrics = None
             if evaluating:
                 eval_metrics = last_eval = evaluate(state, step)
@@ -425,7 +427,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         print(f"TensorBoard: tensorboard --logdir {workdir / 'tensorboard'}", flush=True)
         if grid_dir.exists():
             print(f"Images (gray | predicted | truth): {grid_dir}", flush=True)
-    return last_eval
+    return {**last_train, **last_eval}
 
 
 def _eval_image_statistics(L, predicted, truth, mask, color_space: str) -> dict[str, jax.Array]:
@@ -450,10 +452,11 @@ def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[s
     """Fetches the metrics of the steps since the last check; raises if any loss was not finite."""
     values = jax.device_get(pending)
     losses_seen = np.array([v["train/loss"] for v in values])
-    if not np.all(np.isfinite(losses_seen)):
-        bad = step - len(values) + 1 + int(np.argmin(np.isfinite(losses_seen)))
+    finite = np.isfinite(losses_seen) & np.isfinite([v["train/grad_norm"] for v in values])
+    if not np.all(finite):
+        bad = step - len(values) + 1 + int(np.argmin(finite))
         raise TrainingDiverged(
-            f"The training loss became {losses_seen[~np.isfinite(losses_seen)][0]} at step {bad}; stopped before "
+            f"The training loss or its gradient became {losses_seen[~finite][0]} at step {bad}; stopped before "
             "saving. The last checkpoint is intact: lower the learning rate or enable "
             "config.optimizer.grad_clip_norm, then rerun to resume from it."
         )

@@ -31,7 +31,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.batch_size = 16
     config.num_train_steps = 1500
-    config.optimizer = ml_collections.ConfigDict(dict(name="adam", learning_rate=2e-3, grad_clip_norm=1.0))
+    config.optimizer = ml_collections.ConfigDict(
+        dict(name="adam", learning_rate=2e-3, grad_clip_norm=1.0)
+    )
     config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=50))
 
     config.log_every = 50

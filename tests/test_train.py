@@ -1,0 +1,238 @@
+"""The trainer: data parallelism, resumption, preemption, divergence, and what a run leaves on disk."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from colorjax import checkpointing, input_pipeline, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict(
+        dict(
+            seed=0,
+            data=dict(
+                source=source,
+                train_split="train",
+                eval_split="train",
+                image_size=24,
+                color_space="lab",
+                min_chroma=5.0,
+                max_failed_fraction=0.5,
+                holdout_fraction=0.0,
+                prefetch=2,
+            ),
+            model=dict(name="regression", width=4),
+            loss=dict(name="l2"),
+            batch_size=8,
+            num_train_steps=8,
+            optimizer=dict(name="adam", learning_rate=1e-3),
+            schedule=dict(name="cosine", warmup_steps=2),
+            log_every=2,
+            eval_every=0,
+            checkpoint_every=2,
+            keep_checkpoints=10,
+            keep_best_checkpoints=1,
+            best_metric=None,
+            best_mode="min",
+            num_grid_images=4,
+            eval_max_images=None,
+            resume=None,
+            model_init=None,
+        )
+    )
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def restored_state(workdir: Path, step: str | int = "latest"):
+    checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
+    state, meta = checkpoints.restore(checkpoints.resolve_step(step))
+    return state, meta
+
+
+def assert_trees_close(a, b, atol):
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b) > 0
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=0)
+
+
+def test_run_leaves_checkpoints_logs_config_and_pictures(photo_folder, tmp_path):
+    config = tiny_config(f"folder:{photo_folder}", eval_every=4, best_metric="val/loss")
+    results = train.train_and_evaluate(config, tmp_path / "run")
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text())["model"]["name"] == "regression"
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in (run / "images").iterdir()) == [
+        "step_0000004.png",
+        "step_0000008.png",
+    ]
+    assert set(checkpointing.Checkpoints(run, read_only=True).all_steps()) == {2, 4, 6, 8}
+    assert np.isfinite(results["train/loss"]) and np.isfinite(results["val/loss"])
+    state, meta = restored_state(run)
+    assert int(state["step"]) == 8 and meta["class_names"] == ["cats", "dogs"]
+    assert len(meta["data_positions"]) == 1
+
+
+def test_keeps_latest_and_best_checkpoints(photo_folder, tmp_path):
+    config = tiny_config(
+        f"folder:{photo_folder}",
+        num_train_steps=12,
+        eval_every=2,
+        keep_checkpoints=2,
+        keep_best_checkpoints=1,
+        best_metric="val/loss",
+    )
+    train.train_and_evaluate(config, tmp_path / "run")
+    checkpoints = checkpointing.Checkpoints(tmp_path / "run", read_only=True)
+    steps = checkpoints.all_steps()
+    best = checkpoints.best_step()
+    assert {10, 12} <= set(steps) and best in steps and len(steps) <= 3
+
+
+def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, monkeypatch):
+    """Train 2N steps == train N, crash, rerun the same command to resume, train to 2N."""
+    config = tiny_config(f"folder:{photo_folder}", num_train_steps=8, checkpoint_every=4)
+    train.train_and_evaluate(config, tmp_path / "straight")
+
+    calls = {"n": 0}
+    original_next = input_pipeline.TrainStream.__next__
+
+    def crash_after_six_batches(self):
+        calls["n"] += 1
+        if calls["n"] > 6:  # Dies during step 7: steps 5 and 6 are lost, as in a real crash.
+            raise RuntimeError("simulated crash")
+        return original_next(self)
+
+    monkeypatch.setattr(input_pipeline.TrainStream, "__next__", crash_after_six_batches)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train.train_and_evaluate(config, tmp_path / "resumed")
+    monkeypatch.setattr(input_pipeline.TrainStream, "__next__", original_next)
+    assert checkpointing.Checkpoints(tmp_path / "resumed", read_only=True).latest_step() == 4
+
+    train.train_and_evaluate(config, tmp_path / "resumed")
+    straight, _ = restored_state(tmp_path / "straight")
+    resumed, meta = restored_state(tmp_path / "resumed")
+    assert int(resumed["step"]) == 8
+    assert_trees_close(straight["params"], resumed["params"], atol=1e-6)
+    assert_trees_close(straight["batch_stats"], resumed["batch_stats"], atol=1e-6)
+    assert_trees_close(straight["opt_state"], resumed["opt_state"], atol=1e-6)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(photo_folder, tmp_path):
+    config = tiny_config(
+        f"folder:{photo_folder}",
+        num_train_steps=20,
+        checkpoint_every=1,
+        log_every=1,
+        optimizer=dict(name="sgd", learning_rate=1e30, momentum=0.0),
+    )
+    with pytest.raises(train.TrainingDiverged, match="stopped before saving.*checkpoint is intact"):
+        train.train_and_evaluate(config, tmp_path / "run")
+    state, _ = restored_state(tmp_path / "run")
+    assert int(state["step"]) < 20
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state["params"]))
+
+
+def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
+    config = tiny_config(f"folder:{photo_folder}", batch_size=3)
+    if jax.device_count() == 1:
+        pytest.skip("every batch size divides one device")
+    with pytest.raises(ValueError, match="multiple of the number of devices"):
+        train.train_and_evaluate(config, tmp_path / "run")
+
+
+def _run_python(
+    code: str, env_extra: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_extra, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
+    """Data parallel over a Mesh: same loss, params and batch_stats (global-batch BatchNorm) as on 1 device."""
+    code = f"""
+        import json, sys, jax, numpy as np
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from test_train import tiny_config
+        from colorjax import train, checkpointing
+        config = tiny_config("folder:{photo_folder}", num_train_steps=1, log_every=1, checkpoint_every=1)
+        workdir = sys.argv[-1] if False else {str(tmp_path)!r} + "/devices_" + str(jax.device_count())
+        results = train.train_and_evaluate(config, workdir)
+        print("RESULT", json.dumps({{"devices": jax.device_count(), "loss": results["train/loss"]}}))
+    """
+    outputs = {}
+    for devices in ("1", "8"):
+        done = _run_python(code, {"JAX_NUM_CPU_DEVICES": devices, "JAX_PLATFORMS": "cpu"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+        outputs[devices] = json.loads(line.split(" ", 1)[1])
+    assert outputs["1"]["devices"] == 1 and outputs["8"]["devices"] == 8
+    assert abs(outputs["1"]["loss"] - outputs["8"]["loss"]) <= 1e-5
+    one, _ = restored_state(tmp_path / "devices_1")
+    eight, _ = restored_state(tmp_path / "devices_8")
+    assert_trees_close(one["params"], eight["params"], atol=1e-5)
+    assert_trees_close(one["batch_stats"], eight["batch_stats"], atol=1e-5)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
+    """Preemption: SIGTERM mid-run -> checkpoint at the current step, exit 0, and a rerun resumes from it."""
+    workdir = tmp_path / "run"
+    overrides = [
+        f"--config.data.source=folder:{photo_folder}",
+        "--config.num_train_steps=100000",
+        "--config.checkpoint_every=5",
+        "--config.eval_every=0",
+        "--config.data.image_size=24",
+        "--config.model.width=4",
+        "--config.batch_size=4",
+        "--config.data.max_failed_fraction=0.5",
+    ]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "colorjax.train",
+            "--config",
+            str(REPO / "configs" / "demo.py"),
+            "--workdir",
+            str(workdir),
+            *overrides,
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not (workdir / "checkpoints" / "5").exists():
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output[-3000:]
+    assert "Stopped at step" in output
+    stopped_at = int(output.split("Stopped at step ")[1].split(";")[0])
+    checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
+    assert checkpoints.latest_step() == stopped_at >= 5
+    _, meta = checkpoints.restore(stopped_at)
+    assert meta["step"] == stopped_at
