@@ -26,14 +26,20 @@ from typing import Any
 
 import flax.linen as nn
 
+from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
+from colorjax.models.koalarization import Koalarization, load_koalarization_embedder
 from colorjax.models.regression import Regression
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
+    "koalarization": Koalarization,
+    "cifar10_autoencoder": Cifar10Autoencoder,
 }
 
 Variables = dict[str, Any]
-PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {}
+PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {
+    "koalarization": load_koalarization_embedder,
+}
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
