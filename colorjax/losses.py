@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from colorjax.color import lab_to_rgb
 from colorjax.quantize import uv_to_bins
 
 LossFn = Callable[[dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]]
@@ -66,9 +67,30 @@ def make_luv_classification_loss() -> LossFn:
     return luv_classification_loss
 
 
+def make_rgb_mse_loss() -> LossFn:
+    """Mean squared error on sRGB in [0, 1], for models that predict a whole RGB image (`outputs["rgb"]`).
+
+    The target RGB is rebuilt from the batch's own L and ab (Lab batches only) and clipped to [0, 1]; for pixels
+    that came from an sRGB photo this is the photo back to float32 round-off, so the loss is the CIFAR-10
+    autoencoder's Keras MSE without making the pipeline carry RGB as well.
+    """
+
+    def rgb_mse_loss(outputs, batch):
+        lab = jnp.concatenate([batch["L"], batch["chroma"]], axis=-1)
+        target_rgb = jnp.clip(lab_to_rgb(lab), 0.0, 1.0)
+        squared = _per_example_mean(jnp.square(outputs["rgb"] - target_rgb))
+        chroma_error = _per_example_mean(
+            jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1)
+        )
+        return {"loss": squared, "chroma_l2_error": chroma_error}
+
+    return rgb_mse_loss
+
+
 LOSSES: dict[str, Callable[..., LossFn]] = {
     "l2": make_l2_loss,
     "luv_classification": make_luv_classification_loss,
+    "rgb_mse": make_rgb_mse_loss,
 }
 
 

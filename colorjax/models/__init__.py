@@ -26,17 +26,22 @@ from typing import Any
 
 import flax.linen as nn
 
+from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
+from colorjax.models.koalarization import Koalarization, load_koalarization_embedder
 from colorjax.models.luv_vgg16 import LuvVGG16, load_luv_vgg16_backbone
 from colorjax.models.regression import Regression
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
     "luv_vgg16": LuvVGG16,
+    "koalarization": Koalarization,
+    "cifar10_autoencoder": Cifar10Autoencoder,
 }
 
 Variables = dict[str, Any]
 PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {
     "luv_vgg16": load_luv_vgg16_backbone,
+    "koalarization": load_koalarization_embedder,
 }
 
 

@@ -1,0 +1,221 @@
+"""Deep Koalarization (Baldassarre, Gonzalez Morin, Rodes-Guirao 2017): a conv encoder-decoder fused with a frozen
+ImageNet classifier's embedding of the same gray image. Registry name `koalarization`.
+
+Layers (all 3x3 "same" convs with ReLU unless noted, no BatchNorm, as the authors' Keras code):
+- encoder on L / 50 - 1 (L scaled to [-1, 1]): 64 s2, 128, 128 s2, 256, 256 s2, 512, 512, 256 -> (N, H/8, W/8, 256);
+- embedder: a frozen classifier sees the gray image (sRGB gray of L, replicated to 3 channels, resized to its input
+  size, preprocessed its way) and gives an (N, D) embedding, its logits before the softmax;
+- fusion: the embedding tiled over the H/8 x W/8 grid, concatenated with the encoder output, 1x1 conv 256 + ReLU;
+- decoder: 128, up x2, 64, 64, up x2, 32, 2 with tanh, up x2 (nearest-neighbour, Keras UpSampling2D), times
+  `ab_scale`. Output `chroma` (N, H, W, 2) in Lab ab units; train with the "l2" loss and `chroma_scale=ab_scale`,
+  which is the paper's MSE on ab / ab_scale. Inputs whose sides are not multiples of 8 come back at
+  8 * ceil(side / 8) and are resized bilinearly to H x W.
+
+Embedders (`embedder=`), chosen from `EMBEDDERS`:
+- "inception_resnet_v2" (default, the paper's): Keras weights, 1000 classes, so D = 1000. The paper used the TF-slim
+  checkpoint with a background class (D = 1001); `embedder_classes` follows whichever file is loaded.
+  Input 299x299 RGB in [-1, 1].
+- "vgg16" (the Ain Shams report's first model): `colorjax.models.vgg16.VGG16`, 224x224, D = 1000.
+- "tiny": a random, frozen 3-conv net at 64x64 with no ImageNet knowledge. It exists so tests and CPU smoke
+  configs exercise the frozen-embedder machinery in seconds; it needs no weights file and learns nothing useful.
+`embedder_input_size` overrides the embedder's input size (e.g. 139 to run Inception-ResNet-v2 cheaply on a CPU;
+the embedding then drifts from the one the classifier was trained for).
+
+The embedder's variables ({"params", "batch_stats"} of the classifier) live in the `frozen` collection under
+"embedder". The trainer never differentiates or optimises that collection, the forward pass wraps it in
+`jax.lax.stop_gradient` as well, and it always runs in inference mode (BatchNorm running statistics), so the
+embedding is computed once per batch inside the jitted training step on the accelerator. `init` fills it with
+random values; `load_koalarization_embedder` (registered in `PRETRAINED_LOADERS`) replaces them with the file named
+by `embedder_weights`.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import traverse_util
+
+from colorjax.models import inception_resnet_v2 as irv2
+
+Variables = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedder:
+    """A frozen image classifier as Deep Koalarization's global feature extractor.
+
+    build(classes) makes the unbound classifier (its `__call__(x, train=False)` returns a dict with "logits");
+    preprocess(L, size) turns (N, H, W, 1) lightness into its (N, size, size, 3) input; read_weights(path, module)
+    returns its {"params", "batch_stats"} from a weights file (None: the embedder takes no file).
+    """
+
+    build: Callable[[int], nn.Module]
+    preprocess: Callable[[jax.Array, int], jax.Array]
+    input_size: int
+    read_weights: Callable[[str, nn.Module], Variables] | None
+    weights_hint: str = ""
+
+
+class TinyEmbedder(nn.Module):
+    """Three strided 3x3 convs, global mean, dense logits: a frozen random embedder for tests and CPU smoke runs."""
+
+    num_classes: int = 1000
+
+    @nn.compact
+    def __call__(self, rgb: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
+        del train  # No BatchNorm; the argument keeps the embedder call signature.
+        x = rgb
+        for features in (16, 32, 64):
+            x = nn.relu(nn.Conv(features, (3, 3), strides=2)(x))
+        return {"logits": nn.Dense(self.num_classes)(jnp.mean(x, axis=(1, 2)))}
+
+
+def _inception_resnet_v2() -> Embedder:
+    return Embedder(
+        build=lambda classes: irv2.InceptionResNetV2(num_classes=classes, parent=None),
+        preprocess=irv2.gray_to_inception_input,
+        input_size=irv2.INPUT_SIZE,
+        read_weights=irv2.variables_from_keras_h5,
+        weights_hint=f"{irv2.WEIGHTS_FILE} from {irv2.WEIGHTS_URL + irv2.WEIGHTS_FILE}",
+    )
+
+
+def _vgg16() -> Embedder:
+    # The VGG16 module lands from its own branch; imported here so the other embedders never need it.
+    from colorjax.models import vgg16
+
+    def preprocess(L: jax.Array, size: int) -> jax.Array:
+        L = jax.image.resize(L, (L.shape[0], size, size, 1), method="bilinear")
+        return vgg16.gray_to_vgg_input(L)
+
+    return Embedder(
+        build=lambda classes: vgg16.VGG16(parent=None),
+        preprocess=preprocess,
+        input_size=224,
+        # Merge step: wire the VGG16 Keras-h5 reader here (same signature as irv2.variables_from_keras_h5).
+        read_weights=None,
+        weights_hint="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    )
+
+
+def _tiny() -> Embedder:
+    return Embedder(
+        build=lambda classes: TinyEmbedder(num_classes=classes, parent=None),
+        preprocess=irv2.gray_to_inception_input,
+        input_size=64,
+        read_weights=None,
+    )
+
+
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {
+    "inception_resnet_v2": _inception_resnet_v2,
+    "vgg16": _vgg16,
+    "tiny": _tiny,
+}
+
+
+def get_embedder(name: str) -> Embedder:
+    if name not in EMBEDDERS:
+        known = ", ".join(sorted(EMBEDDERS))
+        raise ValueError(
+            f"Unknown embedder {name!r}; config.model.embedder must be one of: {known}."
+        )
+    return EMBEDDERS[name]()
+
+
+def _conv(features: int, x: jax.Array, strides: int = 1) -> jax.Array:
+    return nn.relu(nn.Conv(features, (3, 3), strides=strides, padding="SAME")(x))
+
+
+def _upsample_nearest(x: jax.Array) -> jax.Array:
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class Koalarization(nn.Module):
+    """L (N,H,W,1) in [0,100] -> {"chroma": (N,H,W,2) Lab ab, "embedding": (N,D) frozen classifier logits}."""
+
+    embedder: str = "inception_resnet_v2"
+    embedder_classes: int = 1000
+    embedder_input_size: int | None = None
+    embedder_weights: str = ""  # Read by `load_koalarization_embedder`, not by the forward pass.
+    ab_scale: float = (
+        110.0  # The report's 127 is the other choice; match the l2 loss's chroma_scale to it.
+    )
+
+    @nn.compact
+    def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
+        batch, height, width, _ = L.shape
+        spec = get_embedder(self.embedder)
+        classifier = spec.build(self.embedder_classes)
+        size = self.embedder_input_size or spec.input_size
+        classifier_input = spec.preprocess(L, size)
+
+        frozen = self.variable(
+            "frozen",
+            "embedder",
+            lambda: classifier.init(self.make_rng("params"), classifier_input[:1]),
+        )
+        # The classifier never trains: no gradient, running BatchNorm statistics, variables never mutated.
+        classifier_variables = jax.lax.stop_gradient(frozen.value)
+        embedding = classifier.apply(classifier_variables, classifier_input, train=False)["logits"]
+        embedding = jax.lax.stop_gradient(embedding)
+
+        x = L / 50.0 - 1.0
+        for features, strides in [
+            (64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 1), (256, 1),
+        ]:  # fmt: skip
+            x = _conv(features, x, strides)
+
+        tiled = jnp.broadcast_to(embedding[:, None, None, :], (*x.shape[:3], embedding.shape[-1]))
+        x = jnp.concatenate([x, tiled.astype(x.dtype)], axis=-1)
+        x = nn.relu(nn.Conv(256, (1, 1), name="fusion")(x))
+
+        x = _conv(128, x)
+        x = _upsample_nearest(x)
+        x = _conv(64, x)
+        x = _conv(64, x)
+        x = _upsample_nearest(x)
+        x = _conv(32, x)
+        ab_normalized = jnp.tanh(nn.Conv(2, (3, 3), padding="SAME", name="ab_head")(x))
+        chroma = self.ab_scale * _upsample_nearest(ab_normalized)
+        if chroma.shape[1:3] != (height, width):
+            chroma = jax.image.resize(chroma, (batch, height, width, 2), method="bilinear")
+        return {"chroma": chroma.astype(jnp.float32), "embedding": embedding}
+
+
+def load_koalarization_embedder(variables: Variables, model_kwargs: dict[str, Any]) -> Variables:
+    """PRETRAINED_LOADERS["koalarization"]: fills `frozen/embedder` from `model_kwargs["embedder_weights"]`.
+
+    The "tiny" embedder takes no file and keeps its random init. Errors are single lines naming the file to get.
+    """
+    name = model_kwargs.get("embedder", "inception_resnet_v2")
+    spec = get_embedder(name)
+    path = model_kwargs.get("embedder_weights") or ""
+    if spec.read_weights is None:
+        if path:
+            raise ValueError(
+                f"The {name!r} embedder has no weight reader wired in colorjax.models.koalarization, "
+                f"so config.model.embedder_weights={path!r} cannot be loaded."
+            )
+        return variables
+    if not path:
+        raise ValueError(
+            f"Koalarization's {name!r} embedder needs ImageNet weights: set "
+            f"config.model.embedder_weights to the path of {spec.weights_hint}."
+        )
+    classifier = spec.build(model_kwargs.get("embedder_classes", 1000))
+    loaded = spec.read_weights(str(Path(path).expanduser()), classifier)
+
+    current = variables["frozen"]["embedder"]
+    want = {k: v.shape for k, v in traverse_util.flatten_dict(current, sep="/").items()}
+    got = {k: v.shape for k, v in traverse_util.flatten_dict(loaded, sep="/").items()}
+    if want != got:
+        raise ValueError(
+            f"{path} does not fit the initialised {name} embedder "
+            f"({len(got)} arrays in the file, {len(want)} in the model)."
+        )
+    return {**variables, "frozen": {**variables["frozen"], "embedder": loaded}}
