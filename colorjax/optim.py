@@ -3,6 +3,8 @@
 config.optimizer: name (adam | adamw | adadelta | sgd), learning_rate (peak), b1, b2, eps, momentum (sgd),
   rho (adadelta), weight_decay (decoupled for adamw; L2 added to the gradient otherwise, as Caffe/PyTorch Adam do),
   grad_clip_norm (global norm; None = off).
+  reduce_on_plateau: None, or {factor, patience, min_delta, cooldown, min_scale} to scale the learning rate down
+  when `config.plateau_metric` (default val/loss) stops improving at evaluations (Keras ReduceLROnPlateau).
 config.schedule: name (constant | cosine | step | linear), warmup_steps, and for `step` the `boundaries` (fractions of
   training) and `decay_factor`; `cosine` decays to `final_fraction` of the peak.
 """
@@ -10,6 +12,8 @@ config.schedule: name (constant | cosine | step | linear), warmup_steps, and for
 from typing import Any
 
 import optax
+
+from colorjax import optim_plateau
 
 
 def make_schedule(schedule_config: Any, learning_rate: float, total_steps: int) -> optax.Schedule:
@@ -80,4 +84,7 @@ def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Sch
         raise ValueError(
             f"Unknown optimizer {name!r}; config.optimizer.name must be adam, adamw, adadelta or sgd."
         )
+    plateau = opt.get("reduce_on_plateau")
+    if plateau:
+        parts.append(optim_plateau.reduce_on_plateau(**plateau))
     return optax.chain(*parts), schedule

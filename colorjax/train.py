@@ -37,6 +37,7 @@ from colorjax import (
     losses,
     models,
     optim,
+    optim_plateau,
     parallel,
     visualize,
 )
@@ -221,8 +222,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     # ------------------------------------------------------------------------------------ mesh and shardings
     mesh = parallel.make_mesh()
-    rng = jax.random.key(config.seed)
-    init_rng, train_rng = jax.random.split(rng)
+    train_rng = jax.random.key(config.seed)
+    # Initialisation draws from the "rbg" generator: XLA compiles its random bits several times faster than
+    # threefry's on CPU (39 s -> 12 s for a small VGG16), and init quality does not depend on the generator.
+    init_rng = jax.random.key(config.seed, impl="rbg")
     abstract_state = jax.eval_shape(init_state, init_rng)
     state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), abstract_state)
     batch_sharding = parallel.data_sharding(mesh)
@@ -286,6 +289,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     eval_step = jax.jit(
         eval_step, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
     )
+
+    def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
+        """Feeds an evaluation metric to a reduce-on-plateau optimizer (a no-op for other optimizers)."""
+        return state.replace(opt_state=optim_plateau.record_validation_loss(state.opt_state, value))
+
+    record_evaluation = jax.jit(
+        record_evaluation,
+        in_shardings=(state_sharding, replicated),
+        out_shardings=state_sharding,
+        donate_argnums=(0,),
+    )
+    plateau_metric = config.get("plateau_metric", "val/loss")
 
     # -------------------------------------------------------------------------------- restore or initialise
     checkpoints = checkpointing.Checkpoints(
@@ -394,6 +409,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             eval_metrics = None
             if evaluating:
                 eval_metrics = last_eval = evaluate(state, step)
+                if config.optimizer.get("reduce_on_plateau"):
+                    state = record_evaluation(state, jnp.float32(eval_metrics[plateau_metric]))
+                    scale = optim_plateau.plateau_scale(state.opt_state)
+                    writer.write_scalars(step, {"train/plateau_lr_scale": scale})
             if saving or evaluating:
                 positions = parallel.gather_from_processes(
                     [train_stream.position.epoch, train_stream.position.index]

@@ -1,0 +1,75 @@
+"""Shared pieces of the configs in `configs/`: every field the trainer reads, with its default.
+
+A config file is `configs/NAME.py` with `get_config(arg=None)` that starts from `base_config()` and sets what its
+recipe needs; its docstring gives the exact command, the hardware, the expected time and score. Batch sizes are
+global (all devices of all hosts). Variants are selected by the `:arg` suffix
+(`--config configs/zhang_eccv16.py:places365`), and any field can be overridden (`--config.batch_size=64`).
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.source = "samples"  # tfds:NAME | folder:PATH | samples
+    config.data.train_split = "train"
+    config.data.eval_split = "validation"
+    config.data.tfds_data_dir = None
+    config.data.image_key = "image"
+    config.data.image_size = 176
+    config.data.train_crop = (
+        "random_resized"  # or "resize_random_crop" (resize_size, then a random crop)
+    )
+    config.data.resize_size = 256
+    config.data.crop_area = (0.25, 1.0)
+    config.data.crop_aspect_ratio = (3 / 4, 4 / 3)
+    config.data.eval_resize_size = None  # Shorter side before the centre crop; None = image_size.
+    config.data.color_space = "lab"  # or "luv"
+    config.data.min_chroma = (
+        5.0  # Photos whose |a|,|b| never exceed this have no colour signal: skipped.
+    )
+    config.data.max_failed_fraction = 0.01
+    config.data.labels = "auto"  # Folder sources: class = first-level subfolder.
+    config.data.holdout_fraction = (
+        0.05  # Folder without split subfolders: share held out for evaluation.
+    )
+    config.data.shuffle_buffer = 10_000
+    config.data.prefetch = 4
+
+    config.model = ml_collections.ConfigDict(dict(name="regression"))
+    config.loss = ml_collections.ConfigDict(dict(name="l2"))
+
+    config.batch_size = 32
+    config.num_train_steps = 10_000
+    config.optimizer = ml_collections.ConfigDict(
+        dict(
+            name="adam",
+            learning_rate=1e-3,
+            b1=0.9,
+            b2=0.999,
+            weight_decay=0.0,
+            grad_clip_norm=None,
+            reduce_on_plateau=None,
+        )
+    )
+    config.schedule = ml_collections.ConfigDict(dict(name="constant", warmup_steps=0))
+
+    config.log_every = 100
+    config.eval_every = 1000
+    config.eval_max_images = (
+        1000  # In-training evaluation; `python -m colorjax.evaluate` runs every image.
+    )
+    config.num_grid_images = 8
+    config.checkpoint_every = 1000
+    config.keep_checkpoints = 3
+    config.keep_best_checkpoints = 1
+    config.best_metric = "val/loss"
+    config.best_mode = "min"
+    config.plateau_metric = "val/loss"
+    config.resume = None  # Another run's workdir to continue (with its optimizer state).
+    config.model_init = None  # Another run's workdir whose weights start this run.
+    config.inference = ml_collections.ConfigDict(dict(resolution=None, square=False))
+    return config
