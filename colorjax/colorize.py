@@ -69,7 +69,7 @@ class Colorizer:
         }
         data = config["data"]
         settings = {"resolution": data["image_size"], "color_space": data.get("color_space", "lab")}
-        settings.update(config.get("inference") or {})
+        settings.update({k: v for k, v in (config.get("inference") or {}).items() if v is not None})
         settings.update({k: v for k, v in overrides.items() if v is not None})
         colorizer = cls(model=model, variables=variables, **settings)
         colorizer.step = resolved
