@@ -100,6 +100,61 @@ class Preemption:
             signal.signal(sig, handler)
 
 
+def make_init_state(model, tx: optax.GradientTransformation, image_size: int):
+    """`init_state(rng) -> TrainState` for square inputs of `image_size` (jit it with the state's shardings)."""
+
+    def init_state(rng: jax.Array) -> TrainState:
+        dummy = jnp.zeros((1, image_size, image_size, 1), jnp.float32)
+        variables = model.init(rng, dummy, train=False)
+        params = variables["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            batch_stats=variables.get("batch_stats", {}),
+            frozen=variables.get("frozen", {}),
+            opt_state=tx.init(params),
+        )
+
+    return init_state
+
+
+def make_train_step(
+    model, loss_fn: losses.LossFn, tx: optax.GradientTransformation, schedule: optax.Schedule
+):
+    """The pure training step `(state, batch, rng) -> (state, metrics)`: forward with batch statistics, the mean
+    per-example loss, gradients w.r.t. `params` only (never `frozen`), an optimizer update. Jitted over the mesh by
+    the trainer (and by the benchmark), so under data parallelism XLA adds the gradient all-reduce itself."""
+
+    def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
+        step_rng = jax.random.fold_in(rng, state.step)
+
+        def compute_loss(params):
+            outputs, mutated = model.apply(
+                state.variables(params),
+                batch["L"],
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": step_rng},
+            )
+            per_example = loss_fn(outputs, batch)
+            return jnp.mean(per_example["loss"]), (per_example, mutated)
+
+        grads, (per_example, mutated) = jax.grad(compute_loss, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, updates),
+            batch_stats=mutated.get("batch_stats", state.batch_stats),
+            opt_state=opt_state,
+        )
+        metrics = {f"train/{k}": jnp.mean(v) for k, v in per_example.items()}
+        metrics["train/grad_norm"] = optax.global_norm(grads)
+        metrics["train/lr"] = schedule(state.step)
+        return new_state, metrics
+
+    return train_step
+
+
 def itstime(step: int, every: int | None, total: int) -> bool:
     """True every `every` steps and at the last step (never when `every` is 0/None)."""
     return bool(every) and (step % every == 0 or step == total)
@@ -207,18 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     image_size = config.data.image_size
     color_space = config.data.get("color_space", "lab")
 
-    def init_state(rng: jax.Array) -> TrainState:
-        variables = model.init(
-            rng, jnp.zeros((1, image_size, image_size, 1), jnp.float32), train=False
-        )
-        params = variables["params"]
-        return TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            batch_stats=variables.get("batch_stats", {}),
-            frozen=variables.get("frozen", {}),
-            opt_state=tx.init(params),
-        )
+    init_state = make_init_state(model, tx, image_size)
 
     # ------------------------------------------------------------------------------------ mesh and shardings
     mesh = parallel.make_mesh()
@@ -239,33 +283,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         )
 
     # ------------------------------------------------------------------------------------------ train step
-    def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
-        step_rng = jax.random.fold_in(rng, state.step)
-
-        def compute_loss(params):
-            outputs, mutated = model.apply(
-                state.variables(params),
-                batch["L"],
-                train=True,
-                mutable=["batch_stats"],
-                rngs={"dropout": step_rng},
-            )
-            per_example = loss_fn(outputs, batch)
-            return jnp.mean(per_example["loss"]), (per_example, mutated)
-
-        grads, (per_example, mutated) = jax.grad(compute_loss, has_aux=True)(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        new_state = state.replace(
-            step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
-            batch_stats=mutated.get("batch_stats", state.batch_stats),
-            opt_state=opt_state,
-        )
-        metrics = {f"train/{k}": jnp.mean(v) for k, v in per_example.items()}
-        metrics["train/grad_norm"] = optax.global_norm(grads)
-        metrics["train/lr"] = schedule(state.step)
-        return new_state, metrics
-
+    train_step = make_train_step(model, loss_fn, tx, schedule)
     train_step = jax.jit(
         train_step,
         in_shardings=(state_sharding, batch_sharding, replicated),

@@ -10,7 +10,10 @@ import importlib
 from collections.abc import Callable
 
 # name -> "module:function" (imported lazily, so one benchmark's heavy imports never slow another's).
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "pipeline": "colorjax.bench.pipeline:bench_pipeline",
+    "demo_train_step": "colorjax.bench.pipeline:bench_demo_train_step",
+}
 
 
 def get_benchmark(name: str) -> Callable[[bool], list[dict]]:

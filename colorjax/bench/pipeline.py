@@ -1,0 +1,158 @@
+"""Input pipeline and demo train-step speed.
+
+`pipeline`: photos/s through colorjax's tf.data training stream (decode + random resized crop + flip + Lab + the
+colour-signal check + host batching) against the straightforward per-image loop people write first (Pillow decode,
+Pillow crop and resize, `skimage.color.rgb2lab`), on the same files, same crop size, in one run.
+
+`demo_train_step`: images/s of one jitted training step of the quick-start model (configs/demo.py) on this machine's
+devices, the number that sets how long the demo takes.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from colorjax import input_pipeline
+from colorjax.bench.timing import median_seconds
+
+CROP_SIZE = 176
+
+
+def _bench_files(limit: int) -> tuple[list[Path], str]:
+    spec = os.environ.get("COLORJAX_BENCH_DATA")
+    if spec is None:
+        shared = (
+            Path(__file__).resolve().parents[3] / "shared" / "data" / "intel_scenes_150" / "train"
+        )
+        spec = f"folder:{shared}" if shared.is_dir() else "samples"
+    if spec == "samples":
+        files = list(input_pipeline.sample_photo_paths().values())
+        files = (files * (limit // len(files) + 1))[:limit]
+        return files, "samples (7 photos, repeated)"
+    root = Path(spec.removeprefix("folder:"))
+    files = sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in input_pipeline.IMAGE_EXTENSIONS
+    )
+    rng = np.random.default_rng(0)
+    files = [files[i] for i in rng.permutation(len(files))[:limit]]
+    return files, f"{len(files)} photos from {root}"
+
+
+def _skimage_loop(files: list[Path]) -> float:
+    from PIL import Image
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for path in files:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+        width, height = rgb.size
+        side = int(min(width, height) * rng.uniform(0.5, 1.0))
+        left, top = rng.integers(0, width - side + 1), rng.integers(0, height - side + 1)
+        crop = rgb.crop((left, top, left + side, top + side)).resize(
+            (CROP_SIZE, CROP_SIZE), Image.BILINEAR
+        )
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        lab = rgb2lab(np.asarray(crop, np.float32) / 255.0)
+        _ = np.any(np.abs(lab[..., 1:]) > 5.0)
+    return len(files) / (time.perf_counter() - start)
+
+
+def _colorjax_stream(files: list[Path], batch_size: int) -> float:
+    import ml_collections
+
+    config = ml_collections.ConfigDict(
+        dict(
+            image_size=CROP_SIZE,
+            color_space="lab",
+            min_chroma=5.0,
+            max_failed_fraction=0.05,
+            prefetch=4,
+        )
+    )
+    source = input_pipeline.FileSource(files, None, None, "benchmark photos")
+    stream = input_pipeline.TrainStream(source, config, local_batch_size=batch_size, seed=0)
+    next(stream)  # Start-up (graph construction, first fills) is not throughput.
+    batches = max(1, len(files) // batch_size - 1)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(stream)
+    rate = batches * batch_size / (time.perf_counter() - start)
+    stream.close()
+    return rate
+
+
+def bench_pipeline(quick: bool) -> list[dict]:
+    files, description = _bench_files(300 if quick else 2000)
+    skimage_rate = _skimage_loop(files)
+    colorjax_rate = _colorjax_stream(files, batch_size=32)
+    return [
+        {
+            "contender": "Pillow + skimage.rgb2lab loop",
+            "images_per_s": skimage_rate,
+            "ratio": 1.0,
+            "data": description,
+        },
+        {
+            "contender": "colorjax tf.data stream",
+            "images_per_s": colorjax_rate,
+            "ratio": colorjax_rate / skimage_rate,
+            "data": description,
+        },
+    ]
+
+
+def load_config_file(path: Path, arg: str | None = None):
+    """`get_config(arg)` of a config file in the source checkout's configs/ folder."""
+    import importlib.util
+
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: this benchmark runs from a source checkout of colorjax."
+        )
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def bench_demo_train_step(quick: bool) -> list[dict]:
+    from colorjax import losses, models, optim, parallel, train
+
+    config = load_config_file(Path(__file__).resolve().parents[2] / "configs" / "demo.py")
+    size, batch = config.data.image_size, config.batch_size
+    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    model = models.get_model(config.model.name, **model_kwargs)
+    loss_config = config.loss.to_dict()
+    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
+    tx, schedule = optim.make_optimizer(config)
+    mesh = parallel.make_mesh()
+    state = jax.jit(train.make_init_state(model, tx, size))(jax.random.key(0, impl="rbg"))
+    rng = np.random.default_rng(0)
+    host_batch = {
+        "L": rng.uniform(0, 100, (batch, size, size, 1)).astype(np.float32),
+        "chroma": rng.uniform(-60, 60, (batch, size, size, 2)).astype(np.float32),
+    }
+    device_batch = parallel.host_to_global(host_batch, mesh)
+    step = jax.jit(train.make_train_step(model, loss_fn, tx, schedule), donate_argnums=(0,))
+    holder = {"state": state}
+    key = jax.random.key(0)
+
+    def one_step():
+        holder["state"], metrics = step(holder["state"], device_batch, key)
+        return metrics
+
+    seconds = median_seconds(one_step, repeats=5 if quick else 20, warmup=2)
+    return [
+        {
+            "contender": f"demo {config.model.name} width {config.model.width}, {size}px, batch {batch}",
+            "devices": f"{jax.device_count()} x {jax.devices()[0].platform}",
+            "images_per_s": batch / seconds,
+            "ms_per_step": 1000 * seconds,
+        }
+    ]
