@@ -451,7 +451,7 @@ class GridCollector:
             return
         pictures = images()
         for row, (image_id, error) in enumerate(zip(image_ids, errors, strict=True)):
-            triple = tuple(p[row] for p in pictures)
+            triple = tuple(p[row].copy() for p in pictures)  # a copy frees the rest of the batch
             if len(self.first) < self.size:
                 self.first.append((int(image_id), triple))
             # Ties keep the earlier image: a later serial number sorts as the smaller, evicted first.
@@ -593,41 +593,43 @@ def evaluate(
     extractor_variables = jax.device_put(extractor.variables if extractor else {}, replicated)
 
     accumulators = {name: metrics.MetricsAccumulator() for name in ROW_NAMES}
-    moments = {name: metrics.FeatureMoments() for name in ROW_NAMES} if extractor else None
-    truth_moments = metrics.FeatureMoments() if extractor else None
+    moments = {name: metrics.FeatureMoments() for name in ROW_NAMES + ("truth",)}
     grids = GridCollector(num_grid)
     image_ids: list[np.ndarray] = []
+
+    def consume(reduced, per_image) -> int:
+        """Host side of one batch: accumulate the statistics, offer images to the grids; returns real images."""
+        reduced = fetch(reduced)
+        for name in ROW_NAMES:
+            accumulators[name].add(reduced[name])
+        real = np.asarray(reduced["prediction"]["mask"]).astype(bool)
+        ids = fetch(per_image["image_id"])[real]
+        image_ids.append(ids)
+        if extractor is not None:
+            features = fetch(per_image["features"])
+            moments["truth"].add(features["ground_truth"][real])
+            for name in ROW_NAMES:
+                moments[name].add(features[name][real])
+        grids.add(
+            ids,
+            np.asarray(reduced["prediction"]["ab_l2_error"])[real],
+            lambda: tuple(fetch(per_image[key])[real] for key in ("gray", "prediction", "truth")),
+        )
+        return int(real.sum())
+
     total, batches = _batches(source, data_config, local_batch, max_images)
     started = time.perf_counter()
     with _progress(total, "evaluating") as progress:
+        pending = None
         for host_batch in batches:
-            reduced, per_image = step(
-                variables,
-                classifier_variables,
-                extractor_variables,
-                _to_device(host_batch, mesh),
-                mean_ab,
-            )
-            reduced = fetch(reduced)
-            for name in ROW_NAMES:
-                accumulators[name].add(reduced[name])
-            real = np.asarray(reduced["prediction"]["mask"]).astype(bool)
-            ids = fetch(per_image["image_id"])[real]
-            image_ids.append(ids)
-            if extractor is not None:
-                features = fetch(per_image["features"])
-                truth_moments.add(features["ground_truth"][real])
-                for name in ROW_NAMES:
-                    moments[name].add(features[name][real])
-            errors = np.asarray(reduced["prediction"]["ab_l2_error"])[real]
-            grids.add(
-                ids,
-                errors,
-                lambda per_image=per_image, real=real: tuple(
-                    fetch(per_image[key])[real] for key in ("gray", "prediction", "truth")
-                ),
-            )
-            progress.update(int(real.sum()))
+            batch = _to_device(host_batch, mesh)
+            outputs = step(variables, classifier_variables, extractor_variables, batch, mean_ab)
+            # The previous batch is read back while this one computes (jit dispatch is asynchronous).
+            if pending is not None:
+                progress.update(consume(*pending))
+            pending = outputs
+        if pending is not None:
+            progress.update(consume(*pending))
     seconds = time.perf_counter() - started
 
     if int(accumulators["prediction"].counts.get("images", 0)) == 0:
@@ -639,7 +641,7 @@ def evaluate(
             numbers.pop("top1_ground_truth_percent", None)
         if extractor is not None:
             numbers["fid"] = metrics.frechet_distance(
-                *moments[name].gaussian(), *truth_moments.gaussian()
+                *moments[name].gaussian(), *moments["truth"].gaussian()
             )
 
     run = dict(loaded.run)
