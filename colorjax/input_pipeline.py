@@ -646,11 +646,14 @@ def eval_batches(
     local_batch_size: int,
     num_batches: int,
     max_examples: int | None = None,
+    keep_index: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Exactly `num_batches` host-local evaluation batches in a fixed order, each with a boolean `mask`.
 
     The last real batch is padded, and processes with fewer images than others keep yielding fully masked batches,
     so every process runs the same number of steps. Unreadable files are skipped (with a warning each).
+    `keep_index` adds `index` (int32): each image's position in this process's source, which
+    `source.record_name(None, index)` names (what a per-image report needs).
     """
     import tensorflow as tf
 
@@ -669,7 +672,10 @@ def eval_batches(
     for chunk in ds.as_numpy_iterator():
         for i in chunk["index"]:
             gaps.arrived(0, int(i))
-        chunk = {k: v for k, v in chunk.items() if k not in _BOOKKEEPING}
+        kept = {k: v for k, v in chunk.items() if k not in _BOOKKEEPING}
+        if keep_index:
+            kept["index"] = chunk["index"].astype(np.int32)
+        chunk = kept
         template = template or chunk
         yield _pad(chunk, local_batch_size)
         produced += 1
@@ -681,6 +687,8 @@ def eval_batches(
         }
         if source.class_names is not None:
             template["label"] = np.zeros((1,), np.int32)
+        if keep_index:
+            template["index"] = np.zeros((1,), np.int32)
     for _ in range(produced, num_batches):
         yield _pad({k: v[:0] for k, v in template.items()}, local_batch_size)
 

@@ -551,3 +551,35 @@ def frechet_distance(
 def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Frechet Inception Distance between two sets of pool features (num_images, dim) (Heusel et al. 2017)."""
     return frechet_distance(*gaussian_statistics(features_a), *gaussian_statistics(features_b))
+
+
+class FeatureMoments:
+    """Running mean and covariance of feature vectors from float64 sums, so FID needs no feature matrix in memory.
+
+    Equals `gaussian_statistics` of all the rows added (up to float64 round-off).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: np.ndarray | None = None
+        self.outer: np.ndarray | None = None
+
+    def add(self, features: np.ndarray) -> None:
+        """Adds a (num_images, dim) block of features."""
+        features = np.asarray(features, np.float64)
+        if features.ndim != 2:
+            raise ValueError(f"features must be (num_images, dim), got shape {features.shape}.")
+        if self.total is None:
+            self.total = np.zeros(features.shape[1])
+            self.outer = np.zeros((features.shape[1],) * 2)
+        self.count += features.shape[0]
+        self.total += features.sum(axis=0)
+        self.outer += features.T @ features
+
+    def gaussian(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, unbiased covariance) of every feature vector added."""
+        if self.count < 2:
+            raise ValueError(f"FID needs features of at least 2 images, got {self.count}.")
+        mean = self.total / self.count
+        covariance = (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+        return mean, covariance

@@ -1,7 +1,7 @@
-"""Evaluation figures and tables: the AuC curve, gray | prediction | truth grids, bar charts, Markdown tables.
+"""Evaluation figures and tables: the AuC curves, bar charts and Markdown tables.
 
 Figures are drawn on matplotlib `Figure` objects with the Agg canvas directly (no pyplot, so no global figure state
-and no display needed); image grids are composed pixel-exactly with numpy and saved with Pillow.
+and no display needed). Image grids (gray | prediction | truth) live in `colorjax.visualize`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
 
 from colorjax.metrics import AUC_MAX_THRESHOLD, area_under_curve
-
-GRID_LABELS = ("gray", "prediction", "truth")
 
 
 def _save_figure(figure: Figure, path: str | Path) -> Path:
@@ -83,69 +80,6 @@ def save_bar_chart(
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save_figure(figure, path)
-
-
-def _to_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
-    """(N, H, W), (N, H, W, 1) or (N, H, W, 3), uint8 or float in [0, 1] -> (N, H, W, 3) uint8."""
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}."
-        )
-    if images.dtype != np.uint8:
-        images = np.round(np.clip(images.astype(np.float64), 0.0, 1.0) * 255).astype(np.uint8)
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
-
-
-def comparison_grid(
-    gray: np.ndarray, prediction: np.ndarray, truth: np.ndarray, *, gutter: int = 2
-) -> np.ndarray:
-    """One row per image, columns gray | prediction | truth, separated by white gutters; (rows, cols, 3) uint8."""
-    columns = [
-        _to_rgb_uint8(images, name)
-        for images, name in zip((gray, prediction, truth), GRID_LABELS, strict=True)
-    ]
-    if len({c.shape for c in columns}) != 1:
-        raise ValueError(
-            "gray, prediction and truth must hold the same number of same-sized images, got "
-            + ", ".join(str(c.shape[:3]) for c in columns)
-        )
-    n, height, width, _ = columns[0].shape
-    grid = np.full((n * height + (n + 1) * gutter, 3 * width + 4 * gutter, 3), 255, dtype=np.uint8)
-    for row in range(n):
-        top = gutter + row * (height + gutter)
-        for column, images in enumerate(columns):
-            left = gutter + column * (width + gutter)
-            grid[top : top + height, left : left + width] = images[row]
-    return grid
-
-
-def save_comparison_grid(
-    gray: np.ndarray,
-    prediction: np.ndarray,
-    truth: np.ndarray,
-    path: str | Path,
-    *,
-    header: bool = True,
-) -> Path:
-    """Saves `comparison_grid` as a PNG, with a "gray | prediction | truth" caption row on top when `header`."""
-    grid = comparison_grid(gray, prediction, truth)
-    image = Image.fromarray(grid)
-    if header:
-        caption_height = 14
-        captioned = Image.new("RGB", (image.width, image.height + caption_height), "white")
-        captioned.paste(image, (0, caption_height))
-        draw = ImageDraw.Draw(captioned)
-        column_width = (image.width - 2) // 3
-        for column, label in enumerate(GRID_LABELS):
-            draw.text((2 + column * column_width + 2, 1), label, fill="black")
-        image = captioned
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
 
 
 def _format_cell(value: object, digits: int) -> str:

@@ -1,6 +1,7 @@
 """Compare evaluated runs side by side: `python -m colorjax.report RUN_OR_METRICS... [--output DIR]`.
 
-Each argument is a metrics.json file, or a run directory holding `eval/metrics.json` (or `metrics.json`). The
+Each argument is a metrics.json file, or a run directory holding `eval/step_N/metrics.json` (the latest N is
+taken), `eval/metrics.json` or `metrics.json`. The
 report prints one Markdown document with two tables, in the shape of the papers' tables, and writes it to
 `DIR/report.md` with a bar chart `DIR/report_bars.png` and the AuC curves of every row `DIR/report_auc_curves.png`:
 
@@ -99,9 +100,18 @@ class EvaluatedRun:
 
 
 def resolve_metrics_path(argument: str | Path) -> Path:
-    """The metrics.json a command-line argument names: the file itself, or a run's eval/metrics.json."""
+    """The metrics.json a command-line argument names: the file itself, or in a run directory the evaluation of
+    its latest step (`eval/step_N/metrics.json`, what `colorjax.evaluate` writes), else `eval/metrics.json` or
+    `metrics.json`."""
     path = Path(argument)
     if path.is_dir():
+        evaluated_steps = sorted(
+            (int(folder.name[len("step_") :]), folder / "metrics.json")
+            for folder in (path / "eval").glob("step_*")
+            if folder.name[len("step_") :].isdigit() and (folder / "metrics.json").is_file()
+        )
+        if evaluated_steps:
+            return evaluated_steps[-1][1]
         for candidate in (path / "eval" / "metrics.json", path / "metrics.json"):
             if candidate.is_file():
                 return candidate
@@ -163,7 +173,10 @@ def load_metrics(argument: str | Path) -> EvaluatedRun:
     run = document.get("run", {})
     if not isinstance(run, dict):
         raise ValueError(f"{path}: 'run' must be an object.")
-    default_name = path.parent.parent.name if path.parent.name == "eval" else path.parent.name
+    folder = path.parent
+    if folder.name.startswith("step_") and folder.parent.name == "eval":
+        folder = folder.parent  # RUN/eval/step_N/metrics.json
+    default_name = folder.parent.name if folder.name == "eval" else folder.name
     name = str(run.get("name") or default_name or path.stem)
     return EvaluatedRun(name=name, path=path, run=run, prediction=prediction, baselines=baselines)
 

@@ -1,4 +1,14 @@
-"""Pictures for people: gray | predicted | truth grids, PNG files, and side-by-side panels."""
+"""Pictures for people: gray | prediction | truth grids, PNG files, and side-by-side panels.
+
+The one place that lays out comparison pictures (the trainer's TensorBoard grids, `colorize --side-by-side`'s
+panels, `evaluate`'s first-N and worst-N grids):
+
+- `image_grid(gray, prediction, truth)` composes already rendered images, one row per example, pixel-exactly;
+- `comparison_grid(L, predicted_chroma, true_chroma, mask, color_space)` renders lightness + chroma and calls it;
+- `save_comparison_grid(...)` writes it as a PNG with a caption row.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
 
@@ -7,14 +17,66 @@ import numpy as np
 
 from colorjax import color
 
+GRID_LABELS = ("gray", "prediction", "truth")
+GRID_GUTTER = 2  # White pixels between and around the panels.
+_CAPTION_HEIGHT = 14
+
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """sRGB floats in [0, 1] (clipped) -> uint8 levels, rounded to nearest."""
     return np.round(np.clip(np.asarray(rgb, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def gray_rgb(L: np.ndarray) -> np.ndarray:
     """Lightness (..., 1) in [0, 100] shown as a gray RGB image in [0, 1] (what the model sees)."""
     return np.repeat(np.clip(np.asarray(L, np.float32) / 100.0, 0.0, 1.0), 3, axis=-1)
+
+
+def _as_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
+    """(N, H, W), (N, H, W, 1) or (N, H, W, 3), uint8 or float in [0, 1] -> (N, H, W, 3) uint8."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}."
+        )
+    if images.dtype != np.uint8:
+        images = to_uint8(images)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def image_grid(
+    gray: np.ndarray,
+    prediction: np.ndarray,
+    truth: np.ndarray | None = None,
+    *,
+    gutter: int = GRID_GUTTER,
+) -> np.ndarray:
+    """One row per image, columns gray | prediction | truth (truth left out when None) between white gutters.
+
+    Each argument holds N same-sized images, uint8 or float in [0, 1], with 1 or 3 channels. Returns uint8
+    (rows, cols, 3).
+    """
+    named = zip((gray, prediction, truth), GRID_LABELS, strict=True)
+    columns = [_as_rgb_uint8(images, name) for images, name in named if images is not None]
+    if len({c.shape for c in columns}) != 1:
+        raise ValueError(
+            f"{', '.join(GRID_LABELS[: len(columns)])} must hold the same number of same-sized images, got "
+            + ", ".join(str(c.shape[:3]) for c in columns)
+        )
+    n, height, width, _ = columns[0].shape
+    grid = np.full(
+        (n * height + (n + 1) * gutter, len(columns) * width + (len(columns) + 1) * gutter, 3),
+        255,
+        dtype=np.uint8,
+    )
+    for row in range(n):
+        top = gutter + row * (height + gutter)
+        for column, images in enumerate(columns):
+            left = gutter + column * (width + gutter)
+            grid[top : top + height, left : left + width] = images[row]
+    return grid
 
 
 def comparison_grid(
@@ -25,24 +87,20 @@ def comparison_grid(
     color_space: str,
     max_rows: int = 8,
 ) -> np.ndarray:
-    """uint8 image with one row per example: gray | predicted | truth (truth omitted when `true_chroma` is None)."""
+    """uint8 grid of the first `max_rows` real examples: gray | predicted | truth (truth omitted when None).
+
+    L (N, H, W, 1) in [0, 100] and chroma (N, H, W, 2) in `color_space` units; `mask` marks the real examples.
+    """
     keep = np.arange(len(L)) if mask is None else np.flatnonzero(mask)
     keep = keep[:max_rows]
     L = np.asarray(L)[keep]
-    panels = [
-        gray_rgb(L),
-        np.asarray(
-            jax.device_get(color.chroma_to_rgb(L, np.asarray(predicted_chroma)[keep], color_space))
-        ),
-    ]
-    if true_chroma is not None:
-        panels.append(
-            np.asarray(
-                jax.device_get(color.chroma_to_rgb(L, np.asarray(true_chroma)[keep], color_space))
-            )
-        )
-    rows = [np.concatenate([p[i] for p in panels], axis=1) for i in range(len(keep))]
-    return to_uint8(np.concatenate(rows, axis=0))
+
+    def render(chroma):
+        rgb = color.chroma_to_rgb(L, np.asarray(chroma)[keep], color_space)
+        return to_uint8(jax.device_get(rgb))
+
+    truth = None if true_chroma is None else render(true_chroma)
+    return image_grid(gray_rgb(L), render(predicted_chroma), truth)
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
@@ -53,3 +111,28 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(image, np.uint8)).save(path)
     return path
+
+
+def save_comparison_grid(
+    gray: np.ndarray,
+    prediction: np.ndarray,
+    truth: np.ndarray | None,
+    path: str | Path,
+    *,
+    header: bool = True,
+) -> Path:
+    """Saves `image_grid(gray, prediction, truth)` as a PNG, with a "gray | prediction | truth" caption row on top
+    when `header`."""
+    from PIL import Image, ImageDraw
+
+    grid = image_grid(gray, prediction, truth)
+    if header:
+        columns = 2 if truth is None else 3
+        width = (grid.shape[1] - GRID_GUTTER) // columns
+        captioned = Image.new("RGB", (grid.shape[1], grid.shape[0] + _CAPTION_HEIGHT), "white")
+        captioned.paste(Image.fromarray(grid), (0, _CAPTION_HEIGHT))
+        draw = ImageDraw.Draw(captioned)
+        for column, label in enumerate(GRID_LABELS[:columns]):
+            draw.text((GRID_GUTTER + column * width + 2, 1), label, fill="black")
+        grid = np.asarray(captioned)
+    return save_png(grid, path)

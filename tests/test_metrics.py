@@ -412,3 +412,16 @@ def test_mismatched_shapes_are_a_clear_error():
         metrics.image_statistics(pred, truth)
     with pytest.raises(ValueError, match="color_space"):
         metrics.views_from_chroma(jnp.zeros((1, 2, 2, 1)), jnp.zeros((1, 2, 2, 2)), "hsv")
+
+
+def test_feature_moments_equal_the_statistics_of_all_features():
+    features = np.random.default_rng(9).normal(3.0, 2.0, size=(50, 4))
+    moments = metrics.FeatureMoments()
+    for start in range(0, 50, 16):  # added in blocks, as evaluation batches arrive
+        moments.add(features[start : start + 16])
+    mean, covariance = moments.gaussian()
+    expected_mean, expected_covariance = metrics.gaussian_statistics(features)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(covariance, expected_covariance, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        metrics.FeatureMoments().gaussian()
