@@ -19,9 +19,19 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
 CHECKPOINT_DIR = "checkpoints"
+
+
+def run_path(workdir: str | Path) -> epath.Path:
+    """A run directory as a path object that also understands cloud buckets (gs://...), which multi-host runs
+    need: every host reads and writes the same checkpoints. Local paths are made absolute."""
+    text = str(workdir)
+    if "://" in text:
+        return epath.Path(text)
+    return epath.Path(Path(text).expanduser().absolute())
 
 
 class CheckpointError(RuntimeError):
@@ -42,7 +52,7 @@ class Checkpoints:
         read_only: bool = False,
         async_save: bool = True,
     ):
-        self.directory = Path(workdir).absolute() / CHECKPOINT_DIR
+        self.directory = run_path(workdir) / CHECKPOINT_DIR
         self.best_metric = best_metric
         policies: list[Any] = [checkpoint_managers.LatestN(n=keep_latest)]
         best_fn = None

@@ -216,14 +216,14 @@ def _format_seconds(seconds: float) -> str:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, float]:
     """Runs (or resumes) training as configured; returns the last logged train and evaluation metrics."""
     # ------------------------------------------------------------------------------------------------- setup
-    workdir = Path(workdir).absolute()
+    workdir = checkpointing.run_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     input_pipeline.hide_accelerators_from_tensorflow()
     process_index, process_count = jax.process_index(), jax.process_count()
     from clu import metric_writers
 
     writer = metric_writers.create_default_writer(
-        workdir / "tensorboard", just_logging=process_index > 0, asynchronous=True
+        str(workdir / "tensorboard"), just_logging=process_index > 0, asynchronous=True
     )
     if process_index == 0:
         write_config(config, workdir)

@@ -104,12 +104,17 @@ def comparison_grid(
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Writes a uint8 (H, W, 3) image, creating folders as needed."""
+    """Writes a uint8 (H, W, 3) image as PNG, creating folders as needed (local paths or gs://...)."""
+    import io
+
+    from etils import epath
     from PIL import Image
 
-    path = Path(path)
+    path = epath.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(image, np.uint8)).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue())
     return path
 
 
