@@ -26,10 +26,14 @@ from typing import Any
 
 import flax.linen as nn
 
+from colorjax.models.eccv16 import ECCV16
 from colorjax.models.regression import Regression
+from colorjax.models.siggraph17 import SIGGRAPH17
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
+    "eccv16": ECCV16,
+    "siggraph17": SIGGRAPH17,
 }
 
 Variables = dict[str, Any]
