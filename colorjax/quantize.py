@@ -224,8 +224,9 @@ def annealed_mean(logits: jax.Array, temperature: float = ANNEALED_MEAN_TEMPERAT
     """
     if temperature <= 0:
         raise ValueError(f"annealed_mean: temperature must be positive, got {temperature}.")
-    probabilities = jax.nn.softmax(logits.astype(jnp.float32) / temperature, axis=-1)
-    return probabilities @ jnp.asarray(ab_bin_centres())
+    dtype = jnp.promote_types(logits.dtype, jnp.float32)  # float32 from bfloat16; float64 stays
+    probabilities = jax.nn.softmax(logits.astype(dtype) / temperature, axis=-1)
+    return probabilities @ jnp.asarray(ab_bin_centres(), dtype)
 
 
 def decode_mean(logits: jax.Array) -> jax.Array:

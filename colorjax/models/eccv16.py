@@ -114,7 +114,7 @@ class ECCV16(nn.Module):
         x = nn.relu(conv3x3(decoder_channels, "model8_2", dtype=self.dtype)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_4", dtype=self.dtype)(x))
         logits = nn.Conv(AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6")(x)
-        logits = logits.astype(jnp.float32)
+        logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
 
         chroma = upsample4_bilinear(annealed_mean(logits, self.temperature))
         quarter_height, quarter_width = -(-height // 4), -(-width // 4)

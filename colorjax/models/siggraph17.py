@@ -98,13 +98,14 @@ class SIGGRAPH17(nn.Module):
         x = nn.leaky_relu(conv(128, "model10_1")(nn.relu(x)), negative_slope=0.2)
 
         ab = nn.Conv(2, (1, 1), dtype=self.dtype, name="model_out_0")(x)
-        chroma = AB_SCALE * jnp.tanh(ab.astype(jnp.float32))
+        output_dtype = jnp.promote_types(self.dtype, jnp.float32)
+        chroma = AB_SCALE * jnp.tanh(ab.astype(output_dtype))
         class_logits = nn.Conv(NUM_HINT_CLASSES, (1, 1), dtype=self.dtype, name="model_class_0")(
             block8
         )
         return {
             "chroma": chroma[:, :height, :width],
-            "class_logits": class_logits.astype(jnp.float32)[
+            "class_logits": class_logits.astype(output_dtype)[
                 :, : -(-height // 4), : -(-width // 4)
             ],
         }
