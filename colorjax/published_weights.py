@@ -43,11 +43,15 @@ def read_state_dict(path: str | Path) -> StateDict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"Weights file {path} not found; download the published weights ({', '.join(DOWNLOAD_ROOT + f for f in PUBLISHED_FILES.values())})."
+            f"Weights file {path} not found; the published ones are "
+            + ", ".join(DOWNLOAD_ROOT + name for name in PUBLISHED_FILES.values())
         )
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except (ValueError, OSError) as error:
+            raise ValueError(f"Could not read {path} as an .npz state dict: {error}") from None
     try:
         import torch
     except ImportError:
@@ -55,7 +59,10 @@ def read_state_dict(path: str | Path) -> StateDict:
             f"Reading {path} needs PyTorch: `pip install colorjax[torch]`, or convert it once where torch is "
             f"installed with `python -m colorjax.published_weights {path} {path.with_suffix('.npz')}`."
         ) from None
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
+        raise ValueError(f"Could not read {path} as a PyTorch checkpoint: {error}") from None
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict):
@@ -146,6 +153,12 @@ def load_published(
     if model_kwargs.get("width", 1.0) != 1.0:
         raise ValueError(
             f"Published {model_name} weights are for width 1.0, not {model_kwargs['width']}."
+        )
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Weights file {path} not found; download {PUBLISHED_FILES[model_name]} from "
+            f"{DOWNLOAD_ROOT}{PUBLISHED_FILES[model_name]} (or pass its .npz conversion)."
         )
     module = get_model(model_name, **model_kwargs)
     template = jax.eval_shape(

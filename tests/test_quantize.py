@@ -34,7 +34,7 @@ def test_bin_centres_are_the_published_grid_in_published_order():
     assert centres[:, 1].min() == -110 and centres[:, 1].max() == 100
 
 
-@pytest.mark.parametrize("k", [1, 5, 10])
+@pytest.mark.parametrize("k", [1, 5, 10, 20])
 def test_soft_encode_picks_the_k_nearest_bins_over_the_whole_srgb_gamut(k):
     ab = srgb_gamut_ab()
     indices, weights = jax.jit(lambda x: quantize.soft_encode_sparse(x, k=k))(ab)
@@ -71,15 +71,6 @@ def test_soft_encode_on_a_bin_centre_with_k1_is_one_hot():
     centres = jnp.asarray(quantize.ab_bin_centres())
     dense = np.asarray(quantize.soft_encode(centres, k=1))
     np.testing.assert_array_equal(dense, np.eye(313, dtype=np.float32))
-
-
-def test_soft_encode_with_k_beyond_the_window_matches_the_full_search():
-    ab = srgb_gamut_ab(steps=8)
-    indices, weights = quantize.soft_encode_sparse(ab, k=20)
-    chosen = np.linalg.norm(
-        quantize.ab_bin_centres()[np.asarray(indices)] - ab[:, None, :], axis=-1
-    )
-    np.testing.assert_allclose(chosen, brute_force_sorted_distances(ab, 20), atol=1e-3)
 
 
 def test_soft_encode_far_outside_the_gamut_stays_finite():

@@ -417,3 +417,45 @@ def test_import_errors_for_a_missing_file_or_a_wrong_width(tmp_path):
         load_published("eccv16", tmp_path / "nope.pth", width=0.5)
     with pytest.raises(ValueError, match="No published weights for 'regression'"):
         load_published("regression", tmp_path / "nope.pth")
+
+
+def test_a_few_training_steps_of_a_tiny_eccv16_lower_the_loss():
+    import optax
+
+    from colorjax.losses import make_zhang_loss
+
+    model = get_model("eccv16", width=1 / 16)
+    rng = np.random.default_rng(0)
+    # Colourful images whose colour follows their lightness (smooth blobs), so there is something to learn.
+    L = rng.uniform(20, 80, (4, 1, 1, 1)) + 15 * rng.standard_normal((4, 32, 32, 1))
+    hue = np.linspace(0, 2 * np.pi, 32)[None, :, None] + L[..., 0] / 20
+    chroma = np.stack([50 * np.cos(hue), 50 * np.sin(hue)], -1) * np.ones((4, 32, 1, 1))
+    batch = {"L": jnp.asarray(L, jnp.float32), "chroma": jnp.asarray(chroma, jnp.float32)}
+    variables = numpy_init(model, batch["L"])
+    loss_fn = make_zhang_loss()
+    optimizer = optax.adam(3e-3)
+
+    @jax.jit
+    def step(params, batch_stats, opt_state):
+        def loss(params):
+            outputs, updates = model.apply(
+                {"params": params, "batch_stats": batch_stats},
+                batch["L"],
+                train=True,
+                mutable=["batch_stats"],
+            )
+            return jnp.mean(loss_fn(outputs, batch)["loss"]), updates["batch_stats"]
+
+        (value, batch_stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), batch_stats, opt_state, value
+
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    opt_state = optimizer.init(params)
+    losses = []
+    for _ in range(30):
+        params, batch_stats, opt_state, value = step(params, batch_stats, opt_state)
+        losses.append(float(value))
+    print(f"tiny eccv16: loss {losses[0]:.3f} -> {np.mean(losses[-5:]):.3f} in 30 steps")
+    assert np.all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.7 * losses[0], losses
