@@ -14,6 +14,7 @@ colorjax decodes with its own copy of the centres.
 """
 
 import argparse
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,10 @@ def read_state_dict(path: str | Path) -> StateDict:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
-        raise ValueError(f"Could not read {path} as a PyTorch checkpoint: {error}") from None
+        raise ValueError(
+            f"Could not read {path} as a PyTorch state dict ({type(error).__name__}); "
+            "is it one of the published .pth files?"
+        ) from None
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict):
@@ -84,6 +88,13 @@ def _torch_entry(flax_path: tuple[str, ...]) -> tuple[str, Callable[[np.ndarray]
     return f"{prefix}.{index}.{name}", lambda w: w
 
 
+def _torch_order(torch_key: str) -> tuple:
+    """Sort key: module names compared with their numbers as numbers, then weight, bias, running mean, var."""
+    module, name = torch_key.rsplit(".", 1)
+    natural = tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", module))
+    return natural, ["weight", "bias", "running_mean", "running_var"].index(name)
+
+
 def state_dict_to_variables(
     model_name: str, state_dict: StateDict, template: Any, source: str = "state dict"
 ) -> dict:
@@ -94,8 +105,12 @@ def state_dict_to_variables(
     flat_template = traverse_util.flatten_dict(nn.unbox(template))
     flat_variables = {}
     expected_keys = set()
-    for flax_path, leaf in flat_template.items():
-        torch_key, to_flax = _torch_entry(flax_path)
+    # In PyTorch's order (block by block, weight before running stats), so the error names the first bad entry.
+    entries = sorted(
+        ((_torch_entry(flax_path), flax_path, leaf) for flax_path, leaf in flat_template.items()),
+        key=lambda entry: _torch_order(entry[0][0]),
+    )
+    for (torch_key, to_flax), flax_path, leaf in entries:
         expected_keys.add(torch_key)
         if torch_key not in state_dict:
             raise ValueError(
