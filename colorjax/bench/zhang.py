@@ -236,7 +236,7 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
         ),
         ("cross_entropy_gradient", "dense targets"): lambda: dense_gradient(logits, ab),
     }
-    seconds = _interleaved_median_seconds(list(contenders.values()), repeats=5)
+    seconds = _interleaved_median_seconds(list(contenders.values()), repeats=3 if quick else 5)
     rows = [
         {
             "benchmark": benchmark,
