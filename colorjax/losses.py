@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from colorjax.color import lab_to_rgb
-from colorjax.quantize import uv_to_bins
+from colorjax.quantize import load_prior, rebalance_weights, soft_encode_sparse, uv_to_bins
 
 LossFn = Callable[[dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]]
 
@@ -87,10 +87,67 @@ def make_rgb_mse_loss() -> LossFn:
     return rgb_mse_loss
 
 
+def make_zhang_loss(
+    prior_path: str | None = None,
+    rebalance: bool = True,
+    lam: float = 0.5,
+    k: int = 5,
+    sigma: float = 5.0,
+    min_chroma: float = 5.0,
+) -> LossFn:
+    """Zhang et al. (ECCV16): class-rebalanced multinomial cross-entropy against soft-encoded ab targets.
+
+    Needs `outputs["logits"]` (N, ceil(H/4), ceil(W/4), 313) and Lab `batch["chroma"]` (N, H, W, 2). Targets are
+    taken at every 4th pixel (the grid the logits sit on, as the authors' stride-4 subsampling of the ab image) and
+    soft-encoded over their `k` nearest bins with a Gaussian of `sigma`. Each pixel's cross-entropy is weighted by
+    the rebalancing weight (`rebalance_weights(prior, lam)`) of its target's most likely bin, or 1 with
+    `rebalance=False` (the paper's "class" vs "full" rows), and averaged over the image's pixels. An image whose |a|
+    and |b| are <= `min_chroma` at every (full-resolution) pixel carries no colour signal and gets loss 0.
+    `prior_path=None` uses the shipped ImageNet prior.
+    """
+    bin_weights = (
+        jnp.asarray(rebalance_weights(load_prior(prior_path), lam), jnp.float32)
+        if rebalance
+        else None
+    )
+
+    def zhang_loss(outputs, batch):
+        logits = outputs["logits"].astype(jnp.float32)
+        chroma = batch["chroma"].astype(jnp.float32)
+        targets = chroma[:, ::4, ::4]
+        if logits.shape[1:3] != targets.shape[1:3]:
+            raise ValueError(
+                f"zhang loss: logits grid {logits.shape[1:3]} is not the 1/4-resolution target grid "
+                f"{targets.shape[1:3]} of chroma {chroma.shape[1:3]}; the model must output logits at every 4th pixel."
+            )
+        target_bins, target_weights = soft_encode_sparse(jax.lax.stop_gradient(targets), k, sigma)
+        log_probabilities = jax.nn.log_softmax(logits, axis=-1)
+        cross_entropy = -jnp.sum(
+            target_weights * jnp.take_along_axis(log_probabilities, target_bins, axis=-1), axis=-1
+        )
+        nearest = target_bins[..., 0]  # the argmax of the soft target: its nearest bin
+        pixel_weights = 1.0 if bin_weights is None else bin_weights[nearest]
+        colourful = jnp.any(jnp.abs(chroma) > min_chroma, axis=(1, 2, 3)).astype(jnp.float32)
+        metrics = {
+            "loss": colourful * _per_example_mean(pixel_weights * cross_entropy),
+            "cross_entropy": _per_example_mean(cross_entropy),
+            "bin_accuracy": _per_example_mean(jnp.argmax(logits, axis=-1) == nearest),
+            "colourful": colourful,
+        }
+        if "chroma" in outputs:
+            metrics["chroma_l2_error"] = _per_example_mean(
+                jnp.linalg.norm(outputs["chroma"].astype(jnp.float32) - chroma, axis=-1)
+            )
+        return metrics
+
+    return zhang_loss
+
+
 LOSSES: dict[str, Callable[..., LossFn]] = {
     "l2": make_l2_loss,
     "luv_classification": make_luv_classification_loss,
     "rgb_mse": make_rgb_mse_loss,
+    "zhang_classification": make_zhang_loss,
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 BENCHMARKS: dict[str, str] = {
     "pipeline": "colorjax.bench.pipeline:bench_pipeline",
     "demo_train_step": "colorjax.bench.pipeline:bench_demo_train_step",
+    "zhang": "colorjax.bench.zhang:bench_zhang",
 }
 
 

@@ -27,15 +27,19 @@ from typing import Any
 import flax.linen as nn
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
+from colorjax.models.eccv16 import ECCV16
 from colorjax.models.koalarization import Koalarization, load_koalarization_embedder
 from colorjax.models.luv_vgg16 import LuvVGG16, load_luv_vgg16_backbone
 from colorjax.models.regression import Regression
+from colorjax.models.siggraph17 import SIGGRAPH17
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
     "luv_vgg16": LuvVGG16,
     "koalarization": Koalarization,
     "cifar10_autoencoder": Cifar10Autoencoder,
+    "eccv16": ECCV16,
+    "siggraph17": SIGGRAPH17,
 }
 
 Variables = dict[str, Any]

@@ -1,0 +1,124 @@
+"""Zhang, Isola & Efros (ECCV 2016) "Colorful Image Colorization": the 313-bin ab classifier.
+
+Layout (FACTS.md; the authors' PyTorch port `colorizers/eccv16.py`): blocks 1-7 are 3x3 convs with bias, each
+followed by ReLU, and one BatchNorm after the block's last ReLU; blocks 1-3 end with a stride-2 conv, blocks 5-6 are
+dilated by 2. Block 8 is a 4x4 stride-2 transposed conv back up to 1/4 resolution, two 3x3 convs and a 1x1 conv to
+313 logits. Widths 64, 128, 256, 512, 512, 512, 512, 256, scaled by `width` for small configs (1.0 = published).
+
+Submodules are named after the PyTorch state-dict entries (`model3.4.weight` -> `model3_4/kernel`), so the
+published weights map one to one (`colorjax.published_weights`).
+
+Outputs: `logits` (N, ceil(H/4), ceil(W/4), 313), the classifier's logits on the grid of every 4th input pixel
+(where the loss takes its targets), and `chroma` (N, H, W, 2): the annealed mean at `temperature` (0.38 as in the
+paper; 1.0 reproduces the PyTorch port, which returns the plain mean) upsampled x4 bilinearly (half-pixel centres,
+PyTorch's align_corners=False). Any input size works: the strided convs give ceil(H/8) x 2 = 2 ceil(H/8) rows of
+logits, which the network upsamples to 8 ceil(H/8) >= H rows of chroma; both are cropped at the bottom/right to the
+input's own grid, so for H, W multiples of 8 nothing is cropped and the outputs equal the PyTorch port's.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from colorjax.quantize import AB_NUM_BINS, ANNEALED_MEAN_TEMPERATURE, annealed_mean
+
+# (block, output channels, strides of its convs, dilation) for blocks 1-7.
+ENCODER_BLOCKS = (
+    (1, 64, (1, 2), 1),
+    (2, 128, (1, 2), 1),
+    (3, 256, (1, 1, 2), 1),
+    (4, 512, (1, 1, 1), 1),
+    (5, 512, (1, 1, 1), 2),
+    (6, 512, (1, 1, 1), 2),
+    (7, 512, (1, 1, 1), 1),
+)
+DECODER_CHANNELS = 256
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    return max(1, round(channels * width))
+
+
+def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dtype: Any) -> nn.Conv:
+    """A 3x3 conv padded like PyTorch's `padding=dilation` (symmetric; Flax's "SAME" pads stride-2 convs unevenly)."""
+    return nn.Conv(
+        features,
+        (3, 3),
+        strides=stride,
+        padding=((dilation, dilation), (dilation, dilation)),
+        kernel_dilation=dilation,
+        dtype=dtype,
+        name=name,
+    )
+
+
+def upconv4x4(features: int, name: str, *, dtype: Any) -> nn.ConvTranspose:
+    """PyTorch's ConvTranspose2d(k=4, s=2, p=1): output exactly 2x the input.
+
+    A transposed conv is a conv over the stride-dilated input padded by k - 1 - p = 2 on each side with the kernel
+    flipped; `transpose_kernel=True` does the flip and the in/out swap, so the kernel is stored (4, 4, out, in) and
+    a PyTorch weight (in, out, kh, kw) maps to it by a plain axis permutation.
+    """
+    return nn.ConvTranspose(
+        features,
+        (4, 4),
+        strides=(2, 2),
+        padding=((2, 2), (2, 2)),
+        transpose_kernel=True,
+        dtype=dtype,
+        name=name,
+    )
+
+
+def batch_norm(name: str, *, train: bool, dtype: Any) -> nn.BatchNorm:
+    return nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name
+    )
+
+
+def upsample4_bilinear(x: jax.Array) -> jax.Array:
+    """x4 bilinear upsampling with half-pixel centres (PyTorch `Upsample(scale_factor=4, mode="bilinear")`)."""
+    n, h, w, c = x.shape
+    return jax.image.resize(x, (n, 4 * h, 4 * w, c), method="bilinear")
+
+
+class ECCV16(nn.Module):
+    """L (N,H,W,1) in [0,100] -> {"logits": (N,ceil(H/4),ceil(W/4),313), "chroma": (N,H,W,2) ab}."""
+
+    width: float = 1.0
+    temperature: float = ANNEALED_MEAN_TEMPERATURE
+    dtype: Any = (
+        jnp.float32
+    )  # computation dtype (bfloat16 on accelerators); parameters stay float32
+
+    @nn.compact
+    def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
+        height, width = L.shape[1:3]
+        x = ((L - 50.0) / 100.0).astype(self.dtype)
+        for block, channels, strides, dilation in ENCODER_BLOCKS:
+            for i, stride in enumerate(strides):
+                x = conv3x3(
+                    scaled_channels(channels, self.width),
+                    f"model{block}_{2 * i}",
+                    stride=stride,
+                    dilation=dilation,
+                    dtype=self.dtype,
+                )(x)
+                x = nn.relu(x)
+            x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
+
+        decoder_channels = scaled_channels(DECODER_CHANNELS, self.width)
+        x = nn.relu(upconv4x4(decoder_channels, "model8_0", dtype=self.dtype)(x))
+        x = nn.relu(conv3x3(decoder_channels, "model8_2", dtype=self.dtype)(x))
+        x = nn.relu(conv3x3(decoder_channels, "model8_4", dtype=self.dtype)(x))
+        logits = nn.Conv(AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6")(x)
+        logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
+
+        chroma = upsample4_bilinear(annealed_mean(logits, self.temperature))
+        quarter_height, quarter_width = -(-height // 4), -(-width // 4)
+        return {
+            "logits": logits[:, :quarter_height, :quarter_width],
+            "chroma": chroma[:, :height, :width],
+        }
