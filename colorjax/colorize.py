@@ -43,6 +43,8 @@ class Colorizer:
     square: bool = False  # Resize to resolution x resolution regardless of aspect ratio (as Zhang et al.'s demo).
     multiple: int = 8  # Working sizes are rounded to a multiple of this (the model's total stride).
     max_pixels: int = 4096 * 4096
+    step: int | None = None  # The checkpoint step, for a training run.
+    description: str = ""  # Where the weights come from, for messages.
 
     def __post_init__(self):
         # One compiled program per distinct photo size (a camera folder has few), instead of op-by-op dispatch.
@@ -71,9 +73,33 @@ class Colorizer:
         settings = {"resolution": data["image_size"], "color_space": data.get("color_space", "lab")}
         settings.update({k: v for k, v in (config.get("inference") or {}).items() if v is not None})
         settings.update({k: v for k, v in overrides.items() if v is not None})
-        colorizer = cls(model=model, variables=variables, **settings)
-        colorizer.step = resolved
-        return colorizer
+        return cls(
+            model=model,
+            variables=variables,
+            step=resolved,
+            description=f"step {resolved} of {workdir}",
+            **settings,
+        )
+
+    @classmethod
+    def from_published(
+        cls, weights: str | Path, model_name: str, temperature: float | None = None, **overrides
+    ) -> Colorizer:
+        """The authors' published ECCV16 / SIGGRAPH17 weights (.pth or .npz), no training. As in the authors'
+        demo the model sees the photo resized to 256 x 256 (a photo that is already 256 x 256 is not resized)."""
+        from colorjax import published_weights
+
+        kwargs = (
+            {} if temperature is None or model_name != "eccv16" else {"temperature": temperature}
+        )
+        try:
+            model, variables = published_weights.load_published(model_name, weights, **kwargs)
+        except (FileNotFoundError, ImportError) as e:
+            raise ColorizeError(str(e)) from e
+        settings = {"resolution": 256, "square": True}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        description = f"the published {model_name} weights {Path(weights).name}"
+        return cls(model=model, variables=variables, description=description, **settings)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the model runs at for a photo of the given size."""
@@ -101,9 +127,16 @@ def _colorize_array(
     """Full-resolution L + model chroma (predicted at `work_size`, upsampled) -> uint8 RGB of the input's size."""
     height, width = rgb.shape[:2]
     L_full = color.rgb_to_lab(rgb.astype(jnp.float32) / 255.0)[..., :1]
-    L_work = jax.image.resize(L_full, (*work_size, 1), method="linear", antialias=True)
+    same_size = tuple(work_size) == (height, width)
+    L_work = (
+        L_full
+        if same_size
+        else jax.image.resize(L_full, (*work_size, 1), method="linear", antialias=True)
+    )
     chroma = model.apply(variables, L_work[None], train=False)["chroma"][0]
-    chroma_full = jax.image.resize(chroma, (height, width, 2), method="linear")
+    chroma_full = (
+        chroma if same_size else jax.image.resize(chroma, (height, width, 2), method="linear")
+    )
     rgb_out = color.chroma_to_rgb(L_full, chroma_full, color_space)
     return jnp.round(jnp.clip(rgb_out, 0.0, 1.0) * 255.0).astype(jnp.uint8)
 
@@ -198,7 +231,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="image files, folders, or 'samples'"
     )
-    parser.add_argument("--workdir", required=True, help="a training run's --workdir")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="a training run's --workdir")
+    source.add_argument(
+        "--weights", help="published weights (.pth or .npz) instead of a run; needs --model"
+    )
+    parser.add_argument(
+        "--model", choices=["eccv16", "siggraph17"], help="the architecture of --weights"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="ECCV16 annealed-mean temperature (default 0.38; 1 = plain mean)",
+    )
     parser.add_argument(
         "--step", default="latest", help="latest, best, or a step number (default: latest)"
     )
@@ -217,16 +262,30 @@ def main(argv: list[str] | None = None) -> int:
         output = Path(args.output)
         check_writable(output)
         inputs = find_inputs(args.inputs)
-        colorizer = Colorizer.from_run(
-            args.workdir, args.step, resolution=args.resolution, square=args.square
-        )
+        if args.weights:
+            if not args.model:
+                raise ColorizeError("--weights needs --model eccv16 or --model siggraph17.")
+            colorizer = Colorizer.from_published(
+                args.weights,
+                args.model,
+                args.temperature,
+                resolution=args.resolution,
+                square=args.square,
+            )
+        else:
+            colorizer = Colorizer.from_run(
+                args.workdir, args.step, resolution=args.resolution, square=args.square
+            )
+            if args.temperature is not None:
+                if not hasattr(colorizer.model, "temperature"):
+                    raise ColorizeError("--temperature applies to the eccv16 model only.")
+                model = colorizer.model.clone(temperature=args.temperature)
+                colorizer = dataclasses.replace(colorizer, model=model)
         failures = colorize_files(colorizer, inputs, output, args.side_by_side)
     except (ColorizeError, checkpointing.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(
-        f"Colorized {len(inputs) - failures} image(s) with step {colorizer.step} of {args.workdir}: {output}"
-    )
+    print(f"Colorized {len(inputs) - failures} image(s) with {colorizer.description}: {output}")
     return 1 if failures else 0
 
 

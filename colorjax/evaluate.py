@@ -85,7 +85,6 @@ PER_IMAGE_COLUMNS = (
     "saturation_ground_truth",
 )
 # Modules that may provide `load_published(model_name, path) -> (module, variables)` for `--weights`.
-PUBLISHED_WEIGHT_MODULES = ("colorjax.published_weights", "colorjax.torch_weights")
 # The module that will provide `load_feature_extractor(path) -> FeatureExtractor` for FID.
 INCEPTION_MODULE = "colorjax.models.inception"
 
@@ -135,19 +134,12 @@ def load_published_model(weights: str | Path, model_name: str) -> LoadedModel:
     weights = Path(weights)
     if not weights.is_file():
         raise EvaluateError(f"Weights file {weights} does not exist; check --weights.")
-    load_published = None
-    for module_name in PUBLISHED_WEIGHT_MODULES:
-        try:
-            load_published = importlib.import_module(module_name).load_published
-            break
-        except (ImportError, AttributeError):
-            continue
-    if load_published is None:
-        raise EvaluateError(
-            "Evaluating published weights needs load_published() from one of "
-            f"{', '.join(PUBLISHED_WEIGHT_MODULES)}, which this colorjax does not have yet; use --workdir."
-        )
-    module, variables = load_published(model_name, weights)
+    from colorjax.published_weights import load_published
+
+    try:
+        module, variables = load_published(model_name, weights)
+    except (FileNotFoundError, ImportError) as e:
+        raise EvaluateError(str(e)) from e
     return LoadedModel(
         model=module,
         variables=variables,
@@ -200,13 +192,8 @@ def classifier_from_run(workdir: str | Path, step: str | int = "best") -> Classi
 
 def vgg16_classifier(weights: str | Path) -> Classifier:
     """VGG16 with its ImageNet top from a Keras or torchvision file, fed 224 x 224 colour images."""
-    try:
-        vgg16 = importlib.import_module("colorjax.models.vgg16")
-    except ImportError:
-        raise EvaluateError(
-            "A VGG16 --classifier needs colorjax.models.vgg16, which this colorjax does not have yet; "
-            "pass a colorjax run with a classification head instead."
-        ) from None
+    from colorjax.models import vgg16
+
     params = vgg16.load_vgg16_params(weights, include_top=True, config_field="--classifier")
     preprocessing = vgg16.vgg16_preprocessing(weights)
     model = vgg16.VGG16(include_top=True)
