@@ -399,9 +399,7 @@ def make_mean_ab_step(color_space: str) -> Callable:
 
 def fetch(tree: Any) -> Any:
     """Device arrays -> numpy on every process (gathered across processes on multi-host runs)."""
-    from jax.experimental import multihost_utils
-
-    return multihost_utils.process_allgather(tree, tiled=True)
+    return parallel.fetch_to_host(tree)
 
 
 # ----------------------------------------------------------------------------------------------------------------

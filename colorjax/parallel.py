@@ -112,3 +112,10 @@ def gather_from_processes(values: Any) -> np.ndarray:
     if jax.process_count() == 1:
         return np.asarray(values)[None]
     return np.asarray(multihost_utils.process_allgather(np.asarray(values)))
+
+
+def fetch_to_host(tree: Any) -> Any:
+    """Device arrays -> numpy on every process (gathered across processes on multi-host runs)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)

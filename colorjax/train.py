@@ -32,9 +32,9 @@ import optax
 
 from colorjax import (
     checkpointing,
-    color,
     input_pipeline,
     losses,
+    metrics,
     models,
     optim,
     optim_plateau,
@@ -147,12 +147,26 @@ def make_train_step(
             batch_stats=mutated.get("batch_stats", state.batch_stats),
             opt_state=opt_state,
         )
-        metrics = {f"train/{k}": jnp.mean(v) for k, v in per_example.items()}
-        metrics["train/grad_norm"] = optax.global_norm(grads)
-        metrics["train/lr"] = schedule(state.step)
-        return new_state, metrics
+        logged = {f"train/{k}": jnp.mean(v) for k, v in per_example.items()}
+        logged["train/grad_norm"] = optax.global_norm(grads)
+        logged["train/lr"] = schedule(state.step)
+        return new_state, logged
 
     return train_step
+
+
+# The evaluation suite's numbers logged at every in-training evaluation (all of them: python -m colorjax.evaluate).
+EVAL_SUMMARY = (
+    "psnr_rgb_db",
+    "ab_l2_error",
+    "auc_percent",
+    "auc_rebalanced_percent",
+    "colourfulness",
+    "delta_colourfulness",
+    "acc_u_percent",
+    "acc_v_percent",
+    "saturation_difference_percent",
+)
 
 
 def itstime(step: int, every: int | None, total: int) -> bool:
@@ -292,20 +306,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     )
 
     def eval_step(state: TrainState, batch: dict[str, jax.Array]):
+        """Masked sums of the per-example losses, and the evaluation suite's statistics of this batch."""
         outputs = model.apply(state.variables(), batch["L"], train=False)
         per_example = loss_fn(outputs, batch)
-        mask = batch["mask"].astype(jnp.float32)
-        sums = {f"val/{k}": jnp.sum(v * mask) for k, v in per_example.items()}
-        sums.update(
-            _eval_image_statistics(
-                batch["L"], outputs["chroma"], batch["chroma"], mask, color_space
-            )
-        )
-        sums["count"] = jnp.sum(mask)
-        return sums, outputs["chroma"]
+        mask = batch["mask"]
+        sums = {f"val/{k}": jnp.sum(jnp.where(mask, v, 0.0)) for k, v in per_example.items()}
+        sums["count"] = jnp.sum(mask.astype(jnp.float32))
+        truth = metrics.views_from_chroma(batch["L"], batch["chroma"], color_space)
+        predicted = metrics.views_from_chroma(batch["L"], outputs["chroma"], color_space)
+        return sums, metrics.reduce_statistics(metrics.image_statistics(predicted, truth), mask)
 
-    eval_step = jax.jit(
-        eval_step, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
+    eval_step = jax.jit(eval_step, in_shardings=(state_sharding, batch_sharding))
+
+    def predict_chroma(state: TrainState, L: jax.Array) -> jax.Array:
+        return model.apply(state.variables(), L, train=False)["chroma"]
+
+    predict_chroma = jax.jit(
+        predict_chroma, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
     )
 
     def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
@@ -363,6 +380,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             input_pipeline.num_eval_batches(eval_source.num_examples, local_batch, max_examples)
         )
         totals: dict[str, float] = {}
+        accumulator = metrics.MetricsAccumulator()
         grid = None
         for host_batch in input_pipeline.eval_batches(
             eval_source,
@@ -371,22 +389,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             num_batches=num_batches,
             max_examples=max_examples,
         ):
-            sums, chroma = eval_step(state, parallel.host_to_global(host_batch, mesh))
+            batch = parallel.host_to_global(host_batch, mesh)
+            sums, statistics = eval_step(state, batch)
             for k, v in jax.device_get(sums).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
-            if grid is None and process_index == 0:
+            accumulator.add(parallel.fetch_to_host(statistics))
+            if grid is None:
+                chroma = np.asarray(jax.device_get(predict_chroma(state, batch["L"])))
                 grid = visualize.comparison_grid(
                     host_batch["L"],
-                    _first_rows(chroma, len(host_batch["L"])),
+                    chroma[: len(host_batch["L"])],
                     host_batch["chroma"],
                     host_batch["mask"],
-                    config.data.get("color_space", "lab"),
+                    color_space,
                     config.get("num_grid_images", 8),
                 )
         count = max(totals.pop("count"), 1.0)
         results = {k: v / count for k, v in totals.items()}
+        if accumulator.counts.get("images", 0):
+            numbers = metrics.finalize(accumulator)
+            results.update(
+                {f"val/{k}": numbers[k] for k in EVAL_SUMMARY if numbers.get(k) is not None}
+            )
         writer.write_scalars(step, results)
-        if grid is not None:
+        if process_index == 0:
             writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
             visualize.save_png(grid, grid_dir / f"step_{step:07d}.png")
         print("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())), flush=True)
@@ -411,8 +437,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     try:
         for step in range(first_step + 1, total_steps + 1):
             batch = parallel.host_to_global(next(train_stream), mesh)
-            state, metrics = train_step(state, batch, train_rng)
-            pending_metrics.append(metrics)
+            state, step_metrics = train_step(state, batch, train_rng)
+            pending_metrics.append(step_metrics)
             stop = preemption.should_stop(step)
             saving = itstime(step, config.get("checkpoint_every"), total_steps) or stop
             evaluating = eval_source is not None and itstime(
@@ -465,24 +491,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         if grid_dir.exists():
             print(f"Images (gray | predicted | truth): {grid_dir}", flush=True)
     return {**last_train, **last_eval}
-
-
-def _eval_image_statistics(L, predicted, truth, mask, color_space: str) -> dict[str, jax.Array]:
-    """Masked sums of per-image PSNR (8-bit RGB, capped at 100 dB for identical images) and mean chroma error."""
-    predicted_rgb = jnp.round(color.chroma_to_rgb(L, predicted, color_space) * 255.0)
-    true_rgb = jnp.round(color.chroma_to_rgb(L, truth, color_space) * 255.0)
-    mse = jnp.mean(jnp.square(predicted_rgb - true_rgb), axis=(1, 2, 3))
-    psnr = jnp.minimum(10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-10)), 100.0)
-    chroma_error = jnp.mean(jnp.linalg.norm(predicted - truth, axis=-1), axis=(1, 2))
-    return {
-        "val/psnr_rgb": jnp.sum(psnr * mask),
-        "val/chroma_l2_error": jnp.sum(chroma_error * mask),
-    }
-
-
-def _first_rows(global_array: jax.Array, rows: int) -> np.ndarray:
-    """The first rows of a (replicated) global array, on the host."""
-    return np.asarray(jax.device_get(global_array))[:rows]
 
 
 def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[str, float]:
