@@ -26,10 +26,12 @@ from typing import Any
 
 import flax.linen as nn
 
+from colorjax.models.iizuka import Iizuka
 from colorjax.models.regression import Regression
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "regression": Regression,
+    "iizuka": Iizuka,
 }
 
 Variables = dict[str, Any]
