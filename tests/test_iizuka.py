@@ -309,7 +309,8 @@ def test_tiled_inference_matches_untiled(vivid_model):
     )  # the comparison below is not between near-constant maps
 
     tiled, info = colorize_large(model, variables, L, max_pixels=224 * 224)
-    assert info["mode"] == "tiled" and info["num_tiles"] > 4 and info["tile_size"] == (224, 224)
+    tile_h, tile_w = info["tile_size"]
+    assert info["mode"] == "tiled" and info["num_tiles"] == 24 and tile_h * tile_w <= 224 * 224
     assert "tiled" in info["message"]
     assert tiled["chroma"].shape == (1, 301, 419, 2)
     # Every core pixel has more context than the local path's receptive reach: the whole image matches

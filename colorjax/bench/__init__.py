@@ -10,7 +10,9 @@ import importlib
 from collections.abc import Callable
 
 # name -> "module:function" (imported lazily, so one benchmark's heavy imports never slow another's).
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "iizuka": "colorjax.bench.iizuka:bench_iizuka",
+}
 
 
 def get_benchmark(name: str) -> Callable[[bool], list[dict]]:
