@@ -28,6 +28,7 @@ import flax.linen as nn
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
 from colorjax.models.eccv16 import ECCV16
+from colorjax.models.iizuka import Iizuka
 from colorjax.models.koalarization import Koalarization, load_koalarization_embedder
 from colorjax.models.luv_vgg16 import LuvVGG16, load_luv_vgg16_backbone
 from colorjax.models.regression import Regression
@@ -40,6 +41,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "cifar10_autoencoder": Cifar10Autoencoder,
     "eccv16": ECCV16,
     "siggraph17": SIGGRAPH17,
+    "iizuka": Iizuka,
 }
 
 Variables = dict[str, Any]
