@@ -209,7 +209,9 @@ def resolve_classifier(
             f"config.model.num_classes={num_classes} but the training data has {count} classes; "
             "set it to 'auto' (the data's count) or to at least the number of classes."
         )
-    resolved = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy; the caller's config is untouched
+    resolved = ml_collections.ConfigDict(
+        config.to_dict()
+    )  # an unlocked copy; the caller's config is untouched
     # Whole sub-dicts are replaced: ConfigDict refuses to change a field's type ("auto" -> 0) in place.
     resolved.model = ml_collections.ConfigDict({**resolved.model, "num_classes": num_classes})
     if num_classes > 0:

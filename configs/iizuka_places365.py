@@ -43,10 +43,16 @@ from colorjax.config_lib import base_config
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS_BY_VARIANT = {
     None: dict(source="tfds:places365_small", eval_split="validation", train_images=1_803_460),
-    "places365": dict(source="tfds:places365_small", eval_split="validation", train_images=1_803_460),
-    "imagenet2012": dict(source="tfds:imagenet2012", eval_split="validation", train_images=1_281_167),
+    "places365": dict(
+        source="tfds:places365_small", eval_split="validation", train_images=1_803_460
+    ),
+    "imagenet2012": dict(
+        source="tfds:imagenet2012", eval_split="validation", train_images=1_281_167
+    ),
     # The path is a placeholder: `--config.data.source=folder:PATH` names the folder.
-    "folder": dict(source="folder:/path/to/labelled/photos", eval_split="validation", train_images=None),
+    "folder": dict(
+        source="folder:/path/to/labelled/photos", eval_split="validation", train_images=None
+    ),
 }
 PAPER_EPOCHS = 11
 
@@ -83,7 +89,9 @@ def paper_config() -> ml_collections.ConfigDict:
     config = base_config()
     config.data.train_split = "train"
     config.data.image_size = 224
-    config.data.train_crop = "resize_random_crop"  # 224 crops of the photo resized to 256, then a flip
+    config.data.train_crop = (
+        "resize_random_crop"  # 224 crops of the photo resized to 256, then a flip
+    )
     config.data.resize_size = 256
     config.data.eval_resize_size = 256  # the centre 224 of the same 256 resize
 
@@ -130,7 +138,9 @@ def scenes_on_cpu(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     config.batch_size = 32
     config.num_train_steps = 600
     config.optimizer = ml_collections.ConfigDict(
-        dict(name="adam", learning_rate=2e-3, b1=0.9, b2=0.999, weight_decay=0.0, grad_clip_norm=1.0)
+        dict(
+            name="adam", learning_rate=2e-3, b1=0.9, b2=0.999, weight_decay=0.0, grad_clip_norm=1.0
+        )
     )
     config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=50))
 
