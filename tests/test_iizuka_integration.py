@@ -4,6 +4,7 @@ without labels the run has no classifier and says so."""
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,38 @@ def test_global_features_need_a_model_with_a_global_path():
         colorizer.encode_global(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(colorize.ColorizeError, match="regression run has no classifier"):
         colorizer.check_classifier()
+
+
+def load_config(variant):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "iizuka_places365.py"
+    spec = importlib.util.spec_from_file_location("iizuka_places365", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant)
+
+
+def test_config_is_the_papers_recipe():
+    config = load_config(None)
+    assert config.data.source == "tfds:places365_small" and config.model.num_classes == "auto"
+    assert (config.data.image_size, config.data.resize_size, config.batch_size) == (224, 256, 128)
+    assert config.data.train_crop == "resize_random_crop" and config.optimizer.name == "adadelta"
+    assert config.loss.alpha == pytest.approx(1 / 300)
+    assert config.num_train_steps == 11 * 1_803_460 // 128
+    assert load_config("imagenet2012").data.source == "tfds:imagenet2012"
+    assert load_config("folder").data.source.startswith("folder:")
+
+
+def test_scenes_variant_finds_the_shared_photos_from_any_cwd(shared_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLORJAX_SHARED", str(shared_dir))
+    scenes = load_config("scenes")
+    folder = Path(scenes.data.source.removeprefix("folder:"))
+    assert folder.is_absolute() and (folder / scenes.data.eval_split / "forest").is_dir()
+
+    monkeypatch.setenv("COLORJAX_SHARED", str(tmp_path / "nowhere"))
+    with pytest.raises(
+        FileNotFoundError, match="intel_scenes_150/train and /test .* COLORJAX_SHARED"
+    ):
+        load_config("scenes")
