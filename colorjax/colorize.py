@@ -182,7 +182,7 @@ class Colorizer:
         colorized = _combine(L_full, jnp.asarray(outputs["chroma"][0]), self.color_space)
         message = info["message"]
         if tuple(work_size) != rgb.shape[:2]:
-            message = f"resized to {work_size[0]}x{work_size[1]} (--resolution): {message}"
+            message = f"resized to {work_size[0]}x{work_size[1]} (resolution {self.resolution}): {message}"
         class_logits = outputs.get("class_logits") if global_features is None else None
         if labels and class_logits is None:
             class_logits = self.encode_global(rgb)["class_logits"]
@@ -213,8 +213,8 @@ class Colorizer:
             )
         if not has_classifier:
             raise ColorizeError(
-                f"The model of {self.description} has no classifier (a run trained without class labels has "
-                "num_classes 0); --labels needs one trained on labelled photos."
+                f"The model of {self.description} has no classifier (runs trained without class labels have "
+                "none); --labels needs one trained on labelled photos, e.g. iizuka with num_classes 'auto'."
             )
         if not self.class_names:
             raise ColorizeError(
