@@ -10,6 +10,14 @@ output has exactly the input's size and all of its detail. Colour inputs are tur
 
 Outputs are PNG files named after the inputs (folder structure kept), plus, with `--side-by-side`, a gray | colour
 panel next to each.
+
+Models that run natively at any size (those in `models.NATIVE_SIZE_ROUTINES`, e.g. iizuka) see each photo at its own
+size (resolution 0 unless `--resolution` or the run's `config.inference` says otherwise); past `--max-pixels` their
+routine tiles the photo (or downscales it, `--large-image downscale`), and one line per photo says which happened.
+Models with a global path (an `encode_global` method, e.g. iizuka) also take
+
+    --global-from REF.jpg   colour every input with the global features of REF (the paper's style transfer)
+    --labels                print each photo's top-5 classes, named from the run's `class_names`
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +41,17 @@ class ColorizeError(ValueError):
 
 
 @dataclasses.dataclass
+class Prediction:
+    """One colorized photo, how the model ran on it, and its class scores where the model has a classifier."""
+
+    rgb: np.ndarray  # uint8 (H, W, 3), the input's size
+    message: str | None = (
+        None  # e.g. "... local path tiled at full resolution, 30 tiles of 200x200 ..."
+    )
+    class_logits: np.ndarray | None = None  # (num_classes,)
+
+
+@dataclasses.dataclass
 class Colorizer:
     """A model with its variables and how it wants its input sized."""
 
@@ -45,12 +64,23 @@ class Colorizer:
     max_pixels: int = 4096 * 4096
     step: int | None = None  # The checkpoint step, for a training run.
     description: str = ""  # Where the weights come from, for messages.
+    # Set for models that run at any size (models.NATIVE_SIZE_ROUTINES): the routine bounds memory past max_pixels.
+    native_routine: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
+    large_image_strategy: str = (
+        "tile"  # What the routine does past max_pixels: "tile" or "downscale".
+    )
+    class_names: list[str] | None = None  # The training data's class names, in label order.
 
     def __post_init__(self):
         # One compiled program per distinct photo size (a camera folder has few), instead of op-by-op dispatch.
         self._colorize = jax.jit(
             functools.partial(_colorize_array, self.model, self.color_space),
             static_argnames=("work_size",),
+        )
+        self._encode_global = (
+            _jitted_method(self.model, "encode_global")
+            if hasattr(self.model, "encode_global")
+            else None
         )
 
     @classmethod
@@ -70,7 +100,14 @@ class Colorizer:
             c: state[c] for c in ("params", "batch_stats", "frozen") if c in state and state[c]
         }
         data = config["data"]
-        settings = {"resolution": data["image_size"], "color_space": data.get("color_space", "lab")}
+        routine = models.NATIVE_SIZE_ROUTINES.get(config["model"]["name"])
+        settings = {
+            # A model that runs at any size sees the photo at its own size (resolution 0) by default.
+            "resolution": 0 if routine else data["image_size"],
+            "color_space": data.get("color_space", "lab"),
+            "native_routine": routine,
+            "class_names": meta.get("class_names"),
+        }
         settings.update({k: v for k, v in (config.get("inference") or {}).items() if v is not None})
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(
@@ -109,6 +146,9 @@ class Colorizer:
         if self.resolution:
             scale = self.resolution / min(height, width)
             height, width = height * scale, width * scale
+        if self.native_routine is not None:
+            # Any size works; the routine keeps memory bounded past max_pixels itself (tiling or downscaling).
+            return max(1, round(height)), max(1, round(width))
         scale = min(1.0, (self.max_pixels / (height * width)) ** 0.5)
         return tuple(
             max(self.multiple, int(round(d * scale / self.multiple)) * self.multiple)
@@ -117,8 +157,69 @@ class Colorizer:
 
     def colorize(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) photo (colour or gray) -> uint8 (H, W, 3) colorized photo of the same size."""
+        return self.predict(rgb).rgb
+
+    def predict(
+        self, rgb: np.ndarray, *, global_features: jax.Array | None = None, labels: bool = False
+    ) -> Prediction:
+        """Colorizes a uint8 (H, W, 3) photo; `global_features` (from `encode_global`) replace its own (style
+        transfer); `labels` asks for the photo's own class logits as well."""
         work_size = self.working_size(*rgb.shape[:2])
-        return np.asarray(self._colorize(self.variables, jnp.asarray(rgb), work_size=work_size))
+        if self.native_routine is None:
+            if global_features is not None or labels:
+                raise ColorizeError("Global features and labels need a model with a global path.")
+            colorized = self._colorize(self.variables, jnp.asarray(rgb), work_size=work_size)
+            return Prediction(np.asarray(colorized))
+        L_full, L_work = _lightness(rgb, work_size)
+        outputs, info = self.native_routine(
+            self.model,
+            self.variables,
+            L_work[None],
+            max_pixels=self.max_pixels,
+            strategy=self.large_image_strategy,
+            global_features=global_features,
+        )
+        colorized = _combine(L_full, jnp.asarray(outputs["chroma"][0]), self.color_space)
+        message = info["message"]
+        if tuple(work_size) != rgb.shape[:2]:
+            message = f"resized to {work_size[0]}x{work_size[1]} (resolution {self.resolution}): {message}"
+        class_logits = outputs.get("class_logits") if global_features is None else None
+        if labels and class_logits is None:
+            class_logits = self.encode_global(rgb)["class_logits"]
+        return Prediction(
+            np.asarray(colorized),
+            message,
+            None if class_logits is None else np.asarray(class_logits)[0],
+        )
+
+    def encode_global(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
+        """The global path of a uint8 photo (any size): {"global_features": (1, F), "class_logits"?: (1, C)}."""
+        if self._encode_global is None or self.native_routine is None:
+            raise ColorizeError(
+                f"The model of {self.description} has no global features (no global path); --global-from needs "
+                "one that has, e.g. iizuka."
+            )
+        L_full, _ = _lightness(rgb, rgb.shape[:2])
+        outputs = self._encode_global(self.variables, L_full[None])
+        return {k: np.asarray(v) for k, v in outputs.items()}
+
+    def check_classifier(self) -> None:
+        """Raises ColorizeError unless the model has a classifier and the run named its classes."""
+        has_classifier = False
+        if self._encode_global is not None and self.native_routine is not None:
+            probe = jnp.zeros((1, 32, 32, 1), jnp.float32)
+            has_classifier = "class_logits" in jax.eval_shape(
+                self._encode_global, self.variables, probe
+            )
+        if not has_classifier:
+            raise ColorizeError(
+                f"The model of {self.description} has no classifier (runs trained without class labels have "
+                "none); --labels needs one trained on labelled photos, e.g. iizuka with num_classes 'auto'."
+            )
+        if not self.class_names:
+            raise ColorizeError(
+                f"{self.description} has a classifier but no class names were saved with it; --labels needs them."
+            )
 
 
 def _colorize_array(
@@ -139,6 +240,31 @@ def _colorize_array(
     )
     rgb_out = color.chroma_to_rgb(L_full, chroma_full, color_space)
     return jnp.round(jnp.clip(rgb_out, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_method(model, method: str):
+    """One compiled `model.apply(..., method=method)` per (model, method): Colorizers of the same model (one per
+    call of `main` in a notebook or a test) share their compilations."""
+    return jax.jit(functools.partial(model.apply, method=method))
+
+
+@functools.partial(jax.jit, static_argnames=("work_size",))
+def _lightness(rgb: jax.Array, work_size: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
+    """uint8 RGB -> (L at the photo's size, L resized to work_size) as (H, W, 1) float32."""
+    L_full = color.rgb_to_lab(rgb.astype(jnp.float32) / 255.0)[..., :1]
+    if tuple(work_size) == L_full.shape[:2]:
+        return L_full, L_full
+    return L_full, jax.image.resize(L_full, (*work_size, 1), method="linear", antialias=True)
+
+
+@functools.partial(jax.jit, static_argnames=("color_space",))
+def _combine(L_full: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
+    """Full-resolution L + chroma (upsampled to L's size if smaller) -> uint8 RGB."""
+    if chroma.shape[:2] != L_full.shape[:2]:
+        chroma = jax.image.resize(chroma, (*L_full.shape[:2], 2), method="linear")
+    rgb = color.chroma_to_rgb(L_full, chroma, color_space)
+    return jnp.round(jnp.clip(rgb, 0.0, 1.0) * 255.0).astype(jnp.uint8)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -194,10 +320,22 @@ def check_writable(output: Path) -> None:
 
 
 def colorize_files(
-    colorizer: Colorizer, inputs: list[tuple[Path, Path]], output: Path, side_by_side: bool
+    colorizer: Colorizer,
+    inputs: list[tuple[Path, Path]],
+    output: Path,
+    side_by_side: bool,
+    *,
+    global_features: jax.Array | None = None,
+    labels: bool = False,
 ) -> int:
-    """Colours every input into `output`; returns how many could not be read (each reported on one line)."""
+    """Colours every input into `output`; returns how many could not be read (each reported on one line).
+
+    Prints one line per photo saying how a native-size model ran on it and, with `labels`, one with its top-5
+    classes. `global_features` (from `Colorizer.encode_global`) colour every photo with another photo's.
+    """
     from tqdm import tqdm
+
+    from colorjax.models.iizuka_inference import top_k_labels
 
     failures = 0
     progress = tqdm(inputs, unit="image", disable=len(inputs) < 2, file=sys.stderr)
@@ -208,7 +346,14 @@ def colorize_files(
             progress.write(f"error: {e}", file=sys.stderr)
             failures += 1
             continue
-        colorized = colorizer.colorize(rgb)
+        prediction = colorizer.predict(rgb, global_features=global_features, labels=labels)
+        colorized = prediction.rgb
+        if prediction.message:
+            progress.write(f"{path}: {prediction.message}")
+        if labels:
+            best = top_k_labels(prediction.class_logits, colorizer.class_names, k=5)[0]
+            names = ", ".join(f"{name} {probability:.1%}" for name, probability in best)
+            progress.write(f"{path}: top-{len(best)} classes: {names}")
         target = output / relative.with_suffix(".png")
         visualize.save_png(colorized, target)
         if side_by_side:
@@ -257,6 +402,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--side-by-side", action="store_true", help="also write gray | colour panels"
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        help="most pixels the model sees in one pass; larger photos are tiled (models that run at any size, "
+        "e.g. iizuka) or downscaled (default: the run's config.inference.max_pixels, else 4096*4096)",
+    )
+    parser.add_argument(
+        "--large-image",
+        choices=["tile", "downscale"],
+        help="past --max-pixels, tile the photo at full resolution (default) or downscale it (any-size models)",
+    )
+    parser.add_argument(
+        "--global-from",
+        metavar="REF",
+        help="colour every input with the global features of this photo (style transfer; iizuka)",
+    )
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="print each photo's top-5 classes (models with a classifier, e.g. iizuka)",
+    )
     args = parser.parse_args(argv)
     try:
         output = Path(args.output)
@@ -271,17 +437,39 @@ def main(argv: list[str] | None = None) -> int:
                 args.temperature,
                 resolution=args.resolution,
                 square=args.square,
+                max_pixels=args.max_pixels,
             )
         else:
             colorizer = Colorizer.from_run(
-                args.workdir, args.step, resolution=args.resolution, square=args.square
+                args.workdir,
+                args.step,
+                resolution=args.resolution,
+                square=args.square,
+                max_pixels=args.max_pixels,
+                large_image_strategy=args.large_image,
             )
             if args.temperature is not None:
                 if not hasattr(colorizer.model, "temperature"):
                     raise ColorizeError("--temperature applies to the eccv16 model only.")
                 model = colorizer.model.clone(temperature=args.temperature)
                 colorizer = dataclasses.replace(colorizer, model=model)
-        failures = colorize_files(colorizer, inputs, output, args.side_by_side)
+        if args.labels:
+            colorizer.check_classifier()
+        global_features = None
+        if args.global_from:
+            reference = Path(args.global_from)
+            if not reference.is_file():
+                raise ColorizeError(f"--global-from {reference} does not exist.")
+            global_features = colorizer.encode_global(read_image(reference))["global_features"]
+            print(f"Colouring every input with the global features of {reference}.")
+        failures = colorize_files(
+            colorizer,
+            inputs,
+            output,
+            args.side_by_side,
+            global_features=global_features,
+            labels=args.labels,
+        )
     except (ColorizeError, checkpointing.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

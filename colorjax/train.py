@@ -184,6 +184,51 @@ def resolve_model_kwargs(
     return kwargs
 
 
+def resolve_classifier(
+    config: ml_collections.ConfigDict, class_names: list[str] | None
+) -> tuple[ml_collections.ConfigDict, str | None]:
+    """The config as this run uses it, and a line to print when its classifier is off.
+
+    A model with an auxiliary classifier has `config.model.num_classes`; "auto" becomes the data's class count, 0
+    when the data has no labels (no classification head). A loss weighting a class term by `config.loss.alpha`
+    then gets alpha = 0, so config.json and the checkpoints record what the run trains: the colour loss only.
+    Configs without `num_classes` come back unchanged.
+    """
+    num_classes = config.model.get("num_classes")
+    if num_classes is None:
+        return config, None
+    count = len(class_names) if class_names else 0
+    if num_classes == "auto":
+        num_classes = count
+    elif not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(
+            f"config.model.num_classes must be 'auto' or a count >= 0, got {num_classes!r}."
+        )
+    elif 0 < num_classes < count:
+        raise ValueError(
+            f"config.model.num_classes={num_classes} but the training data has {count} classes; "
+            "set it to 'auto' (the data's count) or to at least the number of classes."
+        )
+    resolved = ml_collections.ConfigDict(
+        config.to_dict()
+    )  # an unlocked copy; the caller's config is untouched
+    # Whole sub-dicts are replaced: ConfigDict refuses to change a field's type ("auto" -> 0) in place.
+    resolved.model = ml_collections.ConfigDict({**resolved.model, "num_classes": num_classes})
+    if num_classes > 0:
+        return resolved, None
+    why = (
+        "the training data has no class labels (config.model.num_classes='auto' -> 0)"
+        if config.model.num_classes == "auto"
+        else "config.model.num_classes=0"
+        + (f" (the data's {count} class labels are not used)" if count else "")
+    )
+    effect = "the model has no classification head"
+    if resolved.loss.get("alpha"):
+        resolved.loss = ml_collections.ConfigDict({**resolved.loss, "alpha": 0.0})
+        effect += " and config.loss.alpha -> 0: the loss is the colour term alone"
+    return resolved, f"Classifier off: {why}; {effect}."
+
+
 def write_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
     (workdir / "config.json").write_text(
         config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
@@ -239,8 +284,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     writer = metric_writers.create_default_writer(
         str(workdir / "tensorboard"), just_logging=process_index > 0, asynchronous=True
     )
-    if process_index == 0:
-        write_config(config, workdir)
     total_steps = config.num_train_steps
 
     # ------------------------------------------------------------------------------------------------- input
@@ -260,12 +303,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             process_count=process_count,
         )
     class_names = train_source.class_names
+    if (
+        eval_source is not None
+        and class_names
+        and eval_source.class_names
+        and eval_source.class_names != class_names
+    ):
+        raise input_pipeline.DataError(
+            f"The evaluation split has classes {eval_source.class_names} but the training split has "
+            f"{class_names}: their labels would not match. Give both splits the same class subfolders."
+        )
+    config, classifier_note = resolve_classifier(config, class_names)
     if process_index == 0:
+        write_config(config, workdir)
         classes = f", {len(class_names)} classes" if class_names else ""
         print(
             f"Training on {train_source.description}: {train_source.num_examples} images{classes}.",
             flush=True,
         )
+        if classifier_note:
+            print(classifier_note, flush=True)
 
     # ------------------------------------------------------------------------------------------------- model
     model_kwargs = resolve_model_kwargs(config, class_names)
@@ -580,9 +637,16 @@ def run(argv: list[str] | None = None) -> None:
             from absl import logging as absl_logging
 
             absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax and TF are chatty at INFO.
+        config = flags.FLAGS.config
+        try:
+            config.get("seed")
+        except OSError as e:
+            # config_flags defers a failing get_config() (e.g. a missing data folder) to the first attribute access.
+            print(f"error: {e.__cause__ or e}", file=sys.stderr, flush=True)
+            sys.exit(1)
         parallel.maybe_initialize_distributed(flags.FLAGS.distributed)
         try:
-            train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+            train_and_evaluate(config, flags.FLAGS.workdir)
         except (
             input_pipeline.DataError,
             checkpointing.CheckpointError,

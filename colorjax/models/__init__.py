@@ -17,6 +17,14 @@ Every colorjax model follows one contract, so the trainer, `colorize` and `evalu
   `PRETRAINED_LOADERS`: `loader(variables, model_kwargs) -> variables`, called by the trainer right after `init`
   (only for a fresh run). It reads the paths it needs from the model kwargs and fails with a one-line error that
   names the file to download when one is missing.
+- A model that colours photos of any size natively (fully convolutional local path, fixed-size global path)
+  registers its bounded-memory routine in `NATIVE_SIZE_ROUTINES`: `routine(model, variables, L, *, max_pixels,
+  strategy, global_features=None) -> (outputs, info)`, `outputs["chroma"]` at L's size, `info["message"]` one
+  line saying how it ran (full size, tiled or downscaled past `max_pixels`). `colorize` then runs it at every
+  photo's own size instead of resizing the photo to the training resolution.
+- A model with a global path may define `encode_global(L) -> {"global_features": (N, F), "class_logits": (N, C)}`
+  ("class_logits" only with a classifier): `colorize --global-from` (colour with another photo's global features)
+  and `colorize --labels` (top-5 classes) use it.
 
 Registry names are the `config.model.name` values; the remaining fields of `config.model` are the kwargs.
 """
@@ -29,6 +37,7 @@ import flax.linen as nn
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
 from colorjax.models.eccv16 import ECCV16
 from colorjax.models.iizuka import Iizuka
+from colorjax.models.iizuka_inference import colorize_large
 from colorjax.models.koalarization import Koalarization, load_koalarization_embedder
 from colorjax.models.luv_vgg16 import LuvVGG16, load_luv_vgg16_backbone
 from colorjax.models.regression import Regression
@@ -48,6 +57,10 @@ Variables = dict[str, Any]
 PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {
     "luv_vgg16": load_luv_vgg16_backbone,
     "koalarization": load_koalarization_embedder,
+}
+
+NATIVE_SIZE_ROUTINES: dict[str, Callable[..., tuple[dict[str, Any], dict[str, Any]]]] = {
+    "iizuka": colorize_large,
 }
 
 
