@@ -10,6 +10,11 @@ Rows:
   pixels) as K (index, weight) pairs, as the loss uses them, vs dense (..., 313) rows; alone and with the
   cross-entropy gradient.
 `quick=True` shrinks widths, batches and sizes to finish in seconds.
+
+`zhang_demo` (its own benchmark): the quick-start candidate `configs/zhang_eccv16.py:demo` (ECCV16 at 1/8 width
+with the rebalanced loss) against the current demo, `configs/demo.py` (the L2 regression), each one jitted trainer
+step (`train.make_train_step`, the config's optimizer) on the config's batch and image size, timed in turns; with
+the whole run's training time that implies (steps x seconds per step, no evaluation or compilation).
 """
 
 import os
@@ -250,6 +255,65 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
     ]
     for sparse, dense in ((rows[0], rows[1]), (rows[2], rows[3])):
         sparse["speedup_vs_dense"] = dense["ms"] / sparse["ms"]
+    return rows
+
+
+def _config_train_step(config) -> Callable[[], object]:
+    """One trainer step of `config` (its model, loss, optimizer, batch and size) on random data, as a callable."""
+    from colorjax import losses, optim, parallel, train
+
+    size, batch = config.data.image_size, config.batch_size
+    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    model = get_model(config.model.name, **model_kwargs)
+    loss_config = config.loss.to_dict()
+    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
+    tx, schedule = optim.make_optimizer(config)
+    mesh = parallel.make_mesh()
+    state = jax.jit(train.make_init_state(model, tx, size))(jax.random.key(0, impl="rbg"))
+    rng = np.random.default_rng(0)
+    host_batch = {
+        "L": rng.uniform(0, 100, (batch, size, size, 1)).astype(np.float32),
+        "chroma": rng.uniform(-60, 60, (batch, size, size, 2)).astype(np.float32),
+    }
+    device_batch = parallel.host_to_global(host_batch, mesh)
+    step = jax.jit(train.make_train_step(model, loss_fn, tx, schedule), donate_argnums=(0,))
+    holder = {"state": state}
+    key = jax.random.key(0)
+
+    def one_step():
+        holder["state"], metrics = step(holder["state"], device_batch, key)
+        return metrics
+
+    return one_step
+
+
+def bench_zhang_demo(quick: bool) -> list[dict]:
+    from pathlib import Path
+
+    from colorjax.bench.pipeline import load_config_file
+
+    configs_dir = Path(__file__).resolve().parents[2] / "configs"
+    configs = {
+        "configs/demo.py": load_config_file(configs_dir / "demo.py"),
+        "configs/zhang_eccv16.py:demo": load_config_file(configs_dir / "zhang_eccv16.py", "demo"),
+    }
+    steps = [_config_train_step(config) for config in configs.values()]
+    seconds = _interleaved_median_seconds(steps, repeats=5 if quick else 30)
+    rows = []
+    for (name, config), s in zip(configs.items(), seconds, strict=True):
+        model = config.model
+        rows.append(
+            {
+                "contender": f"{name}: {model.name} width {model.width:g}, {config.loss.name}",
+                "size": config.data.image_size,
+                "batch": config.batch_size,
+                "images_per_s": config.batch_size / s,
+                "ms_per_step": 1e3 * s,
+                "slowdown_vs_demo": s / seconds[0],
+                "train_minutes": config.num_train_steps * s / 60,
+                "steps": config.num_train_steps,
+            }
+        )
     return rows
 
 
