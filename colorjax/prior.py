@@ -128,11 +128,16 @@ def _accumulate(pending, counts, num_images, num_colourless):
     return counts, num_images, num_colourless
 
 
-def save_prior(prior: np.ndarray, path: str | Path) -> Path:
-    """Writes a prior as the float64 (313,) `.npy` that `quantize.load_prior` reads."""
+def _check_out_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"--out {path}: the prior is written as a .npy file; name it *.npy.")
+    return path
+
+
+def save_prior(prior: np.ndarray, path: str | Path) -> Path:
+    """Writes a prior as the float64 (313,) `.npy` that `quantize.load_prior` reads."""
+    path = _check_out_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, np.asarray(prior, np.float64))
     return path
@@ -183,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = flag_values.config
     try:
+        _check_out_path(flag_values.out)  # before the long part
         result = compute_prior(
             config.data,
             max_images=flag_values["max-images"].value,
