@@ -52,9 +52,8 @@ class PriorResult:
 @functools.partial(jax.jit, static_argnames=("pixel_stride",))
 def _count_batch(chroma: jax.Array, mask: jax.Array, min_chroma: jax.Array, pixel_stride: int):
     """Bin counts of the colourful, unpadded images of one batch, and how many of each kind there were."""
-    colourful = jnp.any(
-        jnp.abs(chroma) > min_chroma, axis=(1, 2, 3)
-    )  # the pipeline's `has_color` test
+    # The training pipeline's `has_color` test, so the prior sees the photos training learns from.
+    colourful = jnp.any(jnp.abs(chroma) > min_chroma, axis=(1, 2, 3))
     kept = colourful & mask
     targets = chroma[:, ::pixel_stride, ::pixel_stride]
     counts = quantize.bin_counts(targets, kept[:, None, None])
