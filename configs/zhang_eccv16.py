@@ -1,4 +1,4 @@
-r"""Zhang, Isola & Efros (ECCV 2016) "Colorful Image Colorization": the 313-bin classifier, trained as in the paper.
+"""Zhang, Isola & Efros (ECCV 2016) "Colorful Image Colorization": the 313-bin classifier, trained as in the paper.
 
     python -m colorjax.train --config configs/zhang_eccv16.py --workdir runs/zhang_eccv16
 
@@ -19,18 +19,20 @@ The paper reports 22.1 ms per image for the forward pass on a Titan X.
 The paper's numbers for this model ("Ours (full)", ImageNet validation): AuC 89.5% (non-rebalanced) and 67.3%
 (rebalanced, `python -m colorjax.evaluate` reports both), VGG-16 top-1 on the colorized images 56.0%, and 32.3% of
 people fooled in the 2AFC test. The `norebalance` variant is the paper's "class" row: the same network and loss
-without rebalancing, which scores higher on non-rebalanced AuC and lower on rebalanced AuC, with duller colours.
+without class rebalancing, which the paper shows gives duller, less diverse colours (its Table 1 compares the rows).
 
 Variants (`--config configs/zhang_eccv16.py:VARIANT`; combine with commas, e.g. `:places365,norebalance`):
 - `places365`: TFDS `places365_small` (256x256 scene photos), the same recipe.
-- `folder`: photos in a folder, `--config.data.source=folder:PATH` (PATH/train and PATH/validation|test when present,
-  otherwise a stable 5% hold-out). Compute the folder's own prior first (`python -m colorjax.prior --config
-  configs/zhang_eccv16.py:folder --config.data.source=folder:PATH --out prior.npy`) and pass
-  `--config.loss.prior_path=prior.npy`; None uses the ImageNet prior.
+- `folder`: photos in a folder, `--config.data.source=folder:PATH`: PATH/train and PATH/validation when present
+  (`--config.data.eval_split=test` for a PATH/test), otherwise a stable 5% of the photos held out for evaluation.
+  Compute the folder's own prior first (`python -m colorjax.prior --config configs/zhang_eccv16.py:folder
+  --config.data.source=folder:PATH --out prior.npy`) and pass `--config.loss.prior_path=prior.npy`; None uses the
+  ImageNet prior.
 - `norebalance`: `config.loss.rebalance = False` (the paper's "class" row vs "full").
 - `runlocal` (or `cpu`): a 1/8-width network on 64x64 crops that trains on a laptop CPU, on the team's
   `../shared/data/intel_scenes_150` photos when that folder sits beside the checkout (or at $COLORJAX_SHARED), else on
-  the seven `samples` photos. About 10 minutes for 2000 steps on 2 CPU cores.
+  the seven `samples` photos. 2000 steps take 6 to 10 minutes on 2 CPU cores (60 images/s on a busy 2-core
+  machine); after 300 steps skies already turn blue.
 - `demo`: the quick-start candidate (issue 3): `configs/demo.py` (the seven `samples` photos at 96 px, its batch,
   steps and optimizer) with this model at 1/8 width and this loss, so its time and pictures compare with the
   regression's.
