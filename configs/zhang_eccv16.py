@@ -11,10 +11,11 @@ soft-encoded targets at 1/4 resolution (`config.loss`: K = 5 nearest bins as in 
 training code; lambda = 0.5; the shipped ImageNet prior). Decoding: annealed mean at T = 0.38
 (`config.model.temperature`; colorize's `--temperature` changes it after training).
 
-Hardware and time: one accelerator (the global batch of 40 is data-parallel over all local devices). The full
-model costs about 3x its forward pass per training image; measure images/s on your machine with
-`python -m colorjax.bench zhang` (the `eccv16_train_step` row, 176x176) and divide 18M images (450k x 40) by it.
-The paper reports 22.1 ms per image for the forward pass on a Titan X.
+Hardware and time: one or more accelerators (the global batch of 40 is split over all devices). A training image
+costs 111 GFLOPs at 176x176 (forward, backward and update; XLA's count in `python -m colorjax.bench zhang`, the
+`eccv16_train_step` row), so the 18M images of 450k x 40 are 2.0e18 FLOPs: about 6 hours at a sustained 100 TFLOP/s,
+with the input pipeline delivering about 900 images/s (plan on 16+ CPU cores for JPEG decoding). A 2-core CPU
+manages 0.37 images/s: use `runlocal` there. The paper reports 22.1 ms per image for the forward pass on a Titan X.
 
 The paper's numbers for this model ("Ours (full)", ImageNet validation): AuC 89.5% (non-rebalanced) and 67.3%
 (rebalanced, `python -m colorjax.evaluate` reports both), VGG-16 top-1 on the colorized images 56.0%, and 32.3% of
