@@ -120,7 +120,11 @@ def make_zhang_loss(
                 f"zhang loss: logits grid {logits.shape[1:3]} is not the 1/4-resolution target grid "
                 f"{targets.shape[1:3]} of chroma {chroma.shape[1:3]}; the model must output logits at every 4th pixel."
             )
-        target_bins, target_weights = soft_encode_sparse(jax.lax.stop_gradient(targets), k, sigma)
+        # The barrier keeps XLA from fusing the top-k search into the gathers below, which recomputed it per
+        # gathered element: on CPU the loss's gradient took 1.0 s instead of 0.06 s for a batch of 16 at 96 px.
+        target_bins, target_weights = jax.lax.optimization_barrier(
+            soft_encode_sparse(jax.lax.stop_gradient(targets), k, sigma)
+        )
         log_probabilities = jax.nn.log_softmax(logits, axis=-1)
         cross_entropy = -jnp.sum(
             target_weights * jnp.take_along_axis(log_probabilities, target_bins, axis=-1), axis=-1

@@ -197,9 +197,18 @@ def decode_mode(logits: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def bin_counts(ab: jax.Array) -> jax.Array:
-    """How many ab values fall nearest to each bin: (..., 2) -> int32 (313,). Accumulate these into a prior."""
-    return jnp.bincount(nearest_bin(ab).reshape(-1), length=AB_NUM_BINS).astype(jnp.int32)
+def bin_counts(ab: jax.Array, where: jax.Array | None = None) -> jax.Array:
+    """How many ab values fall nearest to each bin: (..., 2) -> int32 (313,). Accumulate these into a prior.
+
+    `where` (bool, broadcastable to `ab.shape[:-1]`, e.g. (N, 1, 1) per image) counts only the values it marks, so
+    a padded batch or an image to be skipped needs no reshaping (and no recompilation).
+    """
+    bins = nearest_bin(ab)
+    weights = (
+        None if where is None else jnp.broadcast_to(where, bins.shape).reshape(-1).astype(jnp.int32)
+    )
+    counts = jnp.bincount(bins.reshape(-1), weights=weights, length=AB_NUM_BINS)
+    return counts.astype(jnp.int32)
 
 
 def smoothed_prior(bin_counts: np.ndarray, sigma: float = 5.0) -> np.ndarray:

@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "pipeline": "colorjax.bench.pipeline:bench_pipeline",
     "demo_train_step": "colorjax.bench.pipeline:bench_demo_train_step",
     "zhang": "colorjax.bench.zhang:bench_zhang",
+    "zhang_demo": "colorjax.bench.zhang:bench_zhang_demo",
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
 }
 

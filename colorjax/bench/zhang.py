@@ -4,27 +4,32 @@ Rows:
 - `eccv16_inference`: full-width ECCV16, batch 8 at 256x256 (the authors' demo size), colorjax `jit(apply)` vs
   PyTorch eager under `torch.inference_mode()` with the same weights and the same number of CPU threads; both
   return logits and decoded ab. Skipped for PyTorch where torch is not installed.
-- `eccv16_train_step`: colorjax forward + backward + Adam on 176x176 crops (the paper's training size) with the
-  rebalanced loss, width 1.0.
+- `eccv16_train_step`: the trainer's step (`train.make_train_step`) of `configs/zhang_eccv16.py` (rebalanced loss,
+  Adam 3e-5 with weight decay) at width 1.0 on 176x176 crops (the paper's training size), batch 2 on a CPU; with
+  XLA's FLOP count, so an accelerator's time for the 18M training images (450k x 40) can be estimated.
 - `soft_encode`, `cross_entropy_gradient`: the loss's soft targets for a batch-40 176x176 target grid (40 x 44 x 44
   pixels) as K (index, weight) pairs, as the loss uses them, vs dense (..., 313) rows; alone and with the
   cross-entropy gradient.
 `quick=True` shrinks widths, batches and sizes to finish in seconds.
+
+`zhang_demo` (its own benchmark): the quick-start candidate `configs/zhang_eccv16.py:demo` (ECCV16 at 1/8 width
+with the rebalanced loss) against the current demo, `configs/demo.py` (the L2 regression), each one jitted trainer
+step (`train.make_train_step`, the config's optimizer) on the config's batch and image size, timed in turns; with
+the whole run's training time that implies (steps x seconds per step, no evaluation or compilation).
 """
 
 import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from colorjax import quantize
 from colorjax.bench.timing import median_seconds
-from colorjax.losses import make_zhang_loss
 from colorjax.models import get_model
 from colorjax.published_weights import state_dict_to_variables
 
@@ -165,44 +170,23 @@ def _inference_rows(quick: bool) -> list[dict]:
 
 
 def _train_step_rows(quick: bool) -> list[dict]:
+    from colorjax.bench.pipeline import load_config_file
+
     width, batch, size = (0.25, 2, 64) if quick else (1.0, 2, 176)
-    model = get_model("eccv16", width=width)
-    rng = np.random.default_rng(1)
-    data = {
-        "L": jnp.asarray(rng.uniform(0, 100, (batch, size, size, 1)), jnp.float32),
-        "chroma": jnp.asarray(rng.uniform(-60, 60, (batch, size, size, 2)), jnp.float32),
-    }
-    template = jax.eval_shape(lambda: model.init(jax.random.key(0), data["L"]))
-    # NumPy weights: compiling `model.init`'s threefry draws costs about a minute on a small CPU.
-    variables = jax.tree.map(
-        lambda leaf: jnp.asarray(0.02 * rng.standard_normal(leaf.shape), leaf.dtype), template
-    )
-    loss_fn = make_zhang_loss()
-    optimizer = optax.adamw(3e-5, b1=0.9, b2=0.99, weight_decay=1e-3)
-
-    @jax.jit
-    def step(params, batch_stats, opt_state):
-        def loss(params):
-            outputs, updates = model.apply(
-                {"params": params, "batch_stats": batch_stats},
-                data["L"],
-                train=True,
-                mutable=["batch_stats"],
-            )
-            return jnp.mean(loss_fn(outputs, data)["loss"]), updates["batch_stats"]
-
-        (value, batch_stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), batch_stats, opt_state, value
-
-    state = (variables["params"], variables["batch_stats"], optimizer.init(variables["params"]))
-    seconds = median_seconds(lambda: step(*state), repeats=3)
+    config = load_config_file(
+        Path(__file__).resolve().parents[2] / "configs" / "zhang_eccv16.py"
+    )  # the paper's recipe: rebalanced loss, Adam 3e-5 with L2 weight decay
+    config.model.width, config.batch_size, config.data.image_size = width, batch, size
+    one_step, flops = _config_train_step(config)
+    seconds = median_seconds(one_step, repeats=3)
     return [
         {
             "benchmark": "eccv16_train_step",
-            "contender": "colorjax jit (float32, AdamW)",
+            "contender": "colorjax trainer step, configs/zhang_eccv16.py (float32)",
             "images_per_s": batch / seconds,
             "seconds_per_step": seconds,
+            "gflops_per_image": flops / batch / 1e9,
+            "achieved_gflops_per_s": flops / seconds / 1e9,
             "width": width,
             "batch": batch,
             "size": size,
@@ -250,6 +234,67 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
     ]
     for sparse, dense in ((rows[0], rows[1]), (rows[2], rows[3])):
         sparse["speedup_vs_dense"] = dense["ms"] / sparse["ms"]
+    return rows
+
+
+def _config_train_step(config) -> tuple[Callable[[], object], float]:
+    """One trainer step of `config` (its model, loss, optimizer, batch and size) on random data, as a callable,
+    and the step's FLOPs (XLA's count)."""
+    from colorjax import losses, optim, parallel, train
+
+    size, batch = config.data.image_size, config.batch_size
+    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    model = get_model(config.model.name, **model_kwargs)
+    loss_config = config.loss.to_dict()
+    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
+    tx, schedule = optim.make_optimizer(config)
+    mesh = parallel.make_mesh()
+    state = jax.jit(train.make_init_state(model, tx, size))(jax.random.key(0, impl="rbg"))
+    rng = np.random.default_rng(0)
+    host_batch = {
+        "L": rng.uniform(0, 100, (batch, size, size, 1)).astype(np.float32),
+        "chroma": rng.uniform(-60, 60, (batch, size, size, 2)).astype(np.float32),
+    }
+    device_batch = parallel.host_to_global(host_batch, mesh)
+    step = jax.jit(train.make_train_step(model, loss_fn, tx, schedule), donate_argnums=(0,))
+    key = jax.random.key(0)
+    compiled = step.lower(state, device_batch, key).compile()
+    flops = compiled.cost_analysis().get("flops", float("nan"))
+    holder = {"state": state}
+
+    def one_step():
+        holder["state"], metrics = compiled(holder["state"], device_batch, key)
+        return metrics
+
+    return one_step, flops
+
+
+def bench_zhang_demo(quick: bool) -> list[dict]:
+    from colorjax.bench.pipeline import load_config_file
+
+    configs_dir = Path(__file__).resolve().parents[2] / "configs"
+    configs = {
+        "configs/demo.py": load_config_file(configs_dir / "demo.py"),
+        "configs/zhang_eccv16.py:demo": load_config_file(configs_dir / "zhang_eccv16.py", "demo"),
+    }
+    steps, flops = zip(*(_config_train_step(config) for config in configs.values()), strict=True)
+    seconds = _interleaved_median_seconds(list(steps), repeats=5 if quick else 30)
+    rows = []
+    for (name, config), s, step_flops in zip(configs.items(), seconds, flops, strict=True):
+        model = config.model
+        rows.append(
+            {
+                "contender": f"{name}: {model.name} width {model.width:g}, {config.loss.name}",
+                "size": config.data.image_size,
+                "batch": config.batch_size,
+                "images_per_s": config.batch_size / s,
+                "ms_per_step": 1e3 * s,
+                "gflops_per_step": step_flops / 1e9,
+                "slowdown_vs_demo": s / seconds[0],
+                "train_minutes": config.num_train_steps * s / 60,
+                "steps": config.num_train_steps,
+            }
+        )
     return rows
 
 
