@@ -266,6 +266,26 @@ def _stable_fraction(text: str) -> float:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
 
 
+_EVAL_SPLIT_NAMES = ("validation", "val", "test", "eval")
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    """`root/split`; for an evaluation split whose folder is missing, the folder another evaluation name uses
+    (a dataset laid out train/ + test/ evaluates on test/ even when the config says "validation")."""
+    wanted = root / split
+    if wanted.is_dir() or split not in _EVAL_SPLIT_NAMES:
+        return wanted
+    for name in _EVAL_SPLIT_NAMES:
+        if (root / name).is_dir():
+            return root / name
+    if (root / "train").is_dir():
+        raise DataError(
+            f"{root} has a train/ folder but no {'/, '.join(_EVAL_SPLIT_NAMES)}/ folder for split {split!r}: "
+            "add one, or evaluate on train with config.data.eval_split='train'."
+        )
+    return wanted
+
+
 def _folder_source(
     root: Path, split: str, labels: bool | str, holdout_fraction: float
 ) -> FileSource:
@@ -273,7 +293,7 @@ def _folder_source(
         raise DataError(
             f"Image folder {root} does not exist; fix config.data.source (folder:PATH)."
         )
-    split_dir = root / split
+    split_dir = _split_folder(root, split)
     files_root = split_dir if split_dir.is_dir() else root
     files = sorted(
         p
@@ -282,7 +302,7 @@ def _folder_source(
     )
     if files_root is root and split_dir != root:
         # No folder per split: a stable hash of the relative path keeps a held-out share apart.
-        held_out = split.split("[")[0] in ("validation", "val", "test", "eval")
+        held_out = split.split("[")[0] in _EVAL_SPLIT_NAMES
         files = [
             f
             for f in files

@@ -24,8 +24,8 @@ runs the model natively at every photo's own size: the local path at full resolu
 Variants (`--config configs/iizuka_places365.py:VARIANT`):
 - `imagenet2012`: TFDS `imagenet2012` (1.28M photos, 1000 classes; needs the manually downloaded tar files), 11
   epochs = 110k steps.
-- `folder`: a labelled local folder, class = first-level subfolder, with `train/` and `validation/` split
-  subfolders (`--config.data.eval_split=test` for a `test/` one) or, without split subfolders, 5% held out by hash:
+- `folder`: a labelled local folder, class = first-level subfolder, with `train/` and `validation/` (or `test/`)
+  split subfolders or, without split subfolders, 5% held out by hash:
   `--config configs/iizuka_places365.py:folder --config.data.source=folder:PATH`. Without class subfolders the
   classifier is off (num_classes "auto" -> 0, alpha -> 0), and the trainer says so at start-up.
 - `scenes`: this machine's 2 CPU cores in about 10 minutes: the team's `../shared/data/intel_scenes_150` (6 scene

@@ -24,8 +24,8 @@ without class rebalancing, which the paper shows gives duller, less diverse colo
 
 Variants (`--config configs/zhang_eccv16.py:VARIANT`; combine with commas, e.g. `:places365,norebalance`):
 - `places365`: TFDS `places365_small` (256x256 scene photos), the same recipe.
-- `folder`: photos in a folder, `--config.data.source=folder:PATH`: PATH/train and PATH/validation when present
-  (`--config.data.eval_split=test` for a PATH/test), otherwise a stable 5% of the photos held out for evaluation.
+- `folder`: photos in a folder, `--config.data.source=folder:PATH`: PATH/train and PATH/validation (or PATH/test)
+  when present, otherwise a stable 5% of the photos held out for evaluation.
   Compute the folder's own prior first (`python -m colorjax.prior --config configs/zhang_eccv16.py:folder
   --config.data.source=folder:PATH --out prior.npy`) and pass `--config.loss.prior_path=prior.npy`; None uses the
   ImageNet prior.

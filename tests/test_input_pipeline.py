@@ -263,3 +263,18 @@ def test_greyscale_photos_of_the_scene_set_are_detected(shared_dir):
     others = total - len(listed)
     assert len(skipped & listed) >= 0.95 * len(listed)
     assert len(skipped - listed) < 0.02 * others
+
+
+def test_folder_with_train_and_test_evaluates_on_test_whatever_the_eval_name(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        (tmp_path / split / "b").mkdir(parents=True)
+        for cls in ("a", "b"):
+            Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(
+                tmp_path / split / cls / f"{split}.png"
+            )
+    source = input_pipeline.make_source(data_config(f"folder:{tmp_path}"), "validation")
+    assert all("/test/" in p for p in source.paths) and source.class_names == ["a", "b"]
+    (tmp_path / "test").rename(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="no validation/, val/, test/, eval/ folder"):
+        input_pipeline.make_source(data_config(f"folder:{tmp_path}"), "validation")
