@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import traverse_util
+from skimage import color as skcolor
 
 from colorjax.models import PRETRAINED_LOADERS, get_model
 from colorjax.models import inception_resnet_v2 as irv2
@@ -126,6 +127,14 @@ def test_missing_file_names_it_and_its_url(tmp_path):
     message = str(error.value)
     assert str(missing) in message and "\n" not in message
     assert irv2.WEIGHTS_URL + irv2.NOTOP_WEIGHTS_FILE in message
+
+
+def test_inception_input_is_gray_replicated_in_minus_one_to_one():
+    L = np.full((1, 10, 20, 1), 50.0, np.float32)
+    x = np.asarray(irv2.gray_to_inception_input(L, size=299))
+    assert x.shape == (1, 299, 299, 3)
+    expected = 2.0 * skcolor.lab2rgb(np.array([[[50.0, 0.0, 0.0]]]))[0, 0, 0] - 1.0
+    assert np.max(np.abs(x - expected)) < 1e-4
 
 
 def test_koalarization_loader_fills_frozen_embedder(keras_files, imported_top):

@@ -2,8 +2,8 @@
 `cifar10_autoencoder`.
 
 Layers, as FACTS.md (the Keras "colorization autoencoder" the report builds on), 3,431,811 parameters:
-- input: the gray image in [0, 1] (the sRGB gray of the model input L, `colorjax.models.gray`); the report fed
-  Rec.601 luma of the RGB image / 255, which colorjax's L-only input cannot reproduce exactly;
+- input: the gray image in [0, 1] (the sRGB gray of the model input L, `colorjax.color.lightness_to_gray`); the
+  report fed Rec.601 luma of the RGB image / 255, which colorjax's L-only input cannot reproduce exactly;
 - encoder: Conv 64 s2, 128 s2, 256 s2 (3x3, "same", ReLU) -> 4x4x256, flatten, Dense 256 (the latent, linear);
 - decoder: Dense 4096 (linear), reshape 4x4x256, ConvTranspose 256 s2, 128 s2, 64 s2 (3x3, "same", ReLU),
   ConvTranspose 3 (3x3, stride 1, sigmoid) -> 32x32x3 RGB in [0, 1].
@@ -18,8 +18,7 @@ the input's own L, so the prediction's lightness is discarded there). Float32 th
 import flax.linen as nn
 import jax
 
-from colorjax.color import rgb_to_lab
-from colorjax.models.gray import lightness_to_gray_rgb
+from colorjax.color import lightness_to_gray, rgb_to_lab
 
 IMAGE_SIZE = 32
 
@@ -37,7 +36,7 @@ class Cifar10Autoencoder(nn.Module):
                 f"cifar10_autoencoder takes (N, 32, 32, 1) inputs (its dense layers fix the size), "
                 f"got {L.shape}; set the data pipeline's image size to 32."
             )
-        x = lightness_to_gray_rgb(L)
+        x = lightness_to_gray(L)
         for features in (64, 128, 256):
             x = nn.relu(nn.Conv(features, (3, 3), strides=2, padding="SAME")(x))
         encoded_shape = x.shape[1:]  # (4, 4, 256)
