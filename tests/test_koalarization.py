@@ -5,15 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax import color
 from colorjax.losses import get_loss
 from colorjax.models import PRETRAINED_LOADERS, get_model, vgg16
 from colorjax.models.koalarization import get_embedder
-
-
-def _size(tree) -> int:
-    return sum(leaf.size for leaf in jax.tree.leaves(tree))
 
 
 def test_inception_embedder_shapes_and_collections():
@@ -26,9 +23,9 @@ def test_inception_embedder_shapes_and_collections():
     assert outputs["embedding"].shape == (2, 1000)
     assert set(variables) == {"params", "frozen"}
     # The whole classifier is frozen (55.87M, Keras' count); the colorization net is the rest.
-    assert _size(variables["frozen"]) == 55_873_736
+    assert parameter_count(variables["frozen"]) == 55_873_736
     assert set(variables["frozen"]["embedder"]) == {"params", "batch_stats"}
-    assert _size(variables["params"]) == 6_573_794
+    assert parameter_count(variables["params"]) == 6_573_794
     # Fusion 1x1 conv sees the 256 encoder channels plus the tiled 1000-d embedding.
     assert variables["params"]["fusion"]["kernel"].shape == (1, 1, 1256, 256)
 
@@ -46,7 +43,7 @@ def test_vgg16_embedder_shapes():
     outputs = jax.eval_shape(model.apply, variables, L)
     assert outputs["chroma"].shape == (1, 32, 32, 2)
     assert outputs["embedding"].shape == (1, 1000)
-    assert _size(variables["frozen"]) == 138_357_544  # Keras VGG16 with its top.
+    assert parameter_count(variables["frozen"]) == 138_357_544  # Keras VGG16 with its top.
 
 
 def test_vgg16_embedder_loads_a_keras_file_and_embeds_as_keras(tmp_path):
@@ -58,19 +55,13 @@ def test_vgg16_embedder_loads_a_keras_file_and_embeds_as_keras(tmp_path):
     keras_model = keras.applications.VGG16(
         weights=None, include_top=True, input_shape=(size, size, 3), classifier_activation=None
     )
-    rng = np.random.default_rng(0)
-    for (
-        layer
-    ) in keras_model.layers:  # Keras biases start at zero; random ones make a lost bias visible.
-        if len(layer.get_weights()) == 2:
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0.0, 0.1, bias.shape).astype(np.float32)])
+    randomize_keras_weights(keras_model, seed=0)
     path = tmp_path / vgg16.KERAS_TOP_FILE
     keras_model.save(path)
 
     kwargs = {"embedder": "vgg16", "embedder_input_size": size, "embedder_weights": str(path)}
     model = get_model("koalarization", **kwargs)
-    L = jnp.asarray(rng.uniform(5.0, 95.0, (2, 40, 48, 1)).astype(np.float32))
+    L = jnp.asarray(np.random.default_rng(0).uniform(5.0, 95.0, (2, 40, 48, 1)).astype(np.float32))
     shapes = jax.eval_shape(model.init, jax.random.key(0), L)
     variables = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shapes)
     loaded = PRETRAINED_LOADERS["koalarization"](variables, kwargs)
@@ -79,7 +70,7 @@ def test_vgg16_embedder_loads_a_keras_file_and_embeds_as_keras(tmp_path):
     gray = color.lightness_to_gray(jax.image.resize(L, (2, size, size, 1), method="bilinear"))
     pixels = np.repeat(255.0 * np.asarray(gray), 3, axis=-1)
     expected = np.asarray(keras_model(preprocess_input(pixels), training=False))
-    assert np.max(np.abs(np.asarray(embedding) - expected)) <= 1e-4 * np.max(np.abs(expected))
+    assert relative_error(embedding, expected) <= 1e-4
 
 
 def test_vgg16_embedder_follows_the_file_and_names_the_download(tmp_path):
@@ -119,7 +110,7 @@ def test_training_moves_params_not_the_frozen_embedder():
     )  # The paper's 1e-3 is for batches of 100; on 4 images it overshoots at first.
     opt_state = tx.init(variables["params"])
     # Adam keeps two moments per trainable array and nothing for the frozen classifier.
-    assert _size(opt_state) == 2 * _size(variables["params"]) + 1
+    assert parameter_count(opt_state) == 2 * parameter_count(variables["params"]) + 1
 
     def loss(params, batch):
         outputs = model.apply({"params": params, "frozen": frozen}, batch["L"], train=True)

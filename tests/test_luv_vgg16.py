@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from weights_testing import parameter_count
 
 from colorjax.losses import get_loss
 from colorjax.models import get_model, load_pretrained
@@ -18,10 +19,6 @@ from colorjax.models.vgg16 import KERAS_NOTOP_FILE
 from colorjax.quantize import bins_to_uv
 
 TINY = {"width": 0.125}  # VGG16 channels 8..64, head 32, 16, 8
-
-
-def parameter_count(tree) -> int:
-    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
 
 
 def init_variables(model, size: int = 32):
