@@ -36,6 +36,13 @@ def test_embedding_size_follows_the_classifier():
     assert variables["params"]["fusion"]["kernel"].shape == (1, 1, 256 + 1001, 256)
 
 
+def test_width_scales_the_colorization_net_not_the_embedding():
+    model = get_model("koalarization", embedder="tiny", width=0.25)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 16, 16, 1)))
+    assert variables["params"]["fusion"]["kernel"].shape == (1, 1, 64 + 1000, 64)
+    assert variables["params"]["ab_head"]["kernel"].shape == (3, 3, 8, 2)
+
+
 def test_vgg16_embedder_shapes():
     model = get_model("koalarization", embedder="vgg16")
     L = jnp.zeros((1, 32, 32, 1))

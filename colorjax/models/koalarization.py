@@ -9,7 +9,8 @@ Layers (all 3x3 "same" convs with ReLU unless noted, no BatchNorm, as the author
 - decoder: 128, up x2, 64, 64, up x2, 32, 2 with tanh, up x2 (nearest-neighbour, Keras UpSampling2D), times
   `ab_scale`. Output `chroma` (N, H, W, 2) in Lab ab units; train with the "l2" loss and `chroma_scale=ab_scale`,
   which is the paper's MSE on ab / ab_scale. Inputs whose sides are not multiples of 8 come back at
-  8 * ceil(side / 8) and are resized bilinearly to H x W.
+  8 * ceil(side / 8) and are resized bilinearly to H x W. `width` scales every channel count above except the
+  2-channel output (1.0 is the paper's network; CPU-sized configs use less).
 
 Embedders (`embedder=`), chosen from `EMBEDDERS`:
 - "inception_resnet_v2" (default, the paper's): Keras weights, 1000 classes, so D = 1000. The paper used the TF-slim
@@ -42,6 +43,7 @@ from flax import traverse_util
 
 from colorjax.models import inception_resnet_v2 as irv2
 from colorjax.models import vgg16
+from colorjax.models.vgg16 import scaled_width
 from colorjax.weight_files import require_file
 
 Variables = dict[str, Any]
@@ -155,10 +157,17 @@ class Koalarization(nn.Module):
     ab_scale: float = (
         110.0  # The report's 127 is the other choice; match the l2 loss's chroma_scale to it.
     )
+    width: float = (
+        1.0  # Scales every encoder, fusion and decoder width; below 1 only for CPU-sized runs.
+    )
 
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         batch, height, width, _ = L.shape
+
+        def conv(features: int, x: jax.Array, strides: int = 1) -> jax.Array:
+            return _conv(scaled_width(features, self.width), x, strides)
+
         spec = get_embedder(self.embedder, self.embedder_weights)
         classifier = spec.build(self.embedder_classes)
         size = self.embedder_input_size or spec.input_size
@@ -178,18 +187,18 @@ class Koalarization(nn.Module):
         for features, strides in [
             (64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 1), (256, 1),
         ]:  # fmt: skip
-            x = _conv(features, x, strides)
+            x = conv(features, x, strides)
 
         tiled = jnp.broadcast_to(embedding[:, None, None, :], (*x.shape[:3], embedding.shape[-1]))
         x = jnp.concatenate([x, tiled.astype(x.dtype)], axis=-1)
-        x = nn.relu(nn.Conv(256, (1, 1), name="fusion")(x))
+        x = nn.relu(nn.Conv(scaled_width(256, self.width), (1, 1), name="fusion")(x))
 
-        x = _conv(128, x)
+        x = conv(128, x)
         x = _upsample_nearest(x)
-        x = _conv(64, x)
-        x = _conv(64, x)
+        x = conv(64, x)
+        x = conv(64, x)
         x = _upsample_nearest(x)
-        x = _conv(32, x)
+        x = conv(32, x)
         ab_normalized = jnp.tanh(nn.Conv(2, (3, 3), padding="SAME", name="ab_head")(x))
         chroma = self.ab_scale * _upsample_nearest(ab_normalized)
         if chroma.shape[1:3] != (height, width):
