@@ -6,7 +6,8 @@ global (all devices of all hosts). Variants are selected by the `:arg` suffix
 (`--config configs/zhang_eccv16.py:places365`), and any field can be overridden (`--config.batch_size=64`).
 
 Helpers for configs: `use_dataset(config, "imagenet" | "places" | "folder")` for the public datasets,
-`scene_photos_source()` for CPU-sized variants, `load_config(path, arg)` for a config built on another one.
+`use_scene_photos(config, image_size)` for CPU-sized variants, `load_config(path, arg)` for a config built on
+another one.
 """
 
 import importlib.util
@@ -113,6 +114,22 @@ def scene_photos_source() -> str:
     test/ of 150x150 photos in six classes) where that folder exists, else the seven wheel-shipped `samples`."""
     folder = _SHARED_DIR / "data" / "intel_scenes_150"
     return f"folder:{folder}" if (folder / "train").is_dir() else "samples"
+
+
+def use_scene_photos(
+    config: ml_collections.ConfigDict, image_size: int
+) -> ml_collections.ConfigDict:
+    """Points `config.data` at `scene_photos_source()` for a CPU-sized variant: random crops (30-100% of a photo)
+    at `image_size`, evaluation on the set's test/ folder, 300 photos per in-training evaluation."""
+    config.data.source = scene_photos_source()
+    config.data.train_split = "train"
+    config.data.eval_split = "test"  # The scene set's held-out folder (`samples` has no splits).
+    config.data.image_size = image_size
+    config.data.train_crop = "random_resized"
+    config.data.crop_area = (0.3, 1.0)
+    config.data.shuffle_buffer = 2000
+    config.eval_max_images = 300
+    return config
 
 
 def load_config(path: str | Path, arg: str | None = None) -> ml_collections.ConfigDict:

@@ -16,9 +16,9 @@ Colorize: the dense layers fix the input to 32x32 (`config.inference.fixed_size`
 for the model and its chroma upsampled onto the photo's own lightness, so the output keeps the input's size.
 Expect the report's look: blurry, muted colours at 32x32 resolution, more vivid without dropout or batch norm.
 
-Hardware and time: one GPU: the model is tiny (~1.2 GFLOPs per training image), so tf.data decoding sets the pace;
-not measured here (no accelerator in this session); expect well under an hour. On 2 CPU cores shared with other
-jobs the full-width model trains at ~31 images/s (measured), i.e. about 22 hours for the 50 epochs: use a GPU.
+Hardware and time: one GPU: the model is tiny (~1.2 GFLOPs per training image), so tf.data decoding sets the
+pace; not measured here (no accelerator in this session); expect well under an hour. On 2 CPU cores shared with
+other jobs the full-width model trains at ~31 images/s (measured), i.e. about 22 hours for the 50 epochs.
 
 `cpu`: width 1/4 (0.61M parameters), 32x32 crops of the Intel scene photos (`../shared/data/intel_scenes_150`) when
 present, else the seven `samples`, batch 32, 1,200 steps, evaluation every 200 steps on 300 test photos, plateau
@@ -73,16 +73,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.inference.fixed_size = 32
 
     if arg == "cpu":
-        config.data.source = config_lib.scene_photos_source()
-        config.data.eval_split = "test"  # The scene set's held-out folder (ignored by `samples`).
-        config.data.train_crop = "random_resized"  # 150x150 photos: crops give variety at 32x32.
-        config.data.crop_area = (0.3, 1.0)
-        config.data.shuffle_buffer = 2000
+        config_lib.use_scene_photos(config, image_size=32)  # Crops of 150x150 photos.
         config.model.width = 0.25  # Conv widths 16..64: 1/16 of the FLOPs.
         config.num_train_steps = 1200
         config.log_every = 100
         config.eval_every = 200
-        config.eval_max_images = 300
         config.checkpoint_every = 200
         # Patience counts evaluations: 6 of them cannot show a 5-evaluation plateau, so it is shorter here.
         config.optimizer.reduce_on_plateau = dict(factor=math.sqrt(0.1), patience=2)

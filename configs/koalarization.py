@@ -79,12 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if "cpu" in variants:
         if variants != {"cpu"}:
             raise ValueError(f"The cpu variant takes no other variant; got {arg!r}.")
-        config.data.source = config_lib.scene_photos_source()
-        config.data.eval_split = "test"  # The scene set's held-out folder (ignored by `samples`).
-        config.data.image_size = 64
-        config.data.train_crop = "random_resized"
-        config.data.crop_area = (0.3, 1.0)
-        config.data.shuffle_buffer = 2000
+        config_lib.use_scene_photos(config, image_size=64)
         config.model.embedder = (
             "tiny"  # Random and frozen: NO ImageNet knowledge (see the docstring).
         )
@@ -94,7 +89,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.num_train_steps = 600
         config.log_every = 50
         config.eval_every = 200
-        config.eval_max_images = 300
         config.checkpoint_every = 200
         config.keep_checkpoints = 2
         return config

@@ -74,16 +74,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.best_metric = "val/loss"
 
     if variant == "cpu":
-        config.data.source = config_lib.scene_photos_source()
-        config.data.eval_split = "test"  # The scene set's held-out folder (ignored by `samples`).
-        config.data.image_size = 64
-        config.data.train_crop = "random_resized"
-        config.data.crop_area = (0.3, 1.0)
-        config.data.shuffle_buffer = 2000
+        config_lib.use_scene_photos(config, image_size=64)
         config.model.width = 0.25
-        config.model.backbone_weights = (
-            None  # ImageNet weights need width 1; this learns from scratch.
-        )
+        # ImageNet weights need width 1: this backbone learns from scratch.
+        config.model.backbone_weights = None
         config.batch_size = 16
         config.num_train_steps = 300
         config.optimizer.learning_rate = 1e-3
@@ -91,7 +85,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=30))
         config.log_every = 25
         config.eval_every = 150
-        config.eval_max_images = 300
         config.checkpoint_every = 150
         config.keep_checkpoints = 2
     else:
