@@ -6,6 +6,7 @@ colours a photo through `colorize.Colorizer.from_run`. The CIFAR-10 recipe itsel
 Parameter counts and output shapes are the model tests' business.
 """
 
+import json
 import math
 import re
 from pathlib import Path
@@ -245,6 +246,22 @@ def test_cifar10_recipe_trains_keeps_the_best_and_colours_any_size(photo_folder,
     assert np.mean(np.abs(colorized.astype(np.float32) - with_other_weights)) > 1.0
     with pytest.raises(colorize.ColorizeError, match="only runs at 32x32"):
         colorize.Colorizer.from_run(tmp_path / "run", resolution=64)
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("min", 2), ("max", 3)])
+def test_step_best_read_only_is_the_checkpoint_the_run_kept(tmp_path, mode, expected):
+    """`colorize --step best` (a read-only open, no config given) must pick by the run's own best_metric."""
+    (tmp_path / "config.json").write_text(
+        json.dumps({"best_metric": "val/loss", "best_mode": mode})
+    )
+    writer = checkpointing.Checkpoints(
+        tmp_path, keep_latest=1, best_metric="val/loss", best_mode=mode
+    )
+    for step, loss in ((1, 0.5), (2, 0.1), (3, 0.7), (4, 0.3)):
+        writer.save(step, {"w": np.full(2, step, np.float32)}, {"step": step}, {"val/loss": loss})
+    writer.close()
+    reader = checkpointing.Checkpoints(tmp_path, read_only=True)
+    assert reader.resolve_step("best") == expected and reader.resolve_step("latest") == 4
 
 
 def test_colorizer_fixed_size_ignores_the_photo_shape():
