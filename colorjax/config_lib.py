@@ -5,6 +5,9 @@ recipe needs; its docstring gives the exact command, the hardware, the expected 
 global (all devices of all hosts). Variants are selected by the `:arg` suffix
 (`--config configs/zhang_eccv16.py:places365`), and any field can be overridden (`--config.batch_size=64`).
 
+Fields that default to None are typed placeholders (`placeholder(str)`), so that the command line can set them
+(`--config.resume=runs/x`; absl cannot parse a value for a plain None).
+
 Helpers for configs: `use_dataset(config, "imagenet" | "places" | "folder")` for the public datasets,
 `use_scene_photos(config, image_size)` for CPU-sized variants, `load_config(path, arg)` for a config built on
 another one.
@@ -15,6 +18,7 @@ import os
 from pathlib import Path
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 # Where the team's `shared/` folder sits: $COLORJAX_SHARED, else beside the checkout (as the tests' `shared_dir`).
 _SHARED_DIR = Path(
@@ -39,7 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.source = "samples"  # tfds:NAME | folder:PATH | samples
     config.data.train_split = "train"
     config.data.eval_split = "validation"
-    config.data.tfds_data_dir = None
+    config.data.tfds_data_dir = placeholder(str)
     config.data.image_key = "image"
     config.data.image_size = 176
     config.data.train_crop = (
@@ -48,7 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.resize_size = 256
     config.data.crop_area = (0.25, 1.0)
     config.data.crop_aspect_ratio = (3 / 4, 4 / 3)
-    config.data.eval_resize_size = None  # Shorter side before the centre crop; None = image_size.
+    config.data.eval_resize_size = placeholder(
+        int
+    )  # Shorter side before the centre crop; None = image_size.
     config.data.color_space = "lab"  # or "luv"
     config.data.min_chroma = (
         5.0  # Photos whose |a|,|b| never exceed this have no colour signal: skipped.
@@ -73,7 +79,7 @@ def base_config() -> ml_collections.ConfigDict:
             b1=0.9,
             b2=0.999,
             weight_decay=0.0,
-            grad_clip_norm=None,
+            grad_clip_norm=placeholder(float),
             reduce_on_plateau=None,
         )
     )
@@ -91,12 +97,14 @@ def base_config() -> ml_collections.ConfigDict:
     config.best_metric = "val/loss"
     config.best_mode = "min"
     config.plateau_metric = "val/loss"
-    config.resume = None  # Another run's workdir to continue (with its optimizer state).
-    config.model_init = None  # Another run's workdir whose weights start this run.
+    config.resume = placeholder(
+        str
+    )  # Another run's workdir to continue (with its optimizer state).
+    config.model_init = placeholder(str)  # Another run's workdir whose weights start this run.
     # How `colorize` sizes a photo for the model (None: the run's data.image_size / the Colorizer's default).
     # fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10 autoencoder).
     config.inference = ml_collections.ConfigDict(
-        dict(resolution=None, square=False, fixed_size=None)
+        dict(resolution=placeholder(int), square=False, fixed_size=placeholder(int))
     )
     return config
 

@@ -64,7 +64,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.log_every = 200
     config.eval_every = steps_per_epoch
-    config.eval_max_images = None  # The whole test split, every epoch.
+    config.eval_max_images = 10_000  # The whole test split, every epoch.
     config.checkpoint_every = steps_per_epoch
     config.keep_checkpoints = 2
     config.keep_best_checkpoints = 1

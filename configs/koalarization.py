@@ -39,6 +39,7 @@ val/psnr_rgb 25.9 (no colour at all: 11.6 and 28.0 on the same photos); faint bl
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from colorjax import config_lib
 
@@ -59,7 +60,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             embedder="inception_resnet_v2",
             embedder_weights=INCEPTION_WEIGHTS,
             embedder_classes=1000,
-            embedder_input_size=None,
+            embedder_input_size=placeholder(int),  # None: the embedder's own (299 or 224).
             ab_scale=110.0,
             width=1.0,
         )

@@ -76,8 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if variant == "cpu":
         config_lib.use_scene_photos(config, image_size=64)
         config.model.width = 0.25
-        # ImageNet weights need width 1: this backbone learns from scratch.
-        config.model.backbone_weights = None
+        config.model.backbone_weights = ""  # ImageNet weights need width 1: learn from scratch.
         config.batch_size = 16
         config.num_train_steps = 300
         config.optimizer.learning_rate = 1e-3

@@ -61,6 +61,52 @@ def test_every_variant_loads_and_builds(name, arg):
             assert config.data.source == config_lib.DATASETS[dataset]["source"]
 
 
+def parse_command_line(spec: str, *overrides: str) -> ml_collections.ConfigDict:
+    """The config `python -m colorjax.train --config spec overrides...` would run (absl + ml_collections)."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    argv = ["train", f"--config={CONFIGS / spec}", *overrides]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", None, "config file", flag_values=flag_values, sys_argv=argv
+    )
+    flag_values(argv)
+    return flag_values.config
+
+
+@pytest.mark.parametrize(
+    ("spec", "extra"),
+    [
+        ("luv_vgg16.py:cpu", ["--config.model.backbone_weights=/weights/vgg16.pth"]),
+        ("koalarization.py:cpu", ["--config.model.embedder_input_size=75"]),
+        ("cifar10_autoencoder.py", ["--config.eval_max_images=500"]),
+    ],
+)
+def test_fields_without_a_default_can_be_set_on_the_command_line(spec, extra):
+    """absl cannot parse a value for a field holding a plain None: such fields must be typed placeholders."""
+    config = parse_command_line(
+        spec,
+        "--config.resume=runs/a",
+        "--config.model_init=runs/b",
+        "--config.data.tfds_data_dir=/data/tfds",
+        "--config.data.eval_resize_size=40",
+        "--config.optimizer.grad_clip_norm=2",
+        "--config.inference.resolution=64",
+        *extra,
+    )
+    assert (config.resume, config.model_init, config.data.tfds_data_dir) == (
+        "runs/a",
+        "runs/b",
+        "/data/tfds",
+    )
+    assert config.data.eval_resize_size == 40 and config.optimizer.grad_clip_norm == 2.0
+    assert config.inference.resolution == 64
+    field, value = extra[0].removeprefix("--config.").split("=")
+    section, _, name = field.rpartition(".")
+    assert str((config[section] if section else config)[name]) == value
+
+
 def test_luv_recipes_share_one_body():
     classification, regression = load("luv_vgg16"), load("luv_vgg16_regression")
     assert classification.data.color_space == "luv" and classification.data.image_size == 224
@@ -78,7 +124,7 @@ def test_luv_recipes_share_one_body():
     assert regression.model.backbone_weights == classification.model.backbone_weights
     for arg in ("cpu",):
         cpu = load("luv_vgg16", arg)
-        assert cpu.model.width < 1 and cpu.model.backbone_weights is None
+        assert cpu.model.width < 1 and not cpu.model.backbone_weights
         assert 64 <= cpu.data.image_size <= 96
 
 

@@ -230,9 +230,11 @@ def test_loader_fills_the_backbone_from_a_keras_file(tmp_path):
 
 def test_loader_without_weights_keeps_random_init_and_says_so(caplog):
     variables = {"params": {"backbone": {}}, "batch_stats": {}}
-    with caplog.at_level(logging.WARNING):
-        assert load_pretrained("luv_vgg16", variables, {"backbone_weights": None}) is variables
-    assert "random" in caplog.text and "backbone_weights" in caplog.text
+    for empty in (None, ""):  # "" is what a config (and its command line) can hold for "no file".
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert load_pretrained("luv_vgg16", variables, {"backbone_weights": empty}) is variables
+        assert "random" in caplog.text and "backbone_weights" in caplog.text
 
 
 def test_loader_errors_are_one_line_and_actionable(tmp_path):
