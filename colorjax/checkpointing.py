@@ -13,6 +13,7 @@ process, class names — everything needed to resume or to colour images from th
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class Checkpoints:
         async_save: bool = True,
     ):
         self.directory = run_path(workdir) / CHECKPOINT_DIR
+        if read_only and best_metric is None:
+            # Inference and `model_init` open a run without its config: "best" must mean what the run kept.
+            best_metric, best_mode = _best_metric_of_run(run_path(workdir))
         self.best_metric = best_metric
         policies: list[Any] = [checkpoint_managers.LatestN(n=keep_latest)]
         best_fn = None
@@ -169,3 +173,12 @@ def abstract_with_shardings(tree: Any, shardings: Any) -> Any:
     return jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
     )
+
+
+def _best_metric_of_run(workdir: epath.Path) -> tuple[str | None, str]:
+    """The `best_metric` and `best_mode` a run was trained with, from the config.json the trainer writes."""
+    try:
+        config = json.loads((workdir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None, "min"
+    return config.get("best_metric"), config.get("best_mode", "min")

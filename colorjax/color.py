@@ -1,10 +1,11 @@
 """sRGB <-> CIE Lab and sRGB <-> CIE Luv (D65 white, 2-degree observer), in JAX and in TensorFlow ops.
 
 The models, losses and metrics use the JAX functions (`rgb_to_lab`, `lab_to_rgb`, `rgb_to_luv`, `luv_to_rgb`,
-`chroma_to_rgb`, `rgb_to_lightness_chroma`); the tf.data pipeline uses their `tf_` twins, which are graph-mode safe
-inside `Dataset.map`. Both backends run the same formulas: each formula below is written once against a small
-table of array operations (`_ArrayOps`), filled with `jax.numpy` or with TensorFlow ops. TensorFlow is imported
-only when a `tf_` function is first called, so JAX users never pay for it.
+`chroma_to_rgb`, `rgb_to_lightness_chroma`; `lightness_to_gray` for models fed gray pictures); the tf.data
+pipeline uses their `tf_` twins, which are graph-mode safe inside `Dataset.map`. Both backends run the same
+formulas: each formula below is written once against a small table of array operations (`_ArrayOps`), filled with
+`jax.numpy` or with TensorFlow ops. TensorFlow is imported only when a `tf_` function is first called, so JAX users
+never pay for it.
 
 Conventions (those of `skimage.color` rgb2lab / lab2rgb / rgb2luv / luv2rgb, so that numbers agree with the
 papers' Python code):
@@ -211,6 +212,15 @@ def _luv_to_rgb(ops: _ArrayOps, luv, eps: float):
     return _xyz_to_rgb(ops, (x, y, z))
 
 
+def _lightness_to_gray(ops: _ArrayOps, lightness):
+    """The sRGB level of the neutral colour (L, 0, 0): its relative luminance Y through the sRGB curve.
+
+    A neutral colour has X/Xn = Y/Yn = Z/Zn, so `lab_to_rgb` gives R = G = B = the sRGB companding of Y.
+    """
+    luminance = _lab_f_inverse(ops, (ops.clip(lightness, 0.0, 100.0) + 16.0) / 116.0)
+    return _linear_to_srgb(ops, luminance)
+
+
 def _split_lightness_chroma(colour):
     return colour[..., :1], colour[..., 1:]
 
@@ -262,6 +272,20 @@ def luv_to_rgb(luv: jax.Array) -> jax.Array:
     """CIE Luv, shape (..., 3) -> sRGB clipped to [0, 1], as `skimage.color.luv2rgb` (finite for any input)."""
     luv = _as_float_array(luv, 3, "luv_to_rgb", "Luv")
     return _luv_to_rgb(_JAX_OPS, luv, _eps(luv))
+
+
+@jax.jit
+def lightness_to_gray(lightness: jax.Array) -> jax.Array:
+    """CIE L* in [0, 100], any shape -> the sRGB gray level in [0, 1] of the colour (L, 0, 0), same shape.
+
+    The pixel value a gray photo holds where its lightness is L (`skimage.color.lab2rgb` of (L, 0, 0), one channel):
+    models that consume gray pictures rather than lightness (an ImageNet classifier fed the gray photo replicated to
+    three channels, the CIFAR-10 autoencoder's [0, 1] input) turn their input L back into pixels with it.
+    Values outside [0, 100] (e.g. the overshoot of a resize) are clipped first.
+    """
+    lightness = jnp.asarray(lightness)
+    dtype = lightness.dtype if jnp.issubdtype(lightness.dtype, jnp.floating) else jnp.float32
+    return _lightness_to_gray(_JAX_OPS, lightness.astype(jnp.promote_types(dtype, jnp.float32)))
 
 
 def _check_color_space(color_space: str, name: str) -> None:

@@ -60,6 +60,7 @@ class Colorizer:
     color_space: str = "lab"
     resolution: int = 256  # Shorter side the model sees; 0 = the photo's own size.
     square: bool = False  # Resize to resolution x resolution regardless of aspect ratio (as Zhang et al.'s demo).
+    fixed_size: int | None = None  # The model runs only at fixed_size x fixed_size (dense layers).
     multiple: int = 8  # Working sizes are rounded to a multiple of this (the model's total stride).
     max_pixels: int = 4096 * 4096
     step: int | None = None  # The checkpoint step, for a training run.
@@ -109,7 +110,14 @@ class Colorizer:
             "class_names": meta.get("class_names"),
         }
         settings.update({k: v for k, v in (config.get("inference") or {}).items() if v is not None})
-        settings.update({k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if settings.get("fixed_size") and overrides.keys() & {"resolution", "square"}:
+            size = settings["fixed_size"]
+            raise ColorizeError(
+                f"The model of {workdir} only runs at {size}x{size} (config.inference.fixed_size); "
+                "drop --resolution and --square."
+            )
+        settings.update(overrides)
         return cls(
             model=model,
             variables=variables,
@@ -140,6 +148,8 @@ class Colorizer:
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the model runs at for a photo of the given size."""
+        if self.fixed_size:
+            return self.fixed_size, self.fixed_size
         if self.square:
             side = self.resolution
             return side, side

@@ -4,9 +4,35 @@ A config file is `configs/NAME.py` with `get_config(arg=None)` that starts from 
 recipe needs; its docstring gives the exact command, the hardware, the expected time and score. Batch sizes are
 global (all devices of all hosts). Variants are selected by the `:arg` suffix
 (`--config configs/zhang_eccv16.py:places365`), and any field can be overridden (`--config.batch_size=64`).
+
+Fields that default to None are typed placeholders (`placeholder(str)`), so that the command line can set them
+(`--config.resume=runs/x`; absl cannot parse a value for a plain None).
+
+Helpers for configs: `use_dataset(config, "imagenet" | "places" | "folder")` for the public datasets,
+`use_scene_photos(config, image_size)` for CPU-sized variants, `load_config(path, arg)` for a config built on
+another one.
 """
 
+import importlib.util
+import os
+from pathlib import Path
+
 import ml_collections
+from ml_collections.config_dict import placeholder
+
+# Where the team's `shared/` folder sits: $COLORJAX_SHARED, else beside the checkout (as the tests' `shared_dir`).
+_SHARED_DIR = Path(
+    os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().parents[2] / "shared")
+)
+
+# The public datasets the recipes train on, by the variant name their configs take (`configs/X.py:places`).
+# `folder` needs `--config.data.source=folder:PATH`: PATH/train and PATH/validation when they exist, else a held-out
+# share of PATH (see colorjax.input_pipeline).
+DATASETS = {
+    "imagenet": dict(source="tfds:imagenet2012", train_split="train", eval_split="validation"),
+    "places": dict(source="tfds:places365_small", train_split="train", eval_split="validation"),
+    "folder": dict(source="folder:PATH/TO/PHOTOS", train_split="train", eval_split="validation"),
+}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -17,7 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.source = "samples"  # tfds:NAME | folder:PATH | samples
     config.data.train_split = "train"
     config.data.eval_split = "validation"
-    config.data.tfds_data_dir = None
+    config.data.tfds_data_dir = placeholder(str)
     config.data.image_key = "image"
     config.data.image_size = 176
     config.data.train_crop = (
@@ -26,7 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.resize_size = 256
     config.data.crop_area = (0.25, 1.0)
     config.data.crop_aspect_ratio = (3 / 4, 4 / 3)
-    config.data.eval_resize_size = None  # Shorter side before the centre crop; None = image_size.
+    config.data.eval_resize_size = placeholder(
+        int
+    )  # Shorter side before the centre crop; None = image_size.
     config.data.color_space = "lab"  # or "luv"
     config.data.min_chroma = (
         5.0  # Photos whose |a|,|b| never exceed this have no colour signal: skipped.
@@ -51,7 +79,7 @@ def base_config() -> ml_collections.ConfigDict:
             b1=0.9,
             b2=0.999,
             weight_decay=0.0,
-            grad_clip_norm=None,
+            grad_clip_norm=placeholder(float),
             reduce_on_plateau=None,
         )
     )
@@ -69,7 +97,56 @@ def base_config() -> ml_collections.ConfigDict:
     config.best_metric = "val/loss"
     config.best_mode = "min"
     config.plateau_metric = "val/loss"
-    config.resume = None  # Another run's workdir to continue (with its optimizer state).
-    config.model_init = None  # Another run's workdir whose weights start this run.
-    config.inference = ml_collections.ConfigDict(dict(resolution=None, square=False))
+    config.resume = placeholder(
+        str
+    )  # Another run's workdir to continue (with its optimizer state).
+    config.model_init = placeholder(str)  # Another run's workdir whose weights start this run.
+    # How `colorize` sizes a photo for the model (None: the run's data.image_size / the Colorizer's default).
+    # fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10 autoencoder).
+    config.inference = ml_collections.ConfigDict(
+        dict(resolution=placeholder(int), square=False, fixed_size=placeholder(int))
+    )
     return config
+
+
+def use_dataset(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """Points `config.data` at one of `DATASETS` (imagenet, places, folder); returns the config."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset variant {name!r}; use one of {', '.join(DATASETS)}.")
+    config.data.update(DATASETS[name])
+    return config
+
+
+def scene_photos_source() -> str:
+    """The data source of CPU-sized variants: the Intel scene photos in `shared/data/intel_scenes_150` (train/ and
+    test/ of 150x150 photos in six classes) where that folder exists, else the seven wheel-shipped `samples`."""
+    folder = _SHARED_DIR / "data" / "intel_scenes_150"
+    return f"folder:{folder}" if (folder / "train").is_dir() else "samples"
+
+
+def use_scene_photos(
+    config: ml_collections.ConfigDict, image_size: int
+) -> ml_collections.ConfigDict:
+    """Points `config.data` at `scene_photos_source()` for a CPU-sized variant: random crops (30-100% of a photo)
+    at `image_size`, evaluation on the set's test/ folder, 300 photos per in-training evaluation."""
+    config.data.source = scene_photos_source()
+    config.data.train_split = "train"
+    config.data.eval_split = "test"  # The scene set's held-out folder (`samples` has no splits).
+    config.data.image_size = image_size
+    config.data.train_crop = "random_resized"
+    config.data.crop_area = (0.3, 1.0)
+    config.data.shuffle_buffer = 2000
+    config.eval_max_images = 300
+    return config
+
+
+def load_config(path: str | Path, arg: str | None = None) -> ml_collections.ConfigDict:
+    """`get_config(arg)` of a config file, as `--config path[:arg]` loads it; for configs built on another one and
+    for tests. A FileNotFoundError names a missing file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Config file {str(path)!r} not found.")
+    spec = importlib.util.spec_from_file_location(f"colorjax_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg is not None else module.get_config()

@@ -652,6 +652,7 @@ def run(argv: list[str] | None = None) -> None:
             checkpointing.CheckpointError,
             TrainingDiverged,
             ValueError,
+            FileNotFoundError,  # A pretrained weights file: the message names it and where to get it.
         ) as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(1)

@@ -11,7 +11,9 @@ only knows the file formats, so every importer shares one tested reader:
   3. the Keras 3 weights file (`model.save_weights("x.weights.h5")`, also inside a `.keras` zip): groups
      `layers/<class-based name>/vars/{0,1,...}`, the layer's own name in the `vars` group's `name` attribute.
   In every layout a layer's arrays come in Keras's `layer.get_weights()` order (Conv2D/Dense: kernel, bias;
-  BatchNormalization: gamma, beta, moving_mean, moving_variance, without gamma where `scale=False`).
+  BatchNormalization: gamma, beta, moving_mean, moving_variance, without gamma where `scale=False`). Layers keep
+  the file's order and Keras's names, automatic ones included (`conv2d_7`; the Inception-ResNet-v2 importer orders
+  those by their counter), and attributes Keras split over HDF5's 64 KiB limit (`layer_names0`, ...) are joined.
 - `read_torch_state_dict(path) -> {key: array}` for `torch.save(state_dict)` files (torch is imported lazily; it
   is the optional `colorjax[torch]` extra).
 - `require_file(path, download_url, config_field)`: the one-line error every importer gives for a missing file.
@@ -44,9 +46,13 @@ def read_keras_h5(path: str | Path) -> LayerWeights:
 
     Layers without weights (inputs, pooling, activations) are left out.
     """
-    import h5py  # only importers of Keras files need h5py (it ships with TensorFlow)
-
-    path = Path(path)
+    path = Path(path).expanduser()
+    try:
+        import h5py  # Only importers of Keras files need h5py; it ships with TensorFlow.
+    except ImportError:
+        raise ImportError(
+            f"Reading the Keras weights file {path} needs h5py: pip install h5py."
+        ) from None
     if not path.is_file():
         raise FileNotFoundError(f"Keras weights file {str(path)!r} not found.")
     if zipfile.is_zipfile(

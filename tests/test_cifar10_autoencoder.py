@@ -1,5 +1,6 @@
 """The CIFAR-10 autoencoder: exact parameter count, output contract, the rgb_mse loss and a few training steps."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,3 +85,38 @@ def test_a_few_adam_steps_lower_the_loss():
         params, opt_state, value = step(params, opt_state)
         losses.append(float(value))
     assert losses[-1] < 0.5 * losses[0]  # Measured 0.018 from 0.089 (Adam 1e-3, Keras' default).
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 4, 8), (1, 5, 3, 6)])
+def test_conv_transpose_2x_is_flax_conv_transpose(shape):
+    """Same parameters, outputs and gradients as nn.ConvTranspose(stride 2, "SAME"), odd and non-square sizes too."""
+    from colorjax.models.cifar10_autoencoder import ConvTranspose2x
+
+    x = jax.random.normal(jax.random.key(1), shape)
+    reference = nn.ConvTranspose(5, (3, 3), strides=(2, 2), padding="SAME")
+    variables = reference.init(jax.random.key(0), x)
+    variables = jax.tree.map(lambda v: v + 0.1, variables)  # A non-zero bias counts too.
+    ours = ConvTranspose2x(5)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(
+        jnp.shape, variables
+    )
+
+    def loss(module, variables):
+        return jnp.sum(jnp.sin(module.apply(variables, x)))
+
+    want, got = reference.apply(variables, x), ours.apply(variables, x)
+    assert got.shape == want.shape == (shape[0], 2 * shape[1], 2 * shape[2], 5)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    grads_want = jax.grad(lambda v: loss(reference, v))(variables)
+    grads_got = jax.grad(lambda v: loss(ours, v))(variables)
+    for a, b in zip(jax.tree.leaves(grads_got), jax.tree.leaves(grads_want), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_width_scales_every_layer_but_the_latent():
+    model = get_model("cifar10_autoencoder", width=0.25)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
+    params = variables["params"]
+    assert params["latent"]["kernel"].shape == (4 * 4 * 64, 256)
+    assert params["Dense_0"]["kernel"].shape == (256, 4 * 4 * 64)
+    assert params["rgb_head"]["kernel"].shape == (3, 3, 16, 3)

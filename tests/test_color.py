@@ -230,6 +230,25 @@ def test_lightness_chroma_split_and_recombine(space):
     np.testing.assert_allclose(np.asarray(gray_l[[0, 2], 0]), [0, 100], atol=1e-3)
 
 
+def test_lightness_to_gray_is_lab2rgb_of_neutral_lab():
+    """The pixels of a gray photo, which models fed gray pictures (VGG16, Inception, the CIFAR autoencoder) see."""
+    L = np.linspace(0.0, 100.0, 1001)
+    want = skcolor.lab2rgb(np.stack([L, 0 * L, 0 * L], -1)[None])[0]
+    got = np.asarray(color.lightness_to_gray(L))
+    assert got.shape == L.shape
+    assert np.max(np.abs(got - want[:, 0])) < 1e-4
+    assert np.max(np.abs(want[:, 0] - want[:, 2])) < 1e-3  # skimage's gray is neutral too.
+    # A gray photo's own L gives the photo back (every 8-bit level), and out-of-range L is clipped, not extrapolated.
+    levels = np.arange(256, dtype=np.float32) / 255
+    lightness = color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=-1))[:, 0]
+    assert np.max(np.abs(np.asarray(color.lightness_to_gray(lightness)) - levels)) < 2e-4
+    np.testing.assert_allclose(
+        color.lightness_to_gray(jnp.array([-5.0, 130.0])), [0.0, 1.0], atol=1e-6
+    )
+    grads = jax.grad(lambda x: color.lightness_to_gray(x).sum())(jnp.array([0.0, 1.0, 8.0, 50.0]))
+    assert np.all(np.isfinite(grads)) and np.all(np.asarray(grads)[1:] > 0)
+
+
 @pytest.mark.parametrize("space", ["lab", "luv"])
 def test_tf_functions_work_inside_dataset_map(space):
     rng = np.random.default_rng(3)

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import traverse_util
+from skimage import color as skcolor
+from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax.models import PRETRAINED_LOADERS, get_model
 from colorjax.models import inception_resnet_v2 as irv2
@@ -29,21 +31,8 @@ def keras_files(tmp_path_factory):
     model = keras.applications.InceptionResNetV2(
         weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
     )
-    # Keras initialises BN to the identity and biases to zero; random values make every array's mapping count.
+    randomize_keras_weights(model, seed=0)
     rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            beta, mean, var = layer.get_weights()
-            layer.set_weights(
-                [
-                    rng.normal(0.0, 0.1, beta.shape).astype(np.float32),
-                    rng.normal(0.0, 0.1, mean.shape).astype(np.float32),
-                    rng.uniform(0.5, 2.0, var.shape).astype(np.float32),
-                ]
-            )
-        elif isinstance(layer, keras.layers.Conv2D | keras.layers.Dense) and layer.use_bias:
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0.0, 0.1, bias.shape).astype(np.float32)])
 
     directory = tmp_path_factory.mktemp("irv2")
     top_path = directory / irv2.WEIGHTS_FILE
@@ -78,24 +67,20 @@ def imported_top(keras_files):
     return irv2.variables_from_keras_h5(keras_files["top"], irv2.InceptionResNetV2())
 
 
-def _relative_error(got, want) -> float:
-    return float(np.max(np.abs(np.asarray(got) - want)) / np.max(np.abs(want)))
-
-
 def test_flax_outputs_match_keras(keras_files, imported_top):
     outputs = jax.jit(irv2.InceptionResNetV2().apply)(imported_top, keras_files["rgb"])
     assert outputs["logits"].shape == (2, 1000)
     assert outputs["features"].shape == (2, irv2.FEATURE_DIM)
     # Measured 8e-7 on this CPU for both; the bound is 1e-4 of the output scale.
-    assert _relative_error(outputs["logits"], keras_files["logits"]) <= 1e-4
-    assert _relative_error(outputs["features"], keras_files["features"]) <= 1e-4
+    assert relative_error(outputs["logits"], keras_files["logits"]) <= 1e-4
+    assert relative_error(outputs["features"], keras_files["features"]) <= 1e-4
 
 
 def test_parameter_count_matches_keras(keras_files):
     for include_top, expected in [(True, KERAS_TOP_PARAMETERS), (False, KERAS_NOTOP_PARAMETERS)]:
         model = irv2.InceptionResNetV2(include_top=include_top)
         variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3)))
-        assert sum(leaf.size for leaf in jax.tree.leaves(variables)) == expected
+        assert parameter_count(variables) == expected
     assert keras_files["count"] == KERAS_TOP_PARAMETERS
 
 
@@ -126,6 +111,14 @@ def test_missing_file_names_it_and_its_url(tmp_path):
     message = str(error.value)
     assert str(missing) in message and "\n" not in message
     assert irv2.WEIGHTS_URL + irv2.NOTOP_WEIGHTS_FILE in message
+
+
+def test_inception_input_is_gray_replicated_in_minus_one_to_one():
+    L = np.full((1, 10, 20, 1), 50.0, np.float32)
+    x = np.asarray(irv2.gray_to_inception_input(L, size=299))
+    assert x.shape == (1, 299, 299, 3)
+    expected = 2.0 * skcolor.lab2rgb(np.array([[[50.0, 0.0, 0.0]]]))[0, 0, 0] - 1.0
+    assert np.max(np.abs(x - expected)) < 1e-4
 
 
 def test_koalarization_loader_fills_frozen_embedder(keras_files, imported_top):

@@ -5,13 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
+from colorjax import color
 from colorjax.losses import get_loss
-from colorjax.models import get_model
-
-
-def _size(tree) -> int:
-    return sum(leaf.size for leaf in jax.tree.leaves(tree))
+from colorjax.models import PRETRAINED_LOADERS, get_model, vgg16
+from colorjax.models.koalarization import get_embedder
 
 
 def test_inception_embedder_shapes_and_collections():
@@ -24,9 +23,9 @@ def test_inception_embedder_shapes_and_collections():
     assert outputs["embedding"].shape == (2, 1000)
     assert set(variables) == {"params", "frozen"}
     # The whole classifier is frozen (55.87M, Keras' count); the colorization net is the rest.
-    assert _size(variables["frozen"]) == 55_873_736
+    assert parameter_count(variables["frozen"]) == 55_873_736
     assert set(variables["frozen"]["embedder"]) == {"params", "batch_stats"}
-    assert _size(variables["params"]) == 6_573_794
+    assert parameter_count(variables["params"]) == 6_573_794
     # Fusion 1x1 conv sees the 256 encoder channels plus the tiled 1000-d embedding.
     assert variables["params"]["fusion"]["kernel"].shape == (1, 1, 1256, 256)
 
@@ -37,14 +36,64 @@ def test_embedding_size_follows_the_classifier():
     assert variables["params"]["fusion"]["kernel"].shape == (1, 1, 256 + 1001, 256)
 
 
-def test_vgg16_embedder_when_present():
-    pytest.importorskip("colorjax.models.vgg16", reason="VGG16 lands from its own branch")
+def test_width_scales_the_colorization_net_not_the_embedding():
+    model = get_model("koalarization", embedder="tiny", width=0.25)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 16, 16, 1)))
+    assert variables["params"]["fusion"]["kernel"].shape == (1, 1, 64 + 1000, 64)
+    assert variables["params"]["ab_head"]["kernel"].shape == (3, 3, 8, 2)
+
+
+def test_vgg16_embedder_shapes():
     model = get_model("koalarization", embedder="vgg16")
     L = jnp.zeros((1, 32, 32, 1))
     variables = jax.eval_shape(model.init, jax.random.key(0), L)
     outputs = jax.eval_shape(model.apply, variables, L)
     assert outputs["chroma"].shape == (1, 32, 32, 2)
     assert outputs["embedding"].shape == (1, 1000)
+    assert parameter_count(variables["frozen"]) == 138_357_544  # Keras VGG16 with its top.
+
+
+def test_vgg16_embedder_loads_a_keras_file_and_embeds_as_keras(tmp_path):
+    """The loader fills the frozen VGG16 from a Keras .h5; the embedding equals Keras on the gray photo's pixels."""
+    keras = pytest.importorskip("keras")
+    from keras.applications.vgg16 import preprocess_input
+
+    size = 32  # The top at 32x32 (fc1 takes 1x1x512) keeps the file small; the ImageNet one is 224x224.
+    keras_model = keras.applications.VGG16(
+        weights=None, include_top=True, input_shape=(size, size, 3), classifier_activation=None
+    )
+    randomize_keras_weights(keras_model, seed=0)
+    path = tmp_path / vgg16.KERAS_TOP_FILE
+    keras_model.save(path)
+
+    kwargs = {"embedder": "vgg16", "embedder_input_size": size, "embedder_weights": str(path)}
+    model = get_model("koalarization", **kwargs)
+    L = jnp.asarray(np.random.default_rng(0).uniform(5.0, 95.0, (2, 40, 48, 1)).astype(np.float32))
+    shapes = jax.eval_shape(model.init, jax.random.key(0), L)
+    variables = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shapes)
+    loaded = PRETRAINED_LOADERS["koalarization"](variables, kwargs)
+    embedding = jax.jit(model.apply)(loaded, L)["embedding"]
+
+    gray = color.lightness_to_gray(jax.image.resize(L, (2, size, size, 1), method="bilinear"))
+    pixels = np.repeat(255.0 * np.asarray(gray), 3, axis=-1)
+    expected = np.asarray(keras_model(preprocess_input(pixels), training=False))
+    assert relative_error(embedding, expected) <= 1e-4
+
+
+def test_vgg16_embedder_follows_the_file_and_names_the_download(tmp_path):
+    loader = PRETRAINED_LOADERS["koalarization"]
+    variables = {"params": {}, "frozen": {"embedder": {}}}
+    with pytest.raises(ValueError, match=vgg16.KERAS_URL + vgg16.KERAS_TOP_FILE):
+        loader(variables, {"embedder": "vgg16"})
+    missing = tmp_path / "vgg16-397923af.pth"
+    with pytest.raises(FileNotFoundError, match=f"{vgg16.TORCHVISION_URL}.*embedder_weights"):
+        loader(variables, {"embedder": "vgg16", "embedder_weights": str(missing)})
+    # torchvision weights were trained on normalised RGB, Keras' on Caffe BGR minus the mean: same L, other input.
+    L = jnp.full((1, 8, 8, 1), 50.0)
+    keras_input = get_embedder("vgg16", "vgg16_weights.h5").preprocess(L, 8)
+    torch_input = get_embedder("vgg16", str(missing)).preprocess(L, 8)
+    np.testing.assert_allclose(keras_input, vgg16.gray_to_vgg_input(L, "caffe"))
+    np.testing.assert_allclose(torch_input, vgg16.gray_to_vgg_input(L, "torch"))
 
 
 def test_unknown_embedder_is_one_line_error():
@@ -68,7 +117,7 @@ def test_training_moves_params_not_the_frozen_embedder():
     )  # The paper's 1e-3 is for batches of 100; on 4 images it overshoots at first.
     opt_state = tx.init(variables["params"])
     # Adam keeps two moments per trainable array and nothing for the frozen classifier.
-    assert _size(opt_state) == 2 * _size(variables["params"]) + 1
+    assert parameter_count(opt_state) == 2 * parameter_count(variables["params"]) + 1
 
     def loss(params, batch):
         outputs = model.apply({"params": params, "frozen": frozen}, batch["L"], train=True)
@@ -98,8 +147,6 @@ def test_training_moves_params_not_the_frozen_embedder():
 
 
 def test_tiny_embedder_needs_no_file_and_others_refuse_unwired_files():
-    from colorjax.models import PRETRAINED_LOADERS
-
     loader = PRETRAINED_LOADERS["koalarization"]
     variables = {"params": {}, "frozen": {"embedder": {}}}
     assert loader(variables, {"embedder": "tiny"}) is variables

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from weights_testing import parameter_count
 
 from colorjax.losses import get_loss
 from colorjax.models import get_model, load_pretrained
@@ -18,10 +19,6 @@ from colorjax.models.vgg16 import KERAS_NOTOP_FILE
 from colorjax.quantize import bins_to_uv
 
 TINY = {"width": 0.125}  # VGG16 channels 8..64, head 32, 16, 8
-
-
-def parameter_count(tree) -> int:
-    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
 
 
 def init_variables(model, size: int = 32):
@@ -233,9 +230,11 @@ def test_loader_fills_the_backbone_from_a_keras_file(tmp_path):
 
 def test_loader_without_weights_keeps_random_init_and_says_so(caplog):
     variables = {"params": {"backbone": {}}, "batch_stats": {}}
-    with caplog.at_level(logging.WARNING):
-        assert load_pretrained("luv_vgg16", variables, {"backbone_weights": None}) is variables
-    assert "random" in caplog.text and "backbone_weights" in caplog.text
+    for empty in (None, ""):  # "" is what a config (and its command line) can hold for "no file".
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert load_pretrained("luv_vgg16", variables, {"backbone_weights": empty}) is variables
+        assert "random" in caplog.text and "backbone_weights" in caplog.text
 
 
 def test_loader_errors_are_one_line_and_actionable(tmp_path):

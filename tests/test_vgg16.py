@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax.models.vgg16 import (
     BLOCK_OUTPUTS,
@@ -29,16 +30,6 @@ from colorjax.weight_files import overwrite_params, read_keras_h5
 
 RELATIVE_TOLERANCE = 1e-4
 TOP_OUTPUTS = ("fc1", "fc2", "logits")
-
-
-def parameter_count(tree) -> int:
-    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
-
-
-def relative_error(ours, reference) -> float:
-    ours, reference = np.asarray(ours), np.asarray(reference)
-    assert ours.shape == reference.shape
-    return float(np.max(np.abs(ours - reference)) / np.max(np.abs(reference)))
 
 
 def run_ours(params, images: np.ndarray, include_top: bool) -> dict[str, np.ndarray]:
@@ -130,17 +121,6 @@ def test_preprocessing_follows_the_weights_file():
 # ------------------------------------------------------------------------------------------- Keras files
 
 
-def randomize_biases(model, seed: int) -> None:
-    """Keras initialises biases to zero; random ones make the test see a swapped or dropped bias."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if len(weights) == 2:
-            layer.set_weights(
-                [weights[0], rng.normal(0.0, 0.1, weights[1].shape).astype(np.float32)]
-            )
-
-
 def keras_outputs(model, images: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     import keras
 
@@ -166,7 +146,7 @@ def keras_notop(tmp_path_factory):
     keras = pytest.importorskip("keras")
     directory = tmp_path_factory.mktemp("keras_notop")
     model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(36, 36, 3))
-    randomize_biases(model, seed=1)
+    randomize_keras_weights(model, seed=1)
     files = {
         "legacy whole-model .h5": directory / "model.h5",
         "Keras 3 .weights.h5": directory / "vgg16.weights.h5",
@@ -210,7 +190,7 @@ def test_keras_top_outputs_match_keras(tmp_path):
     model = keras.applications.VGG16(
         weights=None, include_top=True, input_shape=(64, 64, 3), classifier_activation=None
     )
-    randomize_biases(model, seed=2)
+    randomize_keras_weights(model, seed=2)
     path = tmp_path / "vgg16_top.h5"
     model.save(path)
     images = random_images(64, seed=3)
@@ -228,7 +208,7 @@ def test_keras_full_vgg16_at_224_matches_keras(tmp_path):
     """The real shapes end to end (fc1 25088 x 4096; a 0.55 GB file, ~15 s)."""
     keras = pytest.importorskip("keras")
     model = keras.applications.VGG16(weights=None, include_top=True, classifier_activation=None)
-    randomize_biases(model, seed=4)
+    randomize_keras_weights(model, seed=4)
     path = tmp_path / KERAS_TOP_FILE
     model.save(path)
     images = random_images(224, seed=5)[:1]

@@ -1,8 +1,8 @@
 """Inception-ResNet-v2 (Szegedy et al. 2016) in Flax Linen, layer for layer as `keras.applications.InceptionResNetV2`.
 
 Its job in colorjax is the frozen ImageNet embedder of Deep Koalarization, so it is built to load the Keras
-application weights (`inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5` and its `_notop` twin, see
-`colorjax.models.keras_h5`) and reproduce the Keras outputs to float32 round-off.
+application weights (`inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5` and its `_notop` twin, read by
+`colorjax.weight_files.read_keras_h5`) and reproduce the Keras outputs to float32 round-off.
 
 Structure (Keras names in brackets): stem of five conv-BN-ReLU and two 3x3/2 max pools; Inception-A stack
 [mixed_5b, block35_1..10, residual scale 0.17]; reduction A [mixed_6a]; Inception-B stack [block17_1..20, scale 0.1];
@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from colorjax.models.gray import lightness_to_gray_rgb
-from colorjax.models.keras_h5 import read_keras_h5
+from colorjax.color import lightness_to_gray
+from colorjax.weight_files import read_keras_h5, require_file
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
 WEIGHTS_FILE = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
@@ -215,7 +215,7 @@ def gray_to_inception_input(L: jax.Array, size: int = INPUT_SIZE) -> jax.Array:
     (antialiased when shrinking) to size x size, replicated to three channels and mapped to [-1, 1] as Keras
     `preprocess_input(mode="tf")` does to 0..255 pixels.
     """
-    gray = lightness_to_gray_rgb(L)
+    gray = lightness_to_gray(L)
     gray = jax.image.resize(gray, (L.shape[0], size, size, 1), method="bilinear")
     return jnp.repeat(gray * 2.0 - 1.0, 3, axis=-1)
 
@@ -250,17 +250,32 @@ def _conv_bn_call_order(model: InceptionResNetV2) -> tuple[list[tuple[str, ...]]
     return paths, abstract
 
 
-def variables_from_keras_h5(path: str | Path, model: InceptionResNetV2) -> dict[str, Any]:
+def variables_from_keras_h5(
+    path: str | Path,
+    model: InceptionResNetV2,
+    config_field: str = "the Inception-ResNet-v2 weights path in the config",
+) -> dict[str, Any]:
     """Flax variables {"params", "batch_stats"} for `model` from a Keras Inception-ResNet-v2 .h5 file.
 
     Takes the full file (`WEIGHTS_FILE`) or, for `include_top=False`, either file (`NOTOP_WEIGHTS_FILE` lacks only
-    the `predictions` layer). Raises FileNotFoundError naming the file and its download URL when it is missing,
-    and ValueError when the file is not an Inception-ResNet-v2 or disagrees with `model` (class count, top).
+    the `predictions` layer). Raises FileNotFoundError naming the file, its download URL and `config_field` when it
+    is missing, and ValueError when the file is not an Inception-ResNet-v2 or disagrees with `model` (class count,
+    top).
     """
     name = Path(path).name
     url = WEIGHTS_URL + (name if name in (WEIGHTS_FILE, NOTOP_WEIGHTS_FILE) else WEIGHTS_FILE)
-    layers = read_keras_h5(path, download_hint=f"Download it from {url}")
+    layers = read_keras_h5(require_file(path, url, config_field))
     call_order, abstract = _conv_bn_call_order(model)
+
+    def arrays(layer: str, kind: str, count: int) -> list[np.ndarray]:
+        """The layer's arrays in Keras order, checked: a wrong file fails here with the layer it lacks."""
+        if layer not in layers or len(layers[layer]) != count:
+            found = len(layers.get(layer, []))
+            raise ValueError(
+                f"{path}: layer {layer!r} has {found} arrays, an Inception-ResNet-v2 {kind} has {count}: "
+                "not a matching Inception-ResNet-v2 file."
+            )
+        return layers[layer]
 
     unnamed_paths = [p for p in call_order if p != ("conv_7b",)]
     convs = _auto_named_layers(layers, "conv2d")
@@ -273,30 +288,33 @@ def variables_from_keras_h5(path: str | Path, model: InceptionResNetV2) -> dict[
     pairs = list(zip(unnamed_paths, convs, norms, strict=True))
     pairs.append((("conv_7b",), "conv_7b", "conv_7b_bn"))
 
+    # Keras orders a layer's arrays as `get_weights()`: a bias-free conv [kernel]; BatchNormalization(scale=False)
+    # [beta, moving_mean, moving_variance]; a conv with bias and Dense [kernel, bias].
     params: dict[tuple[str, ...], np.ndarray] = {}
     stats: dict[tuple[str, ...], np.ndarray] = {}
     for module_path, conv, norm in pairs:
-        params[(*module_path, "conv", "kernel")] = layers[conv]["kernel"]
-        params[(*module_path, "bn", "bias")] = layers[norm]["beta"]
-        stats[(*module_path, "bn", "mean")] = layers[norm]["moving_mean"]
-        stats[(*module_path, "bn", "var")] = layers[norm]["moving_variance"]
+        (params[(*module_path, "conv", "kernel")],) = arrays(conv, "bias-free conv", 1)
+        beta, mean, variance = arrays(norm, "unscaled batch norm", 3)
+        params[(*module_path, "bn", "bias")] = beta
+        stats[(*module_path, "bn", "mean")] = mean
+        stats[(*module_path, "bn", "var")] = variance
     for block in (key for key in abstract["params"] if key.startswith("block")):
-        params[(block, "conv", "kernel")] = layers[f"{block}_conv"]["kernel"]
-        params[(block, "conv", "bias")] = layers[f"{block}_conv"]["bias"]
+        kernel, bias = arrays(f"{block}_conv", "residual projection", 2)
+        params[(block, "conv", "kernel")], params[(block, "conv", "bias")] = kernel, bias
     if model.include_top:
         if "predictions" not in layers:
             raise ValueError(
                 f"{path} has no 'predictions' layer (a _notop file): the logits need {WEIGHTS_FILE} "
                 f"from {WEIGHTS_URL + WEIGHTS_FILE}, or build the model with include_top=False."
             )
-        classes = layers["predictions"]["kernel"].shape[-1]
+        kernel, bias = arrays("predictions", "dense layer", 2)
+        classes = kernel.shape[-1]
         if classes != model.num_classes:
             raise ValueError(
                 f"{path} has {classes} classes but the model was built with num_classes="
                 f"{model.num_classes}; set it to {classes}."
             )
-        params[("predictions", "kernel")] = layers["predictions"]["kernel"]
-        params[("predictions", "bias")] = layers["predictions"]["bias"]
+        params[("predictions", "kernel")], params[("predictions", "bias")] = kernel, bias
 
     variables = {
         "params": traverse_util.unflatten_dict(params),

@@ -123,12 +123,12 @@ def load_luv_vgg16_backbone(
 ) -> dict[str, Any]:
     """PRETRAINED_LOADERS["luv_vgg16"]: the VGG16 encoder's params from `model_kwargs["backbone_weights"]`.
 
-    None keeps the random initialisation (and logs that it does). The head stays randomly initialised.
+    None or "" keeps the random initialisation (and logs that it does). The head stays randomly initialised.
     """
     weights_path = model_kwargs.get("backbone_weights")
-    if weights_path is None:
+    if not weights_path:
         logging.getLogger(__name__).warning(
-            "luv_vgg16: config.model.backbone_weights is None, so the VGG16 encoder starts from random "
+            "luv_vgg16: config.model.backbone_weights is empty, so the VGG16 encoder starts from random "
             "weights instead of ImageNet (the paper's setting)."
         )
         return variables
@@ -136,7 +136,7 @@ def load_luv_vgg16_backbone(
     if width != 1.0:
         raise ValueError(
             f"luv_vgg16: ImageNet VGG16 weights need width=1.0, got width={width}; "
-            "set config.model.backbone_weights = None for narrower models."
+            "leave config.model.backbone_weights empty for narrower models."
         )
     loaded = load_vgg16_params(
         weights_path, include_top=False, config_field="config.model.backbone_weights"

@@ -14,7 +14,8 @@ images (gray input makes the channel order irrelevant, but not the per-channel m
   (0.229, 0.224, 0.225).
 
 `gray_to_vgg_input(L, preprocessing)` turns CIE lightness into that input: the gray sRGB value whose lightness is
-L (the exact inverse of rgb2lab on a gray pixel), replicated to 3 channels and normalised as above.
+L (`colorjax.color.lightness_to_gray`, the inverse of rgb2lab on a gray pixel), replicated to 3 channels and
+normalised as above.
 `vgg16_preprocessing(path)` picks the convention from a weights file's name (.pth/.pt -> "torch", else "caffe").
 
 Weights: `load_vgg16_params(path, include_top=...)` reads any of
@@ -33,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax.color import lightness_to_gray
 from colorjax.weight_files import (
     read_keras_h5,
     read_torch_state_dict,
@@ -114,20 +116,6 @@ class VGG16(nn.Module):
             outputs["fc2"] = x = nn.relu(nn.Dense(fc_features, name="fc2")(x))
             outputs["logits"] = nn.Dense(self.num_classes, name="predictions")(x)
         return outputs
-
-
-def lightness_to_gray(L: jax.Array) -> jax.Array:
-    """The sRGB gray level in [0, 1] of a pixel with CIE lightness L in [0, 100] (D65, a = b = 0).
-
-    The exact inverse of `skimage.color.rgb2lab` on gray pixels, so a gray photo's L gives back the photo itself:
-    what an ImageNet network saw when it saw a gray picture.
-    """
-    fy = (jnp.clip(L, 0.0, 100.0) + 16.0) / 116.0
-    # CIE: Y = fy^3 above the knee (L > 8), linear L / kappa below it.
-    luminance = jnp.where(fy > 6.0 / 29.0, fy**3, jnp.clip(L, 0.0, 100.0) * 27.0 / 24389.0)
-    # sRGB transfer curve; the max keeps the unused branch's power away from tiny values (finite gradients).
-    encoded = 1.055 * jnp.maximum(luminance, 0.0031308) ** (1.0 / 2.4) - 0.055
-    return jnp.where(luminance <= 0.0031308, 12.92 * luminance, encoded)
 
 
 def gray_to_vgg_input(L: jax.Array, preprocessing: Preprocessing = "caffe") -> jax.Array:
