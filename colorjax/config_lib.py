@@ -20,10 +20,8 @@ from pathlib import Path
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-# Where the team's `shared/` folder sits: $COLORJAX_SHARED, else beside the checkout (as the tests' `shared_dir`).
-_SHARED_DIR = Path(
-    os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().parents[2] / "shared")
-)
+# The checkout holding this package (an editable install); the team's `shared/` folder sits beside it.
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 # The public datasets the recipes train on, by the variant name their configs take (`configs/X.py:places`).
 # `folder` needs `--config.data.source=folder:PATH`: PATH/train and PATH/validation when they exist, else a held-out
@@ -117,11 +115,20 @@ def use_dataset(config: ml_collections.ConfigDict, name: str) -> ml_collections.
     return config
 
 
+def scene_photos_folder() -> Path | None:
+    """The team's Intel scene photos, `shared/data/intel_scenes_150` (train/ and test/ of 150x150 photos in six
+    classes), where `shared/` is $COLORJAX_SHARED or else beside the checkout (as the tests' `shared_dir`); None
+    where the folder is absent."""
+    shared = Path(os.environ.get("COLORJAX_SHARED", _CHECKOUT.parent / "shared"))
+    folder = shared / "data" / "intel_scenes_150"
+    return folder if (folder / "train").is_dir() and (folder / "test").is_dir() else None
+
+
 def scene_photos_source() -> str:
-    """The data source of CPU-sized variants: the Intel scene photos in `shared/data/intel_scenes_150` (train/ and
-    test/ of 150x150 photos in six classes) where that folder exists, else the seven wheel-shipped `samples`."""
-    folder = _SHARED_DIR / "data" / "intel_scenes_150"
-    return f"folder:{folder}" if (folder / "train").is_dir() else "samples"
+    """The data source of CPU-sized variants: `scene_photos_folder()` where it exists, else the seven
+    wheel-shipped `samples`."""
+    folder = scene_photos_folder()
+    return f"folder:{folder}" if folder else "samples"
 
 
 def use_scene_photos(

@@ -44,14 +44,13 @@ Variants (`--config configs/iizuka_places365.py:VARIANT`):
   and foliage stay grayish: a start, far from the paper's pictures.
 """
 
-import os
 from pathlib import Path
 
 import ml_collections
 
+from colorjax import config_lib
 from colorjax.config_lib import base_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_BY_VARIANT = {
     "places365": dict(source="tfds:places365_small", train_images=1_803_460),
     "imagenet2012": dict(source="tfds:imagenet2012", train_images=1_281_167),
@@ -63,11 +62,11 @@ PAPER_EPOCHS = 11
 
 def shared_scenes_folder() -> Path:
     """`../shared/data/intel_scenes_150` beside the repository (COLORJAX_SHARED overrides `../shared`)."""
-    shared = Path(os.environ.get("COLORJAX_SHARED", REPO_ROOT.parent / "shared"))
-    folder = shared / "data" / "intel_scenes_150"
-    if not (folder / "train").is_dir() or not (folder / "test").is_dir():
+    folder = config_lib.scene_photos_folder()
+    if folder is None:
         raise FileNotFoundError(
-            f"The scenes variant needs {folder}/train and /test (the team's shared photos); set COLORJAX_SHARED "
+            "The scenes variant needs data/intel_scenes_150/train and /test (the team's shared photos, beside the "
+            "checkout in ../shared); set COLORJAX_SHARED "
             "to the folder holding data/intel_scenes_150, or use the :folder variant with your own photos."
         )
     return folder

@@ -39,18 +39,14 @@ Variants (`--config configs/zhang_eccv16.py:VARIANT`; combine with commas, e.g. 
   regression's.
 """
 
-import os
 from pathlib import Path
 
 import ml_collections
 
+from colorjax import config_lib
 from colorjax.config_lib import base_config
 
-# Where the trainer finds the team's shared photos: beside the checkout, as the tests expect (found from this file,
-# so any working directory works), or wherever $COLORJAX_SHARED points.
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("COLORJAX_SHARED", REPO.parent / "shared"))
-INTEL_SCENES = SHARED / "data" / "intel_scenes_150"
 
 DATASETS = ("imagenet", "places365", "folder")
 VARIANTS = (*DATASETS, "norebalance", "runlocal", "cpu", "demo")
@@ -102,12 +98,9 @@ def paper_recipe() -> ml_collections.ConfigDict:
 
 def use_local_photos(config: ml_collections.ConfigDict) -> None:
     """The team's Intel scene photos when present (train/ and test/ folders), else the wheel-shipped samples."""
-    if (INTEL_SCENES / "train").is_dir():
-        config.data.source = f"folder:{INTEL_SCENES}"
-        config.data.eval_split = "test"
-    else:
-        config.data.source = "samples"
-        config.data.eval_split = "train"  # seven photos hold no test set
+    config.data.source = config_lib.scene_photos_source()
+    # The scene set's held-out folder; the seven samples hold no test set.
+    config.data.eval_split = "train" if config.data.source == "samples" else "test"
 
 
 def shrink_for_cpu(config: ml_collections.ConfigDict, image_size: int) -> None:
