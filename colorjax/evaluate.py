@@ -31,8 +31,9 @@ Semantic interpretability (`--classifier`, Zhang et al.): top-1 of a fixed class
 the ground truth, and how often the two agree. The classifier is a colorjax run whose model returns
 `class_logits` (e.g. Iizuka et al.'s; note that such a model sees lightness only, so its top-1 barely moves with
 the colours), or a VGG16 ImageNet weights file (Keras .h5/.keras or torchvision .pth; needs
-`colorjax.models.vgg16`), fed the colour images resized to 224 x 224. FID (`--inception FILE`) needs an Inception
-feature extractor, which colorjax does not ship yet: the option fails with a one-line message.
+`colorjax.models.vgg16`), fed the colour images resized to 224 x 224. FID (`--inception FILE`, Keras Inception-ResNet-v2 weights) compares the
+pooled 1536-d Inception-ResNet-v2 features of each row's images with the ground truth's (InceptionV3 features, as in
+the standard FID, are not in colorjax: rank runs with it, do not compare with FIDs published elsewhere).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ import argparse
 import csv
 import dataclasses
 import heapq
-import importlib
 import json
 import math
 import sys
@@ -85,8 +85,6 @@ PER_IMAGE_COLUMNS = (
     "saturation_ground_truth",
 )
 # Modules that may provide `load_published(model_name, path) -> (module, variables)` for `--weights`.
-# The module that will provide `load_feature_extractor(path) -> FeatureExtractor` for FID.
-INCEPTION_MODULE = "colorjax.models.inception"
 
 
 class EvaluateError(ValueError):
@@ -241,17 +239,28 @@ class FeatureExtractor:
 
 
 def load_feature_extractor(path: str | Path) -> FeatureExtractor:
-    """`--inception FILE`: Inception pool features through `colorjax.models.inception` (not in colorjax yet)."""
-    if not Path(path).is_file():
-        raise EvaluateError(f"Inception weights {path} do not exist; check --inception.")
+    """`--inception FILE`: FID features, the 1536-d pooled features of Inception-ResNet-v2 from its Keras weights
+    (either the full or the `_notop` file), fed each colour image resized to 299 x 299 in [-1, 1] as Keras does.
+
+    The standard FID uses InceptionV3's pool features; colorjax has Inception-ResNet-v2 (Deep Koalarization's
+    embedder), so its FID ranks runs against each other but is not comparable with FIDs published elsewhere.
+    """
+    from colorjax.models import inception_resnet_v2 as irv2
+
+    model = irv2.InceptionResNetV2(include_top=False)
     try:
-        inception = importlib.import_module(INCEPTION_MODULE)
-    except ImportError:
-        raise EvaluateError(
-            "FID is not available: colorjax has no Inception feature extractor yet "
-            f"({INCEPTION_MODULE}); run without --inception."
-        ) from None
-    return inception.load_feature_extractor(path)
+        variables = irv2.variables_from_keras_h5(path, model, config_field="--inception")
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        raise EvaluateError(f"--inception: {error}".replace("\n", " ")) from None
+    size = irv2.INPUT_SIZE
+
+    def features(variables, rgb):
+        rgb = jax.image.resize(rgb, (rgb.shape[0], size, size, 3), "bilinear", antialias=True)
+        return model.apply(variables, rgb * 2.0 - 1.0, train=False)["features"]
+
+    return FeatureExtractor(
+        name=f"Inception-ResNet-v2 {Path(path).name}", features=features, variables=variables
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -813,7 +822,10 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument(
         "--classifier", help="semantic interpretability: a run with class_logits or VGG16 weights"
     )
-    extra.add_argument("--inception", help="Inception weights for FID (not available yet)")
+    extra.add_argument(
+        "--inception",
+        help="Keras Inception-ResNet-v2 weights (.h5, full or _notop) for FID on its pooled features",
+    )
     return parser
 
 

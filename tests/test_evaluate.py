@@ -327,7 +327,7 @@ def test_grid_collector_keeps_the_first_and_the_worst_in_bounded_memory():
         (["--weights", "{missing}", "--model", "eccv16", "--output", "{empty}"], "does not exist"),
         (["--weights", "{file}", "--output", "{empty}"], "needs --model"),
         (["--workdir", "{run}", "--classifier", "{run}"], "returns no class_logits"),
-        (["--workdir", "{run}", "--inception", "{file}"], "FID is not available"),
+        (["--workdir", "{run}", "--inception", "{file}"], "not an HDF5 file"),
     ],
 )
 def test_bad_input_is_a_one_line_error(trained_run, tmp_path, capsys, arguments, message):

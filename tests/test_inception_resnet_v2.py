@@ -143,3 +143,28 @@ def test_koalarization_loader_errors_name_the_file(tmp_path):
         PRETRAINED_LOADERS["koalarization"](
             variables, {"embedder_weights": str(tmp_path / irv2.WEIGHTS_FILE)}
         )
+
+
+def test_fid_feature_extractor_is_the_pooled_features_of_299_pixel_colour_images(keras_files):
+    from colorjax import evaluate, metrics
+
+    extractor = evaluate.load_feature_extractor(keras_files["notop"])
+    rgb = np.random.default_rng(1).uniform(0.0, 1.0, (2, 40, 56, 3)).astype(np.float32)
+    features = np.asarray(jax.jit(extractor.features)(extractor.variables, rgb))
+    assert features.shape == (2, irv2.FEATURE_DIM) and np.all(np.isfinite(features))
+    # Keras preprocessing ("tf" mode, [-1, 1]) at the network's training size, 299 x 299.
+    resized = jax.image.resize(rgb, (2, irv2.INPUT_SIZE, irv2.INPUT_SIZE, 3), "bilinear")
+    direct = irv2.InceptionResNetV2(include_top=False).apply(extractor.variables, resized * 2 - 1)
+    assert relative_error(features, direct["features"]) <= 1e-5
+    assert metrics.fid(np.concatenate([features] * 2), np.concatenate([features] * 2)) < 1e-6
+
+
+def test_fid_feature_extractor_errors_are_one_line(tmp_path):
+    from colorjax import evaluate
+
+    not_h5 = tmp_path / "inception.h5"
+    not_h5.write_text("not weights")
+    for path, message in [(tmp_path / "absent.h5", "not found"), (not_h5, "not an HDF5 file")]:
+        with pytest.raises(evaluate.EvaluateError, match=message) as error:
+            evaluate.load_feature_extractor(path)
+        assert "\n" not in str(error.value) and "--inception" in str(error.value)
