@@ -19,7 +19,7 @@ from pathlib import Path
 
 import ml_collections
 
-UNSUPPORTED = ("norebalance", "demo")  # about the ECCV16 classifier's loss and the demo candidate
+UNSUPPORTED = ("norebalance",)  # about the ECCV16 classifier's loss
 
 
 def _zhang_eccv16_config(arg: str | None) -> ml_collections.ConfigDict:

@@ -34,22 +34,16 @@ Variants (`--config configs/zhang_eccv16.py:VARIANT`; combine with commas, e.g. 
   `../shared/data/intel_scenes_150` photos when that folder sits beside the checkout (or at $COLORJAX_SHARED), else on
   the seven `samples` photos. 2000 steps take 6 to 10 minutes on 2 CPU cores (60 images/s on a busy 2-core
   machine); after 300 steps skies already turn blue.
-- `demo`: the quick-start candidate (issue 3): `configs/demo.py` (the seven `samples` photos at 96 px, its batch,
-  steps and optimizer) with this model at 1/8 width and this loss, so its time and pictures compare with the
-  regression's.
+`configs/demo.py` (the quick start) is this model and loss at 1/8 width on the seven wheel-shipped photos.
 """
-
-from pathlib import Path
 
 import ml_collections
 
 from colorjax import config_lib
 from colorjax.config_lib import base_config
 
-REPO = Path(__file__).resolve().parents[1]
-
 DATASETS = ("imagenet", "places365", "folder")
-VARIANTS = (*DATASETS, "norebalance", "runlocal", "cpu", "demo")
+VARIANTS = (*DATASETS, "norebalance", "runlocal", "cpu")
 
 
 def paper_recipe() -> ml_collections.ConfigDict:
@@ -145,22 +139,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.log_every = 50
         config.eval_every = 500
         config.checkpoint_every = 500
-    if "demo" in variants:
-        config = demo_candidate(config)
-    return config
-
-
-def demo_candidate(zhang: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """configs/demo.py (data, sizes, batch, steps, optimizer, logging) with this model and loss at 1/8 width."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "colorjax_demo_config", REPO / "configs" / "demo.py"
-    )
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    config = demo.get_config()
-    config.model = zhang.model
-    config.model.width = 1 / 8
-    config.loss = zhang.loss
     return config

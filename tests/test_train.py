@@ -214,7 +214,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
             "-m",
             "colorjax.train",
             "--config",
-            str(REPO / "configs" / "demo.py"),
+            str(REPO / "configs" / "demo.py") + ":regression",
             "--workdir",
             str(workdir),
             *overrides,

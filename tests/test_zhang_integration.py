@@ -65,8 +65,9 @@ def test_the_paper_recipe_and_its_switches():
 
 @pytest.mark.parametrize(
     "name, variant",
-    [("zhang_eccv16", v) for v in (None, "norebalance", "runlocal", "demo")]
-    + [("siggraph17", v) for v in (None, "runlocal")],
+    [("zhang_eccv16", v) for v in (None, "norebalance", "runlocal")]
+    + [("siggraph17", v) for v in (None, "runlocal")]
+    + [("demo", v) for v in (None, "regression", "tiny")],
 )
 def test_every_config_builds_its_model_and_loss(name, variant):
     config = load_config(name, variant)
@@ -84,7 +85,8 @@ def test_every_config_builds_its_model_and_loss(name, variant):
 
 def test_runlocal_finds_the_shared_photos_from_any_directory(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
-    (shared / "data" / "intel_scenes_150" / "train").mkdir(parents=True)
+    for split in ("train", "test"):
+        (shared / "data" / "intel_scenes_150" / split).mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLORJAX_SHARED", str(shared))
     config = zhang_config("runlocal")

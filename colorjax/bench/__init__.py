@@ -12,9 +12,8 @@ from collections.abc import Callable
 # name -> "module:function" (imported lazily, so one benchmark's heavy imports never slow another's).
 BENCHMARKS: dict[str, str] = {
     "pipeline": "colorjax.bench.pipeline:bench_pipeline",
-    "demo_train_step": "colorjax.bench.pipeline:bench_demo_train_step",
+    "demo": "colorjax.bench.train_step:bench_demo",
     "zhang": "colorjax.bench.zhang:bench_zhang",
-    "zhang_demo": "colorjax.bench.zhang:bench_zhang_demo",
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
 }
 

@@ -3,20 +3,15 @@
 `pipeline`: photos/s through colorjax's tf.data training stream (decode + random resized crop + flip + Lab + the
 colour-signal check + host batching) against the straightforward per-image loop people write first (Pillow decode,
 Pillow crop and resize, `skimage.color.rgb2lab`), on the same files, same crop size, in one run.
-
-`demo_train_step`: images/s of one jitted training step of the quick-start model (configs/demo.py) on this machine's
-devices, the number that sets how long the demo takes.
 """
 
 import os
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from colorjax import input_pipeline
-from colorjax.bench.timing import median_seconds
 
 CROP_SIZE = 176
 
@@ -104,55 +99,4 @@ def bench_pipeline(quick: bool) -> list[dict]:
             "ratio": colorjax_rate / skimage_rate,
             "data": description,
         },
-    ]
-
-
-def load_config_file(path: Path, arg: str | None = None):
-    """`get_config(arg)` of a config file in the source checkout's configs/ folder."""
-    import importlib.util
-
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found: this benchmark runs from a source checkout of colorjax."
-        )
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
-
-
-def bench_demo_train_step(quick: bool) -> list[dict]:
-    from colorjax import losses, models, optim, parallel, train
-
-    config = load_config_file(Path(__file__).resolve().parents[2] / "configs" / "demo.py")
-    size, batch = config.data.image_size, config.batch_size
-    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-    model = models.get_model(config.model.name, **model_kwargs)
-    loss_config = config.loss.to_dict()
-    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
-    tx, schedule = optim.make_optimizer(config)
-    mesh = parallel.make_mesh()
-    state = jax.jit(train.make_init_state(model, tx, size))(jax.random.key(0, impl="rbg"))
-    rng = np.random.default_rng(0)
-    host_batch = {
-        "L": rng.uniform(0, 100, (batch, size, size, 1)).astype(np.float32),
-        "chroma": rng.uniform(-60, 60, (batch, size, size, 2)).astype(np.float32),
-    }
-    device_batch = parallel.host_to_global(host_batch, mesh)
-    step = jax.jit(train.make_train_step(model, loss_fn, tx, schedule), donate_argnums=(0,))
-    holder = {"state": state}
-    key = jax.random.key(0)
-
-    def one_step():
-        holder["state"], metrics = step(holder["state"], device_batch, key)
-        return metrics
-
-    seconds = median_seconds(one_step, repeats=5 if quick else 20, warmup=2)
-    return [
-        {
-            "contender": f"demo {config.model.name} width {config.model.width}, {size}px, batch {batch}",
-            "devices": f"{jax.device_count()} x {jax.devices()[0].platform}",
-            "images_per_s": batch / seconds,
-            "ms_per_step": 1000 * seconds,
-        }
     ]

@@ -17,3 +17,17 @@ def median_seconds(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_median_seconds(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median wall time of each fn, timed in turns (a, b, a, b, ...) so a load spike on this shared machine hits
+    every contender alike instead of whichever happened to run then."""
+    for fn in fns:
+        jax.block_until_ready(fn())  # compile / warm up
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, fn_times in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            fn_times.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]

@@ -11,25 +11,17 @@ Rows:
   pixels) as K (index, weight) pairs, as the loss uses them, vs dense (..., 313) rows; alone and with the
   cross-entropy gradient.
 `quick=True` shrinks widths, batches and sizes to finish in seconds.
-
-`zhang_demo` (its own benchmark): the quick-start candidate `configs/zhang_eccv16.py:demo` (ECCV16 at 1/8 width
-with the rebalanced loss) against the current demo, `configs/demo.py` (the L2 regression), each one jitted trainer
-step (`train.make_train_step`, the config's optimizer) on the config's batch and image size, timed in turns; with
-the whole run's training time that implies (steps x seconds per step, no evaluation or compilation).
 """
 
 import os
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from colorjax import quantize
-from colorjax.bench.timing import median_seconds
+from colorjax.bench.timing import interleaved_median_seconds, median_seconds
+from colorjax.bench.train_step import config_train_step, repo_config
 from colorjax.models import get_model
 from colorjax.published_weights import state_dict_to_variables
 
@@ -87,20 +79,6 @@ def _torch_eccv16(torch, width: float):
     return ECCV16Torch().eval()
 
 
-def _interleaved_median_seconds(fns: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Median wall time of each fn, timed in turns (a, b, a, b, ...) so a load spike on this shared machine hits
-    every contender alike instead of whichever happened to run then."""
-    for fn in fns:
-        jax.block_until_ready(fn())  # compile / warm up
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, fn_times in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            jax.block_until_ready(fn())
-            fn_times.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def _inference_rows(quick: bool) -> list[dict]:
     width, batch, size = (0.25, 2, 64) if quick else (1.0, 8, 256)
     repeats = 3
@@ -136,7 +114,7 @@ def _inference_rows(quick: bool) -> list[dict]:
                 return torch_model(L_torch)
 
         contenders.append(torch_forward)
-    seconds = _interleaved_median_seconds(contenders, repeats)
+    seconds = interleaved_median_seconds(contenders, repeats)
     rows = [
         {
             "benchmark": "eccv16_inference",
@@ -170,14 +148,11 @@ def _inference_rows(quick: bool) -> list[dict]:
 
 
 def _train_step_rows(quick: bool) -> list[dict]:
-    from colorjax.bench.pipeline import load_config_file
-
     width, batch, size = (0.25, 2, 64) if quick else (1.0, 2, 176)
-    config = load_config_file(
-        Path(__file__).resolve().parents[2] / "configs" / "zhang_eccv16.py"
-    )  # the paper's recipe: rebalanced loss, Adam 3e-5 with L2 weight decay
+    # The paper's recipe: rebalanced loss, Adam 3e-5 with L2 weight decay.
+    config = repo_config("zhang_eccv16.py")
     config.model.width, config.batch_size, config.data.image_size = width, batch, size
-    one_step, flops = _config_train_step(config)
+    one_step, flops = config_train_step(config)
     seconds = median_seconds(one_step, repeats=3)
     return [
         {
@@ -220,7 +195,7 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
         ),
         ("cross_entropy_gradient", "dense targets"): lambda: dense_gradient(logits, ab),
     }
-    seconds = _interleaved_median_seconds(list(contenders.values()), repeats=3 if quick else 5)
+    seconds = interleaved_median_seconds(list(contenders.values()), repeats=3 if quick else 5)
     rows = [
         {
             "benchmark": benchmark,
@@ -234,67 +209,6 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
     ]
     for sparse, dense in ((rows[0], rows[1]), (rows[2], rows[3])):
         sparse["speedup_vs_dense"] = dense["ms"] / sparse["ms"]
-    return rows
-
-
-def _config_train_step(config) -> tuple[Callable[[], object], float]:
-    """One trainer step of `config` (its model, loss, optimizer, batch and size) on random data, as a callable,
-    and the step's FLOPs (XLA's count)."""
-    from colorjax import losses, optim, parallel, train
-
-    size, batch = config.data.image_size, config.batch_size
-    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-    model = get_model(config.model.name, **model_kwargs)
-    loss_config = config.loss.to_dict()
-    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
-    tx, schedule = optim.make_optimizer(config)
-    mesh = parallel.make_mesh()
-    state = jax.jit(train.make_init_state(model, tx, size))(jax.random.key(0, impl="rbg"))
-    rng = np.random.default_rng(0)
-    host_batch = {
-        "L": rng.uniform(0, 100, (batch, size, size, 1)).astype(np.float32),
-        "chroma": rng.uniform(-60, 60, (batch, size, size, 2)).astype(np.float32),
-    }
-    device_batch = parallel.host_to_global(host_batch, mesh)
-    step = jax.jit(train.make_train_step(model, loss_fn, tx, schedule), donate_argnums=(0,))
-    key = jax.random.key(0)
-    compiled = step.lower(state, device_batch, key).compile()
-    flops = compiled.cost_analysis().get("flops", float("nan"))
-    holder = {"state": state}
-
-    def one_step():
-        holder["state"], metrics = compiled(holder["state"], device_batch, key)
-        return metrics
-
-    return one_step, flops
-
-
-def bench_zhang_demo(quick: bool) -> list[dict]:
-    from colorjax.bench.pipeline import load_config_file
-
-    configs_dir = Path(__file__).resolve().parents[2] / "configs"
-    configs = {
-        "configs/demo.py": load_config_file(configs_dir / "demo.py"),
-        "configs/zhang_eccv16.py:demo": load_config_file(configs_dir / "zhang_eccv16.py", "demo"),
-    }
-    steps, flops = zip(*(_config_train_step(config) for config in configs.values()), strict=True)
-    seconds = _interleaved_median_seconds(list(steps), repeats=5 if quick else 30)
-    rows = []
-    for (name, config), s, step_flops in zip(configs.items(), seconds, flops, strict=True):
-        model = config.model
-        rows.append(
-            {
-                "contender": f"{name}: {model.name} width {model.width:g}, {config.loss.name}",
-                "size": config.data.image_size,
-                "batch": config.batch_size,
-                "images_per_s": config.batch_size / s,
-                "ms_per_step": 1e3 * s,
-                "gflops_per_step": step_flops / 1e9,
-                "slowdown_vs_demo": s / seconds[0],
-                "train_minutes": config.num_train_steps * s / 60,
-                "steps": config.num_train_steps,
-            }
-        )
     return rows
 
 
