@@ -13,7 +13,9 @@ process, class names — everything needed to resume or to colour images from th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -78,12 +80,28 @@ class Checkpoints:
             best_fn=best_fn,
             best_mode=best_mode,
             read_only=read_only,
+            save_interval_steps=0 if read_only else 1,
             create=not read_only,
             enable_async_checkpointing=async_save,
         )
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "meta")
-        )
+        self.read_only = read_only
+        with self._quiet():
+            self.manager = ocp.CheckpointManager(
+                self.directory, options=options, item_names=("state", "meta")
+            )
+
+    @contextlib.contextmanager
+    def _quiet(self):
+        """Inference opens runs read-only, and Orbax says so in warnings ("directory is read only", "metadata file
+        does not exist" for checkpoints written before it recorded one) that are noise to someone colouring photos."""
+        absl_logger = logging.getLogger("absl")
+        level = absl_logger.level
+        if self.read_only:
+            absl_logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            absl_logger.setLevel(level)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -134,14 +152,15 @@ class Checkpoints:
         """(state, meta) at `step`. With `abstract_state` (ShapeDtypeStructs carrying shardings) the arrays land
         sharded as described; without it every array lands whole on this machine's first device, whatever the
         topology that saved it (a run trained on 8 GPUs colours photos on a laptop)."""
-        if abstract_state is None:
-            abstract_state = self._single_device_target(step)
-        restored = self.manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
-            ),
-        )
+        with self._quiet():
+            if abstract_state is None:
+                abstract_state = self._single_device_target(step)
+            restored = self.manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+                ),
+            )
         return restored["state"], restored["meta"]
 
     def _single_device_target(self, step: int) -> Any:
