@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax.bench.zhang import torch_eccv16
 from colorjax.models import get_model
 from colorjax.published_weights import load_published, read_state_dict
 from colorjax.quantize import ab_bin_centres, load_prior, nearest_bin, rebalance_weights
@@ -92,59 +93,6 @@ def test_eccv16_chroma_is_the_upsampled_annealed_mean_and_follows_the_temperatur
 
 
 # --- PyTorch references -------------------------------------------------------------------------------------------
-
-
-def torch_eccv16(torch):
-    nn = torch.nn
-
-    def block(channels_in, channels, strides, dilation=1):
-        layers = []
-        for stride in strides:
-            layers += [
-                nn.Conv2d(channels_in, channels, 3, stride, padding=dilation, dilation=dilation),
-                nn.ReLU(True),
-            ]
-            channels_in = channels
-        return nn.Sequential(*layers, nn.BatchNorm2d(channels))
-
-    class ECCV16Torch(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model1 = block(1, 64, (1, 2))
-            self.model2 = block(64, 128, (1, 2))
-            self.model3 = block(128, 256, (1, 1, 2))
-            self.model4 = block(256, 512, (1, 1, 1))
-            self.model5 = block(512, 512, (1, 1, 1), dilation=2)
-            self.model6 = block(512, 512, (1, 1, 1), dilation=2)
-            self.model7 = block(512, 512, (1, 1, 1))
-            self.model8 = nn.Sequential(
-                nn.ConvTranspose2d(512, 256, 4, 2, 1),
-                nn.ReLU(True),
-                nn.Conv2d(256, 256, 3, 1, 1),
-                nn.ReLU(True),
-                nn.Conv2d(256, 256, 3, 1, 1),
-                nn.ReLU(True),
-                nn.Conv2d(256, 313, 1),
-            )
-            self.softmax = nn.Softmax(dim=1)
-            self.model_out = nn.Conv2d(313, 2, 1, bias=False)
-            self.upsample4 = nn.Upsample(scale_factor=4, mode="bilinear")
-
-        def forward(self, L):
-            x = (L - 50.0) / 100.0
-            for block_ in (self.model1, self.model2, self.model3, self.model4):
-                x = block_(x)
-            for block_ in (self.model5, self.model6, self.model7, self.model8):
-                x = block_(x)
-            logits = x
-            ab = 110.0 * self.upsample4(self.model_out(self.softmax(logits)))
-            return logits, ab
-
-    model = ECCV16Torch()
-    with torch.no_grad():
-        centres = torch.from_numpy(ab_bin_centres() / 110.0)
-        model.model_out.weight.copy_(centres.T[:, :, None, None])
-    return model
 
 
 def torch_siggraph17(torch):
@@ -262,7 +210,9 @@ def torch_siggraph17_case(tmp_path_factory):
     L = np.random.default_rng(1).uniform(0, 100, (2, 64, 64, 1)).astype(np.float32)
     L_torch = torch.from_numpy(L).permute(0, 3, 1, 2)
     randomise_batch_norm(torch, model, L_torch)
-    with torch.no_grad():  # the class head is one 1x1 convolution: logits of order one, as the issue's 1e-4 assumes
+    with (
+        torch.no_grad()
+    ):  # the class head is one 1x1 convolution: logits of order one, as the issue's 1e-4 assumes
         head = model.model_class[0]
         scale = 1.0 / model(L_torch)[0].abs().max()
         head.weight.mul_(scale)
@@ -303,7 +253,9 @@ def test_eccv16_imported_from_pytorch_matches_the_pytorch_forward(torch_eccv16_c
     assert ab_error <= 1e-2
 
 
-def test_eccv16_logits_of_order_one_match_pytorch_within_1e4_in_float32(torch_eccv16_case, tmp_path):
+def test_eccv16_logits_of_order_one_match_pytorch_within_1e4_in_float32(
+    torch_eccv16_case, tmp_path
+):
     """The issue's absolute bound, 1e-4, on logits of order one: the same network with its last layer scaled down."""
     torch, model, L, _, _ = torch_eccv16_case
     small = copy.deepcopy(model)

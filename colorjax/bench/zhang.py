@@ -26,8 +26,9 @@ from colorjax.models import get_model
 from colorjax.published_weights import state_dict_to_variables
 
 
-def _torch_eccv16(torch, width: float):
-    """The authors' ECCV16 forward in PyTorch (logits and the T = 1 decoded ab), at a width multiplier."""
+def torch_eccv16(torch, width: float = 1.0):
+    """The authors' ECCV16 forward in PyTorch (logits and the T = 1 decoded ab), at a width multiplier; with
+    width 1.0 its state dict has the published layout (the tests import it as the reference)."""
     nn = torch.nn
 
     def c(channels):
@@ -93,7 +94,7 @@ def _inference_rows(quick: bool) -> list[dict]:
 
     if torch is not None:
         torch.manual_seed(0)
-        torch_model = _torch_eccv16(torch, width)
+        torch_model = torch_eccv16(torch, width)
         state = {k: v.numpy() for k, v in torch_model.state_dict().items()}
         variables = state_dict_to_variables("eccv16", state, template, source="benchmark weights")
     else:  # random weights of the right shapes are all the speed comparison needs
