@@ -85,9 +85,9 @@ def base_config() -> ml_collections.ConfigDict:
 
     config.log_every = 100
     config.eval_every = 1000
-    config.eval_max_images = (
-        1000  # In-training evaluation; `python -m colorjax.evaluate` runs every image.
-    )
+    # In-training evaluation (None: every image; `python -m colorjax.evaluate` always runs every image). Typed, so a
+    # config may set None and the command line can still set a number.
+    config.eval_max_images = ml_collections.FieldReference(1000, field_type=int)
     config.num_grid_images = 8
     config.checkpoint_every = 1000
     config.keep_checkpoints = 3

@@ -81,6 +81,7 @@ def parse_command_line(spec: str, *overrides: str) -> ml_collections.ConfigDict:
         ("luv_vgg16.py:cpu", ["--config.model.backbone_weights=/weights/vgg16.pth"]),
         ("koalarization.py:cpu", ["--config.model.embedder_input_size=75"]),
         ("cifar10_autoencoder.py", ["--config.eval_max_images=500"]),
+        ("demo.py", ["--config.eval_max_images=4"]),  # demo.py sets None (every image)
     ],
 )
 def test_fields_without_a_default_can_be_set_on_the_command_line(spec, extra):
