@@ -203,9 +203,11 @@ def test_missing_pretrained_files_name_the_download_and_the_field(tmp_path, monk
 
 
 def test_cpu_variants_train_on_the_scene_photos_when_present(tmp_path, monkeypatch):
-    monkeypatch.setattr(config_lib, "_SHARED_DIR", tmp_path)
+    monkeypatch.setenv("COLORJAX_SHARED", str(tmp_path))
     assert load("luv_vgg16", "cpu").data.source == "samples"
     (tmp_path / "data" / "intel_scenes_150" / "train").mkdir(parents=True)
+    assert load("luv_vgg16", "cpu").data.source == "samples"  # no test/ split: nothing to evaluate on
+    (tmp_path / "data" / "intel_scenes_150" / "test").mkdir()
     for name in ("luv_vgg16", "luv_vgg16_regression", "koalarization", "cifar10_autoencoder"):
         config = load(name, "cpu")
         assert config.data.source == f"folder:{tmp_path / 'data' / 'intel_scenes_150'}"
