@@ -147,6 +147,18 @@ def use_scene_photos(
     return config
 
 
+def parse_variants(arg: str | None, known: tuple[str, ...], config_file: str) -> list[str]:
+    """The comma-separated variants of `--config FILE:a,b`, each checked against `known` (a one-line ValueError
+    naming `config_file` and the choices otherwise)."""
+    variants = [v for v in (arg or "").split(",") if v]
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ValueError(
+            f"Unknown variant(s) {', '.join(unknown)} of {config_file}; choose from: {', '.join(known)}."
+        )
+    return variants
+
+
 def load_config(path: str | Path, arg: str | None = None) -> ml_collections.ConfigDict:
     """`get_config(arg)` of a config file, as `--config path[:arg]` loads it; for configs built on another one and
     for tests. A FileNotFoundError names a missing file."""

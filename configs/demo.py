@@ -24,18 +24,14 @@ Variants (`--config configs/demo.py:VARIANT`):
 
 import ml_collections
 
+from colorjax import config_lib
 from colorjax.config_lib import base_config
 
 VARIANTS = ("regression", "tiny")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    variants = [v for v in (arg or "").split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(
-            f"Unknown variant(s) {', '.join(unknown)} of configs/demo.py; choose from: {', '.join(VARIANTS)}."
-        )
+    variants = config_lib.parse_variants(arg, VARIANTS, "configs/demo.py")
     config = base_config()
     config.data.source = "samples"
     config.data.eval_split = "train"  # Seven photos: evaluation shows how well it fits them.

@@ -120,12 +120,7 @@ def shrink_for_cpu(config: ml_collections.ConfigDict, image_size: int) -> None:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    variants = [v for v in (arg or "").split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(
-            f"Unknown variant(s) {', '.join(unknown)} of configs/zhang_eccv16.py; choose from: {', '.join(VARIANTS)}."
-        )
+    variants = config_lib.parse_variants(arg, VARIANTS, "configs/zhang_eccv16.py")
     config = paper_recipe()
     if "places365" in variants:
         config.data.source = "tfds:places365_small"

@@ -206,7 +206,8 @@ def test_cpu_variants_train_on_the_scene_photos_when_present(tmp_path, monkeypat
     monkeypatch.setenv("COLORJAX_SHARED", str(tmp_path))
     assert load("luv_vgg16", "cpu").data.source == "samples"
     (tmp_path / "data" / "intel_scenes_150" / "train").mkdir(parents=True)
-    assert load("luv_vgg16", "cpu").data.source == "samples"  # no test/ split: nothing to evaluate on
+    # No test/ split yet: nothing to evaluate on, so still the samples.
+    assert load("luv_vgg16", "cpu").data.source == "samples"
     (tmp_path / "data" / "intel_scenes_150" / "test").mkdir()
     for name in ("luv_vgg16", "luv_vgg16_regression", "koalarization", "cifar10_autoencoder"):
         config = load(name, "cpu")
