@@ -99,10 +99,19 @@ def base_config() -> ml_collections.ConfigDict:
         str
     )  # Another run's workdir to continue (with its optimizer state).
     config.model_init = placeholder(str)  # Another run's workdir whose weights start this run.
-    # How `colorize` sizes a photo for the model (None: the run's data.image_size / the Colorizer's default).
-    # fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10 autoencoder).
+    # How inference (colorize, the app, video) sizes a photo for the model. resolution: the shorter side the model
+    # sees (None: the run's data.image_size; 0: the photo's own size); square: resolution x resolution whatever the
+    # aspect ratio; fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10
+    # autoencoder); max_pixels: most pixels the model sees in one pass (larger photos are downscaled, or tiled by
+    # models that run at any size, as large_image_strategy "tile" | "downscale" says).
     config.inference = ml_collections.ConfigDict(
-        dict(resolution=placeholder(int), square=False, fixed_size=placeholder(int))
+        dict(
+            resolution=placeholder(int),
+            square=False,
+            fixed_size=placeholder(int),
+            max_pixels=4096 * 4096,
+            large_image_strategy="tile",
+        )
     )
     return config
 

@@ -88,3 +88,7 @@ def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Sch
     if plateau:
         parts.append(optim_plateau.reduce_on_plateau(**plateau))
     return optax.chain(*parts), schedule
+
+
+record_validation_loss = optim_plateau.record_validation_loss
+plateau_scale = optim_plateau.plateau_scale

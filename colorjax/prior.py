@@ -70,10 +70,10 @@ def compute_prior(
     progress: bool = True,
 ) -> PriorResult:
     """The smoothed ab prior of `data_config`'s training split (see the module docstring for what is counted)."""
-    if data_config.get("color_space", "lab") != "lab":
+    if data_config.color_space != "lab":
         raise ValueError(
             f"The 313-bin prior is over CIE Lab ab, but config.data.color_space is "
-            f"{data_config.get('color_space')!r}; use a Lab config."
+            f"{data_config.color_space!r}; use a Lab config."
         )
     if pixel_stride < 1 or batch_size < 1:
         raise ValueError(
@@ -85,7 +85,7 @@ def compute_prior(
     source = input_pipeline.make_source(data_config, data_config.train_split)
     total = source.num_examples if max_images is None else min(source.num_examples, max_images)
     num_batches = input_pipeline.num_eval_batches(source.num_examples, batch_size, max_images)
-    min_chroma = jnp.float32(data_config.get("min_chroma", 5.0))
+    min_chroma = jnp.float32(data_config.min_chroma)
 
     from tqdm import tqdm
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except (input_pipeline.DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    lam = config.loss.get("lam", 0.5) if "loss" in config else 0.5
+    lam = config.loss.lam if "lam" in config.loss else quantize.REBALANCE_LAMBDA
     low, high = result.rebalance_range(lam)
     a, b = quantize.ab_bin_centres()[int(np.argmax(result.prior))]
     skipped = f" ({result.num_colourless} without colour skipped)" if result.num_colourless else ""

@@ -150,7 +150,11 @@ def soft_encode(ab: jax.Array, k: int = 5, sigma: float = 5.0) -> jax.Array:
     return jnp.einsum("...k,...kq->...q", weights, one_hot)
 
 
-def rebalance_weights(prior: np.ndarray, lam: float = 0.5) -> np.ndarray:
+# Zhang et al.'s mixing weight of the uniform distribution in the rebalancing weights (their lambda = 0.5).
+REBALANCE_LAMBDA = 0.5
+
+
+def rebalance_weights(prior: np.ndarray, lam: float = REBALANCE_LAMBDA) -> np.ndarray:
     """Class-rebalancing weight of each bin: w = ((1 - lam) p + lam / Q)^-1, scaled so that sum_q p_q w_q = 1.
 
     As in the authors' code, the uniform part covers only the Q bins with p > 0. A bin with p = 0 (never seen in the
