@@ -3,7 +3,7 @@
 A gray photo in, a plausible colour photo out. The package is laid out one module per concern:
 
 - `colorjax.color`: sRGB <-> CIE Lab / CIE Luv, in JAX and in TensorFlow ops (for tf.data).
-- `colorjax.input_pipeline`: TFDS, image folders and the wheel-shipped sample photos as tf.data.
+- `colorjax.data`: TFDS, image folders and the wheel-shipped sample photos as tf.data.
 - `colorjax.models`: the Linen models and the registry `get_model(name, **kwargs)`.
 - `colorjax.losses`: the training objectives, chosen by name from the config.
 - `colorjax.optim`: optimizers and learning-rate schedules from the config.

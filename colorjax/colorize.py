@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import checkpointing, color, input_pipeline, models, visualize
+from colorjax import checkpointing, color, data, models, visualize
 
 
 class ColorizeError(ValueError):
@@ -298,14 +298,14 @@ def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
     found = []
     for spec in inputs:
         if spec == "samples":
-            found += [(p, Path(p.stem)) for p in input_pipeline.sample_photo_paths().values()]
+            found += [(p, Path(p.stem)) for p in data.sample_photo_paths().values()]
             continue
         path = Path(spec)
         if path.is_dir():
             images = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in input_pipeline.IMAGE_EXTENSIONS
+                if p.is_file() and p.suffix.lower() in data.IMAGE_EXTENSIONS
             )
             if not images:
                 raise ColorizeError(f"No images found in folder {path}.")

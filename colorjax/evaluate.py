@@ -58,7 +58,7 @@ import numpy as np
 from colorjax import (
     checkpointing,
     color,
-    input_pipeline,
+    data,
     metrics,
     parallel,
     plots,
@@ -316,10 +316,10 @@ def eval_data_config(
 def image_namer(source, data_config, split: str) -> Callable[[int], str]:
     """Name of the image with a given id (see `_global_ids`): its file path, or its record in the TFDS split."""
     count = jax.process_count()
-    if isinstance(source, input_pipeline.FileSource):
+    if isinstance(source, data.FileSource):
         paths = source.paths
         if count > 1:  # Ids index the full file list, of which each process read every count-th.
-            paths = input_pipeline.make_source(data_config, split).paths
+            paths = data.make_source(data_config, split).paths
         return lambda image_id: str(paths[image_id])
     if count > 1:
         return lambda image_id: f"process {image_id % count} record {image_id // count}"
@@ -495,9 +495,9 @@ def _batches(
 ) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
     per_process = None if max_images is None else -(-max_images // jax.process_count())
     num_batches = parallel.max_over_processes(
-        input_pipeline.num_eval_batches(source.num_examples, local_batch, per_process)
+        data.num_eval_batches(source.num_examples, local_batch, per_process)
     )
-    batches = input_pipeline.eval_batches(
+    batches = data.eval_batches(
         source,
         data_config,
         local_batch_size=local_batch,
@@ -558,8 +558,8 @@ def evaluate(
     local_batch = batch_size // jax.process_count()
     if max_images is not None and max_images <= 0:
         raise EvaluateError(f"--max-images must be positive, got {max_images}.")
-    input_pipeline.hide_accelerators_from_tensorflow()
-    source = input_pipeline.make_source(
+    data.hide_accelerators_from_tensorflow()
+    source = data.make_source(
         data_config,
         split,
         process_index=jax.process_index(),
@@ -867,7 +867,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EvaluateError,
         ColorizeError,
         checkpointing.CheckpointError,
-        input_pipeline.DataError,
+        data.DataError,
         FileNotFoundError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)

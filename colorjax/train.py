@@ -32,7 +32,7 @@ import optax
 
 from colorjax import (
     checkpointing,
-    input_pipeline,
+    data,
     losses,
     metrics,
     models,
@@ -41,7 +41,7 @@ from colorjax import (
     parallel,
     visualize,
 )
-from colorjax.input_pipeline import Position
+from colorjax.data import Position
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     # ------------------------------------------------------------------------------------------------- setup
     workdir = checkpointing.run_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    input_pipeline.hide_accelerators_from_tensorflow()
+    data.hide_accelerators_from_tensorflow()
     process_index, process_count = jax.process_index(), jax.process_count()
     from clu import metric_writers
 
@@ -288,7 +288,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     # ------------------------------------------------------------------------------------------------- input
     local_batch = parallel.local_batch_size(config.batch_size)
-    train_source = input_pipeline.make_source(
+    train_source = data.make_source(
         config.data,
         config.data.train_split,
         process_index=process_index,
@@ -296,7 +296,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     )
     eval_source = None
     if config.get("eval_every"):
-        eval_source = input_pipeline.make_source(
+        eval_source = data.make_source(
             config.data,
             config.data.eval_split,
             process_index=process_index,
@@ -309,7 +309,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         and eval_source.class_names
         and eval_source.class_names != class_names
     ):
-        raise input_pipeline.DataError(
+        raise data.DataError(
             f"The evaluation split has classes {eval_source.class_names} but the training split has "
             f"{class_names}: their labels would not match. Give both splits the same class subfolders."
         )
@@ -434,12 +434,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     def evaluate(state: TrainState, step: int) -> dict[str, float]:
         max_examples = config.get("eval_max_images")
         num_batches = parallel.max_over_processes(
-            input_pipeline.num_eval_batches(eval_source.num_examples, local_batch, max_examples)
+            data.num_eval_batches(eval_source.num_examples, local_batch, max_examples)
         )
         totals: dict[str, float] = {}
         accumulator = metrics.MetricsAccumulator()
         grid = None
-        for host_batch in input_pipeline.eval_batches(
+        for host_batch in data.eval_batches(
             eval_source,
             config.data,
             local_batch_size=local_batch,
@@ -476,7 +476,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         return results
 
     # ------------------------------------------------------------------------------------------------- loop
-    train_stream = input_pipeline.TrainStream(
+    train_stream = data.TrainStream(
         train_source,
         config.data,
         local_batch_size=local_batch,
@@ -648,7 +648,7 @@ def run(argv: list[str] | None = None) -> None:
         try:
             train_and_evaluate(config, flags.FLAGS.workdir)
         except (
-            input_pipeline.DataError,
+            data.DataError,
             checkpointing.CheckpointError,
             TrainingDiverged,
             ValueError,

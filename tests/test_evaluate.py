@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import checkpointing, evaluate, input_pipeline, metrics, models, report
+from colorjax import checkpointing, data, evaluate, metrics, models, report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = 32
@@ -52,7 +52,7 @@ def fake_features(variables, rgb):
 def labelled_folder(tmp_path_factory) -> Path:
     """The sample photos, shrunk to 64 px, in class subfolders."""
     root = tmp_path_factory.mktemp("photos")
-    paths = input_pipeline.sample_photo_paths()
+    paths = data.sample_photo_paths()
     for class_name, names in CLASSES.items():
         (root / class_name).mkdir()
         for name in names:
@@ -140,9 +140,9 @@ def crops_and_prediction(run: Path, folder: Path):
     data_config, split = evaluate.eval_data_config(
         loaded.data, f"folder:{folder}", None, RESOLUTION, "lab"
     )
-    source = input_pipeline.make_source(data_config, split)
+    source = data.make_source(data_config, split)
     batches = list(
-        input_pipeline.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
+        data.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
     )
     L, true_ab, labels = (batches[0][k] for k in ("L", "chroma", "label"))
     predicted_ab = np.asarray(loaded.model.apply(loaded.variables, L, train=False)["chroma"])
