@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from colorjax import checkpointing, cli, color, input_pipeline, visualize
+from colorjax import checkpointing, cli, color, data, visualize
 from colorjax.inference import Colorizer, InferenceError, read_image, top_k_labels
 
 
@@ -39,14 +39,14 @@ def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
     found = []
     for spec in inputs:
         if spec == "samples":
-            found += [(p, Path(p.stem)) for p in input_pipeline.sample_photo_paths().values()]
+            found += [(p, Path(p.stem)) for p in data.sample_photo_paths().values()]
             continue
         path = Path(spec)
         if path.is_dir():
             images = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in input_pipeline.IMAGE_EXTENSIONS
+                if p.is_file() and p.suffix.lower() in data.IMAGE_EXTENSIONS
             )
             if not images:
                 raise InferenceError(f"No images found in folder {path}.")

@@ -25,7 +25,7 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 
 # The public datasets the recipes train on, by the variant name their configs take (`configs/X.py:places`).
 # `folder` needs `--config.data.source=folder:PATH`: PATH/train and PATH/validation when they exist, else a held-out
-# share of PATH (see colorjax.input_pipeline).
+# share of PATH (see colorjax.data.sources).
 DATASETS = {
     "imagenet": dict(source="tfds:imagenet2012", train_split="train", eval_split="validation"),
     "places": dict(source="tfds:places365_small", train_split="train", eval_split="validation"),

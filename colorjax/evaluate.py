@@ -53,8 +53,8 @@ from colorjax import (
     checkpointing,
     cli,
     color,
+    data,
     evaluator,
-    input_pipeline,
     metrics,
     parallel,
     report,
@@ -90,13 +90,13 @@ class LoadedModel:
 def load_model_from_run(workdir: str | Path, step: str | int = "latest") -> LoadedModel:
     """A training run's model at `step` ("latest", "best" or a number), rebuilt from its checkpoint alone."""
     run = runs.load_run(workdir, step)
-    data = run.config.data
+    data_config = run.config.data
     return LoadedModel(
         model=run.model,
         variables=run.variables,
-        color_space=data.color_space,
-        resolution=int(data.image_size),
-        data=data.to_dict(),
+        color_space=data_config.color_space,
+        resolution=int(data_config.image_size),
+        data=data_config.to_dict(),
         run={"name": run.name, "workdir": str(workdir), "model": run.model_name, "step": run.step},
     )
 
@@ -246,32 +246,32 @@ def eval_data_config(
 ) -> tuple[ml_collections.ConfigDict, str]:
     """The data config and split to evaluate: the run's data settings, with the source, size and colour space
     overridden. Split "all" of a folder is every image in it (no held-out share by hash)."""
-    data = dict(run_data or {})
-    same_source = source is None or source == data.get("source")
-    if source is None and not data:
-        raise EvaluateError("--data is required with --weights (e.g. --data folder:PATH).")
+    fields = dict(run_data or {})
+    same_source = source is None or source == fields.get("source")
+    if source is None and not fields:
+        raise EvaluateError("--fields is required with --weights (e.g. --fields folder:PATH).")
     if source is not None:
-        data["source"] = source
+        fields["source"] = source
     if split is None:
-        split = data.get("eval_split", "validation") if same_source else default_split(source)
-    if data.get("image_size") != resolution:
-        data.pop(
+        split = fields.get("eval_split", "validation") if same_source else default_split(source)
+    if fields.get("image_size") != resolution:
+        fields.pop(
             "eval_resize_size", None
         )  # A run's resize-then-crop ratio belongs to its own size.
-    data["image_size"] = resolution
-    data["color_space"] = color_space
-    if split == "all" and data["source"].startswith("folder:"):
-        split, data["holdout_fraction"] = "test", 1.0  # every file falls in the held-out share
-    return ml_collections.ConfigDict(data), split
+    fields["image_size"] = resolution
+    fields["color_space"] = color_space
+    if split == "all" and fields["source"].startswith("folder:"):
+        split, fields["holdout_fraction"] = "test", 1.0  # every file falls in the held-out share
+    return ml_collections.ConfigDict(fields), split
 
 
 def image_namer(source, data_config, split: str):
     """Name of the image with a given id (see `evaluator.batches`): its file path, or its record in the TFDS split."""
     count = jax.process_count()
-    if isinstance(source, input_pipeline.FileSource):
+    if isinstance(source, data.FileSource):
         paths = source.paths
         if count > 1:  # Ids index the full file list, of which each process read every count-th.
-            paths = input_pipeline.make_source(data_config, split).paths
+            paths = data.make_source(data_config, split).paths
         return lambda image_id: str(paths[image_id])
     if count > 1:
         return lambda image_id: f"process {image_id % count} record {image_id // count}"
@@ -317,8 +317,8 @@ def evaluate(
     local_batch = batch_size // jax.process_count()
     if max_images is not None and max_images <= 0:
         raise EvaluateError(f"--max-images must be positive, got {max_images}.")
-    input_pipeline.hide_accelerators_from_tensorflow()
-    source = input_pipeline.make_source(
+    data.hide_accelerators_from_tensorflow()
+    source = data.make_source(
         data_config,
         split,
         process_index=jax.process_index(),
@@ -413,18 +413,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--weights", help="published weights file (with --model)")
     model.add_argument("--model", help="model name of --weights (eccv16, siggraph17)")
-    data = parser.add_argument_group("the data")
-    data.add_argument(
+    data_group = parser.add_argument_group("the data")
+    data_group.add_argument(
         "--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)"
     )
-    data.add_argument(
+    data_group.add_argument(
         "--split",
         help="split to evaluate (default: the run's eval_split for its own data; otherwise validation/test, "
         "a folder's test/ or validation/ subfolder, or 'all' images)",
     )
-    data.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
-    data.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
-    data.add_argument("--max-images", type=int, help="evaluate at most this many images")
+    data_group.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
+    data_group.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
+    data_group.add_argument("--max-images", type=int, help="evaluate at most this many images")
     out = parser.add_argument_group("outputs")
     out.add_argument("--output", help="output folder (default RUN/eval/step_N)")
     out.add_argument("--num-grid", type=int, default=8, help="images per grid (0: no grids)")
@@ -485,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         evaluator.EvaluationError,
         cli.OutputError,
         checkpointing.CheckpointError,
-        input_pipeline.DataError,
+        data.DataError,
         FileNotFoundError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)

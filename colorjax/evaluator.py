@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color, input_pipeline, metrics, parallel, plots, report, visualize
+from colorjax import color, data, metrics, parallel, plots, report, visualize
 
 ROW_NAMES = ("prediction", "ground_truth", "gray", "mean_colour")
 # The numbers of the evaluation suite that the trainer logs at every in-training evaluation (as `val/NAME`).
@@ -174,9 +174,9 @@ def batches(
     `max_images` in all; every process yields the same number of batches."""
     per_process = None if max_images is None else -(-max_images // jax.process_count())
     num_batches = parallel.max_over_processes(
-        input_pipeline.num_eval_batches(source.num_examples, local_batch, per_process)
+        data.num_eval_batches(source.num_examples, local_batch, per_process)
     )
-    host_batches = input_pipeline.eval_batches(
+    host_batches = data.eval_batches(
         source,
         data_config,
         local_batch_size=local_batch,

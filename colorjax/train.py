@@ -38,8 +38,8 @@ import optax
 
 from colorjax import (
     checkpointing,
+    data,
     evaluator,
-    input_pipeline,
     losses,
     models,
     optim,
@@ -47,7 +47,7 @@ from colorjax import (
     runs,
     visualize,
 )
-from colorjax.input_pipeline import Position
+from colorjax.data import Position
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     console_logging()
     workdir = runs.run_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    input_pipeline.hide_accelerators_from_tensorflow()
+    data.hide_accelerators_from_tensorflow()
     process_index, process_count = jax.process_index(), jax.process_count()
     from clu import metric_writers
 
@@ -401,7 +401,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         return scalars
 
     # ------------------------------------------------------------------------------------------------- loop
-    train_stream = input_pipeline.TrainStream(
+    train_stream = data.TrainStream(
         train_source,
         config.data,
         local_batch_size=local_batch,
@@ -471,7 +471,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 def _sources(config: ml_collections.ConfigDict, process_index: int, process_count: int):
     """The training source and, when the run evaluates, the evaluation source (their classes must agree)."""
-    train_source = input_pipeline.make_source(
+    train_source = data.make_source(
         config.data,
         config.data.train_split,
         process_index=process_index,
@@ -479,7 +479,7 @@ def _sources(config: ml_collections.ConfigDict, process_index: int, process_coun
     )
     if not config.eval_every:
         return train_source, None
-    eval_source = input_pipeline.make_source(
+    eval_source = data.make_source(
         config.data,
         config.data.eval_split,
         process_index=process_index,
@@ -487,7 +487,7 @@ def _sources(config: ml_collections.ConfigDict, process_index: int, process_coun
     )
     train_classes, eval_classes = train_source.class_names, eval_source.class_names
     if train_classes and eval_classes and eval_classes != train_classes:
-        raise input_pipeline.DataError(
+        raise data.DataError(
             f"The evaluation split has classes {eval_classes} but the training split has "
             f"{train_classes}: their labels would not match. Give both splits the same class subfolders."
         )
@@ -620,7 +620,7 @@ def run(argv: list[str] | None = None) -> None:
         try:
             train_and_evaluate(config, flags.FLAGS.workdir)
         except (
-            input_pipeline.DataError,
+            data.DataError,
             checkpointing.CheckpointError,
             TrainingDiverged,
             ValueError,

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import config_lib, evaluate, evaluator, input_pipeline, metrics, models, report, runs
+from colorjax import config_lib, data, evaluate, evaluator, metrics, models, report, runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = 32
@@ -53,7 +53,7 @@ def fake_features(variables, rgb):
 def labelled_folder(tmp_path_factory) -> Path:
     """The sample photos, shrunk to 64 px, in class subfolders."""
     root = tmp_path_factory.mktemp("photos")
-    paths = input_pipeline.sample_photo_paths()
+    paths = data.sample_photo_paths()
     for class_name, names in CLASSES.items():
         (root / class_name).mkdir()
         for name in names:
@@ -63,12 +63,12 @@ def labelled_folder(tmp_path_factory) -> Path:
 
 
 def save_run(
-    workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data: dict, class_names
+    workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data_fields: dict, class_names
 ):
     """A checkpoint laid out as the trainer saves it (state and meta with the config), for `evaluate --workdir`."""
     config = config_lib.base_config()
     config.model = ml_collections.ConfigDict({"name": model_name, **model_kwargs})
-    config.data.update(data)
+    config.data.update(data_fields)
     saver = runs.open_checkpoints(workdir, async_save=False)
     meta = {
         "step": 3,
@@ -86,24 +86,24 @@ def trained_run(tmp_path_factory) -> Path:
     """A small regression model's run (initial weights: evaluation needs no trained model)."""
     model = models.get_model("regression", width=4)
     variables = model.init(jax.random.key(0), jnp.zeros((1, RESOLUTION, RESOLUTION, 1)))
-    data = {
+    data_fields = {
         "source": "samples",
         "image_size": RESOLUTION,
         "color_space": "lab",
         "eval_split": "train",
     }
     return save_run(
-        tmp_path_factory.mktemp("run"), "regression", {"width": 4}, variables, data, sorted(CLASSES)
+        tmp_path_factory.mktemp("run"), "regression", {"width": 4}, variables, data_fields, sorted(CLASSES)
     )
 
 
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory) -> Path:
     """A checkpoint of `MeanLightnessClassifier`, whose classes are the photo folder's."""
-    data = {"source": "samples", "image_size": RESOLUTION}
+    data_fields = {"source": "samples", "image_size": RESOLUTION}
     params = {"params": {"scale": np.ones((), np.float32)}}
     return save_run(
-        tmp_path_factory.mktemp("classifier"), "mean_lightness", {}, params, data, sorted(CLASSES)
+        tmp_path_factory.mktemp("classifier"), "mean_lightness", {}, params, data_fields, sorted(CLASSES)
     )
 
 
@@ -144,9 +144,9 @@ def crops_and_prediction(run: Path, folder: Path):
     data_config, split = evaluate.eval_data_config(
         loaded.data, f"folder:{folder}", None, RESOLUTION, "lab"
     )
-    source = input_pipeline.make_source(data_config, split)
+    source = data.make_source(data_config, split)
     batches = list(
-        input_pipeline.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
+        data.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
     )
     L, true_ab, labels = (batches[0][k] for k in ("L", "chroma", "label"))
     predicted_ab = np.asarray(loaded.model.apply(loaded.variables, L, train=False)["chroma"])

@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorjax import config_lib, input_pipeline, runs, train
+from colorjax import config_lib, data, runs, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,7 @@ def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, 
     train.train_and_evaluate(config, tmp_path / "straight")
 
     calls = {"n": 0}
-    original_next = input_pipeline.TrainStream.__next__
+    original_next = data.TrainStream.__next__
 
     def crash_after_six_batches(self):
         calls["n"] += 1
@@ -106,10 +106,10 @@ def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, 
             raise RuntimeError("simulated crash")
         return original_next(self)
 
-    monkeypatch.setattr(input_pipeline.TrainStream, "__next__", crash_after_six_batches)
+    monkeypatch.setattr(data.TrainStream, "__next__", crash_after_six_batches)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.train_and_evaluate(config, tmp_path / "resumed")
-    monkeypatch.setattr(input_pipeline.TrainStream, "__next__", original_next)
+    monkeypatch.setattr(data.TrainStream, "__next__", original_next)
     assert runs.open_checkpoints(tmp_path / "resumed", read_only=True).latest_step() == 4
 
     train.train_and_evaluate(config, tmp_path / "resumed")
