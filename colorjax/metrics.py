@@ -159,8 +159,10 @@ def baseline_predictions(
 
 
 def rgb_levels(rgb: jax.Array) -> jax.Array:
-    """8-bit levels 0..255 (as float32) of sRGB in [0, 1]: what a saved PNG holds."""
-    return jnp.round(jnp.clip(rgb, 0.0, 1.0) * RGB_PEAK)
+    """8-bit levels 0..255 (`color.rgb_to_uint8`, as float32 for arithmetic) of sRGB in [0, 1]."""
+    from colorjax import color
+
+    return color.rgb_to_uint8(jnp.asarray(rgb)).astype(jnp.float32)
 
 
 def psnr_db(mse: jax.Array, peak: float) -> tuple[jax.Array, jax.Array]:
