@@ -22,9 +22,8 @@ GRID_GUTTER = 2  # White pixels between and around the panels.
 _CAPTION_HEIGHT = 14
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """sRGB floats in [0, 1] (clipped) -> uint8 levels, rounded to nearest."""
-    return np.round(np.clip(np.asarray(rgb, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+# Kept for colorize.py, which the structure refactor (issue 9) switches to color.rgb_to_uint8; then delete this.
+to_uint8 = color.rgb_to_uint8
 
 
 def gray_rgb(L: np.ndarray) -> np.ndarray:
@@ -42,7 +41,7 @@ def _as_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
             f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}."
         )
     if images.dtype != np.uint8:
-        images = to_uint8(images)
+        images = color.rgb_to_uint8(np.asarray(images))
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
@@ -97,7 +96,7 @@ def comparison_grid(
 
     def render(chroma):
         rgb = color.chroma_to_rgb(L, np.asarray(chroma)[keep], color_space)
-        return to_uint8(jax.device_get(rgb))
+        return color.rgb_to_uint8(np.asarray(jax.device_get(rgb)))
 
     truth = None if true_chroma is None else render(true_chroma)
     return image_grid(gray_rgb(L), render(predicted_chroma), truth)

@@ -38,7 +38,7 @@ def test_comparison_grid_renders_real_rows_of_lightness_and_chroma():
     grid = visualize.comparison_grid(L, predicted_ab, true_ab, mask, "lab", max_rows=8)
     gutter = visualize.GRID_GUTTER
     assert grid.shape == (2 * 4 + 3 * gutter, 3 * 6 + 4 * gutter, 3)  # the two real rows only
-    expected_truth = visualize.to_uint8(np.asarray(color.chroma_to_rgb(L[:1], true_ab[:1], "lab")))
+    expected_truth = color.rgb_to_uint8(np.asarray(color.chroma_to_rgb(L[:1], true_ab[:1], "lab")))
     np.testing.assert_array_equal(
         grid[gutter : gutter + 4, 3 * gutter + 12 : 3 * gutter + 18], expected_truth[0]
     )
