@@ -403,10 +403,3 @@ def tf_chroma_to_rgb(lightness, chroma, color_space: str):
     to_rgb = tf_lab_to_rgb if color_space == "lab" else tf_luv_to_rgb
     return to_rgb(tf.concat([lightness, chroma], axis=-1))
 
-
-def to_uint8(rgb):
-    """sRGB in [0, 1] (clipped) -> uint8 levels, rounded to nearest: the one float-to-8-bit conversion of colorjax.
-    numpy in, numpy out; a jax array (also inside jit) in, a jax array out."""
-    if isinstance(rgb, np.ndarray | np.generic | list | tuple):
-        return np.round(np.clip(np.asarray(rgb, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
-    return jnp.round(jnp.clip(rgb, 0.0, 1.0) * 255.0).astype(jnp.uint8)

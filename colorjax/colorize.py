@@ -94,7 +94,7 @@ def colorize_files(
         target = output / relative.with_suffix(".png")
         visualize.save_png(colorized, target)
         if side_by_side:
-            gray = color.to_uint8(
+            gray = color.rgb_to_uint8(
                 visualize.gray_rgb(np.asarray(color.rgb_to_lab(rgb / 255.0))[..., :1])
             )
             visualize.save_png(

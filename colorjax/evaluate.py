@@ -53,6 +53,7 @@ from colorjax import (
     checkpointing,
     cli,
     color,
+    config_lib,
     data,
     evaluator,
     metrics,
@@ -246,18 +247,17 @@ def eval_data_config(
 ) -> tuple[ml_collections.ConfigDict, str]:
     """The data config and split to evaluate: the run's data settings, with the source, size and colour space
     overridden. Split "all" of a folder is every image in it (no held-out share by hash)."""
-    fields = dict(run_data or {})
-    same_source = source is None or source == fields.get("source")
-    if source is None and not fields:
-        raise EvaluateError("--fields is required with --weights (e.g. --fields folder:PATH).")
+    if source is None and run_data is None:
+        raise EvaluateError("--data is required with --weights (e.g. --data folder:PATH).")
+    fields = config_lib.base_config().data.to_dict()
+    fields.update(run_data or {})
+    same_source = run_data is not None and source in (None, run_data["source"])
     if source is not None:
         fields["source"] = source
     if split is None:
-        split = fields.get("eval_split", "validation") if same_source else default_split(source)
-    if fields.get("image_size") != resolution:
-        fields.pop(
-            "eval_resize_size", None
-        )  # A run's resize-then-crop ratio belongs to its own size.
+        split = fields["eval_split"] if same_source else default_split(source)
+    if run_data is None or run_data["image_size"] != resolution:
+        fields["eval_resize_size"] = None  # A run's resize-then-crop ratio belongs to its own size.
     fields["image_size"] = resolution
     fields["color_space"] = color_space
     if split == "all" and fields["source"].startswith("folder:"):

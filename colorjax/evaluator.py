@@ -144,7 +144,7 @@ def make_eval_step(
 
 
 def _levels(rgb: jax.Array) -> jax.Array:
-    return color.to_uint8(rgb)
+    return color.rgb_to_uint8(rgb)
 
 
 def make_mean_ab_step(color_space: str) -> Callable:

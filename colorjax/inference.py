@@ -264,7 +264,7 @@ def _upsample(chroma: jax.Array, size: tuple[int, int]) -> jax.Array:
 def _combine(L_full: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
     """Full-resolution L + chroma (upsampled to L's size if smaller) -> uint8 RGB."""
     chroma = _upsample(chroma, L_full.shape[:2])
-    return color.to_uint8(color.chroma_to_rgb(L_full, chroma, color_space))
+    return color.rgb_to_uint8(color.chroma_to_rgb(L_full, chroma, color_space))
 
 
 def read_image(path: str | Path) -> np.ndarray:
