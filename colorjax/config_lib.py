@@ -77,11 +77,25 @@ def base_config() -> ml_collections.ConfigDict:
             b1=0.9,
             b2=0.999,
             weight_decay=0.0,
+            eps=placeholder(float),  # None: the optimizer's own default (optax's).
+            momentum=0.9,  # sgd
+            nesterov=False,  # sgd
+            rho=0.95,  # adadelta
             grad_clip_norm=placeholder(float),
             reduce_on_plateau=None,
         )
     )
-    config.schedule = ml_collections.ConfigDict(dict(name="constant", warmup_steps=0))
+    # name: constant | cosine | linear | step. cosine and linear decay to final_fraction of the peak; step multiplies
+    # by decay_factor at each of the boundaries (fractions of the steps after warm-up).
+    config.schedule = ml_collections.ConfigDict(
+        dict(
+            name="constant",
+            warmup_steps=0,
+            final_fraction=0.0,
+            decay_factor=0.1,
+            boundaries=(0.5, 0.75),
+        )
+    )
 
     config.log_every = 100
     config.eval_every = 1000

@@ -33,7 +33,7 @@ def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict(dict(name="regression", width=4))
     config.batch_size = 8
     config.num_train_steps = 8
-    config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=2))
+    config.schedule.update(name="cosine", warmup_steps=2)
     config.log_every = 2
     config.eval_every = 0
     config.checkpoint_every = 2
