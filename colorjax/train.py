@@ -49,7 +49,7 @@ from colorjax import (
 )
 from colorjax.data import Position
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
 
 
 class _ConsoleHandler(logging.StreamHandler):

@@ -41,8 +41,9 @@ def _eval_scalars(workdir):
         for event in tf.compat.v1.train.summary_iterator(str(events)):
             for value in event.summary.value:
                 if value.tag.startswith("val/") and value.HasField("tensor"):
-                    scalar = float(tf.make_ndarray(value.tensor))
-                    found.setdefault(event.step, {})[value.tag] = scalar
+                    array = tf.make_ndarray(value.tensor)
+                    if array.ndim == 0:  # scalars (the image grid is a tensor too)
+                        found.setdefault(event.step, {})[value.tag] = float(array)
     return found
 
 

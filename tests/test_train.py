@@ -42,7 +42,10 @@ def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
     config.num_grid_images = 4
     config.eval_max_images = None
     for key, value in overrides.items():
-        config[key] = value
+        if isinstance(value, dict):
+            config[key].update(value)  # a partial sub-config: the other fields keep their defaults
+        else:
+            config[key] = value
     return config
 
 
