@@ -42,7 +42,9 @@ def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
     config.num_grid_images = 4
     config.eval_max_images = None
     for key, value in overrides.items():
-        if isinstance(value, dict):
+        if key in ("model", "loss"):
+            config[key] = ml_collections.ConfigDict(value)  # another model or loss: its own fields only
+        elif isinstance(value, dict):
             config[key].update(value)  # a partial sub-config: the other fields keep their defaults
         else:
             config[key] = value
