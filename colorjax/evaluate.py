@@ -265,19 +265,6 @@ def eval_data_config(
     return ml_collections.ConfigDict(fields), split
 
 
-def image_namer(source, data_config, split: str):
-    """Name of the image with a given id (see `evaluator.batches`): its file path, or its record in the TFDS split."""
-    count = jax.process_count()
-    if isinstance(source, data.FileSource):
-        paths = source.paths
-        if count > 1:  # Ids index the full file list, of which each process read every count-th.
-            paths = data.make_source(data_config, split).paths
-        return lambda image_id: str(paths[image_id])
-    if count > 1:
-        return lambda image_id: f"process {image_id % count} record {image_id // count}"
-    return lambda image_id: f"{split}[{image_id}]"
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # The evaluation.
 
@@ -378,8 +365,7 @@ def evaluate(
     }
     written: dict[str, Path] = {}
     if jax.process_index() == 0:
-        namer = image_namer(source, data_config, split)
-        written = evaluator.write_outputs(output, document, results, namer)
+        written = evaluator.write_outputs(output, document, results, source.name)
     return EvaluationResult(document=document, written=written)
 
 

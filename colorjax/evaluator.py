@@ -182,22 +182,10 @@ def batches(
         local_batch_size=local_batch,
         num_batches=num_batches,
         max_examples=per_process,
-        keep_index=True,
+        with_image_ids=True,
     )
     total = source.num_examples if per_process is None else min(source.num_examples, per_process)
-
-    def with_ids():
-        for batch in host_batches:
-            batch = dict(batch)
-            batch["image_id"] = _global_ids(batch.pop("index")).astype(np.int32)
-            yield batch
-
-    return total * jax.process_count(), with_ids()
-
-
-def _global_ids(local_index: np.ndarray) -> np.ndarray:
-    """Process-local record positions -> one id per image across processes (file sources split every count-th)."""
-    return local_index * jax.process_count() + jax.process_index()
+    return total * jax.process_count(), host_batches
 
 
 def fetch(tree: Any) -> Any:

@@ -267,20 +267,18 @@ def _combine(L_full: jax.Array, chroma: jax.Array, color_space: str) -> jax.Arra
     return color.rgb_to_uint8(color.chroma_to_rgb(L_full, chroma, color_space))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """uint8 (H, W, 3), EXIF orientation applied; InferenceError naming the file when it cannot be read."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) through colorjax.data.decode, the decoding training and evaluation use (EXIF orientation,
+    bit depth, alpha on white, first frame); InferenceError naming the file when it cannot be read or has more
+    than `max_pixels` pixels (default: base_config's data.max_pixels)."""
+    from colorjax.data import decode
 
+    if max_pixels is None:
+        max_pixels = config_lib.base_config().data.max_pixels
     try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("I;16", "I;16B", "I"):
-                array = np.asarray(image, np.float32)
-                array = array / max(float(array.max()), 1.0) * 255.0
-                return np.repeat(array[..., None], 3, axis=-1).round().astype(np.uint8)
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InferenceError(f"Cannot read image {path}: {e}") from e
+        return color.rgb_to_uint8(decode.read_image(path, max_pixels))
+    except decode.ImageError as e:
+        raise InferenceError(f"Cannot read image {e}") from None
 
 
 def top_k_labels(

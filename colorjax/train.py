@@ -522,12 +522,12 @@ def _restore_or_initialise(
 
 def _log_skipped(train_stream) -> None:
     """The input's skip summary, at the console's default verbosity."""
-    counter = train_stream.counter
-    if counter.no_color or counter.failed:
+    skipped = train_stream.skipped
+    if skipped.no_color or skipped.failed:
         log.info(
             "Input: %d photos without colour skipped, %d unreadable files skipped.",
-            counter.no_color,
-            counter.failed,
+            skipped.no_color,
+            skipped.failed,
         )
 
 

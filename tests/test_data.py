@@ -1,15 +1,19 @@
 """colorjax.data: sources, crops, colour conversion, skipping, resumption."""
 
 import logging
+from pathlib import Path
 
 import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
+from bad_inputs import build_corpus
 from PIL import Image
 
-from colorjax import color
-from colorjax.data import DataError, Position, TrainStream, preprocess, sources, streams
+from colorjax import color, config_lib, data
+from colorjax.data import DataError, Position, TrainStream, decode, preprocess, sources, streams
+
+MAX_PIXELS = config_lib.base_config().data.max_pixels
 
 
 def data_config(source: str, **overrides) -> ml_collections.ConfigDict:
@@ -49,6 +53,25 @@ def test_folder_source_shards_across_processes(photo_folder):
     assert max(s.num_examples for s in shards) - min(s.num_examples for s in shards) <= 1
 
 
+def test_image_ids_and_names_are_the_same_whatever_the_process_count(photo_folder):
+    config = data_config(f"folder:{photo_folder}")
+    whole = sources.make_source(config, "train")
+    shards = [
+        sources.make_source(config, "train", process_index=i, process_count=3) for i in range(3)
+    ]
+    for shard in shards:
+        assert [shard.name(int(i)) for i in shard.ids] == shard.paths.tolist()
+        assert [whole.name(int(i)) for i in shard.ids] == shard.paths.tolist()
+    good = [p for p in whole.paths if "corrupt" not in p and "notes" not in p]
+    names = []
+    for shard in shards:
+        for batch in streams.eval_batches(
+            shard, config, local_batch_size=4, num_batches=3, with_image_ids=True
+        ):
+            names += [whole.name(int(i)) for i in batch["image_id"][batch["mask"]]]
+    assert sorted(names) == sorted(good)  # Every readable photo once, named by its global id.
+
+
 def test_folder_without_split_subfolders_holds_out_a_stable_share(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(40):
@@ -77,7 +100,7 @@ def test_eval_batches_equal_eager_decode_crop_and_colour(photo_folder, tmp_path)
     mask = np.concatenate([b["mask"] for b in batches])
     assert mask.tolist() == [True] * 4 + [False] * 2
     for i, path in enumerate(source.paths):
-        rgb = np.asarray(Image.open(path).convert("RGB"))
+        rgb = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
         crop = preprocess.center_crop(tf.constant(rgb), config).numpy()  # eager TF
         lab = np.asarray(color.rgb_to_lab(crop))  # JAX
         np.testing.assert_allclose(L[i], lab[..., :1], atol=0.02)
@@ -107,7 +130,7 @@ def test_luv_configs_emit_uv(photo_folder, tmp_path):
     Image.open(photo_folder / "cats" / "2.jpg").save(tmp_path / "cat.png")
     source = sources.FileSource([tmp_path / "cat.png"], None, None, "one cat")
     batch = next(streams.eval_batches(source, config, local_batch_size=1, num_batches=1))
-    rgb = np.asarray(Image.open(tmp_path / "cat.png"))
+    rgb = np.asarray(Image.open(tmp_path / "cat.png"), np.float32) / 255
     crop = preprocess.center_crop(tf.constant(rgb), config).numpy()
     np.testing.assert_allclose(
         batch["chroma"][0], np.asarray(color.rgb_to_luv(crop))[..., 1:], atol=0.02
@@ -121,12 +144,13 @@ def test_unreadable_files_are_skipped_with_one_warning_each(photo_folder, caplog
     with caplog.at_level(logging.WARNING, logger="colorjax.data.streams"):
         batches = [next(stream) for _ in range(12)]  # Several epochs of 13 readable photos.
     stream.close()
-    warned = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping")]
     assert sorted(w.split()[1].split("/")[-1].rstrip(":") for w in warned) == [
         "corrupt.jpg",
         "notes.png",
     ]
-    assert stream.counter.failed >= 2 * 3  # Counted every epoch, warned once.
+    assert stream.counter.failed >= 2 * 3  # Read (and failed) every epoch, warned once ...
+    assert stream.skipped.failed == 2  # ... and counted once.
     assert all(b["L"].shape == (4, 32, 32, 1) for b in batches)
     assert set(np.concatenate([b["label"] for b in batches]).tolist()) == {0, 1}
 
@@ -155,7 +179,7 @@ def test_photos_without_colour_are_skipped_in_training(tmp_path):
     batch = next(stream)
     stream.close()
     assert np.all(np.abs(batch["chroma"][..., 1]) > 20)  # Only the blue photo (b ~ -50) made it.
-    assert stream.counter.no_color >= 3
+    assert stream.skipped == data.SkipCounts(no_color=1, failed=0)  # Distinct photos, not crops.
     assert streams.colorless_images(source, config) == [str(tmp_path / "gray.png")]
 
 
@@ -223,12 +247,21 @@ def test_tfds_source_with_mock_data():
         again = [next(resumed) for _ in range(4)]
         resumed.close()
         eval_source = sources.make_source(config, "test")
-        evals = list(streams.eval_batches(eval_source, config, local_batch_size=8, num_batches=3))
+        evals = list(
+            streams.eval_batches(
+                eval_source, config, local_batch_size=8, num_batches=3, with_image_ids=True
+            )
+        )
     assert position.epoch >= 1
     assert all(b["L"].shape == (8, 32, 32, 1) and b["label"].dtype == np.int32 for b in batches)
     for a, b in zip(batches, again, strict=True):
         np.testing.assert_array_equal(a["chroma"], b["chroma"])
     assert sum(int(b["mask"].sum()) for b in evals) == 20
+    ids = np.concatenate([b["image_id"][b["mask"]] for b in evals])
+    assert sorted(ids.tolist()) == list(
+        range(20)
+    )  # Positions in the split, from TFDS's record ids.
+    assert eval_source.name(7) == "test[7]"
 
 
 def test_greyscale_photos_of_the_scene_set_are_detected(shared_dir):
@@ -269,3 +302,87 @@ def test_folder_with_train_and_test_evaluates_on_test_whatever_the_eval_name(tmp
     (tmp_path / "test").rename(tmp_path / "elsewhere")
     with pytest.raises(DataError, match="no validation/, val/, test/, eval/ folder"):
         sources.make_source(data_config(f"folder:{tmp_path}"), "validation")
+
+
+# --------------------------------------------------------------------------------- decoding and bad inputs
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return build_corpus(tmp_path_factory.mktemp("corpus") / "bad inputs")
+
+
+def test_every_corpus_file_decodes_correctly_or_is_rejected_in_one_line(corpus):
+    for case in corpus:
+        if case.accepted:
+            case.check(decode.read_image(case.path, MAX_PIXELS))
+        else:
+            with pytest.raises(decode.ImageError) as error:
+                decode.read_image(case.path, MAX_PIXELS)
+            message = str(error.value)
+            assert message.startswith(str(case.path)) and "\n" not in message, case.why
+
+
+def test_tensorflow_decodes_exactly_as_the_python_decoder(corpus):
+    """Training (tf.data) and colorize/evaluation (Python) get the same pixels: TF's own JPEG and PNG decoders
+    for plain files (INTEGER_ACCURATE IDCT = Pillow's), the Python decoder for everything else."""
+    routes = {}
+    for case in corpus:
+        if not case.accepted:
+            continue
+        encoded = case.path.read_bytes()
+        image, route, pixels = decode.tf_decode(tf.constant(encoded), MAX_PIXELS)
+        routes[case.name] = int(route)
+        np.testing.assert_array_equal(image.numpy(), decode.decode(encoded, MAX_PIXELS))
+        assert int(pixels) == image.shape[0] * image.shape[1]
+    assert routes["photo.jpg"] == decode.TF_JPEG and routes["photo.png"] == decode.TF_PNG
+    assert routes["exif_rotated.jpg"] == routes["grey16.png"] == routes["rgba.png"] == decode.PYTHON
+
+
+def test_scene_photos_decode_in_tensorflow_as_in_pillow(shared_dir):
+    for path in sorted((shared_dir / "data" / "intel_scenes_150" / "test").rglob("*.jpg"))[:40]:
+        encoded = path.read_bytes()
+        image, route, _ = decode.tf_decode(tf.constant(encoded), MAX_PIXELS)
+        assert int(route) == decode.TF_JPEG
+        np.testing.assert_array_equal(image.numpy(), decode.decode(encoded, MAX_PIXELS))
+
+
+def test_pixel_limit_is_checked_before_decoding(tmp_path):
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.png")
+    with pytest.raises(
+        decode.ImageError, match=r"photo.png: 40x30 = 1200 pixels, over the limit of 1000"
+    ):
+        decode.read_image(tmp_path / "photo.png", 1000)
+    assert decode.read_image(tmp_path / "photo.png", 1200).shape == (30, 40, 3)
+
+
+def test_a_folder_of_bad_inputs_trains_and_evaluates_naming_each_bad_file_once(corpus, caplog):
+    root = corpus[0].path.parent
+    rejected_files = {c.name for c in corpus if not c.accepted and c.path.is_file()}
+    accepted = {c.name for c in corpus if c.accepted}
+    config = data_config(f"folder:{root}", max_failed_fraction=0.5)
+    with caplog.at_level(logging.WARNING):
+        source = sources.make_source(config, "train")
+        listed = {Path(p).name for p in source.paths}
+        assert (
+            listed == accepted | rejected_files
+        )  # Not the folder named .jpg, not the dangling link.
+        names = []
+        for batch in streams.eval_batches(
+            source, config, local_batch_size=8, num_batches=4, with_image_ids=True
+        ):
+            names += [Path(source.name(int(i))).name for i in batch["image_id"][batch["mask"]]]
+        assert sorted(names) == sorted(accepted)
+        stream = TrainStream(source, config, local_batch_size=8, seed=0)
+        batches = [next(stream) for _ in range(8)]  # Three epochs of 20 photos.
+        stream.close()
+    assert all(np.isfinite(b["L"]).all() and b["L"].shape == (8, 32, 32, 1) for b in batches)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    skipped = [w for w in warnings if w.startswith("Skipping ")]
+    named = sorted(Path(w.split(": ")[0].removeprefix("Skipping ")).name for w in skipped)
+    # Each listed bad file once for evaluation and once for training, the dangling link once per listing.
+    assert named == sorted([*rejected_files, *rejected_files, "dangling.png"])
+    assert any("bomb.png: 900000000 pixels, over the limit" in w for w in skipped)
+    assert stream.skipped.failed == len(rejected_files)
+    # The grey files (16-bit grey, float TIFF, LA, 1-bit) have no colour: skipped in training, counted once each.
+    assert 4 <= stream.skipped.no_color <= 6

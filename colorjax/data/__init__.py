@@ -12,13 +12,20 @@ from colorjax.data.sources import (
     make_source,
     sample_photo_paths,
 )
-from colorjax.data.streams import Position, TrainStream, eval_batches, num_eval_batches
+from colorjax.data.streams import (
+    Position,
+    SkipCounts,
+    TrainStream,
+    eval_batches,
+    num_eval_batches,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DataError",
     "FileSource",
     "Position",
+    "SkipCounts",
     "TrainStream",
     "eval_batches",
     "hide_accelerators_from_tensorflow",

@@ -1,4 +1,4 @@
-"""Decoding and crops: encoded bytes -> uint8 RGB -> a training or evaluation crop -> L and chroma.
+"""Decoding and crops: encoded bytes -> float RGB (`decode`) -> a training or evaluation crop -> L and chroma.
 
 Every element is `L` (H, W, 1) in [0, 100], `chroma` (H, W, 2) — ab for `color_space="lab"`, uv for `"luv"` — and
 `label` where the data has classes. Training crops are random resized crops with a horizontal flip (or, with
@@ -8,9 +8,8 @@ evaluation resizes the shorter side and takes the centre crop. Every random choi
 
 from __future__ import annotations
 
-import numpy as np
-
 from colorjax import color
+from colorjax.data import decode
 
 
 def plain(fn):
@@ -21,46 +20,24 @@ def plain(fn):
     return tf.autograph.experimental.do_not_convert(fn)
 
 
-def decode_image(encoded):
-    """Encoded bytes -> uint8 (H, W, 3). JPEG/PNG/GIF/BMP decode in TF; TIFF and WebP through Pillow."""
-    import tensorflow as tf
+def max_pixels(data_config) -> int:
+    """The pixel limit enforced before decoding (configs saved before the field existed get the default)."""
+    limit = data_config.get("max_pixels")
+    if limit is None:
+        from colorjax import config_lib
 
-    header = tf.strings.substr(encoded, 0, 4)
-    native = tf.logical_or(
-        tf.io.is_jpeg(encoded),
-        tf.reduce_any(tf.equal(header, [b"\x89PNG", b"GIF8"]))
-        | tf.equal(tf.strings.substr(encoded, 0, 2), b"BM"),
-    )
-
-    def with_tensorflow():
-        return tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
-
-    def with_pillow():
-        return tf.py_function(_decode_with_pillow, [encoded], tf.uint8)
-
-    image = tf.cond(native, with_tensorflow, with_pillow)
-    image.set_shape([None, None, 3])
-    # Pillow's failures come back as an empty image; failing here (in-graph) lets tf.data skip the record quietly.
-    tf.debugging.assert_positive(tf.size(image), message="not a decodable image")
-    return image
+        limit = config_lib.base_config().data.max_pixels
+    return int(limit)
 
 
-def _decode_with_pillow(encoded) -> np.ndarray:
-    """TIFF, WebP and anything else Pillow reads; an empty array when it cannot (raising here would make
-    TensorFlow print a Python traceback for what is just a bad file)."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(encoded.numpy())) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return np.zeros((0, 0, 3), np.uint8)
+def decode_image(encoded, data_config):
+    """Encoded bytes -> (float32 (H, W, 3) in [0, 1], route, pixels): `decode.tf_decode` under the config's
+    pixel limit; a route in `decode.FAILED` marks a placeholder the host must drop and report."""
+    return decode.tf_decode(encoded, max_pixels(data_config))
 
 
 def random_crop(image, seed, data_config):
-    """Training crop of a uint8 image to `image_size`, with a flip; deterministic given the (2,) int seed."""
+    """Training crop of a float RGB image to `image_size`, with a flip; deterministic given the (2,) int seed."""
     import tensorflow as tf
 
     size = data_config.image_size
@@ -81,7 +58,7 @@ def random_crop(image, seed, data_config):
         )
         crop = _resize(tf.slice(image, begin, crop_size), [size, size])
     crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
-    return tf.clip_by_value(tf.cast(crop, tf.float32) / 255.0, 0.0, 1.0)
+    return tf.clip_by_value(crop, 0.0, 1.0)
 
 
 def _resize_shorter_side(image, target: int):
@@ -113,7 +90,7 @@ def center_crop(image, data_config):
     size = data_config.image_size
     image = _resize_shorter_side(image, data_config.get("eval_resize_size") or size)
     image = tf.image.resize_with_crop_or_pad(image, size, size)
-    return tf.clip_by_value(tf.cast(image, tf.float32) / 255.0, 0.0, 1.0)
+    return tf.clip_by_value(image, 0.0, 1.0)
 
 
 def to_lightness_chroma(rgb, data_config):
@@ -130,10 +107,11 @@ def to_lightness_chroma(rgb, data_config):
 
 
 def preprocess(record, data_config, *, train: bool, seed: int):
-    """One record {encoded, epoch, index, label?} -> one example {L, chroma, has_color, epoch, index, label?}."""
+    """A record {encoded, epoch, index, image_id, label?} -> an example: those plus L, chroma, has_color,
+    route and pixels (see `decode_image`)."""
     import tensorflow as tf
 
-    image = decode_image(record["encoded"])
+    image, route, pixels = decode_image(record["encoded"], data_config)
     if train:
         element_seed = tf.stack(
             [tf.cast(seed, tf.int64) * 1_000_003 + record["epoch"], record["index"]]
@@ -142,7 +120,8 @@ def preprocess(record, data_config, *, train: bool, seed: int):
     else:
         rgb = center_crop(image, data_config)
     example = to_lightness_chroma(rgb, data_config)
-    for key in ("epoch", "index", "label"):
+    example["route"], example["pixels"] = route, pixels
+    for key in ("epoch", "index", "image_id", "label"):
         if key in record:
             example[key] = record[key]
     return example

@@ -3,7 +3,7 @@
 `config.data.source` names where the photos come from:
 - `tfds:NAME` (e.g. `tfds:imagenet2012`, `tfds:places365_small`, `tfds:cifar10`): any TFDS image dataset, read with
   `config.data.tfds_data_dir`; splits are TFDS split strings (`train`, `validation[:1000]`, ...).
-- `folder:PATH`: every jpg/jpeg/png/bmp/tif/tiff/webp below PATH (recursive). A split `S` reads `PATH/S` when that
+- `folder:PATH`: every jpg/jpeg/png/bmp/gif/tif/tiff/webp below PATH (recursive). A split `S` reads `PATH/S` when that
   folder exists; otherwise the whole folder is split by a stable hash of each file's relative path
   (`config.data.holdout_fraction` of the files are `validation`/`test`, the rest `train`). With
   `config.data.labels = "auto"` the first-level subfolder (below the split folder) is the class label whenever every
@@ -18,7 +18,9 @@ TensorFlow is used for tf.data only; `hide_accelerators_from_tensorflow()` keeps
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,9 @@ import numpy as np
 
 from colorjax.data.preprocess import plain
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 # The `samples` source: photos that ship inside installed wheels (package, path inside the package).
 SAMPLE_PHOTOS = {
@@ -83,7 +87,11 @@ def sample_photo_paths() -> dict[str, Path]:
 
 
 class FileSource:
-    """Image files on disk (a folder or the samples), with optional integer labels."""
+    """Image files on disk (a folder or the samples), with optional integer labels.
+
+    `paths` are this process's files; `ids` their global image ids (positions in the whole split's sorted file
+    list, the same whatever the process count), and `name(image_id)` the path of any image of the split.
+    """
 
     def __init__(
         self,
@@ -91,15 +99,39 @@ class FileSource:
         labels: Sequence[int] | None,
         class_names: Sequence[str] | None,
         description: str,
+        *,
+        ids: Sequence[int] | None = None,
+        all_paths: Sequence[str] | None = None,
     ):
         self.paths = np.asarray([str(p) for p in paths])
         self.labels = None if labels is None else np.asarray(labels, np.int32)
         self.class_names = None if class_names is None else list(class_names)
         self.description = description
+        self.ids = np.arange(len(self.paths)) if ids is None else np.asarray(ids, np.int64)
+        self._all_paths = (
+            self.paths if all_paths is None else np.asarray([str(p) for p in all_paths])
+        )
 
     @property
     def num_examples(self) -> int:
         return len(self.paths)
+
+    def name(self, image_id: int) -> str:
+        """The file path of the image with this global id."""
+        return str(self._all_paths[image_id])
+
+    def shard(self, process_index: int, process_count: int) -> FileSource:
+        """This process's share: every `process_count`-th file, keeping the global ids and names."""
+        take = slice(process_index, None, process_count)
+        labels = None if self.labels is None else self.labels[take]
+        return FileSource(
+            self.paths[take],
+            labels,
+            self.class_names,
+            self.description,
+            ids=self.ids[take],
+            all_paths=self._all_paths,
+        )
 
     def _order(self, epoch_seed: int | None) -> np.ndarray:
         if epoch_seed is None:
@@ -107,10 +139,11 @@ class FileSource:
         return np.random.default_rng(epoch_seed).permutation(len(self.paths))
 
     def record_name(self, epoch_seed: int | None, index: int) -> str:
-        return self.paths[self._order(epoch_seed)[index]]
+        """The name of the `index`-th record of the epoch with this seed (None: the unshuffled order)."""
+        return self.name(self.ids[self._order(epoch_seed)[index]])
 
     def records(self, epoch_seeds: Sequence[int | None], epochs: Sequence[int], skip: int = 0):
-        """tf.data records {encoded, label?, epoch, index} of the given epochs, the first one from `skip` on."""
+        """tf.data records {encoded, image_id, label?, epoch, index} of the given epochs, the first from `skip` on."""
         import tensorflow as tf
 
         orders = [self._order(s) for s in epoch_seeds]
@@ -119,7 +152,12 @@ class FileSource:
             [np.full(len(o), e, np.int64) for o, e in zip(orders, epochs, strict=True)]
         )
         order = np.concatenate(orders)
-        columns = {"path": self.paths[order], "epoch": epoch, "index": index.astype(np.int64)}
+        columns = {
+            "path": self.paths[order],
+            "image_id": self.ids[order],
+            "epoch": epoch,
+            "index": index.astype(np.int64),
+        }
         if self.labels is not None:
             columns["label"] = self.labels[order]
         columns = {k: v[skip:] for k, v in columns.items()}
@@ -134,7 +172,12 @@ class FileSource:
 
 
 class TfdsSource:
-    """A TFDS image dataset split (this process's share of it), read without decoding until after the skip."""
+    """A TFDS image dataset split (this process's share of it), read without decoding until after the skip.
+
+    A record's global image id is its position in the whole base split (`train`, `validation`, ...), worked
+    out from TFDS's per-record `tfds_id` (file shard and position in it) and the shard lengths, so it is the
+    same in every process and epoch; `name(image_id)` is `split[id]`.
+    """
 
     def __init__(
         self, name: str, split: str, *, data_dir: str | None, image_key: str, shuffle_buffer: int
@@ -150,6 +193,9 @@ class TfdsSource:
                 f"TFDS has no dataset {name!r} ({type(e).__name__}); check config.data.source."
             ) from e
         self.split = tfds.split_for_jax_process(split) if jax.process_count() > 1 else split
+        self._base_split = re.match(r"\s*([\w-]*)", split).group(1)
+        self._combined = "+" in split
+        self.split_name = split
         self.image_key = image_key
         self.shuffle_buffer = shuffle_buffer
         features = self.builder.info.features
@@ -172,18 +218,50 @@ class TfdsSource:
             self._num_examples = int(self._dataset(None).reduce(0, lambda n, _: n + 1))
         if self._num_examples == 0:
             raise DataError(f"{self.description} is empty; check the split name.")
+        self._offsets = self._shard_offsets()
 
     @property
     def num_examples(self) -> int:
         return self._num_examples
 
+    def name(self, image_id: int) -> str:
+        if self._combined:
+            return f"record {image_id} of {self.split_name}"
+        return f"{self._base_split}[{image_id}]"
+
     def record_name(self, epoch_seed: int | None, index: int) -> str:
+        """Names the `index`-th record read in an epoch (a record that failed has no id to name it by)."""
+        if epoch_seed is None:
+            return f"record {index} of {self.description}"
         return f"record {index} of {self.description} (epoch seed {epoch_seed})"
+
+    def _shard_offsets(self) -> np.ndarray | None:
+        """Where each file shard of the base split starts (None when TFDS does not know the shard lengths)."""
+        try:
+            lengths = list(self.builder.info.splits[self._base_split].shard_lengths)
+        except (KeyError, ValueError):
+            return None
+        return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if lengths else None
+
+    def _image_id(self, tfds_id):
+        """`dataset-split.tfrecord-00003-of-00016__412` -> offset of shard 3 + 412."""
+        import tensorflow as tf
+
+        file, position = tf.unstack(tf.strings.split(tfds_id, "__", maxsplit=1), num=2)
+        shard = tf.strings.to_number(
+            tf.strings.regex_replace(file, r"^.*-(\d+)-of-\d+$", r"\1"), tf.int64
+        )
+        position = tf.strings.to_number(position, tf.int64)
+        if self._offsets is None:  # Unprepared metadata (mock data): ids unique, not positions.
+            return shard * 1_000_000 + position
+        return tf.gather(tf.constant(self._offsets), shard) + position
 
     def _dataset(self, epoch_seed: int | None):
         import tensorflow_datasets as tfds
 
-        read_config = tfds.ReadConfig(shuffle_seed=epoch_seed, try_autocache=False)
+        read_config = tfds.ReadConfig(
+            shuffle_seed=epoch_seed, try_autocache=False, add_tfds_id=True
+        )
         try:
             ds = self.builder.as_dataset(
                 split=self.split,
@@ -209,6 +287,7 @@ class TfdsSource:
             def to_record(index, example, epoch=epoch):
                 record = {"encoded": example[self.image_key], "epoch": tf.constant(epoch, tf.int64)}
                 record["index"] = index
+                record["image_id"] = self._image_id(example["tfds_id"])
                 if self.class_names is not None:
                     record["label"] = tf.cast(example["label"], tf.int32)
                 return record
@@ -247,6 +326,20 @@ def _split_folder(root: Path, split: str) -> Path:
     return wanted
 
 
+def image_files(root: Path) -> list[Path]:
+    """The image files below `root` (by extension, recursive, hidden files left out), sorted. A link to a
+    missing file is reported with one warning line; folders named like images are folders, not images."""
+    files = []
+    for path in root.rglob("*"):
+        if path.suffix.lower() not in IMAGE_EXTENSIONS or path.name.startswith("."):
+            continue
+        if path.is_file():
+            files.append(path)
+        elif path.is_symlink() and not path.exists():
+            log.warning("Skipping %s: a link to a missing file.", path)
+    return sorted(files)
+
+
 def _folder_source(
     root: Path, split: str, labels: bool | str, holdout_fraction: float
 ) -> FileSource:
@@ -256,11 +349,7 @@ def _folder_source(
         )
     split_dir = _split_folder(root, split)
     files_root = split_dir if split_dir.is_dir() else root
-    files = sorted(
-        p
-        for p in files_root.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
-    )
+    files = image_files(files_root)
     if files_root is root and split_dir != root:
         # No folder per split: a stable hash of the relative path keeps a held-out share apart.
         held_out = split.split("[")[0] in _EVAL_SPLIT_NAMES
@@ -315,11 +404,5 @@ def make_source(data_config: Any, split: str, *, process_index: int = 0, process
             f"Unknown data source {spec!r}; config.data.source must be 'tfds:NAME', 'folder:PATH' or 'samples'."
         )
     if process_count > 1:
-        labels = None if source.labels is None else source.labels[process_index::process_count]
-        source = FileSource(
-            source.paths[process_index::process_count],
-            labels,
-            source.class_names,
-            source.description,
-        )
+        source = source.shard(process_index, process_count)
     return source

@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from colorjax.data.preprocess import decode_image, plain, preprocess, to_lightness_chroma
+from colorjax.data import decode
+from colorjax.data.preprocess import (
+    decode_image,
+    max_pixels,
+    plain,
+    preprocess,
+    to_lightness_chroma,
+)
 from colorjax.data.sources import DataError
 
 log = logging.getLogger(__name__)
@@ -45,29 +52,67 @@ def _epoch_seed(seed: int, epoch: int, process_index: int) -> int:
     )
 
 
-_BOOKKEEPING = ("has_color", "epoch", "index")
+_BOOKKEEPING = ("has_color", "epoch", "index", "image_id", "route", "pixels")
+
+
+@dataclasses.dataclass(frozen=True)
+class SkipCounts:
+    """Distinct photos a stream has skipped so far: `no_color` (a training crop with no colour signal) and
+    `failed` (unreadable, undecodable or too large). A file skipped in every epoch counts once."""
+
+    no_color: int = 0
+    failed: int = 0
 
 
 class _SkipCounter:
-    """Notices unreadable records (gaps in the index sequence), warns once per file, stops past a fraction."""
+    """Notices unreadable records (gaps in the index sequence), warns once per file, stops past a fraction.
 
-    def __init__(self, source, max_failed_fraction: float, min_seen: int = 50):
+    `seen` and `failed` count reads (a bad file fails once per epoch), which is what the fraction limit
+    compares; `failed_names` and `no_color_ids` hold the distinct files behind the public `SkipCounts`.
+    """
+
+    def __init__(self, source, data_config: Any, min_seen: int = 50):
         self.source = source
-        self.max_failed_fraction = max_failed_fraction
+        self.max_failed_fraction = data_config.get("max_failed_fraction", 0.01)
+        self.max_pixels = max_pixels(data_config)
         self.min_seen = min(min_seen, source.num_examples)
-        self.warned: set[str] = set()
+        self.failed_names: set[str] = set()
+        self.no_color_ids: set[int] = set()
         self.seen = 0
         self.failed = 0
-        self.no_color = 0
+
+    @property
+    def counts(self) -> SkipCounts:
+        return SkipCounts(no_color=len(self.no_color_ids), failed=len(self.failed_names))
+
+    def no_color(self, image_ids: np.ndarray) -> None:
+        self.no_color_ids.update(int(i) for i in image_ids)
 
     def gap(self, epoch_seed: int | None, start: int, stop: int) -> None:
+        """Records start..stop-1 of an epoch never arrived: reading or decoding them failed."""
         for index in range(start, stop):
+            self.seen += 1
             name = self.source.record_name(epoch_seed, index)
-            if name not in self.warned:
-                self.warned.add(name)
-                log.warning("Skipping %s: it cannot be read or decoded as an image.", name)
-        self.failed += max(stop - start, 0)
-        self.seen += max(stop - start, 0)
+            self._failure(name, "it cannot be read or decoded as an image")
+
+    def drop_failed(self, chunk: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The rows of a chunk whose file was decoded; the others (placeholders) are reported and dropped."""
+        failed = np.isin(chunk["route"], decode.FAILED)
+        for image_id, route, pixels in zip(
+            chunk["image_id"][failed], chunk["route"][failed], chunk["pixels"][failed], strict=True
+        ):
+            if route == decode.TOO_LARGE:
+                reason = decode.too_large_message(int(pixels), self.max_pixels)
+            else:
+                reason = "it is not an image this program can read"
+            self._failure(self.source.name(int(image_id)), reason)
+        return {k: v[~failed] for k, v in chunk.items()} if failed.any() else chunk
+
+    def _failure(self, name: str, reason: str) -> None:
+        if name not in self.failed_names:
+            self.failed_names.add(name)
+            log.warning("Skipping %s: %s.", name, reason)
+        self.failed += 1
         if self.seen >= self.min_seen and self.failed > self.max_failed_fraction * self.seen:
             raise DataError(
                 f"{self.failed} of {self.seen} images read from {self.source.description} could not be decoded "
@@ -119,7 +164,7 @@ class TrainStream:
         self.seed = seed
         self.process_index = process_index
         self.position = start
-        self.counter = _SkipCounter(source, data_config.get("max_failed_fraction", 0.01))
+        self.counter = _SkipCounter(source, data_config)
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, data_config.get("prefetch", 2)))
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -129,6 +174,11 @@ class TrainStream:
 
     def epoch_seed(self, epoch: int) -> int:
         return _epoch_seed(self.seed, epoch, self.process_index)
+
+    @property
+    def skipped(self) -> SkipCounts:
+        """Distinct photos skipped so far (read by the producer thread; a snapshot is good enough for a log)."""
+        return self.counter.counts
 
     def __iter__(self) -> TrainStream:
         return self
@@ -191,8 +241,9 @@ class TrainStream:
             for chunk in self._dataset(epochs, skip).as_numpy_iterator():
                 for e, i in zip(chunk["epoch"], chunk["index"], strict=True):
                     gaps.arrived(int(e), int(i))
+                chunk = self.counter.drop_failed(chunk)
                 keep = chunk["has_color"]
-                self.counter.no_color += int(np.sum(~keep))
+                self.counter.no_color(chunk["image_id"][~keep])
                 kept_in_block += int(np.sum(keep))
                 rows = {k: v[keep] for k, v in chunk.items() if k != "has_color"}
                 if not len(rows["index"]):
@@ -226,14 +277,14 @@ def eval_batches(
     local_batch_size: int,
     num_batches: int,
     max_examples: int | None = None,
-    keep_index: bool = False,
+    with_image_ids: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Exactly `num_batches` host-local evaluation batches in a fixed order, each with a boolean `mask`.
 
     The last real batch is padded, and processes with fewer images than others keep yielding fully masked batches,
     so every process runs the same number of steps. Unreadable files are skipped (with a warning each).
-    `keep_index` adds `index` (int32): each image's position in this process's source, which
-    `source.record_name(None, index)` names (what a per-image report needs).
+    `with_image_ids` adds `image_id` (int32): each image's global id, the same in every process, which
+    `source.name(image_id)` names (what a per-image report needs).
     """
     import tensorflow as tf
 
@@ -245,16 +296,19 @@ def eval_batches(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.ignore_errors().batch(local_batch_size).prefetch(tf.data.AUTOTUNE)
-    counter = _SkipCounter(source, data_config.get("max_failed_fraction", 0.01))
+    counter = _SkipCounter(source, data_config)
     gaps = _GapFinder(source, counter, lambda epoch: None, Position())
     produced = 0
     template = None
     for chunk in ds.as_numpy_iterator():
         for i in chunk["index"]:
             gaps.arrived(0, int(i))
+        chunk = counter.drop_failed(chunk)
+        if not len(chunk["index"]):
+            continue
         kept = {k: v for k, v in chunk.items() if k not in _BOOKKEEPING}
-        if keep_index:
-            kept["index"] = chunk["index"].astype(np.int32)
+        if with_image_ids:
+            kept["image_id"] = chunk["image_id"].astype(np.int32)
         chunk = kept
         template = template or chunk
         yield _pad(chunk, local_batch_size)
@@ -267,8 +321,8 @@ def eval_batches(
         }
         if source.class_names is not None:
             template["label"] = np.zeros((1,), np.int32)
-        if keep_index:
-            template["index"] = np.zeros((1,), np.int32)
+        if with_image_ids:
+            template["image_id"] = np.zeros((1,), np.int32)
     for _ in range(produced, num_batches):
         yield _pad({k: v[:0] for k, v in template.items()}, local_batch_size)
 
@@ -298,11 +352,13 @@ def colorless_images(source, data_config: Any) -> list[str]:
     size = data_config.image_size
 
     def whole_photo(record):
-        image = tf.image.resize(decode_image(record["encoded"]), [size, size], antialias=True)
-        lightness_chroma = to_lightness_chroma(
-            tf.clip_by_value(image / 255.0, 0.0, 1.0), data_config
-        )
-        return {"has_color": lightness_chroma["has_color"], "index": record["index"]}
+        image, route, _ = decode_image(record["encoded"], data_config)
+        image = tf.image.resize(image, [size, size], antialias=True)
+        lightness_chroma = to_lightness_chroma(tf.clip_by_value(image, 0.0, 1.0), data_config)
+        has_color = lightness_chroma["has_color"] | (
+            route >= decode.TOO_LARGE
+        )  # Not colourless: unread.
+        return {"has_color": has_color, "image_id": record["image_id"]}
 
     ds = (
         source.records([None], [0])
@@ -311,5 +367,5 @@ def colorless_images(source, data_config: Any) -> list[str]:
     )
     names = []
     for chunk in ds.batch(256).as_numpy_iterator():
-        names += [source.record_name(None, int(i)) for i in chunk["index"][~chunk["has_color"]]]
+        names += [source.name(int(i)) for i in chunk["image_id"][~chunk["has_color"]]]
     return names

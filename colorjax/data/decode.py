@@ -1,0 +1,216 @@
+"""One decoding of image files, for training, evaluation and colorize: any format, mode and bit depth -> float RGB.
+
+`decode(encoded, max_pixels=...)` turns a file's bytes into float32 (H, W, 3) in [0, 1], the same way everywhere:
+- The size is read from the header and checked against `max_pixels` BEFORE anything is decoded, so a
+  decompression bomb costs a header read; Pillow's own `DecompressionBombError` is turned into the same error.
+- Integer samples are scaled by their bit depth (8-bit / 255, 16-bit / 65535, 1-bit black/white), never by the
+  image's own maximum, so a 16-bit grey PNG has the lightness of its 8-bit equivalent.
+- Float samples (32-bit float TIFF) are taken as they are, in [0, 1] (values outside are clipped).
+- CMYK, palette, YCbCr, grey: Pillow's conversion to RGB. Grey becomes three equal channels.
+- Transparency (RGBA, LA, PA, a palette or grey image with a transparent colour) is composited on WHITE, the
+  background a viewer shows; a colorizer has no use for alpha.
+- EXIF orientation is applied (a portrait shot is decoded upright, in training too).
+- Animated or multi-page files (GIF, APNG, WebP, TIFF): the first frame.
+
+Training reads through TensorFlow (`tf_decode`): plain 8-bit RGB/grey JPEGs and PNGs with no orientation, no
+transparency and one frame decode in TF itself (`dct_method="INTEGER_ACCURATE"`, which gives the same pixels as
+Pillow, bit for bit); everything else goes through this module's Python decoder (`tf.numpy_function`). A Pillow
+header probe routes every file and enforces the pixel limit first.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+# Routes chosen by `probe` (what `tf_decode` does with a file).
+TF_JPEG, TF_PNG, PYTHON, TOO_LARGE, UNREADABLE = range(5)
+FAILED = (TOO_LARGE, UNREADABLE)
+
+_ORIENTATION = 0x0112
+_TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa", "RGBX")
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as a photo; the message is one line naming the file and why."""
+
+    pixels: int = 0  # Set when the file is over the pixel limit (0: not known).
+
+
+def too_large_message(
+    pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None
+) -> str:
+    dims = f"{size[0]}x{size[1]} = " if size else ""
+    count = f"{dims}{pixels} pixels" if pixels else "too many pixels"
+    return (
+        f"{count}, over the limit of {max_pixels} (config.data.max_pixels / --max-pixels; raise it to read "
+        "this file)"
+    )
+
+
+def _open(encoded: bytes, max_pixels: int):
+    """The Pillow image (header read only) or ImageError for an unreadable or too large file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(encoded))
+    except Image.DecompressionBombError as e:
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        error = ImageError(too_large_message(int(found.group(1)) if found else None, max_pixels))
+        error.pixels = int(found.group(1)) if found else 0
+        raise error from e
+    except UnidentifiedImageError as e:
+        raise ImageError("not an image this program can read") from e
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"not an image this program can read ({_reason(e)})") from e
+    width, height = image.size
+    if width * height > max_pixels:
+        error = ImageError(too_large_message(width * height, max_pixels, (width, height)))
+        error.pixels = width * height
+        raise error
+    if width * height == 0:
+        raise ImageError("an image with no pixels")
+    return image
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:120]
+
+
+def probe(encoded: bytes, max_pixels: int) -> tuple[int, int]:
+    """(route, pixels) for a file's bytes: how `tf_decode` decodes it, from its header alone."""
+    try:
+        image = _open(encoded, max_pixels)
+    except ImageError as e:
+        return (TOO_LARGE, e.pixels) if "over the limit" in str(e) else (UNREADABLE, 0)
+    pixels = image.size[0] * image.size[1]
+    plain = (
+        image.mode in ("RGB", "L")
+        and "transparency" not in image.info
+        and getattr(image, "n_frames", 1) == 1
+    )
+    if plain and image.format == "JPEG" and image.getexif().get(_ORIENTATION, 1) == 1:
+        return TF_JPEG, pixels
+    eight_bit_png = encoded[24:25] == b"\x08"  # IHDR bit depth (16-bit RGB opens as "RGB" too).
+    if plain and image.format == "PNG" and eight_bit_png and b"eXIf" not in encoded:
+        return TF_PNG, pixels
+    return PYTHON, pixels
+
+
+def decode(encoded: bytes, max_pixels: int) -> np.ndarray:
+    """A file's bytes -> float32 (H, W, 3) in [0, 1] (see the module docstring); ImageError without the name."""
+    from PIL import ImageOps
+
+    image = _open(encoded, max_pixels)
+    try:
+        image.seek(0)
+        image = ImageOps.exif_transpose(image)
+        return _to_float_rgb(image)
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"cannot be decoded ({_reason(e)})") from e
+
+
+def _to_float_rgb(image) -> np.ndarray:
+    mode = image.mode
+    if mode.startswith("I;16"):
+        grey = np.asarray(image).astype(np.float32) / 65535.0
+    elif mode == "I":
+        grey = np.asarray(image).astype(np.float32) / float(2 ** _integer_bits(image) - 1)
+    elif mode == "F":
+        grey = np.nan_to_num(np.asarray(image, np.float32), nan=0.0)
+    elif mode in _TRANSPARENT_MODES or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        return np.clip(rgba[..., :3] * alpha + (1.0 - alpha), 0.0, 1.0)
+    else:
+        return np.asarray(image.convert("RGB"), np.float32) / 255.0
+    grey = np.clip(grey, 0.0, 1.0)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def _integer_bits(image) -> int:
+    """Bit depth of a 32-bit-integer Pillow image: the TIFF tag when there is one, else 16 (Pillow opens 16-bit
+    grey PNGs and TIFFs as "I" in some versions) unless the values need more."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is not None and 258 in tags:
+        bits = tags[258]
+        return int(bits[0] if isinstance(bits, tuple) else bits)
+    return 16 if int(np.asarray(image).max(initial=0)) <= 65535 else 32
+
+
+def read_image(path: str | Path, max_pixels: int) -> np.ndarray:
+    """A file -> float32 (H, W, 3) in [0, 1]; ImageError with one line naming the file when it cannot be used."""
+    path = Path(path)
+    try:
+        encoded = path.read_bytes()
+    except IsADirectoryError as e:
+        raise ImageError(f"{path}: is a folder, not an image file") from e
+    except FileNotFoundError as e:
+        kind = "a link to a missing file" if path.is_symlink() else "no such file"
+        raise ImageError(f"{path}: {kind}") from e
+    except OSError as e:
+        raise ImageError(f"{path}: cannot be read ({e.strerror})") from e
+    try:
+        return decode(encoded, max_pixels)
+    except ImageError as e:
+        raise ImageError(f"{path}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------- in TensorFlow
+
+
+def _bytes(value) -> bytes:
+    """What tf.numpy_function passes for a scalar string (a 0-d object array) -> bytes."""
+    return value.item() if isinstance(value, np.ndarray) else bytes(value)
+
+
+def tf_decode(encoded, max_pixels: int):
+    """In a tf.data map: bytes -> (float32 (H, W, 3) in [0, 1], route, pixels).
+
+    A file over `max_pixels` or unreadable by its header comes back as a 1x1 placeholder with route TOO_LARGE or
+    UNREADABLE, so the host can name it and say why; one that fails later fails the element (tf.data skips it).
+    """
+    import tensorflow as tf
+
+    route, pixels = tf.numpy_function(
+        lambda data: tuple(np.int64(v) for v in probe(_bytes(data), max_pixels)),
+        [encoded],
+        [tf.int64, tf.int64],
+        stateful=False,
+    )
+
+    def with_pillow():
+        def python_decode(data):
+            try:
+                return decode(_bytes(data), max_pixels)
+            except ImageError:  # Raising here would make TF print a traceback for a bad file.
+                return np.zeros((0, 0, 3), np.float32)
+
+        return tf.numpy_function(python_decode, [encoded], tf.float32, stateful=False)
+
+    def jpeg():
+        image = tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.cast(image, tf.float32) / 255.0
+
+    def png():
+        return tf.cast(tf.io.decode_png(encoded, channels=3), tf.float32) / 255.0
+
+    def placeholder():
+        return tf.zeros([1, 1, 3], tf.float32)
+
+    image = tf.switch_case(
+        tf.cast(route, tf.int32),
+        branch_fns=[jpeg, png, with_pillow, placeholder, placeholder],
+    )
+    image.set_shape([None, None, 3])
+    tf.debugging.assert_positive(tf.size(image), message="not a decodable image")
+    route.set_shape([])
+    pixels.set_shape([])
+    return image, tf.cast(route, tf.int32), pixels
