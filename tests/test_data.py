@@ -354,6 +354,12 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path):
     ):
         decode.read_image(tmp_path / "photo.png", 1000)
     assert decode.read_image(tmp_path / "photo.png", 1200).shape == (30, 40, 3)
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.jpg")
+    for name in ("photo.png", "photo.jpg"):  # The Pillow probe and the in-graph JPEG header.
+        encoded = tf.constant((tmp_path / name).read_bytes())
+        _, route, pixels = decode.tf_decode(encoded, 1000)
+        assert (int(route), int(pixels)) == (decode.TOO_LARGE, 1200)
+        assert int(decode.tf_decode(encoded, 1200)[1]) in (decode.TF_PNG, decode.TF_JPEG)
 
 
 def test_a_folder_of_bad_inputs_trains_and_evaluates_naming_each_bad_file_once(corpus, caplog):

@@ -14,8 +14,9 @@
 
 Training reads through TensorFlow (`tf_decode`): plain 8-bit RGB/grey JPEGs and PNGs with no orientation, no
 transparency and one frame decode in TF itself (`dct_method="INTEGER_ACCURATE"`, which gives the same pixels as
-Pillow, bit for bit); everything else goes through this module's Python decoder (`tf.numpy_function`). A Pillow
-header probe routes every file and enforces the pixel limit first.
+Pillow, bit for bit; TF's default IDCT differs by up to 20 levels); everything else goes through this module's
+Python decoder (`tf.numpy_function`). The route and the pixel limit come from the header: in-graph for a JPEG
+without EXIF (`tf.io.extract_jpeg_shape`), from a Pillow header probe for every other file.
 """
 
 from __future__ import annotations
@@ -179,12 +180,28 @@ def tf_decode(encoded, max_pixels: int):
     """
     import tensorflow as tf
 
-    route, pixels = tf.numpy_function(
-        lambda data: tuple(np.int64(v) for v in probe(_bytes(data), max_pixels)),
-        [encoded],
-        [tf.int64, tf.int64],
-        stateful=False,
-    )
+    def python_probe():
+        route, pixels = tf.numpy_function(
+            lambda data: tuple(np.int64(v) for v in probe(_bytes(data), max_pixels)),
+            [encoded],
+            [tf.int64, tf.int64],
+            stateful=False,
+        )
+        return tf.reshape(route, []), tf.reshape(pixels, [])
+
+    def jpeg_header():
+        """A JPEG without EXIF is routed in-graph (the Python probe costs as much as the decode); one with
+        EXIF, or CMYK, goes to the probe, which reads its orientation."""
+        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
+        pixels = shape[0] * shape[1]
+        exif = (
+            tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
+        )
+        plain = tf.logical_and(tf.logical_not(exif), tf.logical_or(shape[2] == 1, shape[2] == 3))
+        route = tf.where(pixels > max_pixels, np.int64(TOO_LARGE), np.int64(TF_JPEG))
+        return tf.cond(plain, lambda: (route, pixels), python_probe)
+
+    route, pixels = tf.cond(tf.io.is_jpeg(encoded), jpeg_header, python_probe)
 
     def with_pillow():
         def python_decode(data):
@@ -211,6 +228,4 @@ def tf_decode(encoded, max_pixels: int):
     )
     image.set_shape([None, None, 3])
     tf.debugging.assert_positive(tf.size(image), message="not a decodable image")
-    route.set_shape([])
-    pixels.set_shape([])
     return image, tf.cast(route, tf.int32), pixels
