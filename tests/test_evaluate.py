@@ -279,7 +279,11 @@ def test_eight_devices_give_the_numbers_of_one(evaluated, trained_run, labelled_
             if value is None:
                 assert a[key] is None, (row, key)
             else:
-                assert np.allclose(a[key], value, rtol=1e-6, atol=1e-9), (row, key)
+                # The mean-colour baseline paints ONE ab (a float32 mean, summed in another order on 8
+                # devices) everywhere, and its RGB metrics round to 8-bit levels: a 1e-7 change of that
+                # mean flips many pixels' levels at once (2e-5 relative seen when decoding went float).
+                rtol = 1e-4 if row == "mean_colour" else 1e-6
+                assert np.allclose(a[key], value, rtol=rtol, atol=1e-9), (row, key)
     rows_one, rows_eight = (
         read_csv(evaluated / "per_image.csv"),
         read_csv(tmp_path / "per_image.csv"),

@@ -4,7 +4,8 @@
 - The size is read from the header and checked against `max_pixels` BEFORE anything is decoded, so a
   decompression bomb costs a header read; Pillow's own `DecompressionBombError` is turned into the same error.
 - Integer samples are scaled by their bit depth (8-bit / 255, 16-bit / 65535, 1-bit black/white), never by the
-  image's own maximum, so a 16-bit grey PNG has the lightness of its 8-bit equivalent.
+  image's own maximum, so a 16-bit grey PNG has the lightness of its 8-bit equivalent (16-bit RGB PNGs keep
+  the 8 most significant bits, which is what Pillow reads).
 - Float samples (32-bit float TIFF) are taken as they are, in [0, 1] (values outside are clipped).
 - CMYK, palette, YCbCr, grey: Pillow's conversion to RGB. Grey becomes three equal channels.
 - Transparency (RGBA, LA, PA, a palette or grey image with a transparent colour) is composited on WHITE, the
@@ -47,10 +48,7 @@ def too_large_message(
 ) -> str:
     dims = f"{size[0]}x{size[1]} = " if size else ""
     count = f"{dims}{pixels} pixels" if pixels else "too many pixels"
-    return (
-        f"{count}, over the limit of {max_pixels} (config.data.max_pixels / --max-pixels; raise it to read "
-        "this file)"
-    )
+    return f"{count}, over the limit of {max_pixels} (config.data.max_pixels; raise it to read this file)"
 
 
 def _open(encoded: bytes, max_pixels: int):
