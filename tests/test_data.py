@@ -17,17 +17,11 @@ MAX_PIXELS = config_lib.base_config().data.max_pixels
 
 
 def data_config(source: str, **overrides) -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict(
+    """`base_config().data` on `source`, small crops, every file in the training split."""
+    config = config_lib.base_config().data
+    config.update(
         dict(
-            source=source,
-            train_split="train",
-            eval_split="validation",
-            image_size=32,
-            color_space="lab",
-            min_chroma=5.0,
-            max_failed_fraction=0.5,
-            prefetch=2,
-            holdout_fraction=0.0,
+            source=source, image_size=32, max_failed_fraction=0.5, prefetch=2, holdout_fraction=0.0
         )
     )
     config.update(overrides)

@@ -28,9 +28,7 @@ def _bench_files(limit: int) -> tuple[list[Path], str]:
         files = (files * (limit // len(files) + 1))[:limit]
         return files, "samples (7 photos, repeated)"
     root = Path(spec.removeprefix("folder:"))
-    files = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in data.IMAGE_EXTENSIONS
-    )
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in data.IMAGE_EXTENSIONS)
     rng = np.random.default_rng(0)
     files = [files[i] for i in rng.permutation(len(files))[:limit]]
     return files, f"{len(files)} photos from {root}"
@@ -59,16 +57,11 @@ def _skimage_loop(files: list[Path]) -> float:
 
 
 def _colorjax_stream(files: list[Path], batch_size: int) -> float:
-    import ml_collections
+    from colorjax import config_lib
 
-    config = ml_collections.ConfigDict(
-        dict(
-            image_size=CROP_SIZE,
-            color_space="lab",
-            min_chroma=5.0,
-            max_failed_fraction=0.05,
-            prefetch=4,
-        )
+    config = config_lib.base_config().data
+    config.update(
+        dict(image_size=CROP_SIZE, color_space="lab", max_failed_fraction=0.05, prefetch=4)
     )
     source = data.FileSource(files, None, None, "benchmark photos")
     stream = data.TrainStream(source, config, local_batch_size=batch_size, seed=0)

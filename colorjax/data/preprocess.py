@@ -20,20 +20,10 @@ def plain(fn):
     return tf.autograph.experimental.do_not_convert(fn)
 
 
-def max_pixels(data_config) -> int:
-    """The pixel limit enforced before decoding (configs saved before the field existed get the default)."""
-    limit = data_config.get("max_pixels")
-    if limit is None:
-        from colorjax import config_lib
-
-        limit = config_lib.base_config().data.max_pixels
-    return int(limit)
-
-
 def decode_image(encoded, data_config):
     """Encoded bytes -> (float32 (H, W, 3) in [0, 1], route, pixels): `decode.tf_decode` under the config's
     pixel limit; a route in `decode.FAILED` marks a placeholder the host must drop and report."""
-    return decode.tf_decode(encoded, max_pixels(data_config))
+    return decode.tf_decode(encoded, data_config.max_pixels)
 
 
 def random_crop(image, seed, data_config):
@@ -42,16 +32,16 @@ def random_crop(image, seed, data_config):
 
     size = data_config.image_size
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    if data_config.get("train_crop", "random_resized") == "resize_random_crop":
-        image = _resize_shorter_side(image, data_config.get("resize_size", size))
+    if data_config.train_crop == "resize_random_crop":
+        image = _resize_shorter_side(image, data_config.resize_size)
         crop = tf.image.stateless_random_crop(image, [size, size, 3], seed=crop_seed)
     else:
         begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
             tf.shape(image),
             bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
             seed=crop_seed,
-            area_range=tuple(data_config.get("crop_area", (0.25, 1.0))),
-            aspect_ratio_range=tuple(data_config.get("crop_aspect_ratio", (3 / 4, 4 / 3))),
+            area_range=tuple(data_config.crop_area),
+            aspect_ratio_range=tuple(data_config.crop_aspect_ratio),
             min_object_covered=0.0,
             max_attempts=10,
             use_image_if_no_bounding_boxes=True,
@@ -88,7 +78,7 @@ def center_crop(image, data_config):
     import tensorflow as tf
 
     size = data_config.image_size
-    image = _resize_shorter_side(image, data_config.get("eval_resize_size") or size)
+    image = _resize_shorter_side(image, data_config.eval_resize_size or size)
     image = tf.image.resize_with_crop_or_pad(image, size, size)
     return tf.clip_by_value(image, 0.0, 1.0)
 
@@ -98,11 +88,11 @@ def to_lightness_chroma(rgb, data_config):
     import tensorflow as tf
 
     lab = color.tf_rgb_to_lab(rgb)
-    if data_config.get("color_space", "lab") == "luv":
+    if data_config.color_space == "luv":
         chroma = color.tf_rgb_to_luv(rgb)[..., 1:]
     else:
         chroma = lab[..., 1:]
-    has_color = tf.reduce_any(tf.abs(lab[..., 1:]) > data_config.get("min_chroma", 5.0))
+    has_color = tf.reduce_any(tf.abs(lab[..., 1:]) > data_config.min_chroma)
     return {"L": lab[..., :1], "chroma": chroma, "has_color": has_color}
 
 

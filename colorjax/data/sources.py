@@ -383,16 +383,16 @@ def make_source(data_config: Any, split: str, *, process_index: int = 0, process
         return TfdsSource(
             spec[len("tfds:") :],
             split,
-            data_dir=data_config.get("tfds_data_dir"),
-            image_key=data_config.get("image_key", "image"),
-            shuffle_buffer=data_config.get("shuffle_buffer", 10_000),
+            data_dir=data_config.tfds_data_dir,
+            image_key=data_config.image_key,
+            shuffle_buffer=data_config.shuffle_buffer,
         )
     if spec.startswith("folder:"):
         source = _folder_source(
             Path(os.path.expanduser(spec[len("folder:") :])),
             split,
-            data_config.get("labels", "auto"),
-            data_config.get("holdout_fraction", 0.05),
+            data_config.labels,
+            data_config.holdout_fraction,
         )
     elif spec == "samples":
         paths = sample_photo_paths()

@@ -25,7 +25,6 @@ import numpy as np
 from colorjax.data import decode
 from colorjax.data.preprocess import (
     decode_image,
-    max_pixels,
     plain,
     preprocess,
     to_lightness_chroma,
@@ -73,8 +72,8 @@ class _SkipCounter:
 
     def __init__(self, source, data_config: Any, min_seen: int = 50):
         self.source = source
-        self.max_failed_fraction = data_config.get("max_failed_fraction", 0.01)
-        self.max_pixels = max_pixels(data_config)
+        self.max_failed_fraction = data_config.max_failed_fraction
+        self.max_pixels = data_config.max_pixels
         self.min_seen = min(min_seen, source.num_examples)
         self.failed_names: set[str] = set()
         self.no_color_ids: set[int] = set()
@@ -165,7 +164,7 @@ class TrainStream:
         self.process_index = process_index
         self.position = start
         self.counter = _SkipCounter(source, data_config)
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, data_config.get("prefetch", 2)))
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, data_config.prefetch))
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._produce, args=(start,), daemon=True, name="TrainStream"
@@ -263,7 +262,7 @@ class TrainStream:
             if kept_in_block == 0 and not colour_epochs_checked:
                 raise DataError(
                     f"No image of {self.source.description} has colour (every pixel within "
-                    f"|a|,|b| <= {self.data_config.get('min_chroma', 5.0)}), or none could be decoded: a colorizer "
+                    f"|a|,|b| <= {self.data_config.min_chroma}), or none could be decoded: a colorizer "
                     "learns from colour photos; point config.data.source at some."
                 )
             colour_epochs_checked = colour_epochs_checked or kept_in_block > 0
