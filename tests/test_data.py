@@ -317,6 +317,19 @@ def test_every_corpus_file_decodes_correctly_or_is_rejected_in_one_line(corpus):
             assert message.startswith(str(case.path)) and "\n" not in message, case.why
 
 
+def test_colorize_reads_through_the_same_decoder(corpus):
+    from colorjax import inference
+
+    for case in corpus:
+        if case.accepted:
+            expected = color.rgb_to_uint8(decode.read_image(case.path, MAX_PIXELS))
+            np.testing.assert_array_equal(inference.read_image(case.path), expected)
+        else:
+            with pytest.raises(inference.InferenceError) as error:
+                inference.read_image(case.path)
+            assert str(case.path) in str(error.value) and "\n" not in str(error.value), case.why
+
+
 def test_tensorflow_decodes_exactly_as_the_python_decoder(corpus):
     """Training (tf.data) and colorize/evaluation (Python) get the same pixels: TF's own JPEG and PNG decoders
     for plain files (INTEGER_ACCURATE IDCT = Pillow's), the Python decoder for everything else."""
