@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from colorjax.color import lightness_to_gray, rgb_to_lab
-from colorjax.models.vgg16 import scaled_width
+from colorjax.models.width import scaled_width
 
 IMAGE_SIZE = 32
 

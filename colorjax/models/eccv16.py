@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax.models.width import scaled_width
 from colorjax.quantize import AB_NUM_BINS, ANNEALED_MEAN_TEMPERATURE, annealed_mean
 
 # (block, output channels, strides of its convs, dilation) for blocks 1-7.
@@ -35,10 +36,6 @@ ENCODER_BLOCKS = (
     (7, 512, (1, 1, 1), 1),
 )
 DECODER_CHANNELS = 256
-
-
-def scaled_channels(channels: int, width: float) -> int:
-    return max(1, round(channels * width))
 
 
 def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dtype: Any) -> nn.Conv:
@@ -100,7 +97,7 @@ class ECCV16(nn.Module):
         for block, channels, strides, dilation in ENCODER_BLOCKS:
             for i, stride in enumerate(strides):
                 x = conv3x3(
-                    scaled_channels(channels, self.width),
+                    scaled_width(channels, self.width),
                     f"model{block}_{2 * i}",
                     stride=stride,
                     dilation=dilation,
@@ -109,7 +106,7 @@ class ECCV16(nn.Module):
                 x = nn.relu(x)
             x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
 
-        decoder_channels = scaled_channels(DECODER_CHANNELS, self.width)
+        decoder_channels = scaled_width(DECODER_CHANNELS, self.width)
         x = nn.relu(upconv4x4(decoder_channels, "model8_0", dtype=self.dtype)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_2", dtype=self.dtype)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_4", dtype=self.dtype)(x))
