@@ -3,7 +3,7 @@
 Every metric is split in two halves so that evaluation is batched, jit-able and data parallel like training, and so
 that padding and the number of devices can never change a reported number:
 
-    truth = views_from_rgb(rgb)                                      # ground truth: RGB, Lab ab, Luv uv
+    truth = views_from_chroma(L, batch["chroma"], "lab")             # ground truth: RGB, Lab ab, Luv uv
     pred = views_from_chroma(L, outputs["chroma"], "lab")            # or a baseline: gray_prediction(L), ...
     stats = image_statistics(pred, truth)                            # jit-able; every entry has a leading N axis
     reduced = reduce_statistics(stats, mask)                         # jit-able; counts summed over the batch
@@ -99,15 +99,6 @@ class ColourViews(NamedTuple):
 
 # ----------------------------------------------------------------------------------------------------------------
 # Colour views of predictions, ground truth and baselines.
-
-
-def views_from_rgb(rgb: jax.Array) -> ColourViews:
-    """Views of ground-truth sRGB images (N, H, W, 3) in [0, 1]."""
-    from colorjax import color
-
-    return ColourViews(
-        rgb=rgb, ab=color.rgb_to_lab(rgb)[..., 1:], uv=color.rgb_to_luv(rgb)[..., 1:]
-    )
 
 
 def views_from_chroma(L: jax.Array, chroma: jax.Array, color_space: str) -> ColourViews:
