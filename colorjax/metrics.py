@@ -31,8 +31,9 @@ Conventions (also in `CONVENTIONS`, which `colorjax.evaluate` copies into metric
 - AuC (Zhang et al. 2016): per-pixel ab L2 error e; the fraction of pixels with e <= t at t = 0, 1, ..., 150;
   the area under that curve by the trapezoid rule, divided by 150 and given in percent. Ground truth scores 100.
 - Rebalanced AuC: each pixel weighted by the inverse frequency of its ground-truth colour class: the nearest of the
-  313 ab bins by `quantize.nearest_bin`, the class the Zhang loss rebalances by. `auc_rebalanced_percent` takes the frequency from the evaluated images' own ground-truth histogram,
-  i.e. every colour bin present in the ground truth counts equally. `auc_rebalanced_prior_percent` takes it from a
+  313 ab bins by `quantize.nearest_bin`, the class the Zhang loss rebalances by. `auc_rebalanced_percent` takes the
+  frequency from the evaluated images' own ground-truth histogram, i.e. every colour bin present in the ground truth
+  counts equally. `auc_rebalanced_prior_percent` takes it from a
   fixed prior (default: the shipped ImageNet prior), which is what Zhang et al.'s ImageNet numbers mean. On ImageNet
   the two agree (the validation histogram is the prior); on another dataset the ImageNet prior gives weights up to
   1/6e-9 to colours ImageNet almost never shows, so the dataset's own histogram is the headline number.

@@ -1,9 +1,10 @@
 """Zhang, Isola & Efros (ECCV 2016) "Colorful Image Colorization": the 313-bin ab classifier.
 
-Layout (the paper's Fig. 2 and the authors' PyTorch port, richzhang/colorization `colorizers/eccv16.py`): blocks 1-7 are 3x3 convs with bias, each
-followed by ReLU, and one BatchNorm after the block's last ReLU; blocks 1-3 end with a stride-2 conv, blocks 5-6 are
-dilated by 2. Block 8 is a 4x4 stride-2 transposed conv back up to 1/4 resolution, two 3x3 convs and a 1x1 conv to
-313 logits. Widths 64, 128, 256, 512, 512, 512, 512, 256, scaled by `width` for small configs (1.0 = published).
+Layout (the paper's Fig. 2 and the authors' PyTorch port, richzhang/colorization `colorizers/eccv16.py`): blocks
+1-7 are 3x3 convs with bias, each followed by ReLU, and one BatchNorm after the block's last ReLU; blocks 1-3 end
+with a stride-2 conv, blocks 5-6 are dilated by 2. Block 8 is a 4x4 stride-2 transposed conv back up to 1/4
+resolution, two 3x3 convs and a 1x1 conv to 313 logits. Widths 64, 128, 256, 512, 512, 512, 512, 256, scaled by
+`width` for small configs (1.0 = published).
 
 Submodules are named after the PyTorch state-dict entries (`model3.4.weight` -> `model3_4/kernel`), so the
 published weights map one to one (`colorjax.published_weights`).
