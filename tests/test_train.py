@@ -65,6 +65,7 @@ def assert_trees_close(a, b, atol):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=0)
 
 
+@pytest.mark.slow
 def test_run_leaves_checkpoints_logs_config_and_pictures(photo_folder, tmp_path):
     config = tiny_config(f"folder:{photo_folder}", eval_every=4, best_metric="val/loss")
     results = train.train_and_evaluate(config, tmp_path / "run")
@@ -117,6 +118,7 @@ def logged_scalars(workdir: Path, tag: str) -> dict[int, float]:
     return values
 
 
+@pytest.mark.slow
 def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, monkeypatch):
     """Train 2N steps == train N, crash, rerun the same command to resume, train to 2N."""
     config = tiny_config(f"folder:{photo_folder}", num_train_steps=8, checkpoint_every=4)
@@ -197,6 +199,7 @@ def _run_python(
     )
 
 
+@pytest.mark.slow
 def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
     """Data parallel over a Mesh: same loss, params and batch_stats (global-batch BatchNorm) as on 1 device."""
     code = f"""

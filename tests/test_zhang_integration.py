@@ -208,6 +208,7 @@ def random_published_eccv16(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_colorize_with_published_weights_reproduces_the_plain_mean(tmp_path):
     weights = random_published_eccv16(tmp_path / "eccv16.npz")
     square = make_photo(np.random.default_rng(2), 256, 256)
