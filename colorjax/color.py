@@ -1,7 +1,7 @@
 """sRGB <-> CIE Lab and sRGB <-> CIE Luv (D65 white, 2-degree observer), in JAX and in TensorFlow ops.
 
 The models, losses and metrics use the JAX functions (`rgb_to_lab`, `lab_to_rgb`, `rgb_to_luv`, `luv_to_rgb`,
-`chroma_to_rgb`, `rgb_to_lightness_chroma`; `lightness_to_gray` for models fed gray pictures); the tf.data
+`chroma_to_rgb`; `lightness_to_gray` for models fed gray pictures; `rgb_to_uint8` for 8-bit output); the tf.data
 pipeline uses their `tf_` twins, which are graph-mode safe inside `Dataset.map`. Both backends run the same
 formulas: each formula below is written once against a small table of array operations (`_ArrayOps`), filled with
 `jax.numpy` or with TensorFlow ops. TensorFlow is imported only when a `tf_` function is first called, so JAX users
@@ -221,10 +221,6 @@ def _lightness_to_gray(ops: _ArrayOps, lightness):
     return _linear_to_srgb(ops, luminance)
 
 
-def _split_lightness_chroma(colour):
-    return colour[..., :1], colour[..., 1:]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # JAX
 # ---------------------------------------------------------------------------------------------------------------
@@ -291,13 +287,6 @@ def lightness_to_gray(lightness: jax.Array) -> jax.Array:
 def _check_color_space(color_space: str, name: str) -> None:
     if color_space not in COLOR_SPACES:
         raise ValueError(f"{name}: color_space must be 'lab' or 'luv', got {color_space!r}.")
-
-
-def rgb_to_lightness_chroma(rgb: jax.Array, color_space: str) -> tuple[jax.Array, jax.Array]:
-    """sRGB (..., 3) -> (L (..., 1), chroma (..., 2)): chroma is (a, b) for "lab", (u, v) for "luv"."""
-    _check_color_space(color_space, "rgb_to_lightness_chroma")
-    to_colour = rgb_to_lab if color_space == "lab" else rgb_to_luv
-    return _split_lightness_chroma(to_colour(rgb))
 
 
 def chroma_to_rgb(lightness: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
@@ -385,21 +374,3 @@ def tf_luv_to_rgb(luv):
     tf = _import_tf()
     luv = _as_float32_tensor(tf, luv, 3, "tf_luv_to_rgb", "Luv")
     return _luv_to_rgb(_tf_ops(tf), luv, _FLOAT32_EPS)
-
-
-def tf_rgb_to_lightness_chroma(rgb, color_space: str):
-    """`rgb_to_lightness_chroma` in TensorFlow ops: sRGB (..., 3) -> (L (..., 1), chroma (..., 2))."""
-    _check_color_space(color_space, "tf_rgb_to_lightness_chroma")
-    to_colour = tf_rgb_to_lab if color_space == "lab" else tf_rgb_to_luv
-    return _split_lightness_chroma(to_colour(rgb))
-
-
-def tf_chroma_to_rgb(lightness, chroma, color_space: str):
-    """`chroma_to_rgb` in TensorFlow ops: L (..., 1) and chroma (..., 2) -> sRGB (..., 3) in [0, 1]."""
-    _check_color_space(color_space, "tf_chroma_to_rgb")
-    tf = _import_tf()
-    lightness = _as_float32_tensor(tf, lightness, 1, "tf_chroma_to_rgb", "lightness")
-    chroma = _as_float32_tensor(tf, chroma, 2, "tf_chroma_to_rgb", "chroma")
-    to_rgb = tf_lab_to_rgb if color_space == "lab" else tf_luv_to_rgb
-    return to_rgb(tf.concat([lightness, chroma], axis=-1))
-

@@ -3,7 +3,7 @@
 Every metric is split in two halves so that evaluation is batched, jit-able and data parallel like training, and so
 that padding and the number of devices can never change a reported number:
 
-    truth = views_from_rgb(rgb)                                      # ground truth: RGB, Lab ab, Luv uv
+    truth = views_from_chroma(L, batch["chroma"], "lab")             # ground truth: RGB, Lab ab, Luv uv
     pred = views_from_chroma(L, outputs["chroma"], "lab")            # or a baseline: gray_prediction(L), ...
     stats = image_statistics(pred, truth)                            # jit-able; every entry has a leading N axis
     reduced = reduce_statistics(stats, mask)                         # jit-able; counts summed over the batch
@@ -31,8 +31,9 @@ Conventions (also in `CONVENTIONS`, which `colorjax.evaluate` copies into metric
 - AuC (Zhang et al. 2016): per-pixel ab L2 error e; the fraction of pixels with e <= t at t = 0, 1, ..., 150;
   the area under that curve by the trapezoid rule, divided by 150 and given in percent. Ground truth scores 100.
 - Rebalanced AuC: each pixel weighted by the inverse frequency of its ground-truth colour class: the nearest of the
-  313 ab bins by `quantize.nearest_bin`, the class the Zhang loss rebalances by. `auc_rebalanced_percent` takes the frequency from the evaluated images' own ground-truth histogram,
-  i.e. every colour bin present in the ground truth counts equally. `auc_rebalanced_prior_percent` takes it from a
+  313 ab bins by `quantize.nearest_bin`, the class the Zhang loss rebalances by. `auc_rebalanced_percent` takes the
+  frequency from the evaluated images' own ground-truth histogram, i.e. every colour bin present in the ground truth
+  counts equally. `auc_rebalanced_prior_percent` takes it from a
   fixed prior (default: the shipped ImageNet prior), which is what Zhang et al.'s ImageNet numbers mean. On ImageNet
   the two agree (the validation histogram is the prior); on another dataset the ImageNet prior gives weights up to
   1/6e-9 to colours ImageNet almost never shows, so the dataset's own histogram is the headline number.
@@ -99,15 +100,6 @@ class ColourViews(NamedTuple):
 
 # ----------------------------------------------------------------------------------------------------------------
 # Colour views of predictions, ground truth and baselines.
-
-
-def views_from_rgb(rgb: jax.Array) -> ColourViews:
-    """Views of ground-truth sRGB images (N, H, W, 3) in [0, 1]."""
-    from colorjax import color
-
-    return ColourViews(
-        rgb=rgb, ab=color.rgb_to_lab(rgb)[..., 1:], uv=color.rgb_to_luv(rgb)[..., 1:]
-    )
 
 
 def views_from_chroma(L: jax.Array, chroma: jax.Array, color_space: str) -> ColourViews:

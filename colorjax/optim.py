@@ -3,17 +3,17 @@
 config.optimizer: name (adam | adamw | adadelta | sgd), learning_rate (peak), b1, b2, eps, momentum (sgd),
   rho (adadelta), weight_decay (decoupled for adamw; L2 added to the gradient otherwise, as Caffe/PyTorch Adam do),
   grad_clip_norm (global norm; None = off).
-  reduce_on_plateau: None, or {factor, patience, min_delta, cooldown, min_scale} to scale the learning rate down
-  when `config.plateau_metric` (default val/loss) stops improving at evaluations (Keras ReduceLROnPlateau).
+  reduce_on_plateau: None, or {factor, patience, atol, rtol, cooldown, min_scale} to scale the learning rate down
+  when `config.plateau_metric` (default val/loss) stops improving at evaluations (`reduce_on_plateau` below).
 config.schedule: name (constant | cosine | step | linear), warmup_steps, and for `step` the `boundaries` (fractions of
   training) and `decay_factor`; `cosine` decays to `final_fraction` of the peak.
 """
 
 from typing import Any
 
+import flax.struct
+import jax
 import optax
-
-from colorjax import optim_plateau
 
 
 def make_schedule(schedule_config: Any, learning_rate: float, total_steps: int) -> optax.Schedule:
@@ -70,9 +70,86 @@ def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Sch
             f"Unknown optimizer {name!r}; config.optimizer.name must be adam, adamw, adadelta or sgd."
         )
     if opt.reduce_on_plateau:
-        parts.append(optim_plateau.reduce_on_plateau(**opt.reduce_on_plateau))
+        parts.append(reduce_on_plateau(**opt.reduce_on_plateau))
     return optax.chain(*parts), schedule
 
 
-record_validation_loss = optim_plateau.record_validation_loss
-plateau_scale = optim_plateau.plateau_scale
+# ---------------------------------------------------------------------------------------------------------------
+# Reduce on plateau: optax.contrib.reduce_on_plateau, fed at evaluations only.
+
+
+@flax.struct.dataclass
+class PlateauState:
+    """`optax.contrib.reduce_on_plateau`'s state, with its settings kept in the tree's structure (not leaves): so
+    `record_validation_loss` needs only the optimizer state, also inside jit, and checkpoints hold the state alone."""
+
+    plateau: optax.contrib.ReduceLROnPlateauState
+    settings: tuple[tuple[str, float], ...] = flax.struct.field(pytree_node=False)
+
+
+def reduce_on_plateau(
+    factor: float = 0.1**0.5,
+    patience: int = 5,
+    atol: float = 1e-4,
+    rtol: float = 0.0,
+    cooldown: int = 0,
+    min_scale: float = 0.0,
+) -> optax.GradientTransformation:
+    """Scales every update by the scale of `optax.contrib.reduce_on_plateau`, which `record_validation_loss` lowers.
+
+    optax's transformation takes the monitored value on every `update` call; the validation loss exists only at
+    evaluations, so the training step only applies the current scale and `record_validation_loss` runs optax's own
+    update, with the evaluation's loss, after each evaluation. An evaluation improves when loss < (1 - rtol) best -
+    atol (the defaults are Keras ReduceLROnPlateau's min_delta = 1e-4); after `patience` evaluations in a row without
+    improvement the scale is multiplied by `factor` (never below `min_scale`) and the next `cooldown` evaluations
+    are ignored (optax's cooldown c ignores as many evaluations as Keras's cooldown c + 1). The scale multiplies the
+    updates, so with Adam or SGD it is exactly a learning-rate multiplier.
+    """
+    settings = dict(
+        factor=factor, patience=patience, atol=atol, rtol=rtol, cooldown=cooldown, min_scale=min_scale
+    )
+    if patience < 1 or cooldown < 0 or min_scale < 0:
+        raise ValueError(
+            "config.optimizer.reduce_on_plateau needs patience >= 1 and non-negative cooldown and min_scale; "
+            f"got patience={patience}, cooldown={cooldown}, min_scale={min_scale}."
+        )
+    try:
+        plateau = optax.contrib.reduce_on_plateau(**settings)
+    except ValueError as error:
+        raise ValueError(f"config.optimizer.reduce_on_plateau: {error}") from None
+
+    def init_fn(params: Any) -> PlateauState:
+        return PlateauState(plateau.init(params), tuple(sorted(settings.items())))
+
+    def update_fn(updates: Any, state: PlateauState, params: Any = None) -> tuple[Any, PlateauState]:
+        del params
+        scale = state.plateau.scale
+        return jax.tree.map(lambda update: (scale * update).astype(update.dtype), updates), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _is_plateau(node: Any) -> bool:
+    return isinstance(node, PlateauState)
+
+
+def record_validation_loss(opt_state: Any, validation_loss: jax.Array | float) -> Any:
+    """Feeds one evaluation's loss to every `PlateauState` inside `opt_state`; other states pass through.
+
+    Pure and jit-able; a no-op for an optimizer without `reduce_on_plateau`.
+    """
+
+    def record(node):
+        if not _is_plateau(node):
+            return node
+        transform = optax.contrib.reduce_on_plateau(**dict(node.settings))
+        _, plateau = transform.update(None, node.plateau, value=validation_loss)
+        return node.replace(plateau=plateau)
+
+    return jax.tree.map(record, opt_state, is_leaf=_is_plateau)
+
+
+def plateau_scale(opt_state: Any) -> float | None:
+    """The current learning-rate multiplier (for logging), or None if `opt_state` has no plateau state."""
+    found = [node for node in jax.tree.leaves(opt_state, is_leaf=_is_plateau) if _is_plateau(node)]
+    return float(found[0].plateau.scale) if found else None

@@ -111,13 +111,3 @@ def markdown_table(
     ]
     lines += ["| " + " | ".join(_format_cell(v, digits) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def write_markdown_table(
-    path: str | Path, header: Sequence[str], rows: Sequence[Sequence[object]], *, digits: int = 2
-) -> Path:
-    """Writes `markdown_table(header, rows)` to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown_table(header, rows, digits=digits))
-    return path

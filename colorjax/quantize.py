@@ -4,7 +4,7 @@
 - CIE Lab, Zhang et al. (ECCV16): Q = 313 in-gamut ab bins on a grid of 10 (`ab_bin_centres`, published order),
   soft-encoding of targets, class rebalancing from an empirical prior, and the annealed-mean decoding.
 
-The Lab functions that run per pixel (`soft_encode`, `nearest_bin`, the decoders) are pure JAX so they run inside the
+The Lab functions that run per pixel (`soft_encode`, `nearest_bin`, `annealed_mean`) are pure JAX so they run inside the
 jitted train step on the accelerator; the prior helpers (`load_prior`, `rebalance_weights`, `smoothed_prior`) are
 host-side NumPy, run once when a loss is built or a prior is computed.
 """
@@ -223,17 +223,6 @@ def annealed_mean(logits: jax.Array, temperature: float = ANNEALED_MEAN_TEMPERAT
     dtype = jnp.promote_types(logits.dtype, jnp.float32)  # float32 from bfloat16; float64 stays
     probabilities = jax.nn.softmax(logits.astype(dtype) / temperature, axis=-1)
     return probabilities @ jnp.asarray(ab_bin_centres(), dtype)
-
-
-def decode_mean(logits: jax.Array) -> jax.Array:
-    """Expected ab under the predicted distribution (annealed mean at T = 1; what the PyTorch port returns)."""
-    return annealed_mean(logits, temperature=1.0)
-
-
-@jax.jit
-def decode_mode(logits: jax.Array) -> jax.Array:
-    """The centre of the most probable bin: (..., 313) -> (..., 2)."""
-    return jnp.asarray(ab_bin_centres())[jnp.argmax(logits, axis=-1)]
 
 
 @jax.jit

@@ -28,9 +28,9 @@ metrics.json schema (version 1), written by `colorjax.evaluate`:
 
 METRICS is the dict `colorjax.metrics.finalize` returns, optionally with "fid":
     images, pixels, psnr_rgb_db, psnr_rgb_capped_images, psnr_ab_db, psnr_ab_capped_images, ab_l2_error,
-    psnr_rgb_db_below_cap, psnr_ab_db_below_cap, ab_rmse, auc_percent, auc_rebalanced_percent, auc_rebalanced_prior_percent, colourfulness,
-    colourfulness_ground_truth, delta_colourfulness, acc_u_percent, acc_v_percent, saturation,
-    saturation_ground_truth, saturation_difference_percent, ground_truth_mean_ab [a, b],
+    psnr_rgb_db_below_cap, psnr_ab_db_below_cap, ab_rmse, auc_percent, auc_rebalanced_percent,
+    auc_rebalanced_prior_percent, colourfulness, colourfulness_ground_truth, delta_colourfulness, acc_u_percent,
+    acc_v_percent, saturation, saturation_ground_truth, saturation_difference_percent, ground_truth_mean_ab [a, b],
     auc_curve [151 fractions], auc_rebalanced_curve [151 fractions],
     top1_colorized_percent, top1_ground_truth_percent, top1_agreement_percent (with a classifier), fid.
 "images" is required; a missing metric shows as a dash.

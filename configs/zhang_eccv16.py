@@ -2,7 +2,8 @@
 
     python -m colorjax.train --config configs/zhang_eccv16.py --workdir runs/zhang_eccv16
 
-The paper's recipe (FACTS.md): ImageNet (TFDS `imagenet2012`, prepared with `tfds build imagenet2012` and the
+The paper's recipe (its training details; the authors' Caffe solver, richzhang/colorization `train/solver.prototxt`,
+holds the same Adam settings): ImageNet (TFDS `imagenet2012`, prepared with `tfds build imagenet2012` and the
 manually downloaded archives, or `--config.data.tfds_data_dir`), the shorter side resized to 256 then random
 176x176 crops with horizontal flips, batch 40, Adam lr 3e-5, betas (0.9, 0.99), weight decay 1e-3 (an L2 term in
 the gradient, as in Caffe), about 450k iterations; the learning rate drops to 1e-5 and about 3e-6 at 200k and 375k

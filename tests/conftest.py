@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
 `shared_dir` is the team's `../shared` folder beside the checkout (override with COLORJAX_SHARED); tests that need its
-photos or reference figures skip cleanly where it is absent, as on a user's fresh clone.
+scene photos (`data/intel_scenes_150`) skip cleanly where they are absent, as on a user's fresh clone.
 """
 
 import os
@@ -14,7 +14,7 @@ SHARED_DIR = Path(os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().par
 
 @pytest.fixture
 def shared_dir() -> Path:
-    if not (SHARED_DIR / "FACTS.md").exists():
+    if not (SHARED_DIR / "data" / "intel_scenes_150").is_dir():
         pytest.skip(f"../shared is absent ({SHARED_DIR}); this test needs the team's shared data")
     return SHARED_DIR
 

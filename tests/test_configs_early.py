@@ -276,6 +276,7 @@ def test_cpu_variant_trains_and_its_checkpoint_colours_a_photo(
     assert np.mean(np.abs(colorized.astype(np.float32) - with_other_weights)) > 1.0
 
 
+@pytest.mark.slow
 def test_cifar10_recipe_trains_keeps_the_best_and_colours_any_size(photo_folder, tmp_path):
     """The full recipe, data cut to the fixture's photos: evaluations feed the plateau and the kept best checkpoint.
 

@@ -145,6 +145,7 @@ def test_koalarization_loader_errors_name_the_file(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_fid_feature_extractor_is_the_pooled_features_of_299_pixel_colour_images(keras_files):
     from colorjax import evaluate, metrics
 

@@ -371,7 +371,9 @@ def test_baseline_predictions_on_real_conversions():
     from colorjax import color
 
     rgb = jnp.asarray(synthetic_photo(8, 12)[None], jnp.float32)
-    truth = metrics.views_from_rgb(rgb)
+    truth = metrics.ColourViews(
+        rgb=rgb, ab=color.rgb_to_lab(rgb)[..., 1:], uv=color.rgb_to_luv(rgb)[..., 1:]
+    )
     np.testing.assert_allclose(
         truth.ab, skcolor.rgb2lab(np.asarray(rgb, np.float64))[..., 1:], atol=0.05
     )

@@ -1,5 +1,6 @@
 """The trainer: data parallelism, resumption, preemption, divergence, and what a run leaves on disk."""
 
+import ast
 import json
 import os
 import signal
@@ -64,6 +65,7 @@ def assert_trees_close(a, b, atol):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=0)
 
 
+@pytest.mark.slow
 def test_run_leaves_checkpoints_logs_config_and_pictures(photo_folder, tmp_path):
     config = tiny_config(f"folder:{photo_folder}", eval_every=4, best_metric="val/loss")
     results = train.train_and_evaluate(config, tmp_path / "run")
@@ -95,8 +97,28 @@ def test_keeps_latest_and_best_checkpoints(photo_folder, tmp_path):
     steps = checkpoints.all_steps()
     best = checkpoints.best_step()
     assert {10, 12} <= set(steps) and best in steps and len(steps) <= 3
+    # "best" is the evaluated step with the lowest val/loss the run logged (every evaluated step was saved).
+    losses = logged_scalars(tmp_path / "run", "val/loss")
+    assert sorted(losses) == [2, 4, 6, 8, 10, 12]
+    assert losses[best] == min(losses.values())
 
 
+def logged_scalars(workdir: Path, tag: str) -> dict[int, float]:
+    """{step: value} of one scalar from a run's TensorBoard event files."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    values = {}
+    for path in sorted((workdir / "tensorboard").rglob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return values
+
+
+@pytest.mark.slow
 def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, monkeypatch):
     """Train 2N steps == train N, crash, rerun the same command to resume, train to 2N."""
     config = tiny_config(f"folder:{photo_folder}", num_train_steps=8, checkpoint_every=4)
@@ -142,11 +164,26 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(photo_fo
 
 
 def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
-    config = tiny_config(f"folder:{photo_folder}", batch_size=3)
-    if jax.device_count() == 1:
-        pytest.skip("every batch size divides one device")
-    with pytest.raises(ValueError, match="multiple of the number of devices"):
-        train.train_and_evaluate(config, tmp_path / "run")
+    """A global batch that 4 (fake CPU) devices cannot share evenly: one line naming the devices and the fix."""
+    code = f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from test_train import tiny_config
+        from colorjax import train
+        config = tiny_config("folder:{photo_folder}", batch_size=6)
+        try:
+            train.train_and_evaluate(config, {str(tmp_path / "run")!r})
+        except ValueError as error:
+            print("ERROR", repr(str(error)))
+    """
+    done = _run_python(code, {"JAX_NUM_CPU_DEVICES": "4", "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, done.stdout[-3000:]
+    message = ast.literal_eval(errors[0].split(" ", 1)[1])  # the repr printed above
+    assert "\n" not in message
+    assert "batch size 6 must be a multiple of the number of devices (4)" in message
+    assert "config.batch_size to e.g. 4" in message
 
 
 def _run_python(
@@ -162,6 +199,7 @@ def _run_python(
     )
 
 
+@pytest.mark.slow
 def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
     """Data parallel over a Mesh: same loss, params and batch_stats (global-batch BatchNorm) as on 1 device."""
     code = f"""

@@ -4,8 +4,8 @@ The paper reports 0.40 s per 224x224 image on CPU (0.08 s GPU) and about 5 s for
 Contenders, side by side in one run: the 224 model call at batch 1 and 8; `colorize_large` at 1024 and 2048 with
 the local path untiled (the default budget, 2048^2 pixels, covers both), tiled (a 1024^2 budget) and downscaled
 (same budget); the full run adds one 4096x4096 image, which the default budget tiles. Ratios compare each
-contender with the untiled run of the same size. Peak RSS is the process's high-water mark so far (monotone); the 4096 image runs right after the 224
-contenders, so its row shows what tiling it needs.
+contender with the untiled run of the same size. Peak RSS is the process's high-water mark so far (monotone); the
+4096 image runs right after the 224 contenders, so its row shows what tiling it needs.
 Weights are random: speed does not depend on them.
 """
 

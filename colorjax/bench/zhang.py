@@ -23,6 +23,7 @@ from colorjax import quantize
 from colorjax.bench.timing import interleaved_median_seconds, median_seconds
 from colorjax.bench.train_step import config_train_step, repo_config
 from colorjax.models import get_model
+from colorjax.models.width import scaled_width
 from colorjax.published_weights import state_dict_to_variables
 
 
@@ -32,7 +33,7 @@ def torch_eccv16(torch, width: float = 1.0):
     nn = torch.nn
 
     def c(channels):
-        return max(1, round(channels * width))
+        return scaled_width(channels, width)
 
     def block(channels_in, channels, strides, dilation=1):
         layers = []

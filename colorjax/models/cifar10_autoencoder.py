@@ -1,7 +1,9 @@
 """The CIFAR-10 colorization autoencoder of the VIT report: 32x32 gray in, 32x32 RGB out. Registry name
 `cifar10_autoencoder`.
 
-Layers, as FACTS.md (the Keras "colorization autoencoder" the report builds on), 3,431,811 parameters:
+Layers, as the Keras "colorization autoencoder" the report builds on (Atienza, "Advanced Deep Learning with Keras",
+2018, ch. 3; code: PacktPublishing/Advanced-Deep-Learning-with-Keras,
+`chapter3-autoencoders/colorization-autoencoder-cifar10-3.4.1.py`), 3,431,811 parameters:
 - input: the gray image in [0, 1] (the sRGB gray of the model input L, `colorjax.color.lightness_to_gray`); the
   report fed Rec.601 luma of the RGB image / 255, which colorjax's L-only input cannot reproduce exactly;
 - encoder: Conv 64 s2, 128 s2, 256 s2 (3x3, "same", ReLU) -> 4x4x256, flatten, Dense 256 (the latent, linear);
@@ -25,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from colorjax.color import lightness_to_gray, rgb_to_lab
-from colorjax.models.vgg16 import scaled_width
+from colorjax.models.width import scaled_width
 
 IMAGE_SIZE = 32
 

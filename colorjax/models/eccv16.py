@@ -1,9 +1,10 @@
 """Zhang, Isola & Efros (ECCV 2016) "Colorful Image Colorization": the 313-bin ab classifier.
 
-Layout (FACTS.md; the authors' PyTorch port `colorizers/eccv16.py`): blocks 1-7 are 3x3 convs with bias, each
-followed by ReLU, and one BatchNorm after the block's last ReLU; blocks 1-3 end with a stride-2 conv, blocks 5-6 are
-dilated by 2. Block 8 is a 4x4 stride-2 transposed conv back up to 1/4 resolution, two 3x3 convs and a 1x1 conv to
-313 logits. Widths 64, 128, 256, 512, 512, 512, 512, 256, scaled by `width` for small configs (1.0 = published).
+Layout (the paper's Fig. 2 and the authors' PyTorch port, richzhang/colorization `colorizers/eccv16.py`): blocks
+1-7 are 3x3 convs with bias, each followed by ReLU, and one BatchNorm after the block's last ReLU; blocks 1-3 end
+with a stride-2 conv, blocks 5-6 are dilated by 2. Block 8 is a 4x4 stride-2 transposed conv back up to 1/4
+resolution, two 3x3 convs and a 1x1 conv to 313 logits. Widths 64, 128, 256, 512, 512, 512, 512, 256, scaled by
+`width` for small configs (1.0 = published).
 
 Submodules are named after the PyTorch state-dict entries (`model3.4.weight` -> `model3_4/kernel`), so the
 published weights map one to one (`colorjax.published_weights`).
@@ -22,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax.models.width import scaled_width
 from colorjax.quantize import AB_NUM_BINS, ANNEALED_MEAN_TEMPERATURE, annealed_mean
 
 # (block, output channels, strides of its convs, dilation) for blocks 1-7.
@@ -35,10 +37,6 @@ ENCODER_BLOCKS = (
     (7, 512, (1, 1, 1), 1),
 )
 DECODER_CHANNELS = 256
-
-
-def scaled_channels(channels: int, width: float) -> int:
-    return max(1, round(channels * width))
 
 
 def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dtype: Any) -> nn.Conv:
@@ -100,7 +98,7 @@ class ECCV16(nn.Module):
         for block, channels, strides, dilation in ENCODER_BLOCKS:
             for i, stride in enumerate(strides):
                 x = conv3x3(
-                    scaled_channels(channels, self.width),
+                    scaled_width(channels, self.width),
                     f"model{block}_{2 * i}",
                     stride=stride,
                     dilation=dilation,
@@ -109,7 +107,7 @@ class ECCV16(nn.Module):
                 x = nn.relu(x)
             x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
 
-        decoder_channels = scaled_channels(DECODER_CHANNELS, self.width)
+        decoder_channels = scaled_width(DECODER_CHANNELS, self.width)
         x = nn.relu(upconv4x4(decoder_channels, "model8_0", dtype=self.dtype)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_2", dtype=self.dtype)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_4", dtype=self.dtype)(x))

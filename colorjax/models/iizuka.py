@@ -31,6 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax.models.width import scaled_width
+
 LOCAL_MULTIPLE = (
     8  # the low-level network downsamples by 8: the local input is padded to a multiple of it
 )
@@ -39,11 +41,6 @@ LOCAL_MULTIPLE = (
 # to 65 after (6 low-level + 2 mid-level convs at strides 2..8, the colorization convs, the nearest and bilinear
 # upsamplings, and the grid's phase). Tiled inference keeps at least this much context around every tile's core.
 LOCAL_RECEPTIVE_REACH = 65
-
-
-def scaled(channels: int, width: float) -> int:
-    """Channel count `channels` scaled by the width multiplier (at least 1)."""
-    return max(1, int(round(channels * width)))
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -101,7 +98,7 @@ class LowLevelFeatures(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         for channels, stride in ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1)):
-            x = ConvBNReLU(scaled(channels, self.width), stride, dtype=self.dtype)(x, train=train)
+            x = ConvBNReLU(scaled_width(channels, self.width), stride, dtype=self.dtype)(x, train=train)
         return x
 
 
@@ -114,7 +111,7 @@ class MidLevelFeatures(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         for channels in (512, 256):
-            x = ConvBNReLU(scaled(channels, self.width), dtype=self.dtype)(x, train=train)
+            x = ConvBNReLU(scaled_width(channels, self.width), dtype=self.dtype)(x, train=train)
         return x
 
 
@@ -131,11 +128,11 @@ class GlobalFeatures(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
         for stride in (2, 1, 2, 1):
-            x = ConvBNReLU(scaled(512, self.width), stride, dtype=self.dtype)(x, train=train)
+            x = ConvBNReLU(scaled_width(512, self.width), stride, dtype=self.dtype)(x, train=train)
         x = x.reshape(x.shape[0], -1)
-        x = DenseReLU(scaled(1024, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
-        mid = DenseReLU(scaled(512, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
-        features = DenseReLU(scaled(256, self.width), self.fc_batch_norm, self.dtype)(
+        x = DenseReLU(scaled_width(1024, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
+        mid = DenseReLU(scaled_width(512, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
+        features = DenseReLU(scaled_width(256, self.width), self.fc_batch_norm, self.dtype)(
             mid, train=train
         )
         return features, mid
@@ -151,7 +148,7 @@ class ClassificationHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        x = DenseReLU(scaled(256, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
+        x = DenseReLU(scaled_width(256, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
         return nn.Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32)
 
 
@@ -172,15 +169,15 @@ class FusionAndColorization(nn.Module):
             (n, h, w, global_features.shape[-1]),
         )
         x = jnp.concatenate([mid, tiled], axis=-1)
-        x = ConvBNReLU(scaled(256, self.width), kernel_size=1, dtype=self.dtype, name="fusion")(
+        x = ConvBNReLU(scaled_width(256, self.width), kernel_size=1, dtype=self.dtype, name="fusion")(
             x, train=train
         )
-        x = ConvBNReLU(scaled(128, self.width), dtype=self.dtype)(x, train=train)
+        x = ConvBNReLU(scaled_width(128, self.width), dtype=self.dtype)(x, train=train)
         x = upsample_nearest_2x(x)
-        x = ConvBNReLU(scaled(64, self.width), dtype=self.dtype)(x, train=train)
-        x = ConvBNReLU(scaled(64, self.width), dtype=self.dtype)(x, train=train)
+        x = ConvBNReLU(scaled_width(64, self.width), dtype=self.dtype)(x, train=train)
+        x = ConvBNReLU(scaled_width(64, self.width), dtype=self.dtype)(x, train=train)
         x = upsample_nearest_2x(x)
-        x = ConvBNReLU(scaled(32, self.width), dtype=self.dtype)(x, train=train)
+        x = ConvBNReLU(scaled_width(32, self.width), dtype=self.dtype)(x, train=train)
         x = nn.Conv(2, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype, name="output")(x)
         return nn.sigmoid(x.astype(jnp.float32))
 

@@ -36,9 +36,9 @@ from colorjax.models.vgg16 import (
     VGG16,
     gray_to_vgg_input,
     load_vgg16_params,
-    scaled_width,
     vgg16_preprocessing,
 )
+from colorjax.models.width import scaled_width
 from colorjax.quantize import LUV_NUM_BINS, bins_to_uv
 from colorjax.weight_files import overwrite_params
 

@@ -21,7 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax.models.eccv16 import batch_norm, conv3x3, scaled_channels, upconv4x4
+from colorjax.models.eccv16 import batch_norm, conv3x3, upconv4x4
+from colorjax.models.width import scaled_width
 
 # (block, output channels, number of convs, dilation) for blocks 1-7.
 ENCODER_BLOCKS = (
@@ -70,7 +71,7 @@ class SIGGRAPH17(nn.Module):
 
         def conv(channels: int, name: str, dilation: int = 1) -> nn.Conv:
             return conv3x3(
-                scaled_channels(channels, self.width), name, dilation=dilation, dtype=self.dtype
+                scaled_width(channels, self.width), name, dilation=dilation, dtype=self.dtype
             )
 
         encoder_outputs = {}
@@ -83,7 +84,7 @@ class SIGGRAPH17(nn.Module):
             encoder_outputs[block] = x
 
         def up(channels: int, name: str) -> nn.ConvTranspose:
-            return upconv4x4(scaled_channels(channels, self.width), name, dtype=self.dtype)
+            return upconv4x4(scaled_width(channels, self.width), name, dtype=self.dtype)
 
         x = up(256, "model8up_0")(x) + conv(256, "model3short8_0")(encoder_outputs[3])
         x = nn.relu(conv(256, "model8_1")(nn.relu(x)))

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax.color import lightness_to_gray
+from colorjax.models.width import scaled_width
 from colorjax.weight_files import (
     read_keras_h5,
     read_torch_state_dict,
@@ -69,11 +70,6 @@ def conv_layer_names() -> list[str]:
         for block, (_, num_convs) in enumerate(VGG16_BLOCKS, start=1)
         for conv in range(1, num_convs + 1)
     ]
-
-
-def scaled_width(features: int, width: float) -> int:
-    """Channel count of a layer under the width multiplier (at least 1)."""
-    return max(1, round(features * width))
 
 
 class VGG16(nn.Module):
