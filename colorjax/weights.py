@@ -253,12 +253,7 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     `name_or_path`: a known name, or a file of one of the known models (`model` names which, unless the file has a
     known file name). Refuses a workdir that already holds checkpoints.
     """
-    import json
-
-    import jax
-
     from colorjax import checkpointing, published_weights
-    from colorjax.train import write_config
 
     path = resolve_weights(name_or_path)
     entry = KNOWN_WEIGHTS.get(str(name_or_path)) or identify(path)
@@ -283,27 +278,43 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
         _, variables = published_weights.load_weights_file(entry.model, path, **entry.model_kwargs)
     except (ValueError, FileNotFoundError) as error:
         raise WeightsError(str(error)) from None
-    config = run_config(entry)
+    provenance = {"name": entry.name, "file": path.name, "sha256_prefix": entry.sha256_prefix}
+    write_run(workdir, run_config(entry), variables, entry.model_kwargs, weights=provenance)
+    return workdir
+
+
+def write_run(
+    workdir: str | Path, config, variables: dict[str, Any], model_kwargs: dict[str, Any], **meta
+) -> None:
+    """A run directory holding `variables` as its step-0 checkpoint: config.json and checkpoints/ as the trainer
+    writes them (inference variables only, no optimizer state). `meta` adds fields to the checkpoint's meta."""
+    import json
+
+    import jax
+
+    from colorjax import checkpointing
+    from colorjax.train import write_config
+
+    workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     write_config(config, workdir)
     state = {
         "step": 0,
         "params": variables["params"],
         "batch_stats": variables.get("batch_stats", {}),
-        "frozen": {},
+        "frozen": variables.get("frozen", {}),
     }
     meta = {
         "step": 0,
         "config": json.loads(config.to_json_best_effort()),
         "data_positions": [],
         "class_names": None,
-        "model_kwargs": dict(entry.model_kwargs),
-        "weights": {"name": entry.name, "file": path.name, "sha256_prefix": entry.sha256_prefix},
+        "model_kwargs": dict(model_kwargs),
+        **meta,
     }
     checkpoints = checkpointing.Checkpoints(workdir, async_save=False)
     checkpoints.save(0, jax.device_get(state), meta)
     checkpoints.close()
-    return workdir
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
