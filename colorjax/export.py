@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from colorjax import checkpointing, weights
-    from colorjax.colorize import ColorizeError, Colorizer
+    from colorjax.inference import Colorizer, InferenceError
 
     try:
         if args.workdir:
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (
         ExportError,
-        ColorizeError,
+        InferenceError,
         weights.WeightsError,
         checkpointing.CheckpointError,
         ValueError,

@@ -253,7 +253,7 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     `name_or_path`: a known name, or a file of one of the known models (`model` names which, unless the file has a
     known file name). Refuses a workdir that already holds checkpoints.
     """
-    from colorjax import checkpointing, published_weights
+    from colorjax import published_weights, runs
 
     path = resolve_weights(name_or_path)
     entry = KNOWN_WEIGHTS.get(str(name_or_path)) or identify(path)
@@ -272,7 +272,7 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     if entry is None:
         raise WeightsError(f"Which model is {path}? Pass --model ({', '.join(KNOWN_WEIGHTS)}).")
     workdir = Path(workdir)
-    if (workdir / checkpointing.CHECKPOINT_DIR).exists() or (workdir / "config.json").exists():
+    if (workdir / runs.CHECKPOINT_DIR).exists() or (workdir / runs.CONFIG_FILE).exists():
         raise WeightsError(f"{workdir} already holds a run; choose a new --workdir.")
     try:
         _, variables = published_weights.load_weights_file(entry.model, path, **entry.model_kwargs)
@@ -292,12 +292,11 @@ def write_run(
 
     import jax
 
-    from colorjax import checkpointing
-    from colorjax.train import write_config
+    from colorjax import runs
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    write_config(config, workdir)
+    runs.write_config(config, workdir)
     state = {
         "step": 0,
         "params": variables["params"],
@@ -312,7 +311,7 @@ def write_run(
         "model_kwargs": dict(model_kwargs),
         **meta,
     }
-    checkpoints = checkpointing.Checkpoints(workdir, async_save=False)
+    checkpoints = runs.open_checkpoints(workdir, config, async_save=False)
     checkpoints.save(0, jax.device_get(state), meta)
     checkpoints.close()
 

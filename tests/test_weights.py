@@ -185,7 +185,7 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
     width, through Colorizer.from_published, is test_a_published_run_colours_exactly_like_the_published_weights)."""
     import jax
 
-    from colorjax.colorize import Colorizer
+    from colorjax.inference import Colorizer
     from colorjax.published_weights import load_weights_file
 
     workdir = tmp_path / "run"
@@ -213,7 +213,7 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
 def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
     """Full width (the published layout, random weights, as .npz: 130 MB): `to-run` then `from_run` gives the
     pixels `from_published` gives."""
-    from colorjax.colorize import Colorizer
+    from colorjax.inference import Colorizer
     from colorjax.quantize import ab_bin_centres
 
     layouts = Path(__file__).parent / "data" / "torch_state_dict_layouts.json"
