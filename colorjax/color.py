@@ -402,4 +402,3 @@ def tf_chroma_to_rgb(lightness, chroma, color_space: str):
     chroma = _as_float32_tensor(tf, chroma, 2, "tf_chroma_to_rgb", "chroma")
     to_rgb = tf_lab_to_rgb if color_space == "lab" else tf_luv_to_rgb
     return to_rgb(tf.concat([lightness, chroma], axis=-1))
-

@@ -251,13 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             colorizer = Colorizer.from_run(args.workdir, args.step)
             source_name = f"{args.workdir} step {colorizer.step}"
         else:
-            path = weights.resolve_weights(args.weights)
-            entry = weights.KNOWN_WEIGHTS.get(args.weights) or weights.identify(path)
-            model_name = args.model or (entry.model if entry else None)
-            if model_name is None:
-                raise ExportError(
-                    f"Which model is {path}? Pass --model eccv16 or --model siggraph17."
-                )
+            path, model_name = weights.published_model(args.weights, args.model)
             colorizer = Colorizer.from_published(path, model_name)
             source_name = f"{model_name} weights {path.name}"
         model = colorizer.model

@@ -123,7 +123,8 @@ def resolve_weights(name_or_path: str | Path, *, progress: bool = True) -> Path:
     if path.is_file():
         return path
     raise WeightsError(
-        f"Weights {text!r} is neither a file nor a known name; known names: {', '.join(KNOWN_WEIGHTS)}."
+        f"Weights {text!r} does not exist and is not a known name; known names: "
+        f"{', '.join(KNOWN_WEIGHTS)}."
     )
 
 
@@ -217,6 +218,29 @@ def identify(path: Path) -> KnownWeights | None:
     return None
 
 
+def published_model(name_or_path: str | Path, model: str | None = None) -> tuple[Path, str]:
+    """(file, model name) for `--weights NAME|PATH [--model M]`: a known name brings its model (a different
+    `model` is an error); a path takes `model`, else the model of a known file name; one-line WeightsError
+    otherwise. Downloads a known name on first use."""
+    models = sorted({w.model for w in KNOWN_WEIGHTS.values()})
+    if model is not None and model not in models:
+        raise WeightsError(
+            f"No published weights for model {model!r}; choose one of: {', '.join(models)}."
+        )
+    path = resolve_weights(name_or_path)
+    entry = KNOWN_WEIGHTS.get(str(name_or_path)) or identify(path)
+    if entry is not None and model is not None and entry.model != model:
+        raise WeightsError(
+            f"{path.name} holds {entry.model} weights, not {model}; drop --model or pass --model {entry.model}."
+        )
+    model = model or (entry.model if entry else None)
+    if model is None:
+        raise WeightsError(
+            f"Which model is {path}? A weights file needs --model ({', '.join(models)})."
+        )
+    return path, model
+
+
 # ------------------------------------------------------------------------------------------- a run directory
 def run_config(weights: KnownWeights):
     """The config.json of a run holding `weights`: the model with its published kwargs, the data size the
@@ -255,22 +279,9 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     """
     from colorjax import published_weights, runs
 
-    path = resolve_weights(name_or_path)
+    path, model = published_model(name_or_path, model)
     entry = KNOWN_WEIGHTS.get(str(name_or_path)) or identify(path)
-    if model is not None:
-        matching = [w for w in KNOWN_WEIGHTS.values() if w.model == model]
-        if not matching:
-            models = sorted({w.model for w in KNOWN_WEIGHTS.values()})
-            raise WeightsError(
-                f"No published weights for model {model!r}; choose one of: {', '.join(models)}."
-            )
-        if entry is not None and entry.model != model:
-            raise WeightsError(
-                f"{path.name} holds {entry.model} weights, not {model}; drop --model or fix it."
-            )
-        entry = entry or matching[0]
-    if entry is None:
-        raise WeightsError(f"Which model is {path}? Pass --model ({', '.join(KNOWN_WEIGHTS)}).")
+    entry = entry or next(w for w in KNOWN_WEIGHTS.values() if w.model == model)
     workdir = Path(workdir)
     if (workdir / runs.CHECKPOINT_DIR).exists() or (workdir / runs.CONFIG_FILE).exists():
         raise WeightsError(f"{workdir} already holds a run; choose a new --workdir.")

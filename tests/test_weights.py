@@ -117,7 +117,7 @@ def test_a_path_keeps_working_and_an_unknown_name_lists_the_known_ones(server, s
     folder, good_name = served_files
     assert weights.resolve_weights(str(folder / good_name)) == folder / good_name
     with pytest.raises(
-        WeightsError, match=r"'eccv61' is neither a file nor a known name; known names: eccv16"
+        WeightsError, match=r"'eccv61' does not exist and is not a known name; known names: eccv16"
     ):
         weights.resolve_weights("eccv61")
     assert server.requests == []
