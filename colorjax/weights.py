@@ -227,8 +227,11 @@ def published_model(name_or_path: str | Path, model: str | None = None) -> tuple
         raise WeightsError(
             f"No published weights for model {model!r}; choose one of: {', '.join(models)}."
         )
+    entry = KNOWN_WEIGHTS.get(str(name_or_path))
+    if entry is not None and model is not None and entry.model != model:  # before any download
+        raise WeightsError(f"{entry.name} holds {entry.model} weights, not {model}; drop --model.")
     path = resolve_weights(name_or_path)
-    entry = KNOWN_WEIGHTS.get(str(name_or_path)) or identify(path)
+    entry = entry or identify(path)
     if entry is not None and model is not None and entry.model != model:
         raise WeightsError(
             f"{path.name} holds {entry.model} weights, not {model}; drop --model or pass --model {entry.model}."

@@ -240,3 +240,78 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
         assert getattr(from_run, field) == getattr(published, field), field
     photo = np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     np.testing.assert_array_equal(from_run.colorize(photo), published.colorize(photo))
+
+
+def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(
+    server, monkeypatch, tmp_path, capsys
+):
+    from colorjax import colorize, evaluate
+
+    photo = tmp_path / "photo.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    out = str(tmp_path / "out")
+    cases = [
+        (["--weights", "eccv61"], "known names: eccv16, siggraph17"),
+        (
+            ["--weights", "eccv16", "--model", "siggraph17"],
+            "eccv16 holds eccv16 weights, not siggraph17",
+        ),
+        (["--weights", "eccv16", "--model", "iizuka"], "No published weights for model 'iizuka'"),
+        (["--weights", str(photo)], "A weights file needs --model"),
+    ]
+    for arguments, message in cases:
+        assert colorize.main([*arguments, str(photo), "--output", out]) == 1
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error
+    # No network: the one line names the URL and where to put the file by hand.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", f"http://127.0.0.1:{port}/")
+    assert colorize.main(["--weights", "eccv16", str(photo), "--output", out]) == 1
+    error = capsys.readouterr().err
+    assert f"Cannot download http://127.0.0.1:{port}/colorization_release_v2-9b330a0b.pth" in error
+    assert "download it by hand to" in error and error.count("\n") == 1
+    assert evaluate.main(["--weights", "siggraph17", "--data", "samples", "--output", out]) == 1
+    error = capsys.readouterr().err
+    assert "Cannot download" in error and error.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
+    pytest.importorskip("jax2onnx")
+    pytest.importorskip("onnxruntime")
+    from colorjax import config_lib
+    from colorjax.inference import Colorizer
+    from colorjax.models import get_model
+    from colorjax.onnx_runtime import onnx_colorizer
+
+    config = config_lib.load_config(Path(__file__).parents[1] / "configs" / "demo.py", "tiny")
+    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    model = get_model("eccv16", **model_kwargs)
+    variables = model.init(jax_key(), np.zeros((1, 48, 48, 1), np.float32), train=False)
+    weights.write_run(tmp_path / "run", config, variables, model_kwargs)
+    xla = Colorizer.from_run(tmp_path / "run")
+    onnx = onnx_colorizer(xla, cache=tmp_path / "onnx_cache")
+    assert "(onnxruntime)" in onnx.description
+    photo = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    chroma_xla, chroma_onnx = xla.predict_chroma(photo), onnx.predict_chroma(photo)
+    assert np.ptp(chroma_xla) > 0.1
+    assert np.max(np.abs(chroma_xla - chroma_onnx)) <= 1e-4
+    assert np.max(np.abs(xla.colorize(photo).astype(int) - onnx.colorize(photo))) <= 1
+    # The export is cached: a second ONNX Colorizer of the same weights reuses the folder.
+    (cached,) = (tmp_path / "onnx_cache").iterdir()
+    assert onnx_colorizer(xla, cache=tmp_path / "onnx_cache").predict_chroma(photo).shape == (
+        37,
+        53,
+        2,
+    )
+    assert list((tmp_path / "onnx_cache").iterdir()) == [cached]
+
+
+def jax_key():
+    import jax
+
+    return jax.random.key(0)
