@@ -15,12 +15,14 @@ Shapes. The input is shape-polymorphic in batch, height and width (`["batch", "h
 model's computation allows it, else polymorphic in batch at a fixed size (`--size`, default the run's working
 resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
 
-| model       | StableHLO             | ONNX                                                               |
-|-------------|-----------------------|--------------------------------------------------------------------|
-| eccv16      | batch, height, width  | batch, height, width                                               |
-| siggraph17  | batch, height, width  | batch (its 'SAME'-free but cropped skip paths need symbolic pads)  |
-| regression  | batch, height, width  | batch (stride-2 'SAME' padding depends on the parity of H and W)   |
-| iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch        |
+| model       | StableHLO              | ONNX                                                               |
+|-------------|------------------------|--------------------------------------------------------------------|
+| eccv16      | batch, height, width   | batch, height, width                                               |
+| regression  | batch, height, width   | batch (stride-2 'SAME' padding depends on the parity of H and W,  |
+|             |                        | and jax2onnx's Conv needs integer pads)                            |
+| siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
+|             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
+| iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
 
 StableHLO is JAX's own serialization (`jax.export.deserialize(...).call(L)` in any JAX, on any backend it was
 lowered for: CPU here, `--platforms cpu,cuda` for both).
