@@ -80,7 +80,6 @@ def test_onnx_export_of_eccv16_is_polymorphic_and_matches_in_onnxruntime(tmp_pat
         assert_matches(model, variables, run, shape, ["chroma", "logits"])
 
 
-@pytest.mark.slow
 def test_onnx_export_of_a_model_that_needs_a_fixed_size(tmp_path):
     pytest.importorskip("jax2onnx")
     from colorjax.onnx_runtime import OnnxModel, OnnxRuntimeError

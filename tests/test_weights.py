@@ -209,7 +209,6 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
         weights.to_run("eccv16_tiny", tmp_path / "other", model="siggraph17")
 
 
-@pytest.mark.slow
 def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
     """Full width (the published layout, random weights, as .npz: 130 MB): `to-run` then `from_run` gives the
     pixels `from_published` gives."""
