@@ -269,6 +269,9 @@ def run_config(weights: KnownWeights):
     else:
         config.loss = ml_collections.ConfigDict(dict(name="l2", chroma_scale=110.0))
     config.data.image_size = 256
+    # `evaluate --workdir` without --data: the seven wheel-shipped photos (the samples source has one split).
+    config.data.source = "samples"
+    config.data.eval_split = "train"
     config.inference.resolution = 256
     config.inference.square = True
     return config
