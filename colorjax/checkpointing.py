@@ -194,9 +194,9 @@ class Checkpoints:
 
     def restore_meta(self, step: int) -> dict[str, Any]:
         with self._quiet():
-            return self.manager.restore(
-                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
-            )["meta"]
+            return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+                "meta"
+            ]
 
     def close(self) -> None:
         self.manager.wait_until_finished()
@@ -208,4 +208,3 @@ def abstract_with_shardings(tree: Any, shardings: Any) -> Any:
     return jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
     )
-

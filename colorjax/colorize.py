@@ -7,6 +7,9 @@ output has exactly the input's size and all of its detail. Colour inputs are tur
 
     python -m colorjax.colorize --workdir runs/demo --step best samples --output runs/demo/colorized
     python -m colorjax.colorize --workdir runs/zhang old_photos/ --output coloured/ --resolution 256
+    python -m colorjax.colorize --weights eccv16 photo.jpg --output out/     # the authors' model, downloaded once
+
+`--runtime onnx` runs the model in onnxruntime instead of XLA (exported once into the weights cache).
 
 Outputs are PNG files named after the inputs (folder structure kept), plus, with `--side-by-side`, a gray | colour
 panel next to each.
@@ -30,7 +33,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from colorjax import checkpointing, cli, color, data, visualize
+from colorjax import checkpointing, cli, color, data, export, onnx_runtime, visualize, weights
 from colorjax.inference import Colorizer, InferenceError, read_image, top_k_labels
 
 
@@ -116,10 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a training run's --workdir")
     source.add_argument(
-        "--weights", help="published weights (.pth or .npz) instead of a run; needs --model"
+        "--weights",
+        metavar="NAME|PATH",
+        help="published weights instead of a run: eccv16 or siggraph17 (downloaded once into the cache), "
+        "or a .pth/.npz file",
     )
     parser.add_argument(
-        "--model", choices=["eccv16", "siggraph17"], help="the architecture of --weights"
+        "--model", help="the architecture of a --weights file (default: the known name's)"
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=["xla", "onnx"],
+        default="xla",
+        help="run the model in JAX/XLA (default) or export it once to ONNX and run it in onnxruntime "
+        "(`pip install 'colorjax[onnx]'`; models without an any-size routine)",
     )
     parser.add_argument(
         "--temperature",
@@ -169,11 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         cli.check_writable(output)
         inputs = find_inputs(args.inputs)
         if args.weights:
-            if not args.model:
-                raise InferenceError("--weights needs --model eccv16 or --model siggraph17.")
+            weights_path, model_name = weights.published_model(args.weights, args.model)
             colorizer = Colorizer.from_published(
-                args.weights,
-                args.model,
+                weights_path,
+                model_name,
                 args.temperature,
                 resolution=args.resolution,
                 square=args.square,
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 large_image_strategy=args.large_image,
             )
             colorizer = colorizer.with_temperature(args.temperature)
+        if args.runtime == "onnx":
+            colorizer = onnx_runtime.onnx_colorizer(colorizer)
         if args.labels:
             colorizer.check_classifier()
         global_features = None
@@ -206,8 +220,15 @@ def main(argv: list[str] | None = None) -> int:
             global_features=global_features,
             labels=args.labels,
         )
-    except (InferenceError, cli.OutputError, checkpointing.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (
+        InferenceError,
+        cli.OutputError,
+        checkpointing.CheckpointError,
+        weights.WeightsError,
+        onnx_runtime.OnnxRuntimeError,
+        export.ExportError,
+    ) as e:
+        print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return 1
     print(f"Colorized {len(inputs) - failures} image(s) with {colorizer.description}: {output}")
     return 1 if failures else 0

@@ -2,12 +2,12 @@
 
     python -m colorjax.evaluate --workdir runs/zhang --step best
     python -m colorjax.evaluate --workdir runs/zhang --data folder:../shared/data/intel_scenes_150/test
-    python -m colorjax.evaluate --weights colorization_release_v2-9b330a0b.pth --model eccv16 \\
+    python -m colorjax.evaluate --weights eccv16 \\
         --data tfds:imagenet2012 --split "validation[:10000]" --output eval/eccv16
     python -m colorjax.evaluate --workdir runs/zhang --classifier vgg16_weights_tf_dim_ordering_tf_kernels.h5
 
 The model comes from a training run's checkpoint (`--workdir`, `--step best|latest|N`, loaded by `runs.load_run`)
-or from published weights (`--weights FILE --model NAME`). `--data` takes the `config.data.source` strings
+or from published weights (`--weights eccv16|siggraph17|FILE [--model NAME]`). `--data` takes the `config.data.source` strings
 (`tfds:NAME`, `folder:PATH`, `samples`; default: the run's own data and its `eval_split`). Every image of the split
 is evaluated at `--resolution` (shorter side resized, centre crop) by `colorjax.evaluator.Evaluator`, the same
 evaluation the trainer runs at its evaluation steps, sharded over every device.
@@ -102,16 +102,20 @@ def load_model_from_run(workdir: str | Path, step: str | int = "latest") -> Load
     )
 
 
-def load_published_model(weights: str | Path, model_name: str) -> LoadedModel:
-    """A model with the authors' published weights, through the published-weights importer."""
-    weights = Path(weights)
-    if not weights.is_file():
-        raise EvaluateError(f"Weights file {weights} does not exist; check --weights.")
+def load_published_model(weights: str | Path, model_name: str | None = None) -> LoadedModel:
+    """A model with the authors' published weights: a known name (downloaded once, `colorjax.weights`) or a
+    file, through the published-weights importer; `model_name` defaults to the known name's model."""
+    from colorjax import weights as known_weights
     from colorjax.published_weights import load_published
 
     try:
+        weights, model_name = known_weights.published_model(weights, model_name)
+    except known_weights.WeightsError as e:
+        raise EvaluateError(str(e)) from None
+
+    try:
         module, variables = load_published(model_name, weights)
-    except (FileNotFoundError, ImportError) as e:
+    except (FileNotFoundError, ImportError, ValueError) as e:
         raise EvaluateError(str(e)) from e
     return LoadedModel(
         model=module,
@@ -397,8 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--step", type=cli.step_arg, default="best", help="best, latest or N (default best)"
     )
-    model.add_argument("--weights", help="published weights file (with --model)")
-    model.add_argument("--model", help="model name of --weights (eccv16, siggraph17)")
+    model.add_argument(
+        "--weights",
+        metavar="NAME|PATH",
+        help="published weights: eccv16 or siggraph17 (downloaded once) or a .pth/.npz file",
+    )
+    model.add_argument("--model", help="model of a --weights file (default: the known name's)")
     data_group = parser.add_argument_group("the data")
     data_group.add_argument(
         "--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)"
@@ -408,7 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="split to evaluate (default: the run's eval_split for its own data; otherwise validation/test, "
         "a folder's test/ or validation/ subfolder, or 'all' images)",
     )
-    data_group.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
+    data_group.add_argument(
+        "--resolution", type=int, help="image size (default: the run's image_size)"
+    )
     data_group.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
     data_group.add_argument("--max-images", type=int, help="evaluate at most this many images")
     out = parser.add_argument_group("outputs")
@@ -436,9 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if bool(args.workdir) == bool(args.weights):
-            raise EvaluateError("Give either --workdir RUN or --weights FILE --model NAME.")
-        if args.weights and not args.model:
-            raise EvaluateError("--weights needs --model NAME (e.g. eccv16 or siggraph17).")
+            raise EvaluateError("Give either --workdir RUN or --weights NAME|PATH.")
         if args.weights and not args.output:
             raise EvaluateError("--weights needs --output DIR for the results.")
         if args.weights:

@@ -297,7 +297,9 @@ class Results:
     rows: dict[str, dict[str, Any]]  # `metrics.finalize` of each row (FID added with an extractor)
     losses: dict[str, float]  # mean per-example loss terms (with a loss_fn)
     image_ids: np.ndarray  # the evaluated images' global ids, in order
-    per_image: dict[str, np.ndarray]  # the prediction's per-image statistics, aligned with image_ids
+    per_image: dict[
+        str, np.ndarray
+    ]  # the prediction's per-image statistics, aligned with image_ids
     grids: GridCollector
     seconds: float
 

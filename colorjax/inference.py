@@ -41,7 +41,9 @@ class InferenceError(ValueError):
     """A problem the user can fix (bad path, no checkpoint, unreadable image, wrong option); printed as one line."""
 
 
-ColorizeError = InferenceError  # The name the colorize command used; kept for scripts written against it.
+ColorizeError = (
+    InferenceError  # The name the colorize command used; kept for scripts written against it.
+)
 
 
 @dataclasses.dataclass
@@ -49,7 +51,9 @@ class Prediction:
     """One colorized photo, how the model ran on it, and its class scores where the model has a classifier."""
 
     rgb: np.ndarray  # uint8 (H, W, 3), the input's size
-    message: str | None = None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
+    message: str | None = (
+        None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
+    )
     class_logits: np.ndarray | None = None  # (num_classes,)
 
 
@@ -69,8 +73,12 @@ class Colorizer:
     description: str = ""  # Where the weights come from, for messages.
     # Set for models that run at any size (ModelSpec.any_size): the routine bounds memory past max_pixels.
     any_size: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
-    large_image_strategy: str = _DEFAULTS.large_image_strategy  # Past max_pixels: "tile" or "downscale".
+    large_image_strategy: str = (
+        _DEFAULTS.large_image_strategy
+    )  # Past max_pixels: "tile" or "downscale".
     class_names: list[str] | None = None  # The training data's class names, in label order.
+    # L (1, h, w, 1) -> chroma (1, h, w, 2) replacing the model's XLA forward (`onnx_runtime.onnx_colorizer`).
+    forward: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def from_run(cls, workdir: str | Path, step: str | int = "latest", **overrides) -> Colorizer:
@@ -190,7 +198,11 @@ class Colorizer:
         if self.any_size is None:
             if global_features is not None or labels:
                 raise InferenceError("Global features and labels need a model with a global path.")
-            chroma = jitted_apply(self.model, train=False)(self.variables, L_work[None])["chroma"]
+            if self.forward is not None:
+                chroma = jnp.asarray(self.forward(np.asarray(L_work[None])))
+            else:
+                chroma = jitted_apply(self.model, train=False)(self.variables, L_work[None])
+                chroma = chroma["chroma"]
             return L_full, chroma[0], None, None
         outputs, info = self.any_size(
             self.model,

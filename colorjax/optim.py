@@ -58,9 +58,7 @@ def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Sch
     if name == "adam":
         parts.append(optax.adam(schedule, b1=opt.b1, b2=opt.b2, **eps))
     elif name == "adamw":
-        parts.append(
-            optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=weight_decay, **eps)
-        )
+        parts.append(optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=weight_decay, **eps))
     elif name == "adadelta":
         parts.append(optax.adadelta(schedule, rho=opt.rho, **eps))
     elif name == "sgd":

@@ -4,16 +4,14 @@ Files (from the authors' `richzhang/colorization` release):
 - ECCV16: `colorization_release_v2-9b330a0b.pth`, https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth
 - SIGGRAPH17: `siggraph17-df00044c.pth`, https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth
 
-A `.pth` is read with PyTorch (the optional extra `pip install colorjax[torch]`, imported only here and only then);
-the same state dict saved as `.npz` (`python -m colorjax.published_weights IN.pth OUT.npz`, once, where torch is
-installed) needs no torch. Mapping: a Conv weight (out, in, kh, kw) becomes a Flax kernel (kh, kw, in, out); a
+`colorjax.weights` downloads them by name (`eccv16`, `siggraph17`); `colorjax.pth` reads a `.pth` (or an `.npz` of
+the same arrays) without torch. Mapping: a Conv weight (out, in, kh, kw) becomes a Flax kernel (kh, kw, in, out); a
 ConvTranspose weight, stored (in, out, kh, kw), becomes (kh, kw, out, in) for Flax's `transpose_kernel=True`
 (which flips the kernel as PyTorch does); BatchNorm weight/bias/running_mean/running_var become
 params scale/bias and batch_stats mean/var. ECCV16's `model_out` (bin centres / 110) is checked, not imported:
 colorjax decodes with its own copy of the centres.
 """
 
-import argparse
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -26,54 +24,15 @@ import numpy as np
 from flax import traverse_util
 
 from colorjax.models import get_model
+from colorjax.pth import read_state_dict
 from colorjax.quantize import ab_bin_centres
+from colorjax.weights import KNOWN_WEIGHTS
 
-PUBLISHED_FILES = {
-    "eccv16": "colorization_release_v2-9b330a0b.pth",
-    "siggraph17": "siggraph17-df00044c.pth",
-}
-DOWNLOAD_ROOT = "https://colorizers.s3.us-east-2.amazonaws.com/"
+PUBLISHED_FILES = {weights.model: weights.file_name for weights in KNOWN_WEIGHTS.values()}
 # BatchNorm's step counter: PyTorch bookkeeping with no Flax counterpart.
 _IGNORED_SUFFIX = ".num_batches_tracked"
 
 StateDict = dict[str, np.ndarray]
-
-
-def read_state_dict(path: str | Path) -> StateDict:
-    """The PyTorch state dict in a `.pth` (needs torch) or `.npz` file, as NumPy arrays keyed by PyTorch names."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Weights file {path} not found; the published ones are "
-            + ", ".join(DOWNLOAD_ROOT + name for name in PUBLISHED_FILES.values())
-        )
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files}
-        except (ValueError, OSError) as error:
-            raise ValueError(f"Could not read {path} as an .npz state dict: {error}") from None
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"Reading {path} needs PyTorch: `pip install colorjax[torch]`, or convert it once where torch is "
-            f"installed with `python -m colorjax.published_weights {path} {path.with_suffix('.npz')}`."
-        ) from None
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
-        raise ValueError(
-            f"Could not read {path} as a PyTorch state dict ({type(error).__name__}); "
-            "is it one of the published .pth files?"
-        ) from None
-    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, dict):
-        raise ValueError(
-            f"{path} does not hold a PyTorch state dict (found {type(loaded).__name__})."
-        )
-    return {key: value.detach().cpu().numpy() for key, value in loaded.items()}
 
 
 def _torch_entry(flax_path: tuple[str, ...]) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
@@ -157,7 +116,8 @@ def _check_eccv16_decoder(model_out_weight: np.ndarray, source: str) -> None:
 def load_published(
     model_name: str, path: str | Path, **model_kwargs: Any
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """(module, variables) for `eccv16` or `siggraph17` with the authors' weights from `path` (.pth or .npz).
+    """(module, variables) for `eccv16` or `siggraph17` with the authors' weights from `path` (.pth or .npz);
+    `colorjax.weights.resolve_weights(name)` gives the path of a downloaded file.
 
     `model_kwargs` go to the module (e.g. `temperature=1.0` for ECCV16's plain mean); the width is the published one.
     """
@@ -172,28 +132,20 @@ def load_published(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"Weights file {path} not found; download {PUBLISHED_FILES[model_name]} from "
-            f"{DOWNLOAD_ROOT}{PUBLISHED_FILES[model_name]} (or pass its .npz conversion)."
+            f"Weights file {path} not found; pass --weights {model_name} to download it, or download "
+            f"{KNOWN_WEIGHTS[model_name].url} yourself."
         )
+    return load_weights_file(model_name, path, **model_kwargs)
+
+
+def load_weights_file(
+    model_name: str, path: str | Path, **model_kwargs: Any
+) -> tuple[nn.Module, dict[str, Any]]:
+    """(module, variables) of `model_name` built with `model_kwargs` (any width) from a state dict file in the
+    authors' layout; `load_published` is this for the published files, with friendlier checks first."""
     module = get_model(model_name, **model_kwargs)
     template = jax.eval_shape(
         lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1), jnp.float32))
     )
     state_dict = read_state_dict(path)
     return module, state_dict_to_variables(model_name, state_dict, template, source=str(path))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Convert a published PyTorch checkpoint (.pth) to .npz so colorjax can read it without torch."
-    )
-    parser.add_argument("pth", type=Path)
-    parser.add_argument("npz", type=Path)
-    args = parser.parse_args(argv)
-    state_dict = read_state_dict(args.pth)
-    np.savez(args.npz, **state_dict)
-    print(f"Wrote {len(state_dict)} arrays to {args.npz}")
-
-
-if __name__ == "__main__":
-    main()

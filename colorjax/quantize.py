@@ -121,7 +121,9 @@ def _grid_point_bins() -> np.ndarray:
     centres = ab_bin_centres()
     index = np.round(centres / AB_GRID_STEP).astype(np.int64)
     if not np.array_equal(index * AB_GRID_STEP, centres) or np.abs(index).max() > _GRID_HALF:
-        raise ValueError("ab_bins_313.npy: bin centres are expected on a grid of 10 ab units within 110.")
+        raise ValueError(
+            "ab_bins_313.npy: bin centres are expected on a grid of 10 ab units within 110."
+        )
     table = np.full((2 * _GRID_HALF + 1,) * 2, -1, np.int32)
     table[index[:, 0] + _GRID_HALF, index[:, 1] + _GRID_HALF] = np.arange(AB_NUM_BINS)
     table.setflags(write=False)

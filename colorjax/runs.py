@@ -65,7 +65,9 @@ def read_config(workdir: str | Path) -> dict[str, Any] | None:
         return None
 
 
-def best_metric(config: dict[str, Any] | ml_collections.ConfigDict | None) -> tuple[str | None, str]:
+def best_metric(
+    config: dict[str, Any] | ml_collections.ConfigDict | None,
+) -> tuple[str | None, str]:
     """(`best_metric`, `best_mode`) of a run's config: which checkpoint is "best"."""
     if config is None:
         return None, "min"
@@ -85,7 +87,11 @@ def open_checkpoints(
     if config is None:
         metric, mode = best_metric(read_config(workdir))
         return checkpointing.Checkpoints(
-            directory, best_metric=metric, best_mode=mode, read_only=read_only, async_save=async_save
+            directory,
+            best_metric=metric,
+            best_mode=mode,
+            read_only=read_only,
+            async_save=async_save,
         )
     metric, mode = best_metric(config)
     return checkpointing.Checkpoints(

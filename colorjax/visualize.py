@@ -20,8 +20,6 @@ GRID_GUTTER = 2  # White pixels between and around the panels.
 _CAPTION_HEIGHT = 14
 
 
-
-
 def gray_rgb(L: np.ndarray) -> np.ndarray:
     """Lightness (..., 1) in [0, 100] shown as a gray RGB image in [0, 1] (what the model sees)."""
     return np.repeat(np.clip(np.asarray(L, np.float32) / 100.0, 0.0, 1.0), 3, axis=-1)

@@ -1,4 +1,4 @@
-"""Readers for published weight files (Keras .h5, PyTorch .pth) into plain numpy arrays.
+"""Readers for published weight files (Keras .h5; PyTorch .pth through `colorjax.pth`) into plain numpy arrays.
 
 Each model's importer (e.g. `colorjax.models.vgg16`) maps these arrays onto its own Flax parameter tree; this module
 only knows the file formats, so every importer shares one tested reader:
@@ -14,8 +14,7 @@ only knows the file formats, so every importer shares one tested reader:
   BatchNormalization: gamma, beta, moving_mean, moving_variance, without gamma where `scale=False`). Layers keep
   the file's order and Keras's names, automatic ones included (`conv2d_7`; the Inception-ResNet-v2 importer orders
   those by their counter), and attributes Keras split over HDF5's 64 KiB limit (`layer_names0`, ...) are joined.
-- `read_torch_state_dict(path) -> {key: array}` for `torch.save(state_dict)` files (torch is imported lazily; it
-  is the optional `colorjax[torch]` extra).
+- PyTorch files: `colorjax.pth.read_state_dict(path) -> {key: array}` (no torch; one reader for every importer).
 - `require_file(path, download_url, config_field)`: the one-line error every importer gives for a missing file.
 - `overwrite_params(target, loaded, source)`: puts imported arrays into an initialised param tree, checking every
   name and shape, so a wrong file or input size fails with a message instead of a broken model.
@@ -136,37 +135,6 @@ def _read_keras3_layers(layers_group) -> LayerWeights:
 
     layers_group.visititems(visit)
     return layers
-
-
-def read_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """Reads a PyTorch `state_dict` file into {key: numpy array}; needs torch (`pip install 'colorjax[torch]'`)."""
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"Reading the PyTorch weights file {path} needs torch: pip install 'colorjax[torch]'."
-        ) from None
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"PyTorch weights file {str(path)!r} not found.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        Exception
-    ) as error:  # torch raises many types (pickle, zip, runtime) for a file it cannot read
-        raise ValueError(
-            f"{path} is not a readable PyTorch state_dict: {error}".splitlines()[0]
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]  # training checkpoints often wrap the weights
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict of tensors.")
-    # `nn.DataParallel` saves every key with a "module." prefix.
-    return {
-        key.removeprefix("module."): value.detach().cpu().numpy()
-        for key, value in state.items()
-        if isinstance(value, torch.Tensor)
-    }
 
 
 def torch_conv_kernel(weight: np.ndarray) -> np.ndarray:

@@ -188,4 +188,3 @@ def _colorize_tiled(local, variables, L, global_features, max_pixels, margin):
         ),
     }
     return chroma[:, :height, :width], info
-

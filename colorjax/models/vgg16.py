@@ -22,7 +22,7 @@ Weights: `load_vgg16_params(path, include_top=...)` reads any of
 - https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5
   (with the top, 138.36M parameters) or `..._notop.h5` (convolutions only, 14.71M), in the legacy Keras layout or
   re-saved by Keras 3 (`.h5`, `.weights.h5`, `.keras`);
-- https://download.pytorch.org/models/vgg16-397923af.pth (torchvision; needs `pip install 'colorjax[torch]'`).
+- https://download.pytorch.org/models/vgg16-397923af.pth (torchvision; read without torch by `colorjax.pth`).
 """
 
 import math
@@ -36,9 +36,9 @@ import numpy as np
 
 from colorjax.color import lightness_to_gray
 from colorjax.models.width import scaled_width
+from colorjax.pth import read_state_dict
 from colorjax.weight_files import (
     read_keras_h5,
-    read_torch_state_dict,
     require_file,
     torch_conv_kernel,
     torch_linear_kernel,
@@ -157,9 +157,7 @@ def load_vgg16_params(
     """
     path = require_file(weights_path, vgg16_download_url(weights_path, include_top), config_field)
     if path.suffix.lower() in TORCH_SUFFIXES:
-        return vgg16_params_from_torchvision(
-            read_torch_state_dict(path), include_top, source=str(path)
-        )
+        return vgg16_params_from_torchvision(read_state_dict(path), include_top, source=str(path))
     return vgg16_params_from_keras(read_keras_h5(path), include_top, source=str(path))
 
 
