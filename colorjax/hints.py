@@ -169,17 +169,27 @@ def hint_maps(
     work_height, work_width = working_size or photo_size
     ab = np.zeros((work_height, work_width, 2), np.float32)
     mask = np.zeros((work_height, work_width, 1), np.float32)
-    for index, hint in enumerate(parse_hints(list(hints), source=source)):
-        if not (0 <= hint.x < width and 0 <= hint.y < height):
-            raise HintError(
-                f"{_capital(source)}, point {index} at x={hint.x}, y={hint.y} lies outside the "
-                f"{width}x{height} photo (x in 0..{width - 1}, y in 0..{height - 1})."
-            )
+    for hint in check_inside(hints, photo_size, source=source):
         rows = _working_span(hint.y, hint.size, height, work_height)
         cols = _working_span(hint.x, hint.size, width, work_width)
         ab[rows, cols] = hint.ab
         mask[rows, cols] = 1.0
     return HintMaps(ab, mask)
+
+
+def check_inside(
+    hints: Iterable[Hint | dict], photo_size: tuple[int, int], *, source: str = "hints"
+) -> list[Hint]:
+    """The hints, parsed, after checking every centre lies inside a (height, width) photo (HintError if not)."""
+    height, width = photo_size
+    points = parse_hints(list(hints), source=source)
+    for index, hint in enumerate(points):
+        if not (0 <= hint.x < width and 0 <= hint.y < height):
+            raise HintError(
+                f"{_capital(source)}, point {index} at x={hint.x}, y={hint.y} lies outside the "
+                f"{width}x{height} photo (x in 0..{width - 1}, y in 0..{height - 1})."
+            )
+    return points
 
 
 def _working_span(centre: int, size: int, extent: int, work_extent: int) -> slice:

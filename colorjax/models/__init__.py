@@ -35,6 +35,7 @@ Registry names are the `config.model.name` values (`SPECS`, one `ModelSpec` each
 """
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -109,3 +110,8 @@ def load_pretrained(name: str, variables: Variables, kwargs: dict[str, Any]) -> 
     """Fills `variables` from the files the model's kwargs name, where the model registers a loader."""
     loader = spec(name).load_pretrained
     return variables if loader is None else loader(variables, kwargs)
+
+
+def takes_hints(model: nn.Module) -> bool:
+    """Whether the module's call accepts the user's colour points (`hints=(ab, mask)`, e.g. siggraph17)."""
+    return "hints" in inspect.signature(type(model).__call__).parameters
