@@ -148,3 +148,22 @@ def test_models_without_hint_inputs_refuse_hints(photo):
         train.make_train_step(
             model, losses.get_loss("l2"), optax.adam(1e-3), optax.constant_schedule(1e-3), hints
         )
+
+
+def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):
+    from conftest import make_photo
+
+    from colorjax import hint_sweep
+
+    photos = tmp_path / "test"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(make_photo(np.random.default_rng(10 + i), 24, 32)).save(photos / f"{i}.png")
+    picture = tmp_path / "docs" / "hints.png"
+    argv = ["--workdir", str(hinted_run), str(photos), "--num-hints", "0", "3"]
+    assert hint_sweep.main([*argv, "--picture", str(picture), "--picture-rows", "2"]) == 0
+    out = capsys.readouterr().out
+    errors = [float(line.split()[-1]) for line in out.splitlines() if "mean ab error" in line]
+    assert len(errors) == 2 and all(0 < e < 150 for e in errors) and "3 photos" in out
+    # Two rows of gray with points | no hints | with hints | truth, 4 px gutters.
+    assert np.asarray(Image.open(picture)).shape == (2 * 28 + 4, 4 * 36 + 4, 3)
