@@ -8,7 +8,7 @@ photo's own size. Prints one line per count; `--picture OUT.png` also writes, fo
 photos, the columns gray with the hint patches drawn | no hints | with the largest N | truth.
 
     python -m colorjax.hint_sweep --workdir runs/sig_hints ../shared/data/intel_scenes_150/test \
-        --num-hints 0 1 10 --picture docs/hints_before_after.png
+        --num-hints 0 1 10 --picture docs/hints_before_after.jpg
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "--hint-size", type=int, default=5, help="each point's odd patch side, photo pixels"
     )
     parser.add_argument("--max-photos", type=int, help="only the first N photos (sorted)")
-    parser.add_argument("--picture", help="write the before/after picture here (PNG)")
+    parser.add_argument("--picture", help="write the before/after picture here (.png or .jpg)")
     parser.add_argument("--picture-rows", type=int, default=4, help="photos in the picture")
     args = parser.parse_args(argv)
     if min(args.num_hints) < 0:
@@ -147,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     for count, error in errors.items():
         print(f"  {count:4d} hints: mean ab error {error:.2f}")
     if args.picture and rows:
-        visualize.save_png(tile(rows), args.picture)
+        if Path(args.picture).suffix.lower() in (".jpg", ".jpeg"):  # a quarter of the PNG's size
+            from PIL import Image
+
+            Image.fromarray(tile(rows)).save(args.picture, quality=90)
+        else:
+            visualize.save_png(tile(rows), args.picture)
         print(f"Picture: {args.picture}")
     return 0
 
