@@ -217,3 +217,17 @@ def test_hints_from_a_reference_photo():
     assert maps.mask.sum() >= 12
     with pytest.raises(HintError, match="odd positive integer, got 4"):
         hints.hints_from_reference(reference, 3, jax.random.key(0), size=4)
+
+
+def test_the_hints_variant_turns_the_paper_simulation_on():
+    from pathlib import Path
+
+    from colorjax.config_lib import base_config, load_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "siggraph17.py"
+    assert not base_config().hints.simulate
+    config = load_config(path, "hints,cpu")
+    assert config.hints.simulate and config.model.name == "siggraph17"
+    assert (config.hints.geometric_p, tuple(config.hints.patch_sizes)) == (1 / 8, (1, 9))
+    assert config.model.width == 1 / 8 and config.data.image_size == 64
+    assert not load_config(path, "cpu").hints.simulate
