@@ -10,9 +10,11 @@ A gray photo in, a plausible colour photo out. One home per concept (docs/archit
 - `colorjax.checkpointing`: Orbax checkpoints (atomic, resumable, latest-N and best-N).
 - `colorjax.runs`: the run directory and `load_run` (a checkpoint back as a model with its variables).
 - `colorjax.inference`: `Colorizer`, colouring photos of any size at full resolution.
+- `colorjax.hints`: the user's colour points for SIGGRAPH17 (hint files, reference sampling, simulated training
+  hints).
 - `colorjax.evaluator`, `colorjax.metrics`: the one evaluation (training and `evaluate`), the papers' metrics.
-- `colorjax.train`, `colorize`, `evaluate`, `report`, `prior`, `bench`: the command-line programs (`cli` holds
-  what they share); no library module imports them.
+- `colorjax.train`, `colorize`, `evaluate`, `report`, `prior`, `bench`, `hint_sweep`: the command-line programs
+  (`cli` holds what they share); no library module imports them.
 """
 
 __version__ = "0.1.0"

@@ -22,19 +22,28 @@ Models with a global path (an `encode_global` method, e.g. iizuka) also take
 
     --global-from REF.jpg   colour every input with the global features of REF (the paper's style transfer)
     --labels                print each photo's top-5 classes, named from the run's `class_names`
+
+SIGGRAPH17 models (`--model siggraph17` weights, or runs of configs/siggraph17.py) take the user's colour points
+(Zhang et al. 2017), in each photo's own pixel coordinates:
+
+    --hints hints.json                  a JSON list of points: [{"x": 120, "y": 40, "color": "#3a7bd5"},
+                                        {"x": 30, "y": 200, "ab": [20, 60], "size": 5}] (see colorjax.hints)
+    --hints-from REF.jpg --num-hints N  N points sampled from a colour reference photo (resized to each input)
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from colorjax import checkpointing, cli, color, data, export, onnx_runtime, visualize, weights
+from colorjax import checkpointing, cli, color, data, export, hints, onnx_runtime, visualize, weights
 from colorjax.inference import Colorizer, InferenceError, read_image, top_k_labels
+
+DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
 
 
 def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
@@ -69,11 +78,14 @@ def colorize_files(
     *,
     global_features: jax.Array | None = None,
     labels: bool = False,
+    hints_for: Callable[[np.ndarray], list[hints.Hint]] | None = None,
+    hints_source: str = "hints",
 ) -> int:
-    """Colours every input into `output`; returns how many could not be read (each reported on one line).
+    """Colours every input into `output`; returns how many could not be read or hinted (each reported on one line).
 
     Prints one line per photo saying how a native-size model ran on it and, with `labels`, one with its top-5
-    classes. `global_features` (from `Colorizer.encode_global`) colour every photo with another photo's.
+    classes. `global_features` (from `Colorizer.encode_global`) colour every photo with another photo's;
+    `hints_for(rgb)` gives each photo's colour points (named `hints_source` in errors).
     """
     from tqdm import tqdm
 
@@ -86,7 +98,17 @@ def colorize_files(
             progress.write(f"error: {e}", file=sys.stderr)
             failures += 1
             continue
-        prediction = colorizer.predict(rgb, global_features=global_features, labels=labels)
+        points = None
+        if hints_for is not None:
+            try:
+                points = hints.check_inside(hints_for(rgb), rgb.shape[:2], source=hints_source)
+            except hints.HintError as e:
+                progress.write(f"error: {path}: {e}", file=sys.stderr)
+                failures += 1
+                continue
+        prediction = colorizer.predict(
+            rgb, global_features=global_features, labels=labels, hints=points
+        )
         colorized = prediction.rgb
         if prediction.message:
             progress.write(f"{path}: {prediction.message}")
@@ -176,7 +198,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print each photo's top-5 classes (models with a classifier, e.g. iizuka)",
     )
+    hint_source = parser.add_mutually_exclusive_group()
+    hint_source.add_argument(
+        "--hints",
+        metavar="FILE",
+        help='colour points for every input (siggraph17): a JSON list like [{"x": 10, "y": 20, '
+        '"color": "#ff8800"}], in the photo\'s pixels; optional "size" (odd) or "ab": [a, b] instead of "color"',
+    )
+    hint_source.add_argument(
+        "--hints-from",
+        metavar="REF",
+        help="sample colour points from this colour photo, resized to each input (siggraph17)",
+    )
+    parser.add_argument(
+        "--num-hints",
+        type=int,
+        help=f"how many points --hints-from samples (default {DEFAULT_NUM_HINTS})",
+    )
     args = parser.parse_args(argv)
+    if args.num_hints is not None and (args.hints_from is None or args.num_hints < 0):
+        parser.error("--num-hints takes a count >= 0 and goes with --hints-from")
     try:
         output = Path(args.output)
         cli.check_writable(output)
@@ -212,6 +253,25 @@ def main(argv: list[str] | None = None) -> int:
                 raise InferenceError(f"--global-from {reference} does not exist.")
             global_features = colorizer.encode_global(read_image(reference))["global_features"]
             print(f"Colouring every input with the global features of {reference}.")
+        hints_for, hints_source = None, "hints"
+        if args.hints or args.hints_from:
+            colorizer.check_takes_hints()
+        if args.hints:
+            points = hints.read_hints(args.hints)
+            hints_for, hints_source = (lambda rgb: points), f"hints file {args.hints}"
+            print(f"Colouring with the {len(points)} colour point(s) of {args.hints}.")
+        elif args.hints_from:
+            reference = read_image(args.hints_from)
+            count = DEFAULT_NUM_HINTS if args.num_hints is None else args.num_hints
+
+            def hints_for(rgb):
+                # The same draw for every input (key 0), in that input's own coordinates.
+                size = rgb.shape[:2]
+                return hints.hints_from_reference(
+                    reference, count, jax.random.key(0), photo_size=size
+                )
+
+            print(f"Colouring with {count} colour point(s) sampled from {args.hints_from}.")
         failures = colorize_files(
             colorizer,
             inputs,
@@ -219,9 +279,12 @@ def main(argv: list[str] | None = None) -> int:
             args.side_by_side,
             global_features=global_features,
             labels=args.labels,
+            hints_for=hints_for,
+            hints_source=hints_source,
         )
     except (
         InferenceError,
+        hints.HintError,
         cli.OutputError,
         checkpointing.CheckpointError,
         weights.WeightsError,

@@ -131,6 +131,12 @@ def base_config() -> ml_collections.ConfigDict:
             large_image_strategy="tile",
         )
     )
+    # Colour hints simulated in every training step (`colorjax.hints.simulate_hints`; models that take `hints`,
+    # i.e. siggraph17): the paper's geometric number of points (p = 1/8, so 1/8 of the examples get none), capped at
+    # max_points, square patches with sides uniform in patch_sizes (inclusive), each revealing its mean chroma.
+    config.hints = ml_collections.ConfigDict(
+        dict(simulate=False, geometric_p=1 / 8, max_points=64, patch_sizes=(1, 9))
+    )
     return config
 
 

@@ -14,6 +14,9 @@ Models that run natively at any size (a `ModelSpec.any_size` routine, e.g. iizuk
     from colorjax.inference import Colorizer, read_image
     colorizer = Colorizer.from_run("runs/demo", step="best")
     colour = colorizer.colorize(read_image("old_photo.jpg"))   # uint8 (H, W, 3), the input's size
+
+SIGGRAPH17 models also take the user's colour points, in the photo's own pixels (`colorjax.hints`; scaled to the
+working size here): `colorizer.predict(photo, hints=[{"x": 120, "y": 40, "color": "#3a7bd5"}]).rgb`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax import color, config_lib, models, runs
+from colorjax.hints import Hint, HintError, hint_maps
 from colorjax.models.jit import jitted_apply
 
 # The defaults of every inference setting, from the one place defaults live (a run's config.inference overrides).
@@ -167,20 +171,30 @@ class Colorizer:
         return self.predict(rgb).rgb
 
     def predict(
-        self, rgb: np.ndarray, *, global_features: jax.Array | None = None, labels: bool = False
+        self,
+        rgb: np.ndarray,
+        *,
+        global_features: jax.Array | None = None,
+        labels: bool = False,
+        hints: Sequence[dict | Hint] | None = None,
     ) -> Prediction:
         """Colorizes a uint8 (H, W, 3) photo; `global_features` (from `encode_global`) replace its own (style
-        transfer); `labels` asks for the photo's own class logits as well."""
-        L_full, chroma, message, class_logits = self._run(rgb, global_features, labels)
+        transfer); `labels` asks for the photo's own class logits as well; `hints` are the user's colour points in
+        the photo's pixels (`colorjax.hints`: dicts as in a hints file, or `Hint`s), for models that take them."""
+        L_full, chroma, message, class_logits = self._run(rgb, global_features, labels, hints)
         colorized = _combine(L_full, chroma, self.color_space)
         return Prediction(np.asarray(colorized), message, class_logits)
 
     def predict_chroma(
-        self, rgb: np.ndarray, *, global_features: jax.Array | None = None
+        self,
+        rgb: np.ndarray,
+        *,
+        global_features: jax.Array | None = None,
+        hints: Sequence[dict | Hint] | None = None,
     ) -> np.ndarray:
         """The predicted chroma of a uint8 (H, W, 3) photo at the photo's own size, float32 (H, W, 2), before it
         is recombined with the photo's L (video filters it over time first)."""
-        L_full, chroma, _, _ = self._run(rgb, global_features, False)
+        L_full, chroma, _, _ = self._run(rgb, global_features, False, hints)
         return np.asarray(_upsample(chroma, L_full.shape[:2]))
 
     def combine(self, rgb: np.ndarray, chroma: np.ndarray) -> np.ndarray:
@@ -188,21 +202,30 @@ class Colorizer:
         L_full, _ = _lightness(jnp.asarray(rgb), rgb.shape[:2])
         return np.asarray(_combine(L_full, jnp.asarray(chroma, jnp.float32), self.color_space))
 
-    def _run(self, rgb, global_features, labels):
+    def _run(self, rgb, global_features, labels, hints=None):
         """(L at full size, chroma at the working size, message, class logits) of one photo."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
             raise InferenceError(f"A photo must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}.")
         work_size = self.working_size(*rgb.shape[:2])
         L_full, L_work = _lightness(jnp.asarray(rgb), work_size)
+        if hints is not None:
+            self.check_takes_hints()
         if self.any_size is None:
             if global_features is not None or labels:
                 raise InferenceError("Global features and labels need a model with a global path.")
-            if self.forward is not None:
+            if self.forward is not None and hints is None:
                 chroma = jnp.asarray(self.forward(np.asarray(L_work[None])))
             else:
-                chroma = jitted_apply(self.model, train=False)(self.variables, L_work[None])
-                chroma = chroma["chroma"]
+                kwargs = {}
+                if hints is not None:
+                    try:
+                        maps = hint_maps(hints, rgb.shape[:2], work_size)
+                    except HintError as e:
+                        raise InferenceError(str(e)) from None
+                    kwargs["hints"] = (jnp.asarray(maps.ab)[None], jnp.asarray(maps.mask)[None])
+                apply = jitted_apply(self.model, train=False)
+                chroma = apply(self.variables, L_work[None], **kwargs)["chroma"]
             return L_full, chroma[0], None, None
         outputs, info = self.any_size(
             self.model,
@@ -220,6 +243,13 @@ class Colorizer:
             class_logits = self.encode_global(rgb)["class_logits"]
         class_logits = None if class_logits is None else np.asarray(class_logits)[0]
         return L_full, jnp.asarray(outputs["chroma"][0]), message, class_logits
+
+    def check_takes_hints(self) -> None:
+        """Raises InferenceError unless the model takes the user's colour points (siggraph17)."""
+        if self.any_size is not None or not models.takes_hints(self.model):
+            raise InferenceError(
+                f"The model of {self.description} takes no colour hints; hints need a siggraph17 model."
+            )
 
     def _encoder(self):
         if not hasattr(self.model, "encode_global") or self.any_size is None:

@@ -47,6 +47,7 @@ from colorjax import (
     runs,
     visualize,
 )
+from colorjax import hints as hints_lib
 from colorjax.data import Position
 
 log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
@@ -151,14 +152,31 @@ def make_init_state(model, tx: optax.GradientTransformation, image_size: int):
 
 
 def make_train_step(
-    model, loss_fn: losses.LossFn, tx: optax.GradientTransformation, schedule: optax.Schedule
+    model,
+    loss_fn: losses.LossFn,
+    tx: optax.GradientTransformation,
+    schedule: optax.Schedule,
+    hints: ml_collections.ConfigDict | None = None,
 ):
     """The pure training step `(state, batch, rng) -> (state, metrics)`: forward with batch statistics, the mean
     per-example loss, gradients w.r.t. `params` only (never `frozen`), an optimizer update. Jitted over the mesh by
-    the trainer (and by the benchmark), so under data parallelism XLA adds the gradient all-reduce itself."""
+    the trainer (and by the benchmark), so under data parallelism XLA adds the gradient all-reduce itself.
+    With `hints.simulate` (config.hints) the model also sees colour points revealed from the batch's true chroma
+    (`colorjax.hints.simulate_hints`, the SIGGRAPH17 paper's training)."""
+    simulate = hints is not None and hints.simulate
+    if simulate and not models.takes_hints(model):
+        raise ValueError(
+            f"config.hints.simulate needs a model that takes colour hints (siggraph17); "
+            f"{type(model).__name__} does not."
+        )
 
     def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
         step_rng = jax.random.fold_in(rng, state.step)
+        hint_kwargs = {}
+        if simulate:
+            options = {k: v for k, v in hints.to_dict().items() if k != "simulate"}
+            hint_rng = jax.random.fold_in(step_rng, 1)  # its own stream; dropout keeps step_rng
+            hint_kwargs["hints"] = hints_lib.simulate_hints(hint_rng, batch["chroma"], **options)
 
         def compute_loss(params):
             outputs, mutated = model.apply(
@@ -167,6 +185,7 @@ def make_train_step(
                 train=True,
                 mutable=["batch_stats"],
                 rngs={"dropout": step_rng},
+                **hint_kwargs,
             )
             per_example = loss_fn(outputs, batch)
             return jnp.mean(per_example["loss"]), (per_example, mutated)
@@ -342,7 +361,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     # ------------------------------------------------------------------------------------------ train step
     train_step = jax.jit(
-        make_train_step(model, loss_fn, tx, schedule),
+        make_train_step(model, loss_fn, tx, schedule, hints=config.hints),
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),

@@ -12,6 +12,13 @@ ECCV16 classifier on equal terms. To colour photos with the authors' own weights
 Variants (as in `configs/zhang_eccv16.py`, combinable with commas): `places365`, `folder`
 (`--config.data.source=folder:PATH`), and `runlocal` / `cpu` (a 1/8-width network on 64x64 crops of the team's
 scene photos, or the `samples`, that trains on a laptop CPU).
+
+`hints` trains the user-guided network as the paper does (section 3.3): every training step reveals random colour
+points of the true photo to the network (`config.hints`: a geometric number of points with p = 1/8, so 1/8 of
+the examples get none, centred-Gaussian positions, square patches of side 1 to 9 showing their mean ab; see
+`colorjax.hints.simulate_hints`). In-training evaluation stays automatic (no hints). Colour with hints afterwards:
+`python -m colorjax.colorize --workdir RUN photo.jpg --hints hints.json` or `--hints-from REF.jpg --num-hints 10`.
+`hints,cpu` is the CPU-sized run on the scene photos.
 """
 
 import importlib.util
@@ -35,10 +42,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if any(v in UNSUPPORTED for v in variants):
         raise ValueError(
             f"configs/siggraph17.py has no variant {', '.join(v for v in variants if v in UNSUPPORTED)}; "
-            "choose from: imagenet, places365, folder, runlocal, cpu."
+            "choose from: imagenet, places365, folder, runlocal, cpu, hints."
         )
-    config = _zhang_eccv16_config(arg)
+    config = _zhang_eccv16_config(",".join(v for v in variants if v != "hints"))
     config.model = ml_collections.ConfigDict(dict(name="siggraph17", width=config.model.width))
     config.loss = ml_collections.ConfigDict(dict(name="l2", chroma_scale=110.0))
     config.best_metric = "val/chroma_l2_error"
+    if "hints" in variants:
+        config.hints.simulate = True  # the paper's draw, `config.hints` as in base_config
     return config

@@ -132,9 +132,12 @@ def torch_siggraph17(torch):
             self.model_class = nn.Sequential(nn.Conv2d(256, 529, 1))
             self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
 
-        def forward(self, L):
+        def forward(self, L, ab=None, mask=None):
+            # As the authors' port: no hints = zero ab and mask; ab / 110 and the raw 0/1 mask otherwise.
             zeros = L * 0
-            x = torch.cat([(L - 50.0) / 100.0, zeros, zeros, zeros], dim=1)
+            ab = torch.cat([zeros, zeros], dim=1) if ab is None else ab
+            mask = zeros if mask is None else mask
+            x = torch.cat([(L - 50.0) / 100.0, ab / 110.0, mask], dim=1)
             conv1 = self.model1(x)
             conv2 = self.model2(conv1[:, :, ::2, ::2])
             conv3 = self.model3(conv2[:, :, ::2, ::2])
@@ -148,7 +151,7 @@ def torch_siggraph17(torch):
     return SIGGRAPH17Torch()
 
 
-def randomise_batch_norm(torch, model, L):
+def randomise_batch_norm(torch, model, *inputs):
     """Running statistics near the real activation statistics (so activations stay O(1)), then perturbed, with
     random affine parameters: a BN mapped wrongly (scale/bias/mean/var swapped, eps wrong) changes the output."""
     generator = torch.Generator().manual_seed(0)
@@ -157,7 +160,7 @@ def randomise_batch_norm(torch, model, L):
         bn.momentum = 1.0  # one train-mode pass sets the running stats to this batch's
     model.train()
     with torch.no_grad():
-        model(L)
+        model(*inputs)
     model.eval()
     with torch.no_grad():
         for bn in batch_norms:
@@ -221,13 +224,18 @@ def torch_siggraph17_case(tmp_path_factory):
     return torch, model, L, pth, npz
 
 
-def torch_forward(torch, model, L: np.ndarray, dtype=None) -> list[np.ndarray]:
-    """The PyTorch model's outputs for NHWC `L`, as NHWC NumPy arrays (in float64 when `dtype` is torch.float64)."""
+def torch_forward(torch, model, L: np.ndarray, dtype=None, hints=None) -> list[np.ndarray]:
+    """The PyTorch model's outputs for NHWC `L` (and NHWC `hints = (ab, mask)`, SIGGRAPH17 only), as NHWC NumPy
+    arrays (in float64 when `dtype` is torch.float64)."""
     if dtype is not None:
         model = copy.deepcopy(model).to(dtype)
-    L_torch = torch.from_numpy(L).permute(0, 3, 1, 2).to(dtype or torch.float32)
+
+    def to_torch(x):
+        return torch.from_numpy(x).permute(0, 3, 1, 2).to(dtype or torch.float32)
+
+    inputs = [to_torch(L)] + ([] if hints is None else [to_torch(h) for h in hints])
     with torch.inference_mode():
-        return [t.permute(0, 2, 3, 1).numpy() for t in model(L_torch)]
+        return [t.permute(0, 2, 3, 1).numpy() for t in model(*inputs)]
 
 
 # In float32 the two frameworks round differently through 24 layers: at logits of +-10, PyTorch's own float32
@@ -316,6 +324,83 @@ def test_siggraph17_imported_from_pytorch_matches_the_pytorch_forward(
     assert 0.5 < np.abs(class_torch).max() <= 1.0 + 1e-6
     assert class_error <= 1e-4
     assert ab_error <= 1e-2
+
+
+def hint_layout(name: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """NHWC (ab, mask) hint maps: "none" (zeros, the automatic mode), "points" (a few patches of sides 1-7 per
+    image, as a user clicks them) or "dense" (every pixel hinted with a random colour)."""
+    rng = np.random.default_rng(3)
+    n, h, w = shape[:3]
+    ab, mask = np.zeros((n, h, w, 2), np.float32), np.zeros((n, h, w, 1), np.float32)
+    if name == "points":
+        for i in range(n):
+            for side in (1, 3, 5, 7):
+                top, left = rng.integers(0, h - side), rng.integers(0, w - side)
+                ab[i, top : top + side, left : left + side] = rng.uniform(-90, 90, 2)
+                mask[i, top : top + side, left : left + side] = 1.0
+    elif name == "dense":
+        # A photo's colours are smooth: low-frequency ab of moderate chroma, as when the truth is fully revealed.
+        y, x = np.mgrid[0:h, 0:w] / max(h, w)
+        for i in range(n):
+            phase = rng.uniform(0, 2 * np.pi, 2)
+            ab[i] = 40 * np.stack([np.sin(3 * x + phase[0]), np.cos(2 * y + 3 * x + phase[1])], -1)
+        mask[:] = 1.0
+    return ab, mask
+
+
+HINT_LAYOUTS = ("none", "points", "dense")
+
+
+@pytest.fixture(scope="module")
+def siggraph17_hints_case(torch_siggraph17_case, tmp_path_factory):
+    """The reference SIGGRAPH17 with BatchNorm statistics taken over inputs with every hint layout (activations
+    stay O(1), as in a network trained with hints) and class logits of order one; colorjax's copy, jitted once."""
+    torch, model, L, _, _ = torch_siggraph17_case
+    model = copy.deepcopy(model)
+    layouts = {name: hint_layout(name, L.shape) for name in HINT_LAYOUTS}
+    batch = [np.concatenate([L] * len(HINT_LAYOUTS))]
+    batch += [np.concatenate([layouts[name][i] for name in HINT_LAYOUTS]) for i in (0, 1)]
+    batch_torch = [torch.from_numpy(x).permute(0, 3, 1, 2) for x in batch]
+    randomise_batch_norm(torch, model, *batch_torch)
+    scale_head(torch, model.model_class[0], 1.0 / model(*batch_torch)[0].detach().abs().max())
+    directory = tmp_path_factory.mktemp("sig_hints")
+    np.savez(directory / "w.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+    module, variables = load_published("siggraph17", directory / "w.npz")
+    apply = jax.jit(lambda L, ab, mask: module.apply(variables, L, hints=(ab, mask)))
+    return model, layouts, module, variables, apply
+
+
+@pytest.mark.parametrize("layout", HINT_LAYOUTS)
+def test_siggraph17_with_hints_matches_the_pytorch_forward(
+    torch_siggraph17_case, siggraph17_hints_case, layout
+):
+    """The published weights' hint inputs: colorjax with the user's ab and mask equals the authors' forward with
+    the same hints, at the bounds of the automatic-mode test above."""
+    torch, _, L, _, _ = torch_siggraph17_case
+    model, layouts, module, variables, apply = siggraph17_hints_case
+    ab, mask = layouts[layout]
+    class_torch, ab_torch = torch_forward(torch, model, L, hints=(ab, mask))
+    outputs = apply(jnp.asarray(L), jnp.asarray(ab), jnp.asarray(mask))
+    class_error = np.abs(np.asarray(outputs["class_logits"]) - class_torch).max()
+    ab_error = np.abs(np.asarray(outputs["chroma"]) - ab_torch).max()
+    print(
+        f"siggraph17 float32 hints {layout}: max |class logits diff| {class_error:.2e}, "
+        f"max |ab diff| {ab_error:.2e}"
+    )
+    assert np.ptp(ab_torch) > 20.0 and np.abs(ab_torch).max() < 109.0  # varied, tanh not saturated
+    assert np.abs(class_torch).max() <= 1.0 + 1e-6
+    assert class_error <= 1e-4
+    assert ab_error <= 1e-2
+    _, automatic_ab = torch_forward(torch, model, L)
+    change = np.abs(ab_torch - automatic_ab).max()
+    if layout == "none":
+        # Zero hints are the automatic mode, in both frameworks (up to float32 rounding: XLA folds the constant
+        # zeros of `hints=None` into the first convolution, not zeros passed in).
+        assert change == 0.0
+        automatic = jax.jit(module.apply)(variables, jnp.asarray(L))
+        np.testing.assert_allclose(outputs["chroma"], automatic["chroma"], atol=1e-3)
+    else:
+        assert change > 1.0  # the hints reach the output: the comparison covers their weights
 
 
 def fake_state_dict(model_name: str, **changes) -> dict[str, np.ndarray]:

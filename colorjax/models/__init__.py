@@ -22,6 +22,10 @@ Every colorjax model follows one contract, so the trainer, `colorize` and `evalu
   strategy, global_features=None) -> (outputs, info)`, `outputs["chroma"]` at L's size, `info["message"]` one
   line saying how it ran (full size, tiled or downscaled past `max_pixels`). `colorize` then runs it at every
   photo's own size instead of resizing the photo to the training resolution.
+- A model that takes the user's colour points (siggraph17) accepts `hints=(ab, mask)` in the call: ab (N, H, W, 2)
+  in the chroma's units, zero where no hint, and mask (N, H, W, 1), 1 at a hint and 0 elsewhere, both at L's size;
+  `hints=None` (the default) is the automatic mode. `colorjax.hints` makes them from a hints file or a reference
+  photo, and `simulate_hints` draws the paper's random points for training.
 - A model with a global path may define `encode_global(L) -> {"global_features": (N, F), "class_logits": (N, C)}`
   ("class_logits" only with a classifier): `colorize --global-from` (colour with another photo's global features)
   and `colorize --labels` (top-5 classes) use it.
@@ -31,6 +35,7 @@ Registry names are the `config.model.name` values (`SPECS`, one `ModelSpec` each
 """
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -105,3 +110,8 @@ def load_pretrained(name: str, variables: Variables, kwargs: dict[str, Any]) -> 
     """Fills `variables` from the files the model's kwargs name, where the model registers a loader."""
     loader = spec(name).load_pretrained
     return variables if loader is None else loader(variables, kwargs)
+
+
+def takes_hints(model: nn.Module) -> bool:
+    """Whether the module's call accepts the user's colour points (`hints=(ab, mask)`, e.g. siggraph17)."""
+    return "hints" in inspect.signature(type(model).__call__).parameters

@@ -1,18 +1,21 @@
-"""Zhang, Zhu, Isola, Geng, Lin, Yu & Efros (SIGGRAPH 2017) "Real-Time User-Guided Image Colorization", automatic.
+"""Zhang, Zhu, Isola, Geng, Lin, Yu & Efros (SIGGRAPH 2017) "Real-Time User-Guided Image Colorization".
 
-The user-guided U-Net of the authors' PyTorch port (`colorizers/siggraph17.py`), run with no hints: its input is
-(L - 50) / 100, ab hints / 110 (zeros) and the hint mask (zeros). Encoder blocks 1-7 are as in ECCV16 except that
-downsampling takes every other pixel after blocks 1-3 (no strided convs); blocks 8-10 go back up with 4x4
-transposed convs, each added to a 3x3 conv of the matching encoder block (shortcuts 3->8, 2->9, 1->10); block 10
-ends in LeakyReLU(0.2) and a 1x1 conv + tanh gives ab / 110 at full resolution. A 1x1 conv on block 8 gives the
-529-way classification head of the paper (`class_logits`, a 23x23 grid of ab bins, unused by the regression).
-Widths scale by `width` (1.0 = published, 34.2M parameters).
+The user-guided U-Net of the authors' PyTorch port (`colorizers/siggraph17.py`). Its input is (L - 50) / 100, the
+user's ab hints / 110 and the 0/1 hint mask, concatenated; without hints both are zeros (the automatic mode). The
+authors' interactive tool (junyanz/interactive-deep-colorization, `ColorizeImageTorch` with `maskcent` 0) feeds its
+SIGGRAPH17 network the same uncentred {0, 1} mask; only their later retraining code
+(richzhang/colorization-pytorch) centres it at 0.5. Encoder blocks 1-7 are as in ECCV16 except that downsampling
+takes every other pixel after blocks 1-3 (no strided convs); blocks 8-10 go back up with 4x4 transposed convs, each
+added to a 3x3 conv of the matching encoder block (shortcuts 3->8, 2->9, 1->10); block 10 ends in LeakyReLU(0.2)
+and a 1x1 conv + tanh gives ab / 110 at full resolution. A 1x1 conv on block 8 gives the 529-way classification
+head of the paper (`class_logits`, a 23x23 grid of ab bins, unused by the regression). Widths scale by `width` (1.0
+= published, 34.2M parameters).
 
 Submodules are named after the PyTorch state-dict entries (`model8up.0.weight` -> `model8up_0/kernel`).
 
 Input size: the three subsamplings and transposed convs need H, W multiples of 8; other sizes are padded at the
-bottom/right by edge replication to the next multiple of 8 and the outputs cropped back, so `chroma` is always
-(N, H, W, 2) and equals the PyTorch port's for multiples of 8.
+bottom/right to the next multiple of 8 (L by edge replication, the hints by zeros: no hint in the padding) and the
+outputs cropped back, so `chroma` is always (N, H, W, 2) and equals the PyTorch port's for multiples of 8.
 """
 
 from typing import Any
@@ -41,8 +44,9 @@ AB_SCALE = 110.0
 class SIGGRAPH17(nn.Module):
     """L (N,H,W,1) in [0,100] -> {"chroma": (N,H,W,2) ab, "class_logits": (N,H'/4,W'/4,529)}.
 
-    `ab_hints` (N,H,W,2) in ab units and `hint_mask` (N,H,W,1) in {0,1} are the user's colour points; None (the
-    automatic mode) feeds zeros, as the authors' port does.
+    `hints = (ab, mask)` are the user's colour points at L's size: ab (N,H,W,2) in ab units (zero where no hint)
+    and mask (N,H,W,1), 1 where a hint is given and 0 elsewhere (`colorjax.hints` makes both). None (the automatic
+    mode) feeds zeros, as the authors' port does.
     """
 
     width: float = 1.0
@@ -54,18 +58,28 @@ class SIGGRAPH17(nn.Module):
         L: jax.Array,
         *,
         train: bool = False,
-        ab_hints: jax.Array | None = None,
-        hint_mask: jax.Array | None = None,
+        hints: tuple[jax.Array, jax.Array] | None = None,
     ) -> dict[str, jax.Array]:
         batch, height, width = L.shape[:3]
-        if ab_hints is None:
+        if hints is None:
             ab_hints = jnp.zeros((batch, height, width, 2), L.dtype)
-        if hint_mask is None:
             hint_mask = jnp.zeros((batch, height, width, 1), L.dtype)
-        x = jnp.concatenate([(L - 50.0) / 100.0, ab_hints / AB_SCALE, hint_mask], axis=-1)
-        padded_height, padded_width = -(-height // 8) * 8, -(-width // 8) * 8
-        x = jnp.pad(
-            x, ((0, 0), (0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge"
+        else:
+            ab_hints, hint_mask = hints
+            expected = ((batch, height, width, 2), (batch, height, width, 1))
+            if (ab_hints.shape, hint_mask.shape) != expected:
+                raise ValueError(
+                    f"hints must be (ab {expected[0]}, mask {expected[1]}) for L of shape {L.shape}; got "
+                    f"{ab_hints.shape} and {hint_mask.shape}."
+                )
+        pad_height, pad_width = -height % 8, -width % 8
+        padding = ((0, 0), (0, pad_height), (0, pad_width), (0, 0))
+        x = jnp.concatenate(
+            [
+                jnp.pad((L - 50.0) / 100.0, padding, mode="edge"),
+                jnp.pad(jnp.concatenate([ab_hints / AB_SCALE, hint_mask], axis=-1), padding),
+            ],
+            axis=-1,
         )
         x = x.astype(self.dtype)
 
