@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from colorjax import color, models  # noqa: E402
-from colorjax.colorize import Colorizer  # noqa: E402
+from colorjax.inference import Colorizer  # noqa: E402
 from colorjax.serve import auth  # noqa: E402
 from colorjax.serve.app import create_app  # noqa: E402
 

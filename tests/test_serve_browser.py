@@ -32,7 +32,7 @@ def colorizer():
     import jax.numpy as jnp
 
     from colorjax import models
-    from colorjax.colorize import Colorizer
+    from colorjax.inference import Colorizer
 
     model = models.get_model("regression", width=4)
     variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)

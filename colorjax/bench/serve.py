@@ -174,7 +174,7 @@ def bench_serve(quick: bool) -> list[dict]:
     import jax.numpy as jnp
 
     from colorjax import models
-    from colorjax.colorize import Colorizer
+    from colorjax.inference import Colorizer
     from colorjax.serve.app import create_app
 
     width, resolution = (4, 32) if quick else (32, 256)

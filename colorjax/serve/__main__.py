@@ -15,6 +15,8 @@ import argparse
 import ipaddress
 import sys
 
+from colorjax import cli
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -31,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", choices=["eccv16", "siggraph17"], help="the architecture of --weights"
     )
     parser.add_argument(
-        "--step", default="latest", help="latest, best, or a step number (default: latest)"
+        "--step",
+        default="latest",
+        type=cli.step_arg,
+        help="latest, best, or a step number (default: latest)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -80,17 +85,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from colorjax import checkpointing
-    from colorjax.colorize import ColorizeError, Colorizer
+    from colorjax import runs
+    from colorjax.checkpointing import CheckpointError
+    from colorjax.inference import Colorizer, InferenceError
     from colorjax.serve.db import DatabaseError
 
     try:
         if args.weights:
             if not args.model:
-                raise ColorizeError("--weights needs --model eccv16 or --model siggraph17.")
+                raise InferenceError("--weights needs --model eccv16 or --model siggraph17.")
             colorizer = Colorizer.from_published(args.weights, args.model)
         else:
-            colorizer = Colorizer.from_run(args.workdir, args.step)
+            colorizer = Colorizer.from_loaded(runs.load_run(args.workdir, args.step))
         app = create_app(
             colorizer,
             args.data_dir,
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             model_concurrency=args.concurrency,
             https_only_cookies=args.https_cookies,
         )
-    except (ColorizeError, checkpointing.CheckpointError, DatabaseError) as e:
+    except (InferenceError, CheckpointError, DatabaseError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -44,8 +44,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware.sessions import SessionMiddleware
 
-from colorjax import color, visualize
-from colorjax.colorize import Colorizer
+from colorjax import color
+from colorjax.inference import Colorizer
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
 from colorjax.serve.storage import (
@@ -115,8 +115,7 @@ class ColorService:
             if temperature not in self._by_temperature:
                 if len(self._by_temperature) >= 4:  # Each one holds its own compiled programs.
                     self._by_temperature.pop(next(iter(self._by_temperature)))
-                model = self.colorizer.model.clone(temperature=temperature)
-                self._by_temperature[temperature] = dataclasses.replace(self.colorizer, model=model)
+                self._by_temperature[temperature] = self.colorizer.with_temperature(temperature)
             return self._by_temperature[temperature]
 
     def _colorize(
@@ -124,7 +123,7 @@ class ColorService:
     ) -> tuple[np.ndarray, np.ndarray]:
         colorized = self._colorizer_at(temperature).colorize(rgb)
         lightness = np.asarray(color.rgb_to_lab(rgb.astype(np.float32) / 255.0))[..., :1]
-        gray = visualize.to_uint8(np.repeat(np.asarray(color.lightness_to_gray(lightness)), 3, -1))
+        gray = color.rgb_to_uint8(np.repeat(np.asarray(color.lightness_to_gray(lightness)), 3, -1))
         return colorized, gray
 
     async def colorize(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorjax.colorize import ColorizeError, read_image
+from colorjax.inference import InferenceError, read_image
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
@@ -66,7 +66,7 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
         )
     try:
         return read_image(io.BytesIO(data))
-    except ColorizeError as e:
+    except InferenceError as e:
         raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
 
 
