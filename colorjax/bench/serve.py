@@ -3,15 +3,16 @@
 `python -m colorjax.bench serve` starts `colorjax.serve` on 127.0.0.1 (a free port, a fresh data dir), signs up
 5 users, gives each an API token, then sends 50 `POST /api/colorize` at once (10 per user, from 50 threads) and
 checks that every one is answered with a PNG of its photo's size, that no id is lost or shared, and that each
-user's `GET /api/history` holds exactly their own images. Rows: requests, users, p50/p95/max latency (s) and
-throughput (images/s) for the model of the run:
+user's `GET /api/history` holds exactly their own images. Rows: requests, users, p50/p95/max latency (s),
+throughput (images/s), and the slowest `GET /healthz` polled meanwhile (the event loop stays free):
 
-- full: the regression baseline at the default width (32) working at 256 px, on 150x150 scene photos from
-  ../shared when present (else generated 256x192 photos);
+- full: the regression baseline at the default width (32) working at 256 px with the model running one and two
+  photos at a time (`--concurrency`), and the full-width ECCV16 at the authors' 256x256 (random weights: the speed
+  of the published model), on 150x150 scene photos from ../shared when present (else generated 256x192 photos);
 - `--quick`: a width-4 regression on 48x40 generated photos, 10 requests from 5 users.
 
-The model runs one photo at a time (`--concurrency 1`, the app's default): the latency of a request is mostly its
-wait in that queue, so throughput is the number to compare.
+With the model running one photo at a time (`--concurrency 1`, the app's default) the latency of a request is
+mostly its wait in that queue, so throughput is the number to compare.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def load_test(
 ) -> dict[str, float]:
     """Fires users * requests_per_user colorize requests at once; checks every answer and every history.
 
-    Returns {"requests", "users", "p50_s", "p95_s", "max_s", "images_per_s"}; raises AssertionError naming the
+    Returns {"requests", "users", "p50_s", "p95_s", "max_s", "images_per_s", "healthz_max_s" (the slowest
+    GET /healthz polled during the load: how responsive the app stays)}; raises AssertionError naming the
     first broken guarantee (a failed or lost request, a wrong size, a history with someone else's image).
     """
     import httpx
@@ -118,10 +120,24 @@ def load_test(
             latency = time.perf_counter() - started
         return user, photo.shape, response, latency
 
+    done = threading.Event()
+    health_latencies = []
+
+    def poll_health():  # A page-like request while the model is busy: does the app still answer at once?
+        with httpx.Client(base_url=base_url, timeout=600) as client:
+            while not done.wait(0.25):
+                asked = time.perf_counter()
+                client.get("/healthz").raise_for_status()
+                health_latencies.append(time.perf_counter() - asked)
+
+    poller = threading.Thread(target=poll_health, daemon=True)
+    poller.start()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         results = list(pool.map(send, jobs))
     wall = time.perf_counter() - started
+    done.set()
+    poller.join()
 
     expected: dict[int, set[str]] = {user: set() for user in range(users)}
     for user, shape, response, _ in results:
@@ -146,6 +162,7 @@ def load_test(
         "p95_s": latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))],
         "max_s": latencies[-1],
         "images_per_s": len(jobs) / wall,
+        "healthz_max_s": max(health_latencies, default=0.0),
     }
 
 
@@ -177,16 +194,32 @@ def bench_serve(quick: bool) -> list[dict]:
     from colorjax.inference import Colorizer
     from colorjax.serve.app import create_app
 
-    width, resolution = (4, 32) if quick else (32, 256)
-    model = models.get_model("regression", width=width)
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
-    colorizer = Colorizer(model=model, variables=dict(variables), resolution=resolution)
+    # (label, model name, model kwargs, Colorizer settings, --concurrency)
+    if quick:
+        contenders = [
+            ("regression width 4, 32 px", "regression", {"width": 4}, {"resolution": 32}, 1)
+        ]
+    else:
+        regression = ("regression", {"width": 32}, {"resolution": 256})
+        contenders = [
+            ("regression width 32, 256 px", *regression, 1),
+            ("regression width 32, 256 px", *regression, 2),
+            ("eccv16 full width, 256x256", "eccv16", {}, {"resolution": 256, "square": True}, 1),
+        ]
     photos, what = _photos(quick)
     users, per_user = (5, 2) if quick else (5, 10)
-    for shape in {photo.shape for photo in photos}:  # Compile for each photo size before timing.
-        colorizer.colorize(next(p for p in photos if p.shape == shape))
-    with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(colorizer, data_dir)
-        with running_server(app) as base_url:
-            row = load_test(base_url, photos, users=users, requests_per_user=per_user)
-    return [{"contender": f"regression width {width} at {resolution} px", "photos": what, **row}]
+    rows = []
+    for label, name, model_kwargs, settings, concurrency in contenders:
+        model = models.get_model(name, **model_kwargs)
+        variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
+        colorizer = Colorizer(model=model, variables=dict(variables), **settings)
+        for shape in {
+            photo.shape for photo in photos
+        }:  # Compile for each photo size before timing.
+            colorizer.colorize(next(p for p in photos if p.shape == shape))
+        with tempfile.TemporaryDirectory() as data_dir:
+            app = create_app(colorizer, data_dir, model_concurrency=concurrency)
+            with running_server(app) as base_url:
+                row = load_test(base_url, photos, users=users, requests_per_user=per_user)
+        rows.append({"contender": label, "concurrency": concurrency, "photos": what, **row})
+    return rows
