@@ -5,6 +5,7 @@ slider, downloads the PNG, finds the item in the history and logs out, saving a 
 $COLORJAX_SCREENSHOTS when set, else the test's temporary folder). Skips only where no Chromium is installed.
 """
 
+import base64
 import io
 import os
 import shutil
@@ -135,6 +136,14 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         )
         assert tuple(natural) == size  # The slider shows the full-resolution colorization.
         browser.save_screenshot(str(shots / "3_result.png"))
+        find(
+            By.CSS_SELECTOR, 'input[name="before"][value="input"]'
+        ).click()  # A colour upload: the original.
+        wait_for(
+            lambda: find(By.ID, "before").get_attribute("src").endswith("/input.png"),
+            what="the original on the left",
+        )
+        find(By.CSS_SELECTOR, 'input[name="before"][value="gray"]').click()
 
         compare = find(By.ID, "compare")
         ActionChains(browser).move_to_element(compare).click_and_hold().move_by_offset(
@@ -153,10 +162,25 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         with Image.open(io.BytesIO(downloaded.read_bytes())) as image:
             assert image.size == size and image.format == "PNG"
 
+        # Drag and drop: a file dropped on the zone (a synthetic drop event carrying a real File).
+        find(By.LINK_TEXT, "Colorize").click()
+        wait_for(lambda: browser.current_url == base_url + "/", what="the colorize page")
+        browser.execute_script(
+            """const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
+            document.getElementById("dropzone").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""",
+            base64.b64encode(photo.read_bytes()).decode(),
+        )
+        wait_for(lambda: "/images/" in browser.current_url, what="the dropped photo's result")
+        dropped_id = browser.current_url.rsplit("/", 1)[1]
+        assert dropped_id != image_id
+
         find(By.LINK_TEXT, "History").click()
         wait_for(lambda: browser.current_url.endswith("/history"), what="the history page")
         items = browser.find_elements(By.CSS_SELECTOR, "#gallery .item")
-        assert [item.get_attribute("data-image") for item in items] == [image_id]
+        assert [item.get_attribute("data-image") for item in items] == [dropped_id, image_id]
         wait_for(lambda: browser.execute_script(loaded), what="the thumbnails")
         browser.save_screenshot(str(shots / "5_history.png"))
 

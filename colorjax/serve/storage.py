@@ -49,7 +49,11 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             kind, (width, height) = image.format, image.size
     except Image.DecompressionBombError as e:
-        raise UploadError(413, f"The image is too large to decode safely ({e}).") from e
+        raise UploadError(
+            413,
+            f"The image's header claims more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (a "
+            f"decompression bomb?); this server takes at most {max_pixels / 1e6:.1f} megapixels (--max-pixels).",
+        ) from e
     except (OSError, ValueError, SyntaxError) as e:
         raise UploadError(
             400, "The upload is not an image (send a JPEG, PNG, WebP, BMP or TIFF photo)."
