@@ -105,16 +105,20 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     find = browser.find_element
 
-    def fill(fields: dict[str, str]):
+    def fill(fields: dict[str, str], screenshot: str | None = None):
         for name, value in fields.items():
             find(By.ID, name).clear()
             find(By.ID, name).send_keys(value)
+        if screenshot:
+            browser.save_screenshot(str(shots / screenshot))
         find(By.ID, "submit").click()
 
     with running_server(create_app(colorizer, tmp_path / "data")) as base_url:
         browser.get(base_url + "/signup")
-        fill({"username": "ada", "password": "analytical engine", "password2": "analytical engine"})
-        browser.save_screenshot(str(shots / "1_signup_done.png"))
+        fill(
+            {"username": "ada", "password": "analytical engine", "password2": "analytical engine"},
+            "1_signup.png",
+        )
         wait_for(lambda: browser.current_url == base_url + "/", what="the colorize page")
         assert "ada" in find(By.CLASS_NAME, "who").text
 
