@@ -326,6 +326,10 @@ def test_api_token_for_scripts(app):
     bad = script.get("/api/history", headers={"Authorization": "Bearer cj_wrong"})
     assert bad.status_code == 401 and "error" in bad.json()
     assert script.get("/api/history").status_code == 401
+    page = script.get(
+        "/history", headers={"Authorization": "Bearer cj_wrong"}, follow_redirects=False
+    )
+    assert page.status_code == 303 and page.headers["location"] == "/login"
 
 
 def test_single_user_mode_needs_no_account(colorizer, data_dir):

@@ -219,7 +219,10 @@ def create_app(
         return user
 
     def page_user(request: Request) -> User | None:
-        return authenticate(request)[0]
+        try:
+            return authenticate(request)[0]
+        except ApiError:  # A bad bearer token on a page: the page is for browsers, they have none.
+            return None
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         user = context.pop("user", None) or page_user(request)
