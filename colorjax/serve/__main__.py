@@ -15,7 +15,7 @@ import argparse
 import ipaddress
 import sys
 
-from colorjax import cli
+from colorjax import cli, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,19 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="no accounts: one local user (a personal tool on your own machine)",
     )
     parser.add_argument(
-        "--max-upload-mb", type=float, default=20.0, help="largest upload in MB (default: 20)"
+        "--max-upload-mb",
+        type=float,
+        default=serve.MAX_UPLOAD_MB,
+        help=f"largest upload in MB (default: {serve.MAX_UPLOAD_MB:g})",
     )
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=25_000_000,
-        help="largest photo in pixels, checked before decoding (default: 25000000)",
+        default=serve.MAX_PIXELS,
+        help=f"largest photo in pixels, checked before decoding (default: {serve.MAX_PIXELS})",
     )
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=1,
-        help="photos the model colours at the same time (default: 1; the rest wait their turn)",
+        default=serve.MODEL_CONCURRENCY,
+        help=f"photos the model colours at the same time (default: {serve.MODEL_CONCURRENCY}; the "
+        "rest wait their turn)",
     )
     parser.add_argument(
         "--https-cookies",
@@ -74,7 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for option, value in (
+        ("--max-upload-mb", args.max_upload_mb),
+        ("--max-pixels", args.max_pixels),
+        ("--concurrency", args.concurrency),
+    ):
+        if value <= 0:
+            parser.error(f"{option} must be positive, got {value}")
     try:
         import uvicorn
 

@@ -44,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware.sessions import SessionMiddleware
 
-from colorjax import color
+from colorjax import color, serve
 from colorjax.inference import Colorizer
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
@@ -140,9 +140,9 @@ def create_app(
     data_dir: str | Path,
     *,
     single_user: bool = False,
-    max_upload_mb: float = 20.0,
-    max_pixels: int = 25_000_000,
-    model_concurrency: int = 1,
+    max_upload_mb: float = serve.MAX_UPLOAD_MB,
+    max_pixels: int = serve.MAX_PIXELS,
+    model_concurrency: int = serve.MODEL_CONCURRENCY,
     https_only_cookies: bool = False,
 ) -> FastAPI:
     """The app for one loaded model, storing its database and images under `data_dir` (created if needed)."""
