@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "zhang": "colorjax.bench.zhang:bench_zhang",
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
     "export": "colorjax.bench.export:bench_export",
+    "serve": "colorjax.bench.serve:bench_serve",
 }
 
 

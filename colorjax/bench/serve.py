@@ -1,0 +1,225 @@
+"""The web app under load: concurrent colorize requests from several users against a real uvicorn on loopback.
+
+`python -m colorjax.bench serve` starts `colorjax.serve` on 127.0.0.1 (a free port, a fresh data dir), signs up
+5 users, gives each an API token, then sends 50 `POST /api/colorize` at once (10 per user, from 50 threads) and
+checks that every one is answered with a PNG of its photo's size, that no id is lost or shared, and that each
+user's `GET /api/history` holds exactly their own images. Rows: requests, users, p50/p95/max latency (s),
+throughput (images/s), and the slowest `GET /healthz` polled meanwhile (the event loop stays free):
+
+- full: the regression baseline at the default width (32) working at 256 px with the model running one and two
+  photos at a time (`--concurrency`), and the full-width ECCV16 at the authors' 256x256 (random weights: the speed
+  of the published model), on 150x150 scene photos from ../shared when present (else generated 256x192 photos);
+- `--quick`: a width-4 regression on 48x40 generated photos, 10 requests from 5 users.
+
+With the model running one photo at a time (`--concurrency 1`, the app's default) the latency of a request is
+mostly its wait in that queue, so throughput is the number to compare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+@contextlib.contextmanager
+def running_server(app) -> Iterator[str]:
+    """Serves `app` with uvicorn on 127.0.0.1 on a free port in a background thread; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start on 127.0.0.1")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def sign_up(base_url: str, username: str, password: str) -> str:
+    """Creates an account through the pages (as a browser would) and returns a new API token for it."""
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        token = CSRF.search(client.get("/signup").text).group(1)
+        response = client.post(
+            "/signup",
+            data={
+                "csrf_token": token,
+                "username": username,
+                "password": password,
+                "password2": password,
+            },
+        )
+        if response.status_code != 303:
+            raise RuntimeError(f"sign-up of {username} failed: {response.status_code}")
+        page = client.get("/account").text
+        response = client.post(
+            "/account/token", data={"csrf_token": CSRF.search(page).group(1), "action": "new"}
+        )
+        return re.search(r'id="token">([^<]+)<', response.text).group(1)
+
+
+def load_test(
+    base_url: str, photos: list[np.ndarray], users: int, requests_per_user: int
+) -> dict[str, float]:
+    """Fires users * requests_per_user colorize requests at once; checks every answer and every history.
+
+    Returns {"requests", "users", "p50_s", "p95_s", "max_s", "images_per_s", "healthz_max_s" (the slowest
+    GET /healthz polled during the load: how responsive the app stays)}; raises AssertionError naming the
+    first broken guarantee (a failed or lost request, a wrong size, a history with someone else's image).
+    """
+    import httpx
+    from PIL import Image
+
+    tokens = [sign_up(base_url, f"user{i}", f"password-{i}-secret") for i in range(users)]
+    jobs = [
+        (user, photos[(user * requests_per_user + k) % len(photos)])
+        for user in range(users)
+        for k in range(requests_per_user)
+    ]
+    encoded = {}
+    for _, photo in jobs:
+        if id(photo) not in encoded:
+            buffer = io.BytesIO()
+            Image.fromarray(photo).save(buffer, format="PNG")
+            encoded[id(photo)] = buffer.getvalue()
+    start_barrier = threading.Barrier(len(jobs))
+
+    def send(job):
+        user, photo = job
+        headers = {"Authorization": f"Bearer {tokens[user]}"}
+        with httpx.Client(base_url=base_url, timeout=600) as client:
+            start_barrier.wait()
+            started = time.perf_counter()
+            response = client.post(
+                "/api/colorize",
+                files={"image": ("photo.png", encoded[id(photo)], "image/png")},
+                headers=headers,
+            )
+            latency = time.perf_counter() - started
+        return user, photo.shape, response, latency
+
+    done = threading.Event()
+    health_latencies = []
+
+    def poll_health():  # A page-like request while the model is busy: does the app still answer at once?
+        with httpx.Client(base_url=base_url, timeout=600) as client:
+            while not done.wait(0.25):
+                asked = time.perf_counter()
+                client.get("/healthz").raise_for_status()
+                health_latencies.append(time.perf_counter() - asked)
+
+    poller = threading.Thread(target=poll_health, daemon=True)
+    poller.start()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(send, jobs))
+    wall = time.perf_counter() - started
+    done.set()
+    poller.join()
+
+    expected: dict[int, set[str]] = {user: set() for user in range(users)}
+    for user, shape, response, _ in results:
+        assert response.status_code == 200, (
+            f"request failed: {response.status_code} {response.text[:200]}"
+        )
+        with Image.open(io.BytesIO(response.content)) as image:
+            assert image.size == (shape[1], shape[0]), f"wrong size {image.size} for {shape}"
+        expected[user].add(response.headers["x-image-id"])
+    ids = [response.headers["x-image-id"] for _, _, response, _ in results]
+    assert len(set(ids)) == len(jobs), "two requests were given the same image id"
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for user, token in enumerate(tokens):
+            history = client.get("/api/history", headers={"Authorization": f"Bearer {token}"})
+            held = {item["id"] for item in history.json()["images"]}
+            assert held == expected[user], f"user{user}'s history is not exactly their images"
+    latencies = sorted(latency for *_, latency in results)
+    return {
+        "requests": len(jobs),
+        "users": users,
+        "p50_s": statistics.median(latencies),
+        "p95_s": latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))],
+        "max_s": latencies[-1],
+        "images_per_s": len(jobs) / wall,
+        "healthz_max_s": max(health_latencies, default=0.0),
+    }
+
+
+def _photos(quick: bool) -> tuple[list[np.ndarray], str]:
+    import os
+
+    from PIL import Image
+
+    shared = Path(os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    scenes = sorted((shared / "data/intel_scenes_150/test").glob("*/*.jpg"))[::40][:25]
+    if scenes and not quick:
+        return [np.asarray(Image.open(p).convert("RGB")) for p in scenes], "150x150 scene photos"
+    rng = np.random.default_rng(0)
+    height, width = (40, 48) if quick else (192, 256)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    photos = []
+    for _ in range(5):
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        rgb = 0.5 + 0.4 * np.sin(6 * (x[..., None] + y[..., None]) + phase)
+        photos.append((rgb * 255).astype(np.uint8))
+    return photos, f"{width}x{height} generated photos"
+
+
+def bench_serve(quick: bool) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+
+    from colorjax import models
+    from colorjax.inference import Colorizer
+    from colorjax.serve.app import create_app
+
+    # (label, model name, model kwargs, Colorizer settings, --concurrency)
+    if quick:
+        contenders = [
+            ("regression width 4, 32 px", "regression", {"width": 4}, {"resolution": 32}, 1)
+        ]
+    else:
+        regression = ("regression", {"width": 32}, {"resolution": 256})
+        contenders = [
+            ("regression width 32, 256 px", *regression, 1),
+            ("regression width 32, 256 px", *regression, 2),
+            ("eccv16 full width, 256x256", "eccv16", {}, {"resolution": 256, "square": True}, 1),
+        ]
+    photos, what = _photos(quick)
+    users, per_user = (5, 2) if quick else (5, 10)
+    rows = []
+    for label, name, model_kwargs, settings, concurrency in contenders:
+        model = models.get_model(name, **model_kwargs)
+        variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
+        colorizer = Colorizer(model=model, variables=dict(variables), **settings)
+        for shape in {
+            photo.shape for photo in photos
+        }:  # Compile for each photo size before timing.
+            colorizer.colorize(next(p for p in photos if p.shape == shape))
+        with tempfile.TemporaryDirectory() as data_dir:
+            app = create_app(colorizer, data_dir, model_concurrency=concurrency)
+            with running_server(app) as base_url:
+                row = load_test(base_url, photos, users=users, requests_per_user=per_user)
+        rows.append({"contender": label, "concurrency": concurrency, "photos": what, **row})
+    return rows

@@ -1,0 +1,241 @@
+"""The app's SQLite database: users, log-in sessions, failed log-ins and the history of colorized images.
+
+Stdlib `sqlite3` in WAL mode (readers never wait for the one writer), one connection shared by the app's threads
+behind a lock: every statement here is a few rows, so the lock is never held long. The schema is versioned with
+`PRAGMA user_version`; `Database` migrates an older file forward when it opens it and refuses a newer one.
+Secrets are never stored: passwords as scrypt hashes (`auth`), session ids and API tokens as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS = {
+    1: """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        api_token_hash TEXT UNIQUE,
+        created REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires REAL NOT NULL
+    );
+    CREATE TABLE login_failures (
+        username TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX login_failures_by_user_ip ON login_failures (username, ip, at);
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        was_color INTEGER NOT NULL,
+        temperature REAL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX images_by_user ON images (user_id, created);
+    """,
+}
+
+
+class DatabaseError(RuntimeError):
+    """The database file cannot be used (written by a newer colorjax, or not a database); printed as one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecord:
+    """One colorization in a user's history; its files live under the data dir's images/<id>/."""
+
+    id: str
+    user_id: int
+    name: str  # The uploaded file's name, for display only (never used as a path).
+    width: int
+    height: int
+    was_color: bool  # The upload was a colour photo, so the page can also show the original.
+    temperature: (
+        float | None
+    )  # The annealed-mean temperature it was coloured with (eccv16), else None.
+    created: float
+
+
+class Database:
+    """The app's tables, behind methods that each run one short transaction."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self._connection = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA foreign_keys=ON")
+            self._lock = threading.Lock()
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise DatabaseError(
+                f"Cannot open the database {self.path} ({e}); point --data-dir at another folder."
+            ) from e
+
+    def _migrate(self) -> None:
+        version = self._connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"The database {self.path} has schema version {version}, newer than this colorjax "
+                f"({SCHEMA_VERSION}); upgrade colorjax or use another --data-dir."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._lock:
+                self._connection.executescript(
+                    f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;"
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def _execute(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._connection.execute(sql, parameters)
+
+    def _fetchone(self, sql: str, parameters: tuple = ()) -> tuple | None:
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchone()
+
+    def _fetchall(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchall()
+
+    # Users -------------------------------------------------------------------------------------------------------
+
+    def create_user(self, username: str, password_hash: str) -> User | None:
+        """The new user, or None when the name is taken."""
+        try:
+            cursor = self._execute(
+                "INSERT INTO users (username, password_hash, created) VALUES (?, ?, ?)",
+                (username, password_hash, time.time()),
+            )
+        except sqlite3.IntegrityError:
+            return None
+        return User(cursor.lastrowid, username)
+
+    def user_by_name(self, username: str) -> tuple[User, str] | None:
+        """(user, password hash) or None."""
+        row = self._fetchone(
+            "SELECT id, username, password_hash FROM users WHERE username = ?", (username,)
+        )
+        return None if row is None else (User(row[0], row[1]), row[2])
+
+    def user_by_api_token(self, token_hash: str) -> User | None:
+        row = self._fetchone(
+            "SELECT id, username FROM users WHERE api_token_hash = ?", (token_hash,)
+        )
+        return None if row is None else User(*row)
+
+    def set_api_token(self, user_id: int, token_hash: str | None) -> None:
+        self._execute("UPDATE users SET api_token_hash = ? WHERE id = ?", (token_hash, user_id))
+
+    def has_api_token(self, user_id: int) -> bool:
+        row = self._fetchone("SELECT api_token_hash FROM users WHERE id = ?", (user_id,))
+        return row is not None and row[0] is not None
+
+    # Sessions ----------------------------------------------------------------------------------------------------
+
+    def create_session(self, id_hash: str, user_id: int, lifetime_s: float) -> None:
+        now = time.time()
+        with self._lock:
+            self._connection.execute("DELETE FROM sessions WHERE expires < ?", (now,))
+            self._connection.execute(
+                "INSERT INTO sessions (id_hash, user_id, expires) VALUES (?, ?, ?)",
+                (id_hash, user_id, now + lifetime_s),
+            )
+
+    def session_user(self, id_hash: str) -> User | None:
+        row = self._fetchone(
+            "SELECT users.id, users.username FROM sessions JOIN users ON users.id = sessions.user_id "
+            "WHERE sessions.id_hash = ? AND sessions.expires > ?",
+            (id_hash, time.time()),
+        )
+        return None if row is None else User(*row)
+
+    def delete_session(self, id_hash: str) -> None:
+        self._execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
+    # Failed log-ins ----------------------------------------------------------------------------------------------
+
+    def record_login_failure(self, username: str, ip: str) -> None:
+        self._execute(
+            "INSERT INTO login_failures (username, ip, at) VALUES (?, ?, ?)",
+            (username, ip, time.time()),
+        )
+
+    def recent_login_failures(self, username: str, ip: str, window_s: float) -> list[float]:
+        """Times of the failed log-ins for (username, ip) in the last `window_s` seconds, oldest first."""
+        rows = self._fetchall(
+            "SELECT at FROM login_failures WHERE username = ? AND ip = ? AND at > ? ORDER BY at",
+            (username, ip, time.time() - window_s),
+        )
+        return [row[0] for row in rows]
+
+    def clear_login_failures(self, username: str, ip: str) -> None:
+        self._execute("DELETE FROM login_failures WHERE username = ? AND ip = ?", (username, ip))
+
+    # Images ------------------------------------------------------------------------------------------------------
+
+    def add_image(self, record: ImageRecord) -> None:
+        self._execute(
+            "INSERT INTO images (id, user_id, name, width, height, was_color, temperature, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            dataclasses.astuple(record),
+        )
+
+    def image(self, image_id: str, user_id: int) -> ImageRecord | None:
+        """The image if it exists AND belongs to `user_id` (another user's id looks exactly like a missing one)."""
+        row = self._fetchone(
+            "SELECT * FROM images WHERE id = ? AND user_id = ?", (image_id, user_id)
+        )
+        return None if row is None else _image_record(row)
+
+    def history(self, user_id: int) -> list[ImageRecord]:
+        """The user's images, newest first."""
+        rows = self._fetchall(
+            "SELECT * FROM images WHERE user_id = ? ORDER BY created DESC, rowid DESC", (user_id,)
+        )
+        return [_image_record(row) for row in rows]
+
+    def set_temperature(self, image_id: str, temperature: float | None) -> None:
+        self._execute("UPDATE images SET temperature = ? WHERE id = ?", (temperature, image_id))
+
+    def delete_image(self, image_id: str, user_id: int) -> bool:
+        cursor = self._execute(
+            "DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id)
+        )
+        return cursor.rowcount > 0
+
+    def image_count(self) -> int:
+        return self._fetchone("SELECT COUNT(*) FROM images")[0]
+
+
+def _image_record(row: tuple) -> ImageRecord:
+    image_id, user_id, name, width, height, was_color, temperature, created = row
+    return ImageRecord(
+        image_id, user_id, name, width, height, bool(was_color), temperature, created
+    )

@@ -1,0 +1,141 @@
+"""Uploads in, image files out: decoding within limits, and the folder of stored colorizations.
+
+Uploads are decoded by content, never trusted by name or extension: Pillow reads the header first, so a photo
+whose header claims more than `max_pixels` (a decompression bomb) is refused before any pixel is decoded. The
+decoded pixels (EXIF orientation applied) are what gets stored, re-encoded as PNG: nothing of the uploaded file
+itself (its metadata, its name) ever reaches the disk. Each colorization is a folder `images/<id>/` under the
+data dir, named by a random id that is checked against `IMAGE_ID` before any path is built from it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from colorjax.inference import InferenceError, read_image
+
+# Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
+IMAGE_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
+# The files of one colorization: the decoded upload, its gray version, the colorization, a history thumbnail.
+FILE_NAMES = {
+    "input": "input.png",
+    "gray": "gray.png",
+    "color": "color.png",
+    "thumb": "thumb.jpg",
+}
+THUMBNAIL_SIDE = 320
+
+
+class UploadError(ValueError):
+    """An upload the app refuses; `status` is the HTTP status that says why (400 bad, 413 too large)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
+    """The uploaded bytes as uint8 (H, W, 3), EXIF orientation applied; UploadError when they are no photo of an
+    accepted type or have more than `max_pixels` pixels (checked from the header, before decoding)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind, (width, height) = image.format, image.size
+    except Image.DecompressionBombError as e:
+        raise UploadError(
+            413,
+            f"The image's header claims more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (a "
+            f"decompression bomb?); this server takes at most {max_pixels / 1e6:.1f} megapixels (--max-pixels).",
+        ) from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise UploadError(
+            400, "The upload is not an image (send a JPEG, PNG, WebP, BMP or TIFF photo)."
+        ) from e
+    if kind not in ACCEPTED_FORMATS:
+        raise UploadError(
+            400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo."
+        )
+    if width * height > max_pixels:
+        raise UploadError(
+            413,
+            f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; this server takes at most "
+            f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
+        )
+    try:
+        return read_image(io.BytesIO(data))
+    except InferenceError as e:
+        raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
+
+
+def is_color(rgb: np.ndarray) -> bool:
+    """Whether a photo has visible colour (more than 1% of pixels with channels 8+ levels apart): a scan of a gray
+    print saved as RGB JPEG has compression noise in its channels but no colour."""
+    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+    return bool(np.mean(spread > 8) > 0.01)
+
+
+def display_name(filename: str | None) -> str:
+    """The uploaded file's name for display only: its last path component, printable, at most 120 characters."""
+    name = re.split(r"[/\\]", filename or "")[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:120] or "photo"
+
+
+def download_name(name: str, suffix: str) -> str:
+    """An ASCII file name for a Content-Disposition header, from the display name."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0]).strip("._") or "photo"
+    return f"{stem[:60]}-colorized.{suffix}"
+
+
+def encode(rgb: np.ndarray, image_format: str = "PNG", quality: int = 92) -> bytes:
+    """uint8 (H, W, 3) -> PNG or JPEG bytes with no metadata (Pillow writes none for an array)."""
+    buffer = io.BytesIO()
+    options = {"quality": quality} if image_format == "JPEG" else {}
+    Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def thumbnail(rgb: np.ndarray) -> bytes:
+    image = Image.fromarray(rgb)
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    return encode(np.asarray(image), "JPEG", quality=85)
+
+
+class ImageStore:
+    """The folder `<data dir>/images/`: one sub-folder per colorization, named by its random id."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir).resolve() / "images"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(12)
+
+    def path(self, image_id: str, kind: str) -> Path:
+        if not IMAGE_ID.match(image_id) or kind not in FILE_NAMES:
+            raise KeyError(image_id)
+        return self.root / image_id / FILE_NAMES[kind]
+
+    def write(self, image_id: str, files: dict[str, bytes]) -> None:
+        """Writes (or replaces) files of one colorization; each appears whole or not at all."""
+        for kind, data in files.items():
+            target = self.path(image_id, kind)
+            target.parent.mkdir(exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            partial.write_bytes(data)
+            os.replace(partial, target)
+
+    def delete(self, image_id: str) -> None:
+        folder = self.path(image_id, "input").parent
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def ids(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
