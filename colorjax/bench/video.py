@@ -1,0 +1,332 @@
+"""Video colorization: speed at 480p and 720p, and temporal stability vs per-frame quality on clips with known motion.
+
+    python -m colorjax.bench video [--quick]
+
+Speed (side by side in one run, frames decoded from and encoded to real H.264 files): frames/s of the whole
+pipeline (decode, colour, filter, encode) with stabilisation and per-frame. Weights do not change speed; the model
+is the trained demo run when COLORJAX_BENCH_VIDEO_RUN (default /tmp/demo_run) holds one, else the demo config's
+model with random weights.
+
+Quality (needs a trained run, COLORJAX_BENCH_VIDEO_RUN): clips made from real scene photos (the team's scene photos
+when present, else the wheel-shipped samples) with known motion — a pan, a zoom, a cut to a second photo and an
+object moving over a background — coloured with and without stabilisation. Per clip: Lai et al.'s warp error of
+the output (stabilised, per-frame) and of the clip's own colours (its floor), and the mean per-frame PSNR of each
+output against the clip's own colours. Goals: warp error at least 30% lower, PSNR at most 0.5 dB lower.
+
+The clip makers here (`pan_frames`, `zoom_frames`, `moving_object_frames`, `write_clip`) also build the test clips.
+"""
+
+from __future__ import annotations
+
+import fractions
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_RUN = "/tmp/demo_run"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Clips with known motion, from photos.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def pan_frames(
+    photo: np.ndarray, width: int, height: int, count: int, *, crop: float = 0.7, turns: float = 0.5
+) -> Iterator[np.ndarray]:
+    """A camera pan: a window of `crop` of the photo's size sliding from its top-left to its bottom-right (and
+    back after half a turn of `turns` > 0.5), resized to width x height."""
+    photo_h, photo_w = photo.shape[:2]
+    window_w, window_h = int(photo_w * crop), int(photo_h * crop)
+    for t in range(count):
+        phase = 0.5 - 0.5 * np.cos(2 * np.pi * turns * t / max(count - 1, 1))
+        x = round(phase * (photo_w - window_w))
+        y = round(phase * (photo_h - window_h))
+        yield _resize(photo[y : y + window_h, x : x + window_w], width, height)
+
+
+def zoom_frames(
+    photo: np.ndarray, width: int, height: int, count: int, *, zoom: float = 1.6
+) -> Iterator[np.ndarray]:
+    """A zoom into the photo's centre, from the whole photo to 1/zoom of it."""
+    photo_h, photo_w = photo.shape[:2]
+    for t in range(count):
+        scale = zoom ** (-t / max(count - 1, 1))
+        window_w, window_h = int(photo_w * scale), int(photo_h * scale)
+        x, y = (photo_w - window_w) // 2, (photo_h - window_h) // 2
+        yield _resize(photo[y : y + window_h, x : x + window_w], width, height)
+
+
+def moving_object_frames(
+    background: np.ndarray, thing: np.ndarray, width: int, height: int, count: int
+) -> Iterator[np.ndarray]:
+    """A still background (resized to width x height) with `thing` (a smaller photo, resized to 2/5 of the frame's
+    height) moving across it from left to right."""
+    frame = _resize(background, width, height)
+    side = max(4, height * 2 // 5)
+    patch = _resize(thing, side, side)
+    for t in range(count):
+        x = round(t / max(count - 1, 1) * (width - side))
+        y = (height - side) // 2
+        out = frame.copy()
+        out[y : y + side, x : x + side] = patch
+        yield out
+
+
+def write_clip(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: int = 12,
+    *,
+    audio: bool = False,
+    crf: int = 12,
+    codec: str = "libx264",
+    faststart: bool = False,
+) -> Path:
+    """Encodes uint8 RGB frames with PyAV (H.264 yuv420p at a low CRF, so the clip keeps its photos' colours), with
+    a 440 Hz AAC tone as long as the video when `audio`."""
+    import av
+
+    path = Path(path)
+    frames = list(frames)  # small clips: the audio track's length is known before anything is muxed
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream(codec, rate=fractions.Fraction(fps))
+        if codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": "fast"}
+        stream.pix_fmt = "yuv420p"
+        stream.height, stream.width = frames[0].shape[:2]
+        sound = container.add_stream("aac", rate=16000) if audio else None
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+        if sound is not None:
+            rate = sound.codec_context.sample_rate
+            t = np.arange(rate * len(frames) // fps) / rate
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = 0
+            container.mux(sound.encode(frame))
+            container.mux(sound.encode())
+    return path
+
+
+def read_clip(path: str | Path) -> list[np.ndarray]:
+    """Every frame of a (small) clip, for tests and the quality run."""
+    from colorjax.video import VideoReader
+
+    with VideoReader(path) as reader:
+        return [frame.rgb for frame in reader.frames()]
+
+
+def scene_photos(count: int) -> list[np.ndarray]:
+    """`count` colourful photos: the team's scene photos (one per class) when present, else the sample photos."""
+    from colorjax.config_lib import scene_photos_folder
+    from colorjax.input_pipeline import sample_photo_paths
+
+    from PIL import Image
+
+    folder = scene_photos_folder()
+    if folder is not None:
+        paths = [
+            sorted(d.glob("*.jpg"))[3] for d in sorted((folder / "test").iterdir()) if d.is_dir()
+        ]
+    else:
+        paths = list(sample_photo_paths().values())
+    return [np.asarray(Image.open(p).convert("RGB")) for p in paths[:count]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The benchmark.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _colorizer():
+    """The trained demo run when there is one, else the demo config's model with random weights (for speed)."""
+    import jax
+    import jax.numpy as jnp
+
+    from colorjax.colorize import Colorizer
+    from colorjax.models import get_model
+
+    run = Path(os.environ.get("COLORJAX_BENCH_VIDEO_RUN", DEFAULT_RUN))
+    if (run / "checkpoints").is_dir() or (run / "config.json").is_file():
+        return Colorizer.from_run(run, "latest"), True
+    model = get_model("eccv16", width=1 / 8, temperature=0.38)
+    variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 96, 96, 1)))
+    return Colorizer(model, dict(variables), resolution=96, description="random eccv16 1/8"), False
+
+
+def bench_video(quick: bool) -> list[dict]:
+    import tempfile
+
+    colorizer, trained = _colorizer()
+    rows = _speed_rows(colorizer, quick)
+    if trained:
+        rows += _quality_rows(colorizer, quick)
+    else:
+        rows.append(
+            {
+                "benchmark": "video_quality",
+                "contender": f"skipped: no trained run in {DEFAULT_RUN} (COLORJAX_BENCH_VIDEO_RUN)",
+            }
+        )
+    del tempfile
+    return rows
+
+
+def _speed_rows(colorizer, quick: bool) -> list[dict]:
+    import tempfile
+
+    from colorjax.temporal import TemporalSettings
+    from colorjax.video import colorize_video
+
+    photo = scene_photos(1)[0]
+    sizes = [(854, 480)] if quick else [(854, 480), (1280, 720)]
+    count = 12 if quick else 36
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for width, height in sizes:
+            clip = write_clip(
+                Path(tmp) / f"in_{height}.mp4",
+                pan_frames(photo, width, height, count),
+                fps=24,
+                audio=True,
+            )
+            contenders = [
+                ("stabilised", TemporalSettings()),
+                ("per-frame", TemporalSettings(enabled=False)),
+            ]
+            # Warm up (compilation for this size) on the first 2 frames' worth, then time whole files in turns.
+            for _, settings in contenders:
+                colorize_video(
+                    colorizer,
+                    clip,
+                    Path(tmp) / "warm.mp4",
+                    settings,
+                    progress=False,
+                    overwrite=True,
+                )
+            times: dict[str, list[float]] = {name: [] for name, _ in contenders}
+            for _ in range(1 if quick else 2):
+                for name, settings in contenders:
+                    start = time.perf_counter()
+                    colorize_video(
+                        colorizer,
+                        clip,
+                        Path(tmp) / "out.mp4",
+                        settings,
+                        progress=False,
+                        overwrite=True,
+                    )
+                    times[name].append(time.perf_counter() - start)
+            per_frame_fps = count / min(times["per-frame"])
+            for name, _ in contenders:
+                fps = count / min(times[name])
+                rows.append(
+                    {
+                        "benchmark": f"video_{height}p",
+                        "contender": name,
+                        "frames_per_s": fps,
+                        "vs_per_frame": fps / per_frame_fps,
+                        "frames": count,
+                        "size": f"{width}x{height}",
+                    }
+                )
+    return rows
+
+
+def _quality_rows(colorizer, quick: bool) -> list[dict]:
+    import tempfile
+
+    from colorjax.temporal import TemporalSettings, WarpErrorMeter, lightness_u8, ShotDetector
+    from colorjax.video import colorize_video
+
+    photos = scene_photos(6)
+    width, height, count = 128, 96, 24 if quick else 48
+    clips = {
+        "pan": list(pan_frames(photos[0], width, height, count)),
+        "zoom": list(zoom_frames(photos[1], width, height, count)),
+        "cut": list(pan_frames(photos[2], width, height, count // 2))
+        + list(pan_frames(photos[3], width, height, count // 2, turns=0.25)),
+        "moving object": list(moving_object_frames(photos[4], photos[5], width, height, count)),
+    }
+    rows = []
+    totals = {"stabilised": [], "per-frame": [], "truth": []}
+    psnrs = {"stabilised": [], "per-frame": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, frames in clips.items():
+            clip = write_clip(Path(tmp) / "clip.mp4", frames, fps=24)
+            truth = read_clip(clip)
+            outputs = {"truth": truth}
+            for contender, settings in (
+                ("stabilised", TemporalSettings()),
+                ("per-frame", TemporalSettings(enabled=False)),
+            ):
+                frames_dir = Path(tmp) / contender / name.replace(" ", "_")
+                colorize_video(
+                    colorizer,
+                    clip,
+                    Path(tmp) / "out.mp4",
+                    settings,
+                    frames_dir=frames_dir,
+                    progress=False,
+                    overwrite=True,
+                )
+                outputs[contender] = [
+                    np.asarray(_read_png(p)) for p in sorted(frames_dir.glob("*.png"))
+                ]
+            meter = WarpErrorMeter(list(outputs))
+            shots = ShotDetector()
+            for t, rgb in enumerate(truth):
+                L = lightness_u8(rgb)
+                cut, _ = shots(L)
+                meter.add(L, {k: v[t] for k, v in outputs.items()}, cut=cut and t > 0)
+            errors = meter.result()
+            row = {"benchmark": "video_quality", "contender": name, "frames": len(truth)}
+            for contender in ("stabilised", "per-frame", "truth"):
+                row[f"warp_{contender}"] = errors[contender]
+                totals[contender].append(errors[contender])
+            for contender in ("stabilised", "per-frame"):
+                psnr = float(np.mean([_psnr(o, g) for o, g in zip(outputs[contender], truth)]))
+                row[f"psnr_{contender}_db"] = psnr
+                psnrs[contender].append(psnr)
+            row["warp_reduction"] = 1 - errors["stabilised"] / errors["per-frame"]
+            row["psnr_change_db"] = row["psnr_stabilised_db"] - row["psnr_per-frame_db"]
+            rows.append(row)
+    mean = {k: float(np.mean(v)) for k, v in totals.items()}
+    rows.append(
+        {
+            "benchmark": "video_quality",
+            "contender": "mean of clips",
+            "frames": sum(len(f) for f in clips.values()),
+            **{f"warp_{k}": v for k, v in mean.items()},
+            "psnr_stabilised_db": float(np.mean(psnrs["stabilised"])),
+            "psnr_per-frame_db": float(np.mean(psnrs["per-frame"])),
+            "warp_reduction": 1 - mean["stabilised"] / mean["per-frame"],
+            "psnr_change_db": float(np.mean(psnrs["stabilised"]) - np.mean(psnrs["per-frame"])),
+        }
+    )
+    return rows
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _psnr(output: np.ndarray, truth: np.ndarray) -> float:
+    mse = np.mean((output.astype(np.float64) - truth.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
