@@ -108,7 +108,9 @@ class VideoReader:
         try:
             self._container = av.open(str(self.path), "r")
         except (av.FFmpegError, UnicodeDecodeError) as e:
-            raise VideoError(f"Cannot read video {self.path}: {_reason(e)}.") from e
+            raise VideoError(
+                f"Cannot read video {self.path}: not a video file, or a truncated one ({_reason(e)})."
+            ) from e
         try:
             self.info = self._probe()
         except VideoError:
@@ -116,18 +118,15 @@ class VideoReader:
             raise
 
     def _probe(self) -> VideoInfo:
-        av = _av()
         if not self._container.streams.video:
             raise VideoError(f"Cannot read video {self.path}: it has no video stream.")
         stream = self._container.streams.video[0]
-        name = stream.codec_context.name if stream.codec_context else "none"
-        try:
-            av.Codec(name, "r")
-        except (av.FFmpegError, ValueError):
+        if stream.codec_context is None:  # FFmpeg has no decoder for the stream's codec
             raise VideoError(
-                f"Cannot read video {self.path}: its video codec ({stream.codec_tag or name}) is not supported by "
-                "this FFmpeg build; convert it to H.264 first."
-            ) from None
+                f"Cannot read video {self.path}: its video codec is not one this FFmpeg build decodes; convert "
+                "it to H.264 first."
+            )
+        name = stream.codec_context.name
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
             raise VideoError(f"Cannot read video {self.path}: the video stream has no frame size.")
