@@ -1,15 +1,18 @@
 """colorjax: fully automatic image colorization in JAX/Flax.
 
-A gray photo in, a plausible colour photo out. The package is laid out one module per concern:
+A gray photo in, a plausible colour photo out. One home per concept (docs/architecture.md draws the data flow):
 
-- `colorjax.color`: sRGB <-> CIE Lab / CIE Luv, in JAX and in TensorFlow ops (for tf.data).
-- `colorjax.input_pipeline`: TFDS, image folders and the wheel-shipped sample photos as tf.data.
-- `colorjax.models`: the Linen models and the registry `get_model(name, **kwargs)`.
-- `colorjax.losses`: the training objectives, chosen by name from the config.
-- `colorjax.optim`: optimizers and learning-rate schedules from the config.
-- `colorjax.parallel`: the device mesh and the shardings of data-parallel training.
+- `colorjax.config_lib`: `base_config()`, every config field with its one default.
+- `colorjax.color`, `colorjax.quantize`: sRGB <-> CIE Lab / Luv (JAX and TF), the 313 ab bins, rebalancing.
+- `colorjax.data`: sources (TFDS, folders, the wheel-shipped samples), decoding and crops, the resumable stream.
+- `colorjax.models`: the Linen models and their registry (`ModelSpec`, `from_config`).
+- `colorjax.losses`, `colorjax.optim`, `colorjax.parallel`: objectives, optimizers, the device mesh.
 - `colorjax.checkpointing`: Orbax checkpoints (atomic, resumable, latest-N and best-N).
-- `colorjax.train`, `colorjax.colorize`, `colorjax.bench`: the command-line programs.
+- `colorjax.runs`: the run directory and `load_run` (a checkpoint back as a model with its variables).
+- `colorjax.inference`: `Colorizer`, colouring photos of any size at full resolution.
+- `colorjax.evaluator`, `colorjax.metrics`: the one evaluation (training and `evaluate`), the papers' metrics.
+- `colorjax.train`, `colorize`, `evaluate`, `report`, `prior`, `bench`: the command-line programs (`cli` holds
+  what they share); no library module imports them.
 """
 
 __version__ = "0.1.0"

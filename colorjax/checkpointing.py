@@ -1,6 +1,7 @@
 """Checkpoints: the one module that talks to Orbax.
 
-A run's checkpoints live in `WORKDIR/checkpoints/<step>/` with two items: `state` (the train state pytree: step,
+A run's checkpoints live in `WORKDIR/checkpoints/<step>/` (`colorjax.runs` owns the run directory and opens this
+with the run's own best metric) with two items: `state` (the train state pytree: step,
 params, batch_stats, frozen, opt_state) and `meta` (JSON: step, the config, the input stream's position per
 process, class names — everything needed to resume or to colour images from the checkpoint alone).
 
@@ -8,16 +9,15 @@ process, class names — everything needed to resume or to colour images from th
   a temporary directory and renames it), so a run killed mid-save keeps its last complete checkpoint.
 - Kept: the latest `keep_latest` checkpoints plus the best `keep_best` by an evaluation metric (`best_metric`,
   `best_mode` "min" or "max"); a checkpoint saved without metrics is only kept while it is among the latest.
-- Inference opens the directory `read_only=True` and restores without needing the optimizer.
+- Inference opens the directory `read_only=True` and restores only the model's variables
+  (`restore_variables`): no optimizer state is read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -25,28 +25,24 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
-CHECKPOINT_DIR = "checkpoints"
-
-
-def run_path(workdir: str | Path) -> epath.Path:
-    """A run directory as a path object that also understands cloud buckets (gs://...), which multi-host runs
-    need: every host reads and writes the same checkpoints. Local paths are made absolute."""
-    text = str(workdir)
-    if "://" in text:
-        return epath.Path(text)
-    return epath.Path(Path(text).expanduser().absolute())
-
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint where one was asked for (the message says what to do)."""
 
 
+# The model's variable collections: what inference restores (everything in the train state but step and opt_state).
+VARIABLE_COLLECTIONS = ("params", "batch_stats", "frozen")
+
+
 class Checkpoints:
-    """Saves and restores a run's checkpoints in `workdir/checkpoints`."""
+    """Saves and restores the checkpoints in `directory` (a run's `checkpoints/`, see `runs.open_checkpoints`).
+
+    "Best" is by `best_metric` (`best_mode` "min" or "max"); the run directory passes the metric the run was
+    trained with, so a read-only open agrees with what the run kept."""
 
     def __init__(
         self,
-        workdir: str | Path,
+        directory: epath.Path,
         *,
         keep_latest: int = 3,
         keep_best: int = 1,
@@ -55,10 +51,7 @@ class Checkpoints:
         read_only: bool = False,
         async_save: bool = True,
     ):
-        self.directory = run_path(workdir) / CHECKPOINT_DIR
-        if read_only and best_metric is None:
-            # Inference and `model_init` open a run without its config: "best" must mean what the run kept.
-            best_metric, best_mode = _best_metric_of_run(run_path(workdir))
+        self.directory = directory
         self.best_metric = best_metric
         policies: list[Any] = [checkpoint_managers.LatestN(n=keep_latest)]
         best_fn = None
@@ -173,14 +166,37 @@ class Checkpoints:
             metadata.tree,
         )
 
-    def restore_meta(self, step: int) -> dict[str, Any]:
-        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
-            "meta"
-        ]
+    def restore_variables(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(variables, meta) at `step`: only the model's collections (`VARIABLE_COLLECTIONS`), each array whole on
+        this machine's first device; the optimizer state is never read (a partial restore of the state item)."""
+        state_dir = self.directory / str(step) / "state"
+        with self._quiet():
+            metadata = ocp.PyTreeCheckpointer().metadata(state_dir).item_metadata.tree
+            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            target = {
+                name: jax.tree.map(
+                    lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+                    metadata[name],
+                )
+                for name in VARIABLE_COLLECTIONS
+                if name in metadata
+            }
+            restored = ocp.PyTreeCheckpointer().restore(
+                state_dir,
+                args=ocp.args.PyTreeRestore(
+                    item=target,
+                    restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+                    partial_restore=True,
+                ),
+            )
+            meta = self.restore_meta(step)
+        return {name: tree for name, tree in restored.items() if tree}, meta
 
-    def wait(self) -> None:
-        """Blocks until pending asynchronous saves are on disk."""
-        self.manager.wait_until_finished()
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        with self._quiet():
+            return self.manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )["meta"]
 
     def close(self) -> None:
         self.manager.wait_until_finished()
@@ -193,11 +209,3 @@ def abstract_with_shardings(tree: Any, shardings: Any) -> Any:
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
     )
 
-
-def _best_metric_of_run(workdir: epath.Path) -> tuple[str | None, str]:
-    """The `best_metric` and `best_mode` a run was trained with, from the config.json the trainer writes."""
-    try:
-        config = json.loads((workdir / "config.json").read_text())
-    except (OSError, ValueError):
-        return None, "min"
-    return config.get("best_metric"), config.get("best_mode", "min")

@@ -317,6 +317,21 @@ def chroma_to_rgb(lightness: jax.Array, chroma: jax.Array, color_space: str) -> 
     return to_rgb(jnp.concatenate([lightness, chroma], axis=-1))
 
 
+RGB_LEVELS = 255  # the largest 8-bit level
+
+
+def rgb_to_uint8(rgb):
+    """sRGB floats in [0, 1] -> uint8 levels round(clip(rgb, 0, 1) * 255), rounded half to even: what a PNG holds.
+
+    The one float -> 8-bit conversion (saved pictures, the web and CLI outputs, the RGB metrics). NumPy in, NumPy
+    out; a jax.Array (or a tracer inside jit) in, a jax.Array out. Computed in float32 for either, so both give the
+    same levels.
+    """
+    xp = jnp if isinstance(rgb, jax.Array) else np
+    rgb = xp.asarray(rgb, xp.float32)
+    return xp.round(xp.clip(rgb, 0.0, 1.0) * RGB_LEVELS).astype(xp.uint8)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # TensorFlow (for tf.data). TensorFlow is imported on first use only.
 # ---------------------------------------------------------------------------------------------------------------
@@ -387,3 +402,4 @@ def tf_chroma_to_rgb(lightness, chroma, color_space: str):
     chroma = _as_float32_tensor(tf, chroma, 2, "tf_chroma_to_rgb", "chroma")
     to_rgb = tf_lab_to_rgb if color_space == "lab" else tf_luv_to_rgb
     return to_rgb(tf.concat([lightness, chroma], axis=-1))
+

@@ -25,7 +25,7 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 
 # The public datasets the recipes train on, by the variant name their configs take (`configs/X.py:places`).
 # `folder` needs `--config.data.source=folder:PATH`: PATH/train and PATH/validation when they exist, else a held-out
-# share of PATH (see colorjax.input_pipeline).
+# share of PATH (see colorjax.data.sources).
 DATASETS = {
     "imagenet": dict(source="tfds:imagenet2012", train_split="train", eval_split="validation"),
     "places": dict(source="tfds:places365_small", train_split="train", eval_split="validation"),
@@ -77,11 +77,25 @@ def base_config() -> ml_collections.ConfigDict:
             b1=0.9,
             b2=0.999,
             weight_decay=0.0,
+            eps=placeholder(float),  # None: the optimizer's own default (optax's).
+            momentum=0.9,  # sgd
+            nesterov=False,  # sgd
+            rho=0.95,  # adadelta
             grad_clip_norm=placeholder(float),
             reduce_on_plateau=None,
         )
     )
-    config.schedule = ml_collections.ConfigDict(dict(name="constant", warmup_steps=0))
+    # name: constant | cosine | linear | step. cosine and linear decay to final_fraction of the peak; step multiplies
+    # by decay_factor at each of the boundaries (fractions of the steps after warm-up).
+    config.schedule = ml_collections.ConfigDict(
+        dict(
+            name="constant",
+            warmup_steps=0,
+            final_fraction=0.0,
+            decay_factor=0.1,
+            boundaries=(0.5, 0.75),
+        )
+    )
 
     config.log_every = 100
     config.eval_every = 1000
@@ -99,10 +113,19 @@ def base_config() -> ml_collections.ConfigDict:
         str
     )  # Another run's workdir to continue (with its optimizer state).
     config.model_init = placeholder(str)  # Another run's workdir whose weights start this run.
-    # How `colorize` sizes a photo for the model (None: the run's data.image_size / the Colorizer's default).
-    # fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10 autoencoder).
+    # How inference (colorize, the app, video) sizes a photo for the model. resolution: the shorter side the model
+    # sees (None: the run's data.image_size; 0: the photo's own size); square: resolution x resolution whatever the
+    # aspect ratio; fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10
+    # autoencoder); max_pixels: most pixels the model sees in one pass (larger photos are downscaled, or tiled by
+    # models that run at any size, as large_image_strategy "tile" | "downscale" says).
     config.inference = ml_collections.ConfigDict(
-        dict(resolution=placeholder(int), square=False, fixed_size=placeholder(int))
+        dict(
+            resolution=placeholder(int),
+            square=False,
+            fixed_size=placeholder(int),
+            max_pixels=4096 * 4096,
+            large_image_strategy="tile",
+        )
     )
     return config
 

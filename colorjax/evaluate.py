@@ -6,12 +6,11 @@
         --data tfds:imagenet2012 --split "validation[:10000]" --output eval/eccv16
     python -m colorjax.evaluate --workdir runs/zhang --classifier vgg16_weights_tf_dim_ordering_tf_kernels.h5
 
-The model comes from a training run's checkpoint (`--workdir`, `--step best|latest|N`, rebuilt as `colorize` does)
+The model comes from a training run's checkpoint (`--workdir`, `--step best|latest|N`, loaded by `runs.load_run`)
 or from published weights (`--weights FILE --model NAME`). `--data` takes the `config.data.source` strings
 (`tfds:NAME`, `folder:PATH`, `samples`; default: the run's own data and its `eval_split`). Every image of the split
-is evaluated at `--resolution` (shorter side resized, centre crop), in batches sharded over every device of a
-`Mesh`; the padded last batch is masked, and the statistics are reduced inside the jitted step
-(`colorjax.metrics`), so the device count and batch size change no number.
+is evaluated at `--resolution` (shorter side resized, centre crop) by `colorjax.evaluator.Evaluator`, the same
+evaluation the trainer runs at its evaluation steps, sharded over every device.
 
 Rows, all on the same images: the prediction, and the baselines ground truth, gray (a = b = 0) and mean colour
 (the mean ab of the evaluated ground truth at every pixel). The mean-colour row's metrics are not linear in that
@@ -39,14 +38,9 @@ the standard FID, are not in colorjax: rank runs with it, do not compare with FI
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import heapq
-import json
-import math
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,34 +51,21 @@ import numpy as np
 
 from colorjax import (
     checkpointing,
+    cli,
     color,
-    input_pipeline,
+    config_lib,
+    data,
+    evaluator,
     metrics,
     parallel,
-    plots,
     report,
-    visualize,
+    runs,
 )
-from colorjax.colorize import ColorizeError, Colorizer, check_writable
+from colorjax.evaluator import Classifier, FeatureExtractor
 
-ROW_NAMES = ("prediction", "ground_truth", "gray", "mean_colour")
 DEFAULT_RESOLUTION = 256  # Zhang et al.'s evaluation size, for published weights.
 DEFAULT_IMAGES_PER_DEVICE = 16
 VGG16_INPUT_SIZE = 224
-# Per-image metrics written to per_image.csv (the float entries of `metrics.image_statistics` worth reading).
-PER_IMAGE_COLUMNS = (
-    "ab_l2_error",
-    "auc_percent",
-    "psnr_rgb_db",
-    "psnr_ab_db",
-    "colourfulness",
-    "colourfulness_ground_truth",
-    "acc_u_percent",
-    "acc_v_percent",
-    "saturation",
-    "saturation_ground_truth",
-)
-# Modules that may provide `load_published(model_name, path) -> (module, variables)` for `--weights`.
 
 
 class EvaluateError(ValueError):
@@ -107,23 +88,17 @@ class LoadedModel:
     run: dict[str, Any]  # metrics.json "run" fields: name, workdir or weights, model, step.
 
 
-def load_run(workdir: str | Path, step: str | int = "latest") -> LoadedModel:
+def load_model_from_run(workdir: str | Path, step: str | int = "latest") -> LoadedModel:
     """A training run's model at `step` ("latest", "best" or a number), rebuilt from its checkpoint alone."""
-    colorizer = Colorizer.from_run(workdir, step)
-    meta = checkpointing.Checkpoints(workdir, read_only=True).restore_meta(colorizer.step)
-    config = meta["config"]
+    run = runs.load_run(workdir, step)
+    data_config = run.config.data
     return LoadedModel(
-        model=colorizer.model,
-        variables=colorizer.variables,
-        color_space=config["data"].get("color_space", "lab"),
-        resolution=int(config["data"]["image_size"]),
-        data=dict(config["data"]),
-        run={
-            "name": Path(workdir).absolute().name,
-            "workdir": str(workdir),
-            "model": config["model"]["name"],
-            "step": int(colorizer.step),
-        },
+        model=run.model,
+        variables=run.variables,
+        color_space=data_config.color_space,
+        resolution=int(data_config.image_size),
+        data=data_config.to_dict(),
+        run={"name": run.name, "workdir": str(workdir), "model": run.model_name, "step": run.step},
     )
 
 
@@ -141,50 +116,37 @@ def load_published_model(weights: str | Path, model_name: str) -> LoadedModel:
     return LoadedModel(
         model=module,
         variables=variables,
-        color_space=getattr(module, "color_space", "lab"),
+        color_space="lab",
         resolution=DEFAULT_RESOLUTION,
         data=None,
         run={"name": f"{model_name} (published)", "weights": str(weights), "model": model_name},
     )
 
 
-@dataclasses.dataclass
-class Classifier:
-    """A fixed image classifier for semantic interpretability: `logits(variables, rgb)` with rgb (N, H, W, 3) in
-    [0, 1] -> (N, classes). `class_names` (when known) must match the evaluation data's classes."""
-
-    name: str
-    logits: Callable[[Any, jax.Array], jax.Array]
-    variables: Any
-    num_classes: int
-    class_names: list[str] | None
-
-
 def classifier_from_run(workdir: str | Path, step: str | int = "best") -> Classifier:
     """A colorjax run whose model returns `class_logits` (it sees the lightness of the image it classifies)."""
-    colorizer = Colorizer.from_run(workdir, step)
-    meta = checkpointing.Checkpoints(workdir, read_only=True).restore_meta(colorizer.step)
-    model = colorizer.model
+    run = runs.load_run(workdir, step)
+    model = run.model
 
     def logits(variables, rgb):
         L = color.rgb_to_lab(rgb)[..., :1]
         return model.apply(variables, L, train=False)["class_logits"]
 
-    size = int(meta["config"]["data"]["image_size"])
+    size = int(run.config.data.image_size)
     probe = jnp.zeros((1, size, size, 3), jnp.float32)
     try:
-        shape = jax.eval_shape(logits, colorizer.variables, probe).shape
+        shape = jax.eval_shape(logits, run.variables, probe).shape
     except KeyError:
         raise EvaluateError(
-            f"The model of {workdir} ({meta['config']['model']['name']}) returns no class_logits; --classifier "
+            f"The model of {workdir} ({run.model_name}) returns no class_logits; --classifier "
             "needs a run with a classification head or a VGG16 weights file."
         ) from None
     return Classifier(
-        name=f"{Path(workdir).absolute().name} step {colorizer.step}",
+        name=f"{run.name} step {run.step}",
         logits=logits,
-        variables=colorizer.variables,
+        variables=run.variables,
         num_classes=int(shape[-1]),
-        class_names=meta.get("class_names"),
+        class_names=run.class_names,
     )
 
 
@@ -227,15 +189,6 @@ def load_classifier(spec: str | Path) -> Classifier:
     raise EvaluateError(
         f"--classifier {spec} does not exist; give a colorjax run directory or a VGG16 weights file."
     )
-
-
-@dataclasses.dataclass
-class FeatureExtractor:
-    """Image features for FID: `features(variables, rgb)` with rgb (N, H, W, 3) in [0, 1] -> (N, D)."""
-
-    name: str
-    features: Callable[[Any, jax.Array], jax.Array]
-    variables: Any
 
 
 def load_feature_extractor(path: str | Path) -> FeatureExtractor:
@@ -294,175 +247,35 @@ def eval_data_config(
 ) -> tuple[ml_collections.ConfigDict, str]:
     """The data config and split to evaluate: the run's data settings, with the source, size and colour space
     overridden. Split "all" of a folder is every image in it (no held-out share by hash)."""
-    data = dict(run_data or {})
-    same_source = source is None or source == data.get("source")
-    if source is None and not data:
+    if source is None and run_data is None:
         raise EvaluateError("--data is required with --weights (e.g. --data folder:PATH).")
+    fields = config_lib.base_config().data.to_dict()
+    fields.update(run_data or {})
+    same_source = run_data is not None and source in (None, run_data["source"])
     if source is not None:
-        data["source"] = source
+        fields["source"] = source
     if split is None:
-        split = data.get("eval_split", "validation") if same_source else default_split(source)
-    if data.get("image_size") != resolution:
-        data.pop(
-            "eval_resize_size", None
-        )  # A run's resize-then-crop ratio belongs to its own size.
-    data["image_size"] = resolution
-    data["color_space"] = color_space
-    if split == "all" and data["source"].startswith("folder:"):
-        split, data["holdout_fraction"] = "test", 1.0  # every file falls in the held-out share
-    return ml_collections.ConfigDict(data), split
+        split = fields["eval_split"] if same_source else default_split(source)
+    if run_data is None or run_data["image_size"] != resolution:
+        fields["eval_resize_size"] = None  # A run's resize-then-crop ratio belongs to its own size.
+    fields["image_size"] = resolution
+    fields["color_space"] = color_space
+    if split == "all" and fields["source"].startswith("folder:"):
+        split, fields["holdout_fraction"] = "test", 1.0  # every file falls in the held-out share
+    return ml_collections.ConfigDict(fields), split
 
 
-def image_namer(source, data_config, split: str) -> Callable[[int], str]:
-    """Name of the image with a given id (see `_global_ids`): its file path, or its record in the TFDS split."""
+def image_namer(source, data_config, split: str):
+    """Name of the image with a given id (see `evaluator.batches`): its file path, or its record in the TFDS split."""
     count = jax.process_count()
-    if isinstance(source, input_pipeline.FileSource):
+    if isinstance(source, data.FileSource):
         paths = source.paths
         if count > 1:  # Ids index the full file list, of which each process read every count-th.
-            paths = input_pipeline.make_source(data_config, split).paths
+            paths = data.make_source(data_config, split).paths
         return lambda image_id: str(paths[image_id])
     if count > 1:
         return lambda image_id: f"process {image_id % count} record {image_id // count}"
     return lambda image_id: f"{split}[{image_id}]"
-
-
-def _global_ids(local_index: np.ndarray) -> np.ndarray:
-    """Process-local record positions -> one id per image across processes (file sources split every count-th)."""
-    return local_index * jax.process_count() + jax.process_index()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The jitted steps.
-
-
-def make_eval_step(
-    model: Any,
-    color_space: str,
-    classifier: Classifier | None = None,
-    extractor: FeatureExtractor | None = None,
-) -> Callable:
-    """step(variables, classifier_variables, extractor_variables, batch, mean_ab) -> (reduced, per_image).
-
-    reduced[row]: `metrics.reduce_statistics` of each row (prediction and baselines) against the ground truth;
-    per_image: image ids, the uint8 gray / prediction / truth images (for grids) and, with an extractor, each
-    row's features (for FID). jit it with the batch sharded on "data".
-    """
-
-    def step(variables, classifier_variables, extractor_variables, batch, mean_ab):
-        L, mask = batch["L"], batch["mask"]
-        chroma = model.apply(variables, L, train=False)["chroma"]
-        truth = metrics.views_from_chroma(L, batch["chroma"], color_space)
-        rows = {
-            "prediction": metrics.views_from_chroma(L, chroma, color_space),
-            **metrics.baseline_predictions(L, truth, mean_ab),
-        }
-        stats = {name: metrics.image_statistics(views, truth) for name, views in rows.items()}
-        if classifier is not None:
-            labels = batch.get("label", jnp.full(L.shape[:1], -1, jnp.int32))
-            truth_logits = classifier.logits(classifier_variables, truth.rgb)
-            for name, views in rows.items():
-                row_logits = (
-                    truth_logits
-                    if name == "ground_truth"
-                    else classifier.logits(classifier_variables, views.rgb)
-                )
-                stats[name].update(
-                    metrics.classification_statistics(row_logits, truth_logits, labels)
-                )
-        reduced = {name: metrics.reduce_statistics(s, mask) for name, s in stats.items()}
-        per_image = {
-            "image_id": batch["image_id"],
-            "gray": _levels(L / 100.0),
-            "prediction": _levels(rows["prediction"].rgb),
-            "truth": _levels(truth.rgb),
-        }
-        if extractor is not None:
-            per_image["features"] = {
-                name: extractor.features(extractor_variables, views.rgb)
-                for name, views in rows.items()
-            }
-        return reduced, per_image
-
-    return step
-
-
-def _levels(rgb: jax.Array) -> jax.Array:
-    return metrics.rgb_levels(rgb).astype(jnp.uint8)
-
-
-def make_mean_ab_step(color_space: str) -> Callable:
-    """step(batch) -> reduced statistics of the ground truth's ab sums, for `metrics.ground_truth_mean_ab`."""
-
-    def step(batch):
-        truth = metrics.views_from_chroma(batch["L"], batch["chroma"], color_space)
-        n, height, width = truth.ab.shape[:3]
-        stats = {
-            "images": jnp.ones((n,), jnp.int32),
-            "pixels": jnp.full((n,), height * width, jnp.int32),
-            "ground_truth_ab_sum": jnp.sum(truth.ab, axis=(1, 2)),
-        }
-        return metrics.reduce_statistics(stats, batch["mask"])
-
-    return step
-
-
-def fetch(tree: Any) -> Any:
-    """Device arrays -> numpy on every process (gathered across processes on multi-host runs)."""
-    return parallel.fetch_to_host(tree)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Host side: grids of the first and the worst images.
-
-
-class GridCollector:
-    """Keeps the gray | prediction | truth images of the first `size` images and of the `size` worst (largest
-    error) in a bounded min-heap, so memory never holds more than 2 * `size` images."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.first: list[tuple[int, tuple[np.ndarray, ...]]] = []
-        self._worst: list[tuple[float, int, int, tuple[np.ndarray, ...]]] = []
-        self._seen = 0
-
-    def wanted(self, errors: np.ndarray) -> bool:
-        """Whether a batch with these per-image errors contributes any image (then fetch its pictures)."""
-        if not self.size or not len(errors):
-            return False
-        if len(self.first) < self.size or len(self._worst) < self.size:
-            return True
-        return bool(np.max(errors) > self._worst[0][0])
-
-    def add(
-        self,
-        image_ids: np.ndarray,
-        errors: np.ndarray,
-        images: Callable[[], tuple[np.ndarray, ...]],
-    ) -> None:
-        """Offers a batch's real images; `images()` gives (gray, prediction, truth) rows aligned with them."""
-        if not self.wanted(errors):
-            self._seen += len(errors)
-            return
-        pictures = images()
-        for row, (image_id, error) in enumerate(zip(image_ids, errors, strict=True)):
-            triple = tuple(p[row].copy() for p in pictures)  # a copy frees the rest of the batch
-            if len(self.first) < self.size:
-                self.first.append((int(image_id), triple))
-            # Ties keep the earlier image: a later serial number sorts as the smaller, evicted first.
-            item = (float(error), -self._seen, int(image_id), triple)
-            if len(self._worst) < self.size:
-                heapq.heappush(self._worst, item)
-            elif item > self._worst[0]:
-                heapq.heapreplace(self._worst, item)
-            self._seen += 1
-
-    def worst(self) -> list[tuple[float, int, tuple[np.ndarray, ...]]]:
-        """(error, image id, images) of the worst images, worst first."""
-        return [(e, i, t) for e, _, i, t in sorted(self._worst, reverse=True)]
-
-
-def _stack(triples: Sequence[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    return tuple(np.stack(column) for column in zip(*triples, strict=True))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -475,60 +288,6 @@ class EvaluationResult:
 
     document: dict[str, Any]
     written: dict[str, Path]
-
-
-def _progress(total: int, description: str):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=description,
-        unit="img",
-        file=sys.stderr,
-        disable=jax.process_index() > 0,
-        dynamic_ncols=True,
-    )
-
-
-def _batches(
-    source, data_config, local_batch: int, max_images: int | None
-) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
-    per_process = None if max_images is None else -(-max_images // jax.process_count())
-    num_batches = parallel.max_over_processes(
-        input_pipeline.num_eval_batches(source.num_examples, local_batch, per_process)
-    )
-    batches = input_pipeline.eval_batches(
-        source,
-        data_config,
-        local_batch_size=local_batch,
-        num_batches=num_batches,
-        max_examples=per_process,
-        keep_index=True,
-    )
-    total = source.num_examples if per_process is None else min(source.num_examples, per_process)
-    return total * jax.process_count(), batches
-
-
-def _to_device(host_batch: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
-    batch = dict(host_batch)
-    batch["image_id"] = _global_ids(batch.pop("index")).astype(np.int32)
-    return parallel.host_to_global(batch, mesh)
-
-
-def compute_mean_ab(
-    source, data_config, color_space: str, mesh, local_batch: int, max_images: int | None
-) -> np.ndarray:
-    """The first, data-only pass: the mean ab of every evaluated ground-truth pixel."""
-    step = jax.jit(make_mean_ab_step(color_space), in_shardings=parallel.data_sharding(mesh))
-    total, batches = _batches(source, data_config, local_batch, max_images)
-    accumulator = metrics.MetricsAccumulator()
-    with _progress(total, "mean colour") as progress:
-        for host_batch in batches:
-            accumulator.add(fetch(step(_to_device(host_batch, mesh))))
-            progress.update(int(np.sum(host_batch["mask"])))
-    if int(accumulator.counts.get("images", 0)) == 0:
-        raise EvaluateError(f"No image of {source.description} could be read; nothing to evaluate.")
-    return metrics.ground_truth_mean_ab(accumulator)
 
 
 def evaluate(
@@ -547,7 +306,7 @@ def evaluate(
     """Evaluates `loaded` on every image of `split` and writes the outputs (module docstring) into `output`."""
     output = Path(output)
     if jax.process_index() == 0:
-        check_writable(output)
+        cli.check_writable(output)
     devices = jax.device_count()
     if batch_size is None:
         batch_size = DEFAULT_IMAGES_PER_DEVICE * devices
@@ -558,8 +317,8 @@ def evaluate(
     local_batch = batch_size // jax.process_count()
     if max_images is not None and max_images <= 0:
         raise EvaluateError(f"--max-images must be positive, got {max_images}.")
-    input_pipeline.hide_accelerators_from_tensorflow()
-    source = input_pipeline.make_source(
+    data.hide_accelerators_from_tensorflow()
+    source = data.make_source(
         data_config,
         split,
         process_index=jax.process_index(),
@@ -572,71 +331,27 @@ def evaluate(
 
     mean_from = "the evaluated ground truth (a first, data-only pass)"
     if mean_ab is None:
-        mean_ab = compute_mean_ab(source, data_config, color_space, mesh, local_batch, max_images)
+        total, host_batches = evaluator.batches(source, data_config, local_batch, max_images)
+        mean_ab = evaluator.compute_mean_ab(color_space, mesh, host_batches, total)
     else:
         mean_from = "--mean-ab"
     mean_ab = np.asarray(mean_ab, np.float32)
 
-    replicated = parallel.replicated(mesh)
-    step = jax.jit(
-        make_eval_step(loaded.model, color_space, classifier, extractor),
-        in_shardings=(replicated, replicated, replicated, parallel.data_sharding(mesh), replicated),
+    evaluation = evaluator.Evaluator(
+        loaded.model,
+        color_space,
+        mesh,
+        classifier=classifier,
+        extractor=extractor,
+        num_grid=num_grid,
     )
-    variables = jax.device_put(loaded.variables, replicated)
-    classifier_variables = jax.device_put(classifier.variables if classifier else {}, replicated)
-    extractor_variables = jax.device_put(extractor.variables if extractor else {}, replicated)
-
-    accumulators = {name: metrics.MetricsAccumulator() for name in ROW_NAMES}
-    moments = {name: metrics.FeatureMoments() for name in ROW_NAMES + ("truth",)}
-    grids = GridCollector(num_grid)
-    image_ids: list[np.ndarray] = []
-
-    def consume(reduced, per_image) -> int:
-        """Host side of one batch: accumulate the statistics, offer images to the grids; returns real images."""
-        reduced = fetch(reduced)
-        for name in ROW_NAMES:
-            accumulators[name].add(reduced[name])
-        real = np.asarray(reduced["prediction"]["mask"]).astype(bool)
-        ids = fetch(per_image["image_id"])[real]
-        image_ids.append(ids)
-        if extractor is not None:
-            features = fetch(per_image["features"])
-            moments["truth"].add(features["ground_truth"][real])
-            for name in ROW_NAMES:
-                moments[name].add(features[name][real])
-        grids.add(
-            ids,
-            np.asarray(reduced["prediction"]["ab_l2_error"])[real],
-            lambda: tuple(fetch(per_image[key])[real] for key in ("gray", "prediction", "truth")),
-        )
-        return int(real.sum())
-
-    total, batches = _batches(source, data_config, local_batch, max_images)
-    started = time.perf_counter()
-    with _progress(total, "evaluating") as progress:
-        pending = None
-        for host_batch in batches:
-            batch = _to_device(host_batch, mesh)
-            outputs = step(variables, classifier_variables, extractor_variables, batch, mean_ab)
-            # The previous batch is read back while this one computes (jit dispatch is asynchronous).
-            if pending is not None:
-                progress.update(consume(*pending))
-            pending = outputs
-        if pending is not None:
-            progress.update(consume(*pending))
-    seconds = time.perf_counter() - started
-
-    if int(accumulators["prediction"].counts.get("images", 0)) == 0:
-        raise EvaluateError(f"No image of {source.description} could be read; nothing to evaluate.")
-    results = {name: metrics.finalize(accumulators[name]) for name in ROW_NAMES}
-    for name, numbers in results.items():
+    total, host_batches = evaluator.batches(source, data_config, local_batch, max_images)
+    variables = jax.device_put(loaded.variables, parallel.replicated(mesh))
+    results = evaluation.run(variables, host_batches, total, mean_ab=mean_ab, progress=True)
+    for numbers in results.rows.values():
         if classifier is not None and source.class_names is None:
             numbers.pop("top1_colorized_percent", None)  # No labels: only the agreement is defined.
             numbers.pop("top1_ground_truth_percent", None)
-        if extractor is not None:
-            numbers["fid"] = metrics.frechet_distance(
-                *moments[name].gaussian(), *moments["truth"].gaussian()
-            )
 
     run = dict(loaded.run)
     run.update(
@@ -648,7 +363,7 @@ def evaluate(
         devices=devices,
         mean_colour_ab=[float(v) for v in mean_ab],
         mean_colour_from=mean_from,
-        seconds=round(seconds, 3),
+        seconds=round(results.seconds, 3),
     )
     if classifier is not None:
         run["classifier"] = classifier.name
@@ -658,20 +373,13 @@ def evaluate(
         "schema_version": report.SCHEMA_VERSION,
         "run": run,
         "conventions": metrics.CONVENTIONS,
-        "prediction": results["prediction"],
-        "baselines": {name: results[name] for name in ROW_NAMES[1:]},
+        "prediction": results.prediction,
+        "baselines": {name: results.rows[name] for name in evaluator.ROW_NAMES[1:]},
     }
     written: dict[str, Path] = {}
     if jax.process_index() == 0:
         namer = image_namer(source, data_config, split)
-        written = write_outputs(
-            output,
-            document,
-            np.concatenate(image_ids),
-            accumulators["prediction"].per_image(),
-            namer,
-            grids,
-        )
+        written = evaluator.write_outputs(output, document, results, namer)
     return EvaluationResult(document=document, written=written)
 
 
@@ -691,98 +399,7 @@ def _check_classifier_classes(classifier: Classifier, data_classes: list[str] | 
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Outputs.
-
-
-def _json_ready(value: Any) -> Any:
-    """NaN and infinities become None (JSON has neither); numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_outputs(
-    output: Path,
-    document: dict[str, Any],
-    image_ids: np.ndarray,
-    per_image: dict[str, np.ndarray],
-    namer: Callable[[int], str],
-    grids: GridCollector,
-) -> dict[str, Path]:
-    """Writes metrics.json, per_image.csv, results.md, the AuC curve PNGs and the grids into `output`."""
-    output.mkdir(parents=True, exist_ok=True)
-    written = {"metrics": output / "metrics.json"}
-    written["metrics"].write_text(json.dumps(_json_ready(document), indent=2) + "\n")
-
-    written["per_image"] = output / "per_image.csv"
-    with written["per_image"].open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["position", "image", *PER_IMAGE_COLUMNS])
-        for position, image_id in enumerate(image_ids):
-            values = [f"{per_image[key][position]:.6g}" for key in PER_IMAGE_COLUMNS]
-            writer.writerow([position, namer(int(image_id)), *values])
-
-    label = document["run"].get("name") or "prediction"
-    rows = {label: document["prediction"]} | {
-        report.BASELINE_LABELS[name]: numbers for name, numbers in document["baselines"].items()
-    }
-    written["auc_curves"] = plots.save_auc_curves(
-        {name: numbers["auc_curve"] for name, numbers in rows.items()}, output / "auc_curves.png"
-    )
-    written["auc_rebalanced_curves"] = plots.save_auc_curves(
-        {name: numbers["auc_rebalanced_curve"] for name, numbers in rows.items()},
-        output / "auc_rebalanced_curves.png",
-        title="Cumulative ab error, each colour bin weighted equally (rebalanced AuC)",
-    )
-
-    worst = grids.worst()
-    if grids.first:
-        written["grid_first"] = visualize.save_comparison_grid(
-            *_stack([triple for _, triple in grids.first]), output / "grid_first.png"
-        )
-        written["grid_worst"] = visualize.save_comparison_grid(
-            *_stack([triple for _, _, triple in worst]), output / "grid_worst.png"
-        )
-
-    evaluated = report.EvaluatedRun(
-        name=label,
-        path=written["metrics"],
-        run=document["run"],
-        prediction=document["prediction"],
-        baselines=document["baselines"],
-    )
-    markdown = report.render_report([evaluated])
-    if worst:
-        markdown += f"\n## The {len(worst)} images with the largest mean ab error\n\n"
-        markdown += "".join(
-            f"{rank}. `{namer(image_id)}`: {error:.2f}\n"
-            for rank, (error, image_id, _) in enumerate(worst, start=1)
-        )
-        markdown += "\n![first images](grid_first.png)\n\n![worst images](grid_worst.png)\n"
-    written["markdown"] = output / "results.md"
-    written["markdown"].write_text(markdown)
-    return written
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Command line.
-
-
-def _step(text: str) -> str | int:
-    if text in ("best", "latest"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--step must be best, latest or a step number, got {text!r}"
-        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -792,22 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("the model (one of)")
     model.add_argument("--workdir", help="a training run's --workdir")
     model.add_argument(
-        "--step", type=_step, default="best", help="best, latest or N (default best)"
+        "--step", type=cli.step_arg, default="best", help="best, latest or N (default best)"
     )
     model.add_argument("--weights", help="published weights file (with --model)")
     model.add_argument("--model", help="model name of --weights (eccv16, siggraph17)")
-    data = parser.add_argument_group("the data")
-    data.add_argument(
+    data_group = parser.add_argument_group("the data")
+    data_group.add_argument(
         "--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)"
     )
-    data.add_argument(
+    data_group.add_argument(
         "--split",
         help="split to evaluate (default: the run's eval_split for its own data; otherwise validation/test, "
         "a folder's test/ or validation/ subfolder, or 'all' images)",
     )
-    data.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
-    data.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
-    data.add_argument("--max-images", type=int, help="evaluate at most this many images")
+    data_group.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
+    data_group.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
+    data_group.add_argument("--max-images", type=int, help="evaluate at most this many images")
     out = parser.add_argument_group("outputs")
     out.add_argument("--output", help="output folder (default RUN/eval/step_N)")
     out.add_argument("--num-grid", type=int, default=8, help="images per grid (0: no grids)")
@@ -841,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.weights:
             loaded = load_published_model(args.weights, args.model)
         else:
-            loaded = load_run(args.workdir, args.step)
+            loaded = load_model_from_run(args.workdir, args.step)
         classifier = load_classifier(args.classifier) if args.classifier else None
         extractor = load_feature_extractor(args.inception) if args.inception else None
         resolution = args.resolution or loaded.resolution
@@ -850,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_config, split = eval_data_config(
             loaded.data, args.data, args.split, resolution, loaded.color_space
         )
-        output = Path(args.output or Path(args.workdir) / "eval" / f"step_{loaded.run['step']}")
+        output = Path(args.output or runs.eval_dir(args.workdir, loaded.run["step"]))
         result = evaluate(
             loaded,
             data_config,
@@ -865,9 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (
         EvaluateError,
-        ColorizeError,
+        evaluator.EvaluationError,
+        cli.OutputError,
         checkpointing.CheckpointError,
-        input_pipeline.DataError,
+        data.DataError,
         FileNotFoundError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)

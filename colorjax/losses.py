@@ -12,10 +12,17 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from colorjax.color import lab_to_rgb
-from colorjax.quantize import load_prior, rebalance_weights, soft_encode_sparse, uv_to_bins
+from colorjax.quantize import (
+    REBALANCE_LAMBDA,
+    load_prior,
+    rebalance_weights,
+    soft_encode_sparse,
+    uv_to_bins,
+)
 
 LossFn = Callable[[dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]]
 
@@ -90,7 +97,7 @@ def make_rgb_mse_loss() -> LossFn:
 def make_zhang_loss(
     prior_path: str | None = None,
     rebalance: bool = True,
-    lam: float = 0.5,
+    lam: float = REBALANCE_LAMBDA,
     k: int = 5,
     sigma: float = 5.0,
     min_chroma: float = 5.0,
@@ -212,3 +219,9 @@ def get_loss(name: str, **kwargs) -> LossFn:
         known = ", ".join(sorted(LOSSES))
         raise ValueError(f"Unknown loss {name!r}; config.loss.name must be one of: {known}.")
     return LOSSES[name](**kwargs)
+
+
+def from_config(config: ml_collections.ConfigDict) -> LossFn:
+    """The loss `config.loss` describes (its name and keyword arguments), for the trainer, benchmarks and tests."""
+    kwargs = config.loss.to_dict()
+    return get_loss(kwargs.pop("name"), **kwargs)

@@ -30,8 +30,8 @@ Conventions (also in `CONVENTIONS`, which `colorjax.evaluate` copies into metric
 - PSNR on ab uses the peak `AB_PSNR_PEAK` = 220, the span of the ab range [-110, 110] (Zhang et al.'s output scale).
 - AuC (Zhang et al. 2016): per-pixel ab L2 error e; the fraction of pixels with e <= t at t = 0, 1, ..., 150;
   the area under that curve by the trapezoid rule, divided by 150 and given in percent. Ground truth scores 100.
-- Rebalanced AuC: each pixel weighted by the inverse frequency of its ground-truth colour class (nearest of the
-  313 ab bins). `auc_rebalanced_percent` takes the frequency from the evaluated images' own ground-truth histogram,
+- Rebalanced AuC: each pixel weighted by the inverse frequency of its ground-truth colour class: the nearest of the
+  313 ab bins by `quantize.nearest_bin`, the class the Zhang loss rebalances by. `auc_rebalanced_percent` takes the frequency from the evaluated images' own ground-truth histogram,
   i.e. every colour bin present in the ground truth counts equally. `auc_rebalanced_prior_percent` takes it from a
   fixed prior (default: the shipped ImageNet prior), which is what Zhang et al.'s ImageNet numbers mean. On ImageNet
   the two agree (the validation histogram is the prior); on another dataset the ImageNet prior gives weights up to
@@ -49,19 +49,15 @@ gamut); the other space is derived from the displayed, clipped RGB. The gray bas
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax.quantize import uv_to_bins
-
-ASSETS = Path(__file__).resolve().parent / "assets"
+from colorjax.quantize import AB_NUM_BINS, load_prior, nearest_bin, uv_to_bins
 
 AUC_MAX_THRESHOLD = 150
 # An ab error e falls in histogram bin ceil(e) (0..150), or in the last bin when e > 150. For an integer t,
@@ -71,10 +67,6 @@ PSNR_CAP_DB = 100.0
 RGB_PEAK = 255.0
 AB_PSNR_PEAK = 220.0
 COLOURFULNESS_MEAN_WEIGHT = 0.3
-AB_GRID_STEP = 10.0
-# The coarse table covers the 10-unit grid over [-110, 110]; the fine table integer ab over [-128, 128].
-_GRID_HALF = 11
-_FINE_HALF = 128
 
 CONVENTIONS = {
     "rgb": "8-bit levels round(clip(rgb, 0, 1) * 255)",
@@ -163,63 +155,14 @@ def baseline_predictions(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Colour classes: the 313 ab bins of Zhang et al.
-
-
-def load_ab_bins() -> np.ndarray:
-    """The 313 ab bin centres (313, 2), in the published order."""
-    return np.load(ASSETS / "ab_bins_313.npy")
-
-
-def load_ab_prior() -> np.ndarray:
-    """The smoothed ImageNet prior over the 313 ab bins (sums to 1)."""
-    return np.load(ASSETS / "ab_prior_imagenet_313.npy")
-
-
-@functools.lru_cache(maxsize=1)
-def _ab_bin_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Lookup tables giving the nearest of the 313 bin centres: on the 10-unit grid, and at every integer ab.
-
-    The centres lie on the 10-unit grid, so a pixel whose nearest grid point is a centre has found its nearest
-    centre exactly (the coarse table). Only pixels beyond the gamut's edge, whose nearest grid point is not one of
-    the 313, use the fine table (nearest centre to the pixel's ab rounded to integers).
-    """
-    centres = load_ab_bins().astype(np.float64)
-    grid_index = np.round(centres / AB_GRID_STEP).astype(np.int64)
-    if not np.allclose(grid_index * AB_GRID_STEP, centres):
-        raise ValueError("ab_bins_313.npy: bin centres are expected on a grid of 10 ab units.")
-    coarse = np.full((2 * _GRID_HALF + 1,) * 2, -1, np.int32)
-    coarse[grid_index[:, 0] + _GRID_HALF, grid_index[:, 1] + _GRID_HALF] = np.arange(len(centres))
-
-    values = np.arange(-_FINE_HALF, _FINE_HALF + 1, dtype=np.float64)
-    fine = np.empty((values.size, values.size), np.int32)
-    for row, a in enumerate(values):  # one row at a time keeps the distance table small
-        squared = (a - centres[None, :, 0]) ** 2 + (values[:, None] - centres[None, :, 1]) ** 2
-        fine[row] = np.argmin(squared, axis=1)
-    return coarse, fine
-
-
-def ab_to_bin(ab: jax.Array) -> jax.Array:
-    """Index (0..312) of the nearest ab bin centre of each pixel; ab (..., 2) -> (...) int32.
-
-    Exact wherever the nearest 10-unit grid point is a bin centre (all in-gamut colours); elsewhere the nearest
-    centre of the ab rounded to integers.
-    """
-    coarse, fine = _ab_bin_tables()
-    cell = jnp.clip(jnp.round(ab / AB_GRID_STEP).astype(jnp.int32) + _GRID_HALF, 0, 2 * _GRID_HALF)
-    on_grid = jnp.asarray(coarse)[cell[..., 0], cell[..., 1]]
-    point = jnp.clip(jnp.round(ab).astype(jnp.int32) + _FINE_HALF, 0, 2 * _FINE_HALF)
-    off_grid = jnp.asarray(fine)[point[..., 0], point[..., 1]]
-    return jnp.where(on_grid >= 0, on_grid, off_grid)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Per-image statistics (jit-able).
 
 
 def rgb_levels(rgb: jax.Array) -> jax.Array:
-    """8-bit levels 0..255 (as float32) of sRGB in [0, 1]: what a saved PNG holds."""
-    return jnp.round(jnp.clip(rgb, 0.0, 1.0) * RGB_PEAK)
+    """8-bit levels 0..255 (`color.rgb_to_uint8`, as float32 for arithmetic) of sRGB in [0, 1]."""
+    from colorjax import color
+
+    return color.rgb_to_uint8(jnp.asarray(rgb)).astype(jnp.float32)
 
 
 def psnr_db(mse: jax.Array, peak: float) -> tuple[jax.Array, jax.Array]:
@@ -293,12 +236,11 @@ def image_statistics(pred: ColourViews, truth: ColourViews) -> dict[str, jax.Arr
     psnr_ab, psnr_ab_capped = psnr_db(ab_squared_error_sum / (2 * pixels), AB_PSNR_PEAK)
     ab_error = jnp.sqrt(jnp.sum(jnp.square(ab_difference), axis=-1))  # (N, H, W)
     error_bin = jnp.clip(jnp.ceil(ab_error), 0, NUM_ERROR_BINS - 1).astype(jnp.int32)
-    colour_bin = ab_to_bin(truth.ab)
-    num_colour_bins = len(load_ab_bins())
+    colour_bin = nearest_bin(truth.ab)  # the colour class of the loss's rebalancing, too
     joint = (colour_bin * NUM_ERROR_BINS + error_bin).reshape(n, pixels)
-    histogram = jax.vmap(
-        lambda index: jnp.bincount(index, length=num_colour_bins * NUM_ERROR_BINS)
-    )(joint).reshape(n, num_colour_bins, NUM_ERROR_BINS)
+    histogram = jax.vmap(lambda index: jnp.bincount(index, length=AB_NUM_BINS * NUM_ERROR_BINS))(
+        joint
+    ).reshape(n, AB_NUM_BINS, NUM_ERROR_BINS)
     error_counts = jnp.sum(histogram, axis=1)  # (N, NUM_ERROR_BINS)
     image_cdf = jnp.cumsum(error_counts, axis=-1)[:, : AUC_MAX_THRESHOLD + 1] / pixels
 
@@ -441,7 +383,7 @@ def auc_curves(histogram: np.ndarray, prior: np.ndarray | None = None) -> dict[s
     plain = within.sum(axis=0) / bin_pixels.sum()
     present = bin_pixels > 0
     rebalanced = np.mean(within[present] / bin_pixels[present, None], axis=0)
-    prior = load_ab_prior() if prior is None else np.asarray(prior, np.float64)
+    prior = load_prior() if prior is None else np.asarray(prior, np.float64)
     if prior.shape != bin_pixels.shape:
         raise ValueError(
             f"prior must have one entry per ab bin {bin_pixels.shape}, got {prior.shape}."

@@ -17,30 +17,28 @@ from colorjax import optim_plateau
 
 
 def make_schedule(schedule_config: Any, learning_rate: float, total_steps: int) -> optax.Schedule:
-    name = schedule_config.get("name", "constant")
-    warmup = int(schedule_config.get("warmup_steps", 0))
+    name, warmup = schedule_config.name, int(schedule_config.warmup_steps)
     decay_steps = max(1, total_steps - warmup)
     if name == "constant":
         main = optax.constant_schedule(learning_rate)
     elif name == "cosine":
         main = optax.cosine_decay_schedule(
-            learning_rate, decay_steps, alpha=schedule_config.get("final_fraction", 0.0)
+            learning_rate, decay_steps, alpha=schedule_config.final_fraction
         )
     elif name == "linear":
         main = optax.linear_schedule(
-            learning_rate, learning_rate * schedule_config.get("final_fraction", 0.0), decay_steps
+            learning_rate, learning_rate * schedule_config.final_fraction, decay_steps
         )
     elif name == "step":
-        factor = schedule_config.get("decay_factor", 0.1)
         boundaries = {
-            int(f * decay_steps): factor for f in schedule_config.get("boundaries", (0.5, 0.75))
+            int(f * decay_steps): schedule_config.decay_factor for f in schedule_config.boundaries
         }
         main = optax.piecewise_constant_schedule(learning_rate, boundaries)
     else:
         raise ValueError(
             f"Unknown schedule {name!r}; config.schedule.name must be constant, cosine, linear or step."
         )
-    if warmup == 0:
+    if warmup <= 0:
         return main
     return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup), main], [warmup])
 
@@ -48,43 +46,33 @@ def make_schedule(schedule_config: Any, learning_rate: float, total_steps: int) 
 def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """The optax transformation and its learning-rate schedule (the schedule is logged as `train/lr`)."""
     opt = config.optimizer
-    schedule = make_schedule(config.get("schedule", {}), opt.learning_rate, config.num_train_steps)
-    name = opt.get("name", "adam")
-    weight_decay = opt.get("weight_decay", 0.0)
+    schedule = make_schedule(config.schedule, opt.learning_rate, config.num_train_steps)
+    name, weight_decay = opt.name, opt.weight_decay
+    # eps None: the optimizer's own default (optax: 1e-8 for Adam, 1e-6 for Adadelta).
+    eps = {} if opt.eps is None else {"eps": opt.eps}
     parts = []
-    if opt.get("grad_clip_norm"):
+    if opt.grad_clip_norm:
         parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
     if weight_decay and name != "adamw":
         parts.append(optax.add_decayed_weights(weight_decay))
     if name == "adam":
-        parts.append(
-            optax.adam(
-                schedule, b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999), eps=opt.get("eps", 1e-8)
-            )
-        )
+        parts.append(optax.adam(schedule, b1=opt.b1, b2=opt.b2, **eps))
     elif name == "adamw":
         parts.append(
-            optax.adamw(
-                schedule,
-                b1=opt.get("b1", 0.9),
-                b2=opt.get("b2", 0.999),
-                eps=opt.get("eps", 1e-8),
-                weight_decay=weight_decay,
-            )
+            optax.adamw(schedule, b1=opt.b1, b2=opt.b2, weight_decay=weight_decay, **eps)
         )
     elif name == "adadelta":
-        parts.append(optax.adadelta(schedule, rho=opt.get("rho", 0.95), eps=opt.get("eps", 1e-6)))
+        parts.append(optax.adadelta(schedule, rho=opt.rho, **eps))
     elif name == "sgd":
-        parts.append(
-            optax.sgd(
-                schedule, momentum=opt.get("momentum", 0.9), nesterov=opt.get("nesterov", False)
-            )
-        )
+        parts.append(optax.sgd(schedule, momentum=opt.momentum, nesterov=opt.nesterov))
     else:
         raise ValueError(
             f"Unknown optimizer {name!r}; config.optimizer.name must be adam, adamw, adadelta or sgd."
         )
-    plateau = opt.get("reduce_on_plateau")
-    if plateau:
-        parts.append(optim_plateau.reduce_on_plateau(**plateau))
+    if opt.reduce_on_plateau:
+        parts.append(optim_plateau.reduce_on_plateau(**opt.reduce_on_plateau))
     return optax.chain(*parts), schedule
+
+
+record_validation_loss = optim_plateau.record_validation_loss
+plateau_scale = optim_plateau.plateau_scale

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import input_pipeline, quantize
+from colorjax import data, quantize
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -70,10 +70,10 @@ def compute_prior(
     progress: bool = True,
 ) -> PriorResult:
     """The smoothed ab prior of `data_config`'s training split (see the module docstring for what is counted)."""
-    if data_config.get("color_space", "lab") != "lab":
+    if data_config.color_space != "lab":
         raise ValueError(
             f"The 313-bin prior is over CIE Lab ab, but config.data.color_space is "
-            f"{data_config.get('color_space')!r}; use a Lab config."
+            f"{data_config.color_space!r}; use a Lab config."
         )
     if pixel_stride < 1 or batch_size < 1:
         raise ValueError(
@@ -81,11 +81,11 @@ def compute_prior(
         )
     if max_images is not None and max_images < 1:
         raise ValueError(f"--max-images must be >= 1, got {max_images}.")
-    input_pipeline.hide_accelerators_from_tensorflow()
-    source = input_pipeline.make_source(data_config, data_config.train_split)
+    data.hide_accelerators_from_tensorflow()
+    source = data.make_source(data_config, data_config.train_split)
     total = source.num_examples if max_images is None else min(source.num_examples, max_images)
-    num_batches = input_pipeline.num_eval_batches(source.num_examples, batch_size, max_images)
-    min_chroma = jnp.float32(data_config.get("min_chroma", 5.0))
+    num_batches = data.num_eval_batches(source.num_examples, batch_size, max_images)
+    min_chroma = jnp.float32(data_config.min_chroma)
 
     from tqdm import tqdm
 
@@ -94,7 +94,7 @@ def compute_prior(
     num_images = num_colourless = 0
     # Counting runs asynchronously on the device while tf.data decodes the next batch; results are fetched at the end.
     pending = []
-    for batch in input_pipeline.eval_batches(
+    for batch in data.eval_batches(
         source,
         data_config,
         local_batch_size=batch_size,
@@ -111,7 +111,7 @@ def compute_prior(
     counts, num_images, num_colourless = _accumulate(pending, counts, num_images, num_colourless)
     bar.close()
     if num_images == 0:
-        raise input_pipeline.DataError(
+        raise data.DataError(
             f"No image of {source.description} has colour (every pixel within |a|,|b| <= "
             f"{float(min_chroma)}), or none could be decoded: there is no colour to build a prior from."
         )
@@ -196,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             sigma=flag_values.sigma,
         )
         path = save_prior(result.prior, flag_values.out)
-    except (input_pipeline.DataError, ValueError, FileNotFoundError) as e:
+    except (data.DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    lam = config.loss.get("lam", 0.5) if "loss" in config else 0.5
+    lam = config.loss.lam if "lam" in config.loss else quantize.REBALANCE_LAMBDA
     low, high = result.rebalance_range(lam)
     a, b = quantize.ab_bin_centres()[int(np.argmax(result.prior))]
     skipped = f" ({result.num_colourless} without colour skipped)" if result.num_colourless else ""

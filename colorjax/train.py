@@ -1,7 +1,9 @@
 """Trains a colorization model: `python -m colorjax.train --config configs/X.py[:arg] --workdir DIR`.
 
-Read top to bottom: setup, input, model, mesh and shardings, the train step, restore or initialise, evaluation,
-the loop. Any config field can be overridden on the command line (`--config.batch_size=64`).
+`train_and_evaluate(config, workdir)` is the trainer as a library (the tests and notebooks call it); `run()` is the
+thin command line around it. Read `train_and_evaluate` top to bottom: setup, input, model, mesh and shardings, the
+train step, restore or initialise, evaluation, the loop. Any config field can be overridden on the command line
+(`--config.batch_size=64`).
 
 Where the starting state comes from, first match wins:
 1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream);
@@ -11,6 +13,10 @@ Where the starting state comes from, first match wins:
 
 SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit cleanly; a second Ctrl-C stops at once. A NaN or
 infinite loss stops the run with an error before it can reach a checkpoint, so the last one saved stays good.
+
+Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
+shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default (`--verbosity`
+shows it). The progress line is printed: it is the console's own display, not a log record.
 """
 
 from __future__ import annotations
@@ -32,18 +38,44 @@ import optax
 
 from colorjax import (
     checkpointing,
-    input_pipeline,
+    data,
+    evaluator,
     losses,
-    metrics,
     models,
     optim,
-    optim_plateau,
     parallel,
+    runs,
     visualize,
 )
-from colorjax.input_pipeline import Position
+from colorjax.data import Position
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is when a record is emitted (so redirected or captured output sees it)."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def console_logging() -> None:
+    """Shows colorjax's INFO messages on the console as plain lines (idempotent)."""
+    logger = logging.getLogger("colorjax")
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        handler = _ConsoleHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 @flax.struct.dataclass
@@ -155,33 +187,9 @@ def make_train_step(
     return train_step
 
 
-# The evaluation suite's numbers logged at every in-training evaluation (all of them: python -m colorjax.evaluate).
-EVAL_SUMMARY = (
-    "psnr_rgb_db",
-    "ab_l2_error",
-    "auc_percent",
-    "auc_rebalanced_percent",
-    "colourfulness",
-    "delta_colourfulness",
-    "acc_u_percent",
-    "acc_v_percent",
-    "saturation_difference_percent",
-)
-
-
 def itstime(step: int, every: int | None, total: int) -> bool:
     """True every `every` steps and at the last step (never when `every` is 0/None)."""
     return bool(every) and (step % every == 0 or step == total)
-
-
-def resolve_model_kwargs(
-    config: ml_collections.ConfigDict, class_names: list[str] | None
-) -> dict[str, Any]:
-    """`config.model` minus its name, with `num_classes="auto"` replaced by the data's class count (0 if none)."""
-    kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-    if kwargs.get("num_classes") == "auto":
-        kwargs["num_classes"] = len(class_names) if class_names else 0
-    return kwargs
 
 
 def resolve_classifier(
@@ -229,14 +237,13 @@ def resolve_classifier(
     return resolved, f"Classifier off: {why}; {effect}."
 
 
-def write_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
-    (workdir / "config.json").write_text(
-        config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
-    )
-
-
 class ProgressLine:
-    """The console line: step, loss, images/s and the estimated time left."""
+    """The console line: step, loss, images/s and the estimated time left.
+
+    clu's `periodic_actions.ReportProgress` measures steps/s too, but reports it as XManager work-unit notes and
+    absl INFO records (hidden at the console's default verbosity) and shows neither the loss nor images/s; this
+    line is what a person watching a terminal needs, and it excludes evaluation and checkpoint pauses.
+    """
 
     def __init__(self, total_steps: int, global_batch: int, first_step: int):
         self.total, self.batch = total_steps, global_batch
@@ -275,65 +282,41 @@ def _format_seconds(seconds: float) -> str:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, float]:
     """Runs (or resumes) training as configured; returns the last logged train and evaluation metrics."""
     # ------------------------------------------------------------------------------------------------- setup
-    workdir = checkpointing.run_path(workdir)
+    console_logging()
+    workdir = runs.run_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    input_pipeline.hide_accelerators_from_tensorflow()
+    data.hide_accelerators_from_tensorflow()
     process_index, process_count = jax.process_index(), jax.process_count()
     from clu import metric_writers
 
     writer = metric_writers.create_default_writer(
-        str(workdir / "tensorboard"), just_logging=process_index > 0, asynchronous=True
+        str(workdir / runs.TENSORBOARD_DIR), just_logging=process_index > 0, asynchronous=True
     )
     total_steps = config.num_train_steps
 
     # ------------------------------------------------------------------------------------------------- input
     local_batch = parallel.local_batch_size(config.batch_size)
-    train_source = input_pipeline.make_source(
-        config.data,
-        config.data.train_split,
-        process_index=process_index,
-        process_count=process_count,
-    )
-    eval_source = None
-    if config.get("eval_every"):
-        eval_source = input_pipeline.make_source(
-            config.data,
-            config.data.eval_split,
-            process_index=process_index,
-            process_count=process_count,
-        )
+    train_source, eval_source = _sources(config, process_index, process_count)
     class_names = train_source.class_names
-    if (
-        eval_source is not None
-        and class_names
-        and eval_source.class_names
-        and eval_source.class_names != class_names
-    ):
-        raise input_pipeline.DataError(
-            f"The evaluation split has classes {eval_source.class_names} but the training split has "
-            f"{class_names}: their labels would not match. Give both splits the same class subfolders."
-        )
     config, classifier_note = resolve_classifier(config, class_names)
     if process_index == 0:
-        write_config(config, workdir)
+        runs.write_config(config, workdir)
         classes = f", {len(class_names)} classes" if class_names else ""
-        print(
-            f"Training on {train_source.description}: {train_source.num_examples} images{classes}.",
-            flush=True,
+        log.info(
+            "Training on %s: %d images%s.",
+            train_source.description,
+            train_source.num_examples,
+            classes,
         )
         if classifier_note:
-            print(classifier_note, flush=True)
+            log.info(classifier_note)
 
     # ------------------------------------------------------------------------------------------------- model
-    model_kwargs = resolve_model_kwargs(config, class_names)
+    model_kwargs = models.model_kwargs(config, class_names)
     model = models.get_model(config.model.name, **model_kwargs)
-    loss_config = config.loss.to_dict()
-    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
+    loss_fn = losses.from_config(config)
     tx, schedule = optim.make_optimizer(config)
-    image_size = config.data.image_size
-    color_space = config.data.get("color_space", "lab")
-
-    init_state = make_init_state(model, tx, image_size)
+    init_state = make_init_state(model, tx, config.data.image_size)
 
     # ------------------------------------------------------------------------------------ mesh and shardings
     mesh = parallel.make_mesh()
@@ -347,44 +330,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     replicated = parallel.replicated(mesh)
     num_params = sum(x.size for x in jax.tree.leaves(abstract_state.params))
     if process_index == 0:
-        print(
-            f"Model {config.model.name}: {num_params:,} trainable parameters; global batch {config.batch_size} "
-            f"on {jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {total_steps} steps.",
-            flush=True,
+        log.info(
+            "Model %s: %s trainable parameters; global batch %d on %d %s device(s), %d steps.",
+            config.model.name,
+            f"{num_params:,}",
+            config.batch_size,
+            jax.device_count(),
+            jax.devices()[0].platform.upper(),
+            total_steps,
         )
 
     # ------------------------------------------------------------------------------------------ train step
-    train_step = make_train_step(model, loss_fn, tx, schedule)
     train_step = jax.jit(
-        train_step,
+        make_train_step(model, loss_fn, tx, schedule),
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
 
-    def eval_step(state: TrainState, batch: dict[str, jax.Array]):
-        """Masked sums of the per-example losses, and the evaluation suite's statistics of this batch."""
-        outputs = model.apply(state.variables(), batch["L"], train=False)
-        per_example = loss_fn(outputs, batch)
-        mask = batch["mask"]
-        sums = {f"val/{k}": jnp.sum(jnp.where(mask, v, 0.0)) for k, v in per_example.items()}
-        sums["count"] = jnp.sum(mask.astype(jnp.float32))
-        truth = metrics.views_from_chroma(batch["L"], batch["chroma"], color_space)
-        predicted = metrics.views_from_chroma(batch["L"], outputs["chroma"], color_space)
-        return sums, metrics.reduce_statistics(metrics.image_statistics(predicted, truth), mask)
-
-    eval_step = jax.jit(eval_step, in_shardings=(state_sharding, batch_sharding))
-
-    def predict_chroma(state: TrainState, L: jax.Array) -> jax.Array:
-        return model.apply(state.variables(), L, train=False)["chroma"]
-
-    predict_chroma = jax.jit(
-        predict_chroma, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
-    )
-
     def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
         """Feeds an evaluation metric to a reduce-on-plateau optimizer (a no-op for other optimizers)."""
-        return state.replace(opt_state=optim_plateau.record_validation_loss(state.opt_state, value))
+        return state.replace(opt_state=optim.record_validation_loss(state.opt_state, value))
 
     record_evaluation = jax.jit(
         record_evaluation,
@@ -392,91 +358,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         out_shardings=state_sharding,
         donate_argnums=(0,),
     )
-    plateau_metric = config.get("plateau_metric", "val/loss")
 
     # -------------------------------------------------------------------------------- restore or initialise
-    checkpoints = checkpointing.Checkpoints(
-        workdir,
-        keep_latest=config.get("keep_checkpoints", 3),
-        keep_best=config.get("keep_best_checkpoints", 1),
-        best_metric=config.get("best_metric"),
-        best_mode=config.get("best_mode", "min"),
-    )
+    checkpoints = runs.open_checkpoints(workdir, config)
     abstract_sharded = checkpointing.abstract_with_shardings(abstract_state, state_sharding)
-    start_position = Position()
-    if checkpoints.latest_step() is not None:
-        step = checkpoints.latest_step()
-        state, meta = checkpoints.restore(step, abstract_sharded)
-        start_position = _position_for_process(
-            meta, process_index, process_count, step, local_batch
-        )
-        print(f"Resuming from the checkpoint of step {step} in {checkpoints.directory}", flush=True)
-    elif config.get("resume"):
-        other = checkpointing.Checkpoints(config.resume, read_only=True)
-        step = other.resolve_step("latest")
-        state, meta = other.restore(step, abstract_sharded)
-        start_position = _position_for_process(
-            meta, process_index, process_count, step, local_batch
-        )
-        print(f"Continuing {config.resume} from its step {step}", flush=True)
-    else:
-        state = jax.jit(init_state, out_shardings=state_sharding)(init_rng)
-        if config.get("model_init"):
-            state = _init_from_run(state, config.model_init, state_sharding)
-            print(f"Initialised the weights from {config.model_init}", flush=True)
-        else:
-            state = _load_pretrained(state, config.model.name, model_kwargs, state_sharding, tx)
+    state, start_position = _restore_or_initialise(
+        config,
+        checkpoints,
+        abstract_sharded,
+        lambda: jax.jit(init_state, out_shardings=state_sharding)(init_rng),
+        state_sharding,
+        tx,
+        model_kwargs,
+        local_batch,
+    )
     first_step = int(state.step)
 
     # ------------------------------------------------------------------------------------------- evaluation
-    grid_dir = workdir / "images"
+    evaluation = None
+    if eval_source is not None:
+        evaluation = evaluator.Evaluator(
+            model,
+            config.data.color_space,
+            mesh,
+            loss_fn=loss_fn,
+            baselines=False,
+            num_grid=config.num_grid_images,
+        )
 
     def evaluate(state: TrainState, step: int) -> dict[str, float]:
-        max_examples = config.get("eval_max_images")
-        num_batches = parallel.max_over_processes(
-            input_pipeline.num_eval_batches(eval_source.num_examples, local_batch, max_examples)
+        total, host_batches = evaluator.batches(
+            eval_source, config.data, local_batch, config.eval_max_images
         )
-        totals: dict[str, float] = {}
-        accumulator = metrics.MetricsAccumulator()
-        grid = None
-        for host_batch in input_pipeline.eval_batches(
-            eval_source,
-            config.data,
-            local_batch_size=local_batch,
-            num_batches=num_batches,
-            max_examples=max_examples,
-        ):
-            batch = parallel.host_to_global(host_batch, mesh)
-            sums, statistics = eval_step(state, batch)
-            for k, v in jax.device_get(sums).items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-            accumulator.add(parallel.fetch_to_host(statistics))
-            if grid is None:
-                chroma = np.asarray(jax.device_get(predict_chroma(state, batch["L"])))
-                grid = visualize.comparison_grid(
-                    host_batch["L"],
-                    chroma[: len(host_batch["L"])],
-                    host_batch["chroma"],
-                    host_batch["mask"],
-                    color_space,
-                    config.get("num_grid_images", 8),
-                )
-        count = max(totals.pop("count"), 1.0)
-        results = {k: v / count for k, v in totals.items()}
-        if accumulator.counts.get("images", 0):
-            numbers = metrics.finalize(accumulator)
-            results.update(
-                {f"val/{k}": numbers[k] for k in EVAL_SUMMARY if numbers.get(k) is not None}
-            )
-        writer.write_scalars(step, results)
-        if process_index == 0:
+        results = evaluation.run(state.variables(), host_batches, total)
+        scalars = results.scalars()
+        writer.write_scalars(step, scalars)
+        grid = results.grids.first_grid()
+        if process_index == 0 and grid is not None:
             writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
-            visualize.save_png(grid, grid_dir / f"step_{step:07d}.png")
-        print("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())), flush=True)
-        return results
+            visualize.save_png(grid, workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
+        log.info("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())))
+        return scalars
 
     # ------------------------------------------------------------------------------------------------- loop
-    train_stream = input_pipeline.TrainStream(
+    train_stream = data.TrainStream(
         train_source,
         config.data,
         local_batch_size=local_batch,
@@ -490,17 +415,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     last_eval: dict[str, float] = {}
     last_train: dict[str, float] = {}
     if first_step >= total_steps:
-        print(f"Training already finished ({first_step}/{total_steps} steps).", flush=True)
+        log.info("Training already finished (%d/%d steps).", first_step, total_steps)
     try:
         for step in range(first_step + 1, total_steps + 1):
             batch = parallel.host_to_global(next(train_stream), mesh)
             state, step_metrics = train_step(state, batch, train_rng)
             pending_metrics.append(step_metrics)
             stop = preemption.should_stop(step)
-            saving = itstime(step, config.get("checkpoint_every"), total_steps) or stop
-            evaluating = eval_source is not None and itstime(
-                step, config.get("eval_every"), total_steps
-            )
+            saving = itstime(step, config.checkpoint_every, total_steps) or stop
+            evaluating = evaluation is not None and itstime(step, config.eval_every, total_steps)
             if itstime(step, config.log_every, total_steps) or saving or evaluating:
                 means = _check_and_average(pending_metrics, step)
                 pending_metrics = []
@@ -510,9 +433,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             eval_metrics = None
             if evaluating:
                 eval_metrics = last_eval = evaluate(state, step)
-                if config.optimizer.get("reduce_on_plateau"):
-                    state = record_evaluation(state, jnp.float32(eval_metrics[plateau_metric]))
-                    scale = optim_plateau.plateau_scale(state.opt_state)
+                if config.optimizer.reduce_on_plateau:
+                    state = record_evaluation(
+                        state, jnp.float32(eval_metrics[config.plateau_metric])
+                    )
+                    scale = optim.plateau_scale(state.opt_state)
                     writer.write_scalars(step, {"train/plateau_lr_scale": scale})
             if saving or evaluating:
                 positions = parallel.gather_from_processes(
@@ -528,26 +453,82 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 checkpoints.save(step, state, meta, metrics=eval_metrics)
                 progress.pause_ended()
             if stop:
-                print(f"Stopped at step {step}; rerun the same command to resume.", flush=True)
+                log.info("Stopped at step %d; rerun the same command to resume.", step)
                 break
     finally:
         train_stream.close()
         preemption.restore()
         checkpoints.close()
         writer.flush()
-        counter = train_stream.counter
-        if counter.no_color or counter.failed:
-            logging.info(
-                "Input: %d photos without colour skipped, %d unreadable files skipped.",
-                counter.no_color,
-                counter.failed,
-            )
+        _log_skipped(train_stream)
     if process_index == 0:
-        print(f"Checkpoints: {checkpoints.directory}", flush=True)
-        print(f"TensorBoard: tensorboard --logdir {workdir / 'tensorboard'}", flush=True)
-        if grid_dir.exists():
-            print(f"Images (gray | predicted | truth): {grid_dir}", flush=True)
+        log.info("Checkpoints: %s", checkpoints.directory)
+        log.info("TensorBoard: tensorboard --logdir %s", workdir / runs.TENSORBOARD_DIR)
+        if (workdir / runs.IMAGES_DIR).exists():
+            log.info("Images (gray | predicted | truth): %s", workdir / runs.IMAGES_DIR)
     return {**last_train, **last_eval}
+
+
+def _sources(config: ml_collections.ConfigDict, process_index: int, process_count: int):
+    """The training source and, when the run evaluates, the evaluation source (their classes must agree)."""
+    train_source = data.make_source(
+        config.data,
+        config.data.train_split,
+        process_index=process_index,
+        process_count=process_count,
+    )
+    if not config.eval_every:
+        return train_source, None
+    eval_source = data.make_source(
+        config.data,
+        config.data.eval_split,
+        process_index=process_index,
+        process_count=process_count,
+    )
+    train_classes, eval_classes = train_source.class_names, eval_source.class_names
+    if train_classes and eval_classes and eval_classes != train_classes:
+        raise data.DataError(
+            f"The evaluation split has classes {eval_classes} but the training split has "
+            f"{train_classes}: their labels would not match. Give both splits the same class subfolders."
+        )
+    return train_source, eval_source
+
+
+def _restore_or_initialise(
+    config, checkpoints, abstract_sharded, initialise, state_sharding, tx, model_kwargs, local_batch
+) -> tuple[TrainState, Position]:
+    """The starting state and input position (the order of the module docstring)."""
+    process_index, process_count = jax.process_index(), jax.process_count()
+    if checkpoints.latest_step() is not None:
+        step = checkpoints.latest_step()
+        state, meta = checkpoints.restore(step, abstract_sharded)
+        log.info("Resuming from the checkpoint of step %d in %s", step, checkpoints.directory)
+        return state, _position_for_process(meta, process_index, process_count)
+    if config.resume:
+        other = runs.open_checkpoints(config.resume, read_only=True)
+        step = other.resolve_step("latest")
+        state, meta = other.restore(step, abstract_sharded)
+        log.info("Continuing %s from its step %d", config.resume, step)
+        return state, _position_for_process(meta, process_index, process_count)
+    state = initialise()
+    if config.model_init:
+        variables = runs.load_run(config.model_init, "best").variables
+        state = _replace_variables(state, variables, state_sharding)
+        log.info("Initialised the weights from %s", config.model_init)
+    else:
+        state = _load_pretrained(state, config.model.name, model_kwargs, state_sharding, tx)
+    return state, Position()
+
+
+def _log_skipped(train_stream) -> None:
+    """The input's skip summary, at the console's default verbosity."""
+    counter = train_stream.counter
+    if counter.no_color or counter.failed:
+        log.info(
+            "Input: %d photos without colour skipped, %d unreadable files skipped.",
+            counter.no_color,
+            counter.failed,
+        )
 
 
 def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[str, float]:
@@ -565,26 +546,17 @@ def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[s
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
 
-def _position_for_process(
-    meta: dict[str, Any], process_index: int, process_count: int, step: int, local_batch: int
-) -> Position:
+def _position_for_process(meta: dict[str, Any], process_index: int, process_count: int) -> Position:
     positions = meta.get("data_positions") or []
     if len(positions) == process_count:
         return Position(*positions[process_index])
     # Different number of processes than the run that saved: continue from an approximate place.
-    logging.warning(
+    log.warning(
         "Checkpoint saved by %d processes, resuming with %d: input order restarts.",
         len(positions),
         process_count,
     )
     return Position(0, 0) if not positions else Position(int(positions[0][0]), 0)
-
-
-def _init_from_run(state: TrainState, run_dir: str, state_sharding: TrainState) -> TrainState:
-    other = checkpointing.Checkpoints(run_dir, read_only=True)
-    restored, _ = other.restore(other.resolve_step("best"))
-    variables = {c: restored[c] for c in ("params", "batch_stats", "frozen") if c in restored}
-    return _replace_variables(state, variables, state_sharding)
 
 
 def _load_pretrained(state, model_name, model_kwargs, state_sharding, tx) -> TrainState:
@@ -648,7 +620,7 @@ def run(argv: list[str] | None = None) -> None:
         try:
             train_and_evaluate(config, flags.FLAGS.workdir)
         except (
-            input_pipeline.DataError,
+            data.DataError,
             checkpointing.CheckpointError,
             TrainingDiverged,
             ValueError,

@@ -1,10 +1,9 @@
 """Pictures for people: gray | prediction | truth grids, PNG files, and side-by-side panels.
 
-The one place that lays out comparison pictures (the trainer's TensorBoard grids, `colorize --side-by-side`'s
-panels, `evaluate`'s first-N and worst-N grids):
+The one place that lays out comparison pictures (the trainer's TensorBoard grids and `evaluate`'s first-N and
+worst-N grids, both from `evaluator.GridCollector`; `colorize --side-by-side`'s panels):
 
 - `image_grid(gray, prediction, truth)` composes already rendered images, one row per example, pixel-exactly;
-- `comparison_grid(L, predicted_chroma, true_chroma, mask, color_space)` renders lightness + chroma and calls it;
 - `save_comparison_grid(...)` writes it as a PNG with a caption row.
 """
 
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from colorjax import color
@@ -22,9 +20,6 @@ GRID_GUTTER = 2  # White pixels between and around the panels.
 _CAPTION_HEIGHT = 14
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """sRGB floats in [0, 1] (clipped) -> uint8 levels, rounded to nearest."""
-    return np.round(np.clip(np.asarray(rgb, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def gray_rgb(L: np.ndarray) -> np.ndarray:
@@ -42,7 +37,7 @@ def _as_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
             f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}."
         )
     if images.dtype != np.uint8:
-        images = to_uint8(images)
+        images = color.rgb_to_uint8(np.asarray(images))
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
@@ -77,30 +72,6 @@ def image_grid(
             left = gutter + column * (width + gutter)
             grid[top : top + height, left : left + width] = images[row]
     return grid
-
-
-def comparison_grid(
-    L: np.ndarray,
-    predicted_chroma: np.ndarray,
-    true_chroma: np.ndarray | None,
-    mask: np.ndarray | None,
-    color_space: str,
-    max_rows: int = 8,
-) -> np.ndarray:
-    """uint8 grid of the first `max_rows` real examples: gray | predicted | truth (truth omitted when None).
-
-    L (N, H, W, 1) in [0, 100] and chroma (N, H, W, 2) in `color_space` units; `mask` marks the real examples.
-    """
-    keep = np.arange(len(L)) if mask is None else np.flatnonzero(mask)
-    keep = keep[:max_rows]
-    L = np.asarray(L)[keep]
-
-    def render(chroma):
-        rgb = color.chroma_to_rgb(L, np.asarray(chroma)[keep], color_space)
-        return to_uint8(jax.device_get(rgb))
-
-    truth = None if true_chroma is None else render(true_chroma)
-    return image_grid(gray_rgb(L), render(predicted_chroma), truth)
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:

@@ -60,7 +60,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.optimizer.learning_rate = 1e-3
     config.optimizer.reduce_on_plateau = dict(factor=math.sqrt(0.1), patience=5)
     config.plateau_metric = "val/loss"
-    config.schedule = ml_collections.ConfigDict(dict(name="constant", warmup_steps=0))
+    config.schedule.update(name="constant", warmup_steps=0)
 
     config.log_every = 200
     config.eval_every = steps_per_epoch

@@ -56,7 +56,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.num_train_steps = 1000
     config.optimizer.learning_rate = 2e-3
     config.optimizer.grad_clip_norm = 1.0
-    config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=50))
+    config.schedule.update(name="cosine", warmup_steps=50)
 
     config.log_every = 50
     config.eval_every = 250

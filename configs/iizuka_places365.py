@@ -106,10 +106,8 @@ def paper_config() -> ml_collections.ConfigDict:
 
     config.batch_size = 128
     config.num_train_steps = 100_000  # 11 epochs of a TFDS variant; set it for a folder
-    config.optimizer = ml_collections.ConfigDict(
-        dict(name="adadelta", learning_rate=1.0, rho=0.95, eps=1e-6, weight_decay=0.0)
-    )
-    config.schedule = ml_collections.ConfigDict(dict(name="constant", warmup_steps=0))
+    config.optimizer.update(name="adadelta", learning_rate=1.0, rho=0.95, eps=1e-6, weight_decay=0.0)
+    config.schedule.update(name="constant", warmup_steps=0)
 
     config.log_every = 100
     config.eval_every = 5000
@@ -140,12 +138,8 @@ def scenes_on_cpu(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
 
     config.batch_size = 32
     config.num_train_steps = 600
-    config.optimizer = ml_collections.ConfigDict(
-        dict(
-            name="adam", learning_rate=2e-3, b1=0.9, b2=0.999, weight_decay=0.0, grad_clip_norm=1.0
-        )
-    )
-    config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=50))
+    config.optimizer.update(name="adam", learning_rate=2e-3, b1=0.9, b2=0.999, weight_decay=0.0, grad_clip_norm=1.0)
+    config.schedule.update(name="cosine", warmup_steps=50)
 
     config.log_every = 50
     config.eval_every = 300

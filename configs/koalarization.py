@@ -70,7 +70,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.batch_size = 100
     config.num_train_steps = 100_000
     config.optimizer.learning_rate = 1e-3
-    config.schedule = ml_collections.ConfigDict(dict(name="constant", warmup_steps=0))
+    config.schedule.update(name="constant", warmup_steps=0)
     config.log_every = 200
     config.eval_every = 5000
     config.eval_max_images = 2000

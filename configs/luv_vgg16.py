@@ -66,7 +66,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.batch_size = 32
     config.num_train_steps = 200_000
     config.optimizer.learning_rate = 1e-4
-    config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=1000))
+    config.schedule.update(name="cosine", warmup_steps=1000)
     config.log_every = 200
     config.eval_every = 5000
     config.eval_max_images = 2000
@@ -81,7 +81,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.num_train_steps = 300
         config.optimizer.learning_rate = 1e-3
         config.optimizer.grad_clip_norm = 1.0
-        config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=30))
+        config.schedule.update(name="cosine", warmup_steps=30)
         config.log_every = 25
         config.eval_every = 150
         config.checkpoint_every = 150

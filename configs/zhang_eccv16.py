@@ -81,9 +81,7 @@ def paper_recipe() -> ml_collections.ConfigDict:
     config.optimizer.b1 = 0.9
     config.optimizer.b2 = 0.99
     config.optimizer.weight_decay = 1e-3
-    config.schedule = ml_collections.ConfigDict(
-        dict(name="step", warmup_steps=0, boundaries=(200 / 450, 375 / 450), decay_factor=1 / 3)
-    )
+    config.schedule.update(name="step", warmup_steps=0, boundaries=(200 / 450, 375 / 450), decay_factor=1 / 3)
 
     config.log_every = 500
     config.eval_every = 10_000
@@ -112,7 +110,7 @@ def shrink_for_cpu(config: ml_collections.ConfigDict, image_size: int) -> None:
     config.optimizer.learning_rate = 1e-3
     config.optimizer.weight_decay = 0.0
     config.optimizer.grad_clip_norm = 1.0
-    config.schedule = ml_collections.ConfigDict(dict(name="cosine", warmup_steps=50))
+    config.schedule.update(name="cosine", warmup_steps=50)
     config.eval_max_images = 64
     config.num_grid_images = 8
     config.keep_checkpoints = 2

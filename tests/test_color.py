@@ -287,3 +287,20 @@ def test_importing_color_does_not_import_tensorflow():
 def test_bad_input_gets_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_rgb_to_uint8_rounds_clips_and_keeps_the_array_kind():
+    # Every level k maps back to k; halfway values round to even; out-of-range values clip.
+    levels = np.arange(256) / 255.0
+    halfway = (np.array([0.5, 1.5, 2.5, 254.5]) / 255.0).astype(np.float32)
+    rgb = np.concatenate([levels, halfway, [-0.3, 1.7, np.float32(0.999)]]).astype(np.float32)
+    expected = np.concatenate([np.arange(256), [0, 2, 2, 254], [0, 255, 255]]).astype(np.uint8)
+    numpy_levels = color.rgb_to_uint8(rgb)
+    assert isinstance(numpy_levels, np.ndarray) and numpy_levels.dtype == np.uint8
+    np.testing.assert_array_equal(numpy_levels, expected)
+    # float64 NumPy input (skimage's output) gives the float32 computation's levels.
+    np.testing.assert_array_equal(color.rgb_to_uint8(rgb.astype(np.float64)), expected)
+    jax_levels = color.rgb_to_uint8(jnp.asarray(rgb))
+    assert isinstance(jax_levels, jax.Array) and jax_levels.dtype == jnp.uint8
+    np.testing.assert_array_equal(np.asarray(jax_levels), expected)
+    np.testing.assert_array_equal(np.asarray(jax.jit(color.rgb_to_uint8)(rgb)), expected)

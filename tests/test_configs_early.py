@@ -2,7 +2,7 @@
 
 Every variant loads with its recipe's numbers and builds its model, loss and optimizer; each CPU-sized variant, shrunk
 further here (a few steps, 32x32 photos, a tiny width), trains with `train.train_and_evaluate` and its checkpoint
-colours a photo through `colorize.Colorizer.from_run`. The CIFAR-10 recipe itself runs on TFDS mock data.
+colours a photo through `inference.Colorizer.from_run`. The CIFAR-10 recipe itself runs on TFDS mock data.
 Parameter counts and output shapes are the model tests' business.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import make_photo
 
-from colorjax import checkpointing, colorize, config_lib, losses, models, optim, train
+from colorjax import checkpointing, config_lib, inference, losses, models, optim, runs, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -50,7 +50,7 @@ def test_every_variant_loads_and_builds(name, arg):
     config = load(name, arg)
     # A misspelt field would be silently ignored by the trainer: every field must be one base_config() defines.
     assert section_fields(config) <= section_fields(config_lib.base_config())
-    models.get_model(config.model.name, **train.resolve_model_kwargs(config, None))
+    models.from_config(config)
     loss_config = config.loss.to_dict()
     losses.get_loss(loss_config.pop("name"), **loss_config)
     optim.make_optimizer(config)
@@ -194,7 +194,7 @@ def test_missing_pretrained_files_name_the_download_and_the_field(tmp_path, monk
         config = load(name, arg)
         variables = {"params": {}, "frozen": {"embedder": {}}}
         with pytest.raises(FileNotFoundError) as error:
-            models.load_pretrained(name, variables, train.resolve_model_kwargs(config, None))
+            models.load_pretrained(name, variables, models.model_kwargs(config))
         message = str(error.value)
         assert "\n" not in message and f"config.model.{field}" in message
         assert str(tmp_path / ".keras" / "models" / filename) in message
@@ -243,7 +243,7 @@ def shrink(
 def colorize_photo(workdir: Path, **overrides) -> tuple[np.ndarray, np.ndarray]:
     """A 45x61 photo coloured by the run's checkpoint, and coloured again with noise added to the model's weights."""
     photo = make_photo(np.random.default_rng(1), 45, 61)
-    colorizer = colorize.Colorizer.from_run(workdir, **overrides)
+    colorizer = inference.Colorizer.from_run(workdir, **overrides)
     colorized = colorizer.colorize(photo)
     rng = np.random.default_rng(2)
     colorizer.variables = {
@@ -288,14 +288,14 @@ def test_cifar10_recipe_trains_keeps_the_best_and_colours_any_size(photo_folder,
     config.optimizer.reduce_on_plateau.patience = 1
     results = train.train_and_evaluate(config, tmp_path / "run")
     assert np.isfinite(results["val/loss"]) and 0.0 < results["val/psnr_rgb_db"] < 100.0
-    checkpoints = checkpointing.Checkpoints(tmp_path / "run", read_only=True)
+    checkpoints = runs.open_checkpoints(tmp_path / "run", read_only=True)
     assert checkpoints.best_step() in checkpoints.all_steps()
 
     colorized, with_other_weights = colorize_photo(tmp_path / "run", step="best")
     assert colorized.shape == (45, 61, 3)  # Run at 32x32, upsampled onto the photo's own lightness.
     assert np.mean(np.abs(colorized.astype(np.float32) - with_other_weights)) > 1.0
-    with pytest.raises(colorize.ColorizeError, match="only runs at 32x32"):
-        colorize.Colorizer.from_run(tmp_path / "run", resolution=64)
+    with pytest.raises(inference.InferenceError, match="only runs at 32x32"):
+        inference.Colorizer.from_run(tmp_path / "run", resolution=64)
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("min", 2), ("max", 3)])
@@ -305,20 +305,20 @@ def test_step_best_read_only_is_the_checkpoint_the_run_kept(tmp_path, mode, expe
         json.dumps({"best_metric": "val/loss", "best_mode": mode})
     )
     writer = checkpointing.Checkpoints(
-        tmp_path, keep_latest=1, best_metric="val/loss", best_mode=mode
+        tmp_path / "checkpoints", keep_latest=1, best_metric="val/loss", best_mode=mode
     )
     for step, loss in ((1, 0.5), (2, 0.1), (3, 0.7), (4, 0.3)):
         writer.save(step, {"w": np.full(2, step, np.float32)}, {"step": step}, {"val/loss": loss})
     writer.close()
-    reader = checkpointing.Checkpoints(tmp_path, read_only=True)
+    reader = runs.open_checkpoints(tmp_path, read_only=True)
     assert reader.resolve_step("best") == expected and reader.resolve_step("latest") == 4
 
 
 def test_colorizer_fixed_size_ignores_the_photo_shape():
-    colorizer = colorize.Colorizer(model=None, variables={}, fixed_size=32, resolution=256)
+    colorizer = inference.Colorizer(model=None, variables={}, fixed_size=32, resolution=256)
     assert colorizer.working_size(45, 61) == (32, 32)
     assert colorizer.working_size(1000, 300) == (32, 32)
-    assert colorize.Colorizer(model=None, variables={}, resolution=64).working_size(64, 128) == (
+    assert inference.Colorizer(model=None, variables={}, resolution=64).working_size(64, 128) == (
         64,
         128,
     )

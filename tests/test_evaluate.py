@@ -11,12 +11,13 @@ from pathlib import Path
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import checkpointing, evaluate, input_pipeline, metrics, models, report
+from colorjax import config_lib, data, evaluate, evaluator, metrics, models, report, runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = 32
@@ -52,7 +53,7 @@ def fake_features(variables, rgb):
 def labelled_folder(tmp_path_factory) -> Path:
     """The sample photos, shrunk to 64 px, in class subfolders."""
     root = tmp_path_factory.mktemp("photos")
-    paths = input_pipeline.sample_photo_paths()
+    paths = data.sample_photo_paths()
     for class_name, names in CLASSES.items():
         (root / class_name).mkdir()
         for name in names:
@@ -62,13 +63,16 @@ def labelled_folder(tmp_path_factory) -> Path:
 
 
 def save_run(
-    workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data: dict, class_names
+    workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data_fields: dict, class_names
 ):
     """A checkpoint laid out as the trainer saves it (state and meta with the config), for `evaluate --workdir`."""
-    saver = checkpointing.Checkpoints(workdir, async_save=False)
+    config = config_lib.base_config()
+    config.model = ml_collections.ConfigDict({"name": model_name, **model_kwargs})
+    config.data.update(data_fields)
+    saver = runs.open_checkpoints(workdir, async_save=False)
     meta = {
         "step": 3,
-        "config": {"model": {"name": model_name, **model_kwargs}, "data": data},
+        "config": config.to_dict(),
         "model_kwargs": model_kwargs,
         "class_names": class_names,
     }
@@ -82,24 +86,24 @@ def trained_run(tmp_path_factory) -> Path:
     """A small regression model's run (initial weights: evaluation needs no trained model)."""
     model = models.get_model("regression", width=4)
     variables = model.init(jax.random.key(0), jnp.zeros((1, RESOLUTION, RESOLUTION, 1)))
-    data = {
+    data_fields = {
         "source": "samples",
         "image_size": RESOLUTION,
         "color_space": "lab",
         "eval_split": "train",
     }
     return save_run(
-        tmp_path_factory.mktemp("run"), "regression", {"width": 4}, variables, data, sorted(CLASSES)
+        tmp_path_factory.mktemp("run"), "regression", {"width": 4}, variables, data_fields, sorted(CLASSES)
     )
 
 
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory) -> Path:
     """A checkpoint of `MeanLightnessClassifier`, whose classes are the photo folder's."""
-    data = {"source": "samples", "image_size": RESOLUTION}
+    data_fields = {"source": "samples", "image_size": RESOLUTION}
     params = {"params": {"scale": np.ones((), np.float32)}}
     return save_run(
-        tmp_path_factory.mktemp("classifier"), "mean_lightness", {}, params, data, sorted(CLASSES)
+        tmp_path_factory.mktemp("classifier"), "mean_lightness", {}, params, data_fields, sorted(CLASSES)
     )
 
 
@@ -109,11 +113,11 @@ def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
     inception_file = labelled_folder.parent / "fake_inception.bin"
     inception_file.write_bytes(b"stand-in")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(models.MODELS, "mean_lightness", MeanLightnessClassifier)
+        patch.setitem(models.SPECS, "mean_lightness", models.ModelSpec(MeanLightnessClassifier))
         patch.setattr(
             evaluate,
             "load_feature_extractor",
-            lambda path: evaluate.FeatureExtractor("stand-in", fake_features, {}),
+            lambda path: evaluator.FeatureExtractor("stand-in", fake_features, {}),
         )
         code = evaluate.main(
             [
@@ -136,13 +140,13 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def crops_and_prediction(run: Path, folder: Path):
     """The evaluated crops, read again, and the model's chroma on them, computed outside colorjax.evaluate."""
-    loaded = evaluate.load_run(run)
+    loaded = evaluate.load_model_from_run(run)
     data_config, split = evaluate.eval_data_config(
         loaded.data, f"folder:{folder}", None, RESOLUTION, "lab"
     )
-    source = input_pipeline.make_source(data_config, split)
+    source = data.make_source(data_config, split)
     batches = list(
-        input_pipeline.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
+        data.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
     )
     L, true_ab, labels = (batches[0][k] for k in ("L", "chroma", "label"))
     predicted_ab = np.asarray(loaded.model.apply(loaded.variables, L, train=False)["chroma"])
@@ -281,14 +285,14 @@ def test_eight_devices_give_the_numbers_of_one(evaluated, trained_run, labelled_
         read_csv(tmp_path / "per_image.csv"),
     )
     assert [r["image"] for r in rows_eight] == [r["image"] for r in rows_one]
-    for column in evaluate.PER_IMAGE_COLUMNS:  # printed to 6 significant digits
+    for column in evaluator.PER_IMAGE_COLUMNS:  # printed to 6 significant digits
         np.testing.assert_allclose(
             [float(r[column]) for r in rows_eight], [float(r[column]) for r in rows_one], rtol=1e-5
         )
 
 
 def test_grid_collector_keeps_the_first_and_the_worst_in_bounded_memory():
-    collector = evaluate.GridCollector(3)
+    collector = evaluator.GridCollector(3)
     errors = np.array([5.0, 1.0, 9.0, 2.0, 7.0, 3.0, 8.0, 0.5])
     fetched = []
     for start in range(0, len(errors), 2):

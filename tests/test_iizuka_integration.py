@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from test_train import restored_state, tiny_config
 
-from colorjax import colorize, train
+from colorjax import colorize, inference, train
 
 TINY_IIZUKA = dict(name="iizuka", num_classes="auto", width=1 / 16, global_size=32)
 
@@ -210,12 +210,12 @@ def test_without_labels_the_classifier_is_off_and_says_so(tmp_path, capsys):
 def test_global_features_need_a_model_with_a_global_path():
     from colorjax.models import get_model
 
-    colorizer = colorize.Colorizer(
+    colorizer = inference.Colorizer(
         get_model("regression", width=4), {}, description="a regression run"
     )
-    with pytest.raises(colorize.ColorizeError, match="regression run has no global features"):
+    with pytest.raises(inference.InferenceError, match="regression run has no global features"):
         colorizer.encode_global(np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(colorize.ColorizeError, match="regression run has no classifier"):
+    with pytest.raises(inference.InferenceError, match="regression run has no classifier"):
         colorizer.check_classifier()
 
 

@@ -15,7 +15,7 @@ from flax import traverse_util
 from skimage import color as skcolor
 from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
-from colorjax.models import PRETRAINED_LOADERS, get_model
+from colorjax.models import SPECS, get_model
 from colorjax.models import inception_resnet_v2 as irv2
 
 KERAS_TOP_PARAMETERS = 55_873_736  # keras.applications.InceptionResNetV2().count_params()
@@ -125,7 +125,7 @@ def test_koalarization_loader_fills_frozen_embedder(keras_files, imported_top):
     kwargs = {"embedder": "inception_resnet_v2", "embedder_weights": str(keras_files["top"])}
     model = get_model("koalarization", **kwargs)
     variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
-    loaded = PRETRAINED_LOADERS["koalarization"](variables, kwargs)
+    loaded = SPECS["koalarization"].load_pretrained(variables, kwargs)
 
     assert loaded["params"] is variables["params"]  # The trainable part is left alone.
     got = traverse_util.flatten_dict(loaded["frozen"]["embedder"])
@@ -138,9 +138,9 @@ def test_koalarization_loader_errors_name_the_file(tmp_path):
     model = get_model("koalarization")
     variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
     with pytest.raises(ValueError, match=irv2.WEIGHTS_FILE):
-        PRETRAINED_LOADERS["koalarization"](variables, {"embedder_weights": ""})
+        SPECS["koalarization"].load_pretrained(variables, {"embedder_weights": ""})
     with pytest.raises(FileNotFoundError, match=irv2.WEIGHTS_URL):
-        PRETRAINED_LOADERS["koalarization"](
+        SPECS["koalarization"].load_pretrained(
             variables, {"embedder_weights": str(tmp_path / irv2.WEIGHTS_FILE)}
         )
 

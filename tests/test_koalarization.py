@@ -9,7 +9,7 @@ from weights_testing import parameter_count, randomize_keras_weights, relative_e
 
 from colorjax import color
 from colorjax.losses import get_loss
-from colorjax.models import PRETRAINED_LOADERS, get_model, vgg16
+from colorjax.models import SPECS, get_model, vgg16
 from colorjax.models.koalarization import get_embedder
 
 
@@ -71,7 +71,7 @@ def test_vgg16_embedder_loads_a_keras_file_and_embeds_as_keras(tmp_path):
     L = jnp.asarray(np.random.default_rng(0).uniform(5.0, 95.0, (2, 40, 48, 1)).astype(np.float32))
     shapes = jax.eval_shape(model.init, jax.random.key(0), L)
     variables = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shapes)
-    loaded = PRETRAINED_LOADERS["koalarization"](variables, kwargs)
+    loaded = SPECS["koalarization"].load_pretrained(variables, kwargs)
     embedding = jax.jit(model.apply)(loaded, L)["embedding"]
 
     gray = color.lightness_to_gray(jax.image.resize(L, (2, size, size, 1), method="bilinear"))
@@ -81,7 +81,7 @@ def test_vgg16_embedder_loads_a_keras_file_and_embeds_as_keras(tmp_path):
 
 
 def test_vgg16_embedder_follows_the_file_and_names_the_download(tmp_path):
-    loader = PRETRAINED_LOADERS["koalarization"]
+    loader = SPECS["koalarization"].load_pretrained
     variables = {"params": {}, "frozen": {"embedder": {}}}
     with pytest.raises(ValueError, match=vgg16.KERAS_URL + vgg16.KERAS_TOP_FILE):
         loader(variables, {"embedder": "vgg16"})
@@ -147,7 +147,7 @@ def test_training_moves_params_not_the_frozen_embedder():
 
 
 def test_tiny_embedder_needs_no_file_and_others_refuse_unwired_files():
-    loader = PRETRAINED_LOADERS["koalarization"]
+    loader = SPECS["koalarization"].load_pretrained
     variables = {"params": {}, "frozen": {"embedder": {}}}
     assert loader(variables, {"embedder": "tiny"}) is variables
     with pytest.raises(ValueError, match="no weight reader"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from skimage import color as skcolor
 
-from colorjax import metrics
+from colorjax import metrics, quantize
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +137,7 @@ def test_rebalancing_weights_each_colour_bin_by_inverse_frequency():
     # Three pixels of bin (0, 0) predicted exactly; one pixel of bin (50, 50) off by 200 (never within).
     true_ab = np.array([[[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [50.0, 50.0]]]])
     pred_ab = true_ab + np.array([0.0, 0.0, 0.0, 200.0])[None, None, :, None] * np.array([1.0, 0.0])
-    bins = metrics.load_ab_bins()
+    bins = quantize.ab_bin_centres()
     prior = np.full(len(bins), 0.001)
     prior[np.flatnonzero((bins == (0, 0)).all(1))] = 0.6
     prior[np.flatnonzero((bins == (50, 50)).all(1))] = 0.1
@@ -173,7 +173,7 @@ def test_gray_baseline_auc_matches_direct_numpy_computation():
     thresholds = np.arange(151)
     within = error[:, None] <= thresholds[None, :]
     expected = 100 * np.trapezoid(within.mean(0), thresholds) / 150
-    centres = metrics.load_ab_bins().astype(np.float64)
+    centres = quantize.ab_bin_centres().astype(np.float64)
     nearest = np.argmin(
         ((truth.ab.reshape(-1, 1, 2).astype(np.float64) - centres[None]) ** 2).sum(-1), axis=1
     )
@@ -181,7 +181,7 @@ def test_gray_baseline_auc_matches_direct_numpy_computation():
     expected_rebalanced = (
         100 * np.trapezoid((weight[:, None] * within).sum(0) / weight.sum(), thresholds) / 150
     )
-    prior_weight = 1.0 / metrics.load_ab_prior()[nearest]
+    prior_weight = 1.0 / quantize.load_prior()[nearest]
     expected_prior = (
         100
         * np.trapezoid((prior_weight[:, None] * within).sum(0) / prior_weight.sum(), thresholds)
@@ -193,18 +193,6 @@ def test_gray_baseline_auc_matches_direct_numpy_computation():
     assert result["auc_rebalanced_percent"] == pytest.approx(expected_rebalanced, abs=1e-9)
     assert result["auc_rebalanced_prior_percent"] == pytest.approx(expected_prior, abs=1e-9)
     assert 40 < result["auc_rebalanced_percent"] < result["auc_percent"] < 100
-
-
-def test_ab_to_bin_finds_the_nearest_centre():
-    centres = metrics.load_ab_bins()
-    assert np.array_equal(
-        np.asarray(metrics.ab_to_bin(jnp.asarray(centres, jnp.float32))), np.arange(313)
-    )
-    levels = np.linspace(0, 1, 24)
-    rgb = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
-    ab = skcolor.rgb2lab(rgb)[:, 1:]
-    brute_force = np.argmin(((ab[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
-    assert np.array_equal(np.asarray(metrics.ab_to_bin(jnp.asarray(ab, jnp.float32))), brute_force)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -310,7 +298,7 @@ def test_padded_batches_give_exactly_the_unpadded_numbers():
 SHARDED_SCRIPT = """
 import json, numpy as np, jax, jax.numpy as jnp
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
-from colorjax import metrics
+from colorjax import metrics, quantize
 
 assert jax.device_count() == 8, jax.devices()
 rng = np.random.default_rng(0)

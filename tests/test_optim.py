@@ -6,21 +6,25 @@ import numpy as np
 import optax
 import pytest
 
-from colorjax import optim, optim_plateau
+from colorjax import config_lib, optim, optim_plateau
 
 
 def config(**optimizer) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(
-        dict(
-            num_train_steps=100,
-            optimizer=dict(dict(name="adam", learning_rate=0.1), **optimizer),
-            schedule=dict(name="constant", warmup_steps=0),
-        )
-    )
+    """`config_lib.base_config()` with 100 steps, Adam at 0.1 and the given optimizer fields."""
+    config = config_lib.base_config()
+    config.num_train_steps = 100
+    config.optimizer.update(dict(name="adam", learning_rate=0.1), **optimizer)
+    return config
+
+
+def schedule_config(**fields) -> ml_collections.ConfigDict:
+    schedule = config_lib.base_config().schedule
+    schedule.update(fields)
+    return schedule
 
 
 def test_warmup_then_cosine_to_zero():
-    schedule = optim.make_schedule(dict(name="cosine", warmup_steps=10), 1.0, 110)
+    schedule = optim.make_schedule(schedule_config(name="cosine", warmup_steps=10), 1.0, 110)
     assert float(schedule(0)) == 0.0 and abs(float(schedule(5)) - 0.5) < 1e-6
     assert abs(float(schedule(10)) - 1.0) < 1e-6
     assert abs(float(schedule(60)) - 0.5) < 1e-6 and float(schedule(110)) < 1e-6
@@ -28,7 +32,7 @@ def test_warmup_then_cosine_to_zero():
 
 def test_step_schedule_decays_at_the_boundaries():
     schedule = optim.make_schedule(
-        dict(name="step", boundaries=(0.5, 0.75), decay_factor=0.1), 1.0, 100
+        schedule_config(name="step", boundaries=(0.5, 0.75), decay_factor=0.1), 1.0, 100
     )
     assert [round(float(schedule(s)), 6) for s in (0, 49, 51, 76)] == [1.0, 1.0, 0.1, 0.01]
 
@@ -77,4 +81,4 @@ def test_unknown_names_are_clear_errors():
     with pytest.raises(ValueError, match="adam, adamw, adadelta or sgd"):
         optim.make_optimizer(config(name="lamb"))
     with pytest.raises(ValueError, match="constant, cosine, linear or step"):
-        optim.make_schedule(dict(name="exp"), 1.0, 10)
+        optim.make_schedule(schedule_config(name="exp"), 1.0, 10)

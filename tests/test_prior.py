@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorjax import prior, quantize
+from colorjax import config_lib, prior, quantize
 from colorjax.losses import make_zhang_loss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,18 +19,10 @@ COLOURS = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200)}
 
 
 def data_config(source: str, image_size: int = 32) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(
-        dict(
-            source=source,
-            train_split="train",
-            image_size=image_size,
-            color_space="lab",
-            min_chroma=5.0,
-            max_failed_fraction=0.5,
-            holdout_fraction=0.0,
-            labels="auto",
-        )
-    )
+    """`config_lib.base_config().data` on `source` at `image_size`, every file in the training split."""
+    data = config_lib.base_config().data
+    data.update(source=source, image_size=image_size, max_failed_fraction=0.5, holdout_fraction=0.0)
+    return data
 
 
 @pytest.fixture

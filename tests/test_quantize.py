@@ -44,6 +44,35 @@ def test_soft_encode_picks_the_k_nearest_bins_over_the_whole_srgb_gamut(k):
     assert np.all(np.diff(chosen, axis=1) >= -1e-4)  # nearest first
 
 
+def brute_force_nearest(ab: np.ndarray) -> np.ndarray:
+    centres = quantize.ab_bin_centres().astype(np.float64)
+    return np.argmin(np.sum(np.square(ab[:, None, :] - centres[None]), axis=-1), axis=1)
+
+
+def test_nearest_bin_is_the_exact_nearest_centre_over_the_whole_srgb_gamut():
+    # One binning for the loss's rebalancing and the rebalanced AuC: both call nearest_bin.
+    centres = quantize.ab_bin_centres()
+    np.testing.assert_array_equal(np.asarray(quantize.nearest_bin(centres)), np.arange(313))
+    ab = srgb_gamut_ab()
+    np.testing.assert_array_equal(np.asarray(quantize.nearest_bin(ab)), brute_force_nearest(ab))
+
+
+def test_nearest_bin_beyond_the_gamut_and_on_ties():
+    # Beyond the gamut's edge the nearest grid point is no centre: the batch takes the search over all 313.
+    rng = np.random.default_rng(0)
+    beyond = rng.uniform(-140, 140, (4000, 2)).astype(np.float32)
+    np.testing.assert_array_equal(
+        np.asarray(quantize.nearest_bin(beyond)), brute_force_nearest(beyond)
+    )
+    # Exactly halfway between centres the lower index wins (argmin's rule), on the grid path too: every multiple
+    # of 5 is a centre or a tie between two or four of them.
+    fives = np.arange(-115.0, 120.0, 5.0, dtype=np.float32)
+    ties = np.stack(np.meshgrid(fives, fives, indexing="ij"), axis=-1).reshape(-1, 2)
+    np.testing.assert_array_equal(np.asarray(quantize.nearest_bin(ties)), brute_force_nearest(ties))
+    inside = ties[np.all(np.abs(ties) <= 40, axis=1)]  # all four neighbours are centres: the grid path alone
+    np.testing.assert_array_equal(np.asarray(quantize.nearest_bin(inside)), brute_force_nearest(inside))
+
+
 def test_soft_encode_weights_are_normalised_gaussians_with_the_true_bin_largest():
     ab = jnp.asarray([[3.0, 4.0], [-47.0, 12.5], [61.0, -83.0], [0.0, 0.0]])
     sigma = 5.0

@@ -14,52 +14,45 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorjax import checkpointing, input_pipeline, train
+from colorjax import config_lib, data, runs, train
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict(
-        dict(
-            seed=0,
-            data=dict(
-                source=source,
-                train_split="train",
-                eval_split="train",
-                image_size=24,
-                color_space="lab",
-                min_chroma=5.0,
-                max_failed_fraction=0.5,
-                holdout_fraction=0.0,
-                prefetch=2,
-            ),
-            model=dict(name="regression", width=4),
-            loss=dict(name="l2"),
-            batch_size=8,
-            num_train_steps=8,
-            optimizer=dict(name="adam", learning_rate=1e-3),
-            schedule=dict(name="cosine", warmup_steps=2),
-            log_every=2,
-            eval_every=0,
-            checkpoint_every=2,
-            keep_checkpoints=10,
-            keep_best_checkpoints=1,
-            best_metric=None,
-            best_mode="min",
-            num_grid_images=4,
-            eval_max_images=None,
-            resume=None,
-            model_init=None,
-        )
+    """`config_lib.base_config()` shrunk to a 4-wide regression model on 24 px crops, plus `overrides`."""
+    config = config_lib.base_config()
+    config.data.update(
+        source=source,
+        eval_split="train",
+        image_size=24,
+        max_failed_fraction=0.5,
+        holdout_fraction=0.0,
+        prefetch=2,
     )
+    config.model = ml_collections.ConfigDict(dict(name="regression", width=4))
+    config.batch_size = 8
+    config.num_train_steps = 8
+    config.schedule.update(name="cosine", warmup_steps=2)
+    config.log_every = 2
+    config.eval_every = 0
+    config.checkpoint_every = 2
+    config.keep_checkpoints = 10
+    config.best_metric = None
+    config.num_grid_images = 4
+    config.eval_max_images = None
     for key, value in overrides.items():
-        config[key] = value
+        if key in ("model", "loss"):
+            config[key] = ml_collections.ConfigDict(value)  # another model or loss: its own fields only
+        elif isinstance(value, dict):
+            config[key].update(value)  # a partial sub-config: the other fields keep their defaults
+        else:
+            config[key] = value
     return config
 
 
 def restored_state(workdir: Path, step: str | int = "latest"):
-    checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
+    checkpoints = runs.open_checkpoints(workdir, read_only=True)
     state, meta = checkpoints.restore(checkpoints.resolve_step(step))
     return state, meta
 
@@ -81,7 +74,7 @@ def test_run_leaves_checkpoints_logs_config_and_pictures(photo_folder, tmp_path)
         "step_0000004.png",
         "step_0000008.png",
     ]
-    assert set(checkpointing.Checkpoints(run, read_only=True).all_steps()) == {2, 4, 6, 8}
+    assert set(runs.open_checkpoints(run, read_only=True).all_steps()) == {2, 4, 6, 8}
     assert np.isfinite(results["train/loss"]) and np.isfinite(results["val/loss"])
     state, meta = restored_state(run)
     assert int(state["step"]) == 8 and meta["class_names"] == ["cats", "dogs"]
@@ -98,7 +91,7 @@ def test_keeps_latest_and_best_checkpoints(photo_folder, tmp_path):
         best_metric="val/loss",
     )
     train.train_and_evaluate(config, tmp_path / "run")
-    checkpoints = checkpointing.Checkpoints(tmp_path / "run", read_only=True)
+    checkpoints = runs.open_checkpoints(tmp_path / "run", read_only=True)
     steps = checkpoints.all_steps()
     best = checkpoints.best_step()
     assert {10, 12} <= set(steps) and best in steps and len(steps) <= 3
@@ -110,7 +103,7 @@ def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, 
     train.train_and_evaluate(config, tmp_path / "straight")
 
     calls = {"n": 0}
-    original_next = input_pipeline.TrainStream.__next__
+    original_next = data.TrainStream.__next__
 
     def crash_after_six_batches(self):
         calls["n"] += 1
@@ -118,11 +111,11 @@ def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, 
             raise RuntimeError("simulated crash")
         return original_next(self)
 
-    monkeypatch.setattr(input_pipeline.TrainStream, "__next__", crash_after_six_batches)
+    monkeypatch.setattr(data.TrainStream, "__next__", crash_after_six_batches)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.train_and_evaluate(config, tmp_path / "resumed")
-    monkeypatch.setattr(input_pipeline.TrainStream, "__next__", original_next)
-    assert checkpointing.Checkpoints(tmp_path / "resumed", read_only=True).latest_step() == 4
+    monkeypatch.setattr(data.TrainStream, "__next__", original_next)
+    assert runs.open_checkpoints(tmp_path / "resumed", read_only=True).latest_step() == 4
 
     train.train_and_evaluate(config, tmp_path / "resumed")
     straight, _ = restored_state(tmp_path / "straight")
@@ -232,7 +225,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
     assert process.returncode == 0, output[-3000:]
     assert "Stopped at step" in output
     stopped_at = int(output.split("Stopped at step ")[1].split(";")[0])
-    checkpoints = checkpointing.Checkpoints(workdir, read_only=True)
+    checkpoints = runs.open_checkpoints(workdir, read_only=True)
     assert checkpoints.latest_step() == stopped_at >= 5
     _, meta = checkpoints.restore(stopped_at)
     assert meta["step"] == stopped_at

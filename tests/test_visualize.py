@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorjax import color, visualize
+from colorjax import visualize
 
 
 def test_image_grid_lays_out_gray_prediction_truth_rows(tmp_path):
@@ -26,24 +26,3 @@ def test_image_grid_lays_out_gray_prediction_truth_rows(tmp_path):
         assert image.size == (grid.shape[1], grid.shape[0] + 14)  # plus the caption row
     with pytest.raises(ValueError, match="same number of same-sized images"):
         visualize.image_grid(gray[:1], prediction, truth)
-
-
-def test_comparison_grid_renders_real_rows_of_lightness_and_chroma():
-    """The trainer's call: L + chroma, padding rows masked out, max_rows respected, truth optional."""
-    L = np.full((3, 4, 6, 1), 60.0, np.float32)
-    true_ab = np.zeros((3, 4, 6, 2), np.float32)
-    true_ab[..., 0] = 40.0  # reddish
-    predicted_ab = np.zeros_like(true_ab)
-    mask = np.array([True, False, True])
-    grid = visualize.comparison_grid(L, predicted_ab, true_ab, mask, "lab", max_rows=8)
-    gutter = visualize.GRID_GUTTER
-    assert grid.shape == (2 * 4 + 3 * gutter, 3 * 6 + 4 * gutter, 3)  # the two real rows only
-    expected_truth = visualize.to_uint8(np.asarray(color.chroma_to_rgb(L[:1], true_ab[:1], "lab")))
-    np.testing.assert_array_equal(
-        grid[gutter : gutter + 4, 3 * gutter + 12 : 3 * gutter + 18], expected_truth[0]
-    )
-    assert grid[gutter, 3 * gutter + 12, 0] > grid[gutter, 3 * gutter + 12, 1] + 40  # red > green
-    # Gray column shows L / 100.
-    assert tuple(grid[gutter, gutter]) == (153, 153, 153)
-    one_row = visualize.comparison_grid(L, predicted_ab, None, None, "lab", max_rows=1)
-    assert one_row.shape == (4 + 2 * gutter, 2 * 6 + 3 * gutter, 3)  # gray | predicted only

@@ -17,7 +17,7 @@ import pytest
 from conftest import make_photo
 from PIL import Image
 
-from colorjax import color, colorize, quantize, train
+from colorjax import color, colorize, inference, quantize, train
 from colorjax.losses import get_loss
 from colorjax.models import get_model
 from colorjax.models.eccv16 import upsample4_bilinear
@@ -161,7 +161,7 @@ def saturation(rgb: np.ndarray) -> float:
 
 def test_the_run_colours_photos_and_temperature_changes_the_decoding(zhang_run, tmp_path):
     workdir, _, _ = zhang_run
-    colorizer = colorize.Colorizer.from_run(workdir)
+    colorizer = inference.Colorizer.from_run(workdir)
     assert colorizer.model.temperature == 0.38  # the paper's annealed mean, from the run's config
     photo = make_photo(np.random.default_rng(1), 50, 70)
     Image.fromarray(photo).save(tmp_path / "photo.png")
@@ -225,7 +225,7 @@ def test_colorize_with_published_weights_reproduces_the_plain_mean(tmp_path):
     assert np.asarray(Image.open(out / "small.png")).shape == (60, 90, 3)
 
     # The authors' demo size is used as is: no resize, so the model sees exactly this photo's lightness.
-    assert colorize.Colorizer.from_published(weights, "eccv16").working_size(256, 256) == (256, 256)
+    assert inference.Colorizer.from_published(weights, "eccv16").working_size(256, 256) == (256, 256)
     # What the PyTorch port returns: the expectation of the bin centres (T = 1), upsampled x4.
     model, variables = load_published("eccv16", weights)
     L = color.rgb_to_lab(jnp.asarray(square, jnp.float32) / 255.0)[..., :1]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorjax import input_pipeline
+from colorjax import data
 
 CROP_SIZE = 176
 
@@ -24,12 +24,12 @@ def _bench_files(limit: int) -> tuple[list[Path], str]:
         )
         spec = f"folder:{shared}" if shared.is_dir() else "samples"
     if spec == "samples":
-        files = list(input_pipeline.sample_photo_paths().values())
+        files = list(data.sample_photo_paths().values())
         files = (files * (limit // len(files) + 1))[:limit]
         return files, "samples (7 photos, repeated)"
     root = Path(spec.removeprefix("folder:"))
     files = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in input_pipeline.IMAGE_EXTENSIONS
+        p for p in root.rglob("*") if p.suffix.lower() in data.IMAGE_EXTENSIONS
     )
     rng = np.random.default_rng(0)
     files = [files[i] for i in rng.permutation(len(files))[:limit]]
@@ -70,8 +70,8 @@ def _colorjax_stream(files: list[Path], batch_size: int) -> float:
             prefetch=4,
         )
     )
-    source = input_pipeline.FileSource(files, None, None, "benchmark photos")
-    stream = input_pipeline.TrainStream(source, config, local_batch_size=batch_size, seed=0)
+    source = data.FileSource(files, None, None, "benchmark photos")
+    stream = data.TrainStream(source, config, local_batch_size=batch_size, seed=0)
     next(stream)  # Start-up (graph construction, first fills) is not throughput.
     batches = max(1, len(files) // batch_size - 1)
     start = time.perf_counter()

@@ -35,10 +35,8 @@ def config_train_step(config: ml_collections.ConfigDict) -> tuple[Callable[[], o
     from colorjax import losses, models, optim, parallel, train
 
     size, batch = config.data.image_size, config.batch_size
-    model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-    model = models.get_model(config.model.name, **model_kwargs)
-    loss_config = config.loss.to_dict()
-    loss_fn = losses.get_loss(loss_config.pop("name"), **loss_config)
+    model = models.from_config(config)
+    loss_fn = losses.from_config(config)
     tx, schedule = optim.make_optimizer(config)
     mesh = parallel.make_mesh()
     state = jax.jit(train.make_init_state(model, tx, size))(jax.random.key(0, impl="rbg"))

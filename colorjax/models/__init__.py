@@ -13,12 +13,12 @@ Every colorjax model follows one contract, so the trainer, `colorize` and `evalu
 - Pretrained weights that must not train (a frozen ImageNet embedder) live in the `frozen` collection: the trainer
   passes them to every apply but never differentiates, optimises or mutates them. Checkpoints carry them, so a
   checkpoint colours images on its own.
-- A model that starts from files on disk (ImageNet backbones, published weights) registers a loader in
-  `PRETRAINED_LOADERS`: `loader(variables, model_kwargs) -> variables`, called by the trainer right after `init`
+- A model that starts from files on disk (ImageNet backbones, published weights) registers a loader as its spec's
+  `load_pretrained`: `loader(variables, model_kwargs) -> variables`, called by the trainer right after `init`
   (only for a fresh run). It reads the paths it needs from the model kwargs and fails with a one-line error that
   names the file to download when one is missing.
 - A model that colours photos of any size natively (fully convolutional local path, fixed-size global path)
-  registers its bounded-memory routine in `NATIVE_SIZE_ROUTINES`: `routine(model, variables, L, *, max_pixels,
+  registers its bounded-memory routine as its spec's `any_size`: `routine(model, variables, L, *, max_pixels,
   strategy, global_features=None) -> (outputs, info)`, `outputs["chroma"]` at L's size, `info["message"]` one
   line saying how it ran (full size, tiled or downscaled past `max_pixels`). `colorize` then runs it at every
   photo's own size instead of resizing the photo to the training resolution.
@@ -26,13 +26,16 @@ Every colorjax model follows one contract, so the trainer, `colorize` and `evalu
   ("class_logits" only with a classifier): `colorize --global-from` (colour with another photo's global features)
   and `colorize --labels` (top-5 classes) use it.
 
-Registry names are the `config.model.name` values; the remaining fields of `config.model` are the kwargs.
+Registry names are the `config.model.name` values (`SPECS`, one `ModelSpec` each); the remaining fields of
+`config.model` are the kwargs (`from_config` builds the module from a config).
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
+import ml_collections
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
 from colorjax.models.eccv16 import ECCV16
@@ -43,36 +46,62 @@ from colorjax.models.luv_vgg16 import LuvVGG16, load_luv_vgg16_backbone
 from colorjax.models.regression import Regression
 from colorjax.models.siggraph17 import SIGGRAPH17
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "regression": Regression,
-    "luv_vgg16": LuvVGG16,
-    "koalarization": Koalarization,
-    "cifar10_autoencoder": Cifar10Autoencoder,
-    "eccv16": ECCV16,
-    "siggraph17": SIGGRAPH17,
-    "iizuka": Iizuka,
-}
-
 Variables = dict[str, Any]
-PRETRAINED_LOADERS: dict[str, Callable[[Variables, dict[str, Any]], Variables]] = {
-    "luv_vgg16": load_luv_vgg16_backbone,
-    "koalarization": load_koalarization_embedder,
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its Linen module class, and optionally a loader of its pretrained files
+    (`load_pretrained(variables, model_kwargs) -> variables`) and its any-size inference routine
+    (`any_size(model, variables, L, *, max_pixels, strategy, global_features=None) -> (outputs, info)`)."""
+
+    module: Callable[..., nn.Module]
+    load_pretrained: Callable[[Variables, dict[str, Any]], Variables] | None = None
+    any_size: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
+
+
+SPECS: dict[str, ModelSpec] = {
+    "regression": ModelSpec(Regression),
+    "luv_vgg16": ModelSpec(LuvVGG16, load_pretrained=load_luv_vgg16_backbone),
+    "koalarization": ModelSpec(Koalarization, load_pretrained=load_koalarization_embedder),
+    "cifar10_autoencoder": ModelSpec(Cifar10Autoencoder),
+    "eccv16": ModelSpec(ECCV16),
+    "siggraph17": ModelSpec(SIGGRAPH17),
+    "iizuka": ModelSpec(Iizuka, any_size=colorize_large),
 }
 
-NATIVE_SIZE_ROUTINES: dict[str, Callable[..., tuple[dict[str, Any], dict[str, Any]]]] = {
-    "iizuka": colorize_large,
-}
+
+def spec(name: str) -> ModelSpec:
+    """The registered model `name`; a one-line ValueError listing the names otherwise."""
+    if name not in SPECS:
+        known = ", ".join(sorted(SPECS))
+        raise ValueError(f"Unknown model {name!r}; config.model.name must be one of: {known}.")
+    return SPECS[name]
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
     """Builds the registered model `name` with the given constructor kwargs."""
-    if name not in MODELS:
-        known = ", ".join(sorted(MODELS))
-        raise ValueError(f"Unknown model {name!r}; config.model.name must be one of: {known}.")
-    return MODELS[name](**kwargs)
+    return spec(name).module(**kwargs)
 
 
-def load_pretrained(name: str, variables: Variables, model_kwargs: dict[str, Any]) -> Variables:
+def model_kwargs(
+    config: ml_collections.ConfigDict, class_names: list[str] | None = None
+) -> dict[str, Any]:
+    """`config.model` minus its name, with `num_classes="auto"` replaced by the data's class count (0 if none)."""
+    kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+    if kwargs.get("num_classes") == "auto":
+        kwargs["num_classes"] = len(class_names) if class_names else 0
+    return kwargs
+
+
+def from_config(
+    config: ml_collections.ConfigDict, class_names: list[str] | None = None
+) -> nn.Module:
+    """The module `config.model` describes (for the trainer, the benchmarks and the tests alike)."""
+    return get_model(config.model.name, **model_kwargs(config, class_names))
+
+
+def load_pretrained(name: str, variables: Variables, kwargs: dict[str, Any]) -> Variables:
     """Fills `variables` from the files the model's kwargs name, where the model registers a loader."""
-    loader = PRETRAINED_LOADERS.get(name)
-    return variables if loader is None else loader(variables, model_kwargs)
+    loader = spec(name).load_pretrained
+    return variables if loader is None else loader(variables, kwargs)

@@ -1,4 +1,4 @@
-"""Any-resolution inference for the Iizuka model in bounded memory, and top-k scene labels.
+"""Any-resolution inference for the Iizuka model in bounded memory.
 
 `colorize_large` runs the global path once on the whole image's `global_size` rescale (224 x 224: cheap at any
 input size) and the local path at full resolution (edge-padded to a multiple of 8). When the local path would see
@@ -17,10 +17,8 @@ more than `max_pixels` pixels in one pass it either
 What happened is returned in `info` (and logged), so the caller can say so.
 """
 
-import functools
 import logging
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -29,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax.models.iizuka import LOCAL_MULTIPLE, LOCAL_RECEPTIVE_REACH, round_up
+from colorjax.models.jit import jitted_apply
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 2048 * 2048
 # Context kept around each tile's core: the receptive reach rounded up to the stride-8 grid (tiles must start on it).
 DEFAULT_TILE_MARGIN = round_up(LOCAL_RECEPTIVE_REACH + 1, LOCAL_MULTIPLE)
-
-
-@functools.lru_cache(maxsize=8)
-def _jitted(model: nn.Module, method: str):
-    """One compiled `model.apply(..., method=method)` per (model, method), so repeated calls reuse compilations."""
-    return jax.jit(functools.partial(model.apply, method=method))
 
 
 def _axis_tiles(length: int, max_tile: int, margin: int) -> tuple[int, list[tuple[int, int, int]]]:
@@ -99,12 +92,12 @@ def colorize_large(
     outputs: dict[str, np.ndarray] = {}
     if global_features is None:
         source = L if global_L is None else jnp.asarray(global_L, jnp.float32)
-        encoded = _jitted(model, "encode_global")(variables, source)
+        encoded = jitted_apply(model, "encode_global")(variables, source)
         global_features = encoded["global_features"]
         outputs.update({k: np.asarray(v) for k, v in encoded.items()})
     else:
         outputs["global_features"] = np.asarray(global_features)
-    colorize_local = _jitted(model, "local_colorize")
+    colorize_local = jitted_apply(model, "local_colorize")
 
     def local(v, tile, g):
         return colorize_local(v, tile, g)["chroma"]
@@ -196,29 +189,3 @@ def _colorize_tiled(local, variables, L, global_features, max_pixels, margin):
     }
     return chroma[:, :height, :width], info
 
-
-def top_k_labels(
-    class_logits: jax.Array | np.ndarray, class_names: Sequence[str], k: int = 5
-) -> list[list[tuple[str, float]]]:
-    """The k most probable scene classes of each image: [[(name, probability), ...] per image], best first.
-
-    `class_logits` is (N, C) or (C,); `class_names` must have C entries in the classifier's label order.
-    """
-    logits = np.asarray(class_logits, np.float64)
-    if logits.ndim == 1:
-        logits = logits[None]
-    if logits.ndim != 2:
-        raise ValueError(f"class_logits must have shape (N, C) or (C,); got {logits.shape}.")
-    if len(class_names) != logits.shape[1]:
-        raise ValueError(
-            f"The classifier has {logits.shape[1]} classes but {len(class_names)} class names were given; "
-            "pass the label names of the dataset the model was trained on, in label order."
-        )
-    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    k = min(k, logits.shape[1])
-    best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    return [
-        [(class_names[i], float(row[i])) for i in order]
-        for row, order in zip(probabilities, best, strict=True)
-    ]

@@ -28,7 +28,7 @@ The embedder's variables ({"params", "batch_stats"} of the classifier) live in t
 "embedder". The trainer never differentiates or optimises that collection, the forward pass wraps it in
 `jax.lax.stop_gradient` as well, and it always runs in inference mode (BatchNorm running statistics), so the
 embedding is computed once per batch inside the jitted training step on the accelerator. `init` fills it with
-random values; `load_koalarization_embedder` (registered in `PRETRAINED_LOADERS`) replaces them with the file named
+random values; `load_koalarization_embedder` (the spec's `load_pretrained` in `colorjax.models.SPECS`) replaces them with the file named
 by `embedder_weights`.
 """
 
@@ -207,7 +207,7 @@ class Koalarization(nn.Module):
 
 
 def load_koalarization_embedder(variables: Variables, model_kwargs: dict[str, Any]) -> Variables:
-    """PRETRAINED_LOADERS["koalarization"]: fills `frozen/embedder` from `model_kwargs["embedder_weights"]`.
+    """SPECS["koalarization"].load_pretrained: fills `frozen/embedder` from `model_kwargs["embedder_weights"]`.
 
     The "tiny" embedder takes no file and keeps its random init. Errors are single lines naming the file to get.
     """

@@ -121,7 +121,7 @@ def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
 def load_luv_vgg16_backbone(
     variables: dict[str, Any], model_kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """PRETRAINED_LOADERS["luv_vgg16"]: the VGG16 encoder's params from `model_kwargs["backbone_weights"]`.
+    """SPECS["luv_vgg16"].load_pretrained: the VGG16 encoder's params from `model_kwargs["backbone_weights"]`.
 
     None or "" keeps the random initialisation (and logs that it does). The head stays randomly initialised.
     """

@@ -1,4 +1,4 @@
-"""The input pipeline: sources, crops, colour conversion, skipping, resumption."""
+"""colorjax.data: sources, crops, colour conversion, skipping, resumption."""
 
 import logging
 
@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorjax import color, input_pipeline
-from colorjax.input_pipeline import DataError, Position, TrainStream
+from colorjax import color
+from colorjax.data import DataError, Position, TrainStream, preprocess, sources, streams
 
 
 def data_config(source: str, **overrides) -> ml_collections.ConfigDict:
@@ -31,9 +31,7 @@ def data_config(source: str, **overrides) -> ml_collections.ConfigDict:
 
 
 def test_folder_source_finds_images_and_labels_from_subfolders(photo_folder):
-    source = input_pipeline.make_source(
-        data_config(f"folder:{photo_folder}"), "train", process_index=0
-    )
+    source = sources.make_source(data_config(f"folder:{photo_folder}"), "train", process_index=0)
     # 12 photos, tiny.png, corrupt.jpg and notes.png: files are listed by extension, read later.
     assert source.num_examples == 15
     assert source.class_names == ["cats", "dogs"]
@@ -44,11 +42,10 @@ def test_folder_source_finds_images_and_labels_from_subfolders(photo_folder):
 def test_folder_source_shards_across_processes(photo_folder):
     config = data_config(f"folder:{photo_folder}")
     shards = [
-        input_pipeline.make_source(config, "train", process_index=i, process_count=3)
-        for i in range(3)
+        sources.make_source(config, "train", process_index=i, process_count=3) for i in range(3)
     ]
     all_paths = sorted(p for s in shards for p in s.paths)
-    assert all_paths == sorted(input_pipeline.make_source(config, "train").paths)
+    assert all_paths == sorted(sources.make_source(config, "train").paths)
     assert max(s.num_examples for s in shards) - min(s.num_examples for s in shards) <= 1
 
 
@@ -57,8 +54,8 @@ def test_folder_without_split_subfolders_holds_out_a_stable_share(tmp_path):
     for i in range(40):
         Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(tmp_path / f"{i}.png")
     config = data_config(f"folder:{tmp_path}", holdout_fraction=0.25)
-    train = set(input_pipeline.make_source(config, "train").paths)
-    held_out = set(input_pipeline.make_source(config, "validation").paths)
+    train = set(sources.make_source(config, "train").paths)
+    held_out = set(sources.make_source(config, "validation").paths)
     assert not train & held_out and len(train | held_out) == 40
     assert 4 <= len(held_out) <= 16
 
@@ -73,15 +70,15 @@ def test_eval_batches_equal_eager_decode_crop_and_colour(photo_folder, tmp_path)
     for i in range(4):
         paths.append(tmp_path / f"{i}.png")
         Image.open(photo_folder / "cats" / f"{i}.jpg").save(paths[-1])
-    source = input_pipeline.FileSource(paths, [0] * 4, ["cats"], "four cats")
-    batches = list(input_pipeline.eval_batches(source, config, local_batch_size=3, num_batches=2))
+    source = sources.FileSource(paths, [0] * 4, ["cats"], "four cats")
+    batches = list(streams.eval_batches(source, config, local_batch_size=3, num_batches=2))
     L = np.concatenate([b["L"] for b in batches])
     chroma = np.concatenate([b["chroma"] for b in batches])
     mask = np.concatenate([b["mask"] for b in batches])
     assert mask.tolist() == [True] * 4 + [False] * 2
     for i, path in enumerate(source.paths):
         rgb = np.asarray(Image.open(path).convert("RGB"))
-        crop = input_pipeline.center_crop(tf.constant(rgb), config).numpy()  # eager TF
+        crop = preprocess.center_crop(tf.constant(rgb), config).numpy()  # eager TF
         lab = np.asarray(color.rgb_to_lab(crop))  # JAX
         np.testing.assert_allclose(L[i], lab[..., :1], atol=0.02)
         np.testing.assert_allclose(chroma[i], lab[..., 1:], atol=0.02)
@@ -91,7 +88,7 @@ def test_eval_batches_equal_eager_decode_crop_and_colour(photo_folder, tmp_path)
 
 def test_train_crops_are_the_eager_function_of_the_element_seed(photo_folder):
     config = data_config(f"folder:{photo_folder}")
-    source = input_pipeline.FileSource([photo_folder / "dogs" / "1.jpg"], None, None, "one dog")
+    source = sources.FileSource([photo_folder / "dogs" / "1.jpg"], None, None, "one dog")
     stream = TrainStream(source, config, local_batch_size=1, seed=7)
     first = next(stream)
     stream.close()
@@ -100,7 +97,7 @@ def test_train_crops_are_the_eager_function_of_the_element_seed(photo_folder):
         "epoch": tf.constant(0, tf.int64),
         "index": tf.constant(0, tf.int64),
     }
-    eager = input_pipeline.preprocess(record, config, train=True, seed=7)
+    eager = preprocess.preprocess(record, config, train=True, seed=7)
     np.testing.assert_allclose(first["L"][0], eager["L"].numpy(), atol=1e-5)
     np.testing.assert_allclose(first["chroma"][0], eager["chroma"].numpy(), atol=1e-5)
 
@@ -108,10 +105,10 @@ def test_train_crops_are_the_eager_function_of_the_element_seed(photo_folder):
 def test_luv_configs_emit_uv(photo_folder, tmp_path):
     config = data_config(f"folder:{photo_folder}", color_space="luv")
     Image.open(photo_folder / "cats" / "2.jpg").save(tmp_path / "cat.png")
-    source = input_pipeline.FileSource([tmp_path / "cat.png"], None, None, "one cat")
-    batch = next(input_pipeline.eval_batches(source, config, local_batch_size=1, num_batches=1))
+    source = sources.FileSource([tmp_path / "cat.png"], None, None, "one cat")
+    batch = next(streams.eval_batches(source, config, local_batch_size=1, num_batches=1))
     rgb = np.asarray(Image.open(tmp_path / "cat.png"))
-    crop = input_pipeline.center_crop(tf.constant(rgb), config).numpy()
+    crop = preprocess.center_crop(tf.constant(rgb), config).numpy()
     np.testing.assert_allclose(
         batch["chroma"][0], np.asarray(color.rgb_to_luv(crop))[..., 1:], atol=0.02
     )
@@ -119,9 +116,9 @@ def test_luv_configs_emit_uv(photo_folder, tmp_path):
 
 def test_unreadable_files_are_skipped_with_one_warning_each(photo_folder, caplog):
     config = data_config(f"folder:{photo_folder}")
-    source = input_pipeline.make_source(config, "train")
+    source = sources.make_source(config, "train")
     stream = TrainStream(source, config, local_batch_size=4, seed=0)
-    with caplog.at_level(logging.WARNING, logger="colorjax.input_pipeline"):
+    with caplog.at_level(logging.WARNING, logger="colorjax.data.streams"):
         batches = [next(stream) for _ in range(12)]  # Several epochs of 13 readable photos.
     stream.close()
     warned = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
@@ -139,7 +136,7 @@ def test_too_many_unreadable_files_stop_with_a_clear_message(tmp_path):
         (tmp_path / f"{i}.jpg").write_bytes(b"garbage")
     Image.fromarray(np.full((8, 8, 3), (200, 30, 30), np.uint8)).save(tmp_path / "ok.png")
     config = data_config(f"folder:{tmp_path}", max_failed_fraction=0.2)
-    source = input_pipeline.FileSource(sorted(tmp_path.iterdir()), None, None, f"folder {tmp_path}")
+    source = sources.FileSource(sorted(tmp_path.iterdir()), None, None, f"folder {tmp_path}")
     stream = TrainStream(source, config, local_batch_size=2, seed=0)
     with pytest.raises(DataError, match="could not be decoded.*max_failed_fraction"):
         next(stream)
@@ -153,22 +150,20 @@ def test_photos_without_colour_are_skipped_in_training(tmp_path):
     Image.fromarray(gray).save(tmp_path / "gray.png")
     Image.fromarray(np.full((64, 64, 3), (30, 120, 220), np.uint8)).save(tmp_path / "blue.png")
     config = data_config(f"folder:{tmp_path}")
-    source = input_pipeline.FileSource(sorted(tmp_path.iterdir()), None, None, "gray and blue")
+    source = sources.FileSource(sorted(tmp_path.iterdir()), None, None, "gray and blue")
     stream = TrainStream(source, config, local_batch_size=3, seed=0)
     batch = next(stream)
     stream.close()
     assert np.all(np.abs(batch["chroma"][..., 1]) > 20)  # Only the blue photo (b ~ -50) made it.
     assert stream.counter.no_color >= 3
-    assert input_pipeline.colorless_images(source, config) == [str(tmp_path / "gray.png")]
+    assert streams.colorless_images(source, config) == [str(tmp_path / "gray.png")]
 
 
 def test_all_gray_data_fails_clearly(tmp_path):
     for i in range(3):
         Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
     config = data_config(f"folder:{tmp_path}")
-    stream = TrainStream(
-        input_pipeline.make_source(config, "train"), config, local_batch_size=2, seed=0
-    )
+    stream = TrainStream(sources.make_source(config, "train"), config, local_batch_size=2, seed=0)
     with pytest.raises(DataError, match="No image .* has colour"):
         next(stream)
     stream.close()
@@ -176,7 +171,7 @@ def test_all_gray_data_fails_clearly(tmp_path):
 
 def test_resumed_stream_continues_exactly(photo_folder):
     config = data_config(f"folder:{photo_folder}")
-    source = input_pipeline.make_source(config, "train")
+    source = sources.make_source(config, "train")
     stream = TrainStream(source, config, local_batch_size=5, seed=3)
     straight = [next(stream) for _ in range(9)]
     stream.close()
@@ -195,7 +190,7 @@ def test_resumed_stream_continues_exactly(photo_folder):
 
 
 def test_samples_source_is_the_seven_wheel_photos():
-    source = input_pipeline.make_source(data_config("samples"), "train")
+    source = sources.make_source(data_config("samples"), "train")
     assert source.num_examples == 7
     stream = TrainStream(source, data_config("samples"), local_batch_size=8, seed=0)
     batch = next(stream)
@@ -205,11 +200,11 @@ def test_samples_source_is_the_seven_wheel_photos():
 
 def test_unknown_source_and_missing_folder_errors(tmp_path):
     with pytest.raises(DataError, match="must be 'tfds:NAME', 'folder:PATH' or 'samples'"):
-        input_pipeline.make_source(data_config("imagenet"), "train")
+        sources.make_source(data_config("imagenet"), "train")
     with pytest.raises(DataError, match="does not exist"):
-        input_pipeline.make_source(data_config(f"folder:{tmp_path / 'nope'}"), "train")
+        sources.make_source(data_config(f"folder:{tmp_path / 'nope'}"), "train")
     with pytest.raises(DataError, match="No images"):
-        input_pipeline.make_source(data_config(f"folder:{tmp_path}"), "train")
+        sources.make_source(data_config(f"folder:{tmp_path}"), "train")
 
 
 def test_tfds_source_with_mock_data():
@@ -217,7 +212,7 @@ def test_tfds_source_with_mock_data():
 
     config = data_config("tfds:cifar10", eval_split="test", shuffle_buffer=16)
     with tfds.testing.mock_data(num_examples=20):
-        source = input_pipeline.make_source(config, "train")
+        source = sources.make_source(config, "train")
         assert source.num_examples == 20
         assert len(source.class_names) == 10
         stream = TrainStream(source, config, local_batch_size=8, seed=0)
@@ -227,10 +222,8 @@ def test_tfds_source_with_mock_data():
         resumed = TrainStream(source, config, local_batch_size=8, seed=0, start=Position(0, 0))
         again = [next(resumed) for _ in range(4)]
         resumed.close()
-        eval_source = input_pipeline.make_source(config, "test")
-        evals = list(
-            input_pipeline.eval_batches(eval_source, config, local_batch_size=8, num_batches=3)
-        )
+        eval_source = sources.make_source(config, "test")
+        evals = list(streams.eval_batches(eval_source, config, local_batch_size=8, num_batches=3))
     assert position.epoch >= 1
     assert all(b["L"].shape == (8, 32, 32, 1) and b["label"].dtype == np.int32 for b in batches)
     for a, b in zip(batches, again, strict=True):
@@ -252,13 +245,11 @@ def test_greyscale_photos_of_the_scene_set_are_detected(shared_dir):
     skipped = set()
     total = 0
     for split in ("train", "test"):
-        source = input_pipeline.make_source(config, split)
+        source = sources.make_source(config, split)
         total += source.num_examples
         skipped |= {
             str(p.relative_to(root))
-            for p in map(
-                __import__("pathlib").Path, input_pipeline.colorless_images(source, config)
-            )
+            for p in map(__import__("pathlib").Path, streams.colorless_images(source, config))
         }
     others = total - len(listed)
     assert len(skipped & listed) >= 0.95 * len(listed)
@@ -273,8 +264,8 @@ def test_folder_with_train_and_test_evaluates_on_test_whatever_the_eval_name(tmp
             Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(
                 tmp_path / split / cls / f"{split}.png"
             )
-    source = input_pipeline.make_source(data_config(f"folder:{tmp_path}"), "validation")
+    source = sources.make_source(data_config(f"folder:{tmp_path}"), "validation")
     assert all("/test/" in p for p in source.paths) and source.class_names == ["a", "b"]
     (tmp_path / "test").rename(tmp_path / "elsewhere")
     with pytest.raises(DataError, match="no validation/, val/, test/, eval/ folder"):
-        input_pipeline.make_source(data_config(f"folder:{tmp_path}"), "validation")
+        sources.make_source(data_config(f"folder:{tmp_path}"), "validation")

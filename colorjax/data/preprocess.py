@@ -1,0 +1,148 @@
+"""Decoding and crops: encoded bytes -> uint8 RGB -> a training or evaluation crop -> L and chroma.
+
+Every element is `L` (H, W, 1) in [0, 100], `chroma` (H, W, 2) — ab for `color_space="lab"`, uv for `"luv"` — and
+`label` where the data has classes. Training crops are random resized crops with a horizontal flip (or, with
+`config.data.train_crop = "resize_random_crop"`, the shorter side resized to `resize_size` then a random crop);
+evaluation resizes the shorter side and takes the centre crop. Every random choice derives from (seed, epoch, index).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from colorjax import color
+
+
+def plain(fn):
+    """Marks a tf.data map function as plain TF (no Python control flow on tensors), so AutoGraph does not spend
+    seconds converting it at every pipeline construction."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
+def decode_image(encoded):
+    """Encoded bytes -> uint8 (H, W, 3). JPEG/PNG/GIF/BMP decode in TF; TIFF and WebP through Pillow."""
+    import tensorflow as tf
+
+    header = tf.strings.substr(encoded, 0, 4)
+    native = tf.logical_or(
+        tf.io.is_jpeg(encoded),
+        tf.reduce_any(tf.equal(header, [b"\x89PNG", b"GIF8"]))
+        | tf.equal(tf.strings.substr(encoded, 0, 2), b"BM"),
+    )
+
+    def with_tensorflow():
+        return tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+
+    def with_pillow():
+        return tf.py_function(_decode_with_pillow, [encoded], tf.uint8)
+
+    image = tf.cond(native, with_tensorflow, with_pillow)
+    image.set_shape([None, None, 3])
+    # Pillow's failures come back as an empty image; failing here (in-graph) lets tf.data skip the record quietly.
+    tf.debugging.assert_positive(tf.size(image), message="not a decodable image")
+    return image
+
+
+def _decode_with_pillow(encoded) -> np.ndarray:
+    """TIFF, WebP and anything else Pillow reads; an empty array when it cannot (raising here would make
+    TensorFlow print a Python traceback for what is just a bad file)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(encoded.numpy())) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return np.zeros((0, 0, 3), np.uint8)
+
+
+def random_crop(image, seed, data_config):
+    """Training crop of a uint8 image to `image_size`, with a flip; deterministic given the (2,) int seed."""
+    import tensorflow as tf
+
+    size = data_config.image_size
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    if data_config.get("train_crop", "random_resized") == "resize_random_crop":
+        image = _resize_shorter_side(image, data_config.get("resize_size", size))
+        crop = tf.image.stateless_random_crop(image, [size, size, 3], seed=crop_seed)
+    else:
+        begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+            tf.shape(image),
+            bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+            seed=crop_seed,
+            area_range=tuple(data_config.get("crop_area", (0.25, 1.0))),
+            aspect_ratio_range=tuple(data_config.get("crop_aspect_ratio", (3 / 4, 4 / 3))),
+            min_object_covered=0.0,
+            max_attempts=10,
+            use_image_if_no_bounding_boxes=True,
+        )
+        crop = _resize(tf.slice(image, begin, crop_size), [size, size])
+    crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
+    return tf.clip_by_value(tf.cast(crop, tf.float32) / 255.0, 0.0, 1.0)
+
+
+def _resize_shorter_side(image, target: int):
+    import tensorflow as tf
+
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.cast(target, tf.float32) / tf.reduce_min(shape)
+    new_size = tf.cast(tf.math.round(shape * scale), tf.int32)
+    return _resize(image, tf.maximum(new_size, target))
+
+
+def _resize(image, size):
+    """Bilinear resize, antialiased only when shrinking by more than 1.25x: TF's antialiased kernel is 2-3x slower
+    than plain bilinear and changes nothing when enlarging or barely shrinking."""
+    import tensorflow as tf
+
+    shrink = tf.reduce_max(tf.cast(tf.shape(image)[:2], tf.float32) / tf.cast(size, tf.float32))
+    return tf.cond(
+        shrink > 1.25,
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=False),
+    )
+
+
+def center_crop(image, data_config):
+    """Evaluation crop: shorter side resized to `image_size` (or `eval_resize_size`), centre crop `image_size`."""
+    import tensorflow as tf
+
+    size = data_config.image_size
+    image = _resize_shorter_side(image, data_config.get("eval_resize_size") or size)
+    image = tf.image.resize_with_crop_or_pad(image, size, size)
+    return tf.clip_by_value(tf.cast(image, tf.float32) / 255.0, 0.0, 1.0)
+
+
+def to_lightness_chroma(rgb, data_config):
+    """RGB in [0,1] -> {L, chroma, has_color}; `has_color` is Zhang et al.'s test on the Lab ab channels."""
+    import tensorflow as tf
+
+    lab = color.tf_rgb_to_lab(rgb)
+    if data_config.get("color_space", "lab") == "luv":
+        chroma = color.tf_rgb_to_luv(rgb)[..., 1:]
+    else:
+        chroma = lab[..., 1:]
+    has_color = tf.reduce_any(tf.abs(lab[..., 1:]) > data_config.get("min_chroma", 5.0))
+    return {"L": lab[..., :1], "chroma": chroma, "has_color": has_color}
+
+
+def preprocess(record, data_config, *, train: bool, seed: int):
+    """One record {encoded, epoch, index, label?} -> one example {L, chroma, has_color, epoch, index, label?}."""
+    import tensorflow as tf
+
+    image = decode_image(record["encoded"])
+    if train:
+        element_seed = tf.stack(
+            [tf.cast(seed, tf.int64) * 1_000_003 + record["epoch"], record["index"]]
+        )
+        rgb = random_crop(image, element_seed, data_config)
+    else:
+        rgb = center_crop(image, data_config)
+    example = to_lightness_chroma(rgb, data_config)
+    for key in ("epoch", "index", "label"):
+        if key in record:
+            example[key] = record[key]
+    return example

@@ -1,0 +1,310 @@
+"""Colouring photos with a model: the `Colorizer` that `colorize`, `evaluate --classifier`, the app and video use.
+
+Any size and aspect ratio, one pipeline: the photo's CIE lightness L is computed at its full resolution, resized to
+the model's working size (`Colorizer.working_size`: the shorter side at `resolution`, a multiple of the model's
+stride, at most `max_pixels`; or the model's fixed size), the model predicts chroma there, the chroma is upsampled
+to the photo's size and recombined with the photo's own L. The output has exactly the input's size and all of its
+detail; colour inputs are turned gray first.
+
+Models that run natively at any size (a `ModelSpec.any_size` routine, e.g. iizuka) see the photo at its own size
+(resolution 0 unless the run says otherwise); past `max_pixels` the routine tiles the photo (or downscales it,
+`large_image_strategy="downscale"`), and `Prediction.message` says which happened. Models with a global path (an
+`encode_global` method) can colour with another photo's global features and name a photo's top classes.
+
+    from colorjax.inference import Colorizer, read_image
+    colorizer = Colorizer.from_run("runs/demo", step="best")
+    colour = colorizer.colorize(read_image("old_photo.jpg"))   # uint8 (H, W, 3), the input's size
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax import color, config_lib, models, runs
+from colorjax.models.jit import jitted_apply
+
+# The defaults of every inference setting, from the one place defaults live (a run's config.inference overrides).
+_DEFAULTS = config_lib.base_config().inference
+# As in the authors' demo, published weights see the photo resized to 256 x 256.
+PUBLISHED_RESOLUTION = 256
+
+
+class InferenceError(ValueError):
+    """A problem the user can fix (bad path, no checkpoint, unreadable image, wrong option); printed as one line."""
+
+
+ColorizeError = InferenceError  # The name the colorize command used; kept for scripts written against it.
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One colorized photo, how the model ran on it, and its class scores where the model has a classifier."""
+
+    rgb: np.ndarray  # uint8 (H, W, 3), the input's size
+    message: str | None = None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
+    class_logits: np.ndarray | None = None  # (num_classes,)
+
+
+@dataclasses.dataclass
+class Colorizer:
+    """A model with its variables and how it wants its input sized."""
+
+    model: Any
+    variables: dict[str, Any]
+    color_space: str = "lab"
+    resolution: int = 256  # Shorter side the model sees; 0 = the photo's own size.
+    square: bool = _DEFAULTS.square  # Resize to resolution x resolution whatever the aspect ratio.
+    fixed_size: int | None = None  # The model runs only at fixed_size x fixed_size (dense layers).
+    multiple: int = 8  # Working sizes are rounded to a multiple of this (the model's total stride).
+    max_pixels: int = _DEFAULTS.max_pixels
+    step: int | None = None  # The checkpoint step, for a training run.
+    description: str = ""  # Where the weights come from, for messages.
+    # Set for models that run at any size (ModelSpec.any_size): the routine bounds memory past max_pixels.
+    any_size: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
+    large_image_strategy: str = _DEFAULTS.large_image_strategy  # Past max_pixels: "tile" or "downscale".
+    class_names: list[str] | None = None  # The training data's class names, in label order.
+
+    @classmethod
+    def from_run(cls, workdir: str | Path, step: str | int = "latest", **overrides) -> Colorizer:
+        """A training run's model at `step` (see `runs.load_run`), sized as its `config.inference` says;
+        `overrides` (None values ignored) replace those settings."""
+        return cls.from_loaded(runs.load_run(workdir, step), **overrides)
+
+    @classmethod
+    def from_loaded(cls, run: runs.Run, **overrides) -> Colorizer:
+        """The Colorizer of an already loaded run."""
+        config = run.config
+        any_size = models.spec(config.model.name).any_size
+        settings = {
+            # A model that runs at any size sees the photo at its own size (resolution 0) by default.
+            "resolution": 0 if any_size else config.data.image_size,
+            "color_space": config.data.color_space,
+            "any_size": any_size,
+            "class_names": run.class_names,
+        }
+        settings.update({k: v for k, v in config.inference.to_dict().items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if settings.get("fixed_size") and overrides.keys() & {"resolution", "square"}:
+            size = settings["fixed_size"]
+            raise InferenceError(
+                f"The model of {run.workdir} only runs at {size}x{size} (config.inference.fixed_size); "
+                "drop --resolution and --square."
+            )
+        settings.update(overrides)
+        return cls(
+            model=run.model,
+            variables=run.variables,
+            step=run.step,
+            description=f"step {run.step} of {run.workdir}",
+            **settings,
+        )
+
+    @classmethod
+    def from_published(
+        cls, weights: str | Path, model_name: str, temperature: float | None = None, **overrides
+    ) -> Colorizer:
+        """The authors' published ECCV16 / SIGGRAPH17 weights (.pth or .npz), no training. As in the authors'
+        demo the model sees the photo resized to 256 x 256 (a photo that is already 256 x 256 is not resized)."""
+        from colorjax import published_weights
+
+        kwargs = (
+            {} if temperature is None or model_name != "eccv16" else {"temperature": temperature}
+        )
+        try:
+            model, variables = published_weights.load_published(model_name, weights, **kwargs)
+        except (FileNotFoundError, ImportError, ValueError) as e:
+            raise InferenceError(str(e)) from e
+        settings = {"resolution": PUBLISHED_RESOLUTION, "square": True}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        description = f"the published {model_name} weights {Path(weights).name}"
+        return cls(model=model, variables=variables, description=description, **settings)
+
+    def with_temperature(self, temperature: float | None) -> Colorizer:
+        """This Colorizer with ECCV16's annealed-mean temperature set (None: unchanged)."""
+        if temperature is None:
+            return self
+        if not hasattr(self.model, "temperature"):
+            raise InferenceError("--temperature applies to the eccv16 model only.")
+        return dataclasses.replace(self, model=self.model.clone(temperature=temperature))
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) the model runs at for a photo of the given size."""
+        if self.fixed_size:
+            return self.fixed_size, self.fixed_size
+        if self.square:
+            side = self.resolution
+            return side, side
+        if self.resolution:
+            scale = self.resolution / min(height, width)
+            height, width = height * scale, width * scale
+        if self.any_size is not None:
+            # Any size works; the routine keeps memory bounded past max_pixels itself (tiling or downscaling).
+            return max(1, round(height)), max(1, round(width))
+        scale = min(1.0, (self.max_pixels / (height * width)) ** 0.5)
+        return tuple(
+            max(self.multiple, int(round(d * scale / self.multiple)) * self.multiple)
+            for d in (height, width)
+        )
+
+    def colorize(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 (H, W, 3) photo (colour or gray) -> uint8 (H, W, 3) colorized photo of the same size."""
+        return self.predict(rgb).rgb
+
+    def predict(
+        self, rgb: np.ndarray, *, global_features: jax.Array | None = None, labels: bool = False
+    ) -> Prediction:
+        """Colorizes a uint8 (H, W, 3) photo; `global_features` (from `encode_global`) replace its own (style
+        transfer); `labels` asks for the photo's own class logits as well."""
+        L_full, chroma, message, class_logits = self._run(rgb, global_features, labels)
+        colorized = _combine(L_full, chroma, self.color_space)
+        return Prediction(np.asarray(colorized), message, class_logits)
+
+    def predict_chroma(
+        self, rgb: np.ndarray, *, global_features: jax.Array | None = None
+    ) -> np.ndarray:
+        """The predicted chroma of a uint8 (H, W, 3) photo at the photo's own size, float32 (H, W, 2), before it
+        is recombined with the photo's L (video filters it over time first)."""
+        L_full, chroma, _, _ = self._run(rgb, global_features, False)
+        return np.asarray(_upsample(chroma, L_full.shape[:2]))
+
+    def combine(self, rgb: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+        """uint8 RGB from a photo's own full-resolution L and a chroma (upsampled to its size if smaller)."""
+        L_full, _ = _lightness(jnp.asarray(rgb), rgb.shape[:2])
+        return np.asarray(_combine(L_full, jnp.asarray(chroma, jnp.float32), self.color_space))
+
+    def _run(self, rgb, global_features, labels):
+        """(L at full size, chroma at the working size, message, class logits) of one photo."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+            raise InferenceError(f"A photo must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}.")
+        work_size = self.working_size(*rgb.shape[:2])
+        L_full, L_work = _lightness(jnp.asarray(rgb), work_size)
+        if self.any_size is None:
+            if global_features is not None or labels:
+                raise InferenceError("Global features and labels need a model with a global path.")
+            chroma = jitted_apply(self.model, train=False)(self.variables, L_work[None])["chroma"]
+            return L_full, chroma[0], None, None
+        outputs, info = self.any_size(
+            self.model,
+            self.variables,
+            L_work[None],
+            max_pixels=self.max_pixels,
+            strategy=self.large_image_strategy,
+            global_features=global_features,
+        )
+        message = info["message"]
+        if tuple(work_size) != rgb.shape[:2]:
+            message = f"resized to {work_size[0]}x{work_size[1]} (resolution {self.resolution}): {message}"
+        class_logits = outputs.get("class_logits") if global_features is None else None
+        if labels and class_logits is None:
+            class_logits = self.encode_global(rgb)["class_logits"]
+        class_logits = None if class_logits is None else np.asarray(class_logits)[0]
+        return L_full, jnp.asarray(outputs["chroma"][0]), message, class_logits
+
+    def _encoder(self):
+        if not hasattr(self.model, "encode_global") or self.any_size is None:
+            return None
+        return jitted_apply(self.model, "encode_global")
+
+    def encode_global(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
+        """The global path of a uint8 photo (any size): {"global_features": (1, F), "class_logits"?: (1, C)}."""
+        encoder = self._encoder()
+        if encoder is None:
+            raise InferenceError(
+                f"The model of {self.description} has no global features (no global path); --global-from needs "
+                "one that has, e.g. iizuka."
+            )
+        L_full, _ = _lightness(jnp.asarray(rgb), rgb.shape[:2])
+        return {k: np.asarray(v) for k, v in encoder(self.variables, L_full[None]).items()}
+
+    def check_classifier(self) -> None:
+        """Raises InferenceError unless the model has a classifier and the run named its classes."""
+        encoder = self._encoder()
+        has_classifier = False
+        if encoder is not None:
+            probe = jnp.zeros((1, 32, 32, 1), jnp.float32)
+            has_classifier = "class_logits" in jax.eval_shape(encoder, self.variables, probe)
+        if not has_classifier:
+            raise InferenceError(
+                f"The model of {self.description} has no classifier (runs trained without class labels have "
+                "none); --labels needs one trained on labelled photos, e.g. iizuka with num_classes 'auto'."
+            )
+        if not self.class_names:
+            raise InferenceError(
+                f"{self.description} has a classifier but no class names were saved with it; --labels needs them."
+            )
+
+
+@functools.partial(jax.jit, static_argnames=("work_size",))
+def _lightness(rgb: jax.Array, work_size: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
+    """uint8 RGB -> (L at the photo's size, L resized to work_size) as (H, W, 1) float32."""
+    L_full = color.rgb_to_lab(rgb.astype(jnp.float32) / 255.0)[..., :1]
+    if tuple(work_size) == L_full.shape[:2]:
+        return L_full, L_full
+    return L_full, jax.image.resize(L_full, (*work_size, 1), method="linear", antialias=True)
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def _upsample(chroma: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """Chroma (h, w, 2) at the working size -> (H, W, 2) at the photo's size (bilinear)."""
+    if chroma.shape[:2] == tuple(size):
+        return chroma
+    return jax.image.resize(chroma, (*size, 2), method="linear")
+
+
+@functools.partial(jax.jit, static_argnames=("color_space",))
+def _combine(L_full: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
+    """Full-resolution L + chroma (upsampled to L's size if smaller) -> uint8 RGB."""
+    chroma = _upsample(chroma, L_full.shape[:2])
+    return color.rgb_to_uint8(color.chroma_to_rgb(L_full, chroma, color_space))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """uint8 (H, W, 3), EXIF orientation applied; InferenceError naming the file when it cannot be read."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("I;16", "I;16B", "I"):
+                array = np.asarray(image, np.float32)
+                array = array / max(float(array.max()), 1.0) * 255.0
+                return np.repeat(array[..., None], 3, axis=-1).round().astype(np.uint8)
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InferenceError(f"Cannot read image {path}: {e}") from e
+
+
+def top_k_labels(
+    class_logits: jax.Array | np.ndarray, class_names: Sequence[str], k: int = 5
+) -> list[list[tuple[str, float]]]:
+    """The k most probable scene classes of each image: [[(name, probability), ...] per image], best first.
+
+    `class_logits` is (N, C) or (C,); `class_names` must have C entries in the classifier's label order.
+    """
+    logits = np.asarray(class_logits, np.float64)
+    if logits.ndim == 1:
+        logits = logits[None]
+    if logits.ndim != 2:
+        raise ValueError(f"class_logits must have shape (N, C) or (C,); got {logits.shape}.")
+    if len(class_names) != logits.shape[1]:
+        raise ValueError(
+            f"The classifier has {logits.shape[1]} classes but {len(class_names)} class names were given; "
+            "pass the label names of the dataset the model was trained on, in label order."
+        )
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    k = min(k, logits.shape[1])
+    best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [
+        [(class_names[i], float(row[i])) for i in order]
+        for row, order in zip(probabilities, best, strict=True)
+    ]
