@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import fractions
-import functools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color, visualize
-from colorjax.colorize import ColorizeError, Colorizer
+from colorjax import visualize
+from colorjax.inference import Colorizer, InferenceError
 from colorjax.temporal import ShotDetector, TemporalFilter, TemporalSettings, lightness_u8
 
 VIDEO_EXTENSIONS = (
@@ -50,7 +47,7 @@ VIDEO_EXTENSIONS = (
 _MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 
 
-class VideoError(ColorizeError):
+class VideoError(InferenceError):
     """A video that cannot be read or written (not a video, empty, truncated, unsupported codec); one line that
     names the file."""
 
@@ -346,7 +343,7 @@ class FrameColorizer:
         self.filter = TemporalFilter(self.settings)
         # The same condition under which `Colorizer.predict` accepts global features.
         self.has_global_path = (
-            hasattr(colorizer.model, "encode_global") and colorizer.native_routine is not None
+            hasattr(colorizer.model, "encode_global") and colorizer.any_size is not None
         )
         self._global_sum: np.ndarray | None = None
         self._global_count = 0
@@ -360,15 +357,9 @@ class FrameColorizer:
             self.filter.reset()
             self._global_sum, self._global_count = None, 0
         global_features = self._shot_global_features(rgb) if self.has_global_path else None
-        chroma, plain_rgb = predict_chroma(self.colorizer, rgb, global_features)
-        chroma, fraction = self.filter(L, chroma)
-        if fraction == 0.0 and plain_rgb is not None:
-            out = plain_rgb  # nothing blended: exactly the model's own colouring of this frame
-        else:
-            out = np.asarray(
-                combine(jnp.asarray(rgb), jnp.asarray(chroma), self.colorizer.color_space)
-            )
-        return FrameResult(out, cut=cut, blended_fraction=fraction)
+        chroma = self.colorizer.predict_chroma(rgb, global_features=global_features)
+        chroma, fraction = self.filter(L, np.asarray(chroma))
+        return FrameResult(self.colorizer.combine(rgb, chroma), cut=cut, blended_fraction=fraction)
 
     def _shot_global_features(self, rgb: np.ndarray) -> np.ndarray:
         mode = self.settings.global_features
@@ -380,42 +371,6 @@ class FrameColorizer:
         self._global_sum = features if self._global_sum is None else self._global_sum + features
         self._global_count += 1
         return self._global_sum if mode == "first" else self._global_sum / self._global_count
-
-
-def predict_chroma(
-    colorizer: Colorizer, rgb: np.ndarray, global_features: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model's float32 chroma (H, W, 2) at the frame's size, and the plain colourised frame when it came for
-    free (else None).
-
-    TODO(phase 2): use `inference.Colorizer.predict_chroma` only; until it lands the chroma is read back from the
-    uint8 colourised frame (exact up to 8-bit rounding and gamut clipping).
-    """
-    if hasattr(colorizer, "predict_chroma"):
-        return np.asarray(colorizer.predict_chroma(rgb, global_features=global_features)), None
-    prediction = colorizer.predict(rgb, global_features=global_features)
-    return np.asarray(
-        _chroma_of(jnp.asarray(prediction.rgb), colorizer.color_space)
-    ), prediction.rgb
-
-
-@jax.jit
-def _lab_chroma(rgb: jax.Array) -> jax.Array:
-    return color.rgb_to_lightness_chroma(rgb.astype(jnp.float32) / 255.0, "lab")[1]
-
-
-def _chroma_of(rgb: jax.Array, color_space: str) -> jax.Array:
-    if color_space == "lab":
-        return _lab_chroma(rgb)
-    return color.rgb_to_lightness_chroma(rgb.astype(jnp.float32) / 255.0, color_space)[1]
-
-
-@functools.partial(jax.jit, static_argnames=("color_space",))
-def combine(rgb: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
-    """The frame's own full-resolution lightness + chroma (H, W, 2) -> uint8 RGB, as the photo colorizer does."""
-    L = color.rgb_to_lab(rgb.astype(jnp.float32) / 255.0)[..., :1]
-    out = color.chroma_to_rgb(L, chroma, color_space)
-    return jnp.round(jnp.clip(out, 0.0, 1.0) * 255.0).astype(jnp.uint8)
 
 
 # ---------------------------------------------------------------------------------------------------------------

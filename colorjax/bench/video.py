@@ -68,7 +68,12 @@ def pan_frames(
     for t in range(count):
         phase = 0.5 - 0.5 * np.cos(2 * np.pi * turns * t / max(count - 1, 1))
         yield _view(
-            photo, width, height, phase * (photo_w - window_w), phase * (photo_h - window_h), window_w
+            photo,
+            width,
+            height,
+            phase * (photo_w - window_w),
+            phase * (photo_h - window_h),
+            window_w,
         )
 
 
@@ -154,7 +159,7 @@ def scene_photos(count: int) -> list[np.ndarray]:
     from PIL import Image
 
     from colorjax.config_lib import scene_photos_folder
-    from colorjax.input_pipeline import sample_photo_paths
+    from colorjax.data.sources import sample_photo_paths
 
     folder = scene_photos_folder()
     if folder is not None:
@@ -176,7 +181,7 @@ def _colorizer():
     import jax
     import jax.numpy as jnp
 
-    from colorjax.colorize import Colorizer
+    from colorjax.inference import Colorizer
     from colorjax.models import get_model
 
     run = Path(os.environ.get("COLORJAX_BENCH_VIDEO_RUN", DEFAULT_RUN))
