@@ -193,8 +193,6 @@ def _colorizer():
 
 
 def bench_video(quick: bool) -> list[dict]:
-    import tempfile
-
     colorizer, trained = _colorizer()
     rows = _speed_rows(colorizer, quick)
     if trained:
@@ -206,7 +204,6 @@ def bench_video(quick: bool) -> list[dict]:
                 "contender": f"skipped: no trained run in {DEFAULT_RUN} (COLORJAX_BENCH_VIDEO_RUN)",
             }
         )
-    del tempfile
     return rows
 
 
@@ -274,88 +271,62 @@ def _speed_rows(colorizer, quick: bool) -> list[dict]:
 def _quality_rows(colorizer, quick: bool) -> list[dict]:
     import tempfile
 
-    from colorjax.temporal import ShotDetector, TemporalSettings, WarpErrorMeter, lightness_u8
-    from colorjax.video import colorize_video
+    from colorjax.video_metrics import TRUTH, contenders, evaluate_clip
 
     photos = scene_photos(6)
     # 256x192 at 24 fps: the photos' windows upsampled about 2.4x (frames as soft as video frames, not as sharp
     # as downsampled photos); 48 frames move by at most ~4 px per frame.
     width, height, count = 256, 192, 24 if quick else 48
     clips = {
-        "pan": list(pan_frames(photos[0], width, height, count)),
-        "zoom": list(zoom_frames(photos[1], width, height, count)),
-        "cut": list(pan_frames(photos[2], width, height, count // 2))
-        + list(pan_frames(photos[3], width, height, count // 2, turns=0.25)),
-        "moving object": list(moving_object_frames(photos[4], photos[5], width, height, count)),
+        "pan": pan_frames(photos[0], width, height, count),
+        "zoom": zoom_frames(photos[1], width, height, count),
+        "cut": [
+            *pan_frames(photos[2], width, height, count // 2),
+            *pan_frames(photos[3], width, height, count // 2, turns=0.25),
+        ],
+        "moving object": moving_object_frames(photos[4], photos[5], width, height, count),
     }
     rows = []
-    totals = {"stabilised": [], "per-frame": [], "truth": []}
-    psnrs = {"stabilised": [], "per-frame": []}
     with tempfile.TemporaryDirectory() as tmp:
         for name, frames in clips.items():
-            clip = write_clip(Path(tmp) / "clip.mp4", frames, fps=24)
-            truth = read_clip(clip)
-            outputs = {"truth": truth}
-            for contender, settings in (
-                ("stabilised", TemporalSettings()),
-                ("per-frame", TemporalSettings(enabled=False)),
-            ):
-                frames_dir = Path(tmp) / contender / name.replace(" ", "_")
-                colorize_video(
-                    colorizer,
-                    clip,
-                    Path(tmp) / "out.mp4",
-                    settings,
-                    frames_dir=frames_dir,
-                    progress=False,
-                    overwrite=True,
-                )
-                outputs[contender] = [
-                    np.asarray(_read_png(p)) for p in sorted(frames_dir.glob("*.png"))
-                ]
-            meter = WarpErrorMeter(list(outputs))
-            shots = ShotDetector()
-            for t, rgb in enumerate(truth):
-                L = lightness_u8(rgb)
-                cut, _ = shots(L)
-                meter.add(L, {k: v[t] for k, v in outputs.items()}, cut=cut and t > 0)
-            errors = meter.result()
-            row = {"benchmark": "video_quality", "contender": name, "frames": len(truth)}
-            for contender in ("stabilised", "per-frame", "truth"):
-                row[f"warp_{contender}"] = errors[contender]
-                totals[contender].append(errors[contender])
-            for contender in ("stabilised", "per-frame"):
-                psnr = float(
-                    np.mean([_psnr(o, g) for o, g in zip(outputs[contender], truth, strict=True)])
-                )
-                row[f"psnr_{contender}_db"] = psnr
-                psnrs[contender].append(psnr)
-            row["warp_reduction"] = 1 - errors["stabilised"] / errors["per-frame"]
-            row["psnr_change_db"] = row["psnr_stabilised_db"] - row["psnr_per-frame_db"]
-            rows.append(row)
-    mean = {k: float(np.mean(v)) for k, v in totals.items()}
+            clip = write_clip(Path(tmp) / f"{name.replace(' ', '_')}.mp4", frames, fps=24)
+            results = evaluate_clip(colorizer, clip, contenders("on"))
+            stable, plain = results["stabilised"], results["per-frame"]
+            floor = results[TRUTH]["warp_error"]
+            rows.append(
+                {
+                    "benchmark": "video_quality",
+                    "contender": name,
+                    "frames": stable["frames"],
+                    "warp_stabilised": stable["warp_error"],
+                    "warp_per_frame": plain["warp_error"],
+                    "warp_truth": floor,
+                    "warp_reduction": 1 - stable["warp_error"] / plain["warp_error"],
+                    "excess_reduction": 1
+                    - (stable["warp_error"] - floor) / (plain["warp_error"] - floor),
+                    "psnr_stabilised_db": stable["psnr_rgb_db"],
+                    "psnr_per_frame_db": plain["psnr_rgb_db"],
+                    "psnr_change_db": stable["psnr_rgb_db"] - plain["psnr_rgb_db"],
+                    "auc_stabilised": stable["auc_percent"],
+                    "auc_per_frame": plain["auc_percent"],
+                }
+            )
+    mean = {
+        k: float(np.mean([r[k] for r in rows]))
+        for k in rows[0]
+        if k.startswith(("warp_", "psnr_", "auc_"))
+    }
+    mean["warp_reduction"] = 1 - mean["warp_stabilised"] / mean["warp_per_frame"]
+    mean["excess_reduction"] = 1 - (mean["warp_stabilised"] - mean["warp_truth"]) / (
+        mean["warp_per_frame"] - mean["warp_truth"]
+    )
+    mean["psnr_change_db"] = mean["psnr_stabilised_db"] - mean["psnr_per_frame_db"]
     rows.append(
         {
             "benchmark": "video_quality",
             "contender": "mean of clips",
-            "frames": sum(len(f) for f in clips.values()),
-            **{f"warp_{k}": v for k, v in mean.items()},
-            "psnr_stabilised_db": float(np.mean(psnrs["stabilised"])),
-            "psnr_per-frame_db": float(np.mean(psnrs["per-frame"])),
-            "warp_reduction": 1 - mean["stabilised"] / mean["per-frame"],
-            "psnr_change_db": float(np.mean(psnrs["stabilised"]) - np.mean(psnrs["per-frame"])),
+            "frames": sum(r["frames"] for r in rows),
+            **mean,
         }
     )
     return rows
-
-
-def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def _psnr(output: np.ndarray, truth: np.ndarray) -> float:
-    mse = np.mean((output.astype(np.float64) - truth.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
