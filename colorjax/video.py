@@ -61,8 +61,24 @@ def _av():
 
 
 def is_video(path: Path) -> bool:
-    """Whether `path` is taken for a video by its extension (photos and videos can share one command)."""
-    return path.suffix.lower() in VIDEO_EXTENSIONS
+    """Whether `path` is taken for a video (photos and videos can share one command): by its extension, else,
+    for a file whose extension is not a photo's either, by asking FFmpeg (a video stream in a video container)."""
+    from colorjax.data import IMAGE_EXTENSIONS
+
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_EXTENSIONS:
+        return True
+    if suffix in IMAGE_EXTENSIONS or not path.is_file():
+        return False
+    try:
+        av = _av()
+        with av.open(str(path), "r") as container:
+            format_name = container.format.name
+            return bool(container.streams.video) and not (
+                format_name == "image2" or format_name.endswith("_pipe")
+            )
+    except Exception:  # noqa: BLE001 - anything FFmpeg cannot open is not a video to us
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,8 +352,15 @@ class FrameColorizer:
     lightness. With `settings.enabled` False every frame is coloured exactly as the photo colorizer would.
     """
 
-    def __init__(self, colorizer: Colorizer, settings: TemporalSettings | None = None):
+    def __init__(
+        self,
+        colorizer: Colorizer,
+        settings: TemporalSettings | None = None,
+        global_features: np.ndarray | None = None,
+    ):
+        """`global_features` (from another photo's `encode_global`) colour every frame with that photo's."""
         self.colorizer = colorizer
+        self.fixed_global_features = global_features
         self.settings = settings or TemporalSettings()
         self.shots = ShotDetector(self.settings.cut_min_distance, self.settings.cut_ratio)
         self.filter = TemporalFilter(self.settings)
@@ -350,13 +373,16 @@ class FrameColorizer:
 
     def __call__(self, rgb: np.ndarray) -> FrameResult:
         if not self.settings.enabled:
-            return FrameResult(self.colorizer.colorize(rgb), cut=False, blended_fraction=0.0)
+            plain = self.colorizer.predict(rgb, global_features=self.fixed_global_features).rgb
+            return FrameResult(plain, cut=False, blended_fraction=0.0)
         L = lightness_u8(rgb)
         cut, _ = self.shots(L)
         if cut:
             self.filter.reset()
             self._global_sum, self._global_count = None, 0
-        global_features = self._shot_global_features(rgb) if self.has_global_path else None
+        global_features = self.fixed_global_features
+        if global_features is None and self.has_global_path:
+            global_features = self._shot_global_features(rgb)
         chroma = self.colorizer.predict_chroma(rgb, global_features=global_features)
         chroma, fraction = self.filter(L, np.asarray(chroma))
         return FrameResult(self.colorizer.combine(rgb, chroma), cut=cut, blended_fraction=fraction)
@@ -398,6 +424,7 @@ def colorize_video(
     frames_dir: str | Path | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    global_features: np.ndarray | None = None,
 ) -> VideoResult:
     """Colours the video `path` into the mp4 `target` (and PNG frames into `frames_dir`), frame by frame.
 
@@ -415,7 +442,7 @@ def colorize_video(
         try:
             frames = reader.frames(on_audio=writer.mux_audio)
             shots, blended = colorize_frames(
-                FrameColorizer(colorizer, settings),
+                FrameColorizer(colorizer, settings, global_features),
                 frames,
                 writer,
                 frames_dir=frames_dir,
@@ -475,6 +502,7 @@ def colorize_video_files(
     *,
     frames: bool = False,
     progress: bool = True,
+    global_features: np.ndarray | None = None,
 ) -> int:
     """Colours every (video, output path relative to `output`) into `output/<relative>.mp4` (PNG frames in
     `output/<relative>_frames/` with `frames`); a video that fails gets one `error:` line on stderr and the others
@@ -485,7 +513,13 @@ def colorize_video_files(
         frames_dir = target.with_name(target.stem + "_frames") if frames else None
         try:
             result = colorize_video(
-                colorizer, path, target, settings, frames_dir=frames_dir, progress=progress
+                colorizer,
+                path,
+                target,
+                settings,
+                frames_dir=frames_dir,
+                progress=progress,
+                global_features=global_features,
             )
         except VideoError as e:
             print(f"error: {e}", file=sys.stderr)

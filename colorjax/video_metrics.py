@@ -103,3 +103,36 @@ def markdown_table(clip_results: dict[str, dict[str, dict[str, float]]]) -> str:
             cells += [f"{numbers['warp_error']:.4g}", f"{floor:.4g}"]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def evaluate_clips(
+    colorizer: Colorizer,
+    paths: list[Path],
+    output: Path,
+    temporal: str = "on",
+    *,
+    max_frames: int | None = None,
+) -> tuple[dict[str, dict], list[str]]:
+    """Scores every clip (`evaluate_clip` with `contenders(temporal)`) and writes `output/video_metrics.json`
+    and `output/video_results.md`; a clip that cannot be read is reported, not scored. Returns (results by
+    clip path, error lines)."""
+    import json
+
+    from colorjax.video import VideoError
+
+    results, errors = {}, []
+    for path in paths:
+        try:
+            results[str(path)] = evaluate_clip(
+                colorizer, path, contenders(temporal), max_frames=max_frames
+            )
+        except VideoError as e:
+            errors.append(str(e))
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "video_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    (output / "video_results.md").write_text(
+        f"Video colorization by {colorizer.description}: per-frame metrics against each clip's own "
+        "colours (means over frames) and Lai et al. 2018's warp error (lower is steadier; the ground "
+        "truth's is the floor).\n\n" + markdown_table(results) + "\n"
+    )
+    return results, errors
