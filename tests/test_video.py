@@ -341,3 +341,72 @@ def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path)
         assert [f.pts * f.time_base for f in a.frames()] == [
             f.pts * f.time_base for f in b.frames()
         ]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, colorizer):
+    """The random regression saved as a training run (no training), for the command lines."""
+    from test_evaluate import save_run
+
+    data_fields = {"source": "samples", "image_size": HEIGHT, "color_space": "lab"}
+    return save_run(
+        tmp_path_factory.mktemp("run"),
+        "regression",
+        {"width": 4},
+        colorizer.variables,
+        data_fields,
+        None,
+    )
+
+
+def test_colorize_command_takes_videos_and_photos_together(
+    run_dir, colorizer, cut_clip, tmp_path, capsys
+):
+    from PIL import Image
+
+    from colorjax import colorize
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(read_clip(cut_clip)[3]).save(photo)
+    (tmp_path / "broken.mov").write_text("not a video")
+    output = tmp_path / "out"
+    status = colorize.main(
+        [
+            "--workdir", str(run_dir), str(cut_clip), str(tmp_path / "broken.mov"), str(photo),
+            "--output", str(output), "--frames", "--temporal", "off",
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    errors = captured.err.strip().splitlines()
+    assert status == 1 and [line for line in errors if line.startswith("error")] == [
+        line for line in errors if "broken.mov" in line
+    ]
+    assert len([line for line in errors if line.startswith("error")]) == 1
+    assert "Colorized 1 image(s) and 1 video(s)" in captured.out
+    assert (output / "photo.png").is_file()
+    with VideoReader(output / "cut.mp4") as reader:
+        assert (reader.info.num_frames, reader.info.audio_codec) == (20, "aac")
+    pngs = sorted((output / "cut_frames").glob("*.png"))
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(pngs[5])), colorizer.colorize(read_clip(cut_clip)[5])
+    )
+
+
+def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip, tmp_path, capsys):
+    import json
+
+    from colorjax import evaluate
+
+    output = tmp_path / "eval"
+    status = evaluate.main(
+        ["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)]
+    )
+    assert status == 0, capsys.readouterr().err
+    results = json.loads((output / "video_metrics.json").read_text())[str(cut_clip)]
+    stable, plain, truth = results["stabilised"], results["per-frame"], results["ground truth"]
+    assert stable["frames"] == plain["frames"] == 20
+    assert truth["frame_pairs"] == 18  # 19 pairs, less the one across the cut
+    for numbers in (stable, plain):
+        assert 0 < numbers["auc_percent"] < 100 and 5 < numbers["psnr_rgb_db"] < 60
+        assert numbers["warp_error"] > 0
+    assert "| stabilised |" in (output / "video_results.md").read_text()
