@@ -47,12 +47,21 @@ def lightness_u8(rgb: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class ShotDetector:
-    """Cuts from the lightness histogram: frame t starts a new shot when the total-variation distance between the
-    32-bin histograms of t-1 and t is at least `min_distance` AND `ratio` times the mean distance over the shot's
-    last `window` frames (an adaptive threshold: a fast pan changes the histogram more than a still shot does)."""
+    """Cuts from two cues, each judged against the shot's own recent frames (an adaptive threshold: a fast pan
+    changes more between frames than a still shot does):
+
+    - the lightness histogram: the total-variation distance d between the 32-bin histograms of t-1 and t;
+    - motion (when the caller has it): the share u of frame t that the flow from t-1 does not explain (warped
+      lightness off by more than the filter's tolerance).
+
+    Frame t starts a new shot when d >= `min_distance` and either d >= `ratio` x the mean d of the shot's last
+    `window` frames, or u >= `min_unexplained` and u >= `ratio` x their mean u. The second cue catches cuts between
+    scenes of similar brightness, whose histograms barely move.
+    """
 
     min_distance: float = 0.2
     ratio: float = 4.0
+    min_unexplained: float = 0.25
     window: int = 8
     bins: int = 32
 
@@ -61,26 +70,40 @@ class ShotDetector:
 
     def reset(self) -> None:
         self._previous: np.ndarray | None = None
-        self._recent: deque[float] = deque(maxlen=self.window)
+        self._distances: deque[float] = deque(maxlen=self.window)
+        self._unexplained: deque[float] = deque(maxlen=self.window)
 
     def histogram(self, L: np.ndarray) -> np.ndarray:
         counts = np.bincount((L.ravel().astype(np.int32) * self.bins) >> 8, minlength=self.bins)
         return counts / max(L.size, 1)
 
-    def __call__(self, L: np.ndarray) -> tuple[bool, float]:
-        """Feeds the next frame's uint8 lightness; returns (starts a new shot, histogram distance to the last)."""
+    def __call__(self, L: np.ndarray, unexplained: float | None = None) -> tuple[bool, float]:
+        """Feeds the next frame's uint8 lightness (and the share of it the flow does not explain, if known);
+        returns (starts a new shot, histogram distance to the last frame)."""
         hist = self.histogram(L)
         previous, self._previous = self._previous, hist
         if previous is None:
             return True, 0.0
         distance = 0.5 * float(np.abs(hist - previous).sum())
-        baseline = float(np.mean(self._recent)) if self._recent else 0.0
-        cut = distance >= self.min_distance and distance >= self.ratio * baseline
+        jump = distance >= self.ratio * _mean(self._distances)
+        if unexplained is not None and self._unexplained:
+            jump = jump or (
+                unexplained >= self.min_unexplained
+                and unexplained >= self.ratio * _mean(self._unexplained)
+            )
+        cut = distance >= self.min_distance and jump
         if cut:
-            self._recent.clear()
+            self._distances.clear()
+            self._unexplained.clear()
         else:
-            self._recent.append(distance)
+            self._distances.append(distance)
+            if unexplained is not None:
+                self._unexplained.append(unexplained)
         return cut, distance
+
+
+def _mean(values) -> float:
+    return float(np.mean(values)) if values else 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -218,37 +241,65 @@ class FilterInfo:
     blended_fraction: float  # Share of pixels that took the warped previous output.
 
 
-class TemporalFilter:
-    """Causal flow-guided filtering of the chroma: out_t = w M warp(out_t-1) + (1 - w M) pred_t, with M the mask
-    of pixels where the flow from t back to t-1 is trusted. `reset()` at every cut."""
+@dataclasses.dataclass
+class Motion:
+    """How frame t relates to frame t-1."""
+
+    to_previous: np.ndarray  # flow (H, W, 2) from t's pixels into t-1
+    trusted: (
+        np.ndarray
+    )  # bool (H, W): consistent, not a motion boundary, inside t-1, lightness matches
+    unexplained: (
+        float  # share of t's pixels whose warped lightness is off by more than the tolerance
+    )
+
+
+class ShotTracker:
+    """Follows a video frame to frame: the motion from the last frame (flow on the lightness, and where it can be
+    trusted) and whether this frame starts a new shot (`ShotDetector`, fed with the motion's unexplained share)."""
 
     def __init__(self, settings: TemporalSettings):
         self.settings = settings
         self.flow = OpticalFlow(settings.flow_preset, settings.flow_max_side)
-        self.reset()
-
-    def reset(self) -> None:
+        self.detector = ShotDetector(settings.cut_min_distance, settings.cut_ratio)
         self._previous_L: np.ndarray | None = None
-        self._previous_chroma: np.ndarray | None = None
 
-    def __call__(self, L: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, float]:
-        """uint8 lightness (H, W) and predicted float32 chroma (H, W, 2) -> (filtered chroma, blended fraction)."""
-        previous_L, previous_chroma = self._previous_L, self._previous_chroma
-        if previous_L is None or previous_L.shape != L.shape:
-            out, fraction = chroma, 0.0
-        else:
+    def __call__(self, L: np.ndarray) -> tuple[Motion | None, bool]:
+        """uint8 lightness (H, W) of the next frame -> (motion from the last frame, None at a cut; cut)."""
+        previous_L, self._previous_L = self._previous_L, L
+        motion = None
+        if previous_L is not None and previous_L.shape == L.shape:
             to_previous = self.flow(L, previous_L)
             from_previous = self.flow(previous_L, L)
             warped_L = warp(previous_L.astype(np.float32), to_previous)
-            trusted = (
-                non_occluded(to_previous, from_previous)
-                & lands_inside(to_previous)
-                & (np.abs(warped_L - L) <= self.settings.lightness_tolerance)
-            )
-            mix = (self.settings.weight * trusted.astype(np.float32))[..., None]
-            out = mix * warp(previous_chroma, to_previous) + (1.0 - mix) * chroma
-            fraction = float(trusted.mean())
-        self._previous_L, self._previous_chroma = L, np.asarray(out, np.float32)
+            matches = np.abs(warped_L - L) <= self.settings.lightness_tolerance
+            trusted = non_occluded(to_previous, from_previous) & lands_inside(to_previous) & matches
+            motion = Motion(to_previous, trusted, 1.0 - float(matches.mean()))
+        cut, _ = self.detector(L, None if motion is None else motion.unexplained)
+        return (None if cut else motion), cut
+
+
+class TemporalFilter:
+    """Causal flow-guided filtering of the chroma: out_t = w M warp(out_t-1) + (1 - w M) pred_t, with M the mask
+    of pixels where the flow from t back to t-1 is trusted (`Motion.trusted`). `reset()` at every cut."""
+
+    def __init__(self, settings: TemporalSettings):
+        self.settings = settings
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous_chroma: np.ndarray | None = None
+
+    def __call__(self, chroma: np.ndarray, motion: Motion | None) -> tuple[np.ndarray, float]:
+        """Predicted float32 chroma (H, W, 2) and the motion from the last frame (None at a shot's first frame)
+        -> (filtered chroma, blended fraction)."""
+        if motion is None or self._previous_chroma is None:
+            out, fraction = chroma, 0.0
+        else:
+            mix = (self.settings.weight * motion.trusted.astype(np.float32))[..., None]
+            out = mix * warp(self._previous_chroma, motion.to_previous) + (1.0 - mix) * chroma
+            fraction = float(motion.trusted.mean())
+        self._previous_chroma = np.asarray(out, np.float32)
         return self._previous_chroma, fraction
 
 

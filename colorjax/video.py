@@ -28,7 +28,7 @@ import numpy as np
 
 from colorjax import visualize
 from colorjax.inference import Colorizer, InferenceError
-from colorjax.temporal import ShotDetector, TemporalFilter, TemporalSettings, lightness_u8
+from colorjax.temporal import ShotTracker, TemporalFilter, TemporalSettings, lightness_u8
 
 VIDEO_EXTENSIONS = (
     ".mp4",
@@ -362,7 +362,7 @@ class FrameColorizer:
         self.colorizer = colorizer
         self.fixed_global_features = global_features
         self.settings = settings or TemporalSettings()
-        self.shots = ShotDetector(self.settings.cut_min_distance, self.settings.cut_ratio)
+        self.shots = ShotTracker(self.settings)
         self.filter = TemporalFilter(self.settings)
         # The same condition under which `Colorizer.predict` accepts global features.
         self.has_global_path = (
@@ -375,8 +375,7 @@ class FrameColorizer:
         if not self.settings.enabled:
             plain = self.colorizer.predict(rgb, global_features=self.fixed_global_features).rgb
             return FrameResult(plain, cut=False, blended_fraction=0.0)
-        L = lightness_u8(rgb)
-        cut, _ = self.shots(L)
+        motion, cut = self.shots(lightness_u8(rgb))
         if cut:
             self.filter.reset()
             self._global_sum, self._global_count = None, 0
@@ -384,7 +383,7 @@ class FrameColorizer:
         if global_features is None and self.has_global_path:
             global_features = self._shot_global_features(rgb)
         chroma = self.colorizer.predict_chroma(rgb, global_features=global_features)
-        chroma, fraction = self.filter(L, np.asarray(chroma))
+        chroma, fraction = self.filter(np.asarray(chroma), motion)
         return FrameResult(self.colorizer.combine(rgb, chroma), cut=cut, blended_fraction=fraction)
 
     def _shot_global_features(self, rgb: np.ndarray) -> np.ndarray:

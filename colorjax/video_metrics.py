@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from colorjax import metrics, visualize
 from colorjax.inference import Colorizer
-from colorjax.temporal import ShotDetector, TemporalSettings, WarpErrorMeter, lightness_u8
+from colorjax.temporal import ShotTracker, TemporalSettings, WarpErrorMeter, lightness_u8
 from colorjax.video import FrameColorizer, VideoReader
 
 # The per-frame numbers reported for each contender (as `metrics.finalize` names them).
@@ -58,7 +58,7 @@ def evaluate_clip(
     steps = {name: FrameColorizer(colorizer, settings) for name, settings in contenders.items()}
     accumulators = {name: metrics.MetricsAccumulator() for name in contenders}
     meter = WarpErrorMeter([*contenders, TRUTH])
-    shots = ShotDetector()
+    shots = ShotTracker(TemporalSettings())
     with VideoReader(path) as reader:
         for frame in reader.frames():
             if max_frames is not None and frame.index >= max_frames:
@@ -70,7 +70,7 @@ def evaluate_clip(
                     slug = name.replace(" ", "_")
                     visualize.save_png(rgb, Path(frames_dir) / slug / f"{frame.index:06d}.png")
             L = lightness_u8(frame.rgb)
-            cut, _ = shots(L)
+            _, cut = shots(L)
             meter.add(L, {**outputs, TRUTH: frame.rgb}, cut=cut)
     warp = meter.result()
     results = {}
