@@ -19,6 +19,7 @@ The knobs, their defaults and the references are in docs/video.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import deque
 
 import numpy as np
@@ -114,13 +115,12 @@ FLOW_PRESETS = ("ultrafast", "fast", "medium")
 
 
 class OpticalFlow:
-    """Dense flow between two uint8 gray frames with OpenCV's DIS (Kroeger et al. 2016), computed at most
-    `max_side` pixels on the longer side and scaled back to the frame's size (as Lai et al.'s `resize_flow`).
+    """Dense flow between two uint8 gray frames of the same size with OpenCV's DIS (Kroeger et al. 2016).
 
     `flow(a, b)[y, x]` is the displacement (dx, dy) of pixel (x, y) of `a` into `b`: b(x + f(x)) ~ a(x).
     """
 
-    def __init__(self, preset: str = "medium", max_side: int | None = 640):
+    def __init__(self, preset: str = "medium"):
         cv2 = _cv2()
         if preset not in FLOW_PRESETS:
             raise ValueError(f"Flow preset must be one of {FLOW_PRESETS}; got {preset!r}.")
@@ -130,40 +130,27 @@ class OpticalFlow:
             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
         }
         self._dis = cv2.DISOpticalFlow_create(presets[preset])
-        self.max_side = max_side
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        cv2 = _cv2()
-        height, width = a.shape
-        scale = 1.0
-        if self.max_side and max(height, width) > self.max_side:
-            scale = self.max_side / max(height, width)
-            size = (max(8, round(width * scale)), max(8, round(height * scale)))
-            a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-            b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-        flow = self._dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
-        if scale != 1.0:
-            small_h, small_w = flow.shape[:2]
-            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-            flow[..., 0] *= width / small_w
-            flow[..., 1] *= height / small_h
-        return flow
+        return self._dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) float32 coordinates of every pixel, shared by the warps of a video's frames."""
+    grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
+    return grid_x, grid_y
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Backward warp: out(x) = image(x + flow(x)), bilinear, coordinates clamped to the border (flownet2's
     Resample2d, which Lai et al. warp with). `image` is (H, W) or (H, W, C) float32."""
     cv2 = _cv2()
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(
-        np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    )
-    map_x = grid_x + flow[..., 0]
-    map_y = grid_y + flow[..., 1]
+    grid_x, grid_y = _pixel_grid(*flow.shape[:2])
     warped = cv2.remap(
         np.ascontiguousarray(image, np.float32),
-        map_x,
-        map_y,
+        grid_x + flow[..., 0],
+        grid_y + flow[..., 1],
         interpolation=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
@@ -196,7 +183,7 @@ def non_occluded(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
 def lands_inside(flow: np.ndarray) -> np.ndarray:
     """bool (H, W): x + flow(x) falls inside the frame (outside, a warp only repeats the border)."""
     height, width = flow.shape[:2]
-    grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
+    grid_x, grid_y = _pixel_grid(height, width)
     x = grid_x + flow[..., 0]
     y = grid_y + flow[..., 1]
     return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
@@ -217,7 +204,7 @@ class TemporalSettings:
         10.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
     )
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast, fast, medium.
-    flow_max_side: int | None = 640  # Flow is computed at most this many pixels on the longer side.
+    work_max_side: int = 320  # Flow and filter run at most this many pixels on the longer side.
     cut_min_distance: float = 0.2  # ShotDetector.min_distance
     cut_ratio: float = 4.0  # ShotDetector.ratio
     global_features: str = (
@@ -254,18 +241,32 @@ class Motion:
     )
 
 
+def work_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """The (height, width) motion and filtering run at: at most `max_side` on the longer side."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(8, round(height * scale)), max(8, round(width * scale))
+
+
 class ShotTracker:
     """Follows a video frame to frame: the motion from the last frame (flow on the lightness, and where it can be
-    trusted) and whether this frame starts a new shot (`ShotDetector`, fed with the motion's unexplained share)."""
+    trusted) and whether this frame starts a new shot (`ShotDetector`, fed with the motion's unexplained share).
+
+    Motion is found at most `settings.work_max_side` pixels on the longer side: chroma is smooth (models predict it
+    at their working resolution and upsample it), so following it needs no finer flow, and 720p stays cheap.
+    """
 
     def __init__(self, settings: TemporalSettings):
         self.settings = settings
-        self.flow = OpticalFlow(settings.flow_preset, settings.flow_max_side)
+        self.flow = OpticalFlow(settings.flow_preset)
         self.detector = ShotDetector(settings.cut_min_distance, settings.cut_ratio)
         self._previous_L: np.ndarray | None = None
 
     def __call__(self, L: np.ndarray) -> tuple[Motion | None, bool]:
         """uint8 lightness (H, W) of the next frame -> (motion from the last frame, None at a cut; cut)."""
+        cv2 = _cv2()
+        size = work_size(*L.shape, self.settings.work_max_side)
+        if size != L.shape:
+            L = cv2.resize(L, size[::-1], interpolation=cv2.INTER_AREA)
         previous_L, self._previous_L = self._previous_L, L
         motion = None
         if previous_L is not None and previous_L.shape == L.shape:
@@ -281,7 +282,11 @@ class ShotTracker:
 
 class TemporalFilter:
     """Causal flow-guided filtering of the chroma: out_t = w M warp(out_t-1) + (1 - w M) pred_t, with M the mask
-    of pixels where the flow from t back to t-1 is trusted (`Motion.trusted`). `reset()` at every cut."""
+    of pixels where the flow from t back to t-1 is trusted (`Motion.trusted`). `reset()` at every cut.
+
+    The filter runs at the motion's size; the full-size output is the full-size prediction plus the upsampled
+    change the filter made (so where nothing is blended, the prediction is kept exactly).
+    """
 
     def __init__(self, settings: TemporalSettings):
         self.settings = settings
@@ -292,15 +297,23 @@ class TemporalFilter:
 
     def __call__(self, chroma: np.ndarray, motion: Motion | None) -> tuple[np.ndarray, float]:
         """Predicted float32 chroma (H, W, 2) and the motion from the last frame (None at a shot's first frame)
-        -> (filtered chroma, blended fraction)."""
+        -> (filtered chroma (H, W, 2), blended fraction)."""
+        cv2 = _cv2()
+        height, width = chroma.shape[:2]
+        small_h, small_w = work_size(height, width, self.settings.work_max_side)
+        small = chroma
+        if (small_h, small_w) != (height, width):
+            small = cv2.resize(chroma, (small_w, small_h), interpolation=cv2.INTER_AREA)
         if motion is None or self._previous_chroma is None:
-            out, fraction = chroma, 0.0
-        else:
-            mix = (self.settings.weight * motion.trusted.astype(np.float32))[..., None]
-            out = mix * warp(self._previous_chroma, motion.to_previous) + (1.0 - mix) * chroma
-            fraction = float(motion.trusted.mean())
-        self._previous_chroma = np.asarray(out, np.float32)
-        return self._previous_chroma, fraction
+            self._previous_chroma = np.asarray(small, np.float32)
+            return chroma, 0.0
+        mix = (self.settings.weight * motion.trusted.astype(np.float32))[..., None]
+        filtered = mix * warp(self._previous_chroma, motion.to_previous) + (1.0 - mix) * small
+        self._previous_chroma = np.asarray(filtered, np.float32)
+        change = filtered - small
+        if (small_h, small_w) != (height, width):
+            change = cv2.resize(change, (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.asarray(chroma + change, np.float32), float(motion.trusted.mean())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -336,7 +349,7 @@ class WarpErrorMeter:
 
     def __init__(self, names: list[str], flow_preset: str = "medium"):
         self.names = list(names)
-        self.flow = OpticalFlow(flow_preset, max_side=None)
+        self.flow = OpticalFlow(flow_preset)
         self._previous: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self.sums = dict.fromkeys(self.names, 0.0)
         self.pairs = 0
