@@ -410,3 +410,27 @@ def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip,
         assert 0 < numbers["auc_percent"] < 100 and 5 < numbers["psnr_rgb_db"] < 60
         assert numbers["warp_error"] > 0
     assert "| stabilised |" in (output / "video_results.md").read_text()
+
+
+def test_pcm_audio_is_reencoded_to_aac(colorizer, photos, tmp_path):
+    """mp4 cannot carry PCM: the track is decoded and re-encoded (its length kept), the video still copied."""
+    clip = tmp_path / "pcm.mov"
+    with av.open(str(clip), "w") as container:
+        video = container.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        sound = container.add_stream("pcm_s16le", rate=16000)
+        sound.layout = "mono"
+        for rgb in pan_frames(photos[0], WIDTH, HEIGHT, FPS):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(video.encode())
+        tone = (3000 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        container.mux(sound.encode(frame))
+        container.mux(sound.encode())
+    result = colorize_video(colorizer, clip, tmp_path / "out.mp4", progress=False)
+    assert result.frames == FPS and result.info.audio_codec == "pcm_s16le"
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        audio = container.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        assert float(audio.duration * audio.time_base) == pytest.approx(1.0, abs=0.1)
