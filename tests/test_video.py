@@ -159,25 +159,27 @@ def test_output_keeps_frames_size_rate_duration_audio_and_lightness(colorizer, c
 
 
 def test_odd_sizes_are_padded_for_h264_and_png_frames_keep_the_size(colorizer, photos, tmp_path):
-    clip = write_clip(tmp_path / "odd.mp4", pan_frames(photos[0], 62, 46, 6), FPS)
-    # The encoder itself needs even sizes, so the odd clip is made by cropping each decoded frame.
-    frames = [rgb[:45, :61] for rgb in read_clip(clip)]
-    with VideoReader(clip) as reader:
-        info = reader.info
-    odd_info = type(info)(**{**info.__dict__, "width": 61, "height": 45})
-    writer = VideoWriter(tmp_path / "odd_out.mp4", odd_info)
-    for i, rgb in enumerate(frames):
-        writer.write(rgb, round(i / (FPS * info.time_base)))
-    writer.close()
-    with VideoReader(tmp_path / "odd_out.mp4") as reader:
+    clip = tmp_path / "odd.mkv"  # H.264 4:4:4 takes odd sizes; the output's 4:2:0 does not
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 61, 45, "yuv444p"
+        for rgb in pan_frames(photos[0], 61, 45, 6):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    result = colorize_video(
+        colorizer, clip, tmp_path / "odd.mp4", frames_dir=tmp_path / "frames", progress=False
+    )
+    assert (result.info.width, result.info.height, result.frames) == (61, 45, 6)
+    with VideoReader(tmp_path / "odd.mp4") as reader:
         assert (reader.info.width, reader.info.height) == (62, 46)
         decoded = [f.rgb for f in reader.frames()]
     # The padding repeats the last column and row.
     assert np.abs(decoded[2][:, 61].astype(int) - decoded[2][:, 60].astype(int)).mean() < 4
+    assert np.abs(decoded[2][45].astype(int) - decoded[2][44].astype(int)).mean() < 4
+    from PIL import Image
 
-    colorize_video(colorizer, tmp_path / "odd_out.mp4", tmp_path / "c.mp4", progress=False)
-    step = FrameColorizer(colorizer)
-    assert step(frames[0]).rgb.shape == (45, 61, 3)
+    pngs = sorted((tmp_path / "frames").glob("*.png"))
+    assert len(pngs) == 6 and all(Image.open(p).size == (61, 45) for p in pngs)
 
 
 def test_frames_are_processed_one_at_a_time(colorizer, cut_clip, tmp_path):
