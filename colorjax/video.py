@@ -193,6 +193,12 @@ class VideoReader:
                         pts = round(index * tick) if last_pts is None else last_pts + round(tick)
                     last_pts = pts
                     rgb = decoded.to_ndarray(format="rgb24")
+                    if rgb.shape[:2] != (self.info.height, self.info.width):
+                        raise VideoError(
+                            f"Cannot colour video {self.path}: its frame size changes at frame {index} "
+                            f"({self.info.width}x{self.info.height} -> {rgb.shape[1]}x{rgb.shape[0]}); "
+                            "split it where the size changes."
+                        )
                     yield Frame(rgb, int(pts), self.info.time_base, index)
                     index += 1
         except av.FFmpegError as e:
