@@ -352,7 +352,7 @@ class FrameResult:
 class FrameColorizer:
     """Colours the frames of one video in order, with the state temporal stabilisation needs.
 
-    Per frame: (1) shot detection on the lightness; a cut resets everything; (2) for models with a global path
+    Per frame: (1) motion and shot cuts from the lightness; a cut resets everything; (2) for models with a global path
     (Iizuka et al.'s `encode_global`), the shot's global features (their running mean, or the first frame's); (3)
     the model's chroma at the frame's full size; (4) the flow-guided filter; (5) recombination with the frame's own
     lightness. With `settings.enabled` False every frame is coloured exactly as the photo colorizer would.
@@ -460,6 +460,8 @@ def colorize_video(
             writer.abort()
             if isinstance(e, av.FFmpegError):
                 raise VideoError(f"Cannot write video {target}: {_reason(e)}.") from e
+            if isinstance(e, ImportError):  # OpenCV (the [video] extra) is missing
+                raise VideoError(f"Cannot colour video {path}: {e}") from e
             raise
     count = writer.frames_written
     return VideoResult(target, reader.info, count, shots, blended / max(count, 1))
