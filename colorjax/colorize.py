@@ -29,6 +29,13 @@ SIGGRAPH17 models (`--model siggraph17` weights, or runs of configs/siggraph17.p
     --hints hints.json                  a JSON list of points: [{"x": 120, "y": 40, "color": "#3a7bd5"},
                                         {"x": 30, "y": 200, "ab": [20, 60], "size": 5}] (see colorjax.hints)
     --hints-from REF.jpg --num-hints N  N points sampled from a colour reference photo (resized to each input)
+
+Videos (mp4, mov, mkv, avi, webm, ...: by extension, else by asking FFmpeg) can be mixed with photos in one call
+(needs the `colorjax[video]` extra). Each is coloured frame by frame in bounded memory into OUTPUT/NAME.mp4
+(H.264, the input's size, frame timestamps and audio track), stabilised over time unless `--temporal off`;
+`--frames` also writes every frame as a PNG into OUTPUT/NAME_frames/. The method: docs/video.md.
+
+    python -m colorjax.colorize --workdir runs/demo old_film.mp4 photos/ --output coloured/ --frames
 """
 
 from __future__ import annotations
@@ -40,14 +47,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from colorjax import checkpointing, cli, color, data, export, hints, onnx_runtime, visualize, weights
+from colorjax import checkpointing, cli, color, data, export, hints, onnx_runtime, video, visualize, weights
 from colorjax.inference import Colorizer, InferenceError, read_image, top_k_labels
 
 DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
 
 
 def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
-    """(image path, output path relative to --output) for every file, folder (recursive) or `samples` given."""
+    """(image or video path, output path relative to --output) for every file, folder (recursive: photos and
+    videos by extension) or `samples` given."""
     found = []
     for spec in inputs:
         if spec == "samples":
@@ -58,10 +66,14 @@ def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
             images = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in data.IMAGE_EXTENSIONS
+                if p.is_file()
+                and (
+                    p.suffix.lower() in data.IMAGE_EXTENSIONS
+                    or p.suffix.lower() in video.VIDEO_EXTENSIONS
+                )
             )
             if not images:
-                raise InferenceError(f"No images found in folder {path}.")
+                raise InferenceError(f"No images or videos found in folder {path}.")
             found += [(p, p.relative_to(path).with_suffix("")) for p in images]
         elif path.is_file():
             found.append((path, Path(path.stem)))
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image files, folders, or 'samples'"
+        "inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or 'samples'"
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a training run's --workdir")
@@ -167,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         default="latest",
         help="latest, best, or a step number (default: latest)",
     )
-    parser.add_argument("--output", required=True, help="folder for the colorized PNGs")
+    parser.add_argument(
+        "--output", required=True, help="folder for the colorized PNGs (and videos' mp4s)"
+    )
     parser.add_argument(
         "--resolution", type=int, help="shorter side the model works at (0: full size)"
     )
@@ -215,6 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help=f"how many points --hints-from samples (default {DEFAULT_NUM_HINTS})",
     )
+    parser.add_argument(
+        "--temporal",
+        choices=["on", "off"],
+        default="on",
+        help="videos: stabilise colours over time (on, default) or colour each frame as a photo (off)",
+    )
+    parser.add_argument(
+        "--frames", action="store_true", help="videos: also write every frame as a PNG"
+    )
     args = parser.parse_args(argv)
     if args.num_hints is not None and (args.hints_from is None or args.num_hints < 0):
         parser.error("--num-hints takes a count >= 0 and goes with --hints-from")
@@ -222,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         output = Path(args.output)
         cli.check_writable(output)
         inputs = find_inputs(args.inputs)
+        videos = [(path, relative) for path, relative in inputs if video.is_video(path)]
+        inputs = [item for item in inputs if item not in videos]
+        if videos and args.labels:
+            raise InferenceError("--labels names the classes of photos; leave the videos out.")
         if args.weights:
             weights_path, model_name = weights.published_model(args.weights, args.model)
             colorizer = Colorizer.from_published(
@@ -282,6 +309,16 @@ def main(argv: list[str] | None = None) -> int:
             hints_for=hints_for,
             hints_source=hints_source,
         )
+        video_failures = 0
+        if videos:
+            video_failures = video.colorize_video_files(
+                colorizer,
+                videos,
+                output,
+                video.TemporalSettings(enabled=args.temporal == "on"),
+                frames=args.frames,
+                global_features=global_features,
+            )
     except (
         InferenceError,
         hints.HintError,
@@ -293,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return 1
-    print(f"Colorized {len(inputs) - failures} image(s) with {colorizer.description}: {output}")
-    return 1 if failures else 0
+    done = f"{len(inputs) - failures} image(s)"
+    if videos:
+        done += f" and {len(videos) - video_failures} video(s)"
+    print(f"Colorized {done} with {colorizer.description}: {output}")
+    return 1 if failures or video_failures else 0
 
 
 def run() -> None:

@@ -5,6 +5,11 @@
     python -m colorjax.evaluate --weights eccv16 \\
         --data tfds:imagenet2012 --split "validation[:10000]" --output eval/eccv16
     python -m colorjax.evaluate --workdir runs/zhang --classifier vgg16_weights_tf_dim_ordering_tf_kernels.h5
+    python -m colorjax.evaluate --workdir runs/demo --video clip.mp4 --output eval/video
+
+`--video CLIP...` scores colour clips instead of a dataset (`colorjax.video_metrics`): each frame is coloured from
+its lightness, stabilised and per-frame side by side (`--temporal off`: per-frame only), and scored against the
+clip's own colours as photos are, plus Lai et al. 2018's warp error of each output and of the clip itself.
 
 The model comes from a training run's checkpoint (`--workdir`, `--step best|latest|N`, loaded by `runs.load_run`)
 or from published weights (`--weights eccv16|siggraph17|FILE [--model NAME]`). `--data` takes the `config.data.source` strings
@@ -62,6 +67,7 @@ from colorjax import (
     runs,
 )
 from colorjax.evaluator import Classifier, FeatureExtractor
+from colorjax.inference import InferenceError
 
 DEFAULT_RESOLUTION = 256  # Zhang et al.'s evaluation size, for published weights.
 DEFAULT_IMAGES_PER_DEVICE = 16
@@ -435,6 +441,20 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument(
         "--classifier", help="semantic interpretability: a run with class_logits or VGG16 weights"
     )
+    clips = parser.add_argument_group("video (instead of --data)")
+    clips.add_argument(
+        "--video",
+        nargs="+",
+        metavar="CLIP",
+        help="colour clips: per-frame metrics against their own colours and Lai et al.'s warp error",
+    )
+    clips.add_argument(
+        "--temporal",
+        choices=["on", "off"],
+        default="on",
+        help="on: score stabilised and per-frame side by side (default); off: per-frame only",
+    )
+    clips.add_argument("--max-frames", type=int, help="score at most this many frames per clip")
     extra.add_argument(
         "--inception",
         help="Keras Inception-ResNet-v2 weights (.h5, full or _notop) for FID on its pooled features",
@@ -449,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise EvaluateError("Give either --workdir RUN or --weights NAME|PATH.")
         if args.weights and not args.output:
             raise EvaluateError("--weights needs --output DIR for the results.")
+        if args.video:
+            return _evaluate_videos(args)
         if args.weights:
             loaded = load_published_model(args.weights, args.model)
         else:
@@ -481,6 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpointing.CheckpointError,
         data.DataError,
         FileNotFoundError,
+        InferenceError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -488,6 +511,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(result.written["markdown"].read_text())
         print(f"Wrote {output}: " + ", ".join(p.name for p in result.written.values()))
     return 0
+
+
+def _evaluate_videos(args: argparse.Namespace) -> int:
+    """`--video`: colour each clip from its lightness and score it against its own colours."""
+    from colorjax import video_metrics
+    from colorjax.inference import Colorizer
+
+    if args.weights:
+        colorizer = Colorizer.from_published(args.weights, args.model)
+    else:
+        colorizer = Colorizer.from_run(args.workdir, args.step)
+    output = Path(args.output or runs.eval_dir(args.workdir, colorizer.step) / "video")
+    cli.check_writable(output)
+    results, errors = video_metrics.evaluate_clips(
+        colorizer, [Path(p) for p in args.video], output, args.temporal, max_frames=args.max_frames
+    )
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    print((output / "video_results.md").read_text())
+    print(f"Wrote {output}: video_metrics.json, video_results.md")
+    return 1 if errors else 0
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
     "export": "colorjax.bench.export:bench_export",
     "serve": "colorjax.bench.serve:bench_serve",
+    "video": "colorjax.bench.video:bench_video",
 }
 
 
