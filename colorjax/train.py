@@ -587,10 +587,20 @@ def _replace_variables(
     return state.replace(**updates)
 
 
+USAGE = """usage: python -m colorjax.train --config configs/X.py[:VARIANT] --workdir DIR
+                                [--config.FIELD=VALUE ...] [--distributed auto|on|off] [--verbosity N]
+
+Trains a colorization model as the config says (configs/*.py; every field and its default:
+colorjax/config_lib.py). Rerunning the same command with the same --workdir resumes the run."""
+
+
 def run(argv: list[str] | None = None) -> None:
-    """Command-line entry point (absl flags)."""
+    """Command-line entry point (absl flags): --help is usage and exit 0; a config typo or an impossible value
+    is one line each and exit 2 (`cli.absl_flags_parser`, `config_check.validate`)."""
     from absl import app, flags
     from ml_collections import config_flags
+
+    from colorjax import cli, config_check
 
     config_flags.DEFINE_config_file(
         "config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True
@@ -614,8 +624,13 @@ def run(argv: list[str] | None = None) -> None:
             config.get("seed")
         except OSError as e:
             # config_flags defers a failing get_config() (e.g. a missing data folder) to the first attribute access.
-            print(f"error: {e.__cause__ or e}", file=sys.stderr, flush=True)
+            cli.print_error(e.__cause__ or e)
             sys.exit(1)
+        try:
+            config_check.validate(config)
+        except config_check.ConfigError as e:
+            cli.print_error(e)
+            sys.exit(cli.USAGE_ERROR)
         parallel.maybe_initialize_distributed(flags.FLAGS.distributed)
         try:
             train_and_evaluate(config, flags.FLAGS.workdir)
@@ -629,7 +644,8 @@ def run(argv: list[str] | None = None) -> None:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(1)
 
-    app.run(main, argv=argv)
+    flags_parser = cli.absl_flags_parser(USAGE, ["config", "workdir", "distributed", "verbosity"])
+    app.run(main, argv=argv, flags_parser=flags_parser)
 
 
 if __name__ == "__main__":

@@ -108,10 +108,6 @@ def test_prior_config_typo_is_one_line_with_the_suggestion(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------- train (absl flags)
 
-TRAIN_NOT_WIRED = pytest.mark.xfail(
-    strict=False, reason="phase 2: train.py uses cli.absl_flags_parser and config_check.validate"
-)
-
 
 def run_train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
@@ -125,7 +121,6 @@ def run_train(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-@TRAIN_NOT_WIRED
 def test_train_help_is_usage_and_exit_0():
     done = run_train("--help")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -133,7 +128,6 @@ def test_train_help_is_usage_and_exit_0():
     assert "--workdir" in done.stdout and "--config.FIELD=VALUE" in done.stdout
 
 
-@TRAIN_NOT_WIRED
 def test_train_config_typos_are_one_line_each_with_the_suggestion(tmp_path):
     workdir = tmp_path / "run"
     done = run_train(
@@ -154,7 +148,6 @@ def test_train_config_typos_are_one_line_each_with_the_suggestion(tmp_path):
     assert not workdir.exists()
 
 
-@TRAIN_NOT_WIRED
 def test_train_impossible_values_are_one_line_each(tmp_path):
     workdir = tmp_path / "run"
     done = run_train(

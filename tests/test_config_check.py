@@ -119,11 +119,6 @@ def test_model_and_loss_fields_are_open():
     assert config_check.unknown_fields(config) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="base_config() does not yet hold every field the configs set (issue 9: defaults once): "
-    "inference.max_pixels, inference.large_image_strategy, optimizer.eps/rho, schedule.boundaries/decay_factor",
-)
 def test_every_repo_config_sets_only_fields_base_config_has():
     for path in sorted((REPO / "configs").glob("*.py")):
         assert config_check.unknown_fields(config_lib.load_config(path)) == [], path.name
