@@ -348,6 +348,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         donate_argnums=(0,),
     )
 
+    state_is_sound = jax.jit(
+        make_soundness_check(model, loss_fn),
+        in_shardings=(state_sharding, batch_sharding),
+        out_shardings=replicated,
+    )
+
     def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
         """Feeds an evaluation metric to a reduce-on-plateau optimizer (a no-op for other optimizers)."""
         return state.replace(opt_state=optim.record_validation_loss(state.opt_state, value))
@@ -425,7 +431,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             saving = itstime(step, config.checkpoint_every, total_steps) or stop
             evaluating = evaluation is not None and itstime(step, config.eval_every, total_steps)
             if itstime(step, config.log_every, total_steps) or saving or evaluating:
-                means = _check_and_average(pending_metrics, step)
+                means = _check_and_average(pending_metrics, step, config, checkpoints.latest_step())
                 pending_metrics = []
                 means.update(progress.update(step, means["train/loss"]))
                 writer.write_scalars(step, means)
@@ -450,6 +456,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     "class_names": class_names,
                     "model_kwargs": model_kwargs,
                 }
+                if not bool(state_is_sound(state, batch)):
+                    raise TrainingDiverged(
+                        _divergence_message(
+                            f"the weights after step {step} are not finite or give a non-finite loss",
+                            config,
+                            checkpoints.latest_step(),
+                        )
+                    )
                 checkpoints.save(step, state, meta, metrics=eval_metrics)
                 progress.pause_ended()
             if stop:
@@ -531,18 +545,61 @@ def _log_skipped(train_stream) -> None:
         )
 
 
-def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[str, float]:
+def make_soundness_check(model, loss_fn: losses.LossFn):
+    """`(state, batch) -> bool`: every leaf of the state is finite and so is its loss on `batch` (inference mode).
+
+    Run before every save. The loss the train step reports was computed *before* its update, so an update that
+    blows the weights up (to 1e30, or to inf) shows in no reported loss until the next step: checked here, a state
+    that cannot colour a photo never reaches a checkpoint.
+    """
+
+    def state_is_sound(state: TrainState, batch: dict[str, jax.Array]) -> jax.Array:
+        leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        outputs = model.apply(state.variables(), batch["L"], train=False)
+        loss = jnp.mean(loss_fn(outputs, batch)["loss"])
+        return finite & jnp.isfinite(loss)
+
+    return state_is_sound
+
+
+def _divergence_message(what: str, config: ml_collections.ConfigDict, last_good: int | None) -> str:
+    """What happened, the last good checkpoint, and what to change: the advice depends on whether gradient
+    clipping is already on."""
+    learning_rate = config.optimizer.learning_rate
+    clip = config.optimizer.grad_clip_norm
+    if clip:
+        advice = (
+            f"gradient clipping is already on (config.optimizer.grad_clip_norm={clip:g}), so lower "
+            f"config.optimizer.learning_rate (now {learning_rate:g}; try {learning_rate / 10:g})"
+        )
+    else:
+        advice = (
+            f"lower config.optimizer.learning_rate (now {learning_rate:g}; try {learning_rate / 10:g}) or "
+            "clip gradients with config.optimizer.grad_clip_norm=1.0"
+        )
+    where = (
+        f"the last good checkpoint is step {last_good}; rerun with the change to resume from it"
+        if last_good is not None
+        else "no checkpoint was saved; rerun with the change to start afresh"
+    )
+    return f"Training diverged: {what}; stopped without saving. {advice.capitalize()}; {where}."
+
+
+def _check_and_average(
+    pending: list[dict[str, jax.Array]],
+    step: int,
+    config: ml_collections.ConfigDict,
+    last_good: int | None,
+) -> dict[str, float]:
     """Fetches the metrics of the steps since the last check; raises if any loss was not finite."""
     values = jax.device_get(pending)
     losses_seen = np.array([v["train/loss"] for v in values])
     finite = np.isfinite(losses_seen) & np.isfinite([v["train/grad_norm"] for v in values])
     if not np.all(finite):
         bad = step - len(values) + 1 + int(np.argmin(finite))
-        raise TrainingDiverged(
-            f"The training loss or its gradient became {losses_seen[~finite][0]} at step {bad}; stopped before "
-            "saving. The last checkpoint is intact: lower the learning rate or enable "
-            "config.optimizer.grad_clip_norm, then rerun to resume from it."
-        )
+        what = f"the training loss or its gradient became {losses_seen[~finite][0]} at step {bad}"
+        raise TrainingDiverged(_divergence_message(what, config, last_good))
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
 
