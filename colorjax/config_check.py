@@ -288,14 +288,16 @@ def config_changes(
     return lines
 
 
-def keep_previous_config(workdir: str | Path, config: Any) -> tuple[Path | None, list[str]]:
+def keep_previous_config(workdir: str | Path, config: Any) -> tuple[Any, list[str]]:
     """Before a resumed run writes `workdir/config.json`: if the one there differs from `config`, renames it
     `config.N.json` (N = 1, 2, ...: the first free number, so the files number the run's configs in order) and
     returns (that path, `config_changes`); otherwise (None, []). Call it on process 0 only.
 
     An unreadable config.json is kept too, with the one line saying so (the run continues with the new config).
     """
-    path = Path(workdir) / "config.json"
+    path = (
+        Path(workdir) if isinstance(workdir, str) else workdir
+    ) / "config.json"  # or an epath (gs://)
     if not path.exists():
         return None, []
     try:

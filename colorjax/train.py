@@ -38,6 +38,7 @@ import optax
 
 from colorjax import (
     checkpointing,
+    config_check,
     data,
     evaluator,
     losses,
@@ -300,6 +301,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     class_names = train_source.class_names
     config, classifier_note = resolve_classifier(config, class_names)
     if process_index == 0:
+        kept, changes = config_check.keep_previous_config(workdir, config)
+        if changes:
+            log.warning(
+                "The config differs from this run's last start (that one is kept as %s):\n  %s",
+                kept.name,
+                "\n  ".join(changes),
+            )
         runs.write_config(config, workdir)
         classes = f", {len(class_names)} classes" if class_names else ""
         log.info(

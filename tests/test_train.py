@@ -240,3 +240,17 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
     assert checkpoints.latest_step() == stopped_at >= 5
     _, meta = checkpoints.restore(stopped_at)
     assert meta["step"] == stopped_at
+
+
+def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(
+    photo_folder, tmp_path, capsys
+):
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(tiny_config(f"folder:{photo_folder}", num_train_steps=2), workdir)
+    longer = tiny_config(f"folder:{photo_folder}", num_train_steps=4)
+    capsys.readouterr()
+    train.train_and_evaluate(longer, workdir)
+    said = capsys.readouterr().out  # colorjax's console handler writes to stdout
+    assert "config.num_train_steps: 2 -> 4" in said and "config.1.json" in said
+    assert json.loads((workdir / "config.1.json").read_text())["num_train_steps"] == 2
+    assert json.loads((workdir / "config.json").read_text())["num_train_steps"] == 4
