@@ -11,7 +11,7 @@ Where the starting state comes from, first match wins:
 3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
 4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).
 
-SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit cleanly; a second Ctrl-C stops at once. A NaN or
+SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit with code 75 (not finished: rerun to resume); a second Ctrl-C stops at once. A NaN or
 infinite loss stops the run with an error before it can reach a checkpoint, so the last one saved stays good.
 
 Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
@@ -95,6 +95,19 @@ class TrainState:
             "batch_stats": self.batch_stats,
             "frozen": self.frozen,
         }
+
+
+# Exit code of a run stopped by SIGTERM/Ctrl-C after saving its checkpoint: not finished, resumable
+# (EX_TEMPFAIL, "try again later"), so a launcher or script can tell it from success (0) and from errors (1, 2).
+INTERRUPTED_EXIT_CODE = 75
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM or Ctrl-C stopped the run after it saved a checkpoint at `step`; rerunning resumes it."""
+
+    def __init__(self, step: int):
+        self.step = step
+        super().__init__(f"Stopped at step {step}; rerun the same command to resume.")
 
 
 class TrainingDiverged(RuntimeError):
@@ -430,6 +443,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     last_train: dict[str, float] = {}
     if first_step >= total_steps:
         log.info("Training already finished (%d/%d steps).", first_step, total_steps)
+    stopped_at = None
     try:
         for step in range(first_step + 1, total_steps + 1):
             batch = parallel.host_to_global(next(train_stream), mesh)
@@ -475,7 +489,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 checkpoints.save(step, state, meta, metrics=eval_metrics)
                 progress.pause_ended()
             if stop:
-                log.info("Stopped at step %d; rerun the same command to resume.", step)
+                stopped_at = step
                 break
     finally:
         train_stream.close()
@@ -488,6 +502,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         log.info("TensorBoard: tensorboard --logdir %s", workdir / runs.TENSORBOARD_DIR)
         if (workdir / runs.IMAGES_DIR).exists():
             log.info("Images (gray | predicted | truth): %s", workdir / runs.IMAGES_DIR)
+    if stopped_at is not None:
+        raise TrainingInterrupted(stopped_at)
     return {**last_train, **last_eval}
 
 
@@ -699,6 +715,9 @@ def run(argv: list[str] | None = None) -> None:
         parallel.maybe_initialize_distributed(flags.FLAGS.distributed)
         try:
             train_and_evaluate(config, flags.FLAGS.workdir)
+        except TrainingInterrupted as e:
+            log.info("%s", e)
+            sys.exit(INTERRUPTED_EXIT_CODE)
         except (
             data.DataError,
             checkpointing.CheckpointError,
