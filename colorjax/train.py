@@ -11,8 +11,9 @@ Where the starting state comes from, first match wins:
 3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
 4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).
 
-SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit with code 75 (not finished: rerun to resume); a second Ctrl-C stops at once. A NaN or
-infinite loss stops the run with an error before it can reach a checkpoint, so the last one saved stays good.
+SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit with code 75 (not finished: rerun to resume); a
+second Ctrl-C stops at once. A NaN or infinite loss stops the run with an error, and every save first checks the
+updated weights (finite, with a finite loss), so the last checkpoint saved stays good.
 
 Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
 shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default (`--verbosity`
