@@ -403,7 +403,7 @@ def _check_classifier_classes(classifier: Classifier, data_classes: list[str] | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m colorjax.evaluate", description=__doc__.split("\n\n")[0]
     )
     model = parser.add_argument_group("the model (one of)")
@@ -422,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="split to evaluate (default: the run's eval_split for its own data; otherwise validation/test, "
         "a folder's test/ or validation/ subfolder, or 'all' images)",
     )
-    data_group.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
+    data_group.add_argument(
+        "--resolution", type=int, help="image size (default: the run's image_size)"
+    )
     data_group.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
     data_group.add_argument("--max-images", type=int, help="evaluate at most this many images")
     out = parser.add_argument_group("outputs")

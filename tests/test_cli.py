@@ -167,3 +167,19 @@ def test_train_impossible_values_are_one_line_each(tmp_path):
         "error: config.data.image_size must be a positive integer (pixels), got 0.",
     ]
     assert not workdir.exists()
+
+
+@pytest.mark.parametrize("command", ["colorize", "evaluate"])
+def test_a_bad_step_is_one_line(command, capsys):
+    module = __import__(f"colorjax.{command}", fromlist=["main"])
+    with pytest.raises(SystemExit) as caught:
+        module.main(
+            ["--workdir", "x", "--step", "abc", "photo.png", "--output", "o"][
+                : 4 + (command == "colorize") * 3
+            ]
+        )
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "error: argument --step: --step must be best, latest"
+    )
