@@ -105,7 +105,6 @@ def colorize_files(
 
 
 def main(argv: list[str] | None = None) -> int:
-
     parser = cli.ArgumentParser(
         prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0]
     )
