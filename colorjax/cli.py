@@ -1,28 +1,77 @@
-"""What every command line of colorjax shares: argument types, the output-folder check and user-error printing.
+"""Manners shared by every command line: `--help` exits 0 with usage, a mistake the user can fix is one line.
 
-A library module never imports a command's module; commands import this one.
+- `ArgumentParser`: argparse whose usage errors are one line, `error: ...; see PROG --help`, exit 2.
+- `step_arg`: the `--step` argument type: `latest`, `best` or a step number.
+- `check_writable(output)`: an output folder is made and writable before long work starts (OutputError).
+- `run_cli(main)`: runs a command's `main(argv) -> int`; the errors a user can fix (the caller names them) print as
+  `error: <one line>` and exit 1, Ctrl-C exits 130. `COLORJAX_TRACEBACK=1` re-raises them, for developers.
+- `absl_flags_parser(usage, flag_names)`: for absl commands (`app.run(main, flags_parser=...)`): `--help` prints
+  usage and the named flags and exits 0, a bad flag or a `--config.FIELD` that does not exist (with the nearest
+  field, `config_check.unknown_override_errors`) is one line and exit 2, instead of absl's exit 1 and traceback.
+  `parse_absl_flags` is the same for a command with its own FlagValues (`prior`): HelpShown / UsageError.
+
+Library modules never import this module; only the commands (`python -m colorjax.X`) do.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
+
+USAGE_ERROR = 2  # a command line that cannot be run as written (argparse's code too)
+RUN_ERROR = 1  # a run that started and failed for a reason the message names
+INTERRUPTED = 130  # Ctrl-C: the shell's code for SIGINT
+
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull", "-?")
+
+
+def one_line(error: BaseException) -> str:
+    """The message of an exception as a single line: its text (a KeyError's key without quotes), or its cause's
+    when it has none, whitespace and newlines collapsed."""
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    if not str(text).strip() and error.__cause__ is not None:
+        return one_line(error.__cause__)
+    return " ".join(str(text).split()) or type(error).__name__
+
+
+def print_error(error: BaseException | str) -> None:
+    """`error: ...` on stderr: one line per problem (an exception with `problems` lists several), else one."""
+    problems = getattr(error, "problems", None) or [
+        error if isinstance(error, str) else one_line(error)
+    ]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: `error: MESSAGE; see PROG --help` on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print_error(f"{message}; see {self.prog} --help")
+        sys.exit(USAGE_ERROR)
+
+
+def step_arg(text: str) -> str | int:
+    """argparse type of `--step`: latest, best or a step number >= 0 (one-line error otherwise)."""
+    if text in ("best", "latest"):
+        return text
+    try:
+        step = int(text)
+    except ValueError:
+        step = -1
+    if step < 0:
+        raise argparse.ArgumentTypeError(
+            f"--step must be best, latest or a step number, got {text!r}"
+        )
+    return step
 
 
 class OutputError(ValueError):
     """An output folder that cannot be written (the message names it and what to do)."""
-
-
-def step_arg(text: str) -> str | int:
-    """argparse type of `--step`: latest, best or a step number (one-line error otherwise)."""
-    if text in ("best", "latest"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--step must be best, latest or a step number, got {text!r}"
-        ) from None
 
 
 def check_writable(output: str | Path) -> None:
@@ -37,3 +86,130 @@ def check_writable(output: str | Path) -> None:
         raise OutputError(
             f"Cannot write to output folder {output} ({e.strerror}); choose another --output."
         ) from e
+
+
+def run_cli(
+    main: Callable[[Sequence[str] | None], int | None],
+    argv: Sequence[str] | None = None,
+    errors: tuple[type[BaseException], ...] = (ValueError, OSError),
+) -> NoReturn:
+    """Runs `main(argv)` and exits with its return code; `errors` (the exceptions whose message tells the user
+    what to fix) print as one `error:` line and exit 1, Ctrl-C exits 130 with one line."""
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr, flush=True)
+        sys.exit(INTERRUPTED)
+    except errors as e:
+        if os.environ.get("COLORJAX_TRACEBACK"):
+            raise
+        print_error(e)
+        sys.exit(RUN_ERROR)
+    sys.exit(code or 0)
+
+
+# Shorter words for absl's own flags than absl's.
+_HELP = {"verbosity": "-1 warnings and errors only; 0 also info (the libraries' notes); 1 debug"}
+
+
+def absl_help(usage: str, flag_values: Any, flag_names: Sequence[str]) -> str:
+    """`usage`, then one line per named flag: `--name  help (default: ...)`."""
+    lines = [usage.rstrip(), "", "flags:"]
+    for name in flag_names:
+        flag = flag_values[name]
+        text = _HELP.get(name, flag.help)
+        default = "" if flag.default is None else f" (default: {flag.default})"
+        lines.append(f"  --{name}: {text}{default}")
+    return "\n".join(lines)
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as written; `problems` holds one line each."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class HelpShown(Exception):
+    """`--help` was asked for and printed: the command should exit 0."""
+
+
+def parse_absl_flags(
+    argv: Sequence[str],
+    usage: str,
+    flag_names: Sequence[str],
+    flag_values: Any = None,
+    config_flag: str = "config",
+) -> list[str]:
+    """Parses `argv` into absl `flag_values` (default: absl's FLAGS); returns the remaining arguments.
+
+    `--help` (and absl's other help flags) print `absl_help` and raise HelpShown. Any `--CONFIG_FLAG.FIELD`
+    override that names no field of the config file raises UsageError (`unknown config field --config.FIELD; did
+    you mean ...?`), checked before absl applies the overrides (which fails with a 40-line traceback); so do
+    absl's own flag errors (a missing required flag, a value that does not parse), each as one line.
+    """
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    argv = list(argv)
+    if any(arg in HELP_FLAGS for arg in argv[1:]):
+        print(absl_help(usage, flag_values, flag_names))
+        raise HelpShown
+    try:
+        problems = _override_problems(argv, config_flag)
+    except (OSError, ValueError, SyntaxError, ImportError) as e:
+        problems = [f"--{config_flag}: {one_line(e)}"]
+    if problems:
+        raise UsageError(problems)
+    try:
+        return flag_values(argv)
+    except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OSError) as e:
+        # absl's own errors, and config_flags failing to apply an override the pre-check passed (a value of
+        # the wrong type, a config file that raises).
+        raise UsageError([f"{one_line(e).rstrip('.')}; see --help"]) from e
+
+
+def absl_flags_parser(
+    usage: str, flag_names: Sequence[str], config_flag: str = "config"
+) -> Callable[[list[str]], list[str]]:
+    """`parse_absl_flags` for `app.run(main, flags_parser=...)` (absl's global FLAGS): help exits 0, a usage
+    error prints its lines and exits 2."""
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return parse_absl_flags(argv, usage, flag_names, config_flag=config_flag)
+        except HelpShown:
+            sys.exit(0)
+        except UsageError as e:
+            print_error(e)
+            sys.exit(USAGE_ERROR)
+
+    return parse
+
+
+def _config_value(argv: Sequence[str], config_flag: str) -> str | None:
+    """The value of `--CONFIG_FLAG` in `argv` (`--config=X` or `--config X`), else None."""
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{config_flag}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{config_flag}" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
+    """One line per `--config.FIELD` of `argv` that the config file does not have."""
+    from colorjax import config_check, config_lib
+
+    overrides = config_check.override_paths(argv, config_flag)
+    value = _config_value(argv, config_flag)
+    if value is None:
+        return []
+    path, _, arg = value.partition(":")
+    if not Path(path).is_file():
+        return [f"--{config_flag}: config file {path!r} not found"]
+    # Loaded here too (absl loads it again), so that a get_config() that raises is one line, not absl's
+    # message with the traceback inside it.
+    config = config_lib.load_config(path, arg or None)
+    return config_check.unknown_override_errors(config, overrides, flag=config_flag)

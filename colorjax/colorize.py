@@ -142,9 +142,7 @@ def colorize_files(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(

@@ -399,7 +399,7 @@ def _check_classifier_classes(classifier: Classifier, data_classes: list[str] | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m colorjax.evaluate", description=__doc__.split("\n\n")[0]
     )
     model = parser.add_argument_group("the model (one of)")

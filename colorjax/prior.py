@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import data, quantize
+from colorjax import cli, data, quantize
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -142,6 +142,14 @@ def save_prior(prior: np.ndarray, path: str | Path) -> Path:
     return path
 
 
+USAGE = """usage: python -m colorjax.prior --config CONFIG[:VARIANT] --out F.npy [--max-images N]
+                                [--config.FIELD=VALUE ...]
+
+Counts the ab colours of the config's training split into the smoothed 313-bin prior that Zhang et al.'s class
+rebalancing uses; train with --config.loss.prior_path=F.npy."""
+FLAG_NAMES = ("config", "out", "max-images", "batch-size", "pixel-stride", "sigma")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: `python -m colorjax.prior --config configs/X.py[:arg] --out F.npy [--max-images N]`."""
     from absl import flags
@@ -175,16 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         "sigma", 5.0, "Gaussian smoothing over the ab plane, in ab units.", flag_values=flag_values
     )
     try:
-        flag_values(argv)
+        cli.parse_absl_flags(argv, USAGE, FLAG_NAMES, flag_values=flag_values)
         if flag_values.config is None or flag_values.out is None:
-            raise flags.Error("--config and --out are required.")
-    except flags.Error as e:
-        print(
-            f"error: {e}\nusage: python -m colorjax.prior --config CONFIG --out F.npy "
-            "[--max-images N]",
-            file=sys.stderr,
-        )
-        return 2
+            raise cli.UsageError(["--config and --out are required; see --help"])
+    except cli.HelpShown:
+        return 0
+    except cli.UsageError as e:
+        cli.print_error(e)
+        return cli.USAGE_ERROR
     config = flag_values.config
     try:
         _check_out_path(flag_values.out)  # before the long part

@@ -11,8 +11,9 @@ Where the starting state comes from, first match wins:
 3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
 4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).
 
-SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit cleanly; a second Ctrl-C stops at once. A NaN or
-infinite loss stops the run with an error before it can reach a checkpoint, so the last one saved stays good.
+SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit with code 75 (not finished: rerun to resume); a
+second Ctrl-C stops at once. A NaN or infinite loss stops the run with an error, and every save first checks the
+updated weights (finite, with a finite loss), so the last checkpoint saved stays good.
 
 Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
 shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default (`--verbosity`
@@ -38,6 +39,7 @@ import optax
 
 from colorjax import (
     checkpointing,
+    config_check,
     data,
     evaluator,
     losses,
@@ -95,6 +97,19 @@ class TrainState:
             "batch_stats": self.batch_stats,
             "frozen": self.frozen,
         }
+
+
+# Exit code of a run stopped by SIGTERM/Ctrl-C after saving its checkpoint: not finished, resumable
+# (EX_TEMPFAIL, "try again later"), so a launcher or script can tell it from success (0) and from errors (1, 2).
+INTERRUPTED_EXIT_CODE = 75
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM or Ctrl-C stopped the run after it saved a checkpoint at `step`; rerunning resumes it."""
+
+    def __init__(self, step: int):
+        self.step = step
+        super().__init__(f"Stopped at step {step}; rerun the same command to resume.")
 
 
 class TrainingDiverged(RuntimeError):
@@ -319,6 +334,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     class_names = train_source.class_names
     config, classifier_note = resolve_classifier(config, class_names)
     if process_index == 0:
+        kept, changes = config_check.keep_previous_config(workdir, config)
+        if changes:
+            log.warning(
+                "The config differs from this run's last start (that one is kept as %s):\n  %s",
+                kept.name,
+                "\n  ".join(changes),
+            )
         runs.write_config(config, workdir)
         classes = f", {len(class_names)} classes" if class_names else ""
         log.info(
@@ -365,6 +387,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
+    )
+
+    state_is_sound = jax.jit(
+        make_soundness_check(model, loss_fn),
+        in_shardings=(state_sharding, batch_sharding),
+        out_shardings=replicated,
     )
 
     def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
@@ -435,6 +463,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     last_train: dict[str, float] = {}
     if first_step >= total_steps:
         log.info("Training already finished (%d/%d steps).", first_step, total_steps)
+    stopped_at = None
     try:
         for step in range(first_step + 1, total_steps + 1):
             batch = parallel.host_to_global(next(train_stream), mesh)
@@ -444,7 +473,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             saving = itstime(step, config.checkpoint_every, total_steps) or stop
             evaluating = evaluation is not None and itstime(step, config.eval_every, total_steps)
             if itstime(step, config.log_every, total_steps) or saving or evaluating:
-                means = _check_and_average(pending_metrics, step)
+                means = _check_and_average(pending_metrics, step, config, checkpoints.latest_step())
                 pending_metrics = []
                 means.update(progress.update(step, means["train/loss"]))
                 writer.write_scalars(step, means)
@@ -469,10 +498,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     "class_names": class_names,
                     "model_kwargs": model_kwargs,
                 }
+                if not bool(state_is_sound(state, batch)):
+                    raise TrainingDiverged(
+                        _divergence_message(
+                            f"the weights after step {step} are not finite or give a non-finite loss",
+                            config,
+                            checkpoints.latest_step(),
+                        )
+                    )
                 checkpoints.save(step, state, meta, metrics=eval_metrics)
                 progress.pause_ended()
             if stop:
-                log.info("Stopped at step %d; rerun the same command to resume.", step)
+                stopped_at = step
                 break
     finally:
         train_stream.close()
@@ -485,6 +522,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         log.info("TensorBoard: tensorboard --logdir %s", workdir / runs.TENSORBOARD_DIR)
         if (workdir / runs.IMAGES_DIR).exists():
             log.info("Images (gray | predicted | truth): %s", workdir / runs.IMAGES_DIR)
+    if stopped_at is not None:
+        raise TrainingInterrupted(stopped_at)
     return {**last_train, **last_eval}
 
 
@@ -550,18 +589,61 @@ def _log_skipped(train_stream) -> None:
         )
 
 
-def _check_and_average(pending: list[dict[str, jax.Array]], step: int) -> dict[str, float]:
+def make_soundness_check(model, loss_fn: losses.LossFn):
+    """`(state, batch) -> bool`: every leaf of the state is finite and so is its loss on `batch` (inference mode).
+
+    Run before every save. The loss the train step reports was computed *before* its update, so an update that
+    blows the weights up (to 1e30, or to inf) shows in no reported loss until the next step: checked here, a state
+    that cannot colour a photo never reaches a checkpoint.
+    """
+
+    def state_is_sound(state: TrainState, batch: dict[str, jax.Array]) -> jax.Array:
+        leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        outputs = model.apply(state.variables(), batch["L"], train=False)
+        loss = jnp.mean(loss_fn(outputs, batch)["loss"])
+        return finite & jnp.isfinite(loss)
+
+    return state_is_sound
+
+
+def _divergence_message(what: str, config: ml_collections.ConfigDict, last_good: int | None) -> str:
+    """What happened, the last good checkpoint, and what to change: the advice depends on whether gradient
+    clipping is already on."""
+    learning_rate = config.optimizer.learning_rate
+    clip = config.optimizer.grad_clip_norm
+    if clip:
+        advice = (
+            f"gradient clipping is already on (config.optimizer.grad_clip_norm={clip:g}), so lower "
+            f"config.optimizer.learning_rate (now {learning_rate:g}; try {learning_rate / 10:g})"
+        )
+    else:
+        advice = (
+            f"lower config.optimizer.learning_rate (now {learning_rate:g}; try {learning_rate / 10:g}) or "
+            "clip gradients with config.optimizer.grad_clip_norm=1.0"
+        )
+    where = (
+        f"the last good checkpoint is step {last_good}; rerun with the change to resume from it"
+        if last_good is not None
+        else "no checkpoint was saved; rerun with the change to start afresh"
+    )
+    return f"Training diverged: {what}; stopped without saving. {advice.capitalize()}; {where}."
+
+
+def _check_and_average(
+    pending: list[dict[str, jax.Array]],
+    step: int,
+    config: ml_collections.ConfigDict,
+    last_good: int | None,
+) -> dict[str, float]:
     """Fetches the metrics of the steps since the last check; raises if any loss was not finite."""
     values = jax.device_get(pending)
     losses_seen = np.array([v["train/loss"] for v in values])
     finite = np.isfinite(losses_seen) & np.isfinite([v["train/grad_norm"] for v in values])
     if not np.all(finite):
         bad = step - len(values) + 1 + int(np.argmin(finite))
-        raise TrainingDiverged(
-            f"The training loss or its gradient became {losses_seen[~finite][0]} at step {bad}; stopped before "
-            "saving. The last checkpoint is intact: lower the learning rate or enable "
-            "config.optimizer.grad_clip_norm, then rerun to resume from it."
-        )
+        what = f"the training loss or its gradient became {losses_seen[~finite][0]} at step {bad}"
+        raise TrainingDiverged(_divergence_message(what, config, last_good))
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
 
@@ -606,10 +688,20 @@ def _replace_variables(
     return state.replace(**updates)
 
 
+USAGE = """usage: python -m colorjax.train --config configs/X.py[:VARIANT] --workdir DIR
+                                [--config.FIELD=VALUE ...] [--distributed auto|on|off] [--verbosity N]
+
+Trains a colorization model as the config says (configs/*.py; every field and its default:
+colorjax/config_lib.py). Rerunning the same command with the same --workdir resumes the run."""
+
+
 def run(argv: list[str] | None = None) -> None:
-    """Command-line entry point (absl flags)."""
+    """Command-line entry point (absl flags): --help is usage and exit 0; a config typo or an impossible value
+    is one line each and exit 2 (`cli.absl_flags_parser`, `config_check.validate`)."""
     from absl import app, flags
     from ml_collections import config_flags
+
+    from colorjax import cli, config_check
 
     config_flags.DEFINE_config_file(
         "config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True
@@ -633,11 +725,19 @@ def run(argv: list[str] | None = None) -> None:
             config.get("seed")
         except OSError as e:
             # config_flags defers a failing get_config() (e.g. a missing data folder) to the first attribute access.
-            print(f"error: {e.__cause__ or e}", file=sys.stderr, flush=True)
+            cli.print_error(e.__cause__ or e)
             sys.exit(1)
+        try:
+            config_check.validate(config)
+        except config_check.ConfigError as e:
+            cli.print_error(e)
+            sys.exit(cli.USAGE_ERROR)
         parallel.maybe_initialize_distributed(flags.FLAGS.distributed)
         try:
             train_and_evaluate(config, flags.FLAGS.workdir)
+        except TrainingInterrupted as e:
+            log.info("%s", e)
+            sys.exit(INTERRUPTED_EXIT_CODE)
         except (
             data.DataError,
             checkpointing.CheckpointError,
@@ -648,7 +748,8 @@ def run(argv: list[str] | None = None) -> None:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(1)
 
-    app.run(main, argv=argv)
+    flags_parser = cli.absl_flags_parser(USAGE, ["config", "workdir", "distributed", "verbosity"])
+    app.run(main, argv=argv, flags_parser=flags_parser)
 
 
 if __name__ == "__main__":

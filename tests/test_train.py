@@ -44,7 +44,9 @@ def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
     config.eval_max_images = None
     for key, value in overrides.items():
         if key in ("model", "loss"):
-            config[key] = ml_collections.ConfigDict(value)  # another model or loss: its own fields only
+            config[key] = ml_collections.ConfigDict(
+                value
+            )  # another model or loss: its own fields only
         elif isinstance(value, dict):
             config[key].update(value)  # a partial sub-config: the other fields keep their defaults
         else:
@@ -148,18 +150,27 @@ def test_crash_and_resume_equals_uninterrupted_training(photo_folder, tmp_path, 
     assert_trees_close(straight["opt_state"], resumed["opt_state"], atol=1e-6)
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(photo_folder, tmp_path):
-    config = tiny_config(
+def test_divergence_keeps_the_last_good_checkpoint_and_names_it(photo_folder, tmp_path):
+    """Resumed at step 2 with a huge learning rate: step 3's reported loss is finite (computed before its
+    update) but its update blows the weights up; that state must not be saved (it once was, and coloured every
+    photo black), and the message names step 2 and, clipping being on, advises the learning rate."""
+    good = tiny_config(f"folder:{photo_folder}", num_train_steps=2, checkpoint_every=2)
+    good.optimizer.grad_clip_norm = 1.0
+    train.train_and_evaluate(good, tmp_path / "run")
+    bad = tiny_config(
         f"folder:{photo_folder}",
-        num_train_steps=20,
+        num_train_steps=6,
         checkpoint_every=1,
         log_every=1,
-        optimizer=dict(name="sgd", learning_rate=1e30, momentum=0.0),
+        optimizer=dict(name="adam", learning_rate=1e30, grad_clip_norm=1.0),
     )
-    with pytest.raises(train.TrainingDiverged, match="stopped before saving.*checkpoint is intact"):
-        train.train_and_evaluate(config, tmp_path / "run")
+    with pytest.raises(train.TrainingDiverged) as caught:
+        train.train_and_evaluate(bad, tmp_path / "run")
+    message = str(caught.value)
+    assert "the last good checkpoint is step 2" in message
+    assert "Gradient clipping is already on" in message and "try 1e+29" in message
     state, _ = restored_state(tmp_path / "run")
-    assert int(state["step"]) < 20
+    assert int(state["step"]) == 2
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state["params"]))
 
 
@@ -260,10 +271,24 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output[-3000:]
+    assert process.returncode == train.INTERRUPTED_EXIT_CODE, output[-3000:]  # not finished: not 0
     assert "Stopped at step" in output
     stopped_at = int(output.split("Stopped at step ")[1].split(";")[0])
     checkpoints = runs.open_checkpoints(workdir, read_only=True)
     assert checkpoints.latest_step() == stopped_at >= 5
     _, meta = checkpoints.restore(stopped_at)
     assert meta["step"] == stopped_at
+
+
+def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(
+    photo_folder, tmp_path, capsys
+):
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(tiny_config(f"folder:{photo_folder}", num_train_steps=2), workdir)
+    longer = tiny_config(f"folder:{photo_folder}", num_train_steps=4)
+    capsys.readouterr()
+    train.train_and_evaluate(longer, workdir)
+    said = capsys.readouterr().out  # colorjax's console handler writes to stdout
+    assert "config.num_train_steps: 2 -> 4" in said and "config.1.json" in said
+    assert json.loads((workdir / "config.1.json").read_text())["num_train_steps"] == 2
+    assert json.loads((workdir / "config.json").read_text())["num_train_steps"] == 4
