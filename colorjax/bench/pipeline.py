@@ -28,9 +28,7 @@ def _bench_files(limit: int) -> tuple[list[Path], str]:
         files = (files * (limit // len(files) + 1))[:limit]
         return files, "samples (7 photos, repeated)"
     root = Path(spec.removeprefix("folder:"))
-    files = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in data.IMAGE_EXTENSIONS
-    )
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in data.IMAGE_EXTENSIONS)
     rng = np.random.default_rng(0)
     files = [files[i] for i in rng.permutation(len(files))[:limit]]
     return files, f"{len(files)} photos from {root}"
