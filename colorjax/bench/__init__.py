@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "demo": "colorjax.bench.train_step:bench_demo",
     "zhang": "colorjax.bench.zhang:bench_zhang",
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
+    "profile": "colorjax.bench.profile_step:bench_profile",
 }
 
 

@@ -278,7 +278,7 @@ def torch_train_step(torch, device: str, width: float, batch: int, size: int, pr
     memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-5, betas=(0.9, 0.99), weight_decay=1e-3)
-    centres = torch.from_numpy(quantize.ab_bin_centres()).float().to(device)
+    centres = torch.from_numpy(np.array(quantize.ab_bin_centres(), np.float32)).to(device)
     rebalance = quantize.rebalance_weights(quantize.load_prior(), 0.5)
     rebalance = torch.from_numpy(np.asarray(rebalance, np.float32)).to(device)
     rng = np.random.default_rng(0)
