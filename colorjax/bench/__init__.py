@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "zhang": "colorjax.bench.zhang:bench_zhang",
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
     "profile": "colorjax.bench.profile_step:bench_profile",
+    "jpeg_pipeline": "colorjax.bench.jpeg_pipeline:bench_jpeg_pipeline",
 }
 
 
