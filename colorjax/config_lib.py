@@ -70,6 +70,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.prefetch = 4
 
     config.model = ml_collections.ConfigDict(dict(name="regression"))
+    # Compute dtype (models.with_precision): auto = bfloat16 on GPU/TPU, float32 on CPU; or bfloat16 | float32.
+    # Parameters, optimizer state, BatchNorm statistics and the loss stay float32.
+    config.precision = "auto"
     config.loss = ml_collections.ConfigDict(dict(name="l2"))
 
     config.batch_size = 32

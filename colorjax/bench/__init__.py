@@ -18,6 +18,8 @@ BENCHMARKS: dict[str, str] = {
     "export": "colorjax.bench.export:bench_export",
     "serve": "colorjax.bench.serve:bench_serve",
     "video": "colorjax.bench.video:bench_video",
+    "profile": "colorjax.bench.profile_step:bench_profile",
+    "jpeg_pipeline": "colorjax.bench.jpeg_pipeline:bench_jpeg_pipeline",
 }
 
 

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
+    from colorjax.bench.devices import describe_device
+
+    print(f"Device: {describe_device()}", flush=True)
     all_rows = []
     for name in args.names or list(BENCHMARKS):
         try:

@@ -2,8 +2,11 @@
 
 `demo`: one jitted trainer step (`train.make_train_step`, the config's model, loss, optimizer, batch and image size)
 of `configs/demo.py` (ECCV16 at 1/8 width with the class-rebalanced loss) and of `configs/demo.py:regression` (the
-L2 baseline), timed in turns on random data; with XLA's FLOP count per step and the training time a whole run of
-the config implies (steps x seconds per step; evaluation, checkpoints and compilation come on top).
+L2 baseline), timed in turns on random data; with the lowered program's FLOP count per step
+(`colorjax.bench.devices`) and the training time a whole run of the config implies (steps x seconds per step;
+evaluation, checkpoints and compilation come on top).
+
+Imports neither TensorFlow nor clu (the step runs on random data), so it runs on accelerator images without them.
 """
 
 from collections.abc import Callable
@@ -30,12 +33,12 @@ def repo_config(file_name: str, arg: str | None = None) -> ml_collections.Config
 
 
 def config_train_step(config: ml_collections.ConfigDict) -> tuple[Callable[[], object], float]:
-    """One trainer step of `config` (its model, loss, optimizer, batch and size) on random data, as a callable,
-    and the step's FLOPs (XLA's count)."""
+    """One trainer step of `config` (its model at `config.precision`, loss, optimizer, batch and size) on random
+    data, as a callable, and the step's FLOPs (the lowered program's count)."""
     from colorjax import losses, models, optim, parallel, train
 
     size, batch = config.data.image_size, config.batch_size
-    model = models.from_config(config)
+    model = models.with_precision(models.from_config(config), config.precision)
     loss_fn = losses.from_config(config)
     tx, schedule = optim.make_optimizer(config)
     mesh = parallel.make_mesh()
@@ -48,8 +51,9 @@ def config_train_step(config: ml_collections.ConfigDict) -> tuple[Callable[[], o
     device_batch = parallel.host_to_global(host_batch, mesh)
     step = jax.jit(train.make_train_step(model, loss_fn, tx, schedule), donate_argnums=(0,))
     key = jax.random.key(0)
-    compiled = step.lower(state, device_batch, key).compile()
-    flops = compiled.cost_analysis().get("flops", float("nan"))
+    lowered = step.lower(state, device_batch, key)
+    flops = float(lowered.cost_analysis().get("flops", float("nan")))
+    compiled = lowered.compile()
     holder = {"state": state}
 
     def one_step():

@@ -1,12 +1,16 @@
 """Zhang et al. ECCV16 speed: colorjax vs the same network in PyTorch, the train step, and soft-encoding.
 
 Rows:
-- `eccv16_inference`: full-width ECCV16, batch 8 at 256x256 (the authors' demo size), colorjax `jit(apply)` vs
-  PyTorch eager under `torch.inference_mode()` with the same weights and the same number of CPU threads; both
-  return logits and decoded ab. Skipped for PyTorch where torch is not installed.
+- `eccv16_inference`: full-width ECCV16 at 256x256 (the authors' demo size), batch 8 on a CPU and 64 on an
+  accelerator, colorjax `jit(apply)` in float32 and bfloat16 vs PyTorch eager on the SAME device (CUDA when JAX has
+  a GPU; `inference_mode`, and bf16 autocast) with the same weights; on a CPU also colorjax with its first conv as a
+  plain conv (the alternative ECCV16 chose against), on an accelerator the space-to-batch dilated blocks. PyTorch
+  rows are skipped where torch is not installed.
 - `eccv16_train_step`: the trainer's step (`train.make_train_step`) of `configs/zhang_eccv16.py` (rebalanced loss,
-  Adam 3e-5 with weight decay) at width 1.0 on 176x176 crops (the paper's training size), batch 2 on a CPU; with
-  XLA's FLOP count, so an accelerator's time for the 18M training images (450k x 40) can be estimated.
+  Adam 3e-5 with weight decay) at width 1.0 on 176x176 crops (the paper's training size), float32 and bfloat16
+  (`config.precision`); batch 2 on a CPU, 40 (the paper's) and 256 on an accelerator; vs the same step in PyTorch.
+FLOPs are the lowered program's (`colorjax.bench.devices`), so TFLOP/s and MFU are honest on GPUs too; MFU is
+printed where the device's bf16 peak is known.
 - `soft_encode`, `cross_entropy_gradient`: the loss's soft targets for a batch-40 176x176 target grid (40 x 44 x 44
   pixels) as K (index, weight) pairs, as the loss uses them, vs dense (..., 313) rows; alone and with the
   cross-entropy gradient.
@@ -20,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax import quantize
-from colorjax.bench.timing import interleaved_median_seconds, median_seconds
+from colorjax.bench.devices import lowered_flops, speed_columns
+from colorjax.bench.timing import interleaved_median_seconds
 from colorjax.bench.train_step import config_train_step, repo_config
 from colorjax.models import get_model
 from colorjax.models.width import scaled_width
@@ -81,18 +86,49 @@ def torch_eccv16(torch, width: float = 1.0):
     return ECCV16Torch().eval()
 
 
+def _torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _torch_device(torch) -> str:
+    """PyTorch runs on the device JAX runs on: CUDA when JAX has a GPU and torch sees it, else the CPU."""
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def _synchronized(torch, device: str, fn):
+    """`fn` that waits for the GPU before returning, so wall time counts the work (JAX's block_until_ready does
+    the same for the colorjax contenders)."""
+    if device != "cuda":
+        return fn
+
+    def wrapped():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    return wrapped
+
+
+def inference_setting(quick: bool) -> tuple[float, int, int]:
+    """(width, batch, size): batch 64 on an accelerator, 8 on a CPU, at the authors' 256x256 demo size."""
+    if quick:
+        return 0.25, 2, 64
+    return (1.0, 8, 256) if jax.default_backend() == "cpu" else (1.0, 64, 256)
+
+
 def _inference_rows(quick: bool) -> list[dict]:
-    width, batch, size = (0.25, 2, 64) if quick else (1.0, 8, 256)
-    repeats = 3
+    width, batch, size = inference_setting(quick)
+    on_cpu = jax.default_backend() == "cpu"
+    repeats = 3 if on_cpu else 20
     setting = {"width": width, "batch": batch, "size": size}
     L = np.random.default_rng(0).uniform(0, 100, (batch, size, size, 1)).astype(np.float32)
     model = get_model("eccv16", width=width)
     template = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1))))
-    try:
-        import torch
-    except ImportError:
-        torch = None
-
+    torch = _torch_or_none()
     if torch is not None:
         torch.manual_seed(0)
         torch_model = torch_eccv16(torch, width)
@@ -103,72 +139,171 @@ def _inference_rows(quick: bool) -> list[dict]:
         variables = jax.tree.map(
             lambda leaf: jnp.asarray(0.01 * rng.standard_normal(leaf.shape), leaf.dtype), template
         )
-
-    apply = jax.jit(model.apply)
     L_jax = jnp.asarray(L)
-    flops = apply.lower(variables, L_jax).compile().cost_analysis().get("flops", float("nan"))
-    contenders = [lambda: apply(variables, L_jax)]
-    if torch is not None:
-        L_torch = torch.from_numpy(L).permute(0, 3, 1, 2).contiguous()
 
-        def torch_forward():
-            with torch.inference_mode():
+    # colorjax contenders: (label, precision, model). The plain-conv first layer (CPU) and the space-to-batch
+    # dilated blocks (accelerators) are the alternatives `ECCV16` chose between.
+    variants = [
+        ("colorjax jit", "float32", model),
+        ("colorjax jit", "bfloat16", model.clone(dtype=jnp.bfloat16)),
+    ]
+    if on_cpu:
+        variants.append(
+            (
+                "colorjax jit, first conv as a conv",
+                "float32",
+                model.clone(first_conv_as_matmul=False),
+            )
+        )
+    else:
+        variants += [
+            ("colorjax jit, dilated blocks as space-to-batch", precision, m)
+            for precision, m in (
+                ("float32", model.clone(dilation_as_space_to_batch=True)),
+                ("bfloat16", model.clone(dilation_as_space_to_batch=True, dtype=jnp.bfloat16)),
+            )
+        ]
+    applies = [jax.jit(m.apply) for _, _, m in variants]
+    flops = lowered_flops(applies[0], variables, L_jax)
+    contenders = [lambda a=a: a(variables, L_jax) for a in applies]
+    labels = [(label, precision) for label, precision, _ in variants]
+    if torch is not None:
+        device = _torch_device(torch)
+        torch_model = torch_model.to(device)
+        L_torch = torch.from_numpy(L).permute(0, 3, 1, 2).contiguous().to(device)
+        if device == "cuda":
+            torch_model = torch_model.to(memory_format=torch.channels_last)
+            L_torch = L_torch.contiguous(memory_format=torch.channels_last)
+
+        def torch_forward(bf16: bool):
+            with torch.inference_mode(), torch.autocast(device, torch.bfloat16, enabled=bf16):
                 return torch_model(L_torch)
 
-        contenders.append(torch_forward)
+        for precision in ("float32", "bfloat16"):
+            bf16 = precision == "bfloat16"
+            contenders.append(_synchronized(torch, device, lambda bf16=bf16: torch_forward(bf16)))
+            how = "autocast" if bf16 else "inference_mode"
+            labels.append((f"pytorch {torch.__version__} eager {device}, {how}", precision))
     seconds = interleaved_median_seconds(contenders, repeats)
-    rows = [
-        {
+    rows = []
+    for (label, precision), s in zip(labels, seconds, strict=True):
+        row = {
             "benchmark": "eccv16_inference",
-            "contender": "colorjax jit (float32)",
-            "images_per_s": batch / seconds[0],
-            "ms_per_image": 1e3 * seconds[0] / batch,
+            "contender": label,
+            "precision": precision,
+            "images_per_s": batch / s,
+            "ms_per_image": 1e3 * s / batch,
             "gflops_per_image": flops / batch / 1e9,
-            "achieved_gflops_per_s": flops / seconds[0] / 1e9,
-            "cpu_threads": os.cpu_count(),
+            **speed_columns(flops, s),
             **setting,
         }
-    ]
+        if on_cpu:
+            row["cpu_threads"] = os.cpu_count()
+        rows.append(row)
     if torch is not None:
-        logits_torch = torch_forward()[0].permute(0, 2, 3, 1).numpy()
-        agreement = float(
-            np.abs(np.asarray(apply(variables, L_jax)["logits"]) - logits_torch).max()
-        )
-        rows.append(
-            {
-                "benchmark": "eccv16_inference",
-                "contender": f"pytorch {torch.__version__} eager, inference_mode",
-                "images_per_s": batch / seconds[1],
-                "ms_per_image": 1e3 * seconds[1] / batch,
-                "cpu_threads": torch.get_num_threads(),
-                **setting,
-            }
-        )
-        rows[0]["speedup_vs_pytorch"] = seconds[1] / seconds[0]
-        rows[0]["max_logits_diff_vs_pytorch"] = agreement
+        torch_seconds = {
+            p: s
+            for (label, p), s in zip(labels, seconds, strict=True)
+            if label.startswith("pytorch")
+        }
+        for row, s in zip(rows, seconds, strict=True):
+            if not row["contender"].startswith("pytorch"):
+                row["speedup_vs_pytorch"] = torch_seconds[row["precision"]] / s
+        logits_torch = torch_forward(False)[0].float().permute(0, 2, 3, 1).cpu().numpy()
+        logits = np.asarray(applies[0](variables, L_jax)["logits"])
+        rows[0]["max_logits_diff_vs_pytorch"] = float(np.abs(logits - logits_torch).max())
     return rows
 
 
+def train_step_settings(quick: bool) -> list[tuple[float, int, int]]:
+    """(width, batch, size) of the train-step rows: the paper's batch 40 and a large 256 on an accelerator."""
+    if quick:
+        return [(0.25, 2, 64)]
+    if jax.default_backend() == "cpu":
+        return [(1.0, 2, 176)]
+    return [(1.0, 40, 176), (1.0, 256, 176)]
+
+
 def _train_step_rows(quick: bool) -> list[dict]:
-    width, batch, size = (0.25, 2, 64) if quick else (1.0, 2, 176)
-    # The paper's recipe: rebalanced loss, Adam 3e-5 with L2 weight decay.
-    config = repo_config("zhang_eccv16.py")
-    config.model.width, config.batch_size, config.data.image_size = width, batch, size
-    one_step, flops = config_train_step(config)
-    seconds = median_seconds(one_step, repeats=3)
-    return [
-        {
-            "benchmark": "eccv16_train_step",
-            "contender": "colorjax trainer step, configs/zhang_eccv16.py (float32)",
-            "images_per_s": batch / seconds,
-            "seconds_per_step": seconds,
-            "gflops_per_image": flops / batch / 1e9,
-            "achieved_gflops_per_s": flops / seconds / 1e9,
-            "width": width,
-            "batch": batch,
-            "size": size,
+    rows = []
+    for width, batch, size in train_step_settings(quick):
+        steps, flops, labels = [], [], []
+        for precision in ("float32", "bfloat16"):
+            # The paper's recipe: rebalanced loss, Adam 3e-5 with L2 weight decay.
+            config = repo_config("zhang_eccv16.py")
+            config.model.width, config.batch_size, config.data.image_size = width, batch, size
+            config.precision = precision
+            one_step, step_flops = config_train_step(config)
+            steps.append(one_step)
+            flops.append(step_flops)
+            labels.append(("colorjax trainer step, configs/zhang_eccv16.py", precision))
+        torch = _torch_or_none()
+        if torch is not None:
+            device = _torch_device(torch)
+            for precision in ("float32", "bfloat16"):
+                steps.append(torch_train_step(torch, device, width, batch, size, precision))
+                flops.append(flops[0])
+                how = "Adam + soft-target CE" + (", autocast" if precision == "bfloat16" else "")
+                labels.append((f"pytorch {torch.__version__} eager {device}, {how}", precision))
+        seconds = interleaved_median_seconds(steps, 3 if jax.default_backend() == "cpu" else 10)
+        torch_seconds = {
+            p: s
+            for (label, p), s in zip(labels, seconds, strict=True)
+            if label.startswith("pytorch")
         }
-    ]
+        for (label, precision), s, step_flops in zip(labels, seconds, flops, strict=True):
+            row = {
+                "benchmark": "eccv16_train_step",
+                "contender": label,
+                "precision": precision,
+                "images_per_s": batch / s,
+                "ms_per_step": 1e3 * s,
+                "gflops_per_image": step_flops / batch / 1e9,
+                **speed_columns(step_flops, s),
+                "width": width,
+                "batch": batch,
+                "size": size,
+            }
+            if not label.startswith("pytorch") and precision in torch_seconds:
+                row["speedup_vs_pytorch"] = torch_seconds[precision] / s
+            rows.append(row)
+    return rows
+
+
+def torch_train_step(torch, device: str, width: float, batch: int, size: int, precision: str):
+    """One PyTorch training step of the same network and loss, as a callable: ECCV16 forward (autocast to bf16
+    when asked; channels_last on CUDA), class-rebalanced cross-entropy against K = 5 soft-encoded targets at 1/4
+    resolution, Adam 3e-5 with weight decay 1e-3, on random data. The speed contender of the trainer step."""
+    torch.manual_seed(0)
+    model = torch_eccv16(torch, width).train().to(device)
+    memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-5, betas=(0.9, 0.99), weight_decay=1e-3)
+    centres = torch.from_numpy(np.array(quantize.ab_bin_centres(), np.float32)).to(device)
+    rebalance = quantize.rebalance_weights(quantize.load_prior(), 0.5)
+    rebalance = torch.from_numpy(np.asarray(rebalance, np.float32)).to(device)
+    rng = np.random.default_rng(0)
+    L = torch.from_numpy(rng.uniform(0, 100, (batch, 1, size, size)).astype(np.float32))
+    ab = torch.from_numpy(rng.uniform(-60, 60, (batch, 2, size, size)).astype(np.float32))
+    L = L.to(device).contiguous(memory_format=memory_format)
+    ab = ab.to(device)
+    bf16 = precision == "bfloat16"
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device, torch.bfloat16, enabled=bf16):
+            logits, _ = model(L)
+        targets = ab[:, :, ::4, ::4].permute(0, 2, 3, 1).reshape(-1, 2)
+        distances = torch.cdist(targets, centres) ** 2
+        nearest, indices = torch.topk(distances, 5, dim=-1, largest=False)
+        weights = torch.softmax(-(nearest - nearest[:, :1]) / (2 * 5.0**2), dim=-1)
+        log_p = torch.log_softmax(logits.float().permute(0, 2, 3, 1).reshape(-1, 313), dim=-1)
+        per_pixel = -(weights * log_p.gather(1, indices)).sum(-1) * rebalance[indices[:, 0]]
+        per_pixel.mean().backward()
+        optimizer.step()
+        return per_pixel
+
+    return _synchronized(torch, device, step)
 
 
 def _soft_encode_rows(quick: bool) -> list[dict]:

@@ -32,6 +32,10 @@ Every colorjax model follows one contract, so the trainer, `colorize` and `evalu
 
 Registry names are the `config.model.name` values (`SPECS`, one `ModelSpec` each); the remaining fields of
 `config.model` are the kwargs (`from_config` builds the module from a config).
+
+Mixed precision (`config.precision`, see `with_precision`): a model with a `dtype` attribute computes in that dtype
+while its parameters (and so the optimizer state) stay float32; its outputs, and with them the loss, are float32;
+BatchNorm reduces in float32 (Flax's `force_float32_reductions`) and keeps float32 running statistics.
 """
 
 import dataclasses
@@ -40,6 +44,8 @@ from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import ml_collections
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
@@ -115,3 +121,29 @@ def load_pretrained(name: str, variables: Variables, kwargs: dict[str, Any]) -> 
 def takes_hints(model: nn.Module) -> bool:
     """Whether the module's call accepts the user's colour points (`hints=(ab, mask)`, e.g. siggraph17)."""
     return "hints" in inspect.signature(type(model).__call__).parameters
+
+
+PRECISIONS = ("auto", "bfloat16", "float32")
+
+
+def resolve_dtype(precision: str, platform: str | None = None) -> jnp.dtype:
+    """The compute dtype of `config.precision`: "auto" is bfloat16 on GPU and TPU (their matrix units run bf16 at
+    several times the float32 rate) and float32 on CPU (no gain there, and equivalence tests need float32);
+    "bfloat16" / "float32" force one. `platform` defaults to the default backend's."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"config.precision must be one of {', '.join(PRECISIONS)} (got {precision!r})."
+        )
+    if precision == "auto":
+        platform = platform or jax.default_backend()
+        precision = "float32" if platform == "cpu" else "bfloat16"
+    return jnp.dtype(precision)
+
+
+def with_precision(model: nn.Module, precision: str, platform: str | None = None) -> nn.Module:
+    """`model` computing in `resolve_dtype(precision)` where it has a `dtype` attribute (ECCV16, SIGGRAPH17,
+    Iizuka); other models are returned as they are (float32)."""
+    dtype = resolve_dtype(precision, platform)
+    if "dtype" not in {f.name for f in dataclasses.fields(model)}:
+        return model
+    return model.clone(dtype=dtype)

@@ -70,6 +70,51 @@ def upconv4x4(features: int, name: str, *, dtype: Any) -> nn.ConvTranspose:
     )
 
 
+class Conv3x3OneChannel(nn.Module):
+    """A 3x3 conv (stride 1, padding 1) of a 1-channel input, computed as a matmul of the 9 shifted copies of the
+    input (im2col) with the (9, features) kernel. Same parameters (`kernel` (3, 3, 1, features), `bias`), same
+    initialisation and same result as `conv3x3(features, ...)`; written out because XLA:CPU's convolution of a
+    single input channel is slow.
+    """
+
+    features: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (3, 3, 1, self.features), jnp.float32
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        n, h, w, _ = x.shape
+        padded = jnp.pad(x[..., 0], ((0, 0), (1, 1), (1, 1)))
+        patches = jnp.stack(
+            [padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1
+        )
+        kernel = kernel.reshape(9, self.features).astype(self.dtype)
+        return patches.astype(self.dtype) @ kernel + bias.astype(self.dtype)
+
+
+def space_to_batch(x: jax.Array) -> jax.Array:
+    """(N, H, W, C) -> (4N, H/2, W/2, C): the four interleaved sub-grids x[:, p::2, q::2] as separate images.
+
+    A 3x3 conv dilated by 2 and padded by 2 equals a plain 3x3 conv padded by 1 on each sub-grid (TensorFlow's
+    `atrous_conv2d` trick), and BatchNorm normalises over the same pixels either way, so blocks 5-6 run on the
+    sub-grids and `batch_to_space` puts them back.
+    """
+    n, h, w, c = x.shape
+    x = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(2, 4, 0, 1, 3, 5)
+    return x.reshape(4 * n, h // 2, w // 2, c)
+
+
+def batch_to_space(x: jax.Array) -> jax.Array:
+    """The inverse of `space_to_batch`."""
+    n4, h, w, c = x.shape
+    n = n4 // 4
+    x = x.reshape(2, 2, n, h, w, c).transpose(2, 3, 0, 4, 1, 5)
+    return x.reshape(n, 2 * h, 2 * w, c)
+
+
 def batch_norm(name: str, *, train: bool, dtype: Any) -> nn.BatchNorm:
     return nn.BatchNorm(
         use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name
@@ -91,19 +136,40 @@ class ECCV16(nn.Module):
         jnp.float32
     )  # computation dtype (bfloat16 on accelerators); parameters stay float32
 
+    # Speed only (same parameters, same outputs; tests/test_eccv16_fast_paths.py): the 1-channel first conv as a
+    # matmul makes CPU inference ~1.35x faster (python -m colorjax.bench zhang); the sub-grid form of the dilated
+    # blocks 5-6 gave nothing on CPU and is off until an accelerator run shows it helps there (bench gpu).
+    first_conv_as_matmul: bool = True
+    dilation_as_space_to_batch: bool = False
+
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         height, width = L.shape[1:3]
         x = ((L - 50.0) / 100.0).astype(self.dtype)
+        on_sub_grids = False
         for block, channels, strides, dilation in ENCODER_BLOCKS:
+            features = scaled_width(channels, self.width)
+            # Blocks 5-6 (dilation 2) run on the four sub-grids when the grid's sides are even.
+            want_sub_grids = (
+                dilation == 2
+                and self.dilation_as_space_to_batch
+                and (on_sub_grids or (x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0))
+            )
+            if want_sub_grids != on_sub_grids:
+                x = space_to_batch(x) if want_sub_grids else batch_to_space(x)
+                on_sub_grids = want_sub_grids
             for i, stride in enumerate(strides):
-                x = conv3x3(
-                    scaled_width(channels, self.width),
-                    f"model{block}_{2 * i}",
-                    stride=stride,
-                    dilation=dilation,
-                    dtype=self.dtype,
-                )(x)
+                name = f"model{block}_{2 * i}"
+                if block == 1 and i == 0 and self.first_conv_as_matmul:
+                    x = Conv3x3OneChannel(features, dtype=self.dtype, name=name)(x)
+                else:
+                    x = conv3x3(
+                        features,
+                        name,
+                        stride=stride,
+                        dilation=1 if on_sub_grids else dilation,
+                        dtype=self.dtype,
+                    )(x)
                 x = nn.relu(x)
             x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
 
