@@ -79,9 +79,7 @@ class Checkpoints:
         )
         self.read_only = read_only
         with self._quiet():
-            self.manager = ocp.CheckpointManager(
-                self.directory, options=options, item_names=("state", "meta")
-            )
+            self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
     @contextlib.contextmanager
     def _quiet(self):
@@ -109,9 +107,7 @@ class Checkpoints:
         """'latest', 'best' or a step number -> an existing step, or a CheckpointError saying what exists."""
         steps = self.all_steps()
         if not steps:
-            raise CheckpointError(
-                f"No checkpoint in {self.directory}; train first or check --workdir."
-            )
+            raise CheckpointError(f"No checkpoint in {self.directory}; train first or check --workdir.")
         if which == "latest":
             return max(steps)
         if which == "best":
@@ -124,9 +120,7 @@ class Checkpoints:
             )
         return step
 
-    def save(
-        self, step: int, state: Any, meta: dict[str, Any], metrics: dict[str, float] | None = None
-    ) -> None:
+    def save(self, step: int, state: Any, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
         """Starts an asynchronous save of `state` and `meta` at `step` (metrics rank it for keep-best)."""
         if metrics is not None and self.best_metric:
             metrics = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
@@ -134,9 +128,7 @@ class Checkpoints:
                 metrics = None
         self.manager.save(
             step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
-            ),
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
             metrics=metrics if self.best_metric else None,
             force=True,
         )
@@ -150,16 +142,12 @@ class Checkpoints:
                 abstract_state = self._single_device_target(step)
             restored = self.manager.restore(
                 step,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
-                ),
+                args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()),
             )
         return restored["state"], restored["meta"]
 
     def _single_device_target(self, step: int) -> Any:
-        metadata = (
-            ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state").item_metadata
-        )
+        metadata = ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state").item_metadata
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         return jax.tree.map(
             lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
@@ -194,9 +182,7 @@ class Checkpoints:
 
     def restore_meta(self, step: int) -> dict[str, Any]:
         with self._quiet():
-            return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
-                "meta"
-            ]
+            return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
     def close(self) -> None:
         self.manager.wait_until_finished()
@@ -205,6 +191,4 @@ class Checkpoints:
 
 def abstract_with_shardings(tree: Any, shardings: Any) -> Any:
     """ShapeDtypeStructs of `tree` (an eval_shape result) that carry the given shardings, for sharded restore."""
-    return jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
-    )
+    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings)

@@ -40,9 +40,7 @@ def one_line(error: BaseException) -> str:
 
 def print_error(error: BaseException | str) -> None:
     """`error: ...` on stderr: one line per problem (an exception with `problems` lists several), else one."""
-    problems = getattr(error, "problems", None) or [
-        error if isinstance(error, str) else one_line(error)
-    ]
+    problems = getattr(error, "problems", None) or [error if isinstance(error, str) else one_line(error)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr, flush=True)
 
@@ -64,9 +62,7 @@ def step_arg(text: str) -> str | int:
     except ValueError:
         step = -1
     if step < 0:
-        raise argparse.ArgumentTypeError(
-            f"--step must be best, latest or a step number, got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"--step must be best, latest or a step number, got {text!r}")
     return step
 
 
@@ -83,9 +79,7 @@ def check_writable(output: str | Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise OutputError(
-            f"Cannot write to output folder {output} ({e.strerror}); choose another --output."
-        ) from e
+        raise OutputError(f"Cannot write to output folder {output} ({e.strerror}); choose another --output.") from e
 
 
 def run_cli(

@@ -128,16 +128,12 @@ def _mix(matrix: np.ndarray, channels):
 
 
 def _srgb_to_linear(ops: _ArrayOps, c):
-    curved = ops.power(
-        (ops.maximum(c, SRGB_ENCODED_THRESHOLD) + SRGB_OFFSET) / (1.0 + SRGB_OFFSET), SRGB_GAMMA
-    )
+    curved = ops.power((ops.maximum(c, SRGB_ENCODED_THRESHOLD) + SRGB_OFFSET) / (1.0 + SRGB_OFFSET), SRGB_GAMMA)
     return ops.where(c > SRGB_ENCODED_THRESHOLD, curved, c / SRGB_LINEAR_SLOPE)
 
 
 def _linear_to_srgb(ops: _ArrayOps, c):
-    curved = (1.0 + SRGB_OFFSET) * ops.power(
-        ops.maximum(c, SRGB_LINEAR_THRESHOLD), 1.0 / SRGB_GAMMA
-    ) - SRGB_OFFSET
+    curved = (1.0 + SRGB_OFFSET) * ops.power(ops.maximum(c, SRGB_LINEAR_THRESHOLD), 1.0 / SRGB_GAMMA) - SRGB_OFFSET
     return ops.clip(ops.where(c > SRGB_LINEAR_THRESHOLD, curved, c * SRGB_LINEAR_SLOPE), 0.0, 1.0)
 
 
@@ -162,9 +158,7 @@ def _lab_f_inverse(ops: _ArrayOps, f):
 
 def _lightness(ops: _ArrayOps, y):
     """Luv's L* of relative luminance y. (Lab's 116 f(y) - 16 is the same curve with 116 * 7.787 = 903.29 for 903.3.)"""
-    return ops.where(
-        y > CIE_EPSILON, 116.0 * ops.cbrt(ops.maximum(y, CIE_EPSILON)) - 16.0, LUV_KAPPA * y
-    )
+    return ops.where(y > CIE_EPSILON, 116.0 * ops.cbrt(ops.maximum(y, CIE_EPSILON)) - 16.0, LUV_KAPPA * y)
 
 
 def _rgb_to_lab(ops: _ArrayOps, rgb):
@@ -234,9 +228,7 @@ def _as_float_array(x, channels: int, name: str, what: str) -> jax.Array:
             "convert 8-bit images with x.astype(float32) / 255 first."
         )
     if x.ndim == 0 or x.shape[-1] != channels:
-        raise ValueError(
-            f"{name} expects {what} of shape (..., {channels}) with channels last, got shape {x.shape}."
-        )
+        raise ValueError(f"{name} expects {what} of shape (..., {channels}) with channels last, got shape {x.shape}.")
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
@@ -341,9 +333,7 @@ def _as_float32_tensor(tf, x, channels: int, name: str, what: str):
         )
     last = x.shape[-1] if x.shape.rank else None
     if x.shape.rank == 0 or (last is not None and last != channels):
-        raise ValueError(
-            f"{name} expects {what} of shape (..., {channels}) with channels last, got shape {x.shape}."
-        )
+        raise ValueError(f"{name} expects {what} of shape (..., {channels}) with channels last, got shape {x.shape}.")
     return tf.cast(x, tf.float32)
 
 

@@ -67,10 +67,7 @@ def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
                 p
                 for p in path.rglob("*")
                 if p.is_file()
-                and (
-                    p.suffix.lower() in data.IMAGE_EXTENSIONS
-                    or p.suffix.lower() in video.VIDEO_EXTENSIONS
-                )
+                and (p.suffix.lower() in data.IMAGE_EXTENSIONS or p.suffix.lower() in video.VIDEO_EXTENSIONS)
             )
             if not images:
                 raise InferenceError(f"No images or videos found in folder {path}.")
@@ -118,9 +115,7 @@ def colorize_files(
                 progress.write(f"error: {path}: {e}", file=sys.stderr)
                 failures += 1
                 continue
-        prediction = colorizer.predict(
-            rgb, global_features=global_features, labels=labels, hints=points
-        )
+        prediction = colorizer.predict(rgb, global_features=global_features, labels=labels, hints=points)
         colorized = prediction.rgb
         if prediction.message:
             progress.write(f"{path}: {prediction.message}")
@@ -131,9 +126,7 @@ def colorize_files(
         target = output / relative.with_suffix(".png")
         visualize.save_png(colorized, target)
         if side_by_side:
-            gray = color.rgb_to_uint8(
-                visualize.gray_rgb(np.asarray(color.rgb_to_lab(rgb / 255.0))[..., :1])
-            )
+            gray = color.rgb_to_uint8(visualize.gray_rgb(np.asarray(color.rgb_to_lab(rgb / 255.0))[..., :1]))
             visualize.save_png(
                 np.concatenate([gray, colorized], axis=1),
                 target.with_name(target.stem + "_side.png"),
@@ -142,12 +135,8 @@ def colorize_files(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.ArgumentParser(
-        prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or 'samples'"
-    )
+    parser = cli.ArgumentParser(prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or 'samples'")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a training run's --workdir")
     source.add_argument(
@@ -156,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         help="published weights instead of a run: eccv16 or siggraph17 (downloaded once into the cache), "
         "or a .pth/.npz file",
     )
-    parser.add_argument(
-        "--model", help="the architecture of a --weights file (default: the known name's)"
-    )
+    parser.add_argument("--model", help="the architecture of a --weights file (default: the known name's)")
     parser.add_argument(
         "--runtime",
         choices=["xla", "onnx"],
@@ -177,18 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         default="latest",
         help="latest, best, or a step number (default: latest)",
     )
-    parser.add_argument(
-        "--output", required=True, help="folder for the colorized PNGs (and videos' mp4s)"
-    )
-    parser.add_argument(
-        "--resolution", type=int, help="shorter side the model works at (0: full size)"
-    )
-    parser.add_argument(
-        "--square", action="store_true", default=None, help="work at resolution x resolution"
-    )
-    parser.add_argument(
-        "--side-by-side", action="store_true", help="also write gray | colour panels"
-    )
+    parser.add_argument("--output", required=True, help="folder for the colorized PNGs (and videos' mp4s)")
+    parser.add_argument("--resolution", type=int, help="shorter side the model works at (0: full size)")
+    parser.add_argument("--square", action="store_true", default=None, help="work at resolution x resolution")
+    parser.add_argument("--side-by-side", action="store_true", help="also write gray | colour panels")
     parser.add_argument(
         "--max-pixels",
         type=int,
@@ -233,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         default="on",
         help="videos: stabilise colours over time (on, default) or colour each frame as a photo (off)",
     )
-    parser.add_argument(
-        "--frames", action="store_true", help="videos: also write every frame as a PNG"
-    )
+    parser.add_argument("--frames", action="store_true", help="videos: also write every frame as a PNG")
     args = parser.parse_args(argv)
     if args.num_hints is not None and (args.hints_from is None or args.num_hints < 0):
         parser.error("--num-hints takes a count >= 0 and goes with --hints-from")
@@ -292,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             def hints_for(rgb):
                 # The same draw for every input (key 0), in that input's own coordinates.
                 size = rgb.shape[:2]
-                return hints.hints_from_reference(
-                    reference, count, jax.random.key(0), photo_size=size
-                )
+                return hints.hints_from_reference(reference, count, jax.random.key(0), photo_size=size)
 
             print(f"Colouring with {count} colour point(s) sampled from {args.hints_from}.")
         failures = colorize_files(

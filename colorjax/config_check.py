@@ -95,9 +95,7 @@ def override_paths(argv: Sequence[str], flag: str = "config") -> list[str]:
     return paths
 
 
-def unknown_override_errors(
-    config: ml_collections.ConfigDict, paths: Sequence[str], flag: str = "config"
-) -> list[str]:
+def unknown_override_errors(config: ml_collections.ConfigDict, paths: Sequence[str], flag: str = "config") -> list[str]:
     """One line per path of `paths` that is no field of `config` (overrides cannot add fields)."""
     known = flatten(config)
     where = "colorjax/config_lib.py and the config file"
@@ -105,31 +103,23 @@ def unknown_override_errors(
     for path in paths:
         if path not in known:
             found = suggestions(path, _leaves(known))
-            problems.append(
-                f"unknown config field --{flag}.{path}{_did_you_mean(found, f'--{flag}.', where)}"
-            )
+            problems.append(f"unknown config field --{flag}.{path}{_did_you_mean(found, f'--{flag}.', where)}")
     return problems
 
 
-def unknown_fields(
-    config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None
-) -> list[str]:
+def unknown_fields(config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None) -> list[str]:
     """One line per field of `config` that `reference` (default: `base_config()`) does not have, outside
     `OPEN_SECTIONS`."""
     reference_paths = flatten(config_lib.base_config() if reference is None else reference)
     problems = []
     for path in flatten(config):
-        if path in reference_paths or any(
-            path.startswith(section + ".") for section in OPEN_SECTIONS
-        ):
+        if path in reference_paths or any(path.startswith(section + ".") for section in OPEN_SECTIONS):
             continue
         if path.rpartition(".")[0] not in reference_paths and "." in path:
             continue  # inside a section that is itself unknown: that section was reported
         found = suggestions(path, _leaves(reference_paths))
         where = "colorjax/config_lib.py"
-        problems.append(
-            f"config.{path} is not a config field{_did_you_mean(found, 'config.', where)}"
-        )
+        problems.append(f"config.{path} is not a config field{_did_you_mean(found, 'config.', where)}")
     return problems
 
 
@@ -269,9 +259,7 @@ def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def config_changes(
-    previous: Mapping[str, Any] | Any, current: Mapping[str, Any] | Any
-) -> list[str]:
+def config_changes(previous: Mapping[str, Any] | Any, current: Mapping[str, Any] | Any) -> list[str]:
     """One line per field that differs: `config.batch_size: 16 -> 32`, `config.model.dropout: added (0.1)`,
     `config.model.width: removed (was 8)`; [] when the two are the same. Takes ConfigDicts or their JSON dicts
     (tuples and lists compare equal, as config.json stores both as lists)."""
@@ -295,9 +283,7 @@ def keep_previous_config(workdir: str | Path, config: Any) -> tuple[Any, list[st
 
     An unreadable config.json is kept too, with the one line saying so (the run continues with the new config).
     """
-    path = (
-        Path(workdir) if isinstance(workdir, str) else workdir
-    ) / "config.json"  # or an epath (gs://)
+    path = (Path(workdir) if isinstance(workdir, str) else workdir) / "config.json"  # or an epath (gs://)
     if not path.exists():
         return None, []
     try:

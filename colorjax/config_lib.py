@@ -44,24 +44,16 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.tfds_data_dir = placeholder(str)
     config.data.image_key = "image"
     config.data.image_size = 176
-    config.data.train_crop = (
-        "random_resized"  # or "resize_random_crop" (resize_size, then a random crop)
-    )
+    config.data.train_crop = "random_resized"  # or "resize_random_crop" (resize_size, then a random crop)
     config.data.resize_size = 256
     config.data.crop_area = (0.25, 1.0)
     config.data.crop_aspect_ratio = (3 / 4, 4 / 3)
-    config.data.eval_resize_size = placeholder(
-        int
-    )  # Shorter side before the centre crop; None = image_size.
+    config.data.eval_resize_size = placeholder(int)  # Shorter side before the centre crop; None = image_size.
     config.data.color_space = "lab"  # or "luv"
-    config.data.min_chroma = (
-        5.0  # Photos whose |a|,|b| never exceed this have no colour signal: skipped.
-    )
+    config.data.min_chroma = 5.0  # Photos whose |a|,|b| never exceed this have no colour signal: skipped.
     config.data.max_failed_fraction = 0.01
     config.data.labels = "auto"  # Folder sources: class = first-level subfolder.
-    config.data.holdout_fraction = (
-        0.05  # Folder without split subfolders: share held out for evaluation.
-    )
+    config.data.holdout_fraction = 0.05  # Folder without split subfolders: share held out for evaluation.
     config.data.shuffle_buffer = 10_000
     # Files with more pixels are skipped (one warning each) before they are decoded: 8192^2 = 67 MP holds every
     # phone and nearly every camera photo (61 MP full frame) while one decode stays under 0.8 GB of float RGB
@@ -116,9 +108,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.best_metric = "val/loss"
     config.best_mode = "min"
     config.plateau_metric = "val/loss"
-    config.resume = placeholder(
-        str
-    )  # Another run's workdir to continue (with its optimizer state).
+    config.resume = placeholder(str)  # Another run's workdir to continue (with its optimizer state).
     config.model_init = placeholder(str)  # Another run's workdir whose weights start this run.
     # How inference (colorize, the app, video) sizes a photo for the model. resolution: the shorter side the model
     # sees (None: the run's data.image_size; 0: the photo's own size); square: resolution x resolution whatever the
@@ -137,9 +127,7 @@ def base_config() -> ml_collections.ConfigDict:
     # Colour hints simulated in every training step (`colorjax.hints.simulate_hints`; models that take `hints`,
     # i.e. siggraph17): the paper's geometric number of points (p = 1/8, so 1/8 of the examples get none), capped at
     # max_points, square patches with sides uniform in patch_sizes (inclusive), each revealing its mean chroma.
-    config.hints = ml_collections.ConfigDict(
-        dict(simulate=False, geometric_p=1 / 8, max_points=64, patch_sizes=(1, 9))
-    )
+    config.hints = ml_collections.ConfigDict(dict(simulate=False, geometric_p=1 / 8, max_points=64, patch_sizes=(1, 9)))
     return config
 
 
@@ -167,9 +155,7 @@ def scene_photos_source() -> str:
     return f"folder:{folder}" if folder else "samples"
 
 
-def use_scene_photos(
-    config: ml_collections.ConfigDict, image_size: int
-) -> ml_collections.ConfigDict:
+def use_scene_photos(config: ml_collections.ConfigDict, image_size: int) -> ml_collections.ConfigDict:
     """Points `config.data` at `scene_photos_source()` for a CPU-sized variant: random crops (30-100% of a photo)
     at `image_size`, evaluation on the set's test/ folder, 300 photos per in-training evaluation."""
     config.data.source = scene_photos_source()
@@ -189,9 +175,7 @@ def parse_variants(arg: str | None, known: tuple[str, ...], config_file: str) ->
     variants = [v for v in (arg or "").split(",") if v]
     unknown = [v for v in variants if v not in known]
     if unknown:
-        raise ValueError(
-            f"Unknown variant(s) {', '.join(unknown)} of {config_file}; choose from: {', '.join(known)}."
-        )
+        raise ValueError(f"Unknown variant(s) {', '.join(unknown)} of {config_file}; choose from: {', '.join(known)}.")
     return variants
 
 

@@ -169,9 +169,7 @@ def vgg16_classifier(weights: str | Path) -> Classifier:
     model = vgg16.VGG16(include_top=True)
 
     def logits(variables, rgb):
-        rgb = jax.image.resize(
-            rgb, (rgb.shape[0], VGG16_INPUT_SIZE, VGG16_INPUT_SIZE, 3), "bilinear", antialias=True
-        )
+        rgb = jax.image.resize(rgb, (rgb.shape[0], VGG16_INPUT_SIZE, VGG16_INPUT_SIZE, 3), "bilinear", antialias=True)
         if preprocessing == "caffe":  # BGR in [0, 255] minus the ImageNet mean pixel.
             x = 255.0 * rgb[..., ::-1] - jnp.asarray(vgg16.CAFFE_MEAN_BGR, jnp.float32)
         else:  # torchvision: RGB normalised per channel.
@@ -196,9 +194,7 @@ def load_classifier(spec: str | Path) -> Classifier:
         return classifier_from_run(path)
     if path.is_file():
         return vgg16_classifier(path)
-    raise EvaluateError(
-        f"--classifier {spec} does not exist; give a colorjax run directory or a VGG16 weights file."
-    )
+    raise EvaluateError(f"--classifier {spec} does not exist; give a colorjax run directory or a VGG16 weights file.")
 
 
 def load_feature_extractor(path: str | Path) -> FeatureExtractor:
@@ -221,9 +217,7 @@ def load_feature_extractor(path: str | Path) -> FeatureExtractor:
         rgb = jax.image.resize(rgb, (rgb.shape[0], size, size, 3), "bilinear", antialias=True)
         return model.apply(variables, rgb * 2.0 - 1.0, train=False)["features"]
 
-    return FeatureExtractor(
-        name=f"Inception-ResNet-v2 {Path(path).name}", features=features, variables=variables
-    )
+    return FeatureExtractor(name=f"Inception-ResNet-v2 {Path(path).name}", features=features, variables=variables)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -308,9 +302,7 @@ def evaluate(
     if batch_size is None:
         batch_size = DEFAULT_IMAGES_PER_DEVICE * devices
     if batch_size <= 0 or batch_size % devices:
-        raise EvaluateError(
-            f"--batch-size {batch_size} must be a positive multiple of the {devices} devices."
-        )
+        raise EvaluateError(f"--batch-size {batch_size} must be a positive multiple of the {devices} devices.")
     local_batch = batch_size // jax.process_count()
     if max_images is not None and max_images <= 0:
         raise EvaluateError(f"--max-images must be positive, got {max_images}.")
@@ -399,14 +391,10 @@ def _check_classifier_classes(classifier: Classifier, data_classes: list[str] | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(
-        prog="python -m colorjax.evaluate", description=__doc__.split("\n\n")[0]
-    )
+    parser = cli.ArgumentParser(prog="python -m colorjax.evaluate", description=__doc__.split("\n\n")[0])
     model = parser.add_argument_group("the model (one of)")
     model.add_argument("--workdir", help="a training run's --workdir")
-    model.add_argument(
-        "--step", type=cli.step_arg, default="best", help="best, latest or N (default best)"
-    )
+    model.add_argument("--step", type=cli.step_arg, default="best", help="best, latest or N (default best)")
     model.add_argument(
         "--weights",
         metavar="NAME|PATH",
@@ -414,17 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--model", help="model of a --weights file (default: the known name's)")
     data_group = parser.add_argument_group("the data")
-    data_group.add_argument(
-        "--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)"
-    )
+    data_group.add_argument("--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)")
     data_group.add_argument(
         "--split",
         help="split to evaluate (default: the run's eval_split for its own data; otherwise validation/test, "
         "a folder's test/ or validation/ subfolder, or 'all' images)",
     )
-    data_group.add_argument(
-        "--resolution", type=int, help="image size (default: the run's image_size)"
-    )
+    data_group.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
     data_group.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
     data_group.add_argument("--max-images", type=int, help="evaluate at most this many images")
     out = parser.add_argument_group("outputs")
@@ -438,9 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("A", "B"),
         help="the mean-colour baseline's ab (default: mean of the evaluated ground truth)",
     )
-    extra.add_argument(
-        "--classifier", help="semantic interpretability: a run with class_logits or VGG16 weights"
-    )
+    extra.add_argument("--classifier", help="semantic interpretability: a run with class_logits or VGG16 weights")
     clips = parser.add_argument_group("video (instead of --data)")
     clips.add_argument(
         "--video",
@@ -480,9 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolution = args.resolution or loaded.resolution
         if resolution <= 0:
             raise EvaluateError(f"--resolution must be positive, got {resolution}.")
-        data_config, split = eval_data_config(
-            loaded.data, args.data, args.split, resolution, loaded.color_space
-        )
+        data_config, split = eval_data_config(loaded.data, args.data, args.split, resolution, loaded.color_space)
         output = Path(args.output or runs.eval_dir(args.workdir, loaded.run["step"]))
         result = evaluate(
             loaded,

@@ -116,13 +116,9 @@ def make_eval_step(
             truth_logits = classifier.logits(classifier_variables, truth.rgb)
             for name, views in rows.items():
                 row_logits = (
-                    truth_logits
-                    if name == "ground_truth"
-                    else classifier.logits(classifier_variables, views.rgb)
+                    truth_logits if name == "ground_truth" else classifier.logits(classifier_variables, views.rgb)
                 )
-                stats[name].update(
-                    metrics.classification_statistics(row_logits, truth_logits, labels)
-                )
+                stats[name].update(metrics.classification_statistics(row_logits, truth_logits, labels))
         reduced = {name: metrics.reduce_statistics(s, mask) for name, s in stats.items()}
         if loss_fn is not None:
             per_example = loss_fn(outputs, batch)
@@ -135,8 +131,7 @@ def make_eval_step(
         }
         if extractor is not None:
             per_image["features"] = {
-                name: extractor.features(extractor_variables, views.rgb)
-                for name, views in rows.items()
+                name: extractor.features(extractor_variables, views.rgb) for name, views in rows.items()
             }
         return reduced, per_image
 
@@ -173,9 +168,7 @@ def batches(
     """(images to evaluate over all processes, host batches carrying `image_id` and `mask`) of a source, at most
     `max_images` in all; every process yields the same number of batches."""
     per_process = None if max_images is None else -(-max_images // jax.process_count())
-    num_batches = parallel.max_over_processes(
-        data.num_eval_batches(source.num_examples, local_batch, per_process)
-    )
+    num_batches = parallel.max_over_processes(data.num_eval_batches(source.num_examples, local_batch, per_process))
     host_batches = data.eval_batches(
         source,
         data_config,
@@ -297,9 +290,7 @@ class Results:
     rows: dict[str, dict[str, Any]]  # `metrics.finalize` of each row (FID added with an extractor)
     losses: dict[str, float]  # mean per-example loss terms (with a loss_fn)
     image_ids: np.ndarray  # the evaluated images' global ids, in order
-    per_image: dict[
-        str, np.ndarray
-    ]  # the prediction's per-image statistics, aligned with image_ids
+    per_image: dict[str, np.ndarray]  # the prediction's per-image statistics, aligned with image_ids
     grids: GridCollector
     seconds: float
 
@@ -311,11 +302,7 @@ class Results:
         """The in-training summary: the mean loss terms and `TRAINING_SCALARS` of the prediction."""
         numbers = {f"{prefix}{k}": v for k, v in self.losses.items()}
         numbers.update(
-            {
-                f"{prefix}{k}": self.prediction[k]
-                for k in TRAINING_SCALARS
-                if self.prediction.get(k) is not None
-            }
+            {f"{prefix}{k}": self.prediction[k] for k in TRAINING_SCALARS if self.prediction.get(k) is not None}
         )
         return numbers
 
@@ -409,9 +396,7 @@ class Evaluator:
             pending = None
             for host_batch in host_batches:
                 batch = parallel.host_to_global(host_batch, self.mesh)
-                outputs = self._step(
-                    variables, classifier_variables, extractor_variables, batch, mean_ab
-                )
+                outputs = self._step(variables, classifier_variables, extractor_variables, batch, mean_ab)
                 # The previous batch is read back while this one computes (jit dispatch is asynchronous).
                 if pending is not None:
                     bar.update(consume(*pending))
@@ -426,9 +411,7 @@ class Evaluator:
         rows = {name: metrics.finalize(accumulators[name]) for name in self.row_names}
         if self.extractor is not None:
             for name, numbers in rows.items():
-                numbers["fid"] = metrics.frechet_distance(
-                    *moments[name].gaussian(), *moments["truth"].gaussian()
-                )
+                numbers["fid"] = metrics.frechet_distance(*moments[name].gaussian(), *moments["truth"].gaussian())
         return Results(
             rows=rows,
             losses={k: v / images for k, v in loss_sums.items()},
@@ -510,8 +493,7 @@ def write_outputs(
     if worst:
         markdown += f"\n## The {len(worst)} images with the largest mean ab error\n\n"
         markdown += "".join(
-            f"{rank}. `{namer(image_id)}`: {error:.2f}\n"
-            for rank, (error, image_id, _) in enumerate(worst, start=1)
+            f"{rank}. `{namer(image_id)}`: {error:.2f}\n" for rank, (error, image_id, _) in enumerate(worst, start=1)
         )
         markdown += "\n![first images](grid_first.png)\n\n![worst images](grid_worst.png)\n"
     written["markdown"] = output / "results.md"

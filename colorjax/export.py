@@ -85,13 +85,9 @@ def export_stablehlo(forward, size: int, platforms: tuple[str, ...] = ("cpu",)):
     failures = []
     for label, shape in _input_specs(size):
         try:
-            exported = jax.export.export(jax.jit(forward), platforms=platforms)(
-                _symbolic_struct(shape)
-            )
+            exported = jax.export.export(jax.jit(forward), platforms=platforms)(_symbolic_struct(shape))
             return exported, label, shape
-        except (
-            Exception
-        ) as error:  # shape polymorphism fails in many ways (concretization, pads, ...)
+        except Exception as error:  # shape polymorphism fails in many ways (concretization, pads, ...)
             failures.append(f"{label}: {type(error).__name__}")
     raise ExportError(f"jax.export failed for every input shape ({'; '.join(failures)}).")
 
@@ -104,9 +100,7 @@ def export_onnx(forward, size: int, path: Path):
 
         from colorjax.onnx_runtime import OnnxModel
     except ImportError:
-        raise ExportError(
-            "ONNX export needs jax2onnx and onnx: pip install 'colorjax[onnx]'."
-        ) from None
+        raise ExportError("ONNX export needs jax2onnx and onnx: pip install 'colorjax[onnx]'.") from None
     failures = []
     for label, shape in _input_specs(size):
         spec = _symbolic_struct(shape)
@@ -186,9 +180,7 @@ def export_model(
     L = np.random.default_rng(0).uniform(0, 100, (batch, height, width, 1)).astype(np.float32)
     expected = jax.jit(forward)(L)
     got = load_export(output, fmt_hint=fmt)(L)
-    differences = {
-        name: float(np.max(np.abs(np.asarray(expected[name]) - got[name]))) for name in output_names
-    }
+    differences = {name: float(np.max(np.abs(np.asarray(expected[name]) - got[name]))) for name in output_names}
     manifest = {
         "format": fmt,
         "file": path.name,
@@ -225,16 +217,10 @@ def load_export(folder: str | Path, fmt_hint: str | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m colorjax.export", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m colorjax.export", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--workdir", help="a training run (or a `colorjax.weights to-run` directory)"
-    )
-    source.add_argument(
-        "--weights", help="published weights: a known name (eccv16, siggraph17) or a file"
-    )
+    source.add_argument("--workdir", help="a training run (or a `colorjax.weights to-run` directory)")
+    source.add_argument("--weights", help="published weights: a known name (eccv16, siggraph17) or a file")
     parser.add_argument("--model", help="the model of --weights (default: the known name's)")
     parser.add_argument("--step", default="latest", help="with --workdir: latest, best or a step")
     parser.add_argument("--format", required=True, choices=FORMATS)
@@ -266,9 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             "square": colorizer.square,
             "fixed_size": colorizer.fixed_size,
         }
-        manifest = export_model(
-            model, colorizer.variables, args.output, args.format, size=size, settings=settings
-        )
+        manifest = export_model(model, colorizer.variables, args.output, args.format, size=size, settings=settings)
     except (
         ExportError,
         InferenceError,

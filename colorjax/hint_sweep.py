@@ -49,9 +49,7 @@ def sweep(
         pixels += truth.shape[0] * truth.shape[1]
         predictions = {}
         for count in counts:
-            points = hints.hints_from_reference(
-                rgb, count, jax.random.fold_in(key, index), size=hint_size
-            )
+            points = hints.hints_from_reference(rgb, count, jax.random.fold_in(key, index), size=hint_size)
             chroma = colorizer.predict_chroma(rgb, hints=points if count else None)
             error_sums[count] += float(np.linalg.norm(chroma - truth, axis=-1).sum())
             predictions[count] = (points, chroma)
@@ -109,18 +107,12 @@ def tile(rows: list[list[np.ndarray]], gutter: int = GUTTER) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(
-        prog="python -m colorjax.hint_sweep", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m colorjax.hint_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("photos", nargs="+", metavar="PHOTO", help="colour photos or folders")
     parser.add_argument("--workdir", required=True, help="a run of a model that takes hints")
     parser.add_argument("--step", type=cli.step_arg, default="latest", help="latest, best or N")
-    parser.add_argument(
-        "--num-hints", type=int, nargs="+", default=[0, 1, 10], help="counts (default 0 1 10)"
-    )
-    parser.add_argument(
-        "--hint-size", type=int, default=5, help="each point's odd patch side, photo pixels"
-    )
+    parser.add_argument("--num-hints", type=int, nargs="+", default=[0, 1, 10], help="counts (default 0 1 10)")
+    parser.add_argument("--hint-size", type=int, default=5, help="each point's odd patch side, photo pixels")
     parser.add_argument("--max-photos", type=int, help="only the first N photos (sorted)")
     parser.add_argument("--picture", help="write the before/after picture here (.png or .jpg)")
     parser.add_argument("--picture-rows", type=int, default=4, help="photos in the picture")

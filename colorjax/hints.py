@@ -90,9 +90,7 @@ def read_hints(path: str | Path) -> list[Hint]:
 def parse_hints(items: Any, *, source: str = "hints") -> list[Hint]:
     """A list of point dicts (the JSON file's content) or `Hint`s -> validated `Hint`s, in order."""
     if isinstance(items, dict) or not isinstance(items, Sequence) or isinstance(items, str):
-        raise HintError(
-            f"The {source} must be a list of points like {_EXAMPLE}, got {_json_type(items)}."
-        )
+        raise HintError(f"The {source} must be a list of points like {_EXAMPLE}, got {_json_type(items)}.")
     return [_parse_point(item, i, source) for i, item in enumerate(items)]
 
 
@@ -101,9 +99,7 @@ def _parse_point(item: Any, index: int, source: str) -> Hint:
     if isinstance(item, Hint):
         return item
     if not isinstance(item, dict):
-        raise HintError(
-            f"{_capital(where)} must be an object like {_EXAMPLE[1:-1]}, got {_json_type(item)}."
-        )
+        raise HintError(f"{_capital(where)} must be an object like {_EXAMPLE[1:-1]}, got {_json_type(item)}.")
     unknown = sorted(set(item) - set(_KEYS))
     if unknown:
         raise HintError(
@@ -114,9 +110,7 @@ def _parse_point(item: Any, index: int, source: str) -> Hint:
         if key not in item:
             raise HintError(f"{_capital(where)} has no {key!r} (its pixel coordinate, an integer).")
         if not _is_int(item[key]):
-            raise HintError(
-                f"{_capital(where)}: {key!r} must be an integer pixel coordinate, got {item[key]!r}."
-            )
+            raise HintError(f"{_capital(where)}: {key!r} must be an integer pixel coordinate, got {item[key]!r}.")
     size = item.get("size", 1)
     if not _is_int(size) or size < 1 or size % 2 == 0:
         raise HintError(
@@ -132,11 +126,7 @@ def _parse_point(item: Any, index: int, source: str) -> Hint:
         ab = _hex_to_ab(item["color"], where)
     else:
         ab = item["ab"]
-        if (
-            not isinstance(ab, list | tuple)
-            or len(ab) != 2
-            or not all(_is_number(v) and math.isfinite(v) for v in ab)
-        ):
+        if not isinstance(ab, list | tuple) or len(ab) != 2 or not all(_is_number(v) and math.isfinite(v) for v in ab):
             raise HintError(f"{_capital(where)}: 'ab' must be two numbers [a, b], got {ab!r}.")
         if max(abs(v) for v in ab) > MAX_AB:
             raise HintError(
@@ -147,9 +137,7 @@ def _parse_point(item: Any, index: int, source: str) -> Hint:
 
 def _hex_to_ab(value: Any, where: str) -> tuple[float, float]:
     if not isinstance(value, str) or not _HEX_COLOR.fullmatch(value):
-        raise HintError(
-            f'{_capital(where)}: \'color\' must be a hex colour "#rrggbb" (e.g. "#3a7bd5"), got {value!r}.'
-        )
+        raise HintError(f'{_capital(where)}: \'color\' must be a hex colour "#rrggbb" (e.g. "#3a7bd5"), got {value!r}.')
     rgb = np.array([int(value[i : i + 2], 16) for i in (1, 3, 5)], np.float32) / 255.0
     a, b = np.asarray(color.rgb_to_lab(rgb))[1:]
     return float(a), float(b)
@@ -177,9 +165,7 @@ def hint_maps(
     return HintMaps(ab, mask)
 
 
-def check_inside(
-    hints: Iterable[Hint | dict], photo_size: tuple[int, int], *, source: str = "hints"
-) -> list[Hint]:
+def check_inside(hints: Iterable[Hint | dict], photo_size: tuple[int, int], *, source: str = "hints") -> list[Hint]:
     """The hints, parsed, after checking every centre lies inside a (height, width) photo (HintError if not)."""
     height, width = photo_size
     points = parse_hints(list(hints), source=source)
@@ -255,12 +241,7 @@ def patch_means(chroma: jax.Array, patches: Patches) -> jax.Array:
     n = jnp.arange(chroma.shape[0])[:, None]
     top, left, size = patches.top, patches.left, patches.size
     bottom, right = top + size, left + size
-    total = (
-        table[n, bottom, right]
-        - table[n, top, right]
-        - table[n, bottom, left]
-        + table[n, top, left]
-    )
+    total = table[n, bottom, right] - table[n, top, right] - table[n, bottom, left] + table[n, top, left]
     return total / (size * size)[..., None].astype(jnp.float32)
 
 
@@ -331,19 +312,13 @@ def hints_from_reference(
         return []
     chroma = color.rgb_to_lab(jnp.clip(reference, 0.0, 1.0))[None, ..., 1:]
     smaller_side = min(height, width)
-    side = (
-        size if size <= smaller_side else (smaller_side - 1) | 1
-    )  # the largest odd side that fits
-    patches = sample_patches(
-        rng, 1, height, width, max_points=num_hints, patch_sizes=(side, side), geometric_p=None
-    )
+    side = size if size <= smaller_side else (smaller_side - 1) | 1  # the largest odd side that fits
+    patches = sample_patches(rng, 1, height, width, max_points=num_hints, patch_sizes=(side, side), geometric_p=None)
     means = np.asarray(patch_means(chroma, patches))[0]
     half = side // 2
     return [
         Hint(int(left) + half, int(top) + half, (float(a), float(b)), side)
-        for top, left, (a, b) in zip(
-            np.asarray(patches.top[0]), np.asarray(patches.left[0]), means, strict=True
-        )
+        for top, left, (a, b) in zip(np.asarray(patches.top[0]), np.asarray(patches.left[0]), means, strict=True)
     ]
 
 

@@ -45,9 +45,7 @@ class InferenceError(ValueError):
     """A problem the user can fix (bad path, no checkpoint, unreadable image, wrong option); printed as one line."""
 
 
-ColorizeError = (
-    InferenceError  # The name the colorize command used; kept for scripts written against it.
-)
+ColorizeError = InferenceError  # The name the colorize command used; kept for scripts written against it.
 
 
 @dataclasses.dataclass
@@ -55,9 +53,7 @@ class Prediction:
     """One colorized photo, how the model ran on it, and its class scores where the model has a classifier."""
 
     rgb: np.ndarray  # uint8 (H, W, 3), the input's size
-    message: str | None = (
-        None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
-    )
+    message: str | None = None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
     class_logits: np.ndarray | None = None  # (num_classes,)
 
 
@@ -77,9 +73,7 @@ class Colorizer:
     description: str = ""  # Where the weights come from, for messages.
     # Set for models that run at any size (ModelSpec.any_size): the routine bounds memory past max_pixels.
     any_size: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
-    large_image_strategy: str = (
-        _DEFAULTS.large_image_strategy
-    )  # Past max_pixels: "tile" or "downscale".
+    large_image_strategy: str = _DEFAULTS.large_image_strategy  # Past max_pixels: "tile" or "downscale".
     class_names: list[str] | None = None  # The training data's class names, in label order.
     # L (1, h, w, 1) -> chroma (1, h, w, 2) replacing the model's XLA forward (`onnx_runtime.onnx_colorizer`).
     forward: Callable[[np.ndarray], np.ndarray] | None = None
@@ -127,9 +121,7 @@ class Colorizer:
         demo the model sees the photo resized to 256 x 256 (a photo that is already 256 x 256 is not resized)."""
         from colorjax import published_weights
 
-        kwargs = (
-            {} if temperature is None or model_name != "eccv16" else {"temperature": temperature}
-        )
+        kwargs = {} if temperature is None or model_name != "eccv16" else {"temperature": temperature}
         try:
             model, variables = published_weights.load_published(model_name, weights, **kwargs)
         except (FileNotFoundError, ImportError, ValueError) as e:
@@ -161,10 +153,7 @@ class Colorizer:
             # Any size works; the routine keeps memory bounded past max_pixels itself (tiling or downscaling).
             return max(1, round(height)), max(1, round(width))
         scale = min(1.0, (self.max_pixels / (height * width)) ** 0.5)
-        return tuple(
-            max(self.multiple, int(round(d * scale / self.multiple)) * self.multiple)
-            for d in (height, width)
-        )
+        return tuple(max(self.multiple, int(round(d * scale / self.multiple)) * self.multiple) for d in (height, width))
 
     def colorize(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) photo (colour or gray) -> uint8 (H, W, 3) colorized photo of the same size."""
@@ -344,7 +333,4 @@ def top_k_labels(
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     k = min(k, logits.shape[1])
     best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    return [
-        [(class_names[i], float(row[i])) for i in order]
-        for row, order in zip(probabilities, best, strict=True)
-    ]
+    return [[(class_names[i], float(row[i])) for i in order] for row, order in zip(probabilities, best, strict=True)]

@@ -37,9 +37,7 @@ def make_l2_loss(chroma_scale: float = 110.0) -> LossFn:
     def l2_loss(outputs, batch):
         error = (outputs["chroma"] - batch["chroma"]) / chroma_scale
         squared = _per_example_mean(jnp.square(error))
-        chroma_error = _per_example_mean(
-            jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1)
-        )
+        chroma_error = _per_example_mean(jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1))
         return {"loss": squared, "chroma_l2_error": chroma_error}
 
     return l2_loss
@@ -63,9 +61,7 @@ def make_luv_classification_loss() -> LossFn:
         losses, metrics = [], {}
         for channel, logits in (("u", u_logits), ("v", v_logits)):
             labels = target_bins[..., 0 if channel == "u" else 1]
-            cross_entropy = optax.softmax_cross_entropy_with_integer_labels(
-                logits.astype(jnp.float32), labels
-            )
+            cross_entropy = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
             losses.append(_per_example_mean(cross_entropy))
             correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
             metrics[f"acc_{channel}"] = _per_example_mean(correct)
@@ -86,9 +82,7 @@ def make_rgb_mse_loss() -> LossFn:
         lab = jnp.concatenate([batch["L"], batch["chroma"]], axis=-1)
         target_rgb = jnp.clip(lab_to_rgb(lab), 0.0, 1.0)
         squared = _per_example_mean(jnp.square(outputs["rgb"] - target_rgb))
-        chroma_error = _per_example_mean(
-            jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1)
-        )
+        chroma_error = _per_example_mean(jnp.linalg.norm(outputs["chroma"] - batch["chroma"], axis=-1))
         return {"loss": squared, "chroma_l2_error": chroma_error}
 
     return rgb_mse_loss
@@ -112,11 +106,7 @@ def make_zhang_loss(
     and |b| are <= `min_chroma` at every (full-resolution) pixel carries no colour signal and gets loss 0.
     `prior_path=None` uses the shipped ImageNet prior.
     """
-    bin_weights = (
-        jnp.asarray(rebalance_weights(load_prior(prior_path), lam), jnp.float32)
-        if rebalance
-        else None
-    )
+    bin_weights = jnp.asarray(rebalance_weights(load_prior(prior_path), lam), jnp.float32) if rebalance else None
 
     def zhang_loss(outputs, batch):
         logits = outputs["logits"].astype(jnp.float32)
@@ -133,9 +123,7 @@ def make_zhang_loss(
             soft_encode_sparse(jax.lax.stop_gradient(targets), k, sigma)
         )
         log_probabilities = jax.nn.log_softmax(logits, axis=-1)
-        cross_entropy = -jnp.sum(
-            target_weights * jnp.take_along_axis(log_probabilities, target_bins, axis=-1), axis=-1
-        )
+        cross_entropy = -jnp.sum(target_weights * jnp.take_along_axis(log_probabilities, target_bins, axis=-1), axis=-1)
         nearest = target_bins[..., 0]  # the argmax of the soft target: its nearest bin
         pixel_weights = 1.0 if bin_weights is None else bin_weights[nearest]
         colourful = jnp.any(jnp.abs(chroma) > min_chroma, axis=(1, 2, 3)).astype(jnp.float32)

@@ -135,9 +135,7 @@ def mean_colour_prediction(L: jax.Array, mean_ab: jax.Array | np.ndarray) -> Col
     return views_from_chroma(L, ab, "lab")
 
 
-def baseline_predictions(
-    L: jax.Array, truth: ColourViews, mean_ab: jax.Array | np.ndarray
-) -> dict[str, ColourViews]:
+def baseline_predictions(L: jax.Array, truth: ColourViews, mean_ab: jax.Array | np.ndarray) -> dict[str, ColourViews]:
     """The baseline rows of every evaluation, on the same images: ground truth, gray, and the mean colour."""
     return {
         "ground_truth": truth,
@@ -180,9 +178,7 @@ def hsv_saturation(levels: jax.Array) -> jax.Array:
     """HSV saturation (max - min) / max per pixel (0 for black); levels (..., 3) -> (...)."""
     brightest = jnp.max(levels, axis=-1)
     darkest = jnp.min(levels, axis=-1)
-    return jnp.where(
-        brightest > 0, (brightest - darkest) / jnp.where(brightest > 0, brightest, 1.0), 0.0
-    )
+    return jnp.where(brightest > 0, (brightest - darkest) / jnp.where(brightest > 0, brightest, 1.0), 0.0)
 
 
 def area_under_curve(cdf):
@@ -194,15 +190,12 @@ def area_under_curve(cdf):
 def _check_views(pred: ColourViews, truth: ColourViews) -> None:
     for name, p, t in zip(ColourViews._fields, pred, truth, strict=True):
         if p.shape != t.shape:
-            raise ValueError(
-                f"prediction and ground truth disagree in {name} shape: {p.shape} vs {t.shape}."
-            )
+            raise ValueError(f"prediction and ground truth disagree in {name} shape: {p.shape} vs {t.shape}.")
     if truth.rgb.ndim != 4 or truth.rgb.shape[-1] != 3:
         raise ValueError(f"rgb must be (N, H, W, 3), got {truth.rgb.shape}.")
     if truth.ab.shape != truth.rgb.shape[:-1] + (2,) or truth.uv.shape != truth.ab.shape:
         raise ValueError(
-            f"ab and uv must be (N, H, W, 2) matching rgb {truth.rgb.shape}, "
-            f"got {truth.ab.shape} and {truth.uv.shape}."
+            f"ab and uv must be (N, H, W, 2) matching rgb {truth.rgb.shape}, got {truth.ab.shape} and {truth.uv.shape}."
         )
 
 
@@ -230,9 +223,9 @@ def image_statistics(pred: ColourViews, truth: ColourViews) -> dict[str, jax.Arr
     error_bin = jnp.clip(jnp.ceil(ab_error), 0, NUM_ERROR_BINS - 1).astype(jnp.int32)
     colour_bin = nearest_bin(truth.ab)  # the colour class of the loss's rebalancing, too
     joint = (colour_bin * NUM_ERROR_BINS + error_bin).reshape(n, pixels)
-    histogram = jax.vmap(lambda index: jnp.bincount(index, length=AB_NUM_BINS * NUM_ERROR_BINS))(
-        joint
-    ).reshape(n, AB_NUM_BINS, NUM_ERROR_BINS)
+    histogram = jax.vmap(lambda index: jnp.bincount(index, length=AB_NUM_BINS * NUM_ERROR_BINS))(joint).reshape(
+        n, AB_NUM_BINS, NUM_ERROR_BINS
+    )
     error_counts = jnp.sum(histogram, axis=1)  # (N, NUM_ERROR_BINS)
     image_cdf = jnp.cumsum(error_counts, axis=-1)[:, : AUC_MAX_THRESHOLD + 1] / pixels
 
@@ -308,9 +301,7 @@ def reduce_statistics(stats: Mapping[str, jax.Array], mask: jax.Array) -> dict[s
     reduced = {}
     for name, value in stats.items():
         if value.shape[:1] != mask.shape:
-            raise ValueError(
-                f"statistic {name!r} has leading shape {value.shape[:1]}, mask {mask.shape}."
-            )
+            raise ValueError(f"statistic {name!r} has leading shape {value.shape[:1]}, mask {mask.shape}.")
         keep = mask.reshape(mask.shape + (1,) * (value.ndim - 1))
         # where, not multiply: a padded example may hold NaN or inf, which must not leak into any sum.
         kept = jnp.where(keep, value, jnp.zeros((), value.dtype))
@@ -377,9 +368,7 @@ def auc_curves(histogram: np.ndarray, prior: np.ndarray | None = None) -> dict[s
     rebalanced = np.mean(within[present] / bin_pixels[present, None], axis=0)
     prior = load_prior() if prior is None else np.asarray(prior, np.float64)
     if prior.shape != bin_pixels.shape:
-        raise ValueError(
-            f"prior must have one entry per ab bin {bin_pixels.shape}, got {prior.shape}."
-        )
+        raise ValueError(f"prior must have one entry per ab bin {bin_pixels.shape}, got {prior.shape}.")
     weight = np.where(prior > 0, 1.0 / np.where(prior > 0, prior, 1.0), 0.0)
     prior_weighted = (weight[:, None] * within).sum(axis=0) / np.sum(weight * bin_pixels)
     return {"plain": plain, "rebalanced": rebalanced, "rebalanced_prior": prior_weighted}
@@ -392,9 +381,7 @@ def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None
     """
     counts = accumulator.counts
     if not counts or int(counts.get("images", 0)) == 0:
-        raise ValueError(
-            "finalize() got no images: every example was masked out or nothing was added."
-        )
+        raise ValueError("finalize() got no images: every example was masked out or nothing was added.")
     values = accumulator.per_image()
     images = int(counts["images"])
     pixels = int(counts["pixels"])
@@ -412,9 +399,7 @@ def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None
     saturation_pred = total("saturation_sum") / pixels
     saturation_true = total("saturation_ground_truth_sum") / pixels
     saturation_difference = (
-        100.0 * abs(saturation_pred - saturation_true) / saturation_true
-        if saturation_true > 0
-        else None
+        100.0 * abs(saturation_pred - saturation_true) / saturation_true if saturation_true > 0 else None
     )
     numbers = {
         "images": images,
@@ -462,18 +447,14 @@ def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(
-    mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray
-) -> float:
+def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^(1/2)) between two Gaussians.
 
     tr((S_a S_b)^(1/2)) is the sum of square roots of the eigenvalues of S_a^(1/2) S_b S_a^(1/2), a symmetric
     PSD matrix with the same spectrum, so symmetric eigensolvers suffice and no complex sqrtm residue appears.
     """
     if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape:
-        raise ValueError(
-            f"feature statistics differ in dimension: {mean_a.shape} vs {mean_b.shape}."
-        )
+        raise ValueError(f"feature statistics differ in dimension: {mean_a.shape} vs {mean_b.shape}.")
     eigenvalues, eigenvectors = np.linalg.eigh(cov_a)
     root_a = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
     middle = root_a @ cov_b @ root_a

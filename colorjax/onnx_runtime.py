@@ -35,25 +35,17 @@ class OnnxModel:
         try:
             import onnxruntime
         except ImportError:
-            raise OnnxRuntimeError(
-                "Running ONNX exports needs onnxruntime: pip install 'colorjax[onnx]'."
-            ) from None
+            raise OnnxRuntimeError("Running ONNX exports needs onnxruntime: pip install 'colorjax[onnx]'.") from None
         self.path = Path(path)
         if not self.path.is_file():
-            raise OnnxRuntimeError(
-                f"ONNX model {self.path} not found; export one with colorjax.export."
-            )
+            raise OnnxRuntimeError(f"ONNX model {self.path} not found; export one with colorjax.export.")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for a bad file
-            raise OnnxRuntimeError(
-                f"onnxruntime cannot load {self.path}: {error}".splitlines()[0]
-            ) from None
+            raise OnnxRuntimeError(f"onnxruntime cannot load {self.path}: {error}".splitlines()[0]) from None
         (self._input,) = self.session.get_inputs()
         self.input_shape = tuple(self._input.shape)  # ints where fixed, names where dynamic
         self.output_names = [output.name for output in self.session.get_outputs()]
@@ -98,9 +90,7 @@ def onnx_colorizer(colorizer, cache: str | Path | None = None):
             f"The model of {colorizer.description} colours photos at any size with its own routine (tiling, a "
             "global path); the ONNX runtime runs fixed-pipeline models only: use --runtime xla."
         )
-    folder = Path(cache or weights.cache_dir() / "onnx") / model_key(
-        colorizer.model, colorizer.variables
-    )
+    folder = Path(cache or weights.cache_dir() / "onnx") / model_key(colorizer.model, colorizer.variables)
     if not (folder / "model.onnx").is_file():
         print(f"Exporting the model to ONNX once, into {folder} ...", file=sys.stderr, flush=True)
         folder.parent.mkdir(parents=True, exist_ok=True)

@@ -22,22 +22,14 @@ def make_schedule(schedule_config: Any, learning_rate: float, total_steps: int) 
     if name == "constant":
         main = optax.constant_schedule(learning_rate)
     elif name == "cosine":
-        main = optax.cosine_decay_schedule(
-            learning_rate, decay_steps, alpha=schedule_config.final_fraction
-        )
+        main = optax.cosine_decay_schedule(learning_rate, decay_steps, alpha=schedule_config.final_fraction)
     elif name == "linear":
-        main = optax.linear_schedule(
-            learning_rate, learning_rate * schedule_config.final_fraction, decay_steps
-        )
+        main = optax.linear_schedule(learning_rate, learning_rate * schedule_config.final_fraction, decay_steps)
     elif name == "step":
-        boundaries = {
-            int(f * decay_steps): schedule_config.decay_factor for f in schedule_config.boundaries
-        }
+        boundaries = {int(f * decay_steps): schedule_config.decay_factor for f in schedule_config.boundaries}
         main = optax.piecewise_constant_schedule(learning_rate, boundaries)
     else:
-        raise ValueError(
-            f"Unknown schedule {name!r}; config.schedule.name must be constant, cosine, linear or step."
-        )
+        raise ValueError(f"Unknown schedule {name!r}; config.schedule.name must be constant, cosine, linear or step.")
     if warmup <= 0:
         return main
     return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup), main], [warmup])
@@ -64,9 +56,7 @@ def make_optimizer(config: Any) -> tuple[optax.GradientTransformation, optax.Sch
     elif name == "sgd":
         parts.append(optax.sgd(schedule, momentum=opt.momentum, nesterov=opt.nesterov))
     else:
-        raise ValueError(
-            f"Unknown optimizer {name!r}; config.optimizer.name must be adam, adamw, adadelta or sgd."
-        )
+        raise ValueError(f"Unknown optimizer {name!r}; config.optimizer.name must be adam, adamw, adadelta or sgd.")
     if opt.reduce_on_plateau:
         parts.append(reduce_on_plateau(**opt.reduce_on_plateau))
     return optax.chain(*parts), schedule
@@ -103,9 +93,7 @@ def reduce_on_plateau(
     are ignored (optax's cooldown c ignores as many evaluations as Keras's cooldown c + 1). The scale multiplies the
     updates, so with Adam or SGD it is exactly a learning-rate multiplier.
     """
-    settings = dict(
-        factor=factor, patience=patience, atol=atol, rtol=rtol, cooldown=cooldown, min_scale=min_scale
-    )
+    settings = dict(factor=factor, patience=patience, atol=atol, rtol=rtol, cooldown=cooldown, min_scale=min_scale)
     if patience < 1 or cooldown < 0 or min_scale < 0:
         raise ValueError(
             "config.optimizer.reduce_on_plateau needs patience >= 1 and non-negative cooldown and min_scale; "

@@ -70,9 +70,7 @@ def maybe_initialize_distributed(mode: str = "auto") -> None:
 
 def make_mesh() -> Mesh:
     """A 1-D mesh of every device of every process, axis "data"."""
-    return jax.make_mesh(
-        (jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
-    )
+    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def data_sharding(mesh: Mesh) -> NamedSharding:

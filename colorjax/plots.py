@@ -40,9 +40,7 @@ def save_auc_curves(
     for name, curve in curves.items():
         curve = np.asarray(curve, np.float64)
         if curve.shape != thresholds.shape:
-            raise ValueError(
-                f"AuC curve {name!r} must have {thresholds.size} points (t = 0..150), got {curve.shape}."
-            )
+            raise ValueError(f"AuC curve {name!r} must have {thresholds.size} points (t = 0..150), got {curve.shape}.")
         axes.plot(thresholds, 100.0 * curve, label=f"{name} (AuC {area_under_curve(curve):.1f}%)")
     axes.set_xlim(0, AUC_MAX_THRESHOLD)
     axes.set_ylim(0, 101)  # room for the ground-truth line at 100
@@ -94,9 +92,7 @@ def _format_cell(value: object, digits: int) -> str:
     return str(value).replace("|", "\\|")
 
 
-def markdown_table(
-    header: Sequence[str], rows: Sequence[Sequence[object]], *, digits: int = 2
-) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], *, digits: int = 2) -> str:
     """A GitHub Markdown table; numbers right-aligned with `digits` decimals, None and NaN shown as a dash."""
     if any(len(row) != len(header) for row in rows):
         raise ValueError(f"every row must have {len(header)} cells like the header {list(header)}.")

@@ -76,9 +76,7 @@ def compute_prior(
             f"{data_config.color_space!r}; use a Lab config."
         )
     if pixel_stride < 1 or batch_size < 1:
-        raise ValueError(
-            f"--pixel-stride and --batch-size must be >= 1, got {pixel_stride}, {batch_size}."
-        )
+        raise ValueError(f"--pixel-stride and --batch-size must be >= 1, got {pixel_stride}, {batch_size}.")
     if max_images is not None and max_images < 1:
         raise ValueError(f"--max-images must be >= 1, got {max_images}.")
     data.hide_accelerators_from_tensorflow()
@@ -104,9 +102,7 @@ def compute_prior(
         pending.append(_count_batch(batch["chroma"], batch["mask"], min_chroma, pixel_stride))
         bar.update(int(batch["mask"].sum()))
         if len(pending) >= 64:  # bound the device memory held by results not yet fetched
-            counts, num_images, num_colourless = _accumulate(
-                pending, counts, num_images, num_colourless
-            )
+            counts, num_images, num_colourless = _accumulate(pending, counts, num_images, num_colourless)
             pending = []
     counts, num_images, num_colourless = _accumulate(pending, counts, num_images, num_colourless)
     bar.close()
@@ -167,21 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         sys_argv=argv,
     )
     flags.DEFINE_string("out", None, "The .npy file to write.", flag_values=flag_values)
-    flags.DEFINE_integer(
-        "max-images", None, "Count only the first N images of the split.", flag_values=flag_values
-    )
-    flags.DEFINE_integer(
-        "batch-size", DEFAULT_BATCH_SIZE, "Images per counting batch.", flag_values=flag_values
-    )
+    flags.DEFINE_integer("max-images", None, "Count only the first N images of the split.", flag_values=flag_values)
+    flags.DEFINE_integer("batch-size", DEFAULT_BATCH_SIZE, "Images per counting batch.", flag_values=flag_values)
     flags.DEFINE_integer(
         "pixel-stride",
         4,
         "Count every Nth pixel (4: the loss's target grid).",
         flag_values=flag_values,
     )
-    flags.DEFINE_float(
-        "sigma", 5.0, "Gaussian smoothing over the ab plane, in ab units.", flag_values=flag_values
-    )
+    flags.DEFINE_float("sigma", 5.0, "Gaussian smoothing over the ab plane, in ab units.", flag_values=flag_values)
     try:
         cli.parse_absl_flags(argv, USAGE, FLAG_NAMES, flag_values=flag_values)
         if flag_values.config is None or flag_values.out is None:

@@ -211,20 +211,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, saved_id: Any) -> _Storage:
         if not (isinstance(saved_id, tuple) and saved_id and _text(saved_id[0]) == "storage"):
-            raise PthError(
-                f"{self.source}: unknown persistent id {saved_id!r:.60}; not a tensor file."
-            )
+            raise PthError(f"{self.source}: unknown persistent id {saved_id!r:.60}; not a tensor file.")
         storage_type, key = saved_id[1], _text(saved_id[2])
         numel = saved_id[4]
         if not isinstance(storage_type, _StorageType):
             raise PthError(f"{self.source}: storage {key} has no storage type; not a tensor file.")
-        view = (
-            saved_id[5] if len(saved_id) > 5 else None
-        )  # legacy files only; never written since 2018
+        view = saved_id[5] if len(saved_id) > 5 else None  # legacy files only; never written since 2018
         if view is not None:
-            raise PthError(
-                f"{self.source}: storage views of the pre-2018 format are not supported."
-            )
+            raise PthError(f"{self.source}: storage views of the pre-2018 format are not supported.")
         return self._storage_for(key, storage_type.dtype, int(numel))
 
     # ----------------------------------------------------------------------------- the allowed callables
@@ -234,9 +228,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         # Legacy files store the data after the pickle: tensors are cut from their storages once all are read.
         return _Tensor(self.source, storage, storage_offset, size, stride, dtype, metadata)
 
-    def _rebuild_tensor_v2(
-        self, storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None
-    ):
+    def _rebuild_tensor_v2(self, storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None):
         return self._rebuild_tensor(storage, storage_offset, size, stride, metadata=metadata)
 
     def _rebuild_tensor_v3(
@@ -292,14 +284,10 @@ def load(path: str | Path) -> Any:
         raise
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as error:
         raise PthError(
-            f"{path} is not a readable PyTorch weights file ({type(error).__name__}: {error})".splitlines()[
-                0
-            ]
+            f"{path} is not a readable PyTorch weights file ({type(error).__name__}: {error})".splitlines()[0]
         ) from None
     except (TypeError, AttributeError, IndexError) as error:
-        raise PthError(
-            f"{path}: unexpected content in the pickle ({error}).".splitlines()[0]
-        ) from None
+        raise PthError(f"{path}: unexpected content in the pickle ({error}).".splitlines()[0]) from None
 
 
 def _load_zip(path: Path) -> Any:
@@ -325,8 +313,7 @@ def _load_zip(path: Path) -> Any:
             nbytes = storage.numel * storage.dtype.itemsize
             if len(raw) < nbytes:
                 raise PthError(
-                    f"{path}: {member} holds {len(raw)} bytes, its tensors need {nbytes}; the file is "
-                    "truncated."
+                    f"{path}: {member} holds {len(raw)} bytes, its tensors need {nbytes}; the file is truncated."
                 )
             return _from_bytes(raw[:nbytes], storage.dtype, big_endian)
 
@@ -356,9 +343,7 @@ def _load_legacy(file: Any, source: str) -> Any:
             f"{source} is neither a zip nor a legacy torch.save stream; not a PyTorch weights file."
         ) from None
     if magic != _LEGACY_MAGIC:
-        raise PthError(
-            f"{source} does not start with torch.save's magic number; not a PyTorch file."
-        )
+        raise PthError(f"{source} does not start with torch.save's magic number; not a PyTorch file.")
     if plain() != _LEGACY_PROTOCOL:
         raise PthError(f"{source}: unknown legacy torch.save protocol version.")
     sys_info = plain()
@@ -375,9 +360,7 @@ def _load_legacy(file: Any, source: str) -> Any:
     for key in keys:
         storage = storages.get(_text(key))
         if storage is None:
-            raise PthError(
-                f"{source}: storage {key!r} is listed but never used; the file is damaged."
-            )
+            raise PthError(f"{source}: storage {key!r} is listed but never used; the file is damaged.")
         header = file.read(8)
         if len(header) < 8:
             raise PthError(f"{source} ends before storage {key}; the file is truncated.")
@@ -419,11 +402,7 @@ def read_state_dict(path: str | Path) -> StateDict:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise PthError(f"{path} holds a {type(state).__name__}, not a state dict of tensors.")
-    arrays = {
-        str(key).removeprefix("module."): value
-        for key, value in state.items()
-        if isinstance(value, np.ndarray)
-    }
+    arrays = {str(key).removeprefix("module."): value for key, value in state.items() if isinstance(value, np.ndarray)}
     if not arrays:
         raise PthError(f"{path} holds a dict without tensors, not a state dict.")
     return arrays

@@ -54,9 +54,7 @@ def _torch_order(torch_key: str) -> tuple:
     return natural, ["weight", "bias", "running_mean", "running_var"].index(name)
 
 
-def state_dict_to_variables(
-    model_name: str, state_dict: StateDict, template: Any, source: str = "state dict"
-) -> dict:
+def state_dict_to_variables(model_name: str, state_dict: StateDict, template: Any, source: str = "state dict") -> dict:
     """Flax variables of shape `template` (e.g. from `jax.eval_shape(module.init, ...)`) filled from `state_dict`.
 
     Raises a one-line ValueError naming the first missing, unexpected or mis-shaped PyTorch key.
@@ -102,9 +100,7 @@ def _check_eccv16_decoder(model_out_weight: np.ndarray, source: str) -> None:
     """ECCV16's `model_out` holds the bin centres / 110; logits indexed in any other order would decode wrongly."""
     weight = np.asarray(model_out_weight, dtype=np.float64)
     if weight.shape != (2, 313, 1, 1):
-        raise ValueError(
-            f"{source}: 'model_out.weight' has shape {weight.shape}, expected (2, 313, 1, 1)."
-        )
+        raise ValueError(f"{source}: 'model_out.weight' has shape {weight.shape}, expected (2, 313, 1, 1).")
     error = np.max(np.abs(weight[:, :, 0, 0].T * 110.0 - ab_bin_centres()))
     if error > 1e-2:
         raise ValueError(
@@ -113,22 +109,16 @@ def _check_eccv16_decoder(model_out_weight: np.ndarray, source: str) -> None:
         )
 
 
-def load_published(
-    model_name: str, path: str | Path, **model_kwargs: Any
-) -> tuple[nn.Module, dict[str, Any]]:
+def load_published(model_name: str, path: str | Path, **model_kwargs: Any) -> tuple[nn.Module, dict[str, Any]]:
     """(module, variables) for `eccv16` or `siggraph17` with the authors' weights from `path` (.pth or .npz);
     `colorjax.weights.resolve_weights(name)` gives the path of a downloaded file.
 
     `model_kwargs` go to the module (e.g. `temperature=1.0` for ECCV16's plain mean); the width is the published one.
     """
     if model_name not in PUBLISHED_FILES:
-        raise ValueError(
-            f"No published weights for {model_name!r}; choose one of: {', '.join(PUBLISHED_FILES)}."
-        )
+        raise ValueError(f"No published weights for {model_name!r}; choose one of: {', '.join(PUBLISHED_FILES)}.")
     if model_kwargs.get("width", 1.0) != 1.0:
-        raise ValueError(
-            f"Published {model_name} weights are for width 1.0, not {model_kwargs['width']}."
-        )
+        raise ValueError(f"Published {model_name} weights are for width 1.0, not {model_kwargs['width']}.")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -138,14 +128,10 @@ def load_published(
     return load_weights_file(model_name, path, **model_kwargs)
 
 
-def load_weights_file(
-    model_name: str, path: str | Path, **model_kwargs: Any
-) -> tuple[nn.Module, dict[str, Any]]:
+def load_weights_file(model_name: str, path: str | Path, **model_kwargs: Any) -> tuple[nn.Module, dict[str, Any]]:
     """(module, variables) of `model_name` built with `model_kwargs` (any width) from a state dict file in the
     authors' layout; `load_published` is this for the published files, with friendlier checks first."""
     module = get_model(model_name, **model_kwargs)
-    template = jax.eval_shape(
-        lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1), jnp.float32))
-    )
+    template = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1), jnp.float32)))
     state_dict = read_state_dict(path)
     return module, state_dict_to_variables(model_name, state_dict, template, source=str(path))

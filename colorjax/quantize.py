@@ -89,9 +89,7 @@ def load_prior(path: str | Path | None = None) -> np.ndarray:
             f"Prior {source} has shape {prior.shape}; expected ({AB_NUM_BINS},), one probability per ab bin."
         )
     if not np.all(np.isfinite(prior)) or np.any(prior < 0) or prior.sum() <= 0:
-        raise ValueError(
-            f"Prior {source} must hold finite non-negative numbers with a positive sum."
-        )
+        raise ValueError(f"Prior {source} must hold finite non-negative numbers with a positive sum.")
     return prior / prior.sum()
 
 
@@ -121,9 +119,7 @@ def _grid_point_bins() -> np.ndarray:
     centres = ab_bin_centres()
     index = np.round(centres / AB_GRID_STEP).astype(np.int64)
     if not np.array_equal(index * AB_GRID_STEP, centres) or np.abs(index).max() > _GRID_HALF:
-        raise ValueError(
-            "ab_bins_313.npy: bin centres are expected on a grid of 10 ab units within 110."
-        )
+        raise ValueError("ab_bins_313.npy: bin centres are expected on a grid of 10 ab units within 110.")
     table = np.full((2 * _GRID_HALF + 1,) * 2, -1, np.int32)
     table[index[:, 0] + _GRID_HALF, index[:, 1] + _GRID_HALF] = np.arange(AB_NUM_BINS)
     table.setflags(write=False)
@@ -156,9 +152,7 @@ def nearest_bin(ab: jax.Array) -> jax.Array:
 
 # Jitted (with the knobs static) so eager callers get one fused kernel; inside a jitted step it simply inlines.
 @functools.partial(jax.jit, static_argnames=("k", "sigma"))
-def soft_encode_sparse(
-    ab: jax.Array, k: int = 5, sigma: float = 5.0
-) -> tuple[jax.Array, jax.Array]:
+def soft_encode_sparse(ab: jax.Array, k: int = 5, sigma: float = 5.0) -> tuple[jax.Array, jax.Array]:
     """Soft-encoding as K (bin index, weight) pairs: (..., 2) -> int32 (..., k), float32 (..., k).
 
     The K nearest bin centres, nearest first, with Gaussian weights exp(-d^2 / (2 sigma^2)) normalised to sum 1.
@@ -201,9 +195,7 @@ def rebalance_weights(prior: np.ndarray, lam: float = REBALANCE_LAMBDA) -> np.nd
     """
     prior = np.asarray(prior, dtype=np.float64)
     if prior.shape != (AB_NUM_BINS,):
-        raise ValueError(
-            f"rebalance_weights: prior must have shape ({AB_NUM_BINS},), got {prior.shape}."
-        )
+        raise ValueError(f"rebalance_weights: prior must have shape ({AB_NUM_BINS},), got {prior.shape}.")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"rebalance_weights: lam must be in [0, 1], got {lam}.")
     prior = prior / prior.sum()
@@ -235,9 +227,7 @@ def bin_counts(ab: jax.Array, where: jax.Array | None = None) -> jax.Array:
     a padded batch or an image to be skipped needs no reshaping (and no recompilation).
     """
     bins = nearest_bin(ab)
-    weights = (
-        None if where is None else jnp.broadcast_to(where, bins.shape).reshape(-1).astype(jnp.int32)
-    )
+    weights = None if where is None else jnp.broadcast_to(where, bins.shape).reshape(-1).astype(jnp.int32)
     counts = jnp.bincount(bins.reshape(-1), weights=weights, length=AB_NUM_BINS)
     return counts.astype(jnp.int32)
 
@@ -251,13 +241,9 @@ def smoothed_prior(bin_counts: np.ndarray, sigma: float = 5.0) -> np.ndarray:
     """
     counts = np.asarray(bin_counts, dtype=np.float64)
     if counts.shape != (AB_NUM_BINS,):
-        raise ValueError(
-            f"smoothed_prior: bin_counts must have shape ({AB_NUM_BINS},), got {counts.shape}."
-        )
+        raise ValueError(f"smoothed_prior: bin_counts must have shape ({AB_NUM_BINS},), got {counts.shape}.")
     if np.any(counts < 0) or counts.sum() <= 0:
-        raise ValueError(
-            "smoothed_prior: bin_counts must be non-negative with a positive sum (no pixels counted)."
-        )
+        raise ValueError("smoothed_prior: bin_counts must be non-negative with a positive sum (no pixels counted).")
     if sigma < 0:
         raise ValueError(f"smoothed_prior: sigma must be non-negative, got {sigma}.")
     histogram = counts / counts.sum()

@@ -120,9 +120,7 @@ def resolve_metrics_path(argument: str | Path) -> Path:
             f"--workdir {path}` first."
         )
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist; give a metrics.json file or a run directory."
-        )
+        raise FileNotFoundError(f"{path} does not exist; give a metrics.json file or a run directory.")
     return path
 
 
@@ -157,19 +155,14 @@ def load_metrics(argument: str | Path) -> EvaluatedRun:
         raise ValueError(f"{path} must hold a JSON object (see colorjax.report for the schema).")
     version = document.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(
-            f"{path} has schema_version {version!r}; this colorjax reads version {SCHEMA_VERSION}."
-        )
+        raise ValueError(f"{path} has schema_version {version!r}; this colorjax reads version {SCHEMA_VERSION}.")
     if "prediction" not in document:
         raise ValueError(f"{path} lacks the 'prediction' metrics.")
     prediction = _check_metrics(document["prediction"], f"{path}: prediction")
     baselines = document.get("baselines", {})
     if not isinstance(baselines, dict):
         raise ValueError(f"{path}: 'baselines' must be an object of name -> metrics.")
-    baselines = {
-        name: _check_metrics(metrics, f"{path}: baselines.{name}")
-        for name, metrics in baselines.items()
-    }
+    baselines = {name: _check_metrics(metrics, f"{path}: baselines.{name}") for name, metrics in baselines.items()}
     run = document.get("run", {})
     if not isinstance(run, dict):
         raise ValueError(f"{path}: 'run' must be an object.")
@@ -191,9 +184,7 @@ def report_rows(runs: Sequence[EvaluatedRun]) -> list[Row]:
     for members in groups.values():
         suffix = "" if len(groups) == 1 else f" [{members[0].name}'s data]"
         baselines = next((m.baselines for m in members if m.baselines), {})
-        ordered = [n for n in BASELINE_LABELS if n in baselines] + [
-            n for n in baselines if n not in BASELINE_LABELS
-        ]
+        ordered = [n for n in BASELINE_LABELS if n in baselines] + [n for n in baselines if n not in BASELINE_LABELS]
         for name in ordered:
             label = BASELINE_LABELS.get(name, name.replace("_", " ").capitalize())
             rows.append(Row(label + suffix, baselines[name]))
@@ -212,10 +203,7 @@ def _table(rows: Sequence[Row], columns: Sequence[tuple[str, str]]) -> str:
     ]
     return markdown_table(
         ["Method", "Images"] + [title for _, title in shown],
-        [
-            [row.label, row.metrics["images"]] + [row.metrics.get(key) for key, _ in shown]
-            for row in rows
-        ],
+        [[row.label, row.metrics["images"]] + [row.metrics.get(key) for key, _ in shown] for row in rows],
     )
 
 
@@ -225,9 +213,7 @@ def render_report(runs: Sequence[EvaluatedRun]) -> str:
     sources = "\n".join(
         f"- **{run.name}**: `{run.path}`"
         + "".join(
-            f", {key} {run.run[key]}"
-            for key in ("model", "step", "data", "resolution")
-            if run.run.get(key) is not None
+            f", {key} {run.run[key]}" for key in ("model", "step", "data", "resolution") if run.run.get(key) is not None
         )
         for run in runs
     )
@@ -263,9 +249,7 @@ def write_report(runs: Sequence[EvaluatedRun], output: str | Path) -> dict[str, 
     }
     written = {
         "markdown": markdown_path,
-        "bars": save_bar_chart(
-            bars, output / "report_bars.png", ylabel="%", title="AuC and CIELUV bin accuracy"
-        ),
+        "bars": save_bar_chart(bars, output / "report_bars.png", ylabel="%", title="AuC and CIELUV bin accuracy"),
     }
     curves = {row.label: row.metrics["auc_curve"] for row in rows if row.metrics.get("auc_curve")}
     if curves:

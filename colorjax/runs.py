@@ -52,9 +52,7 @@ def eval_dir(workdir: str | Path, step: int) -> epath.Path:
 
 def write_config(config: ml_collections.ConfigDict, workdir: str | Path) -> None:
     """Writes `WORKDIR/config.json` (what the run trains with; `open_checkpoints` reads its best metric)."""
-    (run_path(workdir) / CONFIG_FILE).write_text(
-        config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
-    )
+    (run_path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
 
 def read_config(workdir: str | Path) -> dict[str, Any] | None:
@@ -135,9 +133,7 @@ def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
     its checkpoints or that step are missing."""
     path = run_path(workdir)
     if not path.is_dir():
-        raise CheckpointError(
-            f"Workdir {workdir} does not exist; pass the --workdir of a training run."
-        )
+        raise CheckpointError(f"Workdir {workdir} does not exist; pass the --workdir of a training run.")
     checkpoints = open_checkpoints(path, read_only=True)
     resolved = checkpoints.resolve_step(step)
     variables, meta = checkpoints.restore_variables(resolved)

@@ -89,8 +89,7 @@ class ShotDetector:
         jump = distance >= self.ratio * _mean(self._distances)
         if unexplained is not None and self._unexplained:
             jump = jump or (
-                unexplained >= self.min_unexplained
-                and unexplained >= self.ratio * _mean(self._unexplained)
+                unexplained >= self.min_unexplained and unexplained >= self.ratio * _mean(self._unexplained)
             )
         cut = distance >= self.min_distance and jump
         if cut:
@@ -170,9 +169,7 @@ def non_occluded(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
     leaving frame a, and the mask lives on a's grid; so here.)
     """
     back = warp(flow_ba, flow_ab)
-    inconsistent = (
-        _squared_norm(flow_ab + back) > 0.01 * (_squared_norm(back) + _squared_norm(flow_ab)) + 0.5
-    )
+    inconsistent = _squared_norm(flow_ab + back) > 0.01 * (_squared_norm(back) + _squared_norm(flow_ab)) + 0.5
     gradients = np.zeros(flow_ab.shape[:2] + (4,), np.float32)
     gradients[:, :-1, 0:2] = flow_ab[:, :-1] - flow_ab[:, 1:]
     gradients[:-1, :, 2:4] = flow_ab[:-1, :] - flow_ab[1:, :]
@@ -200,24 +197,18 @@ class TemporalSettings:
 
     enabled: bool = True
     weight: float = 0.85  # Share of the warped previous output where the flow is trusted.
-    lightness_tolerance: float = (
-        10.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
-    )
+    lightness_tolerance: float = 10.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast, fast, medium.
     work_max_side: int = 320  # Flow and filter run at most this many pixels on the longer side.
     cut_min_distance: float = 0.2  # ShotDetector.min_distance
     cut_ratio: float = 4.0  # ShotDetector.ratio
-    global_features: str = (
-        "mean"  # Models with a global path: "mean" over the shot so far, "first", "frame".
-    )
+    global_features: str = "mean"  # Models with a global path: "mean" over the shot so far, "first", "frame".
 
     def __post_init__(self):
         if not 0.0 <= self.weight < 1.0:
             raise ValueError(f"Temporal weight must be in [0, 1); got {self.weight}.")
         if self.global_features not in ("mean", "first", "frame"):
-            raise ValueError(
-                f"global_features must be 'mean', 'first' or 'frame'; got {self.global_features!r}."
-            )
+            raise ValueError(f"global_features must be 'mean', 'first' or 'frame'; got {self.global_features!r}.")
 
 
 @dataclasses.dataclass
@@ -233,12 +224,8 @@ class Motion:
     """How frame t relates to frame t-1."""
 
     to_previous: np.ndarray  # flow (H, W, 2) from t's pixels into t-1
-    trusted: (
-        np.ndarray
-    )  # bool (H, W): consistent, not a motion boundary, inside t-1, lightness matches
-    unexplained: (
-        float  # share of t's pixels whose warped lightness is off by more than the tolerance
-    )
+    trusted: np.ndarray  # bool (H, W): consistent, not a motion boundary, inside t-1, lightness matches
+    unexplained: float  # share of t's pixels whose warped lightness is off by more than the tolerance
 
 
 def work_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -321,9 +308,7 @@ class TemporalFilter:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def warp_error(
-    previous: np.ndarray, current: np.ndarray, flow: np.ndarray, mask: np.ndarray
-) -> float:
+def warp_error(previous: np.ndarray, current: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float:
     """E_warp of one pair (Lai et al. 2018, eq. 9, as `evaluate_WarpError.py`): frame t (`current`) warped to t-1
     by `flow` (t-1 -> t, on t-1's grid), squared difference with frame t-1 (`previous`) summed over the pixels and
     channels where `mask` (non-occluded) holds, divided by their count (every pixel when none is). Frames are uint8

@@ -51,6 +51,7 @@ from colorjax import (
 )
 from colorjax import hints as hints_lib
 from colorjax.data import Position
+from colorjax.data.input_wait import InputWaitTimer
 
 log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
 
@@ -125,9 +126,7 @@ class Preemption:
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except (
-                ValueError
-            ):  # Not the main thread (e.g. some test runners): no handler, no preemption support.
+            except ValueError:  # Not the main thread (e.g. some test runners): no handler, no preemption support.
                 pass
 
     def _handle(self, signum, frame) -> None:
@@ -243,17 +242,13 @@ def resolve_classifier(
     if num_classes == "auto":
         num_classes = count
     elif not isinstance(num_classes, int) or num_classes < 0:
-        raise ValueError(
-            f"config.model.num_classes must be 'auto' or a count >= 0, got {num_classes!r}."
-        )
+        raise ValueError(f"config.model.num_classes must be 'auto' or a count >= 0, got {num_classes!r}.")
     elif 0 < num_classes < count:
         raise ValueError(
             f"config.model.num_classes={num_classes} but the training data has {count} classes; "
             "set it to 'auto' (the data's count) or to at least the number of classes."
         )
-    resolved = ml_collections.ConfigDict(
-        config.to_dict()
-    )  # an unlocked copy; the caller's config is untouched
+    resolved = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy; the caller's config is untouched
     # Whole sub-dicts are replaced: ConfigDict refuses to change a field's type ("auto" -> 0) in place.
     resolved.model = ml_collections.ConfigDict({**resolved.model, "num_classes": num_classes})
     if num_classes > 0:
@@ -261,8 +256,7 @@ def resolve_classifier(
     why = (
         "the training data has no class labels (config.model.num_classes='auto' -> 0)"
         if config.model.num_classes == "auto"
-        else "config.model.num_classes=0"
-        + (f" (the data's {count} class labels are not used)" if count else "")
+        else "config.model.num_classes=0" + (f" (the data's {count} class labels are not used)" if count else "")
     )
     effect = "the model has no classification head"
     if resolved.loss.get("alpha"):
@@ -288,7 +282,7 @@ class ProgressLine:
         """Restarts the clock after an evaluation or save, so those do not count as training time."""
         self.last_time = time.perf_counter()
 
-    def update(self, step: int, loss: float) -> dict[str, float]:
+    def update(self, step: int, loss: float, input_wait_percent: float) -> dict[str, float]:
         now = time.perf_counter()
         steps_per_s = (step - self.last_step) / max(now - self.last_time, 1e-9)
         # The first interval includes compilation, so it says so; later ones are steady training speed.
@@ -300,7 +294,7 @@ class ProgressLine:
         width = len(str(self.total))
         print(
             f"step {step:>{width}}/{self.total}  loss {loss:.4g}  {images_per_s:.1f} img/s  "
-            f"ETA {_format_seconds(eta)}{note}",
+            f"input wait {input_wait_percent:.0f}%  ETA {_format_seconds(eta)}{note}",
             flush=True,
         )
         return {"train/images_per_s": images_per_s, "train/steps_per_s": steps_per_s}
@@ -355,6 +349,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     # ------------------------------------------------------------------------------------------------- model
     model_kwargs = models.model_kwargs(config, class_names)
     model = models.get_model(config.model.name, **model_kwargs)
+    model = models.with_precision(model, config.precision)  # bf16 compute on GPU/TPU ("auto")
     loss_fn = losses.from_config(config)
     tx, schedule = optim.make_optimizer(config)
     init_state = make_init_state(model, tx, config.data.image_size)
@@ -434,9 +429,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         )
 
     def evaluate(state: TrainState, step: int) -> dict[str, float]:
-        total, host_batches = evaluator.batches(
-            eval_source, config.data, local_batch, config.eval_max_images
-        )
+        total, host_batches = evaluator.batches(eval_source, config.data, local_batch, config.eval_max_images)
         results = evaluation.run(state.variables(), host_batches, total)
         scalars = results.scalars()
         writer.write_scalars(step, scalars)
@@ -457,6 +450,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         start=start_position,
     )
     preemption = Preemption()
+    input_wait = InputWaitTimer()  # the share of step time spent waiting for input
     progress = ProgressLine(total_steps, config.batch_size, first_step)
     pending_metrics: list[dict[str, jax.Array]] = []
     last_eval: dict[str, float] = {}
@@ -466,7 +460,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     stopped_at = None
     try:
         for step in range(first_step + 1, total_steps + 1):
-            batch = parallel.host_to_global(next(train_stream), mesh)
+            batch = parallel.host_to_global(input_wait.next(train_stream), mesh)
             state, step_metrics = train_step(state, batch, train_rng)
             pending_metrics.append(step_metrics)
             stop = preemption.should_stop(step)
@@ -475,22 +469,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             if itstime(step, config.log_every, total_steps) or saving or evaluating:
                 means = _check_and_average(pending_metrics, step, config, checkpoints.latest_step())
                 pending_metrics = []
-                means.update(progress.update(step, means["train/loss"]))
+                means["train/input_wait_percent"] = input_wait.percent_and_reset()
+                means.update(progress.update(step, means["train/loss"], means["train/input_wait_percent"]))
                 writer.write_scalars(step, means)
                 last_train = means
             eval_metrics = None
             if evaluating:
                 eval_metrics = last_eval = evaluate(state, step)
                 if config.optimizer.reduce_on_plateau:
-                    state = record_evaluation(
-                        state, jnp.float32(eval_metrics[config.plateau_metric])
-                    )
+                    state = record_evaluation(state, jnp.float32(eval_metrics[config.plateau_metric]))
                     scale = optim.plateau_scale(state.opt_state)
                     writer.write_scalars(step, {"train/plateau_lr_scale": scale})
             if saving or evaluating:
-                positions = parallel.gather_from_processes(
-                    [train_stream.position.epoch, train_stream.position.index]
-                )
+                positions = parallel.gather_from_processes([train_stream.position.epoch, train_stream.position.index])
                 meta = {
                     "step": step,
                     "config": json.loads(config.to_json_best_effort()),
@@ -508,6 +499,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     )
                 checkpoints.save(step, state, meta, metrics=eval_metrics)
                 progress.pause_ended()
+                input_wait.reset()
             if stop:
                 stopped_at = step
                 break
@@ -666,14 +658,10 @@ def _load_pretrained(state, model_name, model_kwargs, state_sharding, tx) -> Tra
     if loaded is variables:
         return state
     state = _replace_variables(state, loaded, state_sharding)
-    return state.replace(
-        opt_state=jax.jit(tx.init, out_shardings=state_sharding.opt_state)(state.params)
-    )
+    return state.replace(opt_state=jax.jit(tx.init, out_shardings=state_sharding.opt_state)(state.params))
 
 
-def _replace_variables(
-    state: TrainState, variables: dict[str, Any], state_sharding: TrainState
-) -> TrainState:
+def _replace_variables(state: TrainState, variables: dict[str, Any], state_sharding: TrainState) -> TrainState:
     updates = {}
     for collection in ("params", "batch_stats", "frozen"):
         if collection in variables:
@@ -703,15 +691,9 @@ def run(argv: list[str] | None = None) -> None:
 
     from colorjax import cli, config_check
 
-    config_flags.DEFINE_config_file(
-        "config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True
-    )
-    flags.DEFINE_string(
-        "workdir", None, "Directory for checkpoints, logs and images (reused to resume)."
-    )
-    flags.DEFINE_enum(
-        "distributed", "auto", ["auto", "on", "off"], "jax.distributed.initialize() on multi-host."
-    )
+    config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images (reused to resume).")
+    flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"], "jax.distributed.initialize() on multi-host.")
     flags.mark_flags_as_required(["config", "workdir"])
 
     def main(argv):

@@ -74,9 +74,7 @@ def is_video(path: Path) -> bool:
         av = _av()
         with av.open(str(path), "r") as container:
             format_name = container.format.name
-            return bool(container.streams.video) and not (
-                format_name == "image2" or format_name.endswith("_pipe")
-            )
+            return bool(container.streams.video) and not (format_name == "image2" or format_name.endswith("_pipe"))
     except Exception:  # noqa: BLE001 - anything FFmpeg cannot open is not a video to us
         return False
 
@@ -90,9 +88,7 @@ class VideoInfo:
     height: int
     frame_rate: fractions.Fraction  # average frames per second
     time_base: fractions.Fraction  # seconds per pts tick of the video stream
-    num_frames: (
-        int | None
-    )  # the container's count, else estimated from the duration; None if unknown
+    num_frames: int | None  # the container's count, else estimated from the duration; None if unknown
     duration: float | None  # seconds
     codec: str
     audio_codec: str | None  # None: no audio track
@@ -207,9 +203,7 @@ class VideoReader:
                 "file is truncated or corrupt."
             ) from e
         if index == 0:
-            raise VideoError(
-                f"Cannot read video {self.path}: no frame could be decoded (truncated or corrupt file)."
-            )
+            raise VideoError(f"Cannot read video {self.path}: no frame could be decoded (truncated or corrupt file).")
         stated = self._container.streams.video[0].frames
         if stated and index < stated:
             raise VideoError(
@@ -255,9 +249,7 @@ class VideoWriter:
         self.width, self.height = info.width, info.height
         self.padded = (info.width + info.width % 2, info.height + info.height % 2)
         self._container = av.open(str(self.partial), "w", format="mp4")
-        video = self._container.add_stream(
-            "libx264", rate=info.frame_rate, options={"crf": str(crf), "preset": preset}
-        )
+        video = self._container.add_stream("libx264", rate=info.frame_rate, options={"crf": str(crf), "preset": preset})
         video.width, video.height = self.padded
         video.pix_fmt = "yuv420p"
         video.time_base = info.time_base
@@ -276,9 +268,7 @@ class VideoWriter:
         """Encodes one uint8 (H, W, 3) frame at `pts` (the input's time base)."""
         av = _av()
         if rgb.shape[:2] != (self.height, self.width):
-            raise ValueError(
-                f"Frame {rgb.shape} does not match the video's {self.height}x{self.width}."
-            )
+            raise ValueError(f"Frame {rgb.shape} does not match the video's {self.height}x{self.width}.")
         pad_w, pad_h = self.padded[0] - self.width, self.padded[1] - self.height
         if pad_w or pad_h:
             rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
@@ -371,9 +361,7 @@ class FrameColorizer:
         self.shots = ShotTracker(self.settings)
         self.filter = TemporalFilter(self.settings)
         # The same condition under which `Colorizer.predict` accepts global features.
-        self.has_global_path = (
-            hasattr(colorizer.model, "encode_global") and colorizer.any_size is not None
-        )
+        self.has_global_path = hasattr(colorizer.model, "encode_global") and colorizer.any_size is not None
         self._global_sum: np.ndarray | None = None
         self._global_count = 0
 
@@ -533,11 +521,7 @@ def colorize_video_files(
             failures += 1
             continue
         info = result.info
-        padded = (
-            " (odd size padded by one pixel for H.264 4:2:0)"
-            if info.width % 2 or info.height % 2
-            else ""
-        )
+        padded = " (odd size padded by one pixel for H.264 4:2:0)" if info.width % 2 or info.height % 2 else ""
         print(
             f"{path}: {result.frames} frames {info.width}x{info.height} at {float(info.frame_rate):.3g} fps, "
             f"{result.shots} shot(s), {result.blended_fraction:.0%} of pixels carried along the flow{padded} "

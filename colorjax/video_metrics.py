@@ -123,9 +123,7 @@ def evaluate_clips(
     results, errors = {}, []
     for path in paths:
         try:
-            results[str(path)] = evaluate_clip(
-                colorizer, path, contenders(temporal), max_frames=max_frames
-            )
+            results[str(path)] = evaluate_clip(colorizer, path, contenders(temporal), max_frames=max_frames)
         except VideoError as e:
             errors.append(str(e))
     output.mkdir(parents=True, exist_ok=True)

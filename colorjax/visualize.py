@@ -31,9 +31,7 @@ def _as_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}."
-        )
+        raise ValueError(f"{name} must be (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {images.shape}.")
     if images.dtype != np.uint8:
         images = color.rgb_to_uint8(np.asarray(images))
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images

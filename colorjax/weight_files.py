@@ -49,28 +49,20 @@ def read_keras_h5(path: str | Path) -> LayerWeights:
     try:
         import h5py  # Only importers of Keras files need h5py; it ships with TensorFlow.
     except ImportError:
-        raise ImportError(
-            f"Reading the Keras weights file {path} needs h5py: pip install h5py."
-        ) from None
+        raise ImportError(f"Reading the Keras weights file {path} needs h5py: pip install h5py.") from None
     if not path.is_file():
         raise FileNotFoundError(f"Keras weights file {str(path)!r} not found.")
-    if zipfile.is_zipfile(
-        path
-    ):  # a `.keras` archive: the weights are its `model.weights.h5` member
+    if zipfile.is_zipfile(path):  # a `.keras` archive: the weights are its `model.weights.h5` member
         with zipfile.ZipFile(path) as archive:
             if "model.weights.h5" not in archive.namelist():
-                raise ValueError(
-                    f"{path} is a zip without model.weights.h5, so not a .keras model file."
-                )
+                raise ValueError(f"{path} is a zip without model.weights.h5, so not a .keras model file.")
             source = io.BytesIO(archive.read("model.weights.h5"))
     else:
         source = path
     try:
         h5file = h5py.File(source, "r")
     except OSError as error:
-        raise ValueError(
-            f"{path} is not an HDF5 file ({error}); expected a Keras .h5 weights file."
-        ) from None
+        raise ValueError(f"{path} is not an HDF5 file ({error}); expected a Keras .h5 weights file.") from None
     with h5file:
         if _has_attribute(h5file, "layer_names"):
             return _read_legacy_layers(h5file)
@@ -78,9 +70,7 @@ def read_keras_h5(path: str | Path) -> LayerWeights:
             return _read_legacy_layers(h5file["model_weights"])
         if "layers" in h5file:
             return _read_keras3_layers(h5file["layers"])
-    raise ValueError(
-        f"{path} holds no Keras weights (no 'layer_names' attribute, 'model_weights' or 'layers' group)."
-    )
+    raise ValueError(f"{path} holds no Keras weights (no 'layer_names' attribute, 'model_weights' or 'layers' group).")
 
 
 def _has_attribute(group, name: str) -> bool:
@@ -104,8 +94,7 @@ def _read_legacy_layers(group) -> LayerWeights:
     for layer_name in _read_string_attribute(group, "layer_names"):
         layer_group = group[layer_name]
         weights = [
-            np.asarray(layer_group[weight_name])
-            for weight_name in _read_string_attribute(layer_group, "weight_names")
+            np.asarray(layer_group[weight_name]) for weight_name in _read_string_attribute(layer_group, "weight_names")
         ]
         if weights:
             layers[layer_name] = weights
@@ -128,9 +117,7 @@ def _read_keras3_layers(layers_group) -> LayerWeights:
         name = group.attrs.get("name", group_path.rsplit("/", 1)[0])
         name = name.decode("utf8") if isinstance(name, bytes) else str(name)
         if name in layers:
-            raise ValueError(
-                f"Two layers named {name!r} in the Keras 3 weights file; cannot tell them apart."
-            )
+            raise ValueError(f"Two layers named {name!r} in the Keras 3 weights file; cannot tell them apart.")
         layers[name] = arrays
 
     layers_group.visititems(visit)

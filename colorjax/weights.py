@@ -103,9 +103,7 @@ def cache_dir() -> Path:
 def known(name: str) -> KnownWeights:
     """The registry entry `name`, or a one-line WeightsError listing the known names."""
     if name not in KNOWN_WEIGHTS:
-        raise WeightsError(
-            f"Unknown weights {name!r}; known names: {', '.join(KNOWN_WEIGHTS)} (or pass a file path)."
-        )
+        raise WeightsError(f"Unknown weights {name!r}; known names: {', '.join(KNOWN_WEIGHTS)} (or pass a file path).")
     return KNOWN_WEIGHTS[name]
 
 
@@ -123,8 +121,7 @@ def resolve_weights(name_or_path: str | Path, *, progress: bool = True) -> Path:
     if path.is_file():
         return path
     raise WeightsError(
-        f"Weights {text!r} does not exist and is not a known name; known names: "
-        f"{', '.join(KNOWN_WEIGHTS)}."
+        f"Weights {text!r} does not exist and is not a known name; known names: {', '.join(KNOWN_WEIGHTS)}."
     )
 
 
@@ -137,9 +134,7 @@ def download(name: str, *, progress: bool = True) -> Path:
     url = weights.url
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     except OSError as error:
         raise WeightsError(
             f"Cannot write to the weights cache {target.parent} ({error.strerror}); set COLORJAX_CACHE to a "
@@ -204,8 +199,7 @@ def _fetch(url: str, file: Any, target: Path, progress: bool) -> str:
                 bar.update(len(chunk))
     if expected is not None and received != expected:
         raise WeightsError(
-            f"Download of {url} stopped after {received} of {expected} bytes; nothing was kept: retry, or "
-            f"{by_hand}."
+            f"Download of {url} stopped after {received} of {expected} bytes; nothing was kept: retry, or {by_hand}."
         )
     return sha256.hexdigest()
 
@@ -224,9 +218,7 @@ def published_model(name_or_path: str | Path, model: str | None = None) -> tuple
     otherwise. Downloads a known name on first use."""
     models = sorted({w.model for w in KNOWN_WEIGHTS.values()})
     if model is not None and model not in models:
-        raise WeightsError(
-            f"No published weights for model {model!r}; choose one of: {', '.join(models)}."
-        )
+        raise WeightsError(f"No published weights for model {model!r}; choose one of: {', '.join(models)}.")
     entry = KNOWN_WEIGHTS.get(str(name_or_path))
     if entry is not None and model is not None and entry.model != model:  # before any download
         raise WeightsError(f"{entry.name} holds {entry.model} weights, not {model}; drop --model.")
@@ -238,9 +230,7 @@ def published_model(name_or_path: str | Path, model: str | None = None) -> tuple
         )
     model = model or (entry.model if entry else None)
     if model is None:
-        raise WeightsError(
-            f"Which model is {path}? A weights file needs --model ({', '.join(models)})."
-        )
+        raise WeightsError(f"Which model is {path}? A weights file needs --model ({', '.join(models)}).")
     return path, model
 
 
@@ -300,9 +290,7 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     return workdir
 
 
-def write_run(
-    workdir: str | Path, config, variables: dict[str, Any], model_kwargs: dict[str, Any], **meta
-) -> None:
+def write_run(workdir: str | Path, config, variables: dict[str, Any], model_kwargs: dict[str, Any], **meta) -> None:
     """A run directory holding `variables` as its step-0 checkpoint: config.json and checkpoints/ as the trainer
     writes them (inference variables only, no optimizer state). `meta` adds fields to the checkpoint's meta."""
     import json
@@ -335,18 +323,12 @@ def write_run(
 
 # ----------------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m colorjax.weights", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m colorjax.weights", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "list", help="the known weights, where they come from, and whether they are cached"
-    )
+    commands.add_parser("list", help="the known weights, where they come from, and whether they are cached")
     fetch = commands.add_parser("download", help="download known weights into the cache (once)")
     fetch.add_argument("name", help=", ".join(KNOWN_WEIGHTS))
-    run = commands.add_parser(
-        "to-run", help="write a colorjax run directory holding published weights"
-    )
+    run = commands.add_parser("to-run", help="write a colorjax run directory holding published weights")
     run.add_argument("weights", metavar="NAME|PATH", help="a known name or a weights file")
     run.add_argument("--workdir", required=True, help="the run directory to create")
     run.add_argument("--model", help="the model of a weights file with an unknown name")

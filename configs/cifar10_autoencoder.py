@@ -44,14 +44,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.train_split = "train"
     config.data.eval_split = "test"
     config.data.image_size = 32
-    config.data.train_crop = (
-        "resize_random_crop"  # Resize to 32, crop 32: the whole image, flipped at random.
-    )
+    config.data.train_crop = "resize_random_crop"  # Resize to 32, crop 32: the whole image, flipped at random.
     config.data.resize_size = 32
 
-    config.model = ml_collections.ConfigDict(
-        dict(name="cifar10_autoencoder", latent_dim=256, width=1.0)
-    )
+    config.model = ml_collections.ConfigDict(dict(name="cifar10_autoencoder", latent_dim=256, width=1.0))
     config.loss = ml_collections.ConfigDict(dict(name="rgb_mse"))
 
     config.batch_size = 32
@@ -82,7 +78,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         # Patience counts evaluations: 6 of them cannot show a 5-evaluation plateau, so it is shorter here.
         config.optimizer.reduce_on_plateau = dict(factor=math.sqrt(0.1), patience=2)
     elif arg is not None:
-        raise ValueError(
-            f"Unknown variant {arg!r} of configs/cifar10_autoencoder.py; use cpu or none."
-        )
+        raise ValueError(f"Unknown variant {arg!r} of configs/cifar10_autoencoder.py; use cpu or none.")
     return config

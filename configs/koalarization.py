@@ -81,9 +81,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         if variants != {"cpu"}:
             raise ValueError(f"The cpu variant takes no other variant; got {arg!r}.")
         config_lib.use_scene_photos(config, image_size=64)
-        config.model.embedder = (
-            "tiny"  # Random and frozen: NO ImageNet knowledge (see the docstring).
-        )
+        config.model.embedder = "tiny"  # Random and frozen: NO ImageNet knowledge (see the docstring).
         config.model.embedder_weights = ""
         config.model.width = 0.25
         config.batch_size = 16

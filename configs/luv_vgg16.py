@@ -57,9 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.resize_size = 256
 
     config.model = ml_collections.ConfigDict(
-        dict(
-            name="luv_vgg16", head="classification", width=1.0, backbone_weights=VGG16_NOTOP_WEIGHTS
-        )
+        dict(name="luv_vgg16", head="classification", width=1.0, backbone_weights=VGG16_NOTOP_WEIGHTS)
     )
     config.loss = ml_collections.ConfigDict(dict(name="luv_classification"))
 

@@ -57,14 +57,10 @@ def png_bytes(array: np.ndarray, bit_depth: int, colour_type: int) -> bytes:
 
 def _png(width: int, height: int, bit_depth: int, colour_type: int, idat: bytes) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def bomb_png(width: int, height: int) -> bytes:
@@ -212,9 +208,7 @@ def build_corpus(root: Path) -> list[Case]:
         _close(np.repeat(bits[..., None].astype(np.float32) / 255, 3, -1), 1e-6),
         "1-bit PNG",
     )
-    portrait = Image.fromarray(
-        rgb8
-    )  # Stored 32 wide x 24 high, shown rotated 90 degrees: 24 wide x 32 high.
+    portrait = Image.fromarray(rgb8)  # Stored 32 wide x 24 high, shown rotated 90 degrees: 24 wide x 32 high.
     exif = portrait.getexif()
     exif[0x0112] = 6
     rotated = _save(portrait, format="JPEG", quality=95, exif=exif)
@@ -240,14 +234,10 @@ def build_corpus(root: Path) -> list[Case]:
         _close(wide.astype(np.float32) / 255, 1e-6),
         "2x3000",
     )
-    frames = [
-        Image.fromarray(np.full((16, 16, 3), c, np.uint8)) for c in ((255, 0, 0), (0, 0, 255))
-    ]
+    frames = [Image.fromarray(np.full((16, 16, 3), c, np.uint8)) for c in ((255, 0, 0), (0, 0, 255))]
     add(
         "animated.gif",
-        _save(
-            frames[0], format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0
-        ),
+        _save(frames[0], format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
         True,
         _close(np.full((16, 16, 3), (1.0, 0.0, 0.0), np.float32), 1e-6),
         "animated GIF (first frame: red)",

@@ -29,10 +29,7 @@ def make_photo(rng, height: int, width: int, hue_shift: float = 0.0):
     cy, cx = rng.uniform(0.2, 0.8, size=2)
     blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 0.05)
     phase = hue_shift + rng.uniform(0, 2 * np.pi)
-    channels = [
-        0.5 + 0.4 * np.sin(2 * np.pi * (x + y) + phase + k * 2.1) * (0.5 + 0.5 * blob)
-        for k in range(3)
-    ]
+    channels = [0.5 + 0.4 * np.sin(2 * np.pi * (x + y) + phase + k * 2.1) * (0.5 + 0.5 * blob) for k in range(3)]
     return (np.clip(np.stack(channels, -1), 0, 1) * 255).astype(np.uint8)
 
 
@@ -48,9 +45,7 @@ def photo_folder(tmp_path):
         (root / label).mkdir(parents=True)
         for i in range(6):
             size = (int(rng.integers(40, 90)), int(rng.integers(40, 90)))
-            Image.fromarray(make_photo(rng, *size, hue_shift=hue)).save(
-                root / label / f"{i}.jpg", quality=95
-            )
+            Image.fromarray(make_photo(rng, *size, hue_shift=hue)).save(root / label / f"{i}.jpg", quality=95)
     Image.fromarray(make_photo(rng, 5, 7)).save(root / "cats" / "tiny.png")
     good = (root / "cats" / "0.jpg").read_bytes()
     (root / "dogs" / "corrupt.jpg").write_bytes(good[: len(good) // 3])

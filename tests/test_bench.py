@@ -26,9 +26,7 @@ def test_lowered_flops_equal_the_cpu_compiled_count_for_inference_and_a_training
     forward = jax.jit(model.apply)
 
     def loss(params):
-        outputs, _ = model.apply(
-            {**variables, "params": params}, L, train=True, mutable=["batch_stats"]
-        )
+        outputs, _ = model.apply({**variables, "params": params}, L, train=True, mutable=["batch_stats"])
         return jnp.mean(outputs["logits"] ** 2)
 
     gradient = jax.jit(jax.grad(loss))
@@ -39,9 +37,7 @@ def test_lowered_flops_equal_the_cpu_compiled_count_for_inference_and_a_training
         # 0.5% of the gradient at this 1/8 width; the convolutions are counted identically.
         assert lowered == pytest.approx(compiled, rel=1e-2)
     # The gradient costs about twice the forward on top of it (a training step ~3x inference).
-    ratio = devices.lowered_flops(gradient, variables["params"]) / devices.lowered_flops(
-        forward, variables, L
-    )
+    ratio = devices.lowered_flops(gradient, variables["params"]) / devices.lowered_flops(forward, variables, L)
     assert 2.0 < ratio < 4.0
 
 

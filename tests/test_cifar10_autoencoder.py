@@ -45,9 +45,7 @@ def test_rgb_mse_loss_rebuilds_the_target_photo():
 
     shifted = np.clip(rgb, 0.0, 0.9) + 0.1
     offset = loss_fn({"rgb": jnp.asarray(shifted, jnp.float32), "chroma": batch["chroma"]}, batch)
-    np.testing.assert_allclose(
-        offset["loss"], np.mean((shifted - rgb) ** 2, axis=(1, 2, 3)), rtol=1e-3
-    )
+    np.testing.assert_allclose(offset["loss"], np.mean((shifted - rgb) ** 2, axis=(1, 2, 3)), rtol=1e-3)
 
 
 def test_chroma_output_is_the_ab_of_the_rgb_output():
@@ -97,9 +95,7 @@ def test_conv_transpose_2x_is_flax_conv_transpose(shape):
     variables = reference.init(jax.random.key(0), x)
     variables = jax.tree.map(lambda v: v + 0.1, variables)  # A non-zero bias counts too.
     ours = ConvTranspose2x(5)
-    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(
-        jnp.shape, variables
-    )
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(jnp.shape, variables)
 
     def loss(module, variables):
         return jnp.sum(jnp.sin(module.apply(variables, x)))

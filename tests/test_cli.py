@@ -100,8 +100,7 @@ def test_prior_config_typo_is_one_line_with_the_suggestion(tmp_path, capsys):
     assert code == 2
     assert error_lines(capsys.readouterr().err) == [
         "error: unknown config field --config.batch_sise; did you mean --config.batch_size?",
-        "error: unknown config field --config.learning_rate; did you mean "
-        "--config.optimizer.learning_rate?",
+        "error: unknown config field --config.learning_rate; did you mean --config.optimizer.learning_rate?",
     ]
     assert not (tmp_path / "p.npy").exists()
 
@@ -142,8 +141,7 @@ def test_train_config_typos_are_one_line_each_with_the_suggestion(tmp_path):
     assert "Traceback" not in done.stderr
     assert error_lines(done.stderr) == [
         "error: unknown config field --config.batch_sise; did you mean --config.batch_size?",
-        "error: unknown config field --config.learning_rate; did you mean "
-        "--config.optimizer.learning_rate?",
+        "error: unknown config field --config.learning_rate; did you mean --config.optimizer.learning_rate?",
     ]
     assert not workdir.exists()
 
@@ -174,12 +172,8 @@ def test_a_bad_step_is_one_line(command, capsys):
     module = __import__(f"colorjax.{command}", fromlist=["main"])
     with pytest.raises(SystemExit) as caught:
         module.main(
-            ["--workdir", "x", "--step", "abc", "photo.png", "--output", "o"][
-                : 4 + (command == "colorize") * 3
-            ]
+            ["--workdir", "x", "--step", "abc", "photo.png", "--output", "o"][: 4 + (command == "colorize") * 3]
         )
     assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(
-        "error: argument --step: --step must be best, latest"
-    )
+    assert err.count("\n") == 1 and err.startswith("error: argument --step: --step must be best, latest")

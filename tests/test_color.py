@@ -32,9 +32,7 @@ def _sample_codes() -> np.ndarray:
     stratified = 8 * runs + rng.integers(0, 8, runs.size)
     levels = np.arange(256, dtype=np.int64)
     dark, bright = np.arange(16), np.arange(240, 256)
-    cubes = [
-        np.stack(np.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3) for c in (dark, bright)
-    ]
+    cubes = [np.stack(np.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3) for c in (dark, bright)]
     zeros, full = np.zeros_like(levels), np.full_like(levels, 255)
     edges = [
         np.stack(channels, -1)
@@ -75,9 +73,7 @@ def sweep() -> dict:
     padded = np.concatenate([codes, codes[: -codes.size % CHUNK]])
     for start in range(0, padded.size, CHUNK):
         rgb8 = _codes_to_rgb8(padded[start : start + CHUNK])
-        counted = min(
-            CHUNK, codes.size - start
-        )  # exact round trips are counted over the unpadded colours
+        counted = min(CHUNK, codes.size - start)  # exact round trips are counted over the unpadded colours
         rgb64 = rgb8 / 255.0
         rgb32 = rgb64.astype(np.float32)
         for space, skimage_fn in reference.items():
@@ -157,9 +153,7 @@ def test_inverse_matches_skimage_out_of_gamut(space):
 
 def _extreme_inputs(space: str) -> np.ndarray:
     """Every combination of extreme lightness and chroma, plus Luv inputs whose v' is (within rounding) zero."""
-    lightness = np.array(
-        [-1e30, -50, -1e-7, 0, 1e-7, 1e-3, 1, 7.999625, 50, 100, 150, 1e30, np.inf]
-    )
+    lightness = np.array([-1e30, -50, -1e-7, 0, 1e-7, 1e-3, 1, 7.999625, 50, 100, 150, 1e30, np.inf])
     chroma = np.array([-np.inf, -1e30, -1e4, -500, -110, -1, 0, 1, 110, 500, 1e4, 1e30, np.inf])
     grid = np.stack(np.meshgrid(lightness, chroma, chroma, indexing="ij"), -1).reshape(-1, 3)
     if space == "lab":
@@ -203,9 +197,7 @@ def test_gradients_are_finite(space):
     def gradients(rgb, colour):
         to_colour = color.rgb_to_lab if space == "lab" else color.rgb_to_luv
         forward = jax.grad(lambda x: to_colour(x)[..., 1:].sum())(rgb)
-        inverse = jax.grad(lambda c: color.chroma_to_rgb(colour[:, :1], c, space).sum())(
-            colour[:, 1:]
-        )
+        inverse = jax.grad(lambda c: color.chroma_to_rgb(colour[:, :1], c, space).sum())(colour[:, 1:])
         return forward, inverse
 
     forward, inverse = gradients(rgb, colour)
@@ -243,9 +235,7 @@ def test_lightness_to_gray_is_lab2rgb_of_neutral_lab():
     levels = np.arange(256, dtype=np.float32) / 255
     lightness = color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=-1))[:, 0]
     assert np.max(np.abs(np.asarray(color.lightness_to_gray(lightness)) - levels)) < 2e-4
-    np.testing.assert_allclose(
-        color.lightness_to_gray(jnp.array([-5.0, 130.0])), [0.0, 1.0], atol=1e-6
-    )
+    np.testing.assert_allclose(color.lightness_to_gray(jnp.array([-5.0, 130.0])), [0.0, 1.0], atol=1e-6)
     grads = jax.grad(lambda x: color.lightness_to_gray(x).sum())(jnp.array([0.0, 1.0, 8.0, 50.0]))
     assert np.all(np.isfinite(grads)) and np.all(np.asarray(grads)[1:] > 0)
 
@@ -266,9 +256,7 @@ def test_tf_functions_work_inside_dataset_map(space):
 
 def test_importing_color_does_not_import_tensorflow():
     code = "import sys, colorjax.color; print('tensorflow' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
 

@@ -19,9 +19,7 @@ def trained_run(tmp_path_factory):
     for i in range(6):
         Image.fromarray(make_photo(rng, 40, 56)).save(photos / f"{i}.png")
     workdir = tmp_path_factory.mktemp("run")
-    train.train_and_evaluate(
-        tiny_config(f"folder:{photos}", num_train_steps=4, checkpoint_every=4), workdir
-    )
+    train.train_and_evaluate(tiny_config(f"folder:{photos}", num_train_steps=4, checkpoint_every=4), workdir)
     return workdir
 
 
@@ -61,9 +59,7 @@ def test_output_keeps_the_inputs_full_resolution_lightness(trained_run, inputs, 
     from skimage.color import rgb2lab
 
     output = tmp_path / "out"
-    colorize.main(
-        ["--workdir", str(trained_run), str(inputs / "sub" / "big.jpg"), "--output", str(output)]
-    )
+    colorize.main(["--workdir", str(trained_run), str(inputs / "sub" / "big.jpg"), "--output", str(output)])
     original = np.asarray(Image.open(inputs / "sub" / "big.jpg").convert("RGB")) / 255.0
     coloured = np.asarray(Image.open(output / "big.png")) / 255.0
     # Colour changes L only through gamut clipping and 8-bit rounding: detail survives at full resolution.
@@ -73,12 +69,7 @@ def test_output_keeps_the_inputs_full_resolution_lightness(trained_run, inputs, 
 
 def test_samples_and_side_by_side(trained_run, tmp_path):
     output = tmp_path / "out"
-    assert (
-        colorize.main(
-            ["--workdir", str(trained_run), "samples", "--output", str(output), "--side-by-side"]
-        )
-        == 0
-    )
+    assert colorize.main(["--workdir", str(trained_run), "samples", "--output", str(output), "--side-by-side"]) == 0
     chelsea = Image.open(output / "chelsea.png")
     side = Image.open(output / "chelsea_side.png")
     assert side.size[0] >= 2 * chelsea.size[0] and side.size[1] == chelsea.size[1]
@@ -100,9 +91,7 @@ def test_samples_and_side_by_side(trained_run, tmp_path):
     ],
 )
 def test_bad_input_is_one_line(trained_run, tmp_path, capsys, make_arguments, message):
-    status = colorize.main(
-        [*make_arguments(trained_run, tmp_path), "--output", str(tmp_path / "out")]
-    )
+    status = colorize.main([*make_arguments(trained_run, tmp_path), "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert status == 1 and len(err.splitlines()) == 1
     assert err.startswith("error: ")
@@ -114,15 +103,9 @@ def test_bad_input_is_one_line(trained_run, tmp_path, capsys, make_arguments, me
 def test_unwritable_output_is_one_line(trained_run, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    status = colorize.main(
-        ["--workdir", str(trained_run), "samples", "--output", str(blocker / "out")]
-    )
+    status = colorize.main(["--workdir", str(trained_run), "samples", "--output", str(blocker / "out")])
     err = capsys.readouterr().err.strip()
-    assert (
-        status == 1
-        and err.startswith("error: Cannot write to output folder")
-        and len(err.splitlines()) == 1
-    )
+    assert status == 1 and err.startswith("error: Cannot write to output folder") and len(err.splitlines()) == 1
 
 
 def test_an_unreadable_single_file_is_reported(trained_run, inputs, tmp_path, capsys):

@@ -125,9 +125,7 @@ def test_every_repo_config_sets_only_fields_base_config_has():
 
 
 def test_config_changes_one_line_per_field(demo):
-    previous = json.loads(
-        demo.to_json_best_effort()
-    )  # as config.json stores it: tuples become lists
+    previous = json.loads(demo.to_json_best_effort())  # as config.json stores it: tuples become lists
     assert config_check.config_changes(previous, demo) == []
     current = ml_collections.ConfigDict(demo.to_dict())
     current.batch_size = 32

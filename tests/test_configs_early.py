@@ -68,9 +68,7 @@ def parse_command_line(spec: str, *overrides: str) -> ml_collections.ConfigDict:
 
     argv = ["train", f"--config={CONFIGS / spec}", *overrides]
     flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_file(
-        "config", None, "config file", flag_values=flag_values, sys_argv=argv
-    )
+    config_flags.DEFINE_config_file("config", None, "config file", flag_values=flag_values, sys_argv=argv)
     flag_values(argv)
     return flag_values.config
 
@@ -133,9 +131,7 @@ def test_koalarization_recipe():
     config = load("koalarization")
     assert (config.model.embedder, config.batch_size) == ("inception_resnet_v2", 100)
     assert (config.optimizer.name, config.optimizer.learning_rate) == ("adam", 1e-3)
-    assert config.model.embedder_weights.endswith(
-        "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
-    )
+    assert config.model.embedder_weights.endswith("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5")
     vgg = load("koalarization", "vgg16,places")
     assert vgg.model.embedder == "vgg16" and vgg.data.source == "tfds:places365_small"
     assert vgg.model.embedder_weights.endswith("vgg16_weights_tf_dim_ordering_tf_kernels.h5")
@@ -167,9 +163,7 @@ def test_unknown_variant_is_one_line_error(name):
 
 
 def test_missing_pretrained_files_name_the_download_and_the_field(tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "HOME", str(tmp_path)
-    )  # An empty ~/.keras: the default paths point at nothing.
+    monkeypatch.setenv("HOME", str(tmp_path))  # An empty ~/.keras: the default paths point at nothing.
     cases = [
         (
             "luv_vgg16",
@@ -218,16 +212,12 @@ def test_cpu_variants_train_on_the_scene_photos_when_present(tmp_path, monkeypat
 # ------------------------------------------------------------------------------------ training and colorize
 
 
-def shrink(
-    config: ml_collections.ConfigDict, source: str, **model_overrides
-) -> ml_collections.ConfigDict:
+def shrink(config: ml_collections.ConfigDict, source: str, **model_overrides) -> ml_collections.ConfigDict:
     """A config cut to seconds on a CPU: 2 steps of 4 photos at 32x32, a checkpoint at the end."""
     config.data.source = source
     config.data.image_size = 32
     config.data.eval_split = "train"  # The fixture folder has no test split.
-    config.data.max_failed_fraction = (
-        0.5  # It holds a corrupt JPEG and a text file named .png on purpose.
-    )
+    config.data.max_failed_fraction = 0.5  # It holds a corrupt JPEG and a text file named .png on purpose.
     config.data.holdout_fraction = 0.0
     config.data.shuffle_buffer = 16
     config.data.prefetch = 2
@@ -264,9 +254,7 @@ def colorize_photo(workdir: Path, **overrides) -> tuple[np.ndarray, np.ndarray]:
         ("koalarization", {"width": 1 / 16}),
     ],
 )
-def test_cpu_variant_trains_and_its_checkpoint_colours_a_photo(
-    name, model_overrides, photo_folder, tmp_path
-):
+def test_cpu_variant_trains_and_its_checkpoint_colours_a_photo(name, model_overrides, photo_folder, tmp_path):
     config = shrink(load(name, "cpu"), f"folder:{photo_folder}", **model_overrides)
     results = train.train_and_evaluate(config, tmp_path / "run")
     assert np.isfinite(results["train/loss"])
@@ -302,12 +290,8 @@ def test_cifar10_recipe_trains_keeps_the_best_and_colours_any_size(photo_folder,
 @pytest.mark.parametrize(("mode", "expected"), [("min", 2), ("max", 3)])
 def test_step_best_read_only_is_the_checkpoint_the_run_kept(tmp_path, mode, expected):
     """`colorize --step best` (a read-only open, no config given) must pick by the run's own best_metric."""
-    (tmp_path / "config.json").write_text(
-        json.dumps({"best_metric": "val/loss", "best_mode": mode})
-    )
-    writer = checkpointing.Checkpoints(
-        tmp_path / "checkpoints", keep_latest=1, best_metric="val/loss", best_mode=mode
-    )
+    (tmp_path / "config.json").write_text(json.dumps({"best_metric": "val/loss", "best_mode": mode}))
+    writer = checkpointing.Checkpoints(tmp_path / "checkpoints", keep_latest=1, best_metric="val/loss", best_mode=mode)
     for step, loss in ((1, 0.5), (2, 0.1), (3, 0.7), (4, 0.3)):
         writer.save(step, {"w": np.full(2, step, np.float32)}, {"step": step}, {"val/loss": loss})
     writer.close()

@@ -19,11 +19,7 @@ MAX_PIXELS = config_lib.base_config().data.max_pixels
 def data_config(source: str, **overrides) -> ml_collections.ConfigDict:
     """`base_config().data` on `source`, small crops, every file in the training split."""
     config = config_lib.base_config().data
-    config.update(
-        dict(
-            source=source, image_size=32, max_failed_fraction=0.5, prefetch=2, holdout_fraction=0.0
-        )
-    )
+    config.update(dict(source=source, image_size=32, max_failed_fraction=0.5, prefetch=2, holdout_fraction=0.0))
     config.update(overrides)
     return config
 
@@ -39,9 +35,7 @@ def test_folder_source_finds_images_and_labels_from_subfolders(photo_folder):
 
 def test_folder_source_shards_across_processes(photo_folder):
     config = data_config(f"folder:{photo_folder}")
-    shards = [
-        sources.make_source(config, "train", process_index=i, process_count=3) for i in range(3)
-    ]
+    shards = [sources.make_source(config, "train", process_index=i, process_count=3) for i in range(3)]
     all_paths = sorted(p for s in shards for p in s.paths)
     assert all_paths == sorted(sources.make_source(config, "train").paths)
     assert max(s.num_examples for s in shards) - min(s.num_examples for s in shards) <= 1
@@ -50,18 +44,14 @@ def test_folder_source_shards_across_processes(photo_folder):
 def test_image_ids_and_names_are_the_same_whatever_the_process_count(photo_folder):
     config = data_config(f"folder:{photo_folder}")
     whole = sources.make_source(config, "train")
-    shards = [
-        sources.make_source(config, "train", process_index=i, process_count=3) for i in range(3)
-    ]
+    shards = [sources.make_source(config, "train", process_index=i, process_count=3) for i in range(3)]
     for shard in shards:
         assert [shard.name(int(i)) for i in shard.ids] == shard.paths.tolist()
         assert [whole.name(int(i)) for i in shard.ids] == shard.paths.tolist()
     good = [p for p in whole.paths if "corrupt" not in p and "notes" not in p]
     names = []
     for shard in shards:
-        for batch in streams.eval_batches(
-            shard, config, local_batch_size=4, num_batches=3, with_image_ids=True
-        ):
+        for batch in streams.eval_batches(shard, config, local_batch_size=4, num_batches=3, with_image_ids=True):
             names += [whole.name(int(i)) for i in batch["image_id"][batch["mask"]]]
     assert sorted(names) == sorted(good)  # Every readable photo once, named by its global id.
 
@@ -126,9 +116,7 @@ def test_luv_configs_emit_uv(photo_folder, tmp_path):
     batch = next(streams.eval_batches(source, config, local_batch_size=1, num_batches=1))
     rgb = np.asarray(Image.open(tmp_path / "cat.png"), np.float32) / 255
     crop = preprocess.center_crop(tf.constant(rgb), config).numpy()
-    np.testing.assert_allclose(
-        batch["chroma"][0], np.asarray(color.rgb_to_luv(crop))[..., 1:], atol=0.02
-    )
+    np.testing.assert_allclose(batch["chroma"][0], np.asarray(color.rgb_to_luv(crop))[..., 1:], atol=0.02)
 
 
 def test_unreadable_files_are_skipped_with_one_warning_each(photo_folder, caplog):
@@ -162,9 +150,7 @@ def test_too_many_unreadable_files_stop_with_a_clear_message(tmp_path):
 
 
 def test_photos_without_colour_are_skipped_in_training(tmp_path):
-    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 3, axis=2).repeat(
-        64, axis=0
-    )
+    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 3, axis=2).repeat(64, axis=0)
     Image.fromarray(gray).save(tmp_path / "gray.png")
     Image.fromarray(np.full((64, 64, 3), (30, 120, 220), np.uint8)).save(tmp_path / "blue.png")
     config = data_config(f"folder:{tmp_path}")
@@ -241,20 +227,14 @@ def test_tfds_source_with_mock_data():
         again = [next(resumed) for _ in range(4)]
         resumed.close()
         eval_source = sources.make_source(config, "test")
-        evals = list(
-            streams.eval_batches(
-                eval_source, config, local_batch_size=8, num_batches=3, with_image_ids=True
-            )
-        )
+        evals = list(streams.eval_batches(eval_source, config, local_batch_size=8, num_batches=3, with_image_ids=True))
     assert position.epoch >= 1
     assert all(b["L"].shape == (8, 32, 32, 1) and b["label"].dtype == np.int32 for b in batches)
     for a, b in zip(batches, again, strict=True):
         np.testing.assert_array_equal(a["chroma"], b["chroma"])
     assert sum(int(b["mask"].sum()) for b in evals) == 20
     ids = np.concatenate([b["image_id"][b["mask"]] for b in evals])
-    assert sorted(ids.tolist()) == list(
-        range(20)
-    )  # Positions in the split, from TFDS's record ids.
+    assert sorted(ids.tolist()) == list(range(20))  # Positions in the split, from TFDS's record ids.
     assert eval_source.name(7) == "test[7]"
 
 
@@ -263,9 +243,7 @@ def test_greyscale_photos_of_the_scene_set_are_detected(shared_dir):
     root = shared_dir / "data" / "intel_scenes_150"
     listed = {
         line.split()[0]
-        for line in (shared_dir / "data" / "intel_scenes_150.greyscale.txt")
-        .read_text()
-        .splitlines()
+        for line in (shared_dir / "data" / "intel_scenes_150.greyscale.txt").read_text().splitlines()
         if line.strip()
     }
     config = data_config(f"folder:{root}", image_size=150)
@@ -275,8 +253,7 @@ def test_greyscale_photos_of_the_scene_set_are_detected(shared_dir):
         source = sources.make_source(config, split)
         total += source.num_examples
         skipped |= {
-            str(p.relative_to(root))
-            for p in map(__import__("pathlib").Path, streams.colorless_images(source, config))
+            str(p.relative_to(root)) for p in map(__import__("pathlib").Path, streams.colorless_images(source, config))
         }
     others = total - len(listed)
     assert len(skipped & listed) >= 0.95 * len(listed)
@@ -288,9 +265,7 @@ def test_folder_with_train_and_test_evaluates_on_test_whatever_the_eval_name(tmp
         (tmp_path / split / "a").mkdir(parents=True)
         (tmp_path / split / "b").mkdir(parents=True)
         for cls in ("a", "b"):
-            Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(
-                tmp_path / split / cls / f"{split}.png"
-            )
+            Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / split / cls / f"{split}.png")
     source = sources.make_source(data_config(f"folder:{tmp_path}"), "validation")
     assert all("/test/" in p for p in source.paths) and source.class_names == ["a", "b"]
     (tmp_path / "test").rename(tmp_path / "elsewhere")
@@ -356,9 +331,7 @@ def test_scene_photos_decode_in_tensorflow_as_in_pillow(shared_dir):
 
 def test_pixel_limit_is_checked_before_decoding(tmp_path):
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.png")
-    with pytest.raises(
-        decode.ImageError, match=r"photo.png: 40x30 = 1200 pixels, over the limit of 1000"
-    ):
+    with pytest.raises(decode.ImageError, match=r"photo.png: 40x30 = 1200 pixels, over the limit of 1000"):
         decode.read_image(tmp_path / "photo.png", 1000)
     assert decode.read_image(tmp_path / "photo.png", 1200).shape == (30, 40, 3)
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.jpg")
@@ -377,13 +350,9 @@ def test_a_folder_of_bad_inputs_trains_and_evaluates_naming_each_bad_file_once(c
     with caplog.at_level(logging.WARNING):
         source = sources.make_source(config, "train")
         listed = {Path(p).name for p in source.paths}
-        assert (
-            listed == accepted | rejected_files
-        )  # Not the folder named .jpg, not the dangling link.
+        assert listed == accepted | rejected_files  # Not the folder named .jpg, not the dangling link.
         names = []
-        for batch in streams.eval_batches(
-            source, config, local_batch_size=8, num_batches=4, with_image_ids=True
-        ):
+        for batch in streams.eval_batches(source, config, local_batch_size=8, num_batches=4, with_image_ids=True):
             names += [Path(source.name(int(i))).name for i in batch["image_id"][batch["mask"]]]
         assert sorted(names) == sorted(accepted)
         stream = TrainStream(source, config, local_batch_size=8, seed=0)

@@ -19,17 +19,11 @@ def test_space_to_batch_round_trips_and_splits_the_interleaved_sub_grids():
     np.testing.assert_array_equal(batch_to_space(sub), x)
 
 
-@pytest.mark.parametrize(
-    "size", [(32, 32), (40, 48)]
-)  # block 5's grid 4x4 (sub-grids), 5x6 (odd: dilated)
+@pytest.mark.parametrize("size", [(32, 32), (40, 48)])  # block 5's grid 4x4 (sub-grids), 5x6 (odd: dilated)
 @pytest.mark.parametrize("train", [False, True])
 def test_fast_paths_equal_plain_convolutions(size, train):
-    plain = get_model(
-        "eccv16", width=0.125, first_conv_as_matmul=False, dilation_as_space_to_batch=False
-    )
-    fast = get_model(
-        "eccv16", width=0.125, first_conv_as_matmul=True, dilation_as_space_to_batch=True
-    )
+    plain = get_model("eccv16", width=0.125, first_conv_as_matmul=False, dilation_as_space_to_batch=False)
+    fast = get_model("eccv16", width=0.125, first_conv_as_matmul=True, dilation_as_space_to_batch=True)
     L = jax.random.uniform(jax.random.key(0), (2, *size, 1), maxval=100.0)
     variables = numpy_init(plain, L)
     # Running statistics of this batch, so inference mode sees normalised, order-one activations too.

@@ -62,9 +62,7 @@ def labelled_folder(tmp_path_factory) -> Path:
     return root
 
 
-def save_run(
-    workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data_fields: dict, class_names
-):
+def save_run(workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data_fields: dict, class_names):
     """A checkpoint laid out as the trainer saves it (state and meta with the config), for `evaluate --workdir`."""
     config = config_lib.base_config()
     config.model = ml_collections.ConfigDict({"name": model_name, **model_kwargs})
@@ -92,9 +90,7 @@ def trained_run(tmp_path_factory) -> Path:
         "color_space": "lab",
         "eval_split": "train",
     }
-    return save_run(
-        tmp_path_factory.mktemp("run"), "regression", {"width": 4}, variables, data_fields, sorted(CLASSES)
-    )
+    return save_run(tmp_path_factory.mktemp("run"), "regression", {"width": 4}, variables, data_fields, sorted(CLASSES))
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +98,7 @@ def classifier_run(tmp_path_factory) -> Path:
     """A checkpoint of `MeanLightnessClassifier`, whose classes are the photo folder's."""
     data_fields = {"source": "samples", "image_size": RESOLUTION}
     params = {"params": {"scale": np.ones((), np.float32)}}
-    return save_run(
-        tmp_path_factory.mktemp("classifier"), "mean_lightness", {}, params, data_fields, sorted(CLASSES)
-    )
+    return save_run(tmp_path_factory.mktemp("classifier"), "mean_lightness", {}, params, data_fields, sorted(CLASSES))
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +135,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def crops_and_prediction(run: Path, folder: Path):
     """The evaluated crops, read again, and the model's chroma on them, computed outside colorjax.evaluate."""
     loaded = evaluate.load_model_from_run(run)
-    data_config, split = evaluate.eval_data_config(
-        loaded.data, f"folder:{folder}", None, RESOLUTION, "lab"
-    )
+    data_config, split = evaluate.eval_data_config(loaded.data, f"folder:{folder}", None, RESOLUTION, "lab")
     source = data.make_source(data_config, split)
-    batches = list(
-        data.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1)
-    )
+    batches = list(data.eval_batches(source, data_config, local_batch_size=NUM_IMAGES, num_batches=1))
     L, true_ab, labels = (batches[0][k] for k in ("L", "chroma", "label"))
     predicted_ab = np.asarray(loaded.model.apply(loaded.variables, L, train=False)["chroma"])
     return source, L.astype(np.float64), true_ab.astype(np.float64), predicted_ab, labels
@@ -186,9 +176,7 @@ def test_evaluation_writes_every_output(evaluated):
         assert grid.size == (3 * RESOLUTION + 4 * 2, 3 * RESOLUTION + 4 * 2 + 14)
 
 
-def test_numbers_match_a_direct_computation_on_the_same_crops(
-    evaluated, trained_run, labelled_folder
-):
+def test_numbers_match_a_direct_computation_on_the_same_crops(evaluated, trained_run, labelled_folder):
     document = json.loads((evaluated / "metrics.json").read_text())
     prediction, baselines = document["prediction"], document["baselines"]
     rows = read_csv(evaluated / "per_image.csv")
@@ -200,17 +188,13 @@ def test_numbers_match_a_direct_computation_on_the_same_crops(
     assert baselines["ground_truth"]["auc_rebalanced_percent"] == 100.0
 
     error = np.linalg.norm(predicted_ab - true_ab, axis=-1)  # (N, H, W)
-    np.testing.assert_allclose(
-        [float(row["ab_l2_error"]) for row in rows], error.mean(axis=(1, 2)), rtol=1e-4
-    )
+    np.testing.assert_allclose([float(row["ab_l2_error"]) for row in rows], error.mean(axis=(1, 2)), rtol=1e-4)
     assert prediction["ab_l2_error"] == pytest.approx(error.mean(), rel=1e-5)
     thresholds = np.arange(151)
     curve = (error.reshape(-1, 1) <= thresholds).mean(axis=0)
     auc = 100 * np.trapezoid(curve, thresholds) / 150
     assert prediction["auc_percent"] == pytest.approx(auc, abs=0.01)
-    assert prediction["psnr_rgb_db"] == pytest.approx(
-        psnr_rgb(L, predicted_ab, true_ab).mean(), abs=0.05
-    )
+    assert prediction["psnr_rgb_db"] == pytest.approx(psnr_rgb(L, predicted_ab, true_ab).mean(), abs=0.05)
 
     gray_error = np.linalg.norm(true_ab, axis=-1).mean()
     assert baselines["gray"]["ab_l2_error"] == pytest.approx(gray_error, rel=1e-5)
@@ -304,9 +288,7 @@ def test_grid_collector_keeps_the_first_and_the_worst_in_bounded_memory():
 
         def images(ids=ids):
             fetched.append(int(ids[0]))
-            return tuple(
-                np.full((2, 1, 1, 3), ids[:, None, None, None], np.uint8) for _ in range(3)
-            )
+            return tuple(np.full((2, 1, 1, 3), ids[:, None, None, None], np.uint8) for _ in range(3))
 
         collector.add(ids, errors[start : start + 2], images)
         assert len(collector.worst()) <= 3
@@ -318,9 +300,7 @@ def test_grid_collector_keeps_the_first_and_the_worst_in_bounded_memory():
     ]
     assert int(collector.worst()[0][2][1][0, 0, 0]) == 2  # the pictures travel with their image
     assert fetched == [0, 2, 4, 6]  # every batch had a new worst image here ...
-    collector.add(
-        np.array([8, 9]), np.array([0.1, 0.2]), lambda: pytest.fail("fetched")
-    )  # ... not this
+    collector.add(np.array([8, 9]), np.array([0.1, 0.2]), lambda: pytest.fail("fetched"))  # ... not this
 
 
 @pytest.mark.parametrize(

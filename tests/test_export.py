@@ -44,9 +44,7 @@ def assert_matches(model, variables, run, shape, names):
     assert np.ptp(got["chroma"]) > 1.0  # not a constant picture
 
 
-@pytest.mark.parametrize(
-    "name, kwargs", [("regression", {"width": 8}), ("eccv16", {"width": 1 / 8})]
-)
+@pytest.mark.parametrize("name, kwargs", [("regression", {"width": 8}), ("eccv16", {"width": 1 / 8})])
 def test_stablehlo_export_is_polymorphic_and_matches(tmp_path, name, kwargs):
     model, variables = tiny(name, **kwargs)
     manifest = export.export_model(model, variables, tmp_path, "stablehlo", size=32, settings={})
@@ -90,9 +88,7 @@ def test_onnx_export_of_a_model_that_needs_a_fixed_size(tmp_path):
     onnx_model = OnnxModel(tmp_path / "model.onnx")
     for batch in (1, 3):
         assert_matches(model, variables, onnx_model, (batch, 40, 40), ["chroma"])
-    with pytest.raises(
-        OnnxRuntimeError, match=r"exported for input \('batch', 40, 40, 1\); axis 1 is 32"
-    ):
+    with pytest.raises(OnnxRuntimeError, match=r"exported for input \('batch', 40, 40, 1\); axis 1 is 32"):
         onnx_model(np.zeros((1, 32, 40, 1), np.float32))
 
 
@@ -102,10 +98,7 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     model, variables = tiny("regression", width=4)
     with pytest.raises(export.ExportError, match="is not empty; choose a new --output"):
         export.export_model(model, variables, tmp_path / "full", "stablehlo", size=32, settings={})
-    assert (
-        export.main(["--weights", "eccv61", "--format", "onnx", "--output", str(tmp_path / "o")])
-        == 1
-    )
+    assert export.main(["--weights", "eccv61", "--format", "onnx", "--output", str(tmp_path / "o")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "known names: eccv16, siggraph17" in error
     with pytest.raises(SystemExit) as exit_:

@@ -81,9 +81,7 @@ def test_a_bad_hints_file_gets_one_line_naming_the_file_and_point(tmp_path, cont
 def test_points_outside_the_photo_and_missing_files(tmp_path):
     path = write(tmp_path, [{"x": 5, "y": 5, "ab": [0, 0]}, {"x": 20, "y": 3, "ab": [0, 0]}])
     points = hints.read_hints(path)
-    with pytest.raises(
-        HintError, match=r"point 1 at x=20, y=3 lies outside the 20x10 photo"
-    ) as error:
+    with pytest.raises(HintError, match=r"point 1 at x=20, y=3 lies outside the 20x10 photo") as error:
         hints.hint_maps(points, (10, 20), source=f"hints file {path}")
     assert str(path) in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(HintError, match=r"x=-1, y=0 lies outside"):
@@ -112,9 +110,7 @@ def test_hints_are_scaled_to_the_working_size():
 
 
 def test_later_hints_paint_over_earlier_ones():
-    maps = hints.hint_maps(
-        [{"x": 2, "y": 2, "ab": [10, 10], "size": 5}, {"x": 3, "y": 3, "ab": [-5, 7]}], (8, 8)
-    )
+    maps = hints.hint_maps([{"x": 2, "y": 2, "ab": [10, 10], "size": 5}, {"x": 3, "y": 3, "ab": [-5, 7]}], (8, 8))
     np.testing.assert_array_equal(maps.ab[3, 3], [-5, 7])
     np.testing.assert_array_equal(maps.ab[2, 2], [10, 10])
     assert maps.mask.sum() == 25
@@ -162,9 +158,7 @@ def test_patch_means_are_the_mean_chroma_of_each_patch():
     for n in range(3):
         for k in range(12):
             t, c, s = top[n, k], left[n, k], size[n, k]
-            np.testing.assert_allclose(
-                means[n, k], chroma[n, t : t + s, c : c + s].mean((0, 1)), atol=1e-3
-            )
+            np.testing.assert_allclose(means[n, k], chroma[n, t : t + s, c : c + s].mean((0, 1)), atol=1e-3)
 
 
 def test_simulated_hints_reveal_patch_means_painted_in_order():
@@ -207,9 +201,7 @@ def test_hints_from_a_reference_photo():
     for p in points:
         np.testing.assert_allclose(p.ab, lab[p.y, p.x, 1:], atol=0.05)
     # Same draw at the size of a photo twice as large: the coordinates follow the photo.
-    scaled = hints.hints_from_reference(
-        reference, 12, jax.random.key(0), size=5, photo_size=(60, 80)
-    )
+    scaled = hints.hints_from_reference(reference, 12, jax.random.key(0), size=5, photo_size=(60, 80))
     assert all(0 <= p.x < 80 and 0 <= p.y < 60 and p.size == 5 for p in scaled)
     assert max(p.y for p in scaled) > 30 or max(p.x for p in scaled) > 40
     # The hints rasterise at any working size.

@@ -81,8 +81,7 @@ def test_colorize_with_a_hints_file_and_a_reference(hinted_run, photo, tmp_path,
     assert colorize.main(argv) == 0
     assert "5 colour point(s) sampled from" in capsys.readouterr().out
     plain, hinted, from_reference = (
-        np.asarray(Image.open(d / "photo.png")).astype(int)
-        for d in (plain_dir, hinted_dir, reference_dir)
+        np.asarray(Image.open(d / "photo.png")).astype(int) for d in (plain_dir, hinted_dir, reference_dir)
     )
     assert plain.shape == hinted.shape == from_reference.shape == (30, 50, 3)
     assert np.abs(hinted - plain).max() > 0 and np.abs(from_reference - plain).max() > 0
@@ -96,9 +95,7 @@ def test_colorize_with_a_hints_file_and_a_reference(hinted_run, photo, tmp_path,
         ("[{'x': 1}]", r"is not valid JSON"),
     ],
 )
-def test_colorize_rejects_a_bad_hints_file_in_one_line(
-    hinted_run, photo, tmp_path, capsys, content, message
-):
+def test_colorize_rejects_a_bad_hints_file_in_one_line(hinted_run, photo, tmp_path, capsys, content, message):
     hints_file = tmp_path / "bad.json"
     hints_file.write_text(content)
     argv = ["--workdir", str(hinted_run), str(photo), "--output", str(tmp_path / "out")]
@@ -139,16 +136,12 @@ def test_models_without_hint_inputs_refuse_hints(photo):
     variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 16, 16, 1)))
     colorizer = Colorizer(model=model, variables=variables, resolution=16, description="a test")
     rgb = np.asarray(Image.open(photo).convert("RGB"))
-    with pytest.raises(
-        InferenceError, match="a test takes no colour hints; hints need a siggraph17"
-    ):
+    with pytest.raises(InferenceError, match="a test takes no colour hints; hints need a siggraph17"):
         colorizer.predict(rgb, hints=[])
     hints = base_config().hints
     hints.simulate = True
     with pytest.raises(ValueError, match="config.hints.simulate needs a model that takes colour"):
-        train.make_train_step(
-            model, losses.get_loss("l2"), optax.adam(1e-3), optax.constant_schedule(1e-3), hints
-        )
+        train.make_train_step(model, losses.get_loss("l2"), optax.adam(1e-3), optax.constant_schedule(1e-3), hints)
 
 
 def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):

@@ -112,17 +112,13 @@ def test_global_path_sees_only_the_rescale():
 
 def test_low_level_weights_are_shared_and_trained_by_both_paths():
     model = Iizuka(num_classes=4, **TINY)
-    L = smooth_L(
-        jax.random.key(5), (2, 64, 64)
-    )  # not the global size: the two paths run separately
+    L = smooth_L(jax.random.key(5), (2, 64, 64))  # not the global size: the two paths run separately
     variables = init(model, L)
     params = variables["params"]
     # One low-level network: the only kernel reading the 1-channel input is its first conv.
     first_convs = [k for k in jax.tree.leaves(params) if k.ndim == 4 and k.shape[2] == 1]
     assert len(first_convs) == 1
-    assert "low_level" in params and not any(
-        "low" in name for name in params if name != "low_level"
-    )
+    assert "low_level" in params and not any("low" in name for name in params if name != "low_level")
 
     def objective(p, stop_global):
         v = {**variables, "params": p}
@@ -179,9 +175,7 @@ def test_loss_target_at_half_resolution_and_class_term():
 
 # --- a short training run on generated labelled scenes ------------------------------------------------------------
 
-CLASS_AB = np.array(
-    [[45.0, 35.0], [-45.0, 40.0], [15.0, -50.0]], np.float32
-)  # red, green, blue-ish
+CLASS_AB = np.array([[45.0, 35.0], [-45.0, 40.0], [15.0, -50.0]], np.float32)  # red, green, blue-ish
 
 
 def labelled_scenes(key, n, size=32):
@@ -305,9 +299,7 @@ def test_tiled_inference_matches_untiled(vivid_model):
     full, full_info = colorize_large(model, variables, L)
     assert full_info["mode"] == "full"
     np.testing.assert_allclose(full["chroma"], model.apply(variables, L)["chroma"], atol=1e-3)
-    assert (
-        float(np.std(full["chroma"])) > 10.0
-    )  # the comparison below is not between near-constant maps
+    assert float(np.std(full["chroma"])) > 10.0  # the comparison below is not between near-constant maps
 
     tiled, info = colorize_large(model, variables, L, max_pixels=224 * 224)
     tile_h, tile_w = info["tile_size"]

@@ -100,9 +100,7 @@ def test_labelled_run_logs_class_loss_and_accuracy_beside_the_colour_loss(labell
 
 def test_any_size_in_size_out_at_full_resolution(labelled_run, odd_inputs, tmp_path, capsys):
     workdir = labelled_run[0]
-    status, out, _ = colorize_main(
-        capsys, "--workdir", workdir, odd_inputs, "--output", tmp_path / "out"
-    )
+    status, out, _ = colorize_main(capsys, "--workdir", workdir, odd_inputs, "--output", tmp_path / "out")
     assert status == 0
     for height, width in SIZES:
         with Image.open(tmp_path / "out" / f"{height}x{width}.png") as image:
@@ -111,9 +109,7 @@ def test_any_size_in_size_out_at_full_resolution(labelled_run, odd_inputs, tmp_p
         assert f"local path at full resolution {height}x{width}" in out
 
 
-def test_max_pixels_tiles_without_seams_or_downscales_and_says_so(
-    labelled_run, odd_inputs, tmp_path, capsys
-):
+def test_max_pixels_tiles_without_seams_or_downscales_and_says_so(labelled_run, odd_inputs, tmp_path, capsys):
     photo = odd_inputs / "171x203.png"
     workdir = labelled_run[0]
     outputs = {}
@@ -122,32 +118,24 @@ def test_max_pixels_tiles_without_seams_or_downscales_and_says_so(
         ("tiled", ["--max-pixels", 160 * 160]),
         ("downscaled", ["--max-pixels", 160 * 160, "--large-image", "downscale"]),
     ):
-        status, out, _ = colorize_main(
-            capsys, "--workdir", workdir, photo, "--output", tmp_path / name, *options
-        )
+        status, out, _ = colorize_main(capsys, "--workdir", workdir, photo, "--output", tmp_path / name, *options)
         assert status == 0
         lines = [line for line in out.splitlines() if line.startswith(str(photo))]
         assert len(lines) == 1, out
         outputs[name] = np.asarray(Image.open(tmp_path / name / "171x203.png"), np.int16)
         assert outputs[name].shape == (171, 203, 3)
         if name == "tiled":
-            assert re.search(
-                r"past the budget of 25600 pixels: local path tiled .* \d+ tiles", lines[0]
-            )
+            assert re.search(r"past the budget of 25600 pixels: local path tiled .* \d+ tiles", lines[0])
         if name == "downscaled":
             assert "local path downscaled to" in lines[0]
     # Tiles keep a context margin wider than the receptive field: the same picture as one pass (8-bit rounding).
     assert np.abs(outputs["tiled"] - outputs["full"]).max() <= 1
 
 
-def test_global_from_colours_with_the_references_global_features(
-    labelled_run, odd_inputs, tmp_path, capsys
-):
+def test_global_from_colours_with_the_references_global_features(labelled_run, odd_inputs, tmp_path, capsys):
     workdir = labelled_run[0]
     image, reference = odd_inputs / "45x61.png", odd_inputs / "171x203.png"
-    status, out, _ = colorize_main(
-        capsys, "--workdir", workdir, image, "--output", tmp_path / "own"
-    )
+    status, out, _ = colorize_main(capsys, "--workdir", workdir, image, "--output", tmp_path / "own")
     assert status == 0
     status, out, _ = colorize_main(
         capsys,
@@ -169,9 +157,7 @@ def test_global_from_colours_with_the_references_global_features(
 
 def test_labels_prints_the_top_classes_by_name(labelled_run, odd_inputs, tmp_path, capsys):
     workdir = labelled_run[0]
-    status, out, _ = colorize_main(
-        capsys, "--workdir", workdir, odd_inputs, "--output", tmp_path / "out", "--labels"
-    )
+    status, out, _ = colorize_main(capsys, "--workdir", workdir, odd_inputs, "--output", tmp_path / "out", "--labels")
     assert status == 0
     lines = [line for line in out.splitlines() if "classes:" in line]
     assert len(lines) == 3, out  # one per photo
@@ -200,9 +186,7 @@ def test_without_labels_the_classifier_is_off_and_says_so(tmp_path, capsys):
     assert "classifier" not in state["params"] and "global_net" in state["params"]
     assert "train/class_loss" not in results and np.isfinite(results["train/color_loss"])
 
-    status, _, err = colorize_main(
-        capsys, "--workdir", workdir, photos, "--output", tmp_path / "out", "--labels"
-    )
+    status, _, err = colorize_main(capsys, "--workdir", workdir, photos, "--output", tmp_path / "out", "--labels")
     assert status == 1 and len(err.strip().splitlines()) == 1
     assert "has no classifier" in err
 
@@ -210,9 +194,7 @@ def test_without_labels_the_classifier_is_off_and_says_so(tmp_path, capsys):
 def test_global_features_need_a_model_with_a_global_path():
     from colorjax.models import get_model
 
-    colorizer = inference.Colorizer(
-        get_model("regression", width=4), {}, description="a regression run"
-    )
+    colorizer = inference.Colorizer(get_model("regression", width=4), {}, description="a regression run")
     with pytest.raises(inference.InferenceError, match="regression run has no global features"):
         colorizer.encode_global(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(inference.InferenceError, match="regression run has no classifier"):
@@ -248,7 +230,5 @@ def test_scenes_variant_finds_the_shared_photos_from_any_cwd(shared_dir, tmp_pat
     assert folder.is_absolute() and (folder / scenes.data.eval_split / "forest").is_dir()
 
     monkeypatch.setenv("COLORJAX_SHARED", str(tmp_path / "nowhere"))
-    with pytest.raises(
-        FileNotFoundError, match="intel_scenes_150/train and /test .* COLORJAX_SHARED"
-    ):
+    with pytest.raises(FileNotFoundError, match="intel_scenes_150/train and /test .* COLORJAX_SHARED"):
         load_config("scenes")

@@ -28,9 +28,7 @@ def keras_files(tmp_path_factory):
     """The .h5 of a random-weight Keras Inception-ResNet-v2, a `_notop` copy, a test input and Keras's outputs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     keras = pytest.importorskip("keras")
-    model = keras.applications.InceptionResNetV2(
-        weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
-    )
+    model = keras.applications.InceptionResNetV2(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
     randomize_keras_weights(model, seed=0)
     rng = np.random.default_rng(0)
 
@@ -42,9 +40,7 @@ def keras_files(tmp_path_factory):
     notop_path = directory / irv2.NOTOP_WEIGHTS_FILE
     with h5py.File(top_path, "r") as source, h5py.File(notop_path, "w") as target:
         weights = source["model_weights"]
-        names = [
-            n for n in weights.attrs["layer_names"] if n not in (b"predictions", "predictions")
-        ]
+        names = [n for n in weights.attrs["layer_names"] if n not in (b"predictions", "predictions")]
         for name in names:
             name = name.decode() if isinstance(name, bytes) else name
             source.copy(weights[name], target, name=name)
@@ -85,9 +81,7 @@ def test_parameter_count_matches_keras(keras_files):
 
 
 def test_notop_file_loads_without_top_and_is_refused_for_logits(keras_files, imported_top):
-    notop = irv2.variables_from_keras_h5(
-        keras_files["notop"], irv2.InceptionResNetV2(include_top=False)
-    )
+    notop = irv2.variables_from_keras_h5(keras_files["notop"], irv2.InceptionResNetV2(include_top=False))
     expected = dict(imported_top, params=dict(imported_top["params"]))
     del expected["params"]["predictions"]
     flat_notop = traverse_util.flatten_dict(notop)
@@ -140,9 +134,7 @@ def test_koalarization_loader_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=irv2.WEIGHTS_FILE):
         SPECS["koalarization"].load_pretrained(variables, {"embedder_weights": ""})
     with pytest.raises(FileNotFoundError, match=irv2.WEIGHTS_URL):
-        SPECS["koalarization"].load_pretrained(
-            variables, {"embedder_weights": str(tmp_path / irv2.WEIGHTS_FILE)}
-        )
+        SPECS["koalarization"].load_pretrained(variables, {"embedder_weights": str(tmp_path / irv2.WEIGHTS_FILE)})
 
 
 @pytest.mark.slow

@@ -112,9 +112,7 @@ def test_training_moves_params_not_the_frozen_embedder():
     batch = {"L": jnp.asarray(L), "chroma": jnp.asarray(chroma)}
     variables = jax.jit(model.init)(jax.random.key(0), batch["L"])
     frozen = variables["frozen"]
-    tx = optax.adam(
-        3e-4
-    )  # The paper's 1e-3 is for batches of 100; on 4 images it overshoots at first.
+    tx = optax.adam(3e-4)  # The paper's 1e-3 is for batches of 100; on 4 images it overshoots at first.
     opt_state = tx.init(variables["params"])
     # Adam keeps two moments per trainable array and nothing for the frozen classifier.
     assert parameter_count(opt_state) == 2 * parameter_count(variables["params"]) + 1

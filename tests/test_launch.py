@@ -22,9 +22,7 @@ def fake_python(tmp_path: Path) -> Path:
 
 
 def run_gpu(tmp_path: Path, **env) -> subprocess.CompletedProcess:
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("CONFIG", "WORKDIR", "NUM_HOSTS")
-    }
+    environment = {k: v for k, v in os.environ.items() if k not in ("CONFIG", "WORKDIR", "NUM_HOSTS")}
     environment.update(PYTHON=str(fake_python(tmp_path)), **env)
     return subprocess.run(
         ["bash", "launch/gpu.sh", "--config.batch_size=64"],
@@ -84,19 +82,13 @@ def test_tpu_launch_checks_its_variables(tmp_path):
     gcloud.write_text('#!/usr/bin/env bash\necho "GCLOUD $*"\n')
     gcloud.chmod(gcloud.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "TPU_NAME": "cj", "ZONE": "z1"}
-    done = subprocess.run(
-        ["bash", "launch/tpu_vm.sh", "create"], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    done = subprocess.run(["bash", "launch/tpu_vm.sh", "create"], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 2 and "set ACCELERATOR_TYPE" in done.stderr
     env["ACCELERATOR_TYPE"] = "v4-8"
-    done = subprocess.run(
-        ["bash", "launch/tpu_vm.sh", "create"], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    done = subprocess.run(["bash", "launch/tpu_vm.sh", "create"], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0
     assert "GCLOUD compute tpus tpu-vm create cj --zone z1 --accelerator-type v4-8" in done.stdout
-    done = subprocess.run(
-        ["bash", "launch/tpu_vm.sh", "run"], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    done = subprocess.run(["bash", "launch/tpu_vm.sh", "run"], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 2 and "set CONFIG" in done.stderr
     env.update(CONFIG="configs/demo.py", WORKDIR="gs://b/run")
     done = subprocess.run(

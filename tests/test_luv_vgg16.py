@@ -52,9 +52,7 @@ def synthetic_batch(size: int = 32, batch: int = 4) -> dict[str, jax.Array]:
 
 
 def test_parameter_count_at_full_width():
-    shapes = jax.eval_shape(
-        lambda: get_model("luv_vgg16").init(jax.random.key(0), jnp.zeros((1, 224, 224, 1)))
-    )
+    shapes = jax.eval_shape(lambda: get_model("luv_vgg16").init(jax.random.key(0), jnp.zeros((1, 224, 224, 1))))
     params = shapes["params"]
     hypercolumn = 64 + 128 + 256 + 512 + 512
     head = 2 * hypercolumn  # hypercolumn BatchNorm scale, bias
@@ -98,9 +96,7 @@ def test_chroma_is_the_argmax_bin_mean(tiny_classifier):
     L = synthetic_batch(size=16, batch=2)["L"]
     outputs = model.clone(hypercolumn_stride=1).apply(variables, L)
     assert outputs["u_logits"].shape == (2, 16, 16, 50)
-    expected = bins_to_uv(
-        jnp.stack([outputs["u_logits"].argmax(-1), outputs["v_logits"].argmax(-1)], axis=-1)
-    )
+    expected = bins_to_uv(jnp.stack([outputs["u_logits"].argmax(-1), outputs["v_logits"].argmax(-1)], axis=-1))
     np.testing.assert_allclose(outputs["chroma"], expected, atol=1e-4)
     # bin means are -98, -94, ..., 98
     assert np.allclose(np.mod(np.asarray(outputs["chroma"]) + 98.0, 4.0), 0.0, atol=1e-4)
@@ -120,9 +116,7 @@ def test_loss_on_uniform_logits_is_two_log_50():
     batch = {"chroma": jnp.zeros((2, 8, 8, 2))}
     result = loss_fn(outputs, batch)
     np.testing.assert_allclose(result["loss"], [2 * math.log(50.0)] * 2, rtol=1e-6)  # 7.824
-    np.testing.assert_allclose(
-        result["acc_u"], [0.0, 0.0]
-    )  # argmax of ties is bin 0; truth is bin 25
+    np.testing.assert_allclose(result["acc_u"], [0.0, 0.0])  # argmax of ties is bin 0; truth is bin 25
 
 
 def test_loss_by_hand():
@@ -134,9 +128,7 @@ def test_loss_by_hand():
     chroma[0, ..., 1] = 20.0  # example 0: both right
     chroma[1, ..., 1] = -100.0  # example 1: V wrong; its bin gets p = 1 / 98
     result = loss_fn({"u_logits": u_logits, "v_logits": v_logits}, {"chroma": jnp.asarray(chroma)})
-    np.testing.assert_allclose(
-        result["loss"], [2 * math.log(2.0), math.log(2.0) + math.log(98.0)], rtol=1e-5
-    )
+    np.testing.assert_allclose(result["loss"], [2 * math.log(2.0), math.log(2.0) + math.log(98.0)], rtol=1e-5)
     np.testing.assert_allclose(result["acc_u"], [1.0, 1.0])
     np.testing.assert_allclose(result["acc_v"], [1.0, 0.0])
 
@@ -156,9 +148,7 @@ def test_targets_are_taken_at_each_cell_centre_pixel():
 # --------------------------------------------------------------------------------------------- training
 
 
-def train(
-    model, variables, loss_fn, batch, steps: int = 25, learning_rate: float = 1e-2
-) -> list[float]:
+def train(model, variables, loss_fn, batch, steps: int = 25, learning_rate: float = 1e-2) -> list[float]:
     optimizer = optax.adam(learning_rate)
 
     @jax.jit
@@ -241,9 +231,7 @@ def test_loader_errors_are_one_line_and_actionable(tmp_path):
     missing = tmp_path / KERAS_NOTOP_FILE
     with pytest.raises(FileNotFoundError) as error:
         load_pretrained("luv_vgg16", {}, {"backbone_weights": str(missing)})
-    assert "storage.googleapis.com/tensorflow/keras-applications/vgg16/" + KERAS_NOTOP_FILE in str(
-        error.value
-    )
+    assert "storage.googleapis.com/tensorflow/keras-applications/vgg16/" + KERAS_NOTOP_FILE in str(error.value)
     assert "config.model.backbone_weights" in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(ValueError, match="width=1.0"):
         load_pretrained("luv_vgg16", {}, {"backbone_weights": str(missing), "width": 0.5})

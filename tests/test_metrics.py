@@ -79,16 +79,12 @@ def test_psnr_of_identical_images_is_the_stated_cap():
 def test_psnr_averages_per_image_values_with_identical_images_at_the_cap():
     truth_levels = np.full((2, 6, 5, 3), 100)
     pred_levels = truth_levels.copy()
-    pred_levels[1] += (
-        10  # image 2 off by 10 everywhere: 28.13 dB; image 1 identical: the 100 dB cap
-    )
+    pred_levels[1] += 10  # image 2 off by 10 everywhere: 28.13 dB; image 1 identical: the 100 dB cap
     result = evaluate(
         views(rgb=pred_levels / 255, shape=(2, 6, 5)),
         views(rgb=truth_levels / 255, shape=(2, 6, 5)),
     )
-    assert result["psnr_rgb_db"] == pytest.approx(
-        (100 + 10 * math.log10(255**2 / 100)) / 2, abs=1e-4
-    )
+    assert result["psnr_rgb_db"] == pytest.approx((100 + 10 * math.log10(255**2 / 100)) / 2, abs=1e-4)
     assert result["psnr_rgb_capped_images"] == 1
     assert result["psnr_rgb_db_below_cap"] == pytest.approx(10 * math.log10(255**2 / 100), abs=1e-4)
 
@@ -141,9 +137,7 @@ def test_rebalancing_weights_each_colour_bin_by_inverse_frequency():
     prior = np.full(len(bins), 0.001)
     prior[np.flatnonzero((bins == (0, 0)).all(1))] = 0.6
     prior[np.flatnonzero((bins == (50, 50)).all(1))] = 0.1
-    result = evaluate(
-        views(ab=pred_ab, shape=(1, 1, 4)), views(ab=true_ab, shape=(1, 1, 4)), prior=prior
-    )
+    result = evaluate(views(ab=pred_ab, shape=(1, 1, 4)), views(ab=true_ab, shape=(1, 1, 4)), prior=prior)
     assert result["auc_percent"] == pytest.approx(75.0)
     assert result["auc_rebalanced_percent"] == pytest.approx(50.0)  # each bin counts 1/2
     # prior weights 1/0.6 and 1/0.1: 3 / 0.6 / (3 / 0.6 + 10) = 1/3 within at every threshold
@@ -162,9 +156,7 @@ def synthetic_photo(height: int = 24, width: int = 32) -> np.ndarray:
 def test_gray_baseline_auc_matches_direct_numpy_computation():
     rgb = synthetic_photo()[None]
     truth = views_of(rgb)
-    gray_rgb = skcolor.lab2rgb(
-        np.concatenate([skcolor.rgb2lab(rgb)[..., :1], np.zeros(rgb.shape[:-1] + (2,))], -1)
-    )
+    gray_rgb = skcolor.lab2rgb(np.concatenate([skcolor.rgb2lab(rgb)[..., :1], np.zeros(rgb.shape[:-1] + (2,))], -1))
     gray = views(rgb=gray_rgb, shape=rgb.shape[:3])
     result = evaluate(gray, truth)
 
@@ -174,19 +166,11 @@ def test_gray_baseline_auc_matches_direct_numpy_computation():
     within = error[:, None] <= thresholds[None, :]
     expected = 100 * np.trapezoid(within.mean(0), thresholds) / 150
     centres = quantize.ab_bin_centres().astype(np.float64)
-    nearest = np.argmin(
-        ((truth.ab.reshape(-1, 1, 2).astype(np.float64) - centres[None]) ** 2).sum(-1), axis=1
-    )
+    nearest = np.argmin(((truth.ab.reshape(-1, 1, 2).astype(np.float64) - centres[None]) ** 2).sum(-1), axis=1)
     weight = 1.0 / np.bincount(nearest, minlength=len(centres))[nearest]
-    expected_rebalanced = (
-        100 * np.trapezoid((weight[:, None] * within).sum(0) / weight.sum(), thresholds) / 150
-    )
+    expected_rebalanced = 100 * np.trapezoid((weight[:, None] * within).sum(0) / weight.sum(), thresholds) / 150
     prior_weight = 1.0 / quantize.load_prior()[nearest]
-    expected_prior = (
-        100
-        * np.trapezoid((prior_weight[:, None] * within).sum(0) / prior_weight.sum(), thresholds)
-        / 150
-    )
+    expected_prior = 100 * np.trapezoid((prior_weight[:, None] * within).sum(0) / prior_weight.sum(), thresholds) / 150
 
     assert len(np.unique(nearest)) > 40  # the image really spans many colour classes
     assert result["auc_percent"] == pytest.approx(expected, abs=1e-9)
@@ -287,9 +271,7 @@ def test_padded_batches_give_exactly_the_unpadded_numbers():
 
         mask = np.arange(start, start + 4) < 5
         accumulator.add(
-            evaluation_step(
-                metrics.ColourViews(*map(pad, pred)), metrics.ColourViews(*map(pad, truth)), mask
-            )
+            evaluation_step(metrics.ColourViews(*map(pad, pred)), metrics.ColourViews(*map(pad, truth)), mask)
         )
     assert metrics.finalize(accumulator) == whole
     assert whole["images"] == 5
@@ -371,12 +353,8 @@ def test_baseline_predictions_on_real_conversions():
     from colorjax import color
 
     rgb = jnp.asarray(synthetic_photo(8, 12)[None], jnp.float32)
-    truth = metrics.ColourViews(
-        rgb=rgb, ab=color.rgb_to_lab(rgb)[..., 1:], uv=color.rgb_to_luv(rgb)[..., 1:]
-    )
-    np.testing.assert_allclose(
-        truth.ab, skcolor.rgb2lab(np.asarray(rgb, np.float64))[..., 1:], atol=0.05
-    )
+    truth = metrics.ColourViews(rgb=rgb, ab=color.rgb_to_lab(rgb)[..., 1:], uv=color.rgb_to_luv(rgb)[..., 1:])
+    np.testing.assert_allclose(truth.ab, skcolor.rgb2lab(np.asarray(rgb, np.float64))[..., 1:], atol=0.05)
     L = color.rgb_to_lab(rgb)[..., :1]
     mean_ab = np.array([12.0, -7.0])
     baselines = metrics.baseline_predictions(L, truth, mean_ab)
@@ -384,9 +362,7 @@ def test_baseline_predictions_on_real_conversions():
     gray = baselines["gray"]
     assert float(jnp.abs(gray.ab).max()) == 0.0 and float(jnp.abs(gray.uv).max()) == 0.0
     assert float(jnp.ptp(gray.rgb, axis=-1).max()) < 2e-3  # R = G = B
-    np.testing.assert_allclose(
-        baselines["mean_colour"].ab, np.broadcast_to(mean_ab, truth.ab.shape)
-    )
+    np.testing.assert_allclose(baselines["mean_colour"].ab, np.broadcast_to(mean_ab, truth.ab.shape))
     # A Lab prediction equal to the truth reproduces the truth's colours (up to conversion round-off).
     echoed = metrics.views_from_chroma(L, truth.ab, "lab")
     assert float(jnp.abs(echoed.rgb - rgb).max()) < 2e-3

@@ -72,9 +72,7 @@ def start(workdir: Path, digests: Path) -> list[tuple[subprocess.Popen, Path]]:
         log = digests / f"log_{i}_{time.monotonic_ns()}.txt"
         with open(log, "w") as out:
             command = [sys.executable, str(DRIVER), *TRAIN_ARGS, "--workdir", str(workdir)]
-            process = subprocess.Popen(
-                command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
-            )
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         started.append((process, log))
     return started
 

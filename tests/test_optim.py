@@ -34,9 +34,7 @@ def test_warmup_then_cosine_to_zero():
 
 
 def test_step_schedule_decays_at_the_boundaries():
-    schedule = optim.make_schedule(
-        schedule_config(name="step", boundaries=(0.5, 0.75), decay_factor=0.1), 1.0, 100
-    )
+    schedule = optim.make_schedule(schedule_config(name="step", boundaries=(0.5, 0.75), decay_factor=0.1), 1.0, 100)
     assert [round(float(schedule(s)), 6) for s in (0, 49, 51, 76)] == [1.0, 1.0, 0.1, 0.01]
 
 
@@ -54,9 +52,7 @@ def test_every_optimizer_lowers_a_quadratic(name):
 
 
 def test_gradient_clipping_bounds_the_first_update():
-    tx, _ = optim.make_optimizer(
-        config(name="sgd", learning_rate=1.0, momentum=0.0, grad_clip_norm=0.5)
-    )
+    tx, _ = optim.make_optimizer(config(name="sgd", learning_rate=1.0, momentum=0.0, grad_clip_norm=0.5))
     params = {"w": jnp.zeros(4)}
     updates, _ = tx.update({"w": jnp.full(4, 100.0)}, tx.init(params), params)
     np.testing.assert_allclose(float(optax.global_norm(updates)), 0.5, rtol=1e-5)

@@ -36,9 +36,7 @@ def solid_colours(tmp_path) -> Path:
             image = np.broadcast_to(np.uint8(rgb), (*size, 3))
             Image.fromarray(np.ascontiguousarray(image)).save(root / "train" / f"{name}{i}.png")
     Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(root / "train" / "gray.png")
-    Image.fromarray(np.full((40, 40, 3), (220, 200, 30), np.uint8)).save(
-        root / "test" / "yellow.png"
-    )
+    Image.fromarray(np.full((40, 40, 3), (220, 200, 30), np.uint8)).save(root / "test" / "yellow.png")
     return root
 
 
@@ -50,13 +48,9 @@ def nearest_bin_of(rgb) -> int:
 def test_prior_puts_its_mass_on_the_training_colours(solid_colours):
     config = data_config(f"folder:{solid_colours}")
     raw = prior.compute_prior(config, sigma=0.0, progress=False)
-    assert (
-        raw.num_images == 6 and raw.num_colourless == 1
-    )  # the gray image is skipped, as training does
+    assert raw.num_images == 6 and raw.num_colourless == 1  # the gray image is skipped, as training does
     expected = {nearest_bin_of(rgb) for rgb in COLOURS.values()}
-    assert (
-        set(np.flatnonzero(raw.counts)) == expected
-    )  # not the test split's yellow, not the gray's (0, 0)
+    assert set(np.flatnonzero(raw.counts)) == expected  # not the test split's yellow, not the gray's (0, 0)
     # Equal areas per colour (every image is cropped to 32x32): a third of the mass each.
     np.testing.assert_allclose(raw.prior[sorted(expected)], 1 / 3, atol=1e-12)
     assert raw.counts.sum() == 6 * 8 * 8  # every 4th pixel of each 32x32 crop
@@ -105,9 +99,7 @@ def test_cli_writes_a_prior_that_load_prior_reads_and_the_loss_uses(photo_folder
     outputs = {"logits": jnp.asarray(rng.standard_normal((2, 4, 4, 313)), jnp.float32)}
     own = make_zhang_loss(prior_path=str(out))(outputs, batch)["loss"]
     imagenet = make_zhang_loss()(outputs, batch)["loss"]
-    assert np.max(np.abs(np.asarray(own) - np.asarray(imagenet))) > 0.05 * np.max(
-        np.asarray(imagenet)
-    )
+    assert np.max(np.abs(np.asarray(own) - np.asarray(imagenet))) > 0.05 * np.max(np.asarray(imagenet))
     # Without rebalancing the prior plays no part.
     np.testing.assert_allclose(
         make_zhang_loss(prior_path=str(out), rebalance=False)(outputs, batch)["loss"],

@@ -61,9 +61,7 @@ def test_nearest_bin_beyond_the_gamut_and_on_ties():
     # Beyond the gamut's edge the nearest grid point is no centre: the batch takes the search over all 313.
     rng = np.random.default_rng(0)
     beyond = rng.uniform(-140, 140, (4000, 2)).astype(np.float32)
-    np.testing.assert_array_equal(
-        np.asarray(quantize.nearest_bin(beyond)), brute_force_nearest(beyond)
-    )
+    np.testing.assert_array_equal(np.asarray(quantize.nearest_bin(beyond)), brute_force_nearest(beyond))
     # Exactly halfway between centres the lower index wins (argmin's rule), on the grid path too: every multiple
     # of 5 is a centre or a tie between two or four of them.
     fives = np.arange(-115.0, 120.0, 5.0, dtype=np.float32)
@@ -170,9 +168,7 @@ def test_annealed_mean_follows_the_definition_on_probabilities():
     z = np.asarray(jax.nn.softmax(logits, -1), np.float64)
     annealed = np.exp(np.log(z) / 0.38)
     annealed /= annealed.sum(-1, keepdims=True)
-    np.testing.assert_allclose(
-        quantize.annealed_mean(logits, 0.38), annealed @ quantize.ab_bin_centres(), atol=1e-3
-    )
+    np.testing.assert_allclose(quantize.annealed_mean(logits, 0.38), annealed @ quantize.ab_bin_centres(), atol=1e-3)
 
 
 def test_annealed_mean_approaches_the_mode_as_t_falls():
@@ -181,10 +177,7 @@ def test_annealed_mean_approaches_the_mode_as_t_falls():
     winners = jax.random.randint(jax.random.key(3), (64,), 0, 313)
     logits = logits.at[jnp.arange(64), winners].set(logits.max(-1) + 0.5)
     mode = quantize.ab_bin_centres()[winners]
-    errors = [
-        np.abs(np.asarray(quantize.annealed_mean(logits, t)) - mode).max()
-        for t in (1.0, 0.38, 0.1, 0.01)
-    ]
+    errors = [np.abs(np.asarray(quantize.annealed_mean(logits, t)) - mode).max() for t in (1.0, 0.38, 0.1, 0.01)]
     assert errors == sorted(errors, reverse=True)
     assert errors[-1] < 1e-2 and errors[0] > 5
 
@@ -225,12 +218,7 @@ def test_smoothed_prior_of_photos_has_the_character_of_the_imagenet_prior(shared
 
     photos = sorted((shared_dir / "data" / "intel_scenes_150" / "train").glob("*/*.jpg"))[::10]
     assert len(photos) >= 50
-    rgb = np.stack(
-        [
-            np.asarray(Image.open(p).convert("RGB").resize((48, 48)), np.float32) / 255
-            for p in photos
-        ]
-    )
+    rgb = np.stack([np.asarray(Image.open(p).convert("RGB").resize((48, 48)), np.float32) / 255 for p in photos])
     counts = np.asarray(quantize.bin_counts(jnp.asarray(rgb2lab(rgb)[..., 1:])))
     assert counts.sum() == rgb.shape[0] * 48 * 48
     prior = quantize.smoothed_prior(counts)

@@ -147,9 +147,7 @@ def test_missing_file_and_empty_run_directory_are_one_line_errors(tmp_path, caps
 
 
 def test_markdown_table_formats_numbers_and_missing_values():
-    table = plots.markdown_table(
-        ["Method", "AuC", "FID"], [["gray", 89.123, None], ["a|b", 91.0, float("nan")]]
-    )
+    table = plots.markdown_table(["Method", "AuC", "FID"], [["gray", 89.123, None], ["a|b", 91.0, float("nan")]])
     assert table.splitlines() == [
         "| Method | AuC | FID |",
         "|---|---:|---:|",

@@ -84,9 +84,7 @@ def png_bytes(rgb, **options):
 def upload(client, data, name="photo.png", **fields):
     token = CSRF.search(client.get("/").text)
     headers = {"X-CSRF-Token": token.group(1)} if token else {}
-    return client.post(
-        "/api/colorize", files={"image": (name, data, "image/png")}, data=fields, headers=headers
-    )
+    return client.post("/api/colorize", files={"image": (name, data, "image/png")}, data=fields, headers=headers)
 
 
 def lightness(rgb):
@@ -104,10 +102,7 @@ def test_sign_up_log_out_log_in_and_wrong_password(app):
     assert "alice" in client.get("/").text
     assert sign_up(TestClient(app)).status_code == 400  # The name is taken.
     token = csrf(client, "/")
-    assert (
-        client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code
-        == 303
-    )
+    assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     wrong = log_in(client, password="not the password")
     assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
@@ -120,9 +115,7 @@ def test_stored_password_is_a_scrypt_hash(app, data_dir):
     sign_up(TestClient(app))
     stored = app.state.database.user_by_name("alice")[1]
     assert stored.startswith("scrypt$16384$8$1$") and PASSWORD not in stored
-    assert auth.verify_password(PASSWORD, stored) and not auth.verify_password(
-        "x" + PASSWORD, stored
-    )
+    assert auth.verify_password(PASSWORD, stored) and not auth.verify_password("x" + PASSWORD, stored)
     assert PASSWORD.encode() not in (data_dir / "colorjax.sqlite3").read_bytes()
 
 
@@ -189,9 +182,7 @@ def bomb_png(width=30000, height=30000) -> bytes:
     """A valid PNG header claiming width x height RGB pixels, with almost no data behind it."""
 
     def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
@@ -210,9 +201,7 @@ def test_oversize_bomb_and_non_image_uploads_are_refused_with_nothing_stored(col
     assert too_big.status_code == 413 and "--max-upload-mb" in too_big.json()["error"]
     bomb = upload(client, bomb_png())
     assert bomb.status_code == 413 and "--max-pixels" in bomb.json()["error"]
-    over_pixels = upload(
-        client, bomb_png(400, 300)
-    )  # 120,000 pixels > 100,000, refused from the header.
+    over_pixels = upload(client, bomb_png(400, 300))  # 120,000 pixels > 100,000, refused from the header.
     assert over_pixels.status_code == 413 and "--max-pixels" in over_pixels.json()["error"]
     not_image = upload(client, b"GIF89a is not what this is" * 10, "photo.png")
     assert not_image.status_code == 400 and "not an image" in not_image.json()["error"]
@@ -225,9 +214,7 @@ def test_oversize_bomb_and_non_image_uploads_are_refused_with_nothing_stored(col
     )
     assert declared.status_code == 413
     assert stored_files(data_dir) == [] and app.state.database.image_count() == 0
-    assert (
-        upload(client, png_bytes(make_photo(np.random.default_rng(5), 30, 30))).status_code == 200
-    )
+    assert upload(client, png_bytes(make_photo(np.random.default_rng(5), 30, 30))).status_code == 200
 
 
 def test_user_file_names_never_reach_the_file_system(app, data_dir, tmp_path):
@@ -254,9 +241,7 @@ def test_another_users_image_is_404_like_a_missing_one(app):
     alice, bob = TestClient(app), TestClient(app)
     sign_up(alice, "alice")
     sign_up(bob, "bob")
-    image_id = upload(alice, png_bytes(make_photo(np.random.default_rng(7), 16, 20))).headers[
-        "x-image-id"
-    ]
+    image_id = upload(alice, png_bytes(make_photo(np.random.default_rng(7), 16, 20))).headers["x-image-id"]
     missing = bob.get("/api/images/AAAAAAAAAAAAAAAA")
     for response in (
         bob.get(f"/api/images/{image_id}"),
@@ -266,9 +251,7 @@ def test_another_users_image_is_404_like_a_missing_one(app):
         TestClient(app).get(f"/images/{image_id}/color.png"),  # Not logged in.
     ):
         assert response.status_code == 404
-    assert (
-        bob.get(f"/api/images/{image_id}").json() == missing.json() == {"error": "No such image."}
-    )
+    assert bob.get(f"/api/images/{image_id}").json() == missing.json() == {"error": "No such image."}
     assert bob.get("/api/history").json() == {"images": []}
     assert alice.get(f"/api/images/{image_id}").status_code == 200
 
@@ -277,18 +260,13 @@ def test_delete_removes_the_files_and_the_row(app, data_dir):
     client = TestClient(app)
     sign_up(client)
     first, second = (
-        upload(client, png_bytes(make_photo(np.random.default_rng(s), 16, 16))).headers[
-            "x-image-id"
-        ]
-        for s in (8, 9)
+        upload(client, png_bytes(make_photo(np.random.default_rng(s), 16, 16))).headers["x-image-id"] for s in (8, 9)
     )
     assert (data_dir / "images" / first / "color.png").is_file()
     token = csrf(client, "/")
     assert client.delete(f"/api/images/{first}", headers={"X-CSRF-Token": token}).status_code == 200
     assert not (data_dir / "images" / first).exists()
-    page_delete = client.post(
-        f"/images/{second}/delete", data={"csrf_token": token}, follow_redirects=False
-    )
+    page_delete = client.post(f"/images/{second}/delete", data={"csrf_token": token}, follow_redirects=False)
     assert page_delete.status_code == 303
     assert stored_files(data_dir) == [] and app.state.database.image_count() == 0
     assert client.get(f"/api/images/{first}").status_code == 404
@@ -297,9 +275,7 @@ def test_delete_removes_the_files_and_the_row(app, data_dir):
 def test_restart_keeps_accounts_sessions_and_history(colorizer, app, data_dir):
     client = TestClient(app)
     sign_up(client)
-    image_id = upload(client, png_bytes(make_photo(np.random.default_rng(10), 24, 16))).headers[
-        "x-image-id"
-    ]
+    image_id = upload(client, png_bytes(make_photo(np.random.default_rng(10), 24, 16))).headers["x-image-id"]
     app.state.database.close()
     restarted = create_app(colorizer, data_dir)
     again = TestClient(restarted, cookies=client.cookies)  # The same browser, after the restart.
@@ -318,27 +294,20 @@ def test_api_token_for_scripts(app):
     script = TestClient(app)  # No cookies, no CSRF token: the bearer token alone.
     headers = {"Authorization": f"Bearer {token}"}
     photo = png_bytes(make_photo(np.random.default_rng(11), 16, 16))
-    response = script.post(
-        "/api/colorize", files={"image": ("a.png", photo, "image/png")}, headers=headers
-    )
+    response = script.post("/api/colorize", files={"image": ("a.png", photo, "image/png")}, headers=headers)
     assert response.status_code == 200
     assert len(script.get("/api/history", headers=headers).json()["images"]) == 1
     bad = script.get("/api/history", headers={"Authorization": "Bearer cj_wrong"})
     assert bad.status_code == 401 and "error" in bad.json()
     assert script.get("/api/history").status_code == 401
-    page = script.get(
-        "/history", headers={"Authorization": "Bearer cj_wrong"}, follow_redirects=False
-    )
+    page = script.get("/history", headers={"Authorization": "Bearer cj_wrong"}, follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"] == "/login"
 
 
 def test_single_user_mode_needs_no_account(colorizer, data_dir):
     app = create_app(colorizer, data_dir, single_user=True)
     browser = TestClient(app)
-    assert (
-        browser.get("/").status_code == 200
-        and browser.get("/login", follow_redirects=False).status_code == 303
-    )
+    assert browser.get("/").status_code == 200 and browser.get("/login", follow_redirects=False).status_code == 303
     photo = png_bytes(make_photo(np.random.default_rng(12), 16, 16))
     assert upload(browser, photo).status_code == 200  # The page sends its CSRF token.
     script = TestClient(app)  # curl: no cookie, no Origin.

@@ -140,9 +140,7 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         )
         assert tuple(natural) == size  # The slider shows the full-resolution colorization.
         browser.save_screenshot(str(shots / "3_result.png"))
-        find(
-            By.CSS_SELECTOR, 'input[name="before"][value="input"]'
-        ).click()  # A colour upload: the original.
+        find(By.CSS_SELECTOR, 'input[name="before"][value="input"]').click()  # A colour upload: the original.
         wait_for(
             lambda: find(By.ID, "before").get_attribute("src").endswith("/input.png"),
             what="the original on the left",
@@ -158,9 +156,7 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         browser.save_screenshot(str(shots / "4_slider.png"))
 
         find(By.ID, "download-png").click()
-        downloaded = wait_for(
-            lambda: [p for p in browser.downloads.glob("*.png")], what="the download"
-        )[0]
+        downloaded = wait_for(lambda: [p for p in browser.downloads.glob("*.png")], what="the download")[0]
         wait_for(lambda: not list(browser.downloads.glob("*.crdownload")), what="the download")
         assert downloaded.name == "street_photo-colorized.png"
         with Image.open(io.BytesIO(downloaded.read_bytes())) as image:

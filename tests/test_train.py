@@ -44,9 +44,7 @@ def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
     config.eval_max_images = None
     for key, value in overrides.items():
         if key in ("model", "loss"):
-            config[key] = ml_collections.ConfigDict(
-                value
-            )  # another model or loss: its own fields only
+            config[key] = ml_collections.ConfigDict(value)  # another model or loss: its own fields only
         elif isinstance(value, dict):
             config[key].update(value)  # a partial sub-config: the other fields keep their defaults
         else:
@@ -197,9 +195,7 @@ def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
     assert "config.batch_size to e.g. 4" in message
 
 
-def _run_python(
-    code: str, env_extra: dict[str, str], timeout: float = 600
-) -> subprocess.CompletedProcess:
+def _run_python(code: str, env_extra: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, **env_extra, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -280,9 +276,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
     assert meta["step"] == stopped_at
 
 
-def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(
-    photo_folder, tmp_path, capsys
-):
+def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(photo_folder, tmp_path, capsys):
     workdir = tmp_path / "run"
     train.train_and_evaluate(tiny_config(f"folder:{photo_folder}", num_train_steps=2), workdir)
     longer = tiny_config(f"folder:{photo_folder}", num_train_steps=4)

@@ -49,9 +49,7 @@ def random_images(size: int, seed: int = 0) -> np.ndarray:
 def test_parameter_counts_match_keras_vgg16():
     def count(include_top):
         shapes = jax.eval_shape(
-            lambda: VGG16(include_top=include_top).init(
-                jax.random.key(0), jnp.zeros((1, 224, 224, 3))
-            )
+            lambda: VGG16(include_top=include_top).init(jax.random.key(0), jnp.zeros((1, 224, 224, 3)))
         )
         return parameter_count(shapes["params"])
 
@@ -62,9 +60,7 @@ def test_parameter_counts_match_keras_vgg16():
 
 def test_output_shapes_with_top():
     shapes = jax.eval_shape(
-        lambda: VGG16(include_top=True).init_with_output(
-            jax.random.key(0), jnp.zeros((2, 224, 224, 3))
-        )[0]
+        lambda: VGG16(include_top=True).init_with_output(jax.random.key(0), jnp.zeros((2, 224, 224, 3)))[0]
     )
     assert {name: value.shape for name, value in shapes.items()} == {
         "block1_conv2": (2, 224, 224, 64),
@@ -303,9 +299,7 @@ def test_torchvision_fc1_rows_are_reordered_for_the_imagenet_7x7_grid(tmp_path):
     """At the real size (fc1 25088 inputs) the (C, H, W) -> (H, W, C) reorder must hit the right rows."""
     torch = pytest.importorskip("torch")
     side, channels = 7, 512
-    fc1 = np.arange(channels * side * side, dtype=np.float32)[None, :].repeat(
-        2, axis=0
-    )  # (out=2, in)
+    fc1 = np.arange(channels * side * side, dtype=np.float32)[None, :].repeat(2, axis=0)  # (out=2, in)
     # The convs are not under test here: placeholders with the right keys keep the file tiny.
     state = {}
     for index in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28):
@@ -365,9 +359,7 @@ def test_torchvision_files_need_no_torch_and_a_bad_one_is_a_one_line_error(tmp_p
     path = tmp_path / "vgg16-397923af.pth"
     path.write_bytes(b"")
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
-    with pytest.raises(
-        ValueError, match=r"vgg16-397923af.pth is neither a zip nor a legacy torch.save"
-    ):
+    with pytest.raises(ValueError, match=r"vgg16-397923af.pth is neither a zip nor a legacy torch.save"):
         load_vgg16_params(path)
 
 
@@ -389,9 +381,7 @@ def test_chunked_layer_names_attribute_is_read(tmp_path):
 
 def test_weights_for_another_input_size_are_rejected_with_the_shapes():
     """A top saved for 64x64 input (fc1 2048 rows) must not load silently into a 32x32 model (fc1 512 rows)."""
-    shapes = jax.eval_shape(
-        lambda: VGG16(include_top=True).init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
-    )
+    shapes = jax.eval_shape(lambda: VGG16(include_top=True).init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
     target = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shapes["params"])
     loaded = {"fc1": {"kernel": np.zeros((2048, 4096), np.float32)}}
     with pytest.raises(ValueError, match=r"'fc1/kernel' has shape \(2048, 4096\).*\(512, 4096\)"):

@@ -60,9 +60,7 @@ def numpy_variables(model, height: int, width: int, seed: int = 0):
     import jax
 
     rng = np.random.default_rng(seed)
-    shapes = jax.eval_shape(
-        model.init, jax.random.key(seed), np.zeros((1, height, width, 1), np.float32)
-    )
+    shapes = jax.eval_shape(model.init, jax.random.key(seed), np.zeros((1, height, width, 1), np.float32))
 
     def fill(path, leaf):
         if path[-1].key == "kernel":
@@ -104,9 +102,7 @@ def iizuka():
 @pytest.fixture(scope="module")
 def cut_clip(tmp_path_factory, photos):
     """12 frames panning over one photo, then a cut to 8 frames panning over another; with sound."""
-    frames = list(pan_frames(photos[0], WIDTH, HEIGHT, 12)) + list(
-        pan_frames(photos[1], WIDTH, HEIGHT, 8)
-    )
+    frames = list(pan_frames(photos[0], WIDTH, HEIGHT, 12)) + list(pan_frames(photos[1], WIDTH, HEIGHT, 8))
     return write_clip(tmp_path_factory.mktemp("clips") / "cut.mp4", frames, FPS, audio=True)
 
 
@@ -129,9 +125,7 @@ def test_reader_is_a_generator_with_the_clip_timing(cut_clip):
 
 
 def test_output_keeps_frames_size_rate_duration_audio_and_lightness(colorizer, cut_clip, tmp_path):
-    result = colorize_video(
-        colorizer, cut_clip, tmp_path / "out.mp4", frames_dir=tmp_path / "frames", progress=False
-    )
+    result = colorize_video(colorizer, cut_clip, tmp_path / "out.mp4", frames_dir=tmp_path / "frames", progress=False)
     assert result.frames == 20 and result.shots == 2
     with VideoReader(cut_clip) as src, VideoReader(tmp_path / "out.mp4") as out:
         a, b = src.info, out.info
@@ -166,9 +160,7 @@ def test_odd_sizes_are_padded_for_h264_and_png_frames_keep_the_size(colorizer, p
         for rgb in pan_frames(photos[0], 61, 45, 6):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode())
-    result = colorize_video(
-        colorizer, clip, tmp_path / "odd.mp4", frames_dir=tmp_path / "frames", progress=False
-    )
+    result = colorize_video(colorizer, clip, tmp_path / "odd.mp4", frames_dir=tmp_path / "frames", progress=False)
     assert (result.info.width, result.info.height, result.frames) == (61, 45, 6)
     with VideoReader(tmp_path / "odd.mp4") as reader:
         assert (reader.info.width, reader.info.height) == (62, 46)
@@ -200,9 +192,7 @@ def test_frames_are_processed_one_at_a_time(colorizer, cut_clip, tmp_path):
         refs: list[weakref.ref] = []
         colorize_frames(FrameColorizer(colorizer), instrumented(), writer, progress=False)
         writer.close()
-    assert (
-        len(in_flight) == 20 and max(in_flight) == 0
-    )  # frame i is read once frames 0..i-1 are written
+    assert len(in_flight) == 20 and max(in_flight) == 0  # frame i is read once frames 0..i-1 are written
     assert max(alive) <= 2  # the frame being yielded and at most the one before it
 
 
@@ -212,9 +202,7 @@ def test_a_cut_resets_the_state(colorizer, cut_clip):
     assert not step.has_global_path
     results = [step(rgb) for rgb in frames]
     assert [i for i, r in enumerate(results) if r.cut] == [0, 12]
-    assert (
-        min(r.blended_fraction for r in results[1:12]) > 0.3
-    )  # the filter was at work in shot one
+    assert min(r.blended_fraction for r in results[1:12]) > 0.3  # the filter was at work in shot one
     assert results[12].blended_fraction == 0.0
     # No colour from the first shot in the first frame of the second: it is exactly the per-frame colouring.
     np.testing.assert_array_equal(results[12].rgb, colorizer.colorize(frames[12]))
@@ -239,9 +227,7 @@ def test_temporal_off_is_the_photo_colorizer_frame_by_frame(colorizer, cut_clip,
 
 def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
     """Lai et al.'s warp error of a flickering per-frame colouring falls by more than half."""
-    clip = write_clip(
-        tmp_path / "thing.mp4", moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 16), FPS
-    )
+    clip = write_clip(tmp_path / "thing.mp4", moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 16), FPS)
     truth = read_clip(clip)
     plain = [iizuka.colorize(rgb) for rgb in truth]
     step = FrameColorizer(iizuka)
@@ -270,18 +256,14 @@ def test_bad_files_get_one_line_errors_and_the_others_finish(colorizer, cut_clip
     bad.mkdir()
     (bad / "notes.mp4").write_text("not a video")
     (bad / "empty.mov").write_bytes(b"")
-    (bad / "cut_short.mp4").write_bytes(
-        good[: len(good) // 2]
-    )  # the index (moov) is at the end: lost
+    (bad / "cut_short.mp4").write_bytes(good[: len(good) // 2])  # the index (moov) is at the end: lost
     faststart = write_clip(
         tmp_path / "fs.mp4",
         pan_frames(np.asarray(read_clip(cut_clip)[0]), 96, 64, 20),
         FPS,
         faststart=True,
     ).read_bytes()
-    (bad / "truncated.mp4").write_bytes(
-        faststart[: len(faststart) * 2 // 3]
-    )  # index intact, data cut
+    (bad / "truncated.mp4").write_bytes(faststart[: len(faststart) * 2 // 3])  # index intact, data cut
     (bad / "codec.mp4").write_bytes(good.replace(b"avc1", b"zzz1"))  # a codec FFmpeg does not know
     names = ["notes", "empty", "cut_short", "truncated", "codec"]
     inputs = [(bad / p.name, p.relative_to(bad).with_suffix("")) for p in sorted(bad.iterdir())]
@@ -291,10 +273,7 @@ def test_bad_files_get_one_line_errors_and_the_others_finish(colorizer, cut_clip
     err = capsys.readouterr().err.strip().splitlines()
     assert failures == 5 and len(err) == 5
     for name in names:
-        assert (
-            sum(f"/{name}." in line and line.startswith("error: Cannot read video") for line in err)
-            == 1
-        )
+        assert sum(f"/{name}." in line and line.startswith("error: Cannot read video") for line in err) == 1
     assert sorted(p.name for p in output.iterdir()) == ["cut.mp4"]  # nothing half-written left
     assert any("truncated" in line and "after" in line for line in err)
     assert any("codec" in line and "not one this FFmpeg build decodes" in line for line in err)
@@ -340,9 +319,7 @@ def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path)
     colorize_video(colorizer, clip, tmp_path / "out.mp4", progress=False)
     with VideoReader(clip) as a, VideoReader(tmp_path / "out.mp4") as b:
         assert b.info.frame_rate == a.info.frame_rate == fractions.Fraction(30000, 1001)
-        assert [f.pts * f.time_base for f in a.frames()] == [
-            f.pts * f.time_base for f in b.frames()
-        ]
+        assert [f.pts * f.time_base for f in a.frames()] == [f.pts * f.time_base for f in b.frames()]
 
 
 @pytest.fixture(scope="module")
@@ -361,9 +338,7 @@ def run_dir(tmp_path_factory, colorizer):
     )
 
 
-def test_colorize_command_takes_videos_and_photos_together(
-    run_dir, colorizer, cut_clip, tmp_path, capsys
-):
+def test_colorize_command_takes_videos_and_photos_together(run_dir, colorizer, cut_clip, tmp_path, capsys):
     from PIL import Image
 
     from colorjax import colorize
@@ -389,9 +364,7 @@ def test_colorize_command_takes_videos_and_photos_together(
     with VideoReader(output / "cut.mp4") as reader:
         assert (reader.info.num_frames, reader.info.audio_codec) == (20, "aac")
     pngs = sorted((output / "cut_frames").glob("*.png"))
-    np.testing.assert_array_equal(
-        np.asarray(Image.open(pngs[5])), colorizer.colorize(read_clip(cut_clip)[5])
-    )
+    np.testing.assert_array_equal(np.asarray(Image.open(pngs[5])), colorizer.colorize(read_clip(cut_clip)[5]))
 
 
 def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip, tmp_path, capsys):
@@ -400,9 +373,7 @@ def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip,
     from colorjax import evaluate
 
     output = tmp_path / "eval"
-    status = evaluate.main(
-        ["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)]
-    )
+    status = evaluate.main(["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)])
     assert status == 0, capsys.readouterr().err
     results = json.loads((output / "video_metrics.json").read_text())[str(cut_clip)]
     stable, plain, truth = results["stabilised"], results["per-frame"], results["ground truth"]

@@ -116,9 +116,7 @@ def test_a_name_downloads_once_and_then_comes_from_the_cache(server, served_file
 def test_a_path_keeps_working_and_an_unknown_name_lists_the_known_ones(server, served_files):
     folder, good_name = served_files
     assert weights.resolve_weights(str(folder / good_name)) == folder / good_name
-    with pytest.raises(
-        WeightsError, match=r"'eccv61' does not exist and is not a known name; known names: eccv16"
-    ):
+    with pytest.raises(WeightsError, match=r"'eccv61' does not exist and is not a known name; known names: eccv16"):
         weights.resolve_weights("eccv61")
     assert server.requests == []
 
@@ -198,9 +196,7 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
     assert colorizer.model == module
     assert (colorizer.resolution, colorizer.square) == (256, True)
     assert jax.tree.structure(colorizer.variables) == jax.tree.structure(variables)
-    for ours, theirs in zip(
-        jax.tree.leaves(colorizer.variables), jax.tree.leaves(variables), strict=True
-    ):
+    for ours, theirs in zip(jax.tree.leaves(colorizer.variables), jax.tree.leaves(variables), strict=True):
         np.testing.assert_array_equal(ours, theirs)
     # A second to-run into the same workdir is refused, not overwritten.
     with pytest.raises(WeightsError, match="already holds a run"):
@@ -241,9 +237,7 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
     np.testing.assert_array_equal(from_run.colorize(photo), published.colorize(photo))
 
 
-def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(
-    server, monkeypatch, tmp_path, capsys
-):
+def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server, monkeypatch, tmp_path, capsys):
     from colorjax import colorize, evaluate
 
     photo = tmp_path / "photo.png"

@@ -50,9 +50,7 @@ def test_the_paper_recipe_and_its_switches():
         0.99,
         1e-3,
     )
-    assert (
-        config.loss.name == "zhang_classification" and config.loss.rebalance and config.loss.k == 5
-    )
+    assert config.loss.name == "zhang_classification" and config.loss.rebalance and config.loss.k == 5
     assert config.model.name == "eccv16" and config.model.temperature == 0.38
     assert not zhang_config("norebalance").loss.rebalance
     assert zhang_config("places365,norebalance").data.source == "tfds:places365_small"
@@ -190,12 +188,8 @@ def random_published_eccv16(path: Path) -> Path:
             state[key] = np.zeros(shape, np.int64)
         elif key == "model_out.weight":
             state[key] = (quantize.ab_bin_centres().T / 110.0)[:, :, None, None]
-        elif (
-            len(shape) == 4
-        ):  # conv (out, in, kh, kw) or transposed conv (in, out, kh, kw): He-scaled
-            fan_in = (
-                shape[1] * shape[2] * shape[3] if not key.startswith("model8.0") else shape[0] * 4
-            )
+        elif len(shape) == 4:  # conv (out, in, kh, kw) or transposed conv (in, out, kh, kw): He-scaled
+            fan_in = shape[1] * shape[2] * shape[3] if not key.startswith("model8.0") else shape[0] * 4
             state[key] = rng.normal(0, np.sqrt(2 / fan_in), shape)
         elif key.endswith("running_var"):
             state[key] = rng.uniform(0.5, 2.0, shape)
@@ -235,6 +229,4 @@ def test_colorize_with_published_weights_reproduces_the_plain_mean(tmp_path):
     expected = np.asarray(color.rgb_to_uint8(color.chroma_to_rgb(L, ab, "lab")))
     difference = np.abs(square_out.astype(int) - expected.astype(int))
     assert difference.max() <= 1 and difference.mean() < 0.01
-    assert (
-        saturation(expected) > 2.0
-    )  # random weights still give colour, so the comparison means something
+    assert saturation(expected) > 2.0  # random weights still give colour, so the comparison means something

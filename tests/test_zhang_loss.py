@@ -38,9 +38,7 @@ def test_loss_is_the_rebalanced_cross_entropy_on_every_4th_pixel():
 
     plain = make_zhang_loss(rebalance=False)({"logits": logits}, batch)
     np.testing.assert_allclose(plain["loss"], np.mean(cross_entropy, (1, 2)), rtol=1e-5)
-    assert get_loss("zhang_classification", rebalance=False)({"logits": logits}, batch)[
-        "loss"
-    ].shape == (2,)
+    assert get_loss("zhang_classification", rebalance=False)({"logits": logits}, batch)["loss"].shape == (2,)
 
 
 def test_loss_gradient_matches_the_closed_form_and_finite_differences():
@@ -55,11 +53,7 @@ def test_loss_gradient_matches_the_closed_form_and_finite_differences():
     # d/dz of mean_pixels(w * CE(t, softmax z)) = w (softmax z - t) / num_pixels.
     targets = batch["chroma"][:, ::4, ::4]
     weights = rebalance_weights(load_prior(), 0.5)[np.asarray(nearest_bin(targets))]
-    expected = (
-        weights[..., None]
-        * (np.asarray(jax.nn.softmax(logits, -1)) - np.asarray(soft_encode(targets)))
-        / 9.0
-    )
+    expected = weights[..., None] * (np.asarray(jax.nn.softmax(logits, -1)) - np.asarray(soft_encode(targets))) / 9.0
     np.testing.assert_allclose(gradient, expected, atol=1e-6)
 
     # Central differences along random directions (float32: step 1e-2, a few per mille of agreement).

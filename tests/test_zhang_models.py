@@ -53,9 +53,7 @@ def test_eccv16_parameter_count_is_the_published_one():
 
 
 def test_siggraph17_parameter_count_is_the_published_one():
-    assert (
-        num_params(get_model("siggraph17")) == LAYOUTS["siggraph17"]["num_parameters"] == 34_187_027
-    )
+    assert num_params(get_model("siggraph17")) == LAYOUTS["siggraph17"]["num_parameters"] == 34_187_027
 
 
 @pytest.mark.parametrize("name", ["eccv16", "siggraph17"])
@@ -63,9 +61,7 @@ def test_siggraph17_parameter_count_is_the_published_one():
 def test_outputs_have_the_contract_shapes_at_any_size(name, size):
     model = get_model(name, width=0.125)
     L = jnp.full((2, *size, 1), 50.0)
-    outputs, _ = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), L, train=True))[
-        0:2
-    ]
+    outputs, _ = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), L, train=True))[0:2]
     quarter = (-(-size[0] // 4), -(-size[1] // 4))
     assert outputs["chroma"].shape == (2, *size, 2) and outputs["chroma"].dtype == jnp.float32
     key = "logits" if name == "eccv16" else "class_logits"
@@ -123,9 +119,7 @@ def torch_siggraph17(torch):
             self.model9up = nn.Sequential(nn.ConvTranspose2d(256, 128, 4, 2, 1))
             self.model9 = nn.Sequential(nn.ReLU(True), *convs(128, 128, 1), nn.BatchNorm2d(128))
             self.model10up = nn.Sequential(nn.ConvTranspose2d(128, 128, 4, 2, 1))
-            self.model10 = nn.Sequential(
-                nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2)
-            )
+            self.model10 = nn.Sequential(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2))
             self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, 1, 1))
             self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, 1, 1))
             self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, 1, 1))
@@ -180,10 +174,7 @@ def scale_head(torch, head, scale) -> None:
 
 
 def layout_of(state_dict) -> list:
-    return [
-        [key, list(value.shape), str(value.dtype).replace("torch.", "")]
-        for key, value in state_dict.items()
-    ]
+    return [[key, list(value.shape), str(value.dtype).replace("torch.", "")] for key, value in state_dict.items()]
 
 
 def save_both(torch, state_dict, directory: Path, stem: str) -> tuple[Path, Path]:
@@ -253,16 +244,12 @@ def test_eccv16_imported_from_pytorch_matches_the_pytorch_forward(torch_eccv16_c
     outputs = jax.jit(module.apply)(variables, jnp.asarray(L))
     logits_error = np.abs(np.asarray(outputs["logits"]) - logits_torch).max()
     ab_error = np.abs(np.asarray(outputs["chroma"]) - ab_torch).max()
-    print(
-        f"eccv16 float32 {suffix}: max |logits diff| {logits_error:.2e}, max |ab diff| {ab_error:.2e}"
-    )
+    print(f"eccv16 float32 {suffix}: max |logits diff| {logits_error:.2e}, max |ab diff| {ab_error:.2e}")
     assert logits_error <= 1e-4 * np.abs(logits_torch).max()
     assert ab_error <= 1e-2
 
 
-def test_eccv16_logits_of_order_one_match_pytorch_within_1e4_in_float32(
-    torch_eccv16_case, tmp_path
-):
+def test_eccv16_logits_of_order_one_match_pytorch_within_1e4_in_float32(torch_eccv16_case, tmp_path):
     """The issue's absolute bound, 1e-4, on logits of order one: the same network with its last layer scaled down."""
     torch, model, L, _, _ = torch_eccv16_case
     small = copy.deepcopy(model)
@@ -283,9 +270,7 @@ def test_eccv16_import_is_exact_in_float64(torch_eccv16_case):
     module, variables = load_published("eccv16", npz, temperature=1.0)
     with jax.enable_x64(True):
         variables = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), variables)
-        outputs = jax.jit(module.clone(dtype=jnp.float64).apply)(
-            variables, jnp.asarray(L, jnp.float64)
-        )
+        outputs = jax.jit(module.clone(dtype=jnp.float64).apply)(variables, jnp.asarray(L, jnp.float64))
         logits_error = np.abs(np.asarray(outputs["logits"]) - logits_torch).max()
         ab_error = np.abs(np.asarray(outputs["chroma"]) - ab_torch).max()
     print(f"eccv16 float64: max |logits diff| {logits_error:.2e}, max |ab diff| {ab_error:.2e}")
@@ -307,9 +292,7 @@ def test_eccv16_crops_sizes_that_are_not_multiples_of_8_like_pytorch(torch_eccv1
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".npz"])
-def test_siggraph17_imported_from_pytorch_matches_the_pytorch_forward(
-    torch_siggraph17_case, suffix
-):
+def test_siggraph17_imported_from_pytorch_matches_the_pytorch_forward(torch_siggraph17_case, suffix):
     torch, model, L, pth, npz = torch_siggraph17_case
     class_torch, ab_torch = torch_forward(torch, model, L)
     assert np.ptp(ab_torch) > 20.0 and np.abs(ab_torch).max() < 109.0  # varied, tanh not saturated
@@ -318,9 +301,7 @@ def test_siggraph17_imported_from_pytorch_matches_the_pytorch_forward(
     outputs = jax.jit(module.apply)(variables, jnp.asarray(L))
     class_error = np.abs(np.asarray(outputs["class_logits"]) - class_torch).max()
     ab_error = np.abs(np.asarray(outputs["chroma"]) - ab_torch).max()
-    print(
-        f"siggraph17 float32 {suffix}: max |class logits diff| {class_error:.2e}, max |ab diff| {ab_error:.2e}"
-    )
+    print(f"siggraph17 float32 {suffix}: max |class logits diff| {class_error:.2e}, max |ab diff| {ab_error:.2e}")
     assert 0.5 < np.abs(class_torch).max() <= 1.0 + 1e-6
     assert class_error <= 1e-4
     assert ab_error <= 1e-2
@@ -371,9 +352,7 @@ def siggraph17_hints_case(torch_siggraph17_case, tmp_path_factory):
 
 
 @pytest.mark.parametrize("layout", HINT_LAYOUTS)
-def test_siggraph17_with_hints_matches_the_pytorch_forward(
-    torch_siggraph17_case, siggraph17_hints_case, layout
-):
+def test_siggraph17_with_hints_matches_the_pytorch_forward(torch_siggraph17_case, siggraph17_hints_case, layout):
     """The published weights' hint inputs: colorjax with the user's ab and mask equals the authors' forward with
     the same hints, at the bounds of the automatic-mode test above."""
     torch, _, L, _, _ = torch_siggraph17_case
@@ -383,10 +362,7 @@ def test_siggraph17_with_hints_matches_the_pytorch_forward(
     outputs = apply(jnp.asarray(L), jnp.asarray(ab), jnp.asarray(mask))
     class_error = np.abs(np.asarray(outputs["class_logits"]) - class_torch).max()
     ab_error = np.abs(np.asarray(outputs["chroma"]) - ab_torch).max()
-    print(
-        f"siggraph17 float32 hints {layout}: max |class logits diff| {class_error:.2e}, "
-        f"max |ab diff| {ab_error:.2e}"
-    )
+    print(f"siggraph17 float32 hints {layout}: max |class logits diff| {class_error:.2e}, max |ab diff| {ab_error:.2e}")
     assert np.ptp(ab_torch) > 20.0 and np.abs(ab_torch).max() < 109.0  # varied, tanh not saturated
     assert np.abs(class_torch).max() <= 1.0 + 1e-6
     assert class_error <= 1e-4
@@ -469,9 +445,7 @@ def test_import_of_the_other_models_file_names_its_first_entry(tmp_path):
 
 def test_import_of_a_file_that_is_not_a_checkpoint(tmp_path):
     (tmp_path / "junk.pth").write_text("not a checkpoint")
-    with pytest.raises(
-        ValueError, match="junk.pth is neither a zip nor a legacy torch.save stream"
-    ):
+    with pytest.raises(ValueError, match="junk.pth is neither a zip nor a legacy torch.save stream"):
         load_published("eccv16", tmp_path / "junk.pth")
 
 

@@ -25,8 +25,6 @@ BENCHMARKS: dict[str, str] = {
 
 def get_benchmark(name: str) -> Callable[[bool], list[dict]]:
     if name not in BENCHMARKS:
-        raise ValueError(
-            f"Unknown benchmark {name!r}; choose from: {', '.join(sorted(BENCHMARKS))}."
-        )
+        raise ValueError(f"Unknown benchmark {name!r}; choose from: {', '.join(sorted(BENCHMARKS))}.")
     module_name, function_name = BENCHMARKS[name].split(":")
     return getattr(importlib.import_module(module_name), function_name)

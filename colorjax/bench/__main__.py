@@ -31,15 +31,9 @@ def _cell(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m colorjax.bench", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes: a smoke run of well under a minute each"
-    )
+    parser = argparse.ArgumentParser(prog="python -m colorjax.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of well under a minute each")
     parser.add_argument("--data", help="photos for the pipeline benchmark (folder:PATH or samples)")
     parser.add_argument("--out", help="also write the rows as JSON here")
     args = parser.parse_args(argv)

@@ -44,10 +44,7 @@ def describe_device(device: jax.Device | None = None) -> str:
     device = device or jax.devices()[0]
     peak = peak_bf16_flops(device.device_kind)
     peak_text = f"bf16 peak {peak / 1e12:.0f} TFLOP/s" if peak else "no bf16 peak listed: no MFU"
-    return (
-        f"{jax.device_count()} x {device.platform.upper()} {device.device_kind} "
-        f"(jax {jax.__version__}; {peak_text})"
-    )
+    return f"{jax.device_count()} x {device.platform.upper()} {device.device_kind} (jax {jax.__version__}; {peak_text})"
 
 
 def lowered_flops(jitted: Callable, *args) -> float:

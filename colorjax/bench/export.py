@@ -43,9 +43,7 @@ def bench_export(quick: bool) -> list[dict]:
         variables = state_dict_to_variables("eccv16", state, template, source="benchmark weights")
     else:
         rng = np.random.default_rng(0)
-        variables = jax.tree.map(
-            lambda leaf: jnp.asarray(0.01 * rng.standard_normal(leaf.shape), leaf.dtype), template
-        )
+        variables = jax.tree.map(lambda leaf: jnp.asarray(0.01 * rng.standard_normal(leaf.shape), leaf.dtype), template)
     # ECCV16's PyTorch forward decodes at T = 1: compare like with like.
     model = model.clone(temperature=1.0)
     bf16_model = model.clone(dtype=jnp.bfloat16)
@@ -64,9 +62,7 @@ def bench_export(quick: bool) -> list[dict]:
             contenders = {
                 "colorjax XLA:CPU float32": lambda L_jax=L_jax: apply(variables, L_jax),
                 "colorjax XLA:CPU bfloat16": lambda L_jax=L_jax: apply_bf16(variables, L_jax),
-                f"onnxruntime CPU float32 (export polymorphic in {label})": lambda L=L: onnx_model(
-                    L
-                )["chroma"],
+                f"onnxruntime CPU float32 (export polymorphic in {label})": lambda L=L: onnx_model(L)["chroma"],
             }
             if torch is not None:
                 L_torch = torch.from_numpy(L).permute(0, 3, 1, 2).contiguous()
@@ -78,11 +74,11 @@ def bench_export(quick: bool) -> list[dict]:
                     with torch.inference_mode():
                         return net(x)[1]
 
-                contenders[f"pytorch {torch.__version__} eager float32"] = lambda L_torch=L_torch: (
-                    torch_run(torch_model, L_torch)
+                contenders[f"pytorch {torch.__version__} eager float32"] = lambda L_torch=L_torch: torch_run(
+                    torch_model, L_torch
                 )
-                contenders[f"pytorch {torch.__version__} eager bfloat16"] = (
-                    lambda L_torch=L_torch, net=torch_bf16: torch_run(net, L_torch.bfloat16())
+                contenders[f"pytorch {torch.__version__} eager bfloat16"] = lambda L_torch=L_torch, net=torch_bf16: (
+                    torch_run(net, L_torch.bfloat16())
                 )
             seconds = interleaved_median_seconds(list(contenders.values()), repeats)
             reference = np.asarray(apply(variables, L_jax))
@@ -97,9 +93,7 @@ def bench_export(quick: bool) -> list[dict]:
                         "images_per_s": batch / s,
                         "ms_per_image": 1e3 * s / batch,
                         "speedup_vs_xla_f32": seconds[0] / s,
-                        "max_chroma_diff_vs_xla_f32": float(
-                            np.max(np.abs(np.asarray(chroma, np.float32) - reference))
-                        ),
+                        "max_chroma_diff_vs_xla_f32": float(np.max(np.abs(np.asarray(chroma, np.float32) - reference))),
                         "width": width,
                         "size": size,
                         "cpu_threads": os.cpu_count(),

@@ -126,11 +126,7 @@ def bench_iizuka(quick: bool) -> list[dict]:
                     "mode": info["mode"],
                     "tiles": info["num_tiles"],
                     "peak_rss_gib": _peak_rss_gib(),
-                    **(
-                        {"vs_paper_gpu_5s": PAPER_GPU_SECONDS_2048 / seconds}
-                        if side == 2048
-                        else {}
-                    ),
+                    **({"vs_paper_gpu_5s": PAPER_GPU_SECONDS_2048 / seconds} if side == 2048 else {}),
                 }
             )
 

@@ -92,9 +92,9 @@ def _one_core_rate(paths: list[Path], windowed: bool, repeats: int) -> float:
         return preprocess.to_lightness_chroma(rgb, data_config)
 
     encoded = [p.read_bytes() for p in paths]
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (encoded, np.arange(len(encoded), dtype=np.int64))
-    ).map(preprocess.plain(crop), num_parallel_calls=1)
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, np.arange(len(encoded), dtype=np.int64))).map(
+        preprocess.plain(crop), num_parallel_calls=1
+    )
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1

@@ -19,9 +19,7 @@ CROP_SIZE = 176
 def _bench_files(limit: int) -> tuple[list[Path], str]:
     spec = os.environ.get("COLORJAX_BENCH_DATA")
     if spec is None:
-        shared = (
-            Path(__file__).resolve().parents[3] / "shared" / "data" / "intel_scenes_150" / "train"
-        )
+        shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "intel_scenes_150" / "train"
         spec = f"folder:{shared}" if shared.is_dir() else "samples"
     if spec == "samples":
         files = list(data.sample_photo_paths().values())
@@ -46,9 +44,7 @@ def _skimage_loop(files: list[Path]) -> float:
         width, height = rgb.size
         side = int(min(width, height) * rng.uniform(0.5, 1.0))
         left, top = rng.integers(0, width - side + 1), rng.integers(0, height - side + 1)
-        crop = rgb.crop((left, top, left + side, top + side)).resize(
-            (CROP_SIZE, CROP_SIZE), Image.BILINEAR
-        )
+        crop = rgb.crop((left, top, left + side, top + side)).resize((CROP_SIZE, CROP_SIZE), Image.BILINEAR)
         if rng.random() < 0.5:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
         lab = rgb2lab(np.asarray(crop, np.float32) / 255.0)
@@ -60,9 +56,7 @@ def _colorjax_stream(files: list[Path], batch_size: int) -> float:
     from colorjax import config_lib
 
     config = config_lib.base_config().data
-    config.update(
-        dict(image_size=CROP_SIZE, color_space="lab", max_failed_fraction=0.05, prefetch=4)
-    )
+    config.update(dict(image_size=CROP_SIZE, color_space="lab", max_failed_fraction=0.05, prefetch=4))
     source = data.FileSource(files, None, None, "benchmark photos")
     stream = data.TrainStream(source, config, local_batch_size=batch_size, seed=0)
     next(stream)  # Start-up (graph construction, first fills) is not throughput.

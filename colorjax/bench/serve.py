@@ -38,9 +38,7 @@ def running_server(app) -> Iterator[str]:
     """Serves `app` with uvicorn on 127.0.0.1 on a free port in a background thread; yields its base URL."""
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -74,15 +72,11 @@ def sign_up(base_url: str, username: str, password: str) -> str:
         if response.status_code != 303:
             raise RuntimeError(f"sign-up of {username} failed: {response.status_code}")
         page = client.get("/account").text
-        response = client.post(
-            "/account/token", data={"csrf_token": CSRF.search(page).group(1), "action": "new"}
-        )
+        response = client.post("/account/token", data={"csrf_token": CSRF.search(page).group(1), "action": "new"})
         return re.search(r'id="token">([^<]+)<', response.text).group(1)
 
 
-def load_test(
-    base_url: str, photos: list[np.ndarray], users: int, requests_per_user: int
-) -> dict[str, float]:
+def load_test(base_url: str, photos: list[np.ndarray], users: int, requests_per_user: int) -> dict[str, float]:
     """Fires users * requests_per_user colorize requests at once; checks every answer and every history.
 
     Returns {"requests", "users", "p50_s", "p95_s", "max_s", "images_per_s", "healthz_max_s" (the slowest
@@ -141,9 +135,7 @@ def load_test(
 
     expected: dict[int, set[str]] = {user: set() for user in range(users)}
     for user, shape, response, _ in results:
-        assert response.status_code == 200, (
-            f"request failed: {response.status_code} {response.text[:200]}"
-        )
+        assert response.status_code == 200, f"request failed: {response.status_code} {response.text[:200]}"
         with Image.open(io.BytesIO(response.content)) as image:
             assert image.size == (shape[1], shape[0]), f"wrong size {image.size} for {shape}"
         expected[user].add(response.headers["x-image-id"])
@@ -196,9 +188,7 @@ def bench_serve(quick: bool) -> list[dict]:
 
     # (label, model name, model kwargs, Colorizer settings, --concurrency)
     if quick:
-        contenders = [
-            ("regression width 4, 32 px", "regression", {"width": 4}, {"resolution": 32}, 1)
-        ]
+        contenders = [("regression width 4, 32 px", "regression", {"width": 4}, {"resolution": 32}, 1)]
     else:
         regression = ("regression", {"width": 32}, {"resolution": 256})
         contenders = [
@@ -213,9 +203,7 @@ def bench_serve(quick: bool) -> list[dict]:
         model = models.get_model(name, **model_kwargs)
         variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
         colorizer = Colorizer(model=model, variables=dict(variables), **settings)
-        for shape in {
-            photo.shape for photo in photos
-        }:  # Compile for each photo size before timing.
+        for shape in {photo.shape for photo in photos}:  # Compile for each photo size before timing.
             colorizer.colorize(next(p for p in photos if p.shape == shape))
         with tempfile.TemporaryDirectory() as data_dir:
             app = create_app(colorizer, data_dir, model_concurrency=concurrency)

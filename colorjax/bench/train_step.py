@@ -26,9 +26,7 @@ def repo_config(file_name: str, arg: str | None = None) -> ml_collections.Config
     """`get_config(arg)` of a config in the source checkout's configs/ folder."""
     path = CONFIGS_DIR / file_name
     if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found: this benchmark runs from a source checkout of colorjax."
-        )
+        raise FileNotFoundError(f"{path} not found: this benchmark runs from a source checkout of colorjax.")
     return config_lib.load_config(path, arg)
 
 

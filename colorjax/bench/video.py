@@ -77,18 +77,14 @@ def pan_frames(
         )
 
 
-def zoom_frames(
-    photo: np.ndarray, width: int, height: int, count: int, *, zoom: float = 1.6
-) -> Iterator[np.ndarray]:
+def zoom_frames(photo: np.ndarray, width: int, height: int, count: int, *, zoom: float = 1.6) -> Iterator[np.ndarray]:
     """A smooth zoom into the photo's centre, from the widest window of the frame's aspect ratio to 1/zoom of it."""
     photo_h, photo_w = photo.shape[:2]
     widest = min(photo_w, photo_h * width / height)
     for t in range(count):
         window_w = widest * zoom ** (-t / max(count - 1, 1))
         window_h = window_w * height / width
-        yield _view(
-            photo, width, height, (photo_w - window_w) / 2, (photo_h - window_h) / 2, window_w
-        )
+        yield _view(photo, width, height, (photo_w - window_w) / 2, (photo_h - window_h) / 2, window_w)
 
 
 def moving_object_frames(
@@ -163,9 +159,7 @@ def scene_photos(count: int) -> list[np.ndarray]:
 
     folder = scene_photos_folder()
     if folder is not None:
-        paths = [
-            sorted(d.glob("*.jpg"))[3] for d in sorted((folder / "test").iterdir()) if d.is_dir()
-        ]
+        paths = [sorted(d.glob("*.jpg"))[3] for d in sorted((folder / "test").iterdir()) if d.is_dir()]
     else:
         paths = list(sample_photo_paths().values())
     return [np.asarray(Image.open(p).convert("RGB")) for p in paths[:count]]
@@ -302,8 +296,7 @@ def _quality_rows(colorizer, quick: bool) -> list[dict]:
                     "warp_per_frame": plain["warp_error"],
                     "warp_truth": floor,
                     "warp_reduction": 1 - stable["warp_error"] / plain["warp_error"],
-                    "excess_reduction": 1
-                    - (stable["warp_error"] - floor) / (plain["warp_error"] - floor),
+                    "excess_reduction": 1 - (stable["warp_error"] - floor) / (plain["warp_error"] - floor),
                     "psnr_stabilised_db": stable["psnr_rgb_db"],
                     "psnr_per_frame_db": plain["psnr_rgb_db"],
                     "psnr_change_db": stable["psnr_rgb_db"] - plain["psnr_rgb_db"],
@@ -311,11 +304,7 @@ def _quality_rows(colorizer, quick: bool) -> list[dict]:
                     "auc_per_frame": plain["auc_percent"],
                 }
             )
-    mean = {
-        k: float(np.mean([r[k] for r in rows]))
-        for k in rows[0]
-        if k.startswith(("warp_", "psnr_", "auc_"))
-    }
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k.startswith(("warp_", "psnr_", "auc_"))}
     mean["warp_reduction"] = 1 - mean["warp_stabilised"] / mean["warp_per_frame"]
     mean["excess_reduction"] = 1 - (mean["warp_stabilised"] - mean["warp_truth"]) / (
         mean["warp_per_frame"] - mean["warp_truth"]

@@ -136,9 +136,7 @@ def _inference_rows(quick: bool) -> list[dict]:
         variables = state_dict_to_variables("eccv16", state, template, source="benchmark weights")
     else:  # random weights of the right shapes are all the speed comparison needs
         rng = np.random.default_rng(0)
-        variables = jax.tree.map(
-            lambda leaf: jnp.asarray(0.01 * rng.standard_normal(leaf.shape), leaf.dtype), template
-        )
+        variables = jax.tree.map(lambda leaf: jnp.asarray(0.01 * rng.standard_normal(leaf.shape), leaf.dtype), template)
     L_jax = jnp.asarray(L)
 
     # colorjax contenders: (label, precision, model). The plain-conv first layer (CPU) and the space-to-batch
@@ -201,11 +199,7 @@ def _inference_rows(quick: bool) -> list[dict]:
             row["cpu_threads"] = os.cpu_count()
         rows.append(row)
     if torch is not None:
-        torch_seconds = {
-            p: s
-            for (label, p), s in zip(labels, seconds, strict=True)
-            if label.startswith("pytorch")
-        }
+        torch_seconds = {p: s for (label, p), s in zip(labels, seconds, strict=True) if label.startswith("pytorch")}
         for row, s in zip(rows, seconds, strict=True):
             if not row["contender"].startswith("pytorch"):
                 row["speedup_vs_pytorch"] = torch_seconds[row["precision"]] / s
@@ -246,11 +240,7 @@ def _train_step_rows(quick: bool) -> list[dict]:
                 how = "Adam + soft-target CE" + (", autocast" if precision == "bfloat16" else "")
                 labels.append((f"pytorch {torch.__version__} eager {device}, {how}", precision))
         seconds = interleaved_median_seconds(steps, 3 if jax.default_backend() == "cpu" else 10)
-        torch_seconds = {
-            p: s
-            for (label, p), s in zip(labels, seconds, strict=True)
-            if label.startswith("pytorch")
-        }
+        torch_seconds = {p: s for (label, p), s in zip(labels, seconds, strict=True) if label.startswith("pytorch")}
         for (label, precision), s, step_flops in zip(labels, seconds, flops, strict=True):
             row = {
                 "benchmark": "eccv16_train_step",
@@ -323,13 +313,9 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
     sparse_gradient = jax.jit(jax.grad(sparse_cross_entropy))
     dense_gradient = jax.jit(jax.grad(dense_cross_entropy))
     contenders = {
-        ("soft_encode", "sparse: K (index, weight) pairs (the loss's)"): lambda: (
-            quantize.soft_encode_sparse(ab, k=5)
-        ),
+        ("soft_encode", "sparse: K (index, weight) pairs (the loss's)"): lambda: quantize.soft_encode_sparse(ab, k=5),
         ("soft_encode", "dense: (..., 313) targets"): lambda: quantize.soft_encode(ab, k=5),
-        ("cross_entropy_gradient", "sparse targets (the loss's)"): lambda: sparse_gradient(
-            logits, ab
-        ),
+        ("cross_entropy_gradient", "sparse targets (the loss's)"): lambda: sparse_gradient(logits, ab),
         ("cross_entropy_gradient", "dense targets"): lambda: dense_gradient(logits, ab),
     }
     seconds = interleaved_median_seconds(list(contenders.values()), repeats=3 if quick else 5)

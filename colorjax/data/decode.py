@@ -43,9 +43,7 @@ class ImageError(ValueError):
     pixels: int = 0  # Set when the file is over the pixel limit (0: not known).
 
 
-def too_large_message(
-    pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None
-) -> str:
+def too_large_message(pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None) -> str:
     dims = f"{size[0]}x{size[1]} = " if size else ""
     count = f"{dims}{pixels} pixels" if pixels else "too many pixels"
     return f"{count}, over the limit of {max_pixels} (config.data.max_pixels; raise it to read this file)"
@@ -90,11 +88,7 @@ def probe(encoded: bytes, max_pixels: int) -> tuple[int, int]:
     except ImageError as e:
         return (TOO_LARGE, e.pixels) if "over the limit" in str(e) else (UNREADABLE, 0)
     pixels = image.size[0] * image.size[1]
-    plain = (
-        image.mode in ("RGB", "L")
-        and "transparency" not in image.info
-        and getattr(image, "n_frames", 1) == 1
-    )
+    plain = image.mode in ("RGB", "L") and "transparency" not in image.info and getattr(image, "n_frames", 1) == 1
     if plain and image.format == "JPEG" and image.getexif().get(_ORIENTATION, 1) == 1:
         return TF_JPEG, pixels
     eight_bit_png = encoded[24:25] == b"\x08"  # IHDR bit depth (16-bit RGB opens as "RGB" too).
@@ -192,9 +186,7 @@ def tf_decode(encoded, max_pixels: int):
         EXIF, or CMYK, goes to the probe, which reads its orientation."""
         shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
         pixels = shape[0] * shape[1]
-        exif = (
-            tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
-        )
+        exif = tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
         plain = tf.logical_and(tf.logical_not(exif), tf.logical_or(shape[2] == 1, shape[2] == 3))
         route = tf.where(pixels > max_pixels, np.int64(TOO_LARGE), np.int64(TF_JPEG))
         return tf.cond(plain, lambda: (route, pixels), python_probe)

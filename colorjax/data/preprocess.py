@@ -103,9 +103,7 @@ def preprocess(record, data_config, *, train: bool, seed: int):
 
     image, route, pixels = decode_image(record["encoded"], data_config)
     if train:
-        element_seed = tf.stack(
-            [tf.cast(seed, tf.int64) * 1_000_003 + record["epoch"], record["index"]]
-        )
+        element_seed = tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + record["epoch"], record["index"]])
         rgb = random_crop(image, element_seed, data_config)
     else:
         rgb = center_crop(image, data_config)

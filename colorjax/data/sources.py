@@ -79,9 +79,7 @@ def sample_photo_paths() -> dict[str, Path]:
             )
         path = Path(spec.origin).parent / relative
         if not path.exists():
-            raise DataError(
-                f"Sample photo {path} is missing from the installed {package}; reinstall it."
-            )
+            raise DataError(f"Sample photo {path} is missing from the installed {package}; reinstall it.")
         paths[name] = path
     return paths
 
@@ -108,9 +106,7 @@ class FileSource:
         self.class_names = None if class_names is None else list(class_names)
         self.description = description
         self.ids = np.arange(len(self.paths)) if ids is None else np.asarray(ids, np.int64)
-        self._all_paths = (
-            self.paths if all_paths is None else np.asarray([str(p) for p in all_paths])
-        )
+        self._all_paths = self.paths if all_paths is None else np.asarray([str(p) for p in all_paths])
 
     @property
     def num_examples(self) -> int:
@@ -148,9 +144,7 @@ class FileSource:
 
         orders = [self._order(s) for s in epoch_seeds]
         index = np.concatenate([np.arange(len(o)) for o in orders])
-        epoch = np.concatenate(
-            [np.full(len(o), e, np.int64) for o, e in zip(orders, epochs, strict=True)]
-        )
+        epoch = np.concatenate([np.full(len(o), e, np.int64) for o, e in zip(orders, epochs, strict=True)])
         order = np.concatenate(orders)
         columns = {
             "path": self.paths[order],
@@ -179,9 +173,7 @@ class TfdsSource:
     same in every process and epoch; `name(image_id)` is `split[id]`.
     """
 
-    def __init__(
-        self, name: str, split: str, *, data_dir: str | None, image_key: str, shuffle_buffer: int
-    ):
+    def __init__(self, name: str, split: str, *, data_dir: str | None, image_key: str, shuffle_buffer: int):
         import jax
         import tensorflow_datasets as tfds
 
@@ -189,9 +181,7 @@ class TfdsSource:
         try:
             self.builder = tfds.builder(name, data_dir=data_dir)
         except Exception as e:  # noqa: BLE001 - TFDS raises many types; the user needs one line.
-            raise DataError(
-                f"TFDS has no dataset {name!r} ({type(e).__name__}); check config.data.source."
-            ) from e
+            raise DataError(f"TFDS has no dataset {name!r} ({type(e).__name__}); check config.data.source.") from e
         self.split = tfds.split_for_jax_process(split) if jax.process_count() > 1 else split
         self._base_split = re.match(r"\s*([\w-]*)", split).group(1)
         self._combined = "+" in split
@@ -205,15 +195,11 @@ class TfdsSource:
                 "set config.data.image_key."
             )
         label = features["label"] if "label" in features else None
-        self.class_names = (
-            list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
-        )
+        self.class_names = list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
         try:
             self._num_examples = self.builder.info.splits[self.split].num_examples
         except (KeyError, ValueError):
-            self._num_examples = (
-                None  # Unprepared metadata (e.g. tfds.testing.mock_data): count once.
-            )
+            self._num_examples = None  # Unprepared metadata (e.g. tfds.testing.mock_data): count once.
         if self._num_examples is None:
             self._num_examples = int(self._dataset(None).reduce(0, lambda n, _: n + 1))
         if self._num_examples == 0:
@@ -248,9 +234,7 @@ class TfdsSource:
         import tensorflow as tf
 
         file, position = tf.unstack(tf.strings.split(tfds_id, "__", maxsplit=1), num=2)
-        shard = tf.strings.to_number(
-            tf.strings.regex_replace(file, r"^.*-(\d+)-of-\d+$", r"\1"), tf.int64
-        )
+        shard = tf.strings.to_number(tf.strings.regex_replace(file, r"^.*-(\d+)-of-\d+$", r"\1"), tf.int64)
         position = tf.strings.to_number(position, tf.int64)
         if self._offsets is None:  # Unprepared metadata (mock data): ids unique, not positions.
             return shard * 1_000_000 + position
@@ -259,9 +243,7 @@ class TfdsSource:
     def _dataset(self, epoch_seed: int | None):
         import tensorflow_datasets as tfds
 
-        read_config = tfds.ReadConfig(
-            shuffle_seed=epoch_seed, try_autocache=False, add_tfds_id=True
-        )
+        read_config = tfds.ReadConfig(shuffle_seed=epoch_seed, try_autocache=False, add_tfds_id=True)
         try:
             ds = self.builder.as_dataset(
                 split=self.split,
@@ -340,24 +322,16 @@ def image_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def _folder_source(
-    root: Path, split: str, labels: bool | str, holdout_fraction: float
-) -> FileSource:
+def _folder_source(root: Path, split: str, labels: bool | str, holdout_fraction: float) -> FileSource:
     if not root.is_dir():
-        raise DataError(
-            f"Image folder {root} does not exist; fix config.data.source (folder:PATH)."
-        )
+        raise DataError(f"Image folder {root} does not exist; fix config.data.source (folder:PATH).")
     split_dir = _split_folder(root, split)
     files_root = split_dir if split_dir.is_dir() else root
     files = image_files(files_root)
     if files_root is root and split_dir != root:
         # No folder per split: a stable hash of the relative path keeps a held-out share apart.
         held_out = split.split("[")[0] in _EVAL_SPLIT_NAMES
-        files = [
-            f
-            for f in files
-            if (_stable_fraction(str(f.relative_to(root))) < holdout_fraction) == held_out
-        ]
+        files = [f for f in files if (_stable_fraction(str(f.relative_to(root))) < holdout_fraction) == held_out]
     if not files:
         raise DataError(
             f"No images ({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}) found in {files_root} for split "
@@ -396,9 +370,7 @@ def make_source(data_config: Any, split: str, *, process_index: int = 0, process
         )
     elif spec == "samples":
         paths = sample_photo_paths()
-        source = FileSource(
-            list(paths.values()), None, None, "samples (scikit-image and scikit-learn photos)"
-        )
+        source = FileSource(list(paths.values()), None, None, "samples (scikit-image and scikit-learn photos)")
     else:
         raise DataError(
             f"Unknown data source {spec!r}; config.data.source must be 'tfds:NAME', 'folder:PATH' or 'samples'."

@@ -46,9 +46,7 @@ class Position:
 
 
 def _epoch_seed(seed: int, epoch: int, process_index: int) -> int:
-    return int(
-        np.random.SeedSequence([seed, epoch, process_index]).generate_state(1)[0] & 0x7FFFFFFF
-    )
+    return int(np.random.SeedSequence([seed, epoch, process_index]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 _BOOKKEEPING = ("has_color", "epoch", "index", "image_id", "route", "pixels")
@@ -166,9 +164,7 @@ class TrainStream:
         self.counter = _SkipCounter(source, data_config)
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, data_config.prefetch))
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._produce, args=(start,), daemon=True, name="TrainStream"
-        )
+        self._thread = threading.Thread(target=self._produce, args=(start,), daemon=True, name="TrainStream")
         self._thread.start()
 
     def epoch_seed(self, epoch: int) -> int:
@@ -253,9 +249,7 @@ class TrainStream:
                     merged = {k: np.concatenate([p[k] for p in pending]) for k in pending[0]}
                     batch = {k: v[:size] for k, v in merged.items()}
                     rest = {k: v[size:] for k, v in merged.items()}
-                    pending, pending_rows = (
-                        ([rest], len(rest["index"])) if len(rest["index"]) else ([], 0)
-                    )
+                    pending, pending_rows = ([rest], len(rest["index"])) if len(rest["index"]) else ([], 0)
                     after = Position(int(batch["epoch"][-1]), int(batch["index"][-1]) + 1)
                     yield {k: v for k, v in batch.items() if k not in _BOOKKEEPING}, after
             gaps.advance_to(epochs[-1] + 1, 0)
@@ -328,17 +322,12 @@ def eval_batches(
 
 def _pad(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
     rows = len(batch["L"])
-    padded = {
-        k: np.concatenate([v, np.zeros((size - rows, *v.shape[1:]), v.dtype)])
-        for k, v in batch.items()
-    }
+    padded = {k: np.concatenate([v, np.zeros((size - rows, *v.shape[1:]), v.dtype)]) for k, v in batch.items()}
     padded["mask"] = np.arange(size) < rows
     return padded
 
 
-def num_eval_batches(
-    num_examples: int, local_batch_size: int, max_examples: int | None = None
-) -> int:
+def num_eval_batches(num_examples: int, local_batch_size: int, max_examples: int | None = None) -> int:
     """Batches needed for this process's evaluation share (take the max over processes before use)."""
     count = num_examples if max_examples is None else min(num_examples, max_examples)
     return max(1, -(-count // local_batch_size))
@@ -354,16 +343,10 @@ def colorless_images(source, data_config: Any) -> list[str]:
         image, route, _ = decode_image(record["encoded"], data_config)
         image = tf.image.resize(image, [size, size], antialias=True)
         lightness_chroma = to_lightness_chroma(tf.clip_by_value(image, 0.0, 1.0), data_config)
-        has_color = lightness_chroma["has_color"] | (
-            route >= decode.TOO_LARGE
-        )  # Not colourless: unread.
+        has_color = lightness_chroma["has_color"] | (route >= decode.TOO_LARGE)  # Not colourless: unread.
         return {"has_color": has_color, "image_id": record["image_id"]}
 
-    ds = (
-        source.records([None], [0])
-        .map(plain(whole_photo), num_parallel_calls=tf.data.AUTOTUNE)
-        .ignore_errors()
-    )
+    ds = source.records([None], [0]).map(plain(whole_photo), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
     names = []
     for chunk in ds.batch(256).as_numpy_iterator():
         names += [source.name(int(i)) for i in chunk["image_id"][~chunk["has_color"]]]

@@ -95,9 +95,7 @@ def get_model(name: str, **kwargs) -> nn.Module:
     return spec(name).module(**kwargs)
 
 
-def model_kwargs(
-    config: ml_collections.ConfigDict, class_names: list[str] | None = None
-) -> dict[str, Any]:
+def model_kwargs(config: ml_collections.ConfigDict, class_names: list[str] | None = None) -> dict[str, Any]:
     """`config.model` minus its name, with `num_classes="auto"` replaced by the data's class count (0 if none)."""
     kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
     if kwargs.get("num_classes") == "auto":
@@ -105,9 +103,7 @@ def model_kwargs(
     return kwargs
 
 
-def from_config(
-    config: ml_collections.ConfigDict, class_names: list[str] | None = None
-) -> nn.Module:
+def from_config(config: ml_collections.ConfigDict, class_names: list[str] | None = None) -> nn.Module:
     """The module `config.model` describes (for the trainer, the benchmarks and the tests alike)."""
     return get_model(config.model.name, **model_kwargs(config, class_names))
 
@@ -131,9 +127,7 @@ def resolve_dtype(precision: str, platform: str | None = None) -> jnp.dtype:
     several times the float32 rate) and float32 on CPU (no gain there, and equivalence tests need float32);
     "bfloat16" / "float32" force one. `platform` defaults to the default backend's."""
     if precision not in PRECISIONS:
-        raise ValueError(
-            f"config.precision must be one of {', '.join(PRECISIONS)} (got {precision!r})."
-        )
+        raise ValueError(f"config.precision must be one of {', '.join(PRECISIONS)} (got {precision!r}).")
     if precision == "auto":
         platform = platform or jax.default_backend()
         precision = "float32" if platform == "cpu" else "bfloat16"

@@ -46,17 +46,13 @@ class ConvTranspose2x(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features)
-        )
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         n, h, w, c = x.shape
         # Row i of x lands on row 2i + 1: a 3x3 window then sees the neighbours a transposed conv sums.
         spread = jnp.stack([jnp.zeros_like(x), x], axis=2).reshape(n, 2 * h, w, c)
         spread = jnp.stack([jnp.zeros_like(spread), spread], axis=3).reshape(n, 2 * h, 2 * w, c)
-        y = jax.lax.conv_general_dilated(
-            spread, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
+        y = jax.lax.conv_general_dilated(spread, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + bias
 
 
@@ -76,9 +72,7 @@ class Cifar10Autoencoder(nn.Module):
             )
         x = lightness_to_gray(L)
         for features in (64, 128, 256):
-            x = nn.relu(
-                nn.Conv(scaled_width(features, self.width), (3, 3), strides=2, padding="SAME")(x)
-            )
+            x = nn.relu(nn.Conv(scaled_width(features, self.width), (3, 3), strides=2, padding="SAME")(x))
         encoded_shape = x.shape[1:]  # (4, 4, 256)
         latent = nn.Dense(self.latent_dim, name="latent")(x.reshape(x.shape[0], -1))
 

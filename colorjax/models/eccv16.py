@@ -82,15 +82,11 @@ class Conv3x3OneChannel(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (3, 3, 1, self.features), jnp.float32
-        )
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, 1, self.features), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
         n, h, w, _ = x.shape
         padded = jnp.pad(x[..., 0], ((0, 0), (1, 1), (1, 1)))
-        patches = jnp.stack(
-            [padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1
-        )
+        patches = jnp.stack([padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1)
         kernel = kernel.reshape(9, self.features).astype(self.dtype)
         return patches.astype(self.dtype) @ kernel + bias.astype(self.dtype)
 
@@ -116,9 +112,7 @@ def batch_to_space(x: jax.Array) -> jax.Array:
 
 
 def batch_norm(name: str, *, train: bool, dtype: Any) -> nn.BatchNorm:
-    return nn.BatchNorm(
-        use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name
-    )
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name)
 
 
 def upsample4_bilinear(x: jax.Array) -> jax.Array:
@@ -132,9 +126,7 @@ class ECCV16(nn.Module):
 
     width: float = 1.0
     temperature: float = ANNEALED_MEAN_TEMPERATURE
-    dtype: Any = (
-        jnp.float32
-    )  # computation dtype (bfloat16 on accelerators); parameters stay float32
+    dtype: Any = jnp.float32  # computation dtype (bfloat16 on accelerators); parameters stay float32
 
     # Speed only (same parameters, same outputs; tests/test_eccv16_fast_paths.py): the 1-channel first conv as a
     # matmul makes CPU inference ~1.35x faster (python -m colorjax.bench zhang); the sub-grid form of the dilated

@@ -33,9 +33,7 @@ import jax.numpy as jnp
 
 from colorjax.models.width import scaled_width
 
-LOCAL_MULTIPLE = (
-    8  # the low-level network downsamples by 8: the local input is padded to a multiple of it
-)
+LOCAL_MULTIPLE = 8  # the low-level network downsamples by 8: the local input is padded to a multiple of it
 # How far (in input pixels) the local path's output at one pixel can depend on the input: measured by perturbing
 # single input pixels at all 64 phases of the stride-8 grid, an input pixel changes outputs from 58 pixels before it
 # to 65 after (6 low-level + 2 mid-level convs at strides 2..8, the colorization convs, the nearest and bilinear
@@ -66,9 +64,7 @@ class ConvBNReLU(nn.Module):
             use_bias=False,
             dtype=self.dtype,
         )(x)
-        x = nn.BatchNorm(
-            use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype
-        )(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)(x)
         return nn.relu(x)
 
 
@@ -83,9 +79,7 @@ class DenseReLU(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = nn.Dense(self.features, use_bias=not self.batch_norm, dtype=self.dtype)(x)
         if self.batch_norm:
-            x = nn.BatchNorm(
-                use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype
-            )(x)
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)(x)
         return nn.relu(x)
 
 
@@ -132,9 +126,7 @@ class GlobalFeatures(nn.Module):
         x = x.reshape(x.shape[0], -1)
         x = DenseReLU(scaled_width(1024, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
         mid = DenseReLU(scaled_width(512, self.width), self.fc_batch_norm, self.dtype)(x, train=train)
-        features = DenseReLU(scaled_width(256, self.width), self.fc_batch_norm, self.dtype)(
-            mid, train=train
-        )
+        features = DenseReLU(scaled_width(256, self.width), self.fc_batch_norm, self.dtype)(mid, train=train)
         return features, mid
 
 
@@ -169,9 +161,7 @@ class FusionAndColorization(nn.Module):
             (n, h, w, global_features.shape[-1]),
         )
         x = jnp.concatenate([mid, tiled], axis=-1)
-        x = ConvBNReLU(scaled_width(256, self.width), kernel_size=1, dtype=self.dtype, name="fusion")(
-            x, train=train
-        )
+        x = ConvBNReLU(scaled_width(256, self.width), kernel_size=1, dtype=self.dtype, name="fusion")(x, train=train)
         x = ConvBNReLU(scaled_width(128, self.width), dtype=self.dtype)(x, train=train)
         x = upsample_nearest_2x(x)
         x = ConvBNReLU(scaled_width(64, self.width), dtype=self.dtype)(x, train=train)
@@ -230,15 +220,11 @@ class Iizuka(nn.Module):
         self.global_net = GlobalFeatures(self.width, self.fc_batch_norm, self.dtype)
         self.colorization = FusionAndColorization(self.width, self.dtype)
         if self.num_classes > 0:
-            self.classifier = ClassificationHead(
-                self.num_classes, self.width, self.fc_batch_norm, self.dtype
-            )
+            self.classifier = ClassificationHead(self.num_classes, self.width, self.fc_batch_norm, self.dtype)
 
     def _normalize(self, L: jax.Array) -> jax.Array:
         if L.ndim != 4 or L.shape[-1] != 1:
-            raise ValueError(
-                f"Iizuka expects L of shape (N, H, W, 1) in [0, 100]; got shape {L.shape}."
-            )
+            raise ValueError(f"Iizuka expects L of shape (N, H, W, 1) in [0, 100]; got shape {L.shape}.")
         return (L.astype(jnp.float32) / 100.0).astype(self.dtype)
 
     def _rescale_global(self, L: jax.Array) -> jax.Array:
@@ -262,23 +248,15 @@ class Iizuka(nn.Module):
         low = self.low_level(self._rescale_global(self._normalize(L)), train=train)
         return self._global_from_low_level(low, train=train)
 
-    def local_colorize(
-        self, L: jax.Array, global_features: jax.Array, *, train: bool = False
-    ) -> dict[str, jax.Array]:
+    def local_colorize(self, L: jax.Array, global_features: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         """The local path fused with given global features (N or 1 rows): {"chroma", "ab_unit"} at L's size."""
         x = self._normalize(L)
-        return self._decode(
-            self.low_level(pad_to_multiple(x), train=train), L, global_features, train
-        )
+        return self._decode(self.low_level(pad_to_multiple(x), train=train), L, global_features, train)
 
-    def _decode(
-        self, low: jax.Array, L: jax.Array, global_features: jax.Array, train: bool
-    ) -> dict[str, jax.Array]:
+    def _decode(self, low: jax.Array, L: jax.Array, global_features: jax.Array, train: bool) -> dict[str, jax.Array]:
         n, height, width = L.shape[:3]
         if global_features.ndim != 2 or global_features.shape[0] not in (1, n):
-            raise ValueError(
-                f"global_features must have shape (1 or {n}, features); got {global_features.shape}."
-            )
+            raise ValueError(f"global_features must have shape (1 or {n}, features); got {global_features.shape}.")
         global_features = jnp.broadcast_to(global_features, (n, global_features.shape[1]))
         mid = self.mid_level(low, train=train)
         ab_unit_padded = self.colorization(mid, global_features, train=train)

@@ -119,18 +119,14 @@ def colorize_large(
         small_w = max(LOCAL_MULTIPLE, int(width * scale) // LOCAL_MULTIPLE * LOCAL_MULTIPLE)
         small = jax.image.resize(L, (n, small_h, small_w, 1), method="bilinear", antialias=True)
         small_chroma = local(variables, small, global_features)
-        chroma = np.asarray(
-            jax.image.resize(small_chroma, (n, height, width, 2), method="bilinear")
-        )
+        chroma = np.asarray(jax.image.resize(small_chroma, (n, height, width, 2), method="bilinear"))
         info.update(mode="downscaled", local_size=(small_h, small_w))
         info["message"] = (
             f"{height}x{width} is past the budget of {max_pixels} pixels: local path downscaled to "
             f"{small_h}x{small_w}, chroma upsampled back"
         )
     else:
-        chroma, tiles_info = _colorize_tiled(
-            local, variables, L, global_features, max_pixels, tile_margin
-        )
+        chroma, tiles_info = _colorize_tiled(local, variables, L, global_features, max_pixels, tile_margin)
         info.update(tiles_info)
     log.info("Iizuka colorize: %s", info["message"])
     outputs["chroma"] = chroma

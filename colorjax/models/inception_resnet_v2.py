@@ -118,9 +118,7 @@ class InceptionResNetBlock(nn.Module):
         elif self.block_type == "block8":
             branches = [[(192, (1, 1))], [(192, (1, 1)), (224, (1, 3)), (256, (3, 1))]]
         else:
-            raise ValueError(
-                f"Unknown block_type {self.block_type!r}: use block35, block17 or block8."
-            )
+            raise ValueError(f"Unknown block_type {self.block_type!r}: use block35, block17 or block8.")
         outputs = []
         for branch_index, convs in enumerate(branches):
             y = x
@@ -142,9 +140,7 @@ class Mixed6a(nn.Module):
         branch_0 = ConvBN(384, (3, 3), strides=2, padding="VALID", name="branch_0")(x, train=train)
         branch_1 = ConvBN(256, (1, 1), name="branch_1_0")(x, train=train)
         branch_1 = ConvBN(256, (3, 3), name="branch_1_1")(branch_1, train=train)
-        branch_1 = ConvBN(384, (3, 3), strides=2, padding="VALID", name="branch_1_2")(
-            branch_1, train=train
-        )
+        branch_1 = ConvBN(384, (3, 3), strides=2, padding="VALID", name="branch_1_2")(branch_1, train=train)
         return jnp.concatenate([branch_0, branch_1, _max_pool_3x3_s2(x)], axis=-1)
 
 
@@ -178,9 +174,7 @@ class InceptionResNetV2(nn.Module):
     @nn.compact
     def __call__(self, rgb: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         if rgb.ndim != 4 or rgb.shape[-1] != 3 or min(rgb.shape[1:3]) < 75:
-            raise ValueError(
-                f"InceptionResNetV2 needs (N, H, W, 3) RGB with H, W >= 75, got shape {rgb.shape}."
-            )
+            raise ValueError(f"InceptionResNetV2 needs (N, H, W, 3) RGB with H, W >= 75, got shape {rgb.shape}.")
         x = ConvBN(32, (3, 3), strides=2, padding="VALID", name="stem_1a")(rgb, train=train)
         x = ConvBN(32, (3, 3), padding="VALID", name="stem_2a")(x, train=train)
         x = ConvBN(64, (3, 3), name="stem_2b")(x, train=train)
@@ -332,9 +326,7 @@ def _check_matches(variables: dict[str, Any], abstract: dict[str, Any], path: st
         if got.keys() != want.keys():
             missing = sorted(want.keys() - got.keys())[:3]
             extra = sorted(got.keys() - want.keys())[:3]
-            raise ValueError(
-                f"{path}: {collection} mismatch, missing {missing}, unexpected {extra}."
-            )
+            raise ValueError(f"{path}: {collection} mismatch, missing {missing}, unexpected {extra}.")
         for key, spec in want.items():
             if tuple(got[key].shape) != tuple(spec.shape):
                 raise ValueError(

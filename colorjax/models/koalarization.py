@@ -99,9 +99,7 @@ def _vgg16(weights_path: str) -> Embedder:
         return vgg16.gray_to_vgg_input(L, preprocessing)
 
     def read_weights(path: str, classifier: nn.Module) -> Variables:
-        params = vgg16.load_vgg16_params(
-            path, include_top=True, config_field="config.model.embedder_weights"
-        )
+        params = vgg16.load_vgg16_params(path, include_top=True, config_field="config.model.embedder_weights")
         return {"params": jax.tree.map(jnp.asarray, params)}
 
     return Embedder(
@@ -133,9 +131,7 @@ def get_embedder(name: str, weights_path: str = "") -> Embedder:
     """The embedder `name`, set up for the weights file it will load (VGG16's input depends on the file)."""
     if name not in EMBEDDERS:
         known = ", ".join(sorted(EMBEDDERS))
-        raise ValueError(
-            f"Unknown embedder {name!r}; config.model.embedder must be one of: {known}."
-        )
+        raise ValueError(f"Unknown embedder {name!r}; config.model.embedder must be one of: {known}.")
     return EMBEDDERS[name](weights_path)
 
 
@@ -154,12 +150,8 @@ class Koalarization(nn.Module):
     embedder_classes: int = 1000
     embedder_input_size: int | None = None
     embedder_weights: str = ""  # Read by `load_koalarization_embedder`, not by the forward pass.
-    ab_scale: float = (
-        110.0  # The report's 127 is the other choice; match the l2 loss's chroma_scale to it.
-    )
-    width: float = (
-        1.0  # Scales every encoder, fusion and decoder width; below 1 only for CPU-sized runs.
-    )
+    ab_scale: float = 110.0  # The report's 127 is the other choice; match the l2 loss's chroma_scale to it.
+    width: float = 1.0  # Scales every encoder, fusion and decoder width; below 1 only for CPU-sized runs.
 
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:

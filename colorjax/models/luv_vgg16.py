@@ -59,9 +59,7 @@ class LuvVGG16(nn.Module):
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         if self.head not in HEADS:
-            raise ValueError(
-                f"Unknown head {self.head!r}; config.model.head must be one of {HEADS}."
-            )
+            raise ValueError(f"Unknown head {self.head!r}; config.model.head must be one of {HEADS}.")
         unknown = [name for name in self.hypercolumn_layers if name not in BLOCK_OUTPUTS]
         if unknown or not self.hypercolumn_layers:
             raise ValueError(
@@ -72,18 +70,14 @@ class LuvVGG16(nn.Module):
         batch, height, width = L.shape[:3]
         grid = (height // self.hypercolumn_stride, width // self.hypercolumn_stride)
         if min(grid) < 1:
-            raise ValueError(
-                f"Input {height}x{width} is smaller than hypercolumn_stride {self.hypercolumn_stride}."
-            )
+            raise ValueError(f"Input {height}x{width} is smaller than hypercolumn_stride {self.hypercolumn_stride}.")
 
         vgg_input = gray_to_vgg_input(L, vgg16_preprocessing(self.backbone_weights))
         features = VGG16(width=self.width, name="backbone")(vgg_input, train=train)
         # Bilinear resize; shrinking (block1, block2 at the default stride) is antialiased, i.e. area-like.
         hypercolumn = jnp.concatenate(
             [
-                jax.image.resize(
-                    features[name], (batch, *grid, features[name].shape[-1]), method="bilinear"
-                )
+                jax.image.resize(features[name], (batch, *grid, features[name].shape[-1]), method="bilinear")
                 for name in self.hypercolumn_layers
             ],
             axis=-1,
@@ -108,9 +102,7 @@ class LuvVGG16(nn.Module):
         else:
             uv_grid = self.chroma_scale * nn.Conv(2, (1, 1), name="uv_regressor")(x)
             outputs = {}
-        outputs["chroma"] = jax.image.resize(
-            uv_grid, (batch, height, width, 2), method="bilinear"
-        ).astype(jnp.float32)
+        outputs["chroma"] = jax.image.resize(uv_grid, (batch, height, width, 2), method="bilinear").astype(jnp.float32)
         return outputs
 
 
@@ -118,9 +110,7 @@ def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
 
 
-def load_luv_vgg16_backbone(
-    variables: dict[str, Any], model_kwargs: dict[str, Any]
-) -> dict[str, Any]:
+def load_luv_vgg16_backbone(variables: dict[str, Any], model_kwargs: dict[str, Any]) -> dict[str, Any]:
     """SPECS["luv_vgg16"].load_pretrained: the VGG16 encoder's params from `model_kwargs["backbone_weights"]`.
 
     None or "" keeps the random initialisation (and logs that it does). The head stays randomly initialised.
@@ -138,11 +128,7 @@ def load_luv_vgg16_backbone(
             f"luv_vgg16: ImageNet VGG16 weights need width=1.0, got width={width}; "
             "leave config.model.backbone_weights empty for narrower models."
         )
-    loaded = load_vgg16_params(
-        weights_path, include_top=False, config_field="config.model.backbone_weights"
-    )
+    loaded = load_vgg16_params(weights_path, include_top=False, config_field="config.model.backbone_weights")
     params = dict(variables["params"])
-    params["backbone"] = overwrite_params(
-        variables["params"]["backbone"], loaded, source=str(weights_path)
-    )
+    params["backbone"] = overwrite_params(variables["params"]["backbone"], loaded, source=str(weights_path))
     return {**variables, "params": params}

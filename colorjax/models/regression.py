@@ -55,7 +55,5 @@ class Regression(nn.Module):
         x = ConvBlock(self.width * 4, dilation=2)(x, train=train)
         x = ConvBlock(self.width * 2)(x, train=train)
         chroma_quarter = self.chroma_scale * nn.Conv(2, (1, 1), name="chroma_head")(x)
-        chroma = jax.image.resize(
-            chroma_quarter, (L.shape[0], height, width, 2), method="bilinear"
-        ).astype(jnp.float32)
+        chroma = jax.image.resize(chroma_quarter, (L.shape[0], height, width, 2), method="bilinear").astype(jnp.float32)
         return {"chroma": chroma}

@@ -84,9 +84,7 @@ class SIGGRAPH17(nn.Module):
         x = x.astype(self.dtype)
 
         def conv(channels: int, name: str, dilation: int = 1) -> nn.Conv:
-            return conv3x3(
-                scaled_width(channels, self.width), name, dilation=dilation, dtype=self.dtype
-            )
+            return conv3x3(scaled_width(channels, self.width), name, dilation=dilation, dtype=self.dtype)
 
         encoder_outputs = {}
         for block, channels, num_convs, dilation in ENCODER_BLOCKS:
@@ -115,12 +113,8 @@ class SIGGRAPH17(nn.Module):
         ab = nn.Conv(2, (1, 1), dtype=self.dtype, name="model_out_0")(x)
         output_dtype = jnp.promote_types(self.dtype, jnp.float32)
         chroma = AB_SCALE * jnp.tanh(ab.astype(output_dtype))
-        class_logits = nn.Conv(NUM_HINT_CLASSES, (1, 1), dtype=self.dtype, name="model_class_0")(
-            block8
-        )
+        class_logits = nn.Conv(NUM_HINT_CLASSES, (1, 1), dtype=self.dtype, name="model_class_0")(block8)
         return {
             "chroma": chroma[:, :height, :width],
-            "class_logits": class_logits.astype(output_dtype)[
-                :, : -(-height // 4), : -(-width // 4)
-            ],
+            "class_logits": class_logits.astype(output_dtype)[:, : -(-height // 4), : -(-width // 4)],
         }

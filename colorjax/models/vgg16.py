@@ -101,9 +101,7 @@ class VGG16(nn.Module):
                 )(x)
                 x = nn.relu(x)
             outputs[f"block{block}_conv{num_convs}"] = x
-            x = nn.max_pool(
-                x, (2, 2), strides=(2, 2)
-            )  # VALID padding floors odd sizes, as Keras does
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))  # VALID padding floors odd sizes, as Keras does
         outputs["block5_pool"] = x
         if self.include_top:
             x = x.reshape(x.shape[0], -1)
@@ -122,9 +120,7 @@ def gray_to_vgg_input(L: jax.Array, preprocessing: Preprocessing = "caffe") -> j
     if preprocessing == "torch":
         mean = jnp.asarray(TORCH_MEAN_RGB, jnp.float32)
         return (gray - mean) / jnp.asarray(TORCH_STD_RGB, jnp.float32)
-    raise ValueError(
-        f"Unknown VGG16 preprocessing {preprocessing!r}; use 'caffe' (Keras) or 'torch'."
-    )
+    raise ValueError(f"Unknown VGG16 preprocessing {preprocessing!r}; use 'caffe' (Keras) or 'torch'.")
 
 
 def vgg16_preprocessing(weights_path: str | Path | None) -> Preprocessing:
@@ -176,9 +172,7 @@ def vgg16_params_from_keras(
             )
         weights = layers[name]
         if len(weights) != 2:
-            raise ValueError(
-                f"{source}: layer {name!r} has {len(weights)} arrays, expected kernel and bias."
-            )
+            raise ValueError(f"{source}: layer {name!r} has {len(weights)} arrays, expected kernel and bias.")
         params[name] = {"kernel": _float32(weights[0]), "bias": _float32(weights[1])}
     return params
 
@@ -206,9 +200,7 @@ def vgg16_params_from_torchvision(
     def get(key: str) -> np.ndarray:
         if key not in state_dict:
             found = ", ".join(list(state_dict)[:4]) or "none"
-            raise ValueError(
-                f"{source} is not a torchvision VGG16 state_dict: no {key!r} (keys: {found}, ...)."
-            )
+            raise ValueError(f"{source} is not a torchvision VGG16 state_dict: no {key!r} (keys: {found}, ...).")
         return state_dict[key]
 
     params = {}
@@ -234,9 +226,7 @@ def _channels_first_to_last_rows(kernel: np.ndarray, source: str) -> np.ndarray:
     channels = scaled_width(VGG16_BLOCKS[-1][0], 1.0)
     side = math.isqrt(kernel.shape[0] // channels)
     if side * side * channels != kernel.shape[0]:
-        raise ValueError(
-            f"{source}: fc1 takes {kernel.shape[0]} inputs, not a square grid of {channels} maps."
-        )
+        raise ValueError(f"{source}: fc1 takes {kernel.shape[0]} inputs, not a square grid of {channels} maps.")
     out_features = kernel.shape[1]
     kernel = kernel.reshape(channels, side, side, out_features)
     return kernel.transpose(1, 2, 0, 3).reshape(-1, out_features)

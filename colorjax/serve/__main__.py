@@ -26,12 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a training run's --workdir")
-    source.add_argument(
-        "--weights", help="published weights (.pth or .npz) instead of a run; needs --model"
-    )
-    parser.add_argument(
-        "--model", choices=["eccv16", "siggraph17"], help="the architecture of --weights"
-    )
+    source.add_argument("--weights", help="published weights (.pth or .npz) instead of a run; needs --model")
+    parser.add_argument("--model", choices=["eccv16", "siggraph17"], help="the architecture of --weights")
     parser.add_argument(
         "--step",
         default="latest",

@@ -63,9 +63,7 @@ from colorjax.serve.storage import (
 PACKAGE_DIR = Path(__file__).parent
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 1.0
 LOCAL_USERNAME = "local"  # The one user of --single-user mode.
-_FORM_OVERHEAD = (
-    64 * 1024
-)  # Multipart boundaries, headers and option fields on top of the photo itself.
+_FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
 _STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 API_DESCRIPTION = (
     'Errors are JSON `{"error": "..."}` with a 4xx status. Scripts authenticate with '
@@ -118,21 +116,15 @@ class ColorService:
                 self._by_temperature[temperature] = self.colorizer.with_temperature(temperature)
             return self._by_temperature[temperature]
 
-    def _colorize(
-        self, rgb: np.ndarray, temperature: float | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _colorize(self, rgb: np.ndarray, temperature: float | None) -> tuple[np.ndarray, np.ndarray]:
         colorized = self._colorizer_at(temperature).colorize(rgb)
         lightness = np.asarray(color.rgb_to_lab(rgb.astype(np.float32) / 255.0))[..., :1]
         gray = color.rgb_to_uint8(np.repeat(np.asarray(color.lightness_to_gray(lightness)), 3, -1))
         return colorized, gray
 
-    async def colorize(
-        self, rgb: np.ndarray, temperature: float | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    async def colorize(self, rgb: np.ndarray, temperature: float | None) -> tuple[np.ndarray, np.ndarray]:
         """(colorization, gray version), both uint8 of the photo's size, computed off the event loop."""
-        return await anyio.to_thread.run_sync(
-            self._colorize, rgb, temperature, limiter=self.limiter
-        )
+        return await anyio.to_thread.run_sync(self._colorize, rgb, temperature, limiter=self.limiter)
 
 
 def create_app(
@@ -185,9 +177,7 @@ def create_app(
         if header.lower().startswith("bearer "):
             user = database.user_by_api_token(auth.digest(header[7:].strip()))
             if user is None:
-                raise ApiError(
-                    401, "The API token is not valid; create a new one on the account page."
-                )
+                raise ApiError(401, "The API token is not valid; create a new one on the account page.")
             return user, "bearer"
         if single_user:
             return local_user, "single"
@@ -212,9 +202,7 @@ def create_app(
     def api_user(request: Request, form_token: str | None = None) -> User:
         user, how = authenticate(request)
         if user is None:
-            raise ApiError(
-                401, "Log in first, or send 'Authorization: Bearer <token>' with your API token."
-            )
+            raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
         check_csrf(request, how, form_token)
         return user
 
@@ -330,9 +318,7 @@ def create_app(
                 username=username,
             )
         found = database.user_by_name(username)
-        ok = await anyio.to_thread.run_sync(
-            auth.check_login, password, None if found is None else found[1]
-        )
+        ok = await anyio.to_thread.run_sync(auth.check_login, password, None if found is None else found[1])
         if not ok:
             database.record_login_failure(username, ip)
             return render(
@@ -511,9 +497,7 @@ def create_app(
         sees a resized copy and its colour is recombined with the photo's full-resolution lightness."""
         user, how = authenticate(request)
         if user is None:
-            raise ApiError(
-                401, "Log in first, or send 'Authorization: Bearer <token>' with your API token."
-            )
+            raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
         upload, fields = await _read_upload(request, settings.max_upload_bytes)
         check_csrf(request, how, fields.get("csrf_token"))
         temperature = _temperature(fields.get("temperature"), service)
@@ -529,18 +513,14 @@ def create_app(
             temperature=temperature if temperature is not None else service.default_temperature,
             created=time.time(),
         )
-        png = await anyio.to_thread.run_sync(
-            functools.partial(_store_new, record, rgb, gray, colorized)
-        )
+        png = await anyio.to_thread.run_sync(functools.partial(_store_new, record, rgb, gray, colorized))
         return Response(
             png,
             media_type="image/png",
             headers={"X-Image-Id": record.id, "Location": f"/api/images/{record.id}"},
         )
 
-    def _store_new(
-        record: ImageRecord, rgb: np.ndarray, gray: np.ndarray, colorized: np.ndarray
-    ) -> bytes:
+    def _store_new(record: ImageRecord, rgb: np.ndarray, gray: np.ndarray, colorized: np.ndarray) -> bytes:
         png = encode(colorized)
         store.write(
             record.id,
@@ -610,9 +590,7 @@ def create_app(
         user = api_user(request)
         if format not in ("png", "jpeg", "jpg"):
             raise ApiError(400, "format is png or jpeg.")
-        return _image_file(
-            owned_image(image_id, user), "color", "PNG" if format == "png" else "JPEG", False
-        )
+        return _image_file(owned_image(image_id, user), "color", "PNG" if format == "png" else "JPEG", False)
 
     @app.delete("/api/images/{image_id}", tags=["api"])
     def api_delete(request: Request, image_id: str) -> dict[str, str]:
@@ -650,9 +628,7 @@ async def _small_form(request: Request):
         raise ApiError(400, f"Bad form: {e.message}") from e
 
 
-async def _read_upload(
-    request: Request, max_bytes: int
-) -> tuple[tuple[str, bytes], dict[str, str]]:
+async def _read_upload(request: Request, max_bytes: int) -> tuple[tuple[str, bytes], dict[str, str]]:
     """((file name, bytes) of the `image` field, other fields) from a multipart body of at most `max_bytes` of
     photo. The whole body stays in memory (it is bounded), so nothing of a refused upload touches the disk."""
     limit = max_bytes + _FORM_OVERHEAD

@@ -71,9 +71,7 @@ class ImageRecord:
     width: int
     height: int
     was_color: bool  # The upload was a colour photo, so the page can also show the original.
-    temperature: (
-        float | None
-    )  # The annealed-mean temperature it was coloured with (eccv16), else None.
+    temperature: float | None  # The annealed-mean temperature it was coloured with (eccv16), else None.
     created: float
 
 
@@ -83,9 +81,7 @@ class Database:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self._connection = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
-            )
+            self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA foreign_keys=ON")
             self._lock = threading.Lock()
@@ -104,9 +100,7 @@ class Database:
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self._lock:
-                self._connection.executescript(
-                    f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;"
-                )
+                self._connection.executescript(f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
 
     def close(self) -> None:
         with self._lock:
@@ -139,15 +133,11 @@ class Database:
 
     def user_by_name(self, username: str) -> tuple[User, str] | None:
         """(user, password hash) or None."""
-        row = self._fetchone(
-            "SELECT id, username, password_hash FROM users WHERE username = ?", (username,)
-        )
+        row = self._fetchone("SELECT id, username, password_hash FROM users WHERE username = ?", (username,))
         return None if row is None else (User(row[0], row[1]), row[2])
 
     def user_by_api_token(self, token_hash: str) -> User | None:
-        row = self._fetchone(
-            "SELECT id, username FROM users WHERE api_token_hash = ?", (token_hash,)
-        )
+        row = self._fetchone("SELECT id, username FROM users WHERE api_token_hash = ?", (token_hash,))
         return None if row is None else User(*row)
 
     def set_api_token(self, user_id: int, token_hash: str | None) -> None:
@@ -209,25 +199,19 @@ class Database:
 
     def image(self, image_id: str, user_id: int) -> ImageRecord | None:
         """The image if it exists AND belongs to `user_id` (another user's id looks exactly like a missing one)."""
-        row = self._fetchone(
-            "SELECT * FROM images WHERE id = ? AND user_id = ?", (image_id, user_id)
-        )
+        row = self._fetchone("SELECT * FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
         return None if row is None else _image_record(row)
 
     def history(self, user_id: int) -> list[ImageRecord]:
         """The user's images, newest first."""
-        rows = self._fetchall(
-            "SELECT * FROM images WHERE user_id = ? ORDER BY created DESC, rowid DESC", (user_id,)
-        )
+        rows = self._fetchall("SELECT * FROM images WHERE user_id = ? ORDER BY created DESC, rowid DESC", (user_id,))
         return [_image_record(row) for row in rows]
 
     def set_temperature(self, image_id: str, temperature: float | None) -> None:
         self._execute("UPDATE images SET temperature = ? WHERE id = ?", (temperature, image_id))
 
     def delete_image(self, image_id: str, user_id: int) -> bool:
-        cursor = self._execute(
-            "DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id)
-        )
+        cursor = self._execute("DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
         return cursor.rowcount > 0
 
     def image_count(self) -> int:
@@ -236,6 +220,4 @@ class Database:
 
 def _image_record(row: tuple) -> ImageRecord:
     image_id, user_id, name, width, height, was_color, temperature, created = row
-    return ImageRecord(
-        image_id, user_id, name, width, height, bool(was_color), temperature, created
-    )
+    return ImageRecord(image_id, user_id, name, width, height, bool(was_color), temperature, created)

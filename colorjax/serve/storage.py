@@ -55,13 +55,9 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
             f"decompression bomb?); this server takes at most {max_pixels / 1e6:.1f} megapixels (--max-pixels).",
         ) from e
     except (OSError, ValueError, SyntaxError) as e:
-        raise UploadError(
-            400, "The upload is not an image (send a JPEG, PNG, WebP, BMP or TIFF photo)."
-        ) from e
+        raise UploadError(400, "The upload is not an image (send a JPEG, PNG, WebP, BMP or TIFF photo).") from e
     if kind not in ACCEPTED_FORMATS:
-        raise UploadError(
-            400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo."
-        )
+        raise UploadError(400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo.")
     if width * height > max_pixels:
         raise UploadError(
             413,
