@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -207,3 +207,32 @@ def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
     # message with the traceback inside it.
     config = config_lib.load_config(path, arg or None)
     return config_check.unknown_override_errors(config, overrides, flag=config_flag)
+
+
+def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
+    """(image or video path, output path relative to --output) for every file, folder (recursive: photos and
+    videos by extension) or `samples` given."""
+    from colorjax import data, video
+    from colorjax.inference import InferenceError
+
+    found = []
+    for spec in inputs:
+        if spec == "samples":
+            found += [(p, Path(p.stem)) for p in data.sample_photo_paths().values()]
+            continue
+        path = Path(spec)
+        if path.is_dir():
+            images = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and (p.suffix.lower() in data.IMAGE_EXTENSIONS or p.suffix.lower() in video.VIDEO_EXTENSIONS)
+            )
+            if not images:
+                raise InferenceError(f"No images or videos found in folder {path}.")
+            found += [(p, p.relative_to(path).with_suffix("")) for p in images]
+        elif path.is_file():
+            found.append((path, Path(path.stem)))
+        else:
+            raise InferenceError(f"Input {path} does not exist.")
+    return found

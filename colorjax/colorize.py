@@ -41,42 +41,16 @@ Videos (mp4, mov, mkv, avi, webm, ...: by extension, else by asking FFmpeg) can 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from colorjax import checkpointing, cli, color, data, export, hints, onnx_runtime, video, visualize, weights
+from colorjax import checkpointing, cli, color, export, hints, onnx_runtime, video, visualize, weights
 from colorjax.inference import Colorizer, InferenceError, read_image, top_k_labels
 
 DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
-
-
-def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
-    """(image or video path, output path relative to --output) for every file, folder (recursive: photos and
-    videos by extension) or `samples` given."""
-    found = []
-    for spec in inputs:
-        if spec == "samples":
-            found += [(p, Path(p.stem)) for p in data.sample_photo_paths().values()]
-            continue
-        path = Path(spec)
-        if path.is_dir():
-            images = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and (p.suffix.lower() in data.IMAGE_EXTENSIONS or p.suffix.lower() in video.VIDEO_EXTENSIONS)
-            )
-            if not images:
-                raise InferenceError(f"No images or videos found in folder {path}.")
-            found += [(p, p.relative_to(path).with_suffix("")) for p in images]
-        elif path.is_file():
-            found.append((path, Path(path.stem)))
-        else:
-            raise InferenceError(f"Input {path} does not exist.")
-    return found
 
 
 def colorize_files(
@@ -219,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output = Path(args.output)
         cli.check_writable(output)
-        inputs = find_inputs(args.inputs)
+        inputs = cli.find_inputs(args.inputs)
         videos = [(path, relative) for path, relative in inputs if video.is_video(path)]
         inputs = [item for item in inputs if item not in videos]
         if videos and args.labels:

@@ -21,7 +21,6 @@ import jax
 import numpy as np
 
 from colorjax import checkpointing, cli, color, hints, visualize
-from colorjax.colorize import find_inputs
 from colorjax.inference import Colorizer, InferenceError, read_image
 
 GUTTER = 4
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         colorizer = Colorizer.from_run(args.workdir, args.step)
         colorizer.check_takes_hints()
-        paths = [path for path, _ in find_inputs(args.photos)][: args.max_photos]
+        paths = [path for path, _ in cli.find_inputs(args.photos)][: args.max_photos]
         if args.picture:
             cli.check_writable(Path(args.picture).parent)
         errors, rows = sweep(
