@@ -380,3 +380,17 @@ def test_cli_reports_a_missing_run_in_one_line(tmp_path, capsys):
 
     assert main(["--workdir", str(tmp_path / "nope"), "--data-dir", str(tmp_path / "d")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_weights_by_name_errors_in_one_line(tmp_path, capsys, monkeypatch):
+    """`--weights NAME` goes through the weights registry: an unknown name lists the known ones; a known name
+    that cannot be downloaded says which URL failed and where to put the file (nothing reaches the internet)."""
+    from colorjax.serve.__main__ import main
+
+    assert main(["--weights", "nosuch", "--data-dir", str(tmp_path / "d")]) == 1
+    assert "known names: eccv16, siggraph17" in capsys.readouterr().err
+    monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", "http://127.0.0.1:9/")
+    assert main(["--weights", "eccv16", "--data-dir", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "http://127.0.0.1:9/colorization_release_v2-9b330a0b.pth" in err

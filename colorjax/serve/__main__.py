@@ -1,4 +1,4 @@
-"""`python -m colorjax.serve (--workdir RUN [--step S] | --weights PATH --model M)`: the colorization web app.
+"""`python -m colorjax.serve (--workdir RUN [--step S] | --weights NAME|PATH [--model M])`: the colorization web app.
 
 Loads the model once, then serves the pages and the JSON API (documented at /docs) on 127.0.0.1:8000:
 
@@ -26,8 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a training run's --workdir")
-    source.add_argument("--weights", help="published weights (.pth or .npz) instead of a run; needs --model")
-    parser.add_argument("--model", choices=["eccv16", "siggraph17"], help="the architecture of --weights")
+    source.add_argument(
+        "--weights",
+        help="published weights instead of a run: a name (eccv16, siggraph17; downloaded once) or a .pth/.npz file",
+    )
+    parser.add_argument(
+        "--model", choices=["eccv16", "siggraph17"], help="the architecture of a --weights file (a name knows it)"
+    )
     parser.add_argument(
         "--step",
         default="latest",
@@ -93,16 +98,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from colorjax import runs
+    from colorjax import runs, weights
     from colorjax.checkpointing import CheckpointError
     from colorjax.inference import Colorizer, InferenceError
     from colorjax.serve.db import DatabaseError
 
     try:
         if args.weights:
-            if not args.model:
-                raise InferenceError("--weights needs --model eccv16 or --model siggraph17.")
-            colorizer = Colorizer.from_published(args.weights, args.model)
+            path, model_name = weights.published_model(args.weights, args.model)
+            colorizer = Colorizer.from_published(path, model_name)
         else:
             colorizer = Colorizer.from_loaded(runs.load_run(args.workdir, args.step))
         app = create_app(
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             model_concurrency=args.concurrency,
             https_only_cookies=args.https_cookies,
         )
-    except (InferenceError, CheckpointError, DatabaseError) as e:
+    except (InferenceError, CheckpointError, DatabaseError, weights.WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     host = f"[{args.host}]" if ":" in args.host else args.host
