@@ -263,6 +263,13 @@ def create_app(
 
     # Accounts --------------------------------------------------------------------------------------------------
 
+    async def _credentials(request: Request):
+        """The sign-up / log-in form (CSRF-checked), its normalised username and its password."""
+        form = await _small_form(request)
+        check_csrf(request, "session", form.get("csrf_token"))
+        username = auth.normalize_username(str(form.get("username", "")))
+        return form, username, str(form.get("password", ""))
+
     @app.get("/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page(request: Request):
         if single_user:
@@ -273,10 +280,7 @@ def create_app(
     async def signup(request: Request):
         if single_user:
             return RedirectResponse("/", status_code=303)
-        form = await _small_form(request)
-        check_csrf(request, "session", form.get("csrf_token"))
-        username = auth.normalize_username(str(form.get("username", "")))
-        password = str(form.get("password", ""))
+        form, username, password = await _credentials(request)
         problem = auth.signup_problem(username, password)
         if problem is None and password != form.get("password2", password):
             problem = "The two passwords differ."
@@ -300,10 +304,7 @@ def create_app(
     async def login(request: Request):
         if single_user:
             return RedirectResponse("/", status_code=303)
-        form = await _small_form(request)
-        check_csrf(request, "session", form.get("csrf_token"))
-        username = auth.normalize_username(str(form.get("username", "")))
-        password = str(form.get("password", ""))
+        form, username, password = await _credentials(request)
         ip = request.client.host if request.client else "?"
         failures = database.recent_login_failures(username, ip, auth.FAILURE_WINDOW_S)
         wait = auth.throttle_wait_s(failures, time.time())
