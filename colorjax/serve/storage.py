@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorjax.inference import InferenceError, read_image
+from colorjax import color
+from colorjax.data import decode
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
@@ -65,8 +66,8 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
             f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
         )
     try:
-        return read_image(io.BytesIO(data))
-    except InferenceError as e:
+        return color.rgb_to_uint8(decode.decode(data, max_pixels))  # the one decoder of colorjax.data
+    except decode.ImageError as e:
         raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
 
 
