@@ -166,6 +166,10 @@ def export_model(
     if output.exists() and any(output.iterdir()):
         raise ExportError(f"{output} is not empty; choose a new --output folder.")
     output.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx" and getattr(model, "first_conv_as_matmul", False):
+        # ECCV16's im2col first conv (the XLA:CPU fast path) has a reshape jax2onnx cannot keep polymorphic in
+        # height and width; the plain conv computes the same with the same parameters.
+        model = model.clone(first_conv_as_matmul=False)
     forward = forward_function(model, variables)
     if fmt == "stablehlo":
         exported, label, shape = export_stablehlo(forward, size)

@@ -102,6 +102,13 @@ class ColourViews(NamedTuple):
 # Colour views of predictions, ground truth and baselines.
 
 
+def views_from_rgb(rgb: jax.Array) -> ColourViews:
+    """Views of sRGB images (N, H, W, 3) in [0, 1] (video frames scored against their own colours)."""
+    from colorjax import color
+
+    return ColourViews(rgb=rgb, ab=color.rgb_to_lab(rgb)[..., 1:], uv=color.rgb_to_luv(rgb)[..., 1:])
+
+
 def views_from_chroma(L: jax.Array, chroma: jax.Array, color_space: str) -> ColourViews:
     """Views of a prediction: lightness L (N, H, W, 1) and chroma (N, H, W, 2) in `color_space` ("lab" or "luv").
 
