@@ -4,11 +4,8 @@ import numpy as np
 import pytest
 
 from colorjax import config_lib
-from colorjax.bench.jpeg_pipeline import (
-    _crop_box,
-    decode_and_random_crop_jpeg,
-    make_imagenet_sized_jpegs,
-)
+from colorjax.bench.jpeg_pipeline import decode_and_random_crop_jpeg, make_imagenet_sized_jpegs
+from colorjax.data.preprocess import random_crop_box
 
 
 def test_windowed_jpeg_decode_equals_the_crop_of_the_full_decode(tmp_path):
@@ -24,7 +21,7 @@ def test_windowed_jpeg_decode_equals_the_crop_of_the_full_decode(tmp_path):
     seed = tf.constant([0, 7], tf.int64)
     windowed = decode_and_random_crop_jpeg(tf, encoded, seed, data_config).numpy()
     full = tf.io.decode_jpeg(encoded, channels=3)
-    begin, size = _crop_box(tf, tf.shape(full), seed, data_config)
+    begin, size = random_crop_box(tf.shape(full), seed, data_config)
     crop = tf.image.resize(tf.slice(full, begin, size), [32, 32], antialias=True) / 255.0
     assert windowed.shape == (32, 32, 3)
     crop = np.clip(crop.numpy(), 0, 1)

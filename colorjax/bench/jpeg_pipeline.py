@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from colorjax import config_lib
+from colorjax.data import preprocess
 
 TARGET_IMAGES_PER_S = 3400
 CROP_SIZE = 176
@@ -50,24 +51,10 @@ def make_imagenet_sized_jpegs(out_dir: Path, count: int, seed: int = 0) -> list[
     return paths
 
 
-def _crop_box(tf, shape, seed, data_config):
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        shape,
-        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=seed,
-        area_range=tuple(data_config.crop_area),
-        aspect_ratio_range=tuple(data_config.crop_aspect_ratio),
-        min_object_covered=0.0,
-        max_attempts=10,
-        use_image_if_no_bounding_boxes=True,
-    )
-    return begin, size
-
-
 def decode_and_random_crop_jpeg(tf, encoded, seed, data_config):
     """A random resized crop of a JPEG that decodes only the crop window; uint8 -> float [0, 1] (size, size, 3)."""
     shape = tf.image.extract_jpeg_shape(encoded)
-    begin, size = _crop_box(tf, shape, seed, data_config)
+    begin, size = preprocess.random_crop_box(shape, seed, data_config)
     window = tf.stack([begin[0], begin[1], size[0], size[1]])
     crop = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
     crop = tf.image.resize(crop, [data_config.image_size] * 2, method="bilinear", antialias=True)

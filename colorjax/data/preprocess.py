@@ -26,6 +26,24 @@ def decode_image(encoded, data_config):
     return decode.tf_decode(encoded, data_config.max_pixels)
 
 
+def random_crop_box(shape, seed, data_config):
+    """(begin, size) of a random resized crop of an image of `shape` (H, W, C): `crop_area` of it at an aspect ratio in
+    `crop_aspect_ratio`; deterministic given the (2,) int seed. Also used to decode only the window of a JPEG."""
+    import tensorflow as tf
+
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        area_range=tuple(data_config.crop_area),
+        aspect_ratio_range=tuple(data_config.crop_aspect_ratio),
+        min_object_covered=0.0,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return begin, size
+
+
 def random_crop(image, seed, data_config):
     """Training crop of a float RGB image to `image_size`, with a flip; deterministic given the (2,) int seed."""
     import tensorflow as tf
@@ -36,16 +54,7 @@ def random_crop(image, seed, data_config):
         image = _resize_shorter_side(image, data_config.resize_size)
         crop = tf.image.stateless_random_crop(image, [size, size, 3], seed=crop_seed)
     else:
-        begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-            tf.shape(image),
-            bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-            seed=crop_seed,
-            area_range=tuple(data_config.crop_area),
-            aspect_ratio_range=tuple(data_config.crop_aspect_ratio),
-            min_object_covered=0.0,
-            max_attempts=10,
-            use_image_if_no_bounding_boxes=True,
-        )
+        begin, crop_size = random_crop_box(tf.shape(image), crop_seed, data_config)
         crop = _resize(tf.slice(image, begin, crop_size), [size, size])
     crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
     return tf.clip_by_value(crop, 0.0, 1.0)
