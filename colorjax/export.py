@@ -92,6 +92,22 @@ def export_stablehlo(forward, size: int, platforms: tuple[str, ...] = ("cpu",)):
     raise ExportError(f"jax.export failed for every input shape ({'; '.join(failures)}).")
 
 
+def _reset_gather_constant_folding() -> None:
+    """Lets jax2onnx fold constant gather indices again in this conversion.
+
+    jax2onnx 0.17 registers its gather constant folders on the first conversion's context and then sets a
+    module-wide flag, so every later conversion in the process runs without them; a gather with constant indices
+    (the resizes) then goes down a path that needs concrete sizes, and a second ECCV16 export in one process fell
+    back from any size to a fixed one. Clearing the flag re-registers them on the new context.
+    """
+    try:
+        from jax2onnx.plugins.jax.lax import gather
+    except ImportError:
+        return
+    if hasattr(gather, "_CONST_HANDLERS_REGISTERED"):
+        gather._CONST_HANDLERS_REGISTERED = False
+
+
 def export_onnx(forward, size: int, path: Path):
     """Writes `path` (ONNX, opset 23) for the most general input shape jax2onnx converts; returns (label, shape,
     output names)."""
@@ -118,6 +134,7 @@ def export_onnx(forward, size: int, path: Path):
             return jax.tree.unflatten(out_tree, jax.core.eval_jaxpr(closed.jaxpr, closed.consts, L))
 
         try:
+            _reset_gather_constant_folding()
             to_onnx(
                 replay,
                 [spec],

@@ -111,8 +111,12 @@ def onnx_colorizer(colorizer, cache: str | Path | None = None):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     model = OnnxModel(folder / "model.onnx")
+    _, height, width, _ = model.input_shape
+    # An export jax2onnx could only make at a fixed side takes the photo at that side, as a fixed-size model does.
+    fixed = height if isinstance(height, int) and height == width else None
     return dataclasses.replace(
         colorizer,
         forward=lambda L: model(L)["chroma"],
         description=f"{colorizer.description} (onnxruntime)",
+        fixed_size=fixed or colorizer.fixed_size,
     )
