@@ -48,7 +48,7 @@ import jax
 import numpy as np
 
 from colorjax import checkpointing, cli, color, export, hints, onnx_runtime, video, visualize, weights
-from colorjax.inference import Colorizer, InferenceError, read_image, top_k_labels
+from colorjax.inference import Colorizer, InferenceError, prefer_fast_cpu_kernels, read_image, top_k_labels
 
 DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
 
@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--frames", action="store_true", help="videos: also write every frame as a PNG")
     args = parser.parse_args(argv)
+    prefer_fast_cpu_kernels()
     if args.num_hints is not None and (args.hints_from is None or args.num_hints < 0):
         parser.error("--num-hints takes a count >= 0 and goes with --hints-from")
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,8 @@ class Colorizer:
             "any_size": any_size,
             "class_names": run.class_names,
         }
-        settings.update({k: v for k, v in config.inference.to_dict().items() if v is not None})
+        fields = {field.name for field in dataclasses.fields(cls)}  # xla_cpu_onednn is the process's, not ours
+        settings.update({k: v for k, v in config.inference.to_dict().items() if v is not None and k in fields})
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if settings.get("fixed_size") and overrides.keys() & {"resolution", "square"}:
             size = settings["fixed_size"]
@@ -334,3 +336,20 @@ def top_k_labels(
     k = min(k, logits.shape[1])
     best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(class_names[i], float(row[i])) for i in order] for row, order in zip(probabilities, best, strict=True)]
+
+
+def prefer_fast_cpu_kernels(environ=os.environ) -> bool:
+    """Adds `--xla_cpu_use_onednn=true` to XLA_FLAGS (config.inference.xla_cpu_onednn) for the inference commands.
+
+    Only where it can still take effect (before JAX starts its backends) and where neither the user's XLA_FLAGS nor
+    the config says otherwise; GPU and TPU ignore it. Returns whether it was added.
+    """
+    from jax._src import xla_bridge
+
+    flags = environ.get("XLA_FLAGS", "")
+    if not config_lib.base_config().inference.xla_cpu_onednn or "xla_cpu_use_onednn" in flags:
+        return False
+    if xla_bridge.backends_are_initialized():
+        return False
+    environ["XLA_FLAGS"] = f"{flags} --xla_cpu_use_onednn=true".strip()
+    return True

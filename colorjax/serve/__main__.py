@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if value <= 0:
             parser.error(f"{option} must be positive, got {value}")
+    from colorjax.inference import prefer_fast_cpu_kernels
+
+    prefer_fast_cpu_kernels()
     try:
         import uvicorn
 
