@@ -2,10 +2,15 @@
 
 The model is a tiny untrained regression net (nothing is trained): what these tests check is the app's promise,
 not colour quality — same-size PNGs that keep the photo's lightness, accounts, limits, ownership, persistence.
+The colour-hint tests use `hint_colorizer`, a tiny SIGGRAPH17 whose weights are set by hand to carry the hints
+through, so where a hint lands and what colour it gives are known.
 """
 
+import functools
 import io
+import json
 import re
+import sqlite3
 import struct
 import zlib
 
@@ -16,6 +21,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
 pytest.importorskip("itsdangerous")
 pytest.importorskip("httpx")
+pytest.importorskip("fastapi_offline")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -25,8 +31,8 @@ from PIL import Image  # noqa: E402
 
 from colorjax import color, models  # noqa: E402
 from colorjax.inference import Colorizer  # noqa: E402
-from colorjax.serve import auth  # noqa: E402
-from colorjax.serve.app import create_app  # noqa: E402
+from colorjax.serve import auth, db  # noqa: E402
+from colorjax.serve.app import DOCS_ASSETS_URL, create_app  # noqa: E402
 
 CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 PASSWORD = "correct horse battery"
@@ -37,6 +43,38 @@ def colorizer():
     model = models.get_model("regression", width=4)
     variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
     return Colorizer(model=model, variables=dict(variables), resolution=32, description="tiny")
+
+
+def hint_colorizer() -> Colorizer:
+    """A 1/16-width SIGGRAPH17 whose weights, set by hand, copy the user's colour points to its output, spread
+    over 5x5 working pixels: block 1 splits the hint's a and b into positive and negative parts (ReLUs), the
+    full-resolution path (shortcut 1->10, block 10) sums them over 3x3 twice and the output conv recombines them;
+    every other weight is zero. Without hints every photo gets the same sepia chroma (the output bias)."""
+    from flax import traverse_util
+
+    model = models.get_model("siggraph17", width=1 / 16)
+    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), jnp.zeros((1, 32, 32, 1)))
+    params = {k: np.zeros(v.shape, v.dtype) for k, v in traverse_util.flatten_dict(shapes["params"], sep="/").items()}
+    # Input channels: (L - 50) / 100, a / 110, b / 110, mask; channels 0-3 carry a+, a-, b+, b-.
+    params["model1_0/kernel"][1, 1, [1, 1, 2, 2], [0, 1, 2, 3]] = [1, -1, 1, -1]
+    params["model1_2/kernel"][1, 1, range(4), range(4)] = 1
+    params["model1_4/scale"][:] = 1
+    for name in ("model1short10_0", "model10_1"):
+        params[f"{name}/kernel"][:, :, range(4), range(4)] = 1
+    params["model_out_0/kernel"][0, 0, range(4), [0, 0, 1, 1]] = np.array([1, -1, 1, -1]) / 3
+    params["model_out_0/bias"][:] = [0.05, 0.2]
+    # Batch norms at their initial statistics (mean 0, variance 1): the identity where the scale is 1.
+    batch_stats = traverse_util.path_aware_map(
+        lambda path, leaf: (jnp.ones if path[-1] == "var" else jnp.zeros)(leaf.shape), shapes["batch_stats"]
+    )
+    params = traverse_util.unflatten_dict({k: jnp.asarray(v) for k, v in params.items()}, sep="/")
+    variables = {"params": params, "batch_stats": batch_stats}
+    return Colorizer(model=model, variables=variables, resolution=32, description="hint test")
+
+
+@pytest.fixture(scope="module")
+def hints_model():
+    return hint_colorizer()
 
 
 @pytest.fixture
@@ -394,3 +432,115 @@ def test_cli_weights_by_name_errors_in_one_line(tmp_path, capsys, monkeypatch):
     assert main(["--weights", "eccv16", "--data-dir", str(tmp_path / "d")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "http://127.0.0.1:9/colorization_release_v2-9b330a0b.pth" in err
+
+
+def chroma(rgb):
+    return np.asarray(color.rgb_to_lab(np.asarray(rgb, np.float32) / 255.0))[..., 1:]
+
+
+def decoded(response):
+    with Image.open(io.BytesIO(response.content)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+RED = [{"x": 8, "y": 30, "color": "#ff0000"}]  # Far from its mirror image (x=30, y=8).
+
+
+def test_a_red_hint_colours_its_point_red_and_recolours_in_place(hints_model, data_dir):
+    client = TestClient(create_app(hints_model, data_dir, single_user=True))
+    photo = make_photo(np.random.default_rng(14), 40, 48)
+    plain = upload(client, png_bytes(photo))
+    hinted = upload(client, png_bytes(photo), hints=json.dumps(RED))
+    assert plain.status_code == hinted.status_code == 200
+    red_ab = chroma(np.array([255, 0, 0], np.uint8))
+    plain_rgb, hinted_rgb = decoded(plain), decoded(hinted)
+    plain_distance = np.linalg.norm(chroma(plain_rgb)[30, 8] - red_ab)
+    hinted_distance = np.linalg.norm(chroma(hinted_rgb)[30, 8] - red_ab)
+    assert plain_distance > 60 and hinted_distance < 0.25 * plain_distance, (plain_distance, hinted_distance)
+    assert hinted_rgb[30, 8, 0] > hinted_rgb[30, 8, 1] + 80  # Red at the point...
+    far = np.abs(hinted_rgb.astype(int) - plain_rgb.astype(int))[:20, 18:]
+    assert far.max() <= 1  # ...and nowhere far from it.
+    assert np.mean(np.abs(lightness(hinted_rgb) - lightness(photo))) < 1.0  # The photo's own lightness.
+    history = {item["id"]: item for item in client.get("/api/history").json()["images"]}
+    assert history[hinted.headers["x-image-id"]]["hints"] == RED
+    assert history[plain.headers["x-image-id"]]["hints"] is None
+
+    # The page offers the points; re-colouring the plain item with them updates it in place.
+    image_id = plain.headers["x-image-id"]
+    page = client.get(f"/images/{image_id}").text
+    assert 'id="hints"' in page and "data-points='[]'" in page
+    token = csrf(client, "/")
+    recolored = client.post(
+        f"/api/images/{image_id}/recolor", data={"hints": json.dumps(RED)}, headers={"X-CSRF-Token": token}
+    )
+    assert recolored.status_code == 200 and recolored.content == hinted.content
+    assert client.get(f"/api/images/{image_id}").content == hinted.content
+    assert '"color": "#ff0000"' in client.get(f"/images/{image_id}").text
+    history = client.get("/api/history").json()["images"]
+    assert len(history) == 2 and {item["id"]: item["hints"] for item in history}[image_id] == RED
+    cleared = client.post(f"/api/images/{image_id}/recolor", data={"hints": "[]"}, headers={"X-CSRF-Token": token})
+    assert cleared.content == plain.content  # No points: the automatic colours again.
+    assert {item["id"]: item["hints"] for item in client.get("/api/history").json()["images"]}[image_id] is None
+
+
+@pytest.mark.parametrize(
+    "hints, message",
+    [
+        ("[{x: 1}]", "'hints' is not valid JSON"),
+        ('{"x": 1, "y": 2, "color": "#ff0000"}', "must be a list of points"),
+        ('[{"x": 1, "y": 2, "color": "red"}]', "'color' must be a hex colour"),
+        ('[{"x": 1.5, "y": 2, "color": "#ff0000"}]', "'x' must be an integer"),
+        ('[{"x": 48, "y": 2, "color": "#ff0000"}]', "point 0 at x=48, y=2 lies outside the 48x40 photo"),
+        ('[{"x": 3, "y": -1, "color": "#ff0000"}]', "lies outside"),
+        (json.dumps([{"x": 1, "y": 1, "color": "#00ff00"}] * 101), "Too many hints: 101 points, at most 100"),
+    ],
+)
+def test_bad_hints_are_refused_in_one_line_with_nothing_stored(hints_model, data_dir, hints, message):
+    app = create_app(hints_model, data_dir, single_user=True)
+    response = upload(TestClient(app), png_bytes(make_photo(np.random.default_rng(15), 40, 48)), hints=hints)
+    error = response.json()["error"]
+    assert response.status_code == 400 and message in error and "\n" not in error
+    assert stored_files(data_dir) == [] and app.state.database.image_count() == 0
+
+
+def test_a_model_without_hints_refuses_them_and_shows_no_hint_controls(app):
+    client = TestClient(app)
+    sign_up(client)
+    photo = png_bytes(make_photo(np.random.default_rng(16), 16, 16))
+    refused = upload(client, photo, hints=json.dumps(RED))
+    assert refused.status_code == 400 and "takes no colour hints" in refused.json()["error"]
+    image_id = upload(client, photo).headers["x-image-id"]
+    assert 'id="hints"' not in client.get(f"/images/{image_id}").text
+    recolor = client.post(
+        f"/api/images/{image_id}/recolor", data={"hints": "[]"}, headers={"X-CSRF-Token": csrf(client, "/")}
+    )
+    assert recolor.status_code == 400 and "nothing to re-colour with" in recolor.json()["error"]
+
+
+def test_a_version_1_database_gains_the_hints_column(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(db._MIGRATIONS[1] + "PRAGMA user_version = 1;")
+        old.execute("INSERT INTO users (username, password_hash, created) VALUES ('ada', '!', 0)")
+        old.execute("INSERT INTO images VALUES ('AAAAAAAAAAAAAAAA', 1, 'a.png', 4, 3, 0, NULL, 1.0)")
+    old.close()
+    database = db.Database(path)
+    assert database.image("AAAAAAAAAAAAAAAA", 1).hints is None
+    database.set_hints("AAAAAAAAAAAAAAAA", RED)
+    assert database.history(1)[0].hints == RED
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 2
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_pages_load_their_scripts_from_this_server(app, page):
+    client = TestClient(app)
+    html = client.get(page).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assets = [url for url in urls if url.endswith((".js", ".css"))]
+    assert assets and all(url.startswith(DOCS_ASSETS_URL + "/") for url in assets), urls
+    assert not re.search(r"https?://|//cdn", html), "the docs page must not load anything from the internet"
+    for url in assets:
+        response = client.get(url)
+        kind = "javascript" if url.endswith(".js") else "css"
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert len(response.content) > 100_000  # The real bundles (Swagger UI 5, ReDoc), not a stub.

@@ -1,8 +1,10 @@
 """The colorization app in a real headless Chromium (Selenium + Debian's chromium-driver) against a real uvicorn.
 
 Signs up, logs out and in, uploads a photo through the file picker, waits for the result, drags the before/after
-slider, downloads the PNG, finds the item in the history and logs out, saving a screenshot at each step (into
-$COLORJAX_SCREENSHOTS when set, else the test's temporary folder). Skips only where no Chromium is installed.
+slider, places colour points on the photo and re-colours with them, downloads the PNG, finds the item in the
+history, opens the API documentation and logs out, saving a screenshot at each step (into $COLORJAX_SCREENSHOTS
+when set, else the test's temporary folder). The model is test_serve's `hint_colorizer`: a tiny SIGGRAPH17 that
+carries the points' colours through. Skips only where no Chromium is installed.
 """
 
 import base64
@@ -29,15 +31,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def colorizer():
-    import jax
-    import jax.numpy as jnp
+    from test_serve import hint_colorizer
 
-    from colorjax import models
-    from colorjax.inference import Colorizer
-
-    model = models.get_model("regression", width=4)
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
-    return Colorizer(model=model, variables=dict(variables), resolution=32, description="tiny")
+    return hint_colorizer()
 
 
 @pytest.fixture
@@ -155,6 +151,53 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         assert 15 < split < 35, split  # Dragged from the middle to a quarter.
         browser.save_screenshot(str(shots / "4_slider.png"))
 
+        # Colour points: click on the photo to place them, pick their colours, re-colour.
+        stored = tmp_path / "data" / "images" / image_id / "color.png"
+        with Image.open(stored) as image:
+            automatic = np.asarray(image.convert("RGB")).astype(int)
+        find(By.ID, "hint-mode").click()
+        after = find(By.ID, "after")
+        shown = after.size
+        clicks = {"#e02020": (0.4, 0.3), "#2060e0": (0.75, 0.7)}  # colour: where, as fractions of the photo
+        for where in clicks.values():
+            ActionChains(browser).move_to_element_with_offset(
+                after, round((where[0] - 0.5) * shown["width"]), round((where[1] - 0.5) * shown["height"])
+            ).click().perform()
+        rows = find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "hint")
+        assert len(rows) == len(find(By.ID, "hint-markers").find_elements(By.CLASS_NAME, "marker")) == 2
+        assert float(find(By.ID, "split").get_attribute("value")) == split  # Placing points left the slider alone.
+        points = [(int(row.get_attribute("data-x")), int(row.get_attribute("data-y"))) for row in rows]
+        for (x, y), (fx, fy) in zip(points, clicks.values(), strict=True):
+            assert abs(x - fx * size[0]) <= 2 and abs(y - fy * size[1]) <= 2, (x, y)  # Full-resolution pixels.
+            picker = rows[points.index((x, y))].find_element(By.CSS_SELECTOR, "input[type=color]")
+            start = [int(picker.get_attribute("value")[i : i + 2], 16) for i in (1, 3, 5)]
+            assert np.abs(np.array(start) - automatic[y, x]).max() <= 2  # It starts as the colour there now.
+        for row, hex_color in zip(rows, clicks, strict=True):
+            picker = row.find_element(By.CSS_SELECTOR, "input[type=color]")
+            # WebDriver cannot drive the native colour dialog: set the value as the dialog would.
+            browser.execute_script(
+                "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))", picker, hex_color
+            )
+        find(By.ID, "hint-recolor").click()
+        wait_for(lambda: "Re-coloured with 2 points" in find(By.ID, "hint-status").text, what="the re-colouring")
+        with Image.open(stored) as image:
+            hinted = np.asarray(image.convert("RGB")).astype(int)
+        (red_x, red_y), (blue_x, blue_y) = points
+        redness, was = hinted[..., 0] - hinted[..., 2], automatic[..., 0] - automatic[..., 2]  # red minus blue
+        assert redness[red_y, red_x] > was[red_y, red_x] + 60, "the red point did not turn its place red"
+        assert redness[blue_y, blue_x] < was[blue_y, blue_x] - 60, "the blue point did not turn its place blue"
+        assert find(By.ID, "after").get_attribute("src").startswith("blob:")  # The slider shows the new colours.
+        browser.set_window_size(1280, 1290)
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(str(shots / "4_hints.png"))
+        browser.set_window_size(1280, 900)
+        ActionChains(browser).move_to_element_with_offset(after, 0, 0).click().perform()  # A third point...
+        assert len(find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "hint")) == 3
+        find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "remove")[2].click()  # ...removed again.
+        assert len(find(By.ID, "hint-markers").find_elements(By.CLASS_NAME, "marker")) == 2
+        browser.refresh()  # The points were saved with the image.
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#hint-list .hint")) == 2, what="saved points")
+
         find(By.ID, "download-png").click()
         downloaded = wait_for(lambda: [p for p in browser.downloads.glob("*.png")], what="the download")[0]
         wait_for(lambda: not list(browser.downloads.glob("*.crdownload")), what="the download")
@@ -184,6 +227,16 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         wait_for(lambda: browser.execute_script(loaded), what="the thumbnails")
         browser.save_screenshot(str(shots / "5_history.png"))
 
+        # The API documentation works without internet: Swagger UI from this server renders the operations.
+        find(By.LINK_TEXT, "API").click()
+        wait_for(
+            lambda: "/api/colorize" in [e.text for e in browser.find_elements(By.CLASS_NAME, "opblock-summary-path")],
+            what="Swagger UI's list of operations",
+        )
+        browser.save_screenshot(str(shots / "6_docs.png"))
+        browser.back()
+
+        wait_for(lambda: browser.current_url.endswith("/history"), what="the history page")
         find(By.ID, "logout").click()
         wait_for(lambda: browser.current_url.endswith("/login"), what="the log-in page")
         browser.get(base_url + "/history")

@@ -2,10 +2,12 @@
 
 Pages (server-rendered Jinja2, a little JavaScript in static/app.js): sign up, log in, colorize (drag and drop,
 progress, then the result page with a before/after slider at full resolution, downloads and, for ECCV16, a
-temperature control that re-colours), history, account (API token). The JSON API, documented at /docs:
+temperature control that re-colours; for a hint-capable model, SIGGRAPH17, colour points to click on the photo
+and re-colour with), history, account (API token). The JSON API, documented at /docs (Swagger UI) and /redoc,
+both served from the files of the `fastapi-offline` package, so they work without internet:
 
-    POST   /api/colorize              multipart `image` (+ optional `temperature`) -> image/png, input's size
-    POST   /api/images/{id}/recolor   form `temperature` (ECCV16) -> image/png
+    POST   /api/colorize              multipart `image` (+ optional `temperature` or `hints`) -> image/png, input's size
+    POST   /api/images/{id}/recolor   form `temperature` (ECCV16) or `hints` (SIGGRAPH17) -> image/png, in place
     GET    /api/history               the user's images, newest first
     GET    /api/images/{id}           the colorization as PNG (?format=jpeg for JPEG)
     DELETE /api/images/{id}
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import threading
 import time
@@ -39,13 +42,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware.sessions import SessionMiddleware
 
 from colorjax import color, serve
-from colorjax.inference import Colorizer
+from colorjax.hints import HintError, check_inside, parse_hints
+from colorjax.inference import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
 from colorjax.serve.storage import (
@@ -61,10 +66,18 @@ from colorjax.serve.storage import (
 )
 
 PACKAGE_DIR = Path(__file__).parent
+DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI's and ReDoc's JavaScript and CSS, served locally.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 1.0
 LOCAL_USERNAME = "local"  # The one user of --single-user mode.
 _FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
 _STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+HINTS_EXAMPLE = '[{"x": 120, "y": 40, "color": "#3a7bd5"}]'
+HINTS_SCHEMA = {
+    "type": "string",
+    "description": f"SIGGRAPH17 only: colour points as a JSON list, e.g. {HINTS_EXAMPLE}: x, y in the photo's "
+    "full-resolution pixels (from the top left), the colour as #rrggbb (or 'ab': [a, b] in CIE Lab), optionally "
+    f"an odd patch side 'size' (default 1); at most {serve.MAX_HINTS} points",
+}
 API_DESCRIPTION = (
     'Errors are JSON `{"error": "..."}` with a 4xx status. Scripts authenticate with '
     "`Authorization: Bearer <token>` (create the token on the account page); the browser's pages use the session "
@@ -90,7 +103,8 @@ class Settings:
 
 
 class ColorService:
-    """The model behind a bounded worker pool; ECCV16 colorizers per temperature are built once and kept."""
+    """The model behind a bounded worker pool; ECCV16 colorizers per temperature are built once and kept.
+    A hint-capable model (SIGGRAPH17) also takes the user's colour points (`colorjax.hints`)."""
 
     def __init__(self, colorizer: Colorizer, concurrency: int):
         self.colorizer = colorizer
@@ -101,6 +115,14 @@ class ColorService:
     @property
     def has_temperature(self) -> bool:
         return hasattr(self.colorizer.model, "temperature")
+
+    @property
+    def takes_hints(self) -> bool:
+        try:
+            self.colorizer.check_takes_hints()
+        except InferenceError:
+            return False
+        return True
 
     @property
     def default_temperature(self) -> float | None:
@@ -116,15 +138,21 @@ class ColorService:
                 self._by_temperature[temperature] = self.colorizer.with_temperature(temperature)
             return self._by_temperature[temperature]
 
-    def _colorize(self, rgb: np.ndarray, temperature: float | None) -> tuple[np.ndarray, np.ndarray]:
-        colorized = self._colorizer_at(temperature).colorize(rgb)
+    def _colorize(
+        self, rgb: np.ndarray, temperature: float | None, hints: list[dict] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
+        colorized = self._colorizer_at(temperature).predict(rgb, hints=hints or None).rgb
         lightness = np.asarray(color.rgb_to_lab(rgb.astype(np.float32) / 255.0))[..., :1]
         gray = color.rgb_to_uint8(np.repeat(np.asarray(color.lightness_to_gray(lightness)), 3, -1))
         return colorized, gray
 
-    async def colorize(self, rgb: np.ndarray, temperature: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """(colorization, gray version), both uint8 of the photo's size, computed off the event loop."""
-        return await anyio.to_thread.run_sync(self._colorize, rgb, temperature, limiter=self.limiter)
+    async def colorize(
+        self, rgb: np.ndarray, temperature: float | None = None, hints: list[dict] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(colorization, gray version), both uint8 of the photo's size, computed off the event loop; `hints` are
+        colour points already checked by `_hint_points` and `_check_hints_inside`."""
+        return await anyio.to_thread.run_sync(self._colorize, rgb, temperature, hints, limiter=self.limiter)
 
 
 def create_app(
@@ -147,11 +175,14 @@ def create_app(
     local_user = _local_user(database) if single_user else None
     templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
 
-    app = FastAPI(
+    # FastAPI's own /docs and /redoc load their JavaScript from a CDN (blank pages offline, e.g. on a GPU VM without
+    # internet); FastAPIOffline serves the same pages from the package's copy of Swagger UI 5 and ReDoc.
+    app = FastAPIOffline(
         title="colorjax",
         summary="Colorize gray photos with a colorjax model.",
         description=API_DESCRIPTION,
         version="1",
+        static_url=DOCS_ASSETS_URL,
     )
     app.add_middleware(
         SessionMiddleware,
@@ -400,6 +431,8 @@ def create_app(
             image=owned_image(image_id, user),
             temperature_range=(MIN_TEMPERATURE, MAX_TEMPERATURE),
             default_temperature=service.default_temperature,
+            takes_hints=service.takes_hints,
+            max_hints=serve.MAX_HINTS,
         )
 
     @app.get("/images/{image_id}/{kind}.{suffix}", include_in_schema=False)
@@ -462,7 +495,7 @@ def create_app(
                 "description": "The colorization, exactly the input's size; headers X-Image-Id and Location "
                 "name the new history item.",
             },
-            400: {"description": '{"error": "..."}: not an image, bad option'},
+            400: {"description": '{"error": "..."}: not an image, bad option, bad hints'},
             401: {"description": '{"error": "..."}: not logged in / bad token'},
             413: {"description": '{"error": "..."}: over --max-upload-mb or --max-pixels'},
         },
@@ -486,6 +519,7 @@ def create_app(
                                     "maximum": MAX_TEMPERATURE,
                                     "description": "ECCV16 only: annealed-mean temperature (default 0.38)",
                                 },
+                                "hints": HINTS_SCHEMA,
                             },
                         }
                     }
@@ -502,8 +536,10 @@ def create_app(
         upload, fields = await _read_upload(request, settings.max_upload_bytes)
         check_csrf(request, how, fields.get("csrf_token"))
         temperature = _temperature(fields.get("temperature"), service)
+        hints = _hint_points(fields.get("hints"), service)
         rgb = await anyio.to_thread.run_sync(decode_upload, upload[1], settings.max_pixels)
-        colorized, gray = await service.colorize(rgb, temperature)
+        _check_hints_inside(hints, rgb)
+        colorized, gray = await service.colorize(rgb, temperature, hints)
         record = ImageRecord(
             id=store.new_id(),
             user_id=user.id,
@@ -513,6 +549,7 @@ def create_app(
             was_color=is_color(rgb),
             temperature=temperature if temperature is not None else service.default_temperature,
             created=time.time(),
+            hints=hints or None,
         )
         png = await anyio.to_thread.run_sync(functools.partial(_store_new, record, rgb, gray, colorized))
         return Response(
@@ -544,25 +581,59 @@ def create_app(
         tags=["api"],
         response_class=Response,
         responses={200: {"content": {"image/png": {}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "temperature": {
+                                    "type": "number",
+                                    "minimum": MIN_TEMPERATURE,
+                                    "maximum": MAX_TEMPERATURE,
+                                    "description": "ECCV16 only: annealed-mean temperature",
+                                },
+                                "hints": {**HINTS_SCHEMA, "description": HINTS_SCHEMA["description"] + "; [] for none"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
     )
     async def api_recolor(request: Request, image_id: str) -> Response:
-        """Re-colours a history item at another annealed-mean temperature (ECCV16; form field `temperature`)."""
+        """Re-colours a history item in place from its stored photo: at another annealed-mean temperature (ECCV16,
+        form field `temperature`) or with the user's colour points (SIGGRAPH17, form field `hints`, as for
+        /api/colorize; `[]` goes back to the automatic colours). The item keeps its id; its colorization, thumbnail
+        and saved points are replaced."""
         form = await _small_form(request)
         user = api_user(request, form.get("csrf_token"))
         record = owned_image(image_id, user)
-        if not service.has_temperature:
-            raise ApiError(400, "This model has no temperature; only ECCV16 can be re-coloured.")
+        if not (service.has_temperature or service.takes_hints):
+            raise ApiError(
+                400,
+                "This model has nothing to re-colour with: only ECCV16 has a temperature and only SIGGRAPH17 "
+                "takes colour hints.",
+            )
         temperature = _temperature(form.get("temperature"), service)
-        if temperature is None:
-            raise ApiError(400, "Send the form field 'temperature'.")
+        hints = _hint_points(form.get("hints"), service)
+        if temperature is None and hints is None:
+            field = "temperature" if service.has_temperature else "hints"
+            raise ApiError(400, f"Send the form field {field!r}.")
         from PIL import Image
 
         with Image.open(store.path(record.id, "input")) as image:
             rgb = np.asarray(image.convert("RGB"))
-        colorized, _ = await service.colorize(rgb, temperature)
+        _check_hints_inside(hints, rgb)
+        colorized, _ = await service.colorize(rgb, temperature, hints)
         png = encode(colorized)
         store.write(record.id, {"color": png, "thumb": thumbnail(colorized)})
-        database.set_temperature(record.id, temperature)
+        if temperature is not None:
+            database.set_temperature(record.id, temperature)
+        if hints is not None:
+            database.set_hints(record.id, hints or None)
         return Response(png, media_type="image/png")
 
     @app.get("/api/history", tags=["api"])
@@ -619,6 +690,37 @@ def _temperature(value: Any, service: ColorService) -> float | None:
     if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
         raise ApiError(400, f"temperature must be in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}].")
     return temperature
+
+
+def _hint_points(value: Any, service: ColorService) -> list[dict] | None:
+    """The form field `hints` (a JSON list of points, see `colorjax.hints`) validated, or None when absent;
+    ApiError 400 with the one-line reason otherwise. Whether the points lie inside the photo is checked once it is
+    decoded (`_check_hints_inside`)."""
+    if value is None or value == "":
+        return None
+    if not service.takes_hints:
+        raise ApiError(400, "This model takes no colour hints (only SIGGRAPH17 does); drop the 'hints' field.")
+    try:
+        points = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise ApiError(
+            400, f"The form field 'hints' is not valid JSON ({e.msg} at column {e.colno}); send {HINTS_EXAMPLE}."
+        ) from None
+    try:
+        parse_hints(points, source="hints")
+    except HintError as e:
+        raise ApiError(400, str(e)) from None
+    if len(points) > serve.MAX_HINTS:
+        raise ApiError(400, f"Too many hints: {len(points)} points, at most {serve.MAX_HINTS} per photo.")
+    return points
+
+
+def _check_hints_inside(hints: list[dict] | None, rgb: np.ndarray) -> None:
+    if hints:
+        try:
+            check_inside(hints, rgb.shape[:2], source="hints")
+        except HintError as e:
+            raise ApiError(400, str(e)) from None
 
 
 async def _small_form(request: Request):

@@ -9,12 +9,13 @@ Secrets are never stored: passwords as scrypt hashes (`auth`), session ids and A
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS = {
     1: """
@@ -48,6 +49,8 @@ _MIGRATIONS = {
     );
     CREATE INDEX images_by_user ON images (user_id, created);
     """,
+    # The colour points (a JSON list, as the API takes them) a SIGGRAPH17 colorization was last coloured with.
+    2: "ALTER TABLE images ADD COLUMN hints TEXT;",
 }
 
 
@@ -73,6 +76,7 @@ class ImageRecord:
     was_color: bool  # The upload was a colour photo, so the page can also show the original.
     temperature: float | None  # The annealed-mean temperature it was coloured with (eccv16), else None.
     created: float
+    hints: list[dict] | None = None  # The colour points it was coloured with (hint-capable models), else None.
 
 
 class Database:
@@ -191,10 +195,11 @@ class Database:
     # Images ------------------------------------------------------------------------------------------------------
 
     def add_image(self, record: ImageRecord) -> None:
+        row = dataclasses.astuple(record)[:-1] + (_hints_text(record.hints),)
         self._execute(
-            "INSERT INTO images (id, user_id, name, width, height, was_color, temperature, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            dataclasses.astuple(record),
+            "INSERT INTO images (id, user_id, name, width, height, was_color, temperature, created, hints) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
 
     def image(self, image_id: str, user_id: int) -> ImageRecord | None:
@@ -210,6 +215,9 @@ class Database:
     def set_temperature(self, image_id: str, temperature: float | None) -> None:
         self._execute("UPDATE images SET temperature = ? WHERE id = ?", (temperature, image_id))
 
+    def set_hints(self, image_id: str, hints: list[dict] | None) -> None:
+        self._execute("UPDATE images SET hints = ? WHERE id = ?", (_hints_text(hints), image_id))
+
     def delete_image(self, image_id: str, user_id: int) -> bool:
         cursor = self._execute("DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
         return cursor.rowcount > 0
@@ -219,5 +227,10 @@ class Database:
 
 
 def _image_record(row: tuple) -> ImageRecord:
-    image_id, user_id, name, width, height, was_color, temperature, created = row
-    return ImageRecord(image_id, user_id, name, width, height, bool(was_color), temperature, created)
+    image_id, user_id, name, width, height, was_color, temperature, created, hints = row
+    hints = None if hints is None else json.loads(hints)
+    return ImageRecord(image_id, user_id, name, width, height, bool(was_color), temperature, created, hints)
+
+
+def _hints_text(hints: list[dict] | None) -> str | None:
+    return None if hints is None else json.dumps(hints, separators=(",", ":"))

@@ -1,4 +1,4 @@
-// colorjax app: upload with progress, the before/after slider, re-colouring. No framework.
+// colorjax app: upload with progress, the before/after slider, re-colouring, colour points. No framework.
 "use strict";
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 
@@ -83,7 +83,12 @@ function setupCompare() {
     const box = compare.getBoundingClientRect();
     setSplit(100 * (e.clientX - box.left) / box.width);
   }
-  compare.addEventListener("pointerdown", (e) => { dragging = true; compare.setPointerCapture(e.pointerId); fromPointer(e); });
+  compare.addEventListener("pointerdown", (e) => {
+    if (compare.classList.contains("hinting")) return;  // A click places a colour point instead (setupHints).
+    dragging = true;
+    compare.setPointerCapture(e.pointerId);
+    fromPointer(e);
+  });
   compare.addEventListener("pointermove", (e) => { if (dragging) fromPointer(e); });
   compare.addEventListener("pointerup", () => { dragging = false; });
   compare.addEventListener("pointercancel", () => { dragging = false; });
@@ -98,6 +103,7 @@ function setupCompare() {
     frame.classList.toggle("actual", e.target.checked);
   });
 
+  setupHints(compare, after);
   const temperature = document.getElementById("temperature");
   if (!temperature) return;
   const value = document.getElementById("temperature-value");
@@ -115,6 +121,119 @@ function setupCompare() {
       if (!response.ok) throw new Error((await response.json()).error);
       after.src = URL.createObjectURL(await response.blob());
       status.textContent = "Re-coloured at " + parseFloat(temperature.value).toFixed(2) + ".";
+    } catch (e) {
+      status.textContent = e.message || "Re-colouring failed.";
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// Colour points for a hint-capable model (SIGGRAPH17): click on the photo to drop one, pick its colour, re-colour.
+// Points are kept as the API takes them: {x, y, color: "#rrggbb"} in the photo's full-resolution pixels (a point
+// saved by a script may carry "ab" and "size" instead; it is sent back unchanged until its colour is picked).
+function setupHints(compare, after) {
+  const panel = document.getElementById("hints");
+  if (!panel) return;
+  const markers = document.getElementById("hint-markers");
+  const list = document.getElementById("hint-list");
+  const mode = document.getElementById("hint-mode");
+  const button = document.getElementById("hint-recolor");
+  const status = document.getElementById("hint-status");
+  const maxPoints = parseInt(panel.dataset.max, 10);
+  const width = parseInt(after.getAttribute("width"), 10), height = parseInt(after.getAttribute("height"), 10);
+  const points = JSON.parse(panel.dataset.points);
+  const shown = new Map();  // point -> the colour its marker shows
+  const pixel = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+  pixel.canvas.width = pixel.canvas.height = 1;
+
+  function colorAt(x, y) {  // The colorization's colour at a full-resolution pixel, as "#rrggbb".
+    pixel.drawImage(after, x, y, 1, 1, 0, 0, 1, 1);
+    const [r, g, b] = pixel.getImageData(0, 0, 1, 1).data;
+    return "#" + [r, g, b].map((v) => v.toString(16).padStart(2, "0")).join("");
+  }
+
+  function render() {
+    markers.replaceChildren();
+    list.replaceChildren();
+    points.forEach((point, index) => {
+      const color = point.color || shown.get(point) || "#808080";
+      const marker = document.createElement("button");
+      marker.type = "button";
+      marker.className = "marker";
+      marker.title = "point " + (index + 1) + " at " + point.x + ", " + point.y;
+      marker.style.left = (100 * (point.x + 0.5) / width) + "%";
+      marker.style.top = (100 * (point.y + 0.5) / height) + "%";
+      marker.style.background = color;
+      marker.addEventListener("click", () => list.children[index].querySelector("input").focus());
+      markers.append(marker);
+
+      const row = document.createElement("li");
+      row.className = "hint";
+      row.dataset.x = point.x;
+      row.dataset.y = point.y;
+      const picker = document.createElement("input");
+      picker.type = "color";
+      picker.value = color;
+      picker.setAttribute("aria-label", "colour of point " + (index + 1));
+      picker.addEventListener("input", () => {
+        delete point.ab;
+        point.color = picker.value;
+        marker.style.background = picker.value;
+      });
+      picker.addEventListener("focus", () => marker.classList.add("selected"));
+      picker.addEventListener("blur", () => marker.classList.remove("selected"));
+      const where = document.createElement("span");
+      where.className = "muted small";
+      where.textContent = "x " + point.x + ", y " + point.y;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link danger remove";
+      remove.textContent = "remove";
+      remove.addEventListener("click", () => { points.splice(index, 1); render(); });
+      row.append(picker, where, remove);
+      list.append(row);
+    });
+  }
+
+  mode.addEventListener("click", () => {
+    const on = mode.getAttribute("aria-pressed") !== "true";
+    mode.setAttribute("aria-pressed", on);
+    compare.classList.toggle("hinting", on);
+    mode.textContent = on ? "Done placing points" : "Place colour points";
+  });
+  compare.addEventListener("click", (e) => {
+    if (!compare.classList.contains("hinting") || e.target.classList.contains("marker")) return;
+    if (points.length >= maxPoints) {
+      status.textContent = "At most " + maxPoints + " points.";
+      return;
+    }
+    const box = after.getBoundingClientRect();
+    const x = Math.min(width - 1, Math.max(0, Math.floor(width * (e.clientX - box.left) / box.width)));
+    const y = Math.min(height - 1, Math.max(0, Math.floor(height * (e.clientY - box.top) / box.height)));
+    points.push({ x: x, y: y, color: colorAt(x, y) });
+    render();
+  });
+  // Saved points without a colour of their own ("ab" from a script) show the colour they gave the photo.
+  function showSaved() {
+    for (const point of points) if (!point.color) shown.set(point, colorAt(point.x, point.y));
+    render();
+  }
+  if (after.complete && after.naturalWidth) showSaved(); else after.addEventListener("load", showSaved, { once: true });
+
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "Colouring…";
+    const form = new FormData();
+    form.append("hints", JSON.stringify(points));
+    try {
+      const response = await fetch("/api/images/" + compare.dataset.image + "/recolor",
+        { method: "POST", body: form, headers: { "X-CSRF-Token": csrfToken } });
+      if (!response.ok) throw new Error((await response.json()).error);
+      const loaded = new Promise((resolve) => after.addEventListener("load", resolve, { once: true }));
+      after.src = URL.createObjectURL(await response.blob());
+      await loaded;
+      status.textContent = "Re-coloured with " + points.length + " point" + (points.length === 1 ? "" : "s") + ".";
     } catch (e) {
       status.textContent = e.message || "Re-colouring failed.";
     } finally {
