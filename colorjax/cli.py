@@ -209,30 +209,40 @@ def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
     return config_check.unknown_override_errors(config, overrides, flag=config_flag)
 
 
-def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
-    """(image or video path, output path relative to --output) for every file, folder (recursive: photos and
-    videos by extension) or `samples` given."""
+def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> list[tuple[Path, Path]]:
+    """(image or video path, its path relative to --output) for every file, folder (recursive: photos and videos by
+    extension) or `samples` given. The relative path keeps the file's whole name (`sub/img.1.jpg`); the command
+    chooses the output name from it. Folder walks leave out what lies in `exclude` when it is a folder below the
+    walked one (an output folder inside an input folder, whose outputs a rerun would take for inputs), and keep
+    links to missing files, so that reading them reports them."""
     from colorjax import data, video
     from colorjax.inference import InferenceError
 
+    excluded = Path(exclude).resolve() if exclude is not None else None
     found = []
     for spec in inputs:
         if spec == "samples":
-            found += [(p, Path(p.stem)) for p in data.sample_photo_paths().values()]
+            found += [(p, Path(p.name)) for p in data.sample_photo_paths().values()]
             continue
         path = Path(spec)
         if path.is_dir():
+            below = (
+                excluded
+                if excluded and excluded != path.resolve() and excluded.is_relative_to(path.resolve())
+                else None
+            )
             images = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
+                if (p.is_file() or (p.is_symlink() and not p.exists()))
                 and (p.suffix.lower() in data.IMAGE_EXTENSIONS or p.suffix.lower() in video.VIDEO_EXTENSIONS)
+                and not (below is not None and p.parent.resolve().is_relative_to(below))
             )
             if not images:
                 raise InferenceError(f"No images or videos found in folder {path}.")
-            found += [(p, p.relative_to(path).with_suffix("")) for p in images]
+            found += [(p, p.relative_to(path)) for p in images]
         elif path.is_file():
-            found.append((path, Path(path.stem)))
+            found.append((path, Path(path.name)))
         else:
             raise InferenceError(f"Input {path} does not exist.")
     return found

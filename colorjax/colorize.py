@@ -11,8 +11,21 @@ output has exactly the input's size and all of its detail. Colour inputs are tur
 
 `--runtime onnx` runs the model in onnxruntime instead of XLA (exported once into the weights cache).
 
-Outputs are PNG files named after the inputs (folder structure kept), plus, with `--side-by-side`, a gray | colour
-panel next to each.
+Outputs keep the folder structure of the inputs and never lose or overwrite a file:
+- Names: the input's file name with its last extension replaced, `sub/img.1.jpg` -> `sub/img.1.jpg` (JPEG) or
+  `sub/img.1.png`; with `--side-by-side` a gray | colour panel `sub/img.1_side.png` beside it. When two inputs
+  would get the same name in one folder (`a.jpg` + `a.png` as PNG, `photo.webp` + `photo.tif`), each of them keeps
+  its whole file name instead: `a.jpg.png`, `a.png.png` (compared ignoring case, as macOS and Windows do); a clash
+  left after that takes `_2`, `_3`, ... in the sorted order of the inputs. Names depend only on the input list,
+  so a rerun writes the same files.
+- Format: `--format png|jpg`; by default JPEG for JPEG inputs (.jpg/.jpeg: the source is already lossy, and a
+  PNG of a camera photo is 5-10x its size for no visible gain) and PNG for every other input (PNG, TIFF, BMP,
+  WebP, GIF: a lossless source keeps a lossless output). `--quality N` is the JPEG quality (default 95).
+- An output that would replace an input file (e.g. `--output` is the input folder) stops the command before any
+  work, with one line naming the file. An output that exists already is skipped with one line (pass
+  `--overwrite` to replace it); the summary counts written, skipped and failed images, exactly what is on disk.
+  Every file is written to a temporary name in its folder and renamed into place, so an interrupted run leaves
+  no half-written image. An output folder inside an input folder is not read as input.
 
 Models that run natively at any size (e.g. iizuka) see each photo at its own size (resolution 0 unless `--resolution`
 or the run's `config.inference` says otherwise); past `--max-pixels` they tile the photo (or downscale it,
@@ -40,8 +53,12 @@ Videos (mp4, mov, mkv, avi, webm, ...: by extension, else by asking FFmpeg) can 
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import os
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -51,35 +68,154 @@ from colorjax import checkpointing, cli, color, export, hints, onnx_runtime, vid
 from colorjax.inference import Colorizer, InferenceError, prefer_fast_cpu_kernels, read_image, top_k_labels
 
 DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
+DEFAULT_JPEG_QUALITY = 95  # --quality: Pillow's advised maximum; higher only grows the file
+FORMATS = {"png": ".png", "jpg": ".jpg"}
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+VIDEO_SUFFIX = ".mp4"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where one input's outputs go, relative to --output: `image` (and the `side` panel with --side-by-side),
+    in `format` ("png" | "jpg"; "mp4" for a video)."""
+
+    image: Path
+    side: Path | None
+    format: str
+
+
+def default_format(path: Path) -> str:
+    """JPEG for a JPEG input (already lossy), PNG for every other (a lossless source keeps a lossless output)."""
+    return "jpg" if path.suffix.lower() in JPEG_SUFFIXES else "png"
+
+
+def plan_outputs(
+    relatives: Sequence[Path],
+    formats: Sequence[str],
+    side_by_side: bool = False,
+) -> list[Target]:
+    """Unique output names for inputs at these paths relative to --output (the module docstring's rules).
+
+    `formats[i]` is "png", "jpg" or "mp4" (a video: no panel). Decided from the sorted input list alone, so the
+    same inputs always get the same names.
+    """
+    suffixes = [FORMATS.get(f, VIDEO_SUFFIX) for f in formats]
+    order = sorted(range(len(relatives)), key=lambda i: (str(relatives[i]), i))
+    stems = {i: relatives[i].stem for i in order}
+
+    def names(i: int, stem: str) -> list[Path]:
+        parent, suffix = relatives[i].parent, suffixes[i]
+        panel = [parent / f"{stem}_side{suffix}"] if side_by_side and formats[i] in FORMATS else []
+        return [parent / f"{stem}{suffix}", *panel]
+
+    def key(path: Path) -> str:
+        return str(path).casefold()
+
+    def clashing() -> set[int]:
+        owners: dict[str, set[int]] = {}
+        for i in order:
+            for name in names(i, stems[i]):
+                owners.setdefault(key(name), set()).add(i)
+        return {i for group in owners.values() if len(group) > 1 for i in group}
+
+    for i in clashing():
+        stems[i] = relatives[i].name  # a.jpg + a.png -> a.jpg.png + a.png.png
+    if clashing():
+        taken: set[str] = set()
+        for i in order:
+            stem, count = stems[i], 1
+            while any(key(n) in taken for n in names(i, stem)):
+                count += 1
+                stem = f"{stems[i]}_{count}"
+            stems[i] = stem
+            taken.update(key(n) for n in names(i, stem))
+    targets = []
+    for i in range(len(relatives)):
+        image, *panel = names(i, stems[i])
+        targets.append(Target(image, panel[0] if panel else None, formats[i]))
+    return targets
+
+
+def check_inputs_kept(inputs: Sequence[Path], targets: Sequence[Target], output: Path) -> None:
+    """OutputError (one line) when an output would replace an input file: nothing is written then."""
+    originals = {path.resolve() for path in inputs if path.exists()}
+    hits = [
+        output / name
+        for target in targets
+        for name in (target.image, target.side)
+        if name is not None and (output / name).resolve() in originals
+    ]
+    if hits:
+        more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
+        raise cli.OutputError(
+            f"Writing {hits[0]} would overwrite that input file{more}; choose another --output folder."
+        )
+
+
+def write_image(image: np.ndarray, path: Path, format: str, quality: int = DEFAULT_JPEG_QUALITY) -> None:
+    """Writes a uint8 (H, W, 3) image atomically: into a temporary file beside `path`, then renamed onto it."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if format == "jpg":
+        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG", quality=quality)
+    else:
+        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclasses.dataclass
+class Counts:
+    """What happened to the inputs: written, skipped (an output was there already) and failed."""
+
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
 
 
 def colorize_files(
     colorizer: Colorizer,
-    inputs: list[tuple[Path, Path]],
+    inputs: list[tuple[Path, Target]],
     output: Path,
-    side_by_side: bool,
     *,
+    overwrite: bool = False,
+    quality: int = DEFAULT_JPEG_QUALITY,
     global_features: jax.Array | None = None,
     labels: bool = False,
     hints_for: Callable[[np.ndarray], list[hints.Hint]] | None = None,
     hints_source: str = "hints",
-) -> int:
-    """Colours every input into `output`; returns how many could not be read or hinted (each reported on one line).
+) -> Counts:
+    """Colours every (input, `Target`) into `output`; returns the counts (each skip or failure reported on one line).
 
-    Prints one line per photo saying how a native-size model ran on it and, with `labels`, one with its top-5
-    classes. `global_features` (from `Colorizer.encode_global`) colour every photo with another photo's;
-    `hints_for(rgb)` gives each photo's colour points (named `hints_source` in errors).
+    An input whose output exists already is skipped unless `overwrite`. Prints one line per photo saying how a
+    native-size model ran on it and, with `labels`, one with its top-5 classes. `global_features` (from
+    `Colorizer.encode_global`) colour every photo with another photo's; `hints_for(rgb)` gives each photo's colour
+    points (named `hints_source` in errors).
     """
     from tqdm import tqdm
 
-    failures = 0
+    counts = Counts()
     progress = tqdm(inputs, unit="image", disable=len(inputs) < 2, file=sys.stderr)
-    for path, relative in progress:
+    for path, target in progress:
+        files = [output / name for name in (target.image, target.side) if name is not None]
+        existing = [file for file in files if file.exists() or file.is_symlink()]
+        if existing and not overwrite:
+            progress.write(f"{path}: skipped, {existing[0]} exists (pass --overwrite to replace it)")
+            counts.skipped += 1
+            continue
         try:
             rgb = read_image(path)
         except InferenceError as e:
             progress.write(f"error: {e}", file=sys.stderr)
-            failures += 1
+            counts.failed += 1
             continue
         points = None
         if hints_for is not None:
@@ -87,7 +223,7 @@ def colorize_files(
                 points = hints.check_inside(hints_for(rgb), rgb.shape[:2], source=hints_source)
             except hints.HintError as e:
                 progress.write(f"error: {path}: {e}", file=sys.stderr)
-                failures += 1
+                counts.failed += 1
                 continue
         prediction = colorizer.predict(rgb, global_features=global_features, labels=labels, hints=points)
         colorized = prediction.rgb
@@ -97,15 +233,29 @@ def colorize_files(
             best = top_k_labels(prediction.class_logits, colorizer.class_names, k=5)[0]
             names = ", ".join(f"{name} {probability:.1%}" for name, probability in best)
             progress.write(f"{path}: top-{len(best)} classes: {names}")
-        target = output / relative.with_suffix(".png")
-        visualize.save_png(colorized, target)
-        if side_by_side:
+        images = [colorized]
+        if target.side is not None:
             gray = color.rgb_to_uint8(visualize.gray_rgb(np.asarray(color.rgb_to_lab(rgb / 255.0))[..., :1]))
-            visualize.save_png(
-                np.concatenate([gray, colorized], axis=1),
-                target.with_name(target.stem + "_side.png"),
-            )
-    return failures
+            images.append(np.concatenate([gray, colorized], axis=1))
+        try:
+            for image, file in zip(images, files, strict=True):
+                write_image(image, file, target.format, quality)
+        except OSError as e:
+            progress.write(f"error: {path}: cannot write {file} ({e.strerror or e})", file=sys.stderr)
+            counts.failed += 1
+            continue
+        counts.written += 1
+    return counts
+
+
+def _existing_videos(videos: list[tuple[Path, Target]], output: Path, overwrite: bool) -> list[tuple[Path, Target]]:
+    """The videos whose output is already there (each reported on one line), unless `overwrite`."""
+    if overwrite:
+        return []
+    there = [(path, target) for path, target in videos if (output / target.image).exists()]
+    for path, target in there:
+        print(f"{path}: skipped, {output / target.image} exists (pass --overwrite to replace it)")
+    return there
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +288,22 @@ def main(argv: list[str] | None = None) -> int:
         default="latest",
         help="latest, best, or a step number (default: latest)",
     )
-    parser.add_argument("--output", required=True, help="folder for the colorized PNGs (and videos' mp4s)")
+    parser.add_argument("--output", required=True, help="folder for the colorized images (and videos' mp4s)")
+    parser.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        help="output image format (default: jpg for JPEG inputs, png for every other)",
+    )
+    parser.add_argument(
+        "--quality",
+        type=int,
+        help=f"JPEG quality of jpg outputs, 1-100 (default {DEFAULT_JPEG_QUALITY})",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that exist already (default: skip those inputs, one line each)",
+    )
     parser.add_argument("--resolution", type=int, help="shorter side the model works at (0: full size)")
     parser.add_argument("--square", action="store_true", default=None, help="work at resolution x resolution")
     parser.add_argument("--side-by-side", action="store_true", help="also write gray | colour panels")
@@ -191,12 +356,25 @@ def main(argv: list[str] | None = None) -> int:
     prefer_fast_cpu_kernels()
     if args.num_hints is not None and (args.hints_from is None or args.num_hints < 0):
         parser.error("--num-hints takes a count >= 0 and goes with --hints-from")
+    if args.quality is not None and (args.format == "png" or not 1 <= args.quality <= 100):
+        parser.error("--quality takes 1-100 and applies to JPEG outputs, not --format png")
+    quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
     try:
         output = Path(args.output)
         cli.check_writable(output)
-        inputs = cli.find_inputs(args.inputs)
-        videos = [(path, relative) for path, relative in inputs if video.is_video(path)]
-        inputs = [item for item in inputs if item not in videos]
+        found = cli.find_inputs(args.inputs, exclude=output)
+        is_video = [video.is_video(path) for path, _ in found]
+        formats = [
+            "mp4" if moving else (args.format or default_format(path))
+            for (path, _), moving in zip(found, is_video, strict=True)
+        ]
+        targets = plan_outputs([relative for _, relative in found], formats, args.side_by_side)
+        check_inputs_kept([path for path, _ in found], targets, output)
+        planned = [(path, target) for (path, _), target in zip(found, targets, strict=True)]
+        videos = [item for item, moving in zip(planned, is_video, strict=True) if moving]
+        inputs = [item for item, moving in zip(planned, is_video, strict=True) if not moving]
+        skipped_videos = _existing_videos(videos, output, args.overwrite)
+        videos = [item for item in videos if item not in skipped_videos]
         if videos and args.labels:
             raise InferenceError("--labels names the classes of photos; leave the videos out.")
         if args.weights:
@@ -247,11 +425,12 @@ def main(argv: list[str] | None = None) -> int:
                 return hints.hints_from_reference(reference, count, jax.random.key(0), photo_size=size)
 
             print(f"Colouring with {count} colour point(s) sampled from {args.hints_from}.")
-        failures = colorize_files(
+        counts = colorize_files(
             colorizer,
             inputs,
             output,
-            args.side_by_side,
+            overwrite=args.overwrite,
+            quality=quality,
             global_features=global_features,
             labels=args.labels,
             hints_for=hints_for,
@@ -261,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         if videos:
             video_failures = video.colorize_video_files(
                 colorizer,
-                videos,
+                [(path, target.image) for path, target in videos],
                 output,
                 video.TemporalSettings(enabled=args.temporal == "on"),
                 frames=args.frames,
@@ -278,11 +457,17 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return 1
-    done = f"{len(inputs) - failures} image(s)"
-    if videos:
+    done = f"{counts.written} image(s)"
+    if videos or skipped_videos:
         done += f" and {len(videos) - video_failures} video(s)"
-    print(f"Colorized {done} with {colorizer.description}: {output}")
-    return 1 if failures or video_failures else 0
+    line = f"Colorized {done} with {colorizer.description}: {output}"
+    skipped = counts.skipped + len(skipped_videos)
+    if skipped:
+        line += f"; {skipped} skipped (output exists; --overwrite replaces it)"
+    if counts.failed or video_failures:
+        line += f"; {counts.failed + video_failures} failed"
+    print(line)
+    return 1 if counts.failed or video_failures else 0
 
 
 def run() -> None:
