@@ -23,8 +23,17 @@ mean (errors are norms, PSNR a logarithm, AuC a count under thresholds), so no s
 can give them: a first, data-only pass (decoding, no model) computes the mean; `--mean-ab A B` supplies one
 instead (e.g. the training set's) and skips it.
 
+Skipped files: an unreadable file is skipped with one line naming it (the first 20; the rest are counted), and
+the command stops when more than `config.data.max_failed_fraction` (default 1%; `--max-failed-fraction F`, the same
+field training reads) of the split's files cannot be read, counted over the whole split. Photos without colour
+(grey: every pixel's |a|, |b| <= config.data.min_chroma, the rule training skips them by) have no colour to score
+a colorization against: they are left out of every row and counted apart. The last line counts both, and
+metrics.json's "skipped" lists them.
+
 Outputs in `--output` (default RUN/eval/step_N):
-- metrics.json: the schema in `colorjax.report` (read by `python -m colorjax.report`);
+- metrics.json: the schema in `colorjax.report` (read by `python -m colorjax.report`), plus "skipped":
+  {"unreadable": N, "grey": N, "unreadable_files": {name: why}, "grey_files": [names]} (counts over every
+  process; names from process 0's share on multi-host runs);
 - per_image.csv: one row per evaluated image (its name, the prediction's per-image metrics);
 - results.md: the Zhang and Hwang & Zhou shaped tables, and the worst images;
 - auc_curves.png, auc_rebalanced_curves.png: the cumulative ab-error curves of every row;
@@ -318,9 +327,10 @@ def evaluate(
     mesh = parallel.make_mesh()
     color_space = loaded.color_space
 
+    skipped = data.SkippedFiles()  # Shared by both passes: each skipped file is named once.
     mean_from = "the evaluated ground truth (a first, data-only pass)"
     if mean_ab is None:
-        total, host_batches = evaluator.batches(source, data_config, local_batch, max_images)
+        total, host_batches = evaluator.batches(source, data_config, local_batch, max_images, skipped)
         mean_ab = evaluator.compute_mean_ab(color_space, mesh, host_batches, total)
     else:
         mean_from = "--mean-ab"
@@ -334,7 +344,7 @@ def evaluate(
         extractor=extractor,
         num_grid=num_grid,
     )
-    total, host_batches = evaluator.batches(source, data_config, local_batch, max_images)
+    total, host_batches = evaluator.batches(source, data_config, local_batch, max_images, skipped)
     variables = jax.device_put(loaded.variables, parallel.replicated(mesh))
     results = evaluation.run(variables, host_batches, total, mean_ab=mean_ab, progress=True)
     for numbers in results.rows.values():
@@ -364,11 +374,25 @@ def evaluate(
         "conventions": metrics.CONVENTIONS,
         "prediction": results.prediction,
         "baselines": {name: results.rows[name] for name in evaluator.ROW_NAMES[1:]},
+        "skipped": _skipped_summary(skipped),
     }
     written: dict[str, Path] = {}
     if jax.process_index() == 0:
         written = evaluator.write_outputs(output, document, results, source.name)
     return EvaluationResult(document=document, written=written)
+
+
+def _skipped_summary(skipped: data.SkippedFiles) -> dict[str, Any]:
+    """metrics.json's "skipped": counts over every process, names of this process's share."""
+    unreadable, grey = (
+        int(n) for n in parallel.gather_from_processes([len(skipped.unreadable), len(skipped.grey)]).sum(0)
+    )
+    return {
+        "unreadable": unreadable,
+        "grey": grey,
+        "unreadable_files": dict(sorted(skipped.unreadable.items())),
+        "grey_files": sorted(skipped.grey),
+    }
 
 
 def _check_classifier_classes(classifier: Classifier, data_classes: list[str] | None) -> None:
@@ -411,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     data_group.add_argument("--resolution", type=int, help="image size (default: the run's image_size)")
     data_group.add_argument("--batch-size", type=int, help="global batch (default 16 per device)")
     data_group.add_argument("--max-images", type=int, help="evaluate at most this many images")
+    data_group.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        metavar="F",
+        help="stop when more than this fraction of the files cannot be read (config.data.max_failed_fraction; "
+        "default: the run's, else 0.01)",
+    )
     out = parser.add_argument_group("outputs")
     out.add_argument("--output", help="output folder (default RUN/eval/step_N)")
     out.add_argument("--num-grid", type=int, default=8, help="images per grid (0: no grids)")
@@ -463,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if resolution <= 0:
             raise EvaluateError(f"--resolution must be positive, got {resolution}.")
         data_config, split = eval_data_config(loaded.data, args.data, args.split, resolution, loaded.color_space)
+        if args.max_failed_fraction is not None:
+            if not 0 <= args.max_failed_fraction <= 1:
+                raise EvaluateError(f"--max-failed-fraction must be between 0 and 1, got {args.max_failed_fraction}.")
+            data_config.max_failed_fraction = args.max_failed_fraction
         output = Path(args.output or runs.eval_dir(args.workdir, loaded.run["step"]))
         result = evaluate(
             loaded,
@@ -490,6 +525,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if jax.process_index() == 0:
         print(result.written["markdown"].read_text())
         print(f"Wrote {output}: " + ", ".join(p.name for p in result.written.values()))
+        skipped = result.document["skipped"]
+        print(
+            f"Evaluated {result.document['prediction']['images']} image(s) of {data_config.source} split {split}; "
+            f"skipped {skipped['unreadable']} unreadable and {skipped['grey']} grey (no colour to score)."
+        )
     return 0
 
 

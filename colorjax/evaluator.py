@@ -4,6 +4,7 @@
 mean loss terms plus `TRAINING_SCALARS` of the same results) and by `python -m colorjax.evaluate` for a whole split
 (`write_outputs`: metrics.json, per_image.csv, results.md, AuC curves, grids), so the two can never disagree.
 
+Unreadable files and photos with no colour (grey) are left out of every number and counted (`batches`).
 Batches are sharded over every device of a `Mesh`; the padded last batch is masked, and the statistics are reduced
 inside the jitted step (`colorjax.metrics`), so the device count and batch size change no number. Rows, all on the
 same images: the prediction and, with `baselines`, ground truth, gray (a = b = 0) and mean colour (a given mean ab
@@ -163,10 +164,18 @@ def make_mean_ab_step(color_space: str) -> Callable:
 
 
 def batches(
-    source, data_config, local_batch: int, max_images: int | None
+    source,
+    data_config,
+    local_batch: int,
+    max_images: int | None,
+    skipped: data.SkippedFiles | None = None,
 ) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
     """(images to evaluate over all processes, host batches carrying `image_id` and `mask`) of a source, at most
-    `max_images` in all; every process yields the same number of batches."""
+    `max_images` in all; every process yields the same number of batches.
+
+    Unreadable files and photos without colour (grey: there is no colour to score a colorization against, so
+    they would only add the gray baseline's numbers to the model's) are left out and recorded in `skipped`, as
+    the batches are read."""
     per_process = None if max_images is None else -(-max_images // jax.process_count())
     num_batches = parallel.max_over_processes(data.num_eval_batches(source.num_examples, local_batch, per_process))
     host_batches = data.eval_batches(
@@ -176,6 +185,8 @@ def batches(
         num_batches=num_batches,
         max_examples=per_process,
         with_image_ids=True,
+        skip_grey=True,
+        skipped=skipped,
     )
     total = source.num_examples if per_process is None else min(source.num_examples, per_process)
     return total * jax.process_count(), host_batches
@@ -490,6 +501,12 @@ def write_outputs(
         baselines=document["baselines"],
     )
     markdown = report.render_report([evaluated])
+    if "skipped" in document:
+        skipped = document["skipped"]
+        markdown += (
+            f"\nLeft out: {skipped['unreadable']} unreadable and {skipped['grey']} grey (no colour) file(s), "
+            "listed in metrics.json.\n"
+        )
     if worst:
         markdown += f"\n## The {len(worst)} images with the largest mean ab error\n\n"
         markdown += "".join(

@@ -334,3 +334,102 @@ def test_bad_step_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         evaluate.main(["--workdir", "x", "--step", "newest"])
     assert "--step must be best, latest or a step number" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------- skipped files, counted
+
+
+def grey_photo(height: int = 48, width: int = 64) -> np.ndarray:
+    ramp = np.linspace(0, 255, width, dtype=np.uint8)[None, :].repeat(height, axis=0)
+    return np.repeat(ramp[..., None], 3, axis=2)
+
+
+@pytest.fixture
+def folder_with_skips(labelled_folder, tmp_path) -> Path:
+    """The labelled photos plus two grey photos and two unreadable files, the first and the last of the list."""
+    import shutil
+
+    root = tmp_path / "photos"
+    shutil.copytree(labelled_folder, root)
+    (root / "indoor" / "aa_broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    (root / "outdoor" / "zz_broken.png").write_text("not an image")
+    Image.fromarray(grey_photo()).save(root / "indoor" / "grey_ramp.png")
+    Image.fromarray(grey_photo(40, 56)).save(root / "outdoor" / "grey_scan.jpg", quality=95)
+    return root
+
+
+def test_every_skipped_file_is_named_once_and_counted_grey_apart(
+    trained_run, folder_with_skips, tmp_path, capsys, caplog
+):
+    import logging
+
+    output = tmp_path / "eval"
+    argv = ["--workdir", str(trained_run), "--data", f"folder:{folder_with_skips}", "--output", str(output)]
+    with caplog.at_level(logging.WARNING, logger="colorjax.data"):
+        assert evaluate.main([*argv, "--max-failed-fraction", "0.2", "--batch-size", "4"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping ")]
+    broken = [str(folder_with_skips / "indoor" / "aa_broken.jpg"), str(folder_with_skips / "outdoor" / "zz_broken.png")]
+    # Both passes (mean colour, then evaluation) read them: each is named once, the last of the list too.
+    assert sorted(w.split(": ")[0].removeprefix("Skipping ") for w in warnings) == broken
+    document = json.loads((output / "metrics.json").read_text())
+    grey = [str(folder_with_skips / "indoor" / "grey_ramp.png"), str(folder_with_skips / "outdoor" / "grey_scan.jpg")]
+    assert document["skipped"]["unreadable"] == 2 and sorted(document["skipped"]["unreadable_files"]) == broken
+    assert document["skipped"]["grey"] == 2 and document["skipped"]["grey_files"] == grey
+    # Grey photos are in no row: the numbers are the colour photos' alone.
+    assert document["prediction"]["images"] == NUM_IMAGES
+    assert all(row["images"] == NUM_IMAGES for row in document["baselines"].values())
+    assert len(read_csv(output / "per_image.csv")) == NUM_IMAGES
+    out = capsys.readouterr().out
+    assert f"Evaluated {NUM_IMAGES} image(s)" in out and "skipped 2 unreadable and 2 grey" in out
+    assert "2 unreadable and 2 grey" in (output / "results.md").read_text()
+
+    # 2 of 11 files unreadable is more than the default 1%: one line, which names the option that allows more.
+    assert evaluate.main(argv) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "of the 11 images" in errors[0] and "--max-failed-fraction F" in errors[0], errors
+
+
+def source_of(paths, fraction: float):
+    """A folder source over `paths` in the given order, and a data config with that failure limit."""
+    config = config_lib.base_config().data
+    config.update(image_size=8, max_failed_fraction=fraction)
+    return data.FileSource(paths, None, None, "test files"), config
+
+
+def read_all(source, config) -> data.SkippedFiles:
+    skipped = data.SkippedFiles()
+    batches = data.eval_batches(source, config, local_batch_size=16, num_batches=5, skipped=skipped)
+    assert sum(int(b["mask"].sum()) for b in batches) == source.num_examples - len(skipped.unreadable)
+    return skipped
+
+
+def test_the_failure_limit_counts_the_whole_split_whatever_the_order(tmp_path):
+    good, bad = [], []
+    for i in range(60):
+        good.append(tmp_path / f"{i:02d}.png")
+        Image.fromarray(np.full((8, 8, 3), (200, 4 * i, 30), np.uint8)).save(good[-1])
+    for i in range(4):
+        bad.append(tmp_path / f"bad_{i}.jpg")
+        bad[-1].write_bytes(b"garbage")
+    # 4 of 64 files: within 7% (4.48), over 6% (3.84), wherever the bad files lie.
+    for paths in (bad + good, good + bad, good[:30] + bad + good[30:]):
+        assert len(read_all(*source_of(paths, 0.07)).unreadable) == 4
+        with pytest.raises(data.DataError, match="4 of the 64 images of test files could not be decoded"):
+            read_all(*source_of(paths, 0.06))
+
+
+def test_past_twenty_unreadable_files_are_counted_not_named(tmp_path, caplog):
+    import logging
+
+    paths = []
+    for i in range(25):
+        paths.append(tmp_path / f"bad_{i:02d}.png")
+        paths[-1].write_text("not an image")
+    paths.append(tmp_path / "good.png")
+    Image.fromarray(np.full((8, 8, 3), (200, 40, 30), np.uint8)).save(paths[-1])
+    with caplog.at_level(logging.WARNING, logger="colorjax.data"):
+        skipped = read_all(*source_of(paths, 1.0))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if m.startswith("Skipping ")]) == 20
+    assert len([m for m in messages if "counted, no longer named" in m]) == 1
+    assert len(skipped.unreadable) == 25

@@ -15,6 +15,7 @@ from colorjax.data.sources import (
 from colorjax.data.streams import (
     Position,
     SkipCounts,
+    SkippedFiles,
     TrainStream,
     eval_batches,
     num_eval_batches,
@@ -26,6 +27,7 @@ __all__ = [
     "FileSource",
     "Position",
     "SkipCounts",
+    "SkippedFiles",
     "TrainStream",
     "eval_batches",
     "hide_accelerators_from_tensorflow",

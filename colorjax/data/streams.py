@@ -3,8 +3,12 @@
 What a long run on a big dataset needs, and how it is done here:
 - Photos with no colour signal (every pixel's |a| and |b| <= `min_chroma`: black-and-white scans) are skipped in
   training, as Zhang et al. do, and counted in the logs.
-- A file that cannot be read or decoded is skipped with one warning naming it; only when more than
-  `max_failed_fraction` of the photos seen fail does the run stop, with a message saying so.
+- A file that cannot be read or decoded is skipped with one warning naming it (the first `MAX_NAMED_SKIPS`
+  files; later ones are counted). The run stops, with a message saying so, when more than
+  `config.data.max_failed_fraction` of the files of one pass (an epoch, or the evaluated split) fail: a count of
+  the whole pass, so the order of the files decides nothing.
+- Evaluation (`eval_batches(skip_grey=True)`) also leaves out photos with no colour signal (nothing to score a
+  colorization against), and records both kinds of skipped file in a `SkippedFiles`.
 - Repeatable and resumable: the order of every epoch and every random crop derive from (seed, epoch, index), so a
   `Position` (epoch, index) is all it takes to continue a stream exactly where a killed run left it.
 - Multi-host: each process produces its slice of the global batch; `local batch = global batch / process_count`.
@@ -50,6 +54,7 @@ def _epoch_seed(seed: int, epoch: int, process_index: int) -> int:
 
 
 _BOOKKEEPING = ("has_color", "epoch", "index", "image_id", "route", "pixels")
+MAX_NAMED_SKIPS = 20  # Unreadable files named one warning each; the ones after are counted, not named.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,20 +66,32 @@ class SkipCounts:
     failed: int = 0
 
 
+@dataclasses.dataclass
+class SkippedFiles:
+    """The distinct files evaluation left out, filled while its batches are read: `unreadable` (name -> why) and
+    `grey` (names of photos with no colour signal). One record shared by several passes over the same files (the
+    mean-colour pass and the evaluation) names each file once."""
+
+    unreadable: dict[str, str] = dataclasses.field(default_factory=dict)
+    grey: set[str] = dataclasses.field(default_factory=set)
+
+
 class _SkipCounter:
     """Notices unreadable records (gaps in the index sequence), warns once per file, stops past a fraction.
 
-    `seen` and `failed` count reads (a bad file fails once per epoch), which is what the fraction limit
-    compares; `failed_names` and `no_color_ids` hold the distinct files behind the public `SkipCounts`.
+    `seen` and `failed` count reads (a bad file fails once per epoch); the limit compares the failures of one
+    pass (`epoch`) with `pass_size`, the records of a whole pass, so it does not depend on where in the pass the
+    bad files lie. `failed_names` (name -> why) and `no_color_ids` hold the distinct files behind `SkipCounts`.
     """
 
-    def __init__(self, source, data_config: Any, min_seen: int = 50):
+    def __init__(self, source, data_config: Any, pass_size: int, failed_names: dict[str, str] | None = None):
         self.source = source
         self.max_failed_fraction = data_config.max_failed_fraction
         self.max_pixels = data_config.max_pixels
-        self.min_seen = min(min_seen, source.num_examples)
-        self.failed_names: set[str] = set()
+        self.pass_size = pass_size
+        self.failed_names: dict[str, str] = {} if failed_names is None else failed_names
         self.no_color_ids: set[int] = set()
+        self.failed_in_pass: dict[int, int] = {}
         self.seen = 0
         self.failed = 0
 
@@ -85,36 +102,45 @@ class _SkipCounter:
     def no_color(self, image_ids: np.ndarray) -> None:
         self.no_color_ids.update(int(i) for i in image_ids)
 
-    def gap(self, epoch_seed: int | None, start: int, stop: int) -> None:
+    def gap(self, epoch: int, epoch_seed: int | None, start: int, stop: int) -> None:
         """Records start..stop-1 of an epoch never arrived: reading or decoding them failed."""
         for index in range(start, stop):
             self.seen += 1
             name = self.source.record_name(epoch_seed, index)
-            self._failure(name, "it cannot be read or decoded as an image")
+            self._failure(epoch, name, "it cannot be read or decoded as an image")
 
     def drop_failed(self, chunk: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The rows of a chunk whose file was decoded; the others (placeholders) are reported and dropped."""
         failed = np.isin(chunk["route"], decode.FAILED)
-        for image_id, route, pixels in zip(
-            chunk["image_id"][failed], chunk["route"][failed], chunk["pixels"][failed], strict=True
+        for image_id, route, pixels, epoch in zip(
+            chunk["image_id"][failed],
+            chunk["route"][failed],
+            chunk["pixels"][failed],
+            chunk["epoch"][failed],
+            strict=True,
         ):
             if route == decode.TOO_LARGE:
                 reason = decode.too_large_message(int(pixels), self.max_pixels)
             else:
                 reason = "it is not an image this program can read"
-            self._failure(self.source.name(int(image_id)), reason)
+            self._failure(int(epoch), self.source.name(int(image_id)), reason)
         return {k: v[~failed] for k, v in chunk.items()} if failed.any() else chunk
 
-    def _failure(self, name: str, reason: str) -> None:
+    def _failure(self, epoch: int, name: str, reason: str) -> None:
         if name not in self.failed_names:
-            self.failed_names.add(name)
-            log.warning("Skipping %s: %s.", name, reason)
+            self.failed_names[name] = reason
+            if len(self.failed_names) <= MAX_NAMED_SKIPS:
+                log.warning("Skipping %s: %s.", name, reason)
+            elif len(self.failed_names) == MAX_NAMED_SKIPS + 1:
+                log.warning("More unreadable files are skipped: counted, no longer named one by one.")
         self.failed += 1
-        if self.seen >= self.min_seen and self.failed > self.max_failed_fraction * self.seen:
+        self.failed_in_pass[epoch] = failures = self.failed_in_pass.get(epoch, 0) + 1
+        if failures > self.max_failed_fraction * self.pass_size:
             raise DataError(
-                f"{self.failed} of {self.seen} images read from {self.source.description} could not be decoded "
-                f"(more than config.data.max_failed_fraction={self.max_failed_fraction}); fix or remove those "
-                "files, or raise that limit."
+                f"{failures} of the {self.pass_size} images of {self.source.description} could not be decoded "
+                f"(more than config.data.max_failed_fraction={self.max_failed_fraction} of them); fix or remove "
+                "those files, or allow more: --config.data.max_failed_fraction=F in train, "
+                "--max-failed-fraction F in evaluate."
             )
 
 
@@ -133,9 +159,9 @@ class _GapFinder:
     def advance_to(self, epoch: int, index: int) -> None:
         while self.expected.epoch < epoch:
             seed = self.seed_of_epoch(self.expected.epoch)
-            self.counter.gap(seed, self.expected.index, self.source.num_examples)
+            self.counter.gap(self.expected.epoch, seed, self.expected.index, self.source.num_examples)
             self.expected = Position(self.expected.epoch + 1, 0)
-        self.counter.gap(self.seed_of_epoch(epoch), self.expected.index, index)
+        self.counter.gap(epoch, self.seed_of_epoch(epoch), self.expected.index, index)
 
 
 class TrainStream:
@@ -161,7 +187,7 @@ class TrainStream:
         self.seed = seed
         self.process_index = process_index
         self.position = start
-        self.counter = _SkipCounter(source, data_config)
+        self.counter = _SkipCounter(source, data_config, pass_size=source.num_examples)
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, data_config.prefetch))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, args=(start,), daemon=True, name="TrainStream")
@@ -271,25 +297,31 @@ def eval_batches(
     num_batches: int,
     max_examples: int | None = None,
     with_image_ids: bool = False,
+    skip_grey: bool = False,
+    skipped: SkippedFiles | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Exactly `num_batches` host-local evaluation batches in a fixed order, each with a boolean `mask`.
 
     The last real batch is padded, and processes with fewer images than others keep yielding fully masked batches,
-    so every process runs the same number of steps. Unreadable files are skipped (with a warning each).
-    `with_image_ids` adds `image_id` (int32): each image's global id, the same in every process, which
-    `source.name(image_id)` names (what a per-image report needs).
+    so every process runs the same number of steps. Unreadable files are skipped (with a warning each, wherever
+    they lie in the list), and so are, with `skip_grey`, photos whose crop has no colour signal; `skipped`
+    records both as the batches are read. `with_image_ids` adds `image_id` (int32): each image's global id, the
+    same in every process, which `source.name(image_id)` names (what a per-image report needs).
     """
     import tensorflow as tf
 
+    skipped = SkippedFiles() if skipped is None else skipped
     records = source.records([None], [0])
+    pass_size = source.num_examples
     if max_examples is not None:
         records = records.take(max_examples)
+        pass_size = min(pass_size, max_examples)
     ds = records.map(
         plain(lambda r: preprocess(r, data_config, train=False, seed=0)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.ignore_errors().batch(local_batch_size).prefetch(tf.data.AUTOTUNE)
-    counter = _SkipCounter(source, data_config)
+    counter = _SkipCounter(source, data_config, pass_size, failed_names=skipped.unreadable)
     gaps = _GapFinder(source, counter, lambda epoch: None, Position())
     produced = 0
     template = None
@@ -297,6 +329,9 @@ def eval_batches(
         for i in chunk["index"]:
             gaps.arrived(0, int(i))
         chunk = counter.drop_failed(chunk)
+        if skip_grey and not chunk["has_color"].all():
+            skipped.grey.update(source.name(int(i)) for i in chunk["image_id"][~chunk["has_color"]])
+            chunk = {k: v[chunk["has_color"]] for k, v in chunk.items()}
         if not len(chunk["index"]):
             continue
         kept = {k: v for k, v in chunk.items() if k not in _BOOKKEEPING}
@@ -306,6 +341,7 @@ def eval_batches(
         template = template or chunk
         yield _pad(chunk, local_batch_size)
         produced += 1
+    gaps.advance_to(0, pass_size)  # The files after the last one read failed too.
     if template is None:
         size = data_config.image_size
         template = {
