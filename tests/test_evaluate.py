@@ -344,15 +344,26 @@ def grey_photo(height: int = 48, width: int = 64) -> np.ndarray:
     return np.repeat(ramp[..., None], 3, axis=2)
 
 
+def truncated_jpeg() -> bytes:
+    """The first third of a noisy 64 x 64 JPEG: its header reads, its decoding fails (inside tf.data too)."""
+    import io
+
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()[: len(buffer.getvalue()) // 3]
+
+
 @pytest.fixture
 def folder_with_skips(labelled_folder, tmp_path) -> Path:
-    """The labelled photos plus two grey photos and two unreadable files, the first and the last of the list."""
+    """The labelled photos plus two grey photos and two unreadable files, the first and the last of the list (a
+    truncated JPEG: its header reads, its decoding fails inside tf.data)."""
     import shutil
 
     root = tmp_path / "photos"
     shutil.copytree(labelled_folder, root)
     (root / "indoor" / "aa_broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
-    (root / "outdoor" / "zz_broken.png").write_text("not an image")
+    (root / "outdoor" / "zz_broken.jpg").write_bytes(truncated_jpeg())
     Image.fromarray(grey_photo()).save(root / "indoor" / "grey_ramp.png")
     Image.fromarray(grey_photo(40, 56)).save(root / "outdoor" / "grey_scan.jpg", quality=95)
     return root
@@ -368,7 +379,7 @@ def test_every_skipped_file_is_named_once_and_counted_grey_apart(
     with caplog.at_level(logging.WARNING, logger="colorjax.data"):
         assert evaluate.main([*argv, "--max-failed-fraction", "0.2", "--batch-size", "4"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping ")]
-    broken = [str(folder_with_skips / "indoor" / "aa_broken.jpg"), str(folder_with_skips / "outdoor" / "zz_broken.png")]
+    broken = [str(folder_with_skips / "indoor" / "aa_broken.jpg"), str(folder_with_skips / "outdoor" / "zz_broken.jpg")]
     # Both passes (mean colour, then evaluation) read them: each is named once, the last of the list too.
     assert sorted(w.split(": ")[0].removeprefix("Skipping ") for w in warnings) == broken
     document = json.loads((output / "metrics.json").read_text())
@@ -396,7 +407,7 @@ def source_of(paths, fraction: float):
     return data.FileSource(paths, None, None, "test files"), config
 
 
-def read_all(source, config) -> data.SkippedFiles:
+def read_all(source, config):
     skipped = data.SkippedFiles()
     batches = data.eval_batches(source, config, local_batch_size=16, num_batches=5, skipped=skipped)
     assert sum(int(b["mask"].sum()) for b in batches) == source.num_examples - len(skipped.unreadable)
@@ -408,9 +419,9 @@ def test_the_failure_limit_counts_the_whole_split_whatever_the_order(tmp_path):
     for i in range(60):
         good.append(tmp_path / f"{i:02d}.png")
         Image.fromarray(np.full((8, 8, 3), (200, 4 * i, 30), np.uint8)).save(good[-1])
-    for i in range(4):
+    for i in range(4):  # Two refused from their header, two truncated JPEGs that fail inside tf.data.
         bad.append(tmp_path / f"bad_{i}.jpg")
-        bad[-1].write_bytes(b"garbage")
+        bad[-1].write_bytes(b"garbage" if i < 2 else truncated_jpeg())
     # 4 of 64 files: within 7% (4.48), over 6% (3.84), wherever the bad files lie.
     for paths in (bad + good, good + bad, good[:30] + bad + good[30:]):
         assert len(read_all(*source_of(paths, 0.07)).unreadable) == 4
