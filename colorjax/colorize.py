@@ -26,6 +26,8 @@ Outputs keep the folder structure of the inputs and never lose or overwrite a fi
   `--overwrite` to replace it); the summary counts written, skipped and failed images, exactly what is on disk.
   Every file is written to a temporary name in its folder and renamed into place, so an interrupted run leaves
   no half-written image. An output folder inside an input folder is not read as input.
+- Exit code: 1 when any input failed (each named on its own `error:` line, the others still written), else 0;
+  skipped inputs are not failures.
 
 Models that run natively at any size (e.g. iizuka) see each photo at its own size (resolution 0 unless `--resolution`
 or the run's `config.inference` says otherwise); past `--max-pixels` they tile the photo (or downscale it,
