@@ -428,8 +428,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             num_grid=config.num_grid_images,
         )
 
+    eval_skipped = data.SkippedFiles()  # Kept across evaluations: each skipped file is named once.
+
     def evaluate(state: TrainState, step: int) -> dict[str, float]:
-        total, host_batches = evaluator.batches(eval_source, config.data, local_batch, config.eval_max_images)
+        total, host_batches = evaluator.batches(
+            eval_source, config.data, local_batch, config.eval_max_images, eval_skipped
+        )
         results = evaluation.run(state.variables(), host_batches, total)
         scalars = results.scalars()
         writer.write_scalars(step, scalars)
@@ -438,6 +442,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
             visualize.save_png(grid, workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
         log.info("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())))
+        if eval_skipped.grey or eval_skipped.unreadable:
+            grey, unreadable = len(eval_skipped.grey), len(eval_skipped.unreadable)
+            log.info("  eval left out %d grey photo(s) and %d unreadable file(s)", grey, unreadable)
         return scalars
 
     # ------------------------------------------------------------------------------------------------- loop

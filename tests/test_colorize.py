@@ -16,16 +16,45 @@ MAX_PIXELS = config_lib.base_config().data.max_pixels
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def training(tmp_path_factory):
+    """A tiny run trained once for the module (its evaluation on the same photos, one of them grey), and the
+    messages its training logged at the console's default verbosity (INFO)."""
+    import logging
+
     from conftest import make_photo
 
     rng = np.random.default_rng(1)
     photos = tmp_path_factory.mktemp("train_photos")
     for i in range(6):
         Image.fromarray(make_photo(rng, 40, 56)).save(photos / f"{i}.png")
+    Image.fromarray(make_photo(rng, 40, 56)).convert("L").save(photos / "grey.png")
     workdir = tmp_path_factory.mktemp("run")
-    train.train_and_evaluate(tiny_config(f"folder:{photos}", num_train_steps=4, checkpoint_every=4), workdir)
-    return workdir
+    messages: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("colorjax")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        config = tiny_config(f"folder:{photos}", num_train_steps=4, checkpoint_every=4, eval_every=4)
+        train.train_and_evaluate(config, workdir)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return workdir, messages
+
+
+@pytest.fixture(scope="module")
+def trained_run(training):
+    return training[0]
+
+
+def test_training_says_what_it_skipped(training):
+    _, messages = training
+    # The grey photo: left out of the evaluation (no colour to score) and of training, each said in one line.
+    assert "  eval left out 1 grey photo(s) and 0 unreadable file(s)" in messages
+    assert "Input: 1 photos without colour skipped, 0 unreadable files skipped." in messages
 
 
 @pytest.fixture
