@@ -23,6 +23,9 @@ metrics.json schema (version 1), written by `colorjax.evaluate`:
       "prediction": METRICS,          # the model's numbers
       "baselines": {                  # optional; the same images, the same METRICS keys
         "ground_truth": METRICS, "gray": METRICS, "mean_colour": METRICS
+      },
+      "skipped": {                    # optional: the files left out of every row
+        "unreadable": 2, "grey": 124, "unreadable_files": {"path": "why"}, "grey_files": ["path", ...]
       }
     }
 
