@@ -226,7 +226,7 @@ def compute_mean_ab(
             accumulator.add(fetch(step(parallel.host_to_global(host_batch, mesh))))
             bar.update(int(np.sum(host_batch["mask"])))
     if int(accumulator.counts.get("images", 0)) == 0:
-        raise EvaluationError("No image could be read; nothing to evaluate.")
+        raise EvaluationError("No image to evaluate: every file was unreadable or grey (no colour to score).")
     return metrics.ground_truth_mean_ab(accumulator)
 
 
@@ -418,7 +418,7 @@ class Evaluator:
 
         images = int(accumulators["prediction"].counts.get("images", 0))
         if images == 0:
-            raise EvaluationError("No image could be read; nothing to evaluate.")
+            raise EvaluationError("No image to evaluate: every file was unreadable or grey (no colour to score).")
         rows = {name: metrics.finalize(accumulators[name]) for name in self.row_names}
         if self.extractor is not None:
             for name, numbers in rows.items():

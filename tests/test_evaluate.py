@@ -444,3 +444,12 @@ def test_past_twenty_unreadable_files_are_counted_not_named(tmp_path, caplog):
     assert len([m for m in messages if m.startswith("Skipping ")]) == 20
     assert len([m for m in messages if "counted, no longer named" in m]) == 1
     assert len(skipped.unreadable) == 25
+
+
+def test_a_folder_of_grey_photos_is_a_one_line_error(trained_run, tmp_path, capsys):
+    for i in range(3):
+        Image.fromarray(grey_photo(20, 24 + i)).save(tmp_path / f"{i}.png")
+    argv = ["--workdir", str(trained_run), "--data", f"folder:{tmp_path}", "--output", str(tmp_path / "eval")]
+    assert evaluate.main(argv) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == ["error: No image to evaluate: every file was unreadable or grey (no colour to score)."]
