@@ -447,9 +447,10 @@ def test_past_twenty_unreadable_files_are_counted_not_named(tmp_path, caplog):
 
 
 def test_a_folder_of_grey_photos_is_a_one_line_error(trained_run, tmp_path, capsys):
+    (tmp_path / "scans").mkdir()
     for i in range(3):
-        Image.fromarray(grey_photo(20, 24 + i)).save(tmp_path / f"{i}.png")
-    argv = ["--workdir", str(trained_run), "--data", f"folder:{tmp_path}", "--output", str(tmp_path / "eval")]
+        Image.fromarray(grey_photo(20, 24 + i)).save(tmp_path / "scans" / f"{i}.png")
+    argv = ["--workdir", str(trained_run), "--data", f"folder:{tmp_path / 'scans'}", "--output", str(tmp_path / "out")]
     assert evaluate.main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: No image to evaluate: every file was unreadable or grey (no colour to score)."]
