@@ -39,6 +39,9 @@ from orbax.checkpoint import checkpoint_managers
 
 log = logging.getLogger("colorjax.checkpointing")
 
+# Orbax writes a step to `<step>.orbax-checkpoint-tmp-<time>` and renames it when complete (atomicity_types).
+_ORBAX_TMP_SUFFIX = ".orbax-checkpoint-tmp"
+
 # Where training moves damaged steps, beside the run's `checkpoints/` folder (see the module docstring).
 CORRUPT_DIR = "corrupt_checkpoints"
 
@@ -152,27 +155,30 @@ class Checkpoints:
             save_interval_steps=0 if read_only else 1,
             create=not read_only,
             enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=not read_only,
         )
         self.read_only = read_only
         _demote_orbax_notes()
-        unfinished = [] if read_only else self._unfinished_saves()
+        if not read_only and jax.process_index() == 0:
+            self._remove_unfinished_saves()
         with self._quiet():
             self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
-        if unfinished and jax.process_index() == 0:
+
+    def _remove_unfinished_saves(self) -> None:
+        """Removes Orbax's temporary step folders (`<step>.orbax-checkpoint-tmp-*`), each a save that never
+        finished (the process died while writing it), with one line. Done here, before any save can start:
+        Orbax's own `cleanup_tmp_directories` runs in the background and is only awaited by the next save."""
+        if not self.directory.is_dir():
+            return
+        unfinished = sorted(p for p in self.directory.iterdir() if _ORBAX_TMP_SUFFIX in p.name)
+        for path in unfinished:
+            path.rmtree()
+        if unfinished:
             log.warning(
                 "Removed %d unfinished checkpoint save(s) in %s (%s), left by a run stopped while saving.",
                 len(unfinished),
                 self.directory,
-                ", ".join(sorted(p.name for p in unfinished)),
+                ", ".join(p.name for p in unfinished),
             )
-
-    def _unfinished_saves(self) -> list[epath.Path]:
-        """Orbax's temporary step folders (`<step>.orbax-checkpoint-tmp-*`): a save that never finished. The
-        manager removes them when opened for training (`cleanup_tmp_directories`)."""
-        if not self.directory.is_dir():
-            return []
-        return [p for p in self.directory.iterdir() if ".orbax-checkpoint-tmp" in p.name]
 
     @contextlib.contextmanager
     def _quiet(self):
