@@ -21,9 +21,5 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# TensorFlow serves only tf.data here; keep its C++ start-up chatter (CPU features) off the console. Its oneDNN
-# custom ops speed up convolutions and matrix products, which tf.data's decoding, crops and colour conversion never
-# run; with them off TensorFlow also drops its start-up note about them, which it prints before it reads
-# TF_CPP_MIN_LOG_LEVEL. `python -m colorjax.train --verbosity 0` shows TensorFlow's notes again.
+# TensorFlow serves only tf.data here; keep its C++ start-up chatter (oneDNN, CPU features) off the console.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -276,6 +276,20 @@ def test_truncated_and_padded_jpegs_go_to_pillow(tmp_path):
     np.testing.assert_array_equal(plain.numpy(), padded.numpy())
 
 
+def test_tensorflow_start_up_notes_follow_its_log_level():
+    """TensorFlow prints its oneDNN note while loading, before it reads TF_CPP_MIN_LOG_LEVEL: at colorjax's level
+    (2) `import_tensorflow` holds it back, at 0 (`train --verbosity 0`) it is shown; other lines pass through."""
+    code = "import os; from colorjax import data; os.write(2, b'kept\\n'); data.hide_accelerators_from_tensorflow()"
+    outputs = {}
+    for level in ("2", "0"):
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": level}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[level] = done.stderr
+    assert outputs["2"] == "kept\n"
+    assert "oneDNN custom operations are on" in outputs["0"] and outputs["0"].startswith("kept\n")
+
+
 def test_orbax_routine_warning_shows_only_at_info_verbosity(trained, tmp_path, caplog):
     from absl import logging as absl_logging
 
