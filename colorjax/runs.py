@@ -56,15 +56,34 @@ def write_config(config: ml_collections.ConfigDict, workdir: str | Path) -> None
     (run_path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
 
-def remove_if_unstarted(workdir: str | Path) -> bool:
-    """Removes a run directory that holds no checkpoint (a training start that failed before its first save),
-    so a failed start leaves nothing that looks like a run. The trainer calls it only for a directory that start
-    created itself; a directory with any checkpoint, finished or not, is kept. True when removed."""
+def missing_root(workdir: str | Path) -> epath.Path | None:
+    """The outermost folder of `workdir`'s path that does not exist yet (what creating it would create), or None."""
     path = run_path(workdir)
+    if path.exists():
+        return None
+    if "://" in str(workdir):  # a bucket has no folders to create, only the run's own prefix
+        return path
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def remove_if_unstarted(workdir: str | Path, created: str | Path) -> bool:
+    """Removes a run directory that holds no checkpoint (a training start that failed before its first save),
+    and the empty folders above it up to `created`, the outermost one that start made (`missing_root`), so a
+    failed start leaves nothing behind. The trainer calls it only for a directory that start created itself; a
+    directory with any checkpoint, finished or not, is kept. True when removed."""
+    path, created = run_path(workdir), run_path(created)
     checkpoints = path / CHECKPOINT_DIR
     if not path.is_dir() or (checkpoints.is_dir() and any(checkpoints.iterdir())):
         return False
     path.rmtree()
+    while path != created and path.parent != path:
+        path = path.parent
+        try:
+            path.rmdir()  # only when empty
+        except OSError:
+            break
     return True
 
 

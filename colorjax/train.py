@@ -316,13 +316,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     no run directory behind when it created that directory; an existing run's directory is never removed."""
     console_logging()
     workdir = runs.run_path(workdir)
-    created = not workdir.exists()
+    created = runs.missing_root(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         return _train_and_evaluate(config, workdir)
     except BaseException:
-        if created and jax.process_index() == 0:
-            runs.remove_if_unstarted(workdir)
+        if created is not None and jax.process_index() == 0:
+            runs.remove_if_unstarted(workdir, created)
         raise
 
 

@@ -214,8 +214,12 @@ def test_an_unfinished_save_is_removed_with_one_line(trained, tmp_path, said):
 def test_a_failed_start_leaves_no_run_directory_and_never_removes_a_run(trained, tmp_path):
     missing = tmp_path / "no_photos_here"
     with pytest.raises(data.DataError, match="does not exist"):
-        train.train_and_evaluate(tiny_config(f"folder:{missing}"), tmp_path / "new" / "run")
-    assert not (tmp_path / "new" / "run").exists()
+        train.train_and_evaluate(tiny_config(f"folder:{missing}"), tmp_path / "new" / "runs" / "run")
+    assert not (tmp_path / "new").exists()  # nor the folders above it that the start made
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(data.DataError, match="does not exist"):
+        train.train_and_evaluate(tiny_config(f"folder:{missing}"), tmp_path / "runs" / "run")
+    assert (tmp_path / "runs").is_dir() and not (tmp_path / "runs" / "run").exists()
     workdir = _copy(trained, tmp_path)
     with pytest.raises(data.DataError, match="does not exist"):
         train.train_and_evaluate(tiny_config(f"folder:{missing}"), workdir)
