@@ -6,7 +6,8 @@ train step, restore or initialise, evaluation, the loop. Any config field can be
 (`--config.batch_size=64`).
 
 Where the starting state comes from, first match wins:
-1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream);
+1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream), the newest that
+   reads whole: damaged newer steps are named in one line and moved to `corrupt_checkpoints/` (`checkpointing`);
 2. `config.resume`: another run's workdir, continued with its optimizer state and input position;
 3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
 4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).

@@ -66,7 +66,12 @@ def import_tensorflow():
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a daemon): nothing to keep quiet
+        import tensorflow as tf
+
+        return tf
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
