@@ -18,7 +18,8 @@ updated weights (finite, with a finite loss), so the last checkpoint saved stays
 
 Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
 shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default, and so do
-Orbax's routine warnings (`checkpointing`) and TensorFlow's C++ notes; `--verbosity 0` shows them all. The progress line is printed: it is the console's own display, not a log record.
+Orbax's routine warnings (`checkpointing`) and TensorFlow's C++ notes (`data.import_tensorflow`); `--verbosity 0`
+shows them all. The progress line is printed: it is the console's own display, not a log record.
 """
 
 from __future__ import annotations
