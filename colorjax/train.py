@@ -584,9 +584,9 @@ def _sources(config: ml_collections.ConfigDict, process_index: int, process_coun
         except data.DataError:
             eval_source = make(wanted)
             note = (
-                f"Evaluating on the training photos (config.data.eval_split={wanted!r}): the folder holds none out "
-                f"(config.data.holdout_fraction={config.data.holdout_fraction:g}, or no validation/ or test/ "
-                "folder), so evaluation and the best checkpoint measure fit, not generalisation."
+                f"Evaluating on the training photos (config.data.eval_split={wanted!r}): the folder has no "
+                f"validation/ or test/ split and config.data.holdout_fraction={config.data.holdout_fraction:g} held "
+                "none of its photos out, so evaluation and the best checkpoint measure fit, not generalisation."
             )
     else:
         eval_source = make(wanted)
