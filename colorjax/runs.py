@@ -8,6 +8,7 @@ A run (`python -m colorjax.train --workdir WORKDIR`, or `python -m colorjax.weig
     WORKDIR/tensorboard/       TensorBoard logs
     WORKDIR/images/            gray | predicted | truth grids of the in-training evaluations
     WORKDIR/eval/step_N/       `python -m colorjax.evaluate` results
+    WORKDIR/corrupt_checkpoints/<step>/  damaged checkpoints that a resumed training set aside (kept, never read)
 
 `load_run(workdir, step)` rebuilds the model from the checkpoint alone (the config in its `meta`), with the
 inference variables only (no optimizer state is read): `colorize`, `evaluate`, the app, video, `model_init` and
@@ -53,6 +54,37 @@ def eval_dir(workdir: str | Path, step: int) -> epath.Path:
 def write_config(config: ml_collections.ConfigDict, workdir: str | Path) -> None:
     """Writes `WORKDIR/config.json` (what the run trains with; `open_checkpoints` reads its best metric)."""
     (run_path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+
+def missing_root(workdir: str | Path) -> epath.Path | None:
+    """The outermost folder of `workdir`'s path that does not exist yet (what creating it would create), or None."""
+    path = run_path(workdir)
+    if path.exists():
+        return None
+    if "://" in str(workdir):  # a bucket has no folders to create, only the run's own prefix
+        return path
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def remove_if_unstarted(workdir: str | Path, created: str | Path) -> bool:
+    """Removes a run directory that holds no checkpoint (a training start that failed before its first save),
+    and the empty folders above it up to `created`, the outermost one that start made (`missing_root`), so a
+    failed start leaves nothing behind. The trainer calls it only for a directory that start created itself; a
+    directory with any checkpoint, finished or not, is kept. True when removed."""
+    path, created = run_path(workdir), run_path(created)
+    checkpoints = path / CHECKPOINT_DIR
+    if not path.is_dir() or (checkpoints.is_dir() and any(checkpoints.iterdir())):
+        return False
+    path.rmtree()
+    while path != created and path.parent != path:
+        path = path.parent
+        try:
+            path.rmdir()  # only when empty
+        except OSError:
+            break
+    return True
 
 
 def read_config(workdir: str | Path) -> dict[str, Any] | None:
@@ -130,13 +162,13 @@ class Run:
 
 def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
     """The run in `workdir` at `step` ("latest", "best" or a number); CheckpointError (one line) when the folder,
-    its checkpoints or that step are missing."""
+    its checkpoints or that step are missing, or that numbered step is damaged. A damaged "latest" or "best" falls
+    back to the newest step that reads, with one warning line (`Checkpoints.restore_variables_at`)."""
     path = run_path(workdir)
     if not path.is_dir():
         raise CheckpointError(f"Workdir {workdir} does not exist; pass the --workdir of a training run.")
     checkpoints = open_checkpoints(path, read_only=True)
-    resolved = checkpoints.resolve_step(step)
-    variables, meta = checkpoints.restore_variables(resolved)
+    resolved, variables, meta = checkpoints.restore_variables_at(step)
     config = ml_collections.ConfigDict(meta["config"])
     model = models.get_model(config.model.name, **meta["model_kwargs"])
     return Run(

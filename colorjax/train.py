@@ -6,7 +6,8 @@ train step, restore or initialise, evaluation, the loop. Any config field can be
 (`--config.batch_size=64`).
 
 Where the starting state comes from, first match wins:
-1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream);
+1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream), the newest that
+   reads whole: damaged newer steps are named in one line and moved to `corrupt_checkpoints/` (`checkpointing`);
 2. `config.resume`: another run's workdir, continued with its optimizer state and input position;
 3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
 4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).
@@ -16,14 +17,16 @@ second Ctrl-C stops at once. A NaN or infinite loss stops the run with an error,
 updated weights (finite, with a finite loss), so the last checkpoint saved stays good.
 
 Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
-shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default (`--verbosity`
-shows it). The progress line is printed: it is the console's own display, not a log record.
+shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default, and so do
+Orbax's routine warnings (`checkpointing`) and TensorFlow's C++ notes (`data.import_tensorflow`); `--verbosity 0`
+shows them all. The progress line is printed: it is the console's own display, not a log record.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -36,6 +39,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from etils import epath
 
 from colorjax import (
     checkpointing,
@@ -308,11 +312,24 @@ def _format_seconds(seconds: float) -> str:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, float]:
-    """Runs (or resumes) training as configured; returns the last logged train and evaluation metrics."""
-    # ------------------------------------------------------------------------------------------------- setup
+    """Runs (or resumes) training as configured; returns the last logged train and evaluation metrics.
+
+    A start that fails before its first checkpoint (a missing data folder, a model that cannot be built) leaves
+    no run directory behind when it created that directory; an existing run's directory is never removed."""
     console_logging()
     workdir = runs.run_path(workdir)
+    created = runs.missing_root(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train_and_evaluate(config, workdir)
+    except BaseException:
+        if created is not None and jax.process_index() == 0:
+            runs.remove_if_unstarted(workdir, created)
+        raise
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) -> dict[str, float]:
+    # ------------------------------------------------------------------------------------------------- setup
     data.hide_accelerators_from_tensorflow()
     process_index, process_count = jax.process_index(), jax.process_count()
     from clu import metric_writers
@@ -324,7 +341,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     # ------------------------------------------------------------------------------------------------- input
     local_batch = parallel.local_batch_size(config.batch_size)
-    train_source, eval_source = _sources(config, process_index, process_count)
+    train_source, eval_source, eval_split, eval_note = _sources(config, process_index, process_count)
+    if eval_split != config.data.eval_split:
+        config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy that records the split evaluated
+        config.data.eval_split = eval_split
     class_names = train_source.class_names
     config, classifier_note = resolve_classifier(config, class_names)
     if process_index == 0:
@@ -345,6 +365,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         )
         if classifier_note:
             log.info(classifier_note)
+        if eval_note:
+            log.info(eval_note)
+        if eval_source is not None:
+            count = eval_source.num_examples
+            used = count if config.eval_max_images is None else min(count, config.eval_max_images)
+            log.info(
+                "Evaluating on %s (split %r): %d images%s.",
+                eval_source.description,
+                config.data.eval_split,
+                used,
+                f" of {count} (config.eval_max_images)" if used < count else "",
+            )
 
     # ------------------------------------------------------------------------------------------------- model
     model_kwargs = models.model_kwargs(config, class_names)
@@ -526,29 +558,52 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     return {**last_train, **last_eval}
 
 
+# The split a folder source holds out for evaluation (`data.sources`: PATH/validation, PATH/test, ... when the
+# folder has one, else `config.data.holdout_fraction` of the files by a stable hash).
+FOLDER_HELD_OUT_SPLIT = "validation"
+
+
 def _sources(config: ml_collections.ConfigDict, process_index: int, process_count: int):
-    """The training source and, when the run evaluates, the evaluation source (their classes must agree)."""
-    train_source = data.make_source(
-        config.data,
-        config.data.train_split,
-        process_index=process_index,
-        process_count=process_count,
-    )
+    """(training source, evaluation source or None when the run does not evaluate, the split it reads, a line to
+    print or None). Their classes must agree.
+
+    A config that evaluates on its training split (the demo's,
+    whose seven photos have nothing to hold out) pointed at a folder would pick "best" on photos it trains on
+    while the folder's held-out share sits unused: there the held-out split is evaluated instead, with a line
+    saying so; a folder with none (holdout_fraction 0, or train/ without a validation/ or test/ beside it) keeps
+    evaluating on the training photos, also said."""
+
+    def make(split):
+        return data.make_source(config.data, split, process_index=process_index, process_count=process_count)
+
+    train_source = make(config.data.train_split)
+    wanted = config.data.eval_split
     if not config.eval_every:
-        return train_source, None
-    eval_source = data.make_source(
-        config.data,
-        config.data.eval_split,
-        process_index=process_index,
-        process_count=process_count,
-    )
+        return train_source, None, wanted, None
+    note, split = None, wanted
+    if wanted == config.data.train_split and config.data.source.startswith("folder:"):
+        try:
+            eval_source, split = make(FOLDER_HELD_OUT_SPLIT), FOLDER_HELD_OUT_SPLIT
+            note = (
+                f"config.data.eval_split={wanted!r} is the training split; evaluating on the folder's held-out "
+                f"split {FOLDER_HELD_OUT_SPLIT!r} instead (photos never trained on)."
+            )
+        except data.DataError:
+            eval_source = make(wanted)
+            note = (
+                f"Evaluating on the training photos (config.data.eval_split={wanted!r}): the folder has no "
+                f"validation/ or test/ split and config.data.holdout_fraction={config.data.holdout_fraction:g} held "
+                "none of its photos out, so evaluation and the best checkpoint measure fit, not generalisation."
+            )
+    else:
+        eval_source = make(wanted)
     train_classes, eval_classes = train_source.class_names, eval_source.class_names
     if train_classes and eval_classes and eval_classes != train_classes:
         raise data.DataError(
             f"The evaluation split has classes {eval_classes} but the training split has "
             f"{train_classes}: their labels would not match. Give both splits the same class subfolders."
         )
-    return train_source, eval_source
+    return train_source, eval_source, split, note
 
 
 def _restore_or_initialise(
@@ -557,14 +612,14 @@ def _restore_or_initialise(
     """The starting state and input position (the order of the module docstring)."""
     process_index, process_count = jax.process_index(), jax.process_count()
     if checkpoints.latest_step() is not None:
-        step = checkpoints.latest_step()
-        state, meta = checkpoints.restore(step, abstract_sharded)
+        # The newest step that reads whole; damaged newer ones are named and set aside (checkpointing).
+        step, state, meta = checkpoints.restore_newest(abstract_sharded)
         log.info("Resuming from the checkpoint of step %d in %s", step, checkpoints.directory)
         return state, _position_for_process(meta, process_index, process_count)
     if config.resume:
         other = runs.open_checkpoints(config.resume, read_only=True)
-        step = other.resolve_step("latest")
-        state, meta = other.restore(step, abstract_sharded)
+        other.resolve_step("latest")  # a one-line error when it has none
+        step, state, meta = other.restore_newest(abstract_sharded, set_aside=False)
         log.info("Continuing %s from its step %d", config.resume, step)
         return state, _position_for_process(meta, process_index, process_count)
     state = initialise()
@@ -709,6 +764,8 @@ def run(argv: list[str] | None = None) -> None:
             from absl import logging as absl_logging
 
             absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax and TF are chatty at INFO.
+        elif flags.FLAGS.verbosity >= 0:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's C++ notes too (read when TF is imported)
         config = flags.FLAGS.config
         try:
             config.get("seed")

@@ -17,7 +17,10 @@ Training reads through TensorFlow (`tf_decode`): plain 8-bit RGB/grey JPEGs and 
 transparency and one frame decode in TF itself (`dct_method="INTEGER_ACCURATE"`, which gives the same pixels as
 Pillow, bit for bit; TF's default IDCT differs by up to 20 levels); everything else goes through this module's
 Python decoder (`tf.numpy_function`). The route and the pixel limit come from the header: in-graph for a JPEG
-without EXIF (`tf.io.extract_jpeg_shape`), from a Pillow header probe for every other file.
+without EXIF (`tf.io.extract_jpeg_shape`), from a Pillow header probe for every other file. A JPEG that does not
+end with its end-of-image marker (truncated, or with bytes appended) goes to Pillow too: TF's libjpeg would print
+"Premature end of JPEG data" on the console every time it read a truncated file, where Pillow's decoder reports
+it as this module's one-line ImageError (and one with appended bytes decodes the same either way).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ TF_JPEG, TF_PNG, PYTHON, TOO_LARGE, UNREADABLE = range(5)
 FAILED = (TOO_LARGE, UNREADABLE)
 
 _ORIENTATION = 0x0112
+_JPEG_END = b"\xff\xd9"  # EOI, the marker a complete JPEG ends with
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa", "RGBX")
 
 
@@ -89,7 +93,7 @@ def probe(encoded: bytes, max_pixels: int) -> tuple[int, int]:
         return (TOO_LARGE, e.pixels) if "over the limit" in str(e) else (UNREADABLE, 0)
     pixels = image.size[0] * image.size[1]
     plain = image.mode in ("RGB", "L") and "transparency" not in image.info and getattr(image, "n_frames", 1) == 1
-    if plain and image.format == "JPEG" and image.getexif().get(_ORIENTATION, 1) == 1:
+    if plain and image.format == "JPEG" and image.getexif().get(_ORIENTATION, 1) == 1 and encoded.endswith(_JPEG_END):
         return TF_JPEG, pixels
     eight_bit_png = encoded[24:25] == b"\x08"  # IHDR bit depth (16-bit RGB opens as "RGB" too).
     if plain and image.format == "PNG" and eight_bit_png and b"eXIf" not in encoded:
@@ -188,6 +192,7 @@ def tf_decode(encoded, max_pixels: int):
         pixels = shape[0] * shape[1]
         exif = tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
         plain = tf.logical_and(tf.logical_not(exif), tf.logical_or(shape[2] == 1, shape[2] == 3))
+        plain = tf.logical_and(plain, tf.equal(tf.strings.substr(encoded, -2, 2), _JPEG_END))
         route = tf.where(pixels > max_pixels, np.int64(TOO_LARGE), np.int64(TF_JPEG))
         return tf.cond(plain, lambda: (route, pixels), python_probe)
 

@@ -21,6 +21,8 @@ import hashlib
 import logging
 import os
 import re
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,9 +53,46 @@ class DataError(ValueError):
     """A problem with the input data that the user must fix (the message says how)."""
 
 
+def import_tensorflow():
+    """TensorFlow, imported (the first time) with its start-up notes held to TF_CPP_MIN_LOG_LEVEL.
+
+    TensorFlow 2.21 prints "oneDNN custom operations are on ..." and absl's "All log messages before
+    absl::InitializeLog() ..." from C++ while it loads, before it applies TF_CPP_MIN_LOG_LEVEL (colorjax sets 2;
+    `train --verbosity 0` sets 0). So the import runs with file descriptor 2 sent to a temporary file, and what
+    was written there is then replayed to stderr, less its info lines ("I0000 ...") and that absl note when the
+    level is above 0. Nothing else is dropped, whichever thread wrote it. (Turning oneDNN off would silence its
+    note too, but costs tf.data a third of its speed: 530 -> 300-460 images/s in `bench pipeline --quick`.)
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a daemon): nothing to keep quiet
+        import tensorflow as tf
+
+        return tf
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow as tf
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            written = held.read().decode(errors="replace")
+            quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
+            for line in written.splitlines(keepends=True):
+                if not (quiet and (re.match(r"I\d{4} ", line) or "before absl::InitializeLog()" in line)):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+    return tf
+
+
 def hide_accelerators_from_tensorflow() -> None:
     """Keeps TensorFlow (tf.data only) off the GPUs and TPUs, which belong to JAX."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     for kind in ("GPU", "TPU"):
         try:
