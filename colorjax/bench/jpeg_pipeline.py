@@ -5,15 +5,16 @@ ImageNet's training photos average about 500x375 pixels and 110 kB; the team's s
 it at JPEG quality 95 (real photographic detail, ImageNet-like file sizes; the wheel-shipped samples, resized, where
 the scene photos are absent). Each contender is one tf.data map on ONE thread (private thread pool of 1, intra-op
 parallelism 1; run the process under `taskset -c 0` so XLA's and TF's own threads share that core too), over the
-same files, in turns (a load spike hits all), crop 176 + flip + Lab + the colour check, as the trainer does:
-- `whole decode + crop, Lab op by op`: what the trainer did before: decode the whole JPEG, crop, resize, and the
-  Lab conversion as TF ops one by one;
-- `window decode (ACCURATE), Lab op by op`: `tf.image.decode_and_crop_jpeg` of the crop window only, full size;
-- `... reduced size ...`: the window decoded at 1/2, 1/4 or 1/8 size where it stays >= 176 there;
-- `... FAST ...`: libjpeg's fast integer IDCT instead of the accurate one;
-- `... XLA Lab`: the Lab conversion compiled by XLA (`preprocess.to_lightness_chroma(compiled=True)`);
-- `training path`: `colorjax.data.preprocess.preprocess(train=True)` itself (FAST, reduced size, XLA Lab, plus the
-  header routing and pixel limit).
+same files, in turns (a load spike hits all), crop 176 + flip + Lab + the colour check, as the trainer does. Each
+contender adds one lever to the one above it:
+- `whole decode + crop, Lab op by op (before)`: what the trainer did before: decode the whole JPEG (accurate
+  IDCT), crop, resize (antialiased above 1.25x shrink), and the Lab conversion as TF ops one by one;
+- `window decode`: `tf.image.decode_and_crop_jpeg` of the crop window only (`preprocess.decode_random_crop`);
+- `+ antialias only above 2x shrink`: plain bilinear below that (TF's antialiased resize costs more than the decode);
+- `+ XLA Lab`: the Lab conversion compiled by XLA into one loop (`preprocess.to_lightness_chroma`);
+- `+ reduced-size decode`: the window decoded at 1/2, 1/4 or 1/8 size where it stays >= 176 there;
+- `+ fast IDCT = training path`: `colorjax.data.preprocess.preprocess(train=True)` itself (libjpeg's fast integer
+  IDCT, plus the header routing and the pixel limit).
 Rows give photos/s per core, and the cores needed to feed 3,400 img/s (the H200's bf16 batch-256 step).
 """
 
@@ -68,15 +69,13 @@ def _contenders(tf, data_config) -> dict:
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed_of(index), 2))
         image, _, _ = decode.tf_decode(encoded, data_config.max_pixels)
         begin, size = preprocess.random_crop_box(tf.shape(image), crop_seed, data_config)
-        crop = preprocess._resize(tf.slice(image, begin, size), [CROP_SIZE, CROP_SIZE])
+        crop = preprocess._resize(tf.slice(image, begin, size), [CROP_SIZE, CROP_SIZE])  # antialiased above 1.25x
         crop = tf.clip_by_value(tf.image.stateless_random_flip_left_right(crop, seed=flip_seed), 0.0, 1.0)
         return preprocess.to_lightness_chroma(crop, data_config, compiled=False)
 
-    def window(dct_method, reduced_size, compiled):
+    def window(compiled=False, **levers):
         def fn(encoded, index):
-            crop, _, _ = preprocess.decode_random_crop(
-                encoded, seed_of(index), data_config, dct_method=dct_method, reduced_size=reduced_size
-            )
+            crop, _, _ = preprocess.decode_random_crop(encoded, seed_of(index), data_config, **levers)
             return preprocess.to_lightness_chroma(crop, data_config, compiled=compiled)
 
         return fn
@@ -85,13 +84,14 @@ def _contenders(tf, data_config) -> dict:
         record = {"encoded": encoded, "epoch": tf.constant(0, tf.int64), "index": index}
         return preprocess.preprocess(record, data_config, train=True, seed=0)
 
+    accurate = dict(dct_method="INTEGER_ACCURATE", reduced_size=False)
     return {
         "whole decode + crop, Lab op by op (before)": before,
-        "window decode (ACCURATE), Lab op by op": window("INTEGER_ACCURATE", False, False),
-        "window decode (ACCURATE), XLA Lab": window("INTEGER_ACCURATE", False, True),
-        "window decode (FAST), XLA Lab": window("INTEGER_FAST", False, True),
-        "window decode reduced size (ACCURATE), XLA Lab": window("INTEGER_ACCURATE", True, True),
-        "training path (FAST, reduced size, XLA Lab)": training_path,
+        "window decode": window(**accurate, antialias_above=1.25),
+        "+ antialias only above 2x shrink": window(**accurate),
+        "+ XLA Lab": window(**accurate, compiled=True),
+        "+ reduced-size decode": window(dct_method="INTEGER_ACCURATE", compiled=True),
+        "+ fast IDCT = training path": training_path,
     }
 
 

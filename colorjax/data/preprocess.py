@@ -31,6 +31,10 @@ def decode_image(encoded, data_config):
 # The training crop's JPEG IDCT. libjpeg's fast integer IDCT differs from the accurate one by a few levels at most
 # (invisible after the resize) and ran the window decode 1.3-2x faster (`python -m colorjax.bench jpeg_pipeline`).
 TRAIN_DCT_METHOD = "INTEGER_FAST"
+# Training crops are antialiased only when shrinking by 2x or more: below 2x plain bilinear still reads every
+# source pixel (as big_vision's and TF-slim's Inception crops, which never antialias), and after a reduced-size
+# JPEG decode the remaining shrink is always under 2x.
+TRAIN_ANTIALIAS_ABOVE = 2.0
 # Downscaling factors libjpeg can apply while decoding (it runs a smaller IDCT per 8x8 block).
 _JPEG_RATIOS = (1, 2, 4, 8)
 
@@ -67,16 +71,26 @@ def random_crop_box(shape, seed, data_config):
     return begin, size
 
 
-def decode_random_crop(encoded, seed, data_config, *, dct_method: str = TRAIN_DCT_METHOD, reduced_size: bool = True):
+def decode_random_crop(
+    encoded,
+    seed,
+    data_config,
+    *,
+    dct_method: str = TRAIN_DCT_METHOD,
+    reduced_size: bool = True,
+    antialias_above: float = TRAIN_ANTIALIAS_ABOVE,
+):
     """Encoded bytes -> (training crop float32 (image_size, image_size, 3) in [0, 1], route, pixels), flipped at
     random; deterministic given the (2,) int seed.
 
     An upright JPEG (route `decode.TF_JPEG`: header dims within `max_pixels`, no EXIF rotation) is never decoded
     whole: its dims come from the header, `random_crop_box` picks the window, and `tf.image.decode_and_crop_jpeg`
     decodes only the 8x8 blocks under it — at 1/2, 1/4 or 1/8 size (libjpeg's reduced IDCT) when the window is
-    still at least `image_size` there (`reduced_size`). Every other file (PNG, EXIF-rotated, CMYK, ...) is decoded
+    still at least `image_size` there (`reduced_size`; the window's corners snap to that grid, moving it by under
+    `ratio` source pixels, which leaves it a random crop of the same distribution). Every other file (PNG, EXIF-rotated, CMYK, ...) is decoded
     by `decode.tf_decode` and cropped with the same box, so a rotated photo is cropped upright. Then the crop is
-    resized to `image_size`.
+    resized to `image_size` (bilinear; antialiased only when shrinking more than `antialias_above`).
+    The keyword arguments are the benchmark's levers; training uses the defaults.
     """
     import tensorflow as tf
 
@@ -109,7 +123,7 @@ def decode_random_crop(encoded, seed, data_config, *, dct_method: str = TRAIN_DC
 
     crop = tf.cond(tf.equal(route, decode.TF_JPEG), jpeg_window, decoded_whole)
     crop.set_shape([None, None, 3])
-    crop = _resize(crop, [size, size])
+    crop = _resize(crop, [size, size], antialias_above)
     crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
     return tf.clip_by_value(crop, 0.0, 1.0), route, pixels
 
@@ -123,14 +137,15 @@ def _resize_shorter_side(image, target: int):
     return _resize(image, tf.maximum(new_size, target))
 
 
-def _resize(image, size):
-    """Bilinear resize, antialiased only when shrinking by more than 1.25x: TF's antialiased kernel is 2-3x slower
-    than plain bilinear and changes nothing when enlarging or barely shrinking."""
+def _resize(image, size, antialias_above: float = 1.25):
+    """Bilinear resize, antialiased only when shrinking by more than `antialias_above`: TF's antialiased kernel is
+    2-3x slower than plain bilinear (for a training crop it cost more than decoding the window) and changes nothing
+    when enlarging or barely shrinking."""
     import tensorflow as tf
 
     shrink = tf.reduce_max(tf.cast(tf.shape(image)[:2], tf.float32) / tf.cast(size, tf.float32))
     return tf.cond(
-        shrink > 1.25,
+        shrink > antialias_above,
         lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
         lambda: tf.image.resize(image, size, method="bilinear", antialias=False),
     )
