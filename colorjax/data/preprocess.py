@@ -4,6 +4,10 @@ Every element is `L` (H, W, 1) in [0, 100], `chroma` (H, W, 2) — ab for `color
 `label` where the data has classes. Training crops are random resized crops with a horizontal flip (or, with
 `config.data.train_crop = "resize_random_crop"`, the shorter side resized to `resize_size` then a random crop);
 evaluation resizes the shorter side and takes the centre crop. Every random choice derives from (seed, epoch, index).
+
+Training input is the CPU cost of a run (`python -m colorjax.bench jpeg_pipeline` measures it per core), so a
+training crop of an upright JPEG decodes only its window, at reduced size where it can (`decode_random_crop`), and
+the Lab conversion runs compiled by XLA (`to_lightness_chroma`).
 """
 
 from __future__ import annotations
