@@ -2,7 +2,7 @@
 
 ImageNet's training photos average about 500x375 pixels and 110 kB; the team's scene photos are 150x150, so
 `make_imagenet_sized_jpegs` tiles 4x3 different scene photos into one 600x450 picture, crops it to 500x375 and saves
-it at JPEG quality 95 (real photographic detail, ImageNet-like file sizes; the wheel-shipped samples, resized, where
+it at JPEG quality 93 (real photographic detail; about 110 kB from the scene photos, as ImageNet; the wheel-shipped samples, resized, where
 the scene photos are absent). Each contender is one tf.data map on ONE thread (private thread pool of 1, intra-op
 parallelism 1; run the process under `taskset -c 0` so XLA's and TF's own threads share that core too), over the
 same files, in turns (a load spike hits all), crop 176 + flip + Lab + the colour check, batches of 32, as the
@@ -37,7 +37,7 @@ BATCH_SIZE = 32
 
 
 def make_imagenet_sized_jpegs(out_dir: Path, count: int, seed: int = 0) -> list[Path]:
-    """`count` 500x375 JPEGs (quality 95) tiled from the scene photos (or the shipped samples) into `out_dir`."""
+    """`count` 500x375 JPEGs (quality 93) tiled from the scene photos (or the shipped samples) into `out_dir`."""
     from PIL import Image
 
     from colorjax.data import sources
@@ -57,7 +57,7 @@ def make_imagenet_sized_jpegs(out_dir: Path, count: int, seed: int = 0) -> list[
                 tile = photo.convert("RGB").resize((150, 150), Image.BICUBIC)
             canvas.paste(tile, (150 * (j % 4), 150 * (j // 4)))
         path = out_dir / f"imagenet_sized_{i:05d}.jpg"
-        canvas.crop((50, 37, 550, 412)).save(path, quality=95)
+        canvas.crop((50, 37, 550, 412)).save(path, quality=93)
         paths.append(path)
     return paths
 
@@ -151,6 +151,7 @@ def bench_jpeg_pipeline(quick: bool) -> list[dict]:
                 "photos": count,
                 "mean_kb": mean_kb,
                 "photo_size": "500x375",
+                "made_from": "scene photos" if config_lib.scene_photos_folder() else "wheel samples",
                 "crop": CROP_SIZE,
                 "cores_allowed": len(os.sched_getaffinity(0)),
                 "load_average": " ".join(f"{v:.1f}" for v in os.getloadavg()),
