@@ -2,12 +2,11 @@
 
 ImageNet's training photos average about 500x375 pixels and 110 kB; the team's scene photos are 150x150, so
 `make_imagenet_sized_jpegs` tiles 4x3 different scene photos into one 600x450 picture, crops it to 500x375 and saves
-it at JPEG quality 93 (real photographic detail; about 110 kB from the scene photos, as ImageNet; the wheel-shipped samples, resized, where
-the scene photos are absent). Each contender is one tf.data map on ONE thread (private thread pool of 1, intra-op
-parallelism 1; run the process under `taskset -c 0` so XLA's and TF's own threads share that core too), over the
-same files, in turns (a load spike hits all), crop 176 + flip + Lab + the colour check, batches of 32, as the
-trainer does. Each
-contender adds one lever to the one above it:
+it at JPEG quality 93 (real photographic detail, about 105 kB; the wheel-shipped samples, resized, where the scene
+photos are absent: point $COLORJAX_SHARED at them). Each contender is one tf.data map on ONE thread (private thread
+pool of 1, intra-op parallelism 1; run the process under `taskset -c 0` so XLA's and TF's own threads share that
+core too), over the same files, in turns (a load spike hits all), crop 176 + flip + Lab + the colour check, batches
+of 32, as the trainer does. Each contender adds one lever to the one above it:
 - `whole decode + crop, Lab op by op (before)`: what the trainer did before: decode the whole JPEG (accurate
   IDCT), crop, resize (antialiased above 1.25x shrink), and the Lab conversion as TF ops one by one;
 - `window decode`: `tf.image.decode_and_crop_jpeg` of the crop window only (`preprocess.decode_random_crop`);
@@ -15,7 +14,9 @@ contender adds one lever to the one above it:
 - `+ XLA Lab`: the Lab conversion compiled by XLA into one loop (`preprocess.to_lightness_chroma`);
 - `+ reduced-size decode`: the window decoded at 1/2, 1/4 or 1/8 size where it stays >= 176 there;
 - `+ fast IDCT = training path`: `colorjax.data.preprocess.preprocess(train=True)` itself (libjpeg's fast integer
-  IDCT, plus the header routing and the pixel limit).
+  IDCT, plus the header routing and the pixel limit);
+- `training path, resize 256 + crop 176`: the same with `train_crop="resize_random_crop"`, as
+  `configs/zhang_eccv16.py` trains (a 176/256 window of the shorter side, decoded and resized).
 Rows give photos per CPU-second (the process's CPU time, all its threads: what one core delivers, whatever else
 shares the machine; wall-clock rates on a busy core also time other processes' slices, so they are listed beside
 it), and the cores needed to feed 3,400 img/s (the H200's bf16 batch-256 step).
@@ -84,9 +85,15 @@ def _contenders(tf, data_config) -> dict:
 
         return fn
 
-    def training_path(encoded, index):
-        record = {"encoded": encoded, "epoch": tf.constant(0, tf.int64), "index": index}
-        return preprocess.preprocess(record, data_config, train=True, seed=0)
+    def training_path(config):
+        def fn(encoded, index):
+            record = {"encoded": encoded, "epoch": tf.constant(0, tf.int64), "index": index}
+            return preprocess.preprocess(record, config, train=True, seed=0)
+
+        return fn
+
+    resize_then_crop = config_lib.base_config().data
+    resize_then_crop.update(dict(image_size=CROP_SIZE, train_crop="resize_random_crop", resize_size=256))
 
     accurate = dict(dct_method="INTEGER_ACCURATE", reduced_size=False)
     return {
@@ -95,7 +102,8 @@ def _contenders(tf, data_config) -> dict:
         "+ antialias only above 2x shrink": window(**accurate),
         "+ XLA Lab": window(**accurate, compiled=True),
         "+ reduced-size decode": window(dct_method="INTEGER_ACCURATE", compiled=True),
-        "+ fast IDCT = training path": training_path,
+        "+ fast IDCT = training path": training_path(data_config),
+        "training path, resize 256 + crop 176 (zhang_eccv16)": training_path(resize_then_crop),
     }
 
 

@@ -91,8 +91,9 @@ def decode_random_crop(
     whole: its dims come from the header, `random_crop_box` picks the window, and `tf.image.decode_and_crop_jpeg`
     decodes only the 8x8 blocks under it — at 1/2, 1/4 or 1/8 size (libjpeg's reduced IDCT) when the window is
     still at least `image_size` there (`reduced_size`; the window's corners snap to that grid, moving it by under
-    `ratio` source pixels, which leaves it a random crop of the same distribution). Every other file (PNG, EXIF-rotated, CMYK, ...) is decoded
-    by `decode.tf_decode` and cropped with the same box, so a rotated photo is cropped upright. Then the crop is
+    `ratio` source pixels, which leaves it a random crop of the same distribution). Every other file (PNG,
+    EXIF-rotated, CMYK, ...) is decoded by `decode.tf_decode` and cropped with the same box, so a rotated photo is
+    cropped upright. Then the crop is
     resized to `image_size` (bilinear; antialiased only when shrinking more than `antialias_above`).
     The keyword arguments are the benchmark's levers; training uses the defaults.
     """
