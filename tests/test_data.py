@@ -193,6 +193,25 @@ def test_resumed_stream_continues_exactly(photo_folder):
             np.testing.assert_array_equal(expected[key], got[key])
 
 
+@pytest.mark.parametrize("train_crop", ["random_resized", "resize_random_crop"])
+def test_train_batches_have_the_trainers_shapes_dtypes_and_ranges(photo_folder, train_crop):
+    """JPEGs (window decode, some at 1/2 size) and a PNG (whole decode) alike: L in [0, 100], chroma within the ab
+    gamut, labels, the colour photos kept."""
+    config = data_config(f"folder:{photo_folder}", train_crop=train_crop, resize_size=48)
+    stream = TrainStream(sources.make_source(config, "train"), config, local_batch_size=6, seed=1)
+    batches = [next(stream) for _ in range(4)]
+    stream.close()
+    for batch in batches:
+        assert set(batch) == {"L", "chroma", "label"}
+        assert batch["L"].shape == (6, 32, 32, 1) and batch["L"].dtype == np.float32
+        assert batch["chroma"].shape == (6, 32, 32, 2) and batch["chroma"].dtype == np.float32
+        assert batch["label"].dtype == np.int32 and set(batch["label"]) <= {0, 1}
+        assert 0 <= batch["L"].min() and batch["L"].max() <= 100
+        assert np.abs(batch["chroma"]).max() <= 128
+        assert np.abs(batch["chroma"]).max(axis=(1, 2, 3)).min() > config.min_chroma  # colour photos only
+    assert np.std(np.concatenate([b["L"] for b in batches])) > 5  # real pictures, not placeholders
+
+
 def test_samples_source_is_the_seven_wheel_photos():
     source = sources.make_source(data_config("samples"), "train")
     assert source.num_examples == 7

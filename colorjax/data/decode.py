@@ -20,7 +20,9 @@ Python decoder (`tf.numpy_function`). The route and the pixel limit come from th
 without EXIF (`tf.io.extract_jpeg_shape`), from a Pillow header probe for every other file. A JPEG that does not
 end with its end-of-image marker (truncated, or with bytes appended) goes to Pillow too: TF's libjpeg would print
 "Premature end of JPEG data" on the console every time it read a truncated file, where Pillow's decoder reports
-it as this module's one-line ImageError (and one with appended bytes decodes the same either way).
+it as this module's one-line ImageError (and one with appended bytes decodes the same either way). Training
+crops of a `TF_JPEG` file decode only the crop's window, at reduced size where the crop allows
+(`colorjax.data.preprocess.decode_random_crop`); every other file and every evaluation crop decodes here.
 """
 
 from __future__ import annotations
@@ -168,11 +170,12 @@ def _bytes(value) -> bytes:
     return value.item() if isinstance(value, np.ndarray) else bytes(value)
 
 
-def tf_decode(encoded, max_pixels: int):
-    """In a tf.data map: bytes -> (float32 (H, W, 3) in [0, 1], route, pixels).
+def tf_route(encoded, max_pixels: int):
+    """In a tf.data map: bytes -> (route, pixels) from the header alone (see `probe`).
 
-    A file over `max_pixels` or unreadable by its header comes back as a 1x1 placeholder with route TOO_LARGE or
-    UNREADABLE, so the host can name it and say why; one that fails later fails the element (tf.data skips it).
+    A JPEG without EXIF is routed in-graph (`tf.io.extract_jpeg_shape`; the Python probe costs as much as the
+    decode); one with EXIF, or CMYK, goes to the Pillow probe, which reads its orientation, so `TF_JPEG` always
+    means an upright (orientation 1) 8-bit grey or RGB JPEG within the pixel limit.
     """
     import tensorflow as tf
 
@@ -186,8 +189,6 @@ def tf_decode(encoded, max_pixels: int):
         return tf.reshape(route, []), tf.reshape(pixels, [])
 
     def jpeg_header():
-        """A JPEG without EXIF is routed in-graph (the Python probe costs as much as the decode); one with
-        EXIF, or CMYK, goes to the probe, which reads its orientation."""
         shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
         pixels = shape[0] * shape[1]
         exif = tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
@@ -197,6 +198,12 @@ def tf_decode(encoded, max_pixels: int):
         return tf.cond(plain, lambda: (route, pixels), python_probe)
 
     route, pixels = tf.cond(tf.io.is_jpeg(encoded), jpeg_header, python_probe)
+    return tf.cast(route, tf.int32), pixels
+
+
+def tf_decode_routed(encoded, route, max_pixels: int):
+    """In a tf.data map: bytes and their `tf_route` -> float32 (H, W, 3) in [0, 1] (1x1 for a failed route)."""
+    import tensorflow as tf
 
     def with_pillow():
         def python_decode(data):
@@ -217,10 +224,17 @@ def tf_decode(encoded, max_pixels: int):
     def placeholder():
         return tf.zeros([1, 1, 3], tf.float32)
 
-    image = tf.switch_case(
-        tf.cast(route, tf.int32),
-        branch_fns=[jpeg, png, with_pillow, placeholder, placeholder],
-    )
+    image = tf.switch_case(route, branch_fns=[jpeg, png, with_pillow, placeholder, placeholder])
     image.set_shape([None, None, 3])
     tf.debugging.assert_positive(tf.size(image), message="not a decodable image")
-    return image, tf.cast(route, tf.int32), pixels
+    return image
+
+
+def tf_decode(encoded, max_pixels: int):
+    """In a tf.data map: bytes -> (float32 (H, W, 3) in [0, 1], route, pixels).
+
+    A file over `max_pixels` or unreadable by its header comes back as a 1x1 placeholder with route TOO_LARGE or
+    UNREADABLE, so the host can name it and say why; one that fails later fails the element (tf.data skips it).
+    """
+    route, pixels = tf_route(encoded, max_pixels)
+    return tf_decode_routed(encoded, route, max_pixels), route, pixels
