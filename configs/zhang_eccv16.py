@@ -34,10 +34,10 @@ Variants (`--config configs/zhang_eccv16.py:VARIANT`; combine with commas, e.g. 
 - `runlocal` (or `cpu`): a 1/8-width network on 64x64 crops that trains on a laptop CPU, on the team's
   `../shared/data/intel_scenes_150` photos when that folder sits beside the checkout (or at $COLORJAX_SHARED), else on
   the seven `samples` photos. 2000 steps take 6 to 10 minutes on 2 CPU cores (60 images/s on a busy 2-core
-  machine); after 300 steps skies already turn blue. Measured on the scene photos' 2158 test photos at 64 px
-  (`--config.num_train_steps=1700`, 6.2 minutes with evaluations, then `python -m colorjax.evaluate --workdir RUN`):
-  AuC 89.7%, rebalanced 65.9% (70.7% with the ImageNet prior), ab error 15.5, colourfulness 24.1 (truth 32.1);
-  with `norebalance` 92.4%, 64.7% (66.9%), 11.4 and 11.2; predicting gray gives 91.4%, 63.2% (62.8%), 12.8 and 0.1.
+  machine); after 300 steps skies already turn blue. Measured on the scene photos' 2034 colour test photos at 64 px
+  (`--config.num_train_steps=1700`, 3.1 minutes with evaluations, then `python -m colorjax.evaluate --workdir RUN`):
+  AuC 89.4%, rebalanced 65.4% (70.3% with the ImageNet prior), ab error 15.9, colourfulness 25.4 (truth 34.1);
+  with `norebalance` 92.1%, 64.3% (66.2%), 11.9 and 11.0; predicting gray gives 91.0%, 62.8% (62.1%), 13.5 and 0.1.
   The paper's pattern: rebalancing buys colour at the price of mean error.
 `configs/demo.py` (the quick start) is this model and loss at 1/8 width on the seven wheel-shipped photos.
 """
