@@ -11,11 +11,28 @@ Fields that default to None are typed placeholders (`placeholder(str)`), so that
 Helpers for configs: `use_dataset(config, "imagenet" | "places" | "folder")` for the public datasets,
 `use_scene_photos(config, image_size)` for CPU-sized variants, `load_config(path, arg)` for a config built on
 another one.
+
+Checks of a config before a run starts, and what changed when a run resumes with another one:
+- `unknown_override_errors(config, paths)`: `--config.FIELD` overrides that name no field of the config, each with
+  the nearest fields (`--config.batch_sise` -> `batch_size`, `--config.learning_rate` ->
+  `optimizer.learning_rate`). The command line's parser calls it before absl applies the overrides.
+- `unknown_fields(config)`: fields a config file sets that `config_lib.base_config()` does not have (a typo in a
+  config file would otherwise be read by nothing). `model` and `loss` are open: their fields are the keyword
+  arguments of the model and loss they name.
+- `value_errors(config)`: values that cannot work (`batch_size=0`, `data.image_size=0`, `num_train_steps=-5`, ...).
+- `validate(config)`: both, raised as one `ConfigError` whose `problems` are one line each.
+- `config_changes(previous, current)` and `keep_previous_config(workdir, config)`: a resumed run whose config differs
+  from the run's `config.json` keeps the old file as `config.N.json` and reports one line per changed field.
 """
 
+import difflib
 import importlib.util
+import json
+import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import ml_collections
 from ml_collections.config_dict import placeholder
@@ -192,3 +209,277 @@ def load_config(path: str | Path, arg: str | None = None) -> ml_collections.Conf
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config(arg) if arg is not None else module.get_config()
+
+
+# Sections whose fields are the keyword arguments of what they name (any model's or loss's own settings).
+OPEN_SECTIONS = ("model", "loss", "optimizer.reduce_on_plateau")
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; `problems` holds one line per problem."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"data.image_size": 176, ...}: every leaf of a ConfigDict or dict by its dotted path. A section's own path
+    is included too (as a dict value), so that `--config.data` or `config.optimizer` count as existing fields."""
+    flat: dict[str, Any] = {}
+    items = tree.items() if isinstance(tree, Mapping | ml_collections.ConfigDict) else []
+    for key, value in items:
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping | ml_collections.ConfigDict):
+            flat[path] = dict(value)
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def suggestions(path: str, candidates: Sequence[str], limit: int = 2) -> list[str]:
+    """The fields of `candidates` nearest to the unknown `path`: the same name in another section
+    (`learning_rate` -> `optimizer.learning_rate`), else the closest spellings of the whole path and of its last
+    part among its section's fields (`batch_sise` -> `batch_size`)."""
+    parent, _, leaf = path.rpartition(".")
+    same_leaf = [c for c in candidates if c.rpartition(".")[2] == leaf and c != path]
+    if same_leaf:
+        return same_leaf[:limit]
+    siblings = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == parent}
+    close = [siblings[n] for n in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.75)]
+    # The whole path (a misspelt section); its last part must be close too, or a shared section name
+    # alone would make `optimizer.eps` look like `optimizer.b2`.
+    close += [
+        c
+        for c in difflib.get_close_matches(path, candidates, n=5, cutoff=0.75)
+        if difflib.SequenceMatcher(None, leaf, c.rpartition(".")[2]).ratio() >= 0.75
+    ]
+    return list(dict.fromkeys(close))[:limit]
+
+
+def _did_you_mean(found: Sequence[str], prefix: str, where: str) -> str:
+    if not found:
+        return f"; every field is listed in {where}"
+    return "; did you mean " + " or ".join(f"{prefix}{f}" for f in found) + "?"
+
+
+def _leaves(flat: dict[str, Any]) -> list[str]:
+    return [path for path, value in flat.items() if not isinstance(value, dict)]
+
+
+def override_paths(argv: Sequence[str], flag: str = "config") -> list[str]:
+    """The field paths of the `--config.FIELD[=VALUE]` (and boolean `--noconfig.FIELD`) arguments of `argv`."""
+    paths = []
+    for arg in argv:
+        name = arg.lstrip("-") if arg.startswith("-") else ""
+        for prefix in (f"{flag}.", f"no{flag}."):
+            if name.startswith(prefix):
+                paths.append(name[len(prefix) :].split("=", 1)[0])
+    return paths
+
+
+def unknown_override_errors(config: ml_collections.ConfigDict, paths: Sequence[str], flag: str = "config") -> list[str]:
+    """One line per path of `paths` that is no field of `config` (overrides cannot add fields)."""
+    known = flatten(config)
+    where = "colorjax/py and the config file"
+    problems = []
+    for path in paths:
+        if path not in known:
+            found = suggestions(path, _leaves(known))
+            problems.append(f"unknown config field --{flag}.{path}{_did_you_mean(found, f'--{flag}.', where)}")
+    return problems
+
+
+def unknown_fields(config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None) -> list[str]:
+    """One line per field of `config` that `reference` (default: `base_config()`) does not have, outside
+    `OPEN_SECTIONS`."""
+    reference_paths = flatten(base_config() if reference is None else reference)
+    problems = []
+    for path in flatten(config):
+        if path in reference_paths or any(path.startswith(section + ".") for section in OPEN_SECTIONS):
+            continue
+        if path.rpartition(".")[0] not in reference_paths and "." in path:
+            continue  # inside a section that is itself unknown: that section was reported
+        found = suggestions(path, _leaves(reference_paths))
+        where = "colorjax/py"
+        problems.append(f"config.{path} is not a config field{_did_you_mean(found, 'config.', where)}")
+    return problems
+
+
+def _get(config: Any, path: str) -> Any:
+    value = config
+    for key in path.split("."):
+        if not isinstance(value, Mapping | ml_collections.ConfigDict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _pair(value: Any, low: float, high: float | None) -> bool:
+    """Two numbers low < a <= b (<= high)."""
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        return False
+    if not (_is_number(a) and _is_number(b)):
+        return False
+    return low < a <= b and (high is None or b <= high)
+
+
+# (field, test, what it must be). Each failing field is one line: "config.F must be WHAT, got V."
+_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("batch_size", lambda v: _is_int(v) and v > 0, "a positive integer (the global batch)"),
+    ("num_train_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("log_every", lambda v: _is_int(v) and v > 0, "a positive integer (steps)"),
+    ("eval_every", lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0 (0: never)"),
+    (
+        "checkpoint_every",
+        lambda v: v is None or (_is_int(v) and v >= 0),
+        "an integer >= 0 (0: only at the end and on preemption)",
+    ),
+    ("keep_checkpoints", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("keep_best_checkpoints", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    (
+        "eval_max_images",
+        lambda v: v is None or (_is_int(v) and v > 0),
+        "None or a positive integer",
+    ),
+    ("num_grid_images", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("best_mode", lambda v: v in ("min", "max"), "'min' or 'max'"),
+    ("data.image_size", lambda v: _is_int(v) and v > 0, "a positive integer (pixels)"),
+    ("data.resize_size", lambda v: v is None or (_is_int(v) and v > 0), "a positive integer"),
+    (
+        "data.eval_resize_size",
+        lambda v: v is None or (_is_int(v) and v > 0),
+        "None or a positive integer",
+    ),
+    ("data.color_space", lambda v: v in ("lab", "luv"), "'lab' or 'luv'"),
+    (
+        "data.train_crop",
+        lambda v: v in ("random_resized", "resize_random_crop"),
+        "'random_resized' or 'resize_random_crop'",
+    ),
+    ("data.crop_area", lambda v: _pair(v, 0.0, 1.0), "(low, high) with 0 < low <= high <= 1"),
+    ("data.crop_aspect_ratio", lambda v: _pair(v, 0.0, None), "(low, high) with 0 < low <= high"),
+    ("data.min_chroma", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    ("data.max_failed_fraction", lambda v: _is_number(v) and 0 <= v <= 1, "between 0 and 1"),
+    ("data.holdout_fraction", lambda v: _is_number(v) and 0 <= v < 1, "in [0, 1)"),
+    ("data.shuffle_buffer", lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    (
+        "optimizer.name",
+        lambda v: v in ("adam", "adamw", "adadelta", "sgd"),
+        "adam, adamw, adadelta or sgd",
+    ),
+    ("optimizer.learning_rate", lambda v: _is_number(v) and v > 0, "a positive number"),
+    ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    (
+        "optimizer.grad_clip_norm",
+        lambda v: v is None or (_is_number(v) and v > 0),
+        "None (off) or a positive number",
+    ),
+    (
+        "schedule.name",
+        lambda v: v in ("constant", "cosine", "linear", "step"),
+        "constant, cosine, linear or step",
+    ),
+    ("schedule.warmup_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+)
+
+
+def value_errors(config: ml_collections.ConfigDict) -> list[str]:
+    """One line per field whose value cannot work. Fields the config does not have are not checked here."""
+    problems = []
+    for path, test, requirement in _RULES:
+        value = _get(config, path)
+        if value is not _MISSING and not test(value):
+            problems.append(f"config.{path} must be {requirement}, got {value!r}.")
+    size, resize = _get(config, "data.image_size"), _get(config, "data.resize_size")
+    if (
+        _get(config, "data.train_crop") == "resize_random_crop"
+        and _is_int(size)
+        and _is_int(resize)
+        and 0 < resize < size
+    ):
+        problems.append(
+            f"config.data.resize_size ({resize}) must be at least config.data.image_size ({size}) for "
+            "train_crop='resize_random_crop' (a random crop of image_size from the resized photo)."
+        )
+    eval_resize = _get(config, "data.eval_resize_size")
+    if _is_int(size) and _is_int(eval_resize) and 0 < eval_resize < size:
+        problems.append(
+            f"config.data.eval_resize_size ({eval_resize}) must be at least config.data.image_size ({size}) "
+            "(evaluation takes an image_size centre crop of the resized photo)."
+        )
+    return problems
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError listing every unknown field and impossible value (one line each), if any."""
+    problems = unknown_fields(config) + value_errors(config)
+    if problems:
+        raise ConfigError(problems)
+
+
+# ------------------------------------------------------------------------------- a resumed run's config
+
+
+def _as_json(config: Any) -> dict[str, Any]:
+    if isinstance(config, ml_collections.ConfigDict):
+        return json.loads(config.to_json_best_effort())
+    return json.loads(json.dumps(config, default=str))
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def config_changes(previous: Mapping[str, Any] | Any, current: Mapping[str, Any] | Any) -> list[str]:
+    """One line per field that differs: `config.batch_size: 16 -> 32`, `config.model.dropout: added (0.1)`,
+    `config.model.width: removed (was 8)`; [] when the two are the same. Takes ConfigDicts or their JSON dicts
+    (tuples and lists compare equal, as config.json stores both as lists)."""
+    old = {k: v for k, v in flatten(_as_json(previous)).items() if not isinstance(v, dict)}
+    new = {k: v for k, v in flatten(_as_json(current)).items() if not isinstance(v, dict)}
+    lines = []
+    for path in sorted(old.keys() | new.keys()):
+        if path not in new:
+            lines.append(f"config.{path}: removed (was {_show(old[path])})")
+        elif path not in old:
+            lines.append(f"config.{path}: added ({_show(new[path])})")
+        elif old[path] != new[path]:
+            lines.append(f"config.{path}: {_show(old[path])} -> {_show(new[path])}")
+    return lines
+
+
+def keep_previous_config(workdir: str | Path, config: Any) -> tuple[Any, list[str]]:
+    """Before a resumed run writes `workdir/config.json`: if the one there differs from `config`, renames it
+    `config.N.json` (N = 1, 2, ...: the first free number, so the files number the run's configs in order) and
+    returns (that path, `config_changes`); otherwise (None, []). Call it on process 0 only.
+
+    An unreadable config.json is kept too, with the one line saying so (the run continues with the new config).
+    """
+    path = (Path(workdir) if isinstance(workdir, str) else workdir) / "config.json"  # or an epath (gs://)
+    if not path.exists():
+        return None, []
+    try:
+        changes = config_changes(json.loads(path.read_text()), config)
+    except ValueError:
+        changes = [f"{path} could not be read as JSON; the run continues with the new config"]
+    if not changes:
+        return None, []
+    n = 1
+    while (kept := path.with_name(f"config.{n}.json")).exists():
+        n += 1
+    path.rename(kept)
+    return kept, changes

@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
+import jax
 import ml_collections
 from etils import epath
 
-from colorjax import checkpointing, models
+from colorjax import checkpointing, config_lib, models
 from colorjax.checkpointing import CheckpointError
+from colorjax.models import published as published_weights
+from colorjax.weights import registry
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -140,7 +143,7 @@ class Run:
     """A run's model at one checkpoint, ready for inference: the module rebuilt from the stored config, and its
     variables (params, batch_stats, frozen: no optimizer state)."""
 
-    workdir: Path
+    workdir: Path | None  # None for published weights that were not written as a run
     step: int
     config: ml_collections.ConfigDict
     meta: dict[str, Any]
@@ -149,7 +152,21 @@ class Run:
 
     @property
     def name(self) -> str:
+        if self.workdir is None:
+            return f"{self.model_name} (published)"
         return Path(str(self.workdir)).name
+
+    @property
+    def published(self) -> dict[str, Any] | None:
+        """Where published weights came from ({name, file, sha256_prefix}), for a run that holds them."""
+        return self.meta.get("weights")
+
+    @property
+    def description(self) -> str:
+        """What the model is, for people: `step 12 of runs/demo` or `the published eccv16 weights FILE`."""
+        if self.workdir is None:
+            return f"the published {self.model_name} weights {self.published['file']}"
+        return f"step {self.step} of {self.workdir}"
 
     @property
     def class_names(self) -> list[str] | None:
@@ -179,3 +196,79 @@ def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
         model=model,
         variables=variables,
     )
+
+
+def published_run(name_or_path: str | Path, model: str | None = None) -> Run:
+    """Published weights as a Run (not written anywhere): a known name (downloaded once, `colorjax.weights`) or a
+    file of one of the known models (`model` names which, unless the file has a known file name). Its config is
+    `published_config`: the authors' demo sizing, the evaluation size, ECCV16's loss settings."""
+    path, model = registry.published_model(name_or_path, model)
+    entry = registry.KNOWN_WEIGHTS.get(str(name_or_path)) or registry.identify(path)
+    entry = entry or next(w for w in registry.KNOWN_WEIGHTS.values() if w.model == model)
+    try:
+        module, variables = published_weights.load_weights_file(entry.model, path, **entry.model_kwargs)
+    except (ValueError, FileNotFoundError) as error:
+        raise registry.WeightsError(str(error)) from None
+    config = published_config(entry)
+    meta = {
+        "step": 0,
+        "config": json.loads(config.to_json_best_effort()),
+        "class_names": None,
+        "model_kwargs": dict(entry.model_kwargs),
+        "weights": {"name": entry.name, "file": path.name, "path": str(path), "sha256_prefix": entry.sha256_prefix},
+    }
+    return Run(workdir=None, step=0, config=config, meta=meta, model=module, variables=variables)
+
+
+def published_config(weights: registry.KnownWeights) -> ml_collections.ConfigDict:
+    """The config.json of a run holding `weights`: the model with its published kwargs, the data size the
+    published models are evaluated at (256, as `evaluate --weights`), and the authors' demo sizing for colorize."""
+    config = config_lib.base_config()
+    config.model = ml_collections.ConfigDict({"name": weights.model, **weights.model_kwargs})
+    if weights.model == "eccv16":
+        config.loss = ml_collections.ConfigDict(
+            dict(
+                name="zhang_classification",
+                prior_path=None,
+                rebalance=True,
+                lam=0.5,
+                k=5,
+                sigma=5.0,
+                min_chroma=5.0,
+            )
+        )
+    else:
+        config.loss = ml_collections.ConfigDict(dict(name="l2", chroma_scale=110.0))
+    config.data.image_size = 256
+    # `evaluate --workdir` without --data: the seven wheel-shipped photos (the samples source has one split).
+    config.data.source = "samples"
+    config.data.eval_split = "train"
+    config.inference.resolution = 256
+    config.inference.square = True
+    return config
+
+
+def write_run(workdir: str | Path, config, variables: dict[str, Any], model_kwargs: dict[str, Any], **meta) -> None:
+    """Writes a run directory holding `variables` as its step-0 checkpoint (the one writer of run directories
+    outside the trainer: `weights to-run`, the tests): config.json and checkpoints/ as the trainer
+    writes them (inference variables only, no optimizer state). `meta` adds fields to the checkpoint's meta."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_config(config, workdir)
+    state = {
+        "step": 0,
+        "params": variables["params"],
+        "batch_stats": variables.get("batch_stats", {}),
+        "frozen": variables.get("frozen", {}),
+    }
+    meta = {
+        "step": 0,
+        "config": json.loads(config.to_json_best_effort()),
+        "data_positions": [],
+        "class_names": None,
+        "model_kwargs": dict(model_kwargs),
+        **meta,
+    }
+    checkpoints = open_checkpoints(workdir, config, async_save=False)
+    checkpoints.save(0, jax.device_get(state), meta)
+    checkpoints.close()

@@ -8,8 +8,8 @@ import optax
 import pytest
 from skimage import color as skcolor
 
-from colorjax.losses import get_loss
 from colorjax.models import get_model
+from colorjax.train.losses import get_loss
 
 
 def test_parameter_count_and_shapes():

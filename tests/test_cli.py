@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from colorjax import cli
+from colorjax.cli import common as cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_run_cli_turns_user_errors_into_one_line(capsys, monkeypatch):
 
 
 def test_prior_config_typo_is_one_line_with_the_suggestion(tmp_path, capsys):
-    from colorjax import prior
+    from colorjax.train import prior
 
     code = prior.main(
         [

@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 from test_train import tiny_config
 
-from colorjax import colorize, config_lib, train
+from colorjax import config_lib
+from colorjax.cli import colorize
+from colorjax.train import trainer as train
 
 MAX_PIXELS = config_lib.base_config().data.max_pixels
 

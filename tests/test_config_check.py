@@ -6,7 +6,7 @@ from pathlib import Path
 import ml_collections
 import pytest
 
-from colorjax import config_check, config_lib
+from colorjax import config_lib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,13 +28,13 @@ def demo():
     ],
 )
 def test_an_unknown_override_names_the_nearest_field(demo, typo, meant):
-    (line,) = config_check.unknown_override_errors(demo, [typo])
+    (line,) = config_lib.unknown_override_errors(demo, [typo])
     assert line == f"unknown config field --config.{typo}; did you mean --config.{meant}?"
 
 
 def test_overrides_that_exist_pass_and_nonsense_gets_no_guess(demo):
-    assert config_check.unknown_override_errors(demo, ["batch_size", "model.width", "data"]) == []
-    (line,) = config_check.unknown_override_errors(demo, ["xyz"])
+    assert config_lib.unknown_override_errors(demo, ["batch_size", "model.width", "data"]) == []
+    (line,) = config_lib.unknown_override_errors(demo, ["xyz"])
     assert "did you mean" not in line and "colorjax/config_lib.py" in line
 
 
@@ -49,13 +49,13 @@ def test_override_paths_reads_every_form_absl_accepts():
         "--noconfig.d",
         "--workdir=w",
     ]
-    assert config_check.override_paths(argv) == ["a", "b.c", "d"]
+    assert config_lib.override_paths(argv) == ["a", "b.c", "d"]
 
 
 def test_base_config_and_the_repo_configs_have_valid_values():
-    assert config_check.value_errors(config_lib.base_config()) == []
+    assert config_lib.value_errors(config_lib.base_config()) == []
     for path in sorted((REPO / "configs").glob("*.py")):
-        assert config_check.value_errors(config_lib.load_config(path)) == [], path.name
+        assert config_lib.value_errors(config_lib.load_config(path)) == [], path.name
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_an_impossible_value_is_one_line_naming_the_field(field, value, words):
     config = config_lib.base_config()
     section, _, name = field.rpartition(".")
     (config[section] if section else config)[name] = value
-    (line,) = config_check.value_errors(config)
+    (line,) = config_lib.value_errors(config)
     assert line.startswith(words) and "\n" not in line
 
 
@@ -93,7 +93,7 @@ def test_a_resize_smaller_than_the_crop_is_an_error():
     config.data.train_crop = "resize_random_crop"
     config.data.resize_size = 100
     config.data.image_size = 176
-    (line,) = config_check.value_errors(config)
+    (line,) = config_lib.value_errors(config)
     assert "resize_size (100) must be at least config.data.image_size (176)" in line
 
 
@@ -103,8 +103,8 @@ def test_validate_lists_every_problem_one_line_each():
     config.num_train_steps = -5
     with config.unlocked():
         config.data.holdout_fracton = 0.1
-    with pytest.raises(config_check.ConfigError) as caught:
-        config_check.validate(config)
+    with pytest.raises(config_lib.ConfigError) as caught:
+        config_lib.validate(config)
     assert caught.value.problems == [
         "config.data.holdout_fracton is not a config field; did you mean config.data.holdout_fraction?",
         "config.batch_size must be a positive integer (the global batch), got 0.",
@@ -116,21 +116,21 @@ def test_model_and_loss_fields_are_open():
     config = config_lib.base_config()
     config.model = ml_collections.ConfigDict(dict(name="eccv16", width=0.5, temperature=0.38))
     config.loss = ml_collections.ConfigDict(dict(name="zhang_classification", lam=0.5))
-    assert config_check.unknown_fields(config) == []
+    assert config_lib.unknown_fields(config) == []
 
 
 def test_every_repo_config_sets_only_fields_base_config_has():
     for path in sorted((REPO / "configs").glob("*.py")):
-        assert config_check.unknown_fields(config_lib.load_config(path)) == [], path.name
+        assert config_lib.unknown_fields(config_lib.load_config(path)) == [], path.name
 
 
 def test_config_changes_one_line_per_field(demo):
     previous = json.loads(demo.to_json_best_effort())  # as config.json stores it: tuples become lists
-    assert config_check.config_changes(previous, demo) == []
+    assert config_lib.config_changes(previous, demo) == []
     current = ml_collections.ConfigDict(demo.to_dict())
     current.batch_size = 32
     current.model = ml_collections.ConfigDict(dict(name="regression", width=16))
-    assert config_check.config_changes(previous, current) == [
+    assert config_lib.config_changes(previous, current) == [
         "config.batch_size: 16 -> 32",
         'config.model.name: "eccv16" -> "regression"',
         "config.model.temperature: removed (was 0.38)",
@@ -140,17 +140,17 @@ def test_config_changes_one_line_per_field(demo):
 
 def test_keep_previous_config_numbers_the_old_files(demo, tmp_path):
     (tmp_path / "config.json").write_text(demo.to_json_best_effort())
-    assert config_check.keep_previous_config(tmp_path, demo) == (None, [])
+    assert config_lib.keep_previous_config(tmp_path, demo) == (None, [])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
 
     changed = ml_collections.ConfigDict(demo.to_dict())
     changed.num_train_steps = 2000
-    kept, lines = config_check.keep_previous_config(tmp_path, changed)
+    kept, lines = config_lib.keep_previous_config(tmp_path, changed)
     assert kept == tmp_path / "config.1.json" and lines == ["config.num_train_steps: 1000 -> 2000"]
     assert json.loads(kept.read_text())["num_train_steps"] == 1000
     assert not (tmp_path / "config.json").exists()  # the caller writes the new one
 
     (tmp_path / "config.json").write_text(changed.to_json_best_effort())
-    kept, _ = config_check.keep_previous_config(tmp_path, demo)
+    kept, _ = config_lib.keep_previous_config(tmp_path, demo)
     assert kept == tmp_path / "config.2.json"
     assert json.loads(kept.read_text())["num_train_steps"] == 2000

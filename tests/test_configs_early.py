@@ -17,7 +17,10 @@ import numpy as np
 import pytest
 from conftest import make_photo
 
-from colorjax import checkpointing, config_lib, inference, losses, models, optim, runs, train
+from colorjax import checkpointing, config_lib, models, runs
+from colorjax.inference import colorizer as inference
+from colorjax.train import losses, optim
+from colorjax.train import trainer as train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -312,7 +312,7 @@ def test_every_corpus_file_decodes_correctly_or_is_rejected_in_one_line(corpus):
 
 
 def test_colorize_reads_through_the_same_decoder(corpus):
-    from colorjax import inference
+    from colorjax.inference import colorizer as inference
 
     for case in corpus:
         if case.accepted:

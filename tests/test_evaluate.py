@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import config_lib, data, evaluate, evaluator, metrics, models, report, runs
+from colorjax import config_lib, data, models, runs
+from colorjax.evaluation import evaluate, evaluator, metrics, report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = 32
@@ -236,7 +237,7 @@ def test_classifier_top1_and_fid_plumbing(evaluated, trained_run, labelled_folde
 EIGHT_DEVICES = """
 import sys, jax
 assert jax.device_count() == 8, jax.devices()
-from colorjax import evaluate
+from colorjax.evaluation import evaluate
 sys.exit(evaluate.main(sys.argv[1:]))
 """
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import export
+from colorjax.inference import export
 from colorjax.models import get_model
 
 SIZES = [
@@ -80,7 +80,7 @@ def test_onnx_export_of_eccv16_is_polymorphic_and_matches_in_onnxruntime(tmp_pat
 
 def test_onnx_export_of_a_model_that_needs_a_fixed_size(tmp_path):
     pytest.importorskip("jax2onnx")
-    from colorjax.onnx_runtime import OnnxModel, OnnxRuntimeError
+    from colorjax.inference.onnx_runtime import OnnxModel, OnnxRuntimeError
 
     model, variables = tiny("regression", width=8)
     manifest = export.export_model(model, variables, tmp_path, "onnx", size=40, settings={})

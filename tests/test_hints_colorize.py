@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 from test_train import tiny_config
 
-from colorjax import colorize, runs, train
-from colorjax.inference import Colorizer, InferenceError
+from colorjax import runs
+from colorjax.cli import colorize
+from colorjax.inference.colorizer import Colorizer, InferenceError
+from colorjax.train import trainer as train
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +129,9 @@ def test_models_without_hint_inputs_refuse_hints(photo):
     import jax.numpy as jnp
     import optax
 
-    from colorjax import losses
     from colorjax.config_lib import base_config
     from colorjax.models import get_model
+    from colorjax.train import losses
 
     model = get_model("regression", width=4)
     # Shapes suffice: the refusal comes before the model runs.
@@ -147,7 +149,7 @@ def test_models_without_hint_inputs_refuse_hints(photo):
 def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):
     from conftest import make_photo
 
-    from colorjax import hint_sweep
+    from colorjax.evaluation import hint_sweep
 
     photos = tmp_path / "test"
     photos.mkdir()

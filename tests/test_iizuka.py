@@ -9,11 +9,11 @@ import numpy as np
 import optax
 import pytest
 
-from colorjax.inference import top_k_labels
-from colorjax.losses import get_loss, make_iizuka_loss
+from colorjax.inference.colorizer import top_k_labels
 from colorjax.models import get_model
 from colorjax.models.iizuka import Iizuka
 from colorjax.models.iizuka_inference import colorize_large
+from colorjax.train.losses import get_loss, make_iizuka_loss
 
 TINY = {"width": 1 / 16, "global_size": 64}
 

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 from test_train import restored_state, tiny_config
 
-from colorjax import colorize, inference, train
+from colorjax.cli import colorize
+from colorjax.inference import colorizer as inference
+from colorjax.train import trainer as train
 
 TINY_IIZUKA = dict(name="iizuka", num_classes="auto", width=1 / 16, global_size=32)
 

@@ -139,7 +139,7 @@ def test_koalarization_loader_errors_name_the_file(tmp_path):
 
 @pytest.mark.slow
 def test_fid_feature_extractor_is_the_pooled_features_of_299_pixel_colour_images(keras_files):
-    from colorjax import evaluate, metrics
+    from colorjax.evaluation import evaluate, metrics
 
     extractor = evaluate.load_feature_extractor(keras_files["notop"])
     rgb = np.random.default_rng(1).uniform(0.0, 1.0, (2, 40, 56, 3)).astype(np.float32)
@@ -153,7 +153,7 @@ def test_fid_feature_extractor_is_the_pooled_features_of_299_pixel_colour_images
 
 
 def test_fid_feature_extractor_errors_are_one_line(tmp_path):
-    from colorjax import evaluate
+    from colorjax.evaluation import evaluate
 
     not_h5 = tmp_path / "inception.h5"
     not_h5.write_text("not weights")

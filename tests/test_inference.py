@@ -6,12 +6,12 @@ import sys
 
 import jax
 
-from colorjax.inference import prefer_fast_cpu_kernels
+from colorjax.inference.colorizer import prefer_fast_cpu_kernels
 
 
 def test_inference_commands_prefer_onednn_only_where_it_takes_effect():
     script = (
-        "import os; from colorjax.inference import prefer_fast_cpu_kernels as p; print(p(), os.environ['XLA_FLAGS'])"
+        "import os; from colorjax.inference.colorizer import prefer_fast_cpu_kernels as p; print(p(), os.environ['XLA_FLAGS'])"
     )
     for given, added, flags in (
         ("", "True", "--xla_cpu_use_onednn=true"),

@@ -8,9 +8,9 @@ import pytest
 from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax import color
-from colorjax.losses import get_loss
 from colorjax.models import SPECS, get_model, vgg16
 from colorjax.models.koalarization import get_embedder
+from colorjax.train.losses import get_loss
 
 
 def test_inception_embedder_shapes_and_collections():

@@ -13,10 +13,10 @@ import optax
 import pytest
 from weights_testing import parameter_count
 
-from colorjax.losses import get_loss
 from colorjax.models import get_model, load_pretrained
 from colorjax.models.vgg16 import KERAS_NOTOP_FILE
 from colorjax.quantize import bins_to_uv
+from colorjax.train.losses import get_loss
 
 TINY = {"width": 0.125}  # VGG16 channels 8..64, head 32, 16, 8
 

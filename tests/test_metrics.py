@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from skimage import color as skcolor
 
-from colorjax import metrics, quantize
+from colorjax import quantize
+from colorjax.evaluation import metrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -280,7 +281,8 @@ def test_padded_batches_give_exactly_the_unpadded_numbers():
 SHARDED_SCRIPT = """
 import json, numpy as np, jax, jax.numpy as jnp
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
-from colorjax import metrics, quantize
+from colorjax import quantize
+from colorjax.evaluation import metrics
 
 assert jax.device_count() == 8, jax.devices()
 rng = np.random.default_rng(0)

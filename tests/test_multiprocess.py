@@ -134,7 +134,7 @@ def test_the_checkpoint_restores_in_one_process_and_colorizes(straight, tmp_path
     from conftest import make_photo
     from multiprocess_driver import digest
 
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
 
     workdir, digests, _ = straight
     colorizer = Colorizer.from_run(workdir, "latest")

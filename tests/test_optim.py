@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from colorjax import config_lib, optim
+from colorjax import config_lib
+from colorjax.train import optim
 
 
 def config(**optimizer) -> ml_collections.ConfigDict:

@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import config_lib, losses, models, optim, train
+from colorjax import config_lib, models
+from colorjax.train import losses, optim
+from colorjax.train import trainer as train
 
 
 def test_precision_resolves_per_platform_and_rejects_unknown_names():

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorjax import config_lib, prior, quantize
-from colorjax.losses import make_zhang_loss
+from colorjax import config_lib, quantize
+from colorjax.train import prior
+from colorjax.train.losses import make_zhang_loss
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from colorjax import pth
+from colorjax.weights import pth
 
 
 def random_state_dict(torch):

@@ -17,8 +17,9 @@ from conftest import make_photo
 from PIL import Image
 from test_train import REPO, tiny_config
 
-from colorjax import checkpointing, data, runs, train
+from colorjax import checkpointing, data, runs
 from colorjax.data import decode
+from colorjax.train import trainer as train
 
 
 class _Records(logging.Handler):

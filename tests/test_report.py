@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorjax import plots, report
-from colorjax.metrics import AUC_MAX_THRESHOLD, CONVENTIONS
+from colorjax.evaluation import plots, report
+from colorjax.evaluation.metrics import AUC_MAX_THRESHOLD, CONVENTIONS
 
 
 def fake_metrics(auc: float, auc_rebalanced: float, acc_u: float, **extra) -> dict:

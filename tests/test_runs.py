@@ -9,7 +9,9 @@ from conftest import make_photo
 from PIL import Image
 from test_train import tiny_config
 
-from colorjax import checkpointing, evaluate, runs, train
+from colorjax import checkpointing, runs
+from colorjax.evaluation import evaluate
+from colorjax.train import trainer as train
 
 
 @pytest.fixture(scope="module")

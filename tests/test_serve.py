@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from colorjax import color, models  # noqa: E402
-from colorjax.inference import Colorizer  # noqa: E402
+from colorjax.inference.colorizer import Colorizer  # noqa: E402
 from colorjax.serve import auth, db  # noqa: E402
 from colorjax.serve.app import DOCS_ASSETS_URL, create_app  # noqa: E402
 

@@ -15,7 +15,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorjax import config_lib, data, runs, train
+from colorjax import config_lib, data, runs
+from colorjax.train import trainer as train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -178,7 +179,7 @@ def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
         import sys
         sys.path.insert(0, {str(REPO / "tests")!r})
         from test_train import tiny_config
-        from colorjax import train
+        from colorjax.train import trainer as train
         config = tiny_config("folder:{photo_folder}", batch_size=6)
         try:
             train.train_and_evaluate(config, {str(tmp_path / "run")!r})
@@ -213,7 +214,8 @@ def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
         import json, sys, jax, numpy as np
         sys.path.insert(0, {str(REPO / "tests")!r})
         from test_train import tiny_config
-        from colorjax import train, checkpointing
+        from colorjax import checkpointing
+        from colorjax.train import trainer as train
         config = tiny_config("folder:{photo_folder}", num_train_steps=1, log_every=1, checkpoint_every=1)
         workdir = sys.argv[-1] if False else {str(tmp_path)!r} + "/devices_" + str(jax.device_count())
         results = train.train_and_evaluate(config, workdir)

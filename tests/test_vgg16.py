@@ -26,7 +26,7 @@ from colorjax.models.vgg16 import (
     load_vgg16_params,
     vgg16_preprocessing,
 )
-from colorjax.weight_files import overwrite_params, read_keras_h5
+from colorjax.weights.formats import overwrite_params, read_keras_h5
 
 RELATIVE_TOLERANCE = 1e-4
 TOP_OUTPUTS = ("fc1", "fc2", "logits")

@@ -21,14 +21,7 @@ from colorjax.bench.video import (  # noqa: E402
     read_clip,
     write_clip,
 )
-from colorjax.temporal import (  # noqa: E402
-    TemporalSettings,
-    WarpErrorMeter,
-    lightness_u8,
-    non_occluded,
-    warp_error,
-)
-from colorjax.video import (  # noqa: E402
+from colorjax.video.io import (  # noqa: E402
     FrameColorizer,
     VideoError,
     VideoReader,
@@ -36,6 +29,13 @@ from colorjax.video import (  # noqa: E402
     colorize_frames,
     colorize_video,
     colorize_video_files,
+)
+from colorjax.video.temporal import (  # noqa: E402
+    TemporalSettings,
+    WarpErrorMeter,
+    lightness_u8,
+    non_occluded,
+    warp_error,
 )
 
 WIDTH, HEIGHT, FPS = 96, 64, 12
@@ -74,7 +74,7 @@ def numpy_variables(model, height: int, width: int, seed: int = 0):
 @pytest.fixture(scope="module")
 def colorizer():
     """A random L2 regression: smooth colours, a model without a global path."""
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
     from colorjax.models import get_model
 
     model = get_model("regression", width=4)
@@ -87,7 +87,7 @@ def iizuka():
     """A random Iizuka et al. at 1/16 width: its global path sees the whole frame, so a per-frame colouring
     changes palette as things move in the frame (real flicker)."""
     from colorjax import models
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
     from colorjax.models.iizuka import Iizuka
 
     model = Iizuka(num_classes=0, width=1 / 16, global_size=64)
@@ -341,7 +341,7 @@ def run_dir(tmp_path_factory, colorizer):
 def test_colorize_command_takes_videos_and_photos_together(run_dir, colorizer, cut_clip, tmp_path, capsys):
     from PIL import Image
 
-    from colorjax import colorize
+    from colorjax.cli import colorize
 
     photo = tmp_path / "photo.png"
     Image.fromarray(read_clip(cut_clip)[3]).save(photo)
@@ -370,7 +370,7 @@ def test_colorize_command_takes_videos_and_photos_together(run_dir, colorizer, c
 def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip, tmp_path, capsys):
     import json
 
-    from colorjax import evaluate
+    from colorjax.evaluation import evaluate
 
     output = tmp_path / "eval"
     status = evaluate.main(["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorjax import visualize
+from colorjax.evaluation import visualize
 
 
 def test_image_grid_lays_out_gray_prediction_truth_rows(tmp_path):

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colorjax import pth, weights
-from colorjax.weights import KnownWeights, WeightsError
+from colorjax.weights import registry as weights
+from colorjax.weights.registry import KnownWeights, WeightsError, pth
 
 TINY_WIDTH = 1 / 8
 
@@ -183,8 +183,8 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
     width, through Colorizer.from_published, is test_a_published_run_colours_exactly_like_the_published_weights)."""
     import jax
 
-    from colorjax.inference import Colorizer
-    from colorjax.published_weights import load_weights_file
+    from colorjax.inference.colorizer import Colorizer
+    from colorjax.models.published import load_weights_file
 
     workdir = tmp_path / "run"
     assert weights.main(["to-run", "eccv16_tiny", "--workdir", str(workdir)]) == 0
@@ -208,7 +208,7 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
 def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
     """Full width (the published layout, random weights, as .npz: 130 MB): `to-run` then `from_run` gives the
     pixels `from_published` gives."""
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
     from colorjax.quantize import ab_bin_centres
 
     layouts = Path(__file__).parent / "data" / "torch_state_dict_layouts.json"
@@ -238,7 +238,8 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
 
 
 def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server, monkeypatch, tmp_path, capsys):
-    from colorjax import colorize, evaluate
+    from colorjax.cli import colorize
+    from colorjax.evaluation import evaluate
 
     photo = tmp_path / "photo.png"
     from PIL import Image
@@ -277,9 +278,9 @@ def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     pytest.importorskip("jax2onnx")
     pytest.importorskip("onnxruntime")
     from colorjax import config_lib
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
+    from colorjax.inference.onnx_runtime import onnx_colorizer
     from colorjax.models import get_model
-    from colorjax.onnx_runtime import onnx_colorizer
 
     config = config_lib.load_config(Path(__file__).parents[1] / "configs" / "demo.py", "tiny")
     model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}

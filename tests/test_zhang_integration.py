@@ -17,11 +17,14 @@ import pytest
 from conftest import make_photo
 from PIL import Image
 
-from colorjax import color, colorize, inference, quantize, train
-from colorjax.losses import get_loss
+from colorjax import color, quantize
+from colorjax.cli import colorize
+from colorjax.inference import colorizer as inference
 from colorjax.models import get_model
 from colorjax.models.eccv16 import upsample4_bilinear
-from colorjax.published_weights import load_published
+from colorjax.models.published import load_published
+from colorjax.train import trainer as train
+from colorjax.train.losses import get_loss
 
 REPO = Path(__file__).resolve().parents[1]
 LAYOUTS = json.loads((Path(__file__).parent / "data" / "torch_state_dict_layouts.json").read_text())

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax.losses import get_loss, make_zhang_loss
 from colorjax.quantize import load_prior, nearest_bin, rebalance_weights, soft_encode
+from colorjax.train.losses import get_loss, make_zhang_loss
 
 
 def colourful_batch(seed: int, n: int = 2, size: int = 12) -> dict[str, jax.Array]:

@@ -16,7 +16,7 @@ import pytest
 
 from colorjax.bench.zhang import torch_eccv16
 from colorjax.models import get_model
-from colorjax.published_weights import load_published
+from colorjax.models.published import load_published
 from colorjax.quantize import ab_bin_centres, load_prior, nearest_bin, rebalance_weights
 
 LAYOUTS = json.loads((Path(__file__).parent / "data" / "torch_state_dict_layouts.json").read_text())
@@ -461,7 +461,7 @@ def test_import_errors_for_a_missing_file_or_a_wrong_width(tmp_path):
 def test_a_few_training_steps_of_a_tiny_eccv16_lower_the_loss():
     import optax
 
-    from colorjax.losses import make_zhang_loss
+    from colorjax.train.losses import make_zhang_loss
 
     model = get_model("eccv16", width=1 / 16)
     rng = np.random.default_rng(0)

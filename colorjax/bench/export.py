@@ -24,9 +24,9 @@ from colorjax.models import get_model
 
 def bench_export(quick: bool) -> list[dict]:
     from colorjax.bench.zhang import torch_eccv16
-    from colorjax.export import export_onnx, forward_function
-    from colorjax.onnx_runtime import OnnxModel
-    from colorjax.published_weights import state_dict_to_variables
+    from colorjax.inference.export import export_onnx, forward_function
+    from colorjax.inference.onnx_runtime import OnnxModel
+    from colorjax.models.published import state_dict_to_variables
 
     width, size = (0.25, 64) if quick else (1.0, 256)
     repeats = 3

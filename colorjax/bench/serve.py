@@ -183,7 +183,7 @@ def bench_serve(quick: bool) -> list[dict]:
     import jax.numpy as jnp
 
     from colorjax import models
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
     from colorjax.serve.app import create_app
 
     # (label, model name, model kwargs, Colorizer settings, --concurrency)

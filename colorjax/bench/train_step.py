@@ -33,7 +33,9 @@ def repo_config(file_name: str, arg: str | None = None) -> ml_collections.Config
 def config_train_step(config: ml_collections.ConfigDict) -> tuple[Callable[[], object], float]:
     """One trainer step of `config` (its model at `config.precision`, loss, optimizer, batch and size) on random
     data, as a callable, and the step's FLOPs (the lowered program's count)."""
-    from colorjax import losses, models, optim, parallel, train
+    from colorjax import models, parallel
+    from colorjax.train import losses, optim
+    from colorjax.train import trainer as train
 
     size, batch = config.data.image_size, config.batch_size
     model = models.with_precision(models.from_config(config), config.precision)

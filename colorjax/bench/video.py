@@ -144,7 +144,7 @@ def write_clip(
 
 def read_clip(path: str | Path) -> list[np.ndarray]:
     """Every frame of a (small) clip, for tests and the quality run."""
-    from colorjax.video import VideoReader
+    from colorjax.video.io import VideoReader
 
     with VideoReader(path) as reader:
         return [frame.rgb for frame in reader.frames()]
@@ -175,7 +175,7 @@ def _colorizer():
     import jax
     import jax.numpy as jnp
 
-    from colorjax.inference import Colorizer
+    from colorjax.inference.colorizer import Colorizer
     from colorjax.models import get_model
 
     run = Path(os.environ.get("COLORJAX_BENCH_VIDEO_RUN", DEFAULT_RUN))
@@ -204,8 +204,8 @@ def bench_video(quick: bool) -> list[dict]:
 def _speed_rows(colorizer, quick: bool) -> list[dict]:
     import tempfile
 
-    from colorjax.temporal import TemporalSettings
-    from colorjax.video import colorize_video
+    from colorjax.video.io import colorize_video
+    from colorjax.video.temporal import TemporalSettings
 
     photo = scene_photos(1)[0]
     sizes = [(854, 480)] if quick else [(854, 480), (1280, 720)]
@@ -265,7 +265,7 @@ def _speed_rows(colorizer, quick: bool) -> list[dict]:
 def _quality_rows(colorizer, quick: bool) -> list[dict]:
     import tempfile
 
-    from colorjax.video_metrics import TRUTH, contenders, evaluate_clip
+    from colorjax.video.metrics import TRUTH, contenders, evaluate_clip
 
     photos = scene_photos(6)
     # 256x192 at 24 fps: the photos' windows upsampled about 2.4x (frames as soft as video frames, not as sharp

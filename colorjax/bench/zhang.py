@@ -28,8 +28,8 @@ from colorjax.bench.devices import lowered_flops, speed_columns
 from colorjax.bench.timing import interleaved_median_seconds
 from colorjax.bench.train_step import config_train_step, repo_config
 from colorjax.models import get_model
+from colorjax.models.published import state_dict_to_variables
 from colorjax.models.width import scaled_width
-from colorjax.published_weights import state_dict_to_variables
 
 
 def torch_eccv16(torch, width: float = 1.0):

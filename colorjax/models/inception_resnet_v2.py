@@ -34,7 +34,7 @@ import numpy as np
 from flax import traverse_util
 
 from colorjax.color import lightness_to_gray
-from colorjax.weight_files import read_keras_h5, require_file
+from colorjax.weights.formats import read_keras_h5, require_file
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
 WEIGHTS_FILE = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"

@@ -44,7 +44,7 @@ from flax import traverse_util
 from colorjax.models import inception_resnet_v2 as irv2
 from colorjax.models import vgg16
 from colorjax.models.width import scaled_width
-from colorjax.weight_files import require_file
+from colorjax.weights.formats import require_file
 
 Variables = dict[str, Any]
 

@@ -40,7 +40,7 @@ from colorjax.models.vgg16 import (
 )
 from colorjax.models.width import scaled_width
 from colorjax.quantize import LUV_NUM_BINS, bins_to_uv
-from colorjax.weight_files import overwrite_params
+from colorjax.weights.formats import overwrite_params
 
 HEADS = ("classification", "regression")
 

@@ -36,13 +36,13 @@ import numpy as np
 
 from colorjax.color import lightness_to_gray
 from colorjax.models.width import scaled_width
-from colorjax.pth import read_state_dict
-from colorjax.weight_files import (
+from colorjax.weights.formats import (
     read_keras_h5,
     require_file,
     torch_conv_kernel,
     torch_linear_kernel,
 )
+from colorjax.weights.pth import read_state_dict
 
 # (features, number of 3x3 convs) of each block; every block ends with a 2x2 max pool.
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))

@@ -50,7 +50,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from colorjax import color, serve
 from colorjax.hints import HintError, check_inside, parse_hints
-from colorjax.inference import Colorizer, InferenceError
+from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
 from colorjax.serve.storage import (

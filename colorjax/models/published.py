@@ -24,9 +24,9 @@ import numpy as np
 from flax import traverse_util
 
 from colorjax.models import get_model
-from colorjax.pth import read_state_dict
 from colorjax.quantize import ab_bin_centres
-from colorjax.weights import KNOWN_WEIGHTS
+from colorjax.weights.pth import read_state_dict
+from colorjax.weights.registry import KNOWN_WEIGHTS
 
 PUBLISHED_FILES = {weights.model: weights.file_name for weights in KNOWN_WEIGHTS.values()}
 # BatchNorm's step counter: PyTorch bookkeeping with no Flax counterpart.

@@ -83,7 +83,8 @@ def model_key(model: Any, variables: Any) -> str:
 
 def onnx_colorizer(colorizer, cache: str | Path | None = None):
     """`colorizer` with its forward pass in onnxruntime (see the module docstring)."""
-    from colorjax import export, weights
+    from colorjax.inference import export
+    from colorjax.weights import registry as weights
 
     if colorizer.any_size is not None:
         raise OnnxRuntimeError(

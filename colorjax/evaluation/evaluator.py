@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color, data, metrics, parallel, plots, report, visualize
+from colorjax import color, data, parallel
+from colorjax.evaluation import metrics, plots, report, visualize
 
 ROW_NAMES = ("prediction", "ground_truth", "gray", "mean_colour")
 # The numbers of the evaluation suite that the trainer logs at every in-training evaluation (as `val/NAME`).

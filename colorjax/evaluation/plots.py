@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from colorjax.metrics import AUC_MAX_THRESHOLD, area_under_curve
+from colorjax.evaluation.metrics import AUC_MAX_THRESHOLD, area_under_curve
 
 
 def _save_figure(figure: Figure, path: str | Path) -> Path:

@@ -20,8 +20,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from colorjax import checkpointing, cli, color, hints, visualize
-from colorjax.inference import Colorizer, InferenceError, read_image
+from colorjax import color, hints
+from colorjax.evaluation import visualize
+from colorjax.inference.colorizer import Colorizer, read_image
 
 GUTTER = 4
 
@@ -101,52 +102,3 @@ def tile(rows: list[list[np.ndarray]], gutter: int = GUTTER) -> np.ndarray:
             top, left = gutter + r * (height + gutter), gutter + c * (width + gutter)
             grid[top : top + height, left : left + width] = image
     return grid
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m colorjax.hint_sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("photos", nargs="+", metavar="PHOTO", help="colour photos or folders")
-    parser.add_argument("--workdir", required=True, help="a run of a model that takes hints")
-    parser.add_argument("--step", type=cli.step_arg, default="latest", help="latest, best or N")
-    parser.add_argument("--num-hints", type=int, nargs="+", default=[0, 1, 10], help="counts (default 0 1 10)")
-    parser.add_argument("--hint-size", type=int, default=5, help="each point's odd patch side, photo pixels")
-    parser.add_argument("--max-photos", type=int, help="only the first N photos (sorted)")
-    parser.add_argument("--picture", help="write the before/after picture here (.png or .jpg)")
-    parser.add_argument("--picture-rows", type=int, default=4, help="photos in the picture")
-    args = parser.parse_args(argv)
-    if min(args.num_hints) < 0:
-        parser.error("--num-hints takes counts >= 0")
-    try:
-        colorizer = Colorizer.from_run(args.workdir, args.step)
-        colorizer.check_takes_hints()
-        paths = [path for path, _ in cli.find_inputs(args.photos)][: args.max_photos]
-        if args.picture:
-            cli.check_writable(Path(args.picture).parent)
-        errors, rows = sweep(
-            colorizer,
-            paths,
-            args.num_hints,
-            hint_size=args.hint_size,
-            picture_rows=args.picture_rows if args.picture else 0,
-        )
-    except (InferenceError, hints.HintError, cli.OutputError, checkpointing.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"{colorizer.description}, {len(paths)} photos, points of {args.hint_size} px:")
-    for count, error in errors.items():
-        print(f"  {count:4d} hints: mean ab error {error:.2f}")
-    if args.picture and rows:
-        if Path(args.picture).suffix.lower() in (".jpg", ".jpeg"):  # a quarter of the PNG's size
-            from PIL import Image
-
-            Image.fromarray(tile(rows)).save(args.picture, quality=90)
-        else:
-            visualize.save_png(tile(rows), args.picture)
-        print(f"Picture: {args.picture}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

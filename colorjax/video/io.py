@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from colorjax import visualize
-from colorjax.inference import Colorizer, InferenceError
-from colorjax.temporal import ShotTracker, TemporalFilter, TemporalSettings, lightness_u8
+from colorjax.evaluation import visualize
+from colorjax.inference.colorizer import Colorizer, InferenceError
+from colorjax.video.temporal import ShotTracker, TemporalFilter, TemporalSettings, lightness_u8
 
 VIDEO_EXTENSIONS = (
     ".mp4",

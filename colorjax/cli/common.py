@@ -2,12 +2,11 @@
 
 - `ArgumentParser`: argparse whose usage errors are one line, `error: ...; see PROG --help`, exit 2.
 - `step_arg`: the `--step` argument type: `latest`, `best` or a step number.
-- `check_writable(output)`: an output folder is made and writable before long work starts (OutputError).
 - `run_cli(main)`: runs a command's `main(argv) -> int`; the errors a user can fix (the caller names them) print as
   `error: <one line>` and exit 1, Ctrl-C exits 130. `COLORJAX_TRACEBACK=1` re-raises them, for developers.
 - `absl_flags_parser(usage, flag_names)`: for absl commands (`app.run(main, flags_parser=...)`): `--help` prints
   usage and the named flags and exits 0, a bad flag or a `--config.FIELD` that does not exist (with the nearest
-  field, `config_check.unknown_override_errors`) is one line and exit 2, instead of absl's exit 1 and traceback.
+  field, `config_lib.unknown_override_errors`) is one line and exit 2, instead of absl's exit 1 and traceback.
   `parse_absl_flags` is the same for a command with its own FlagValues (`prior`): HelpShown / UsageError.
 
 Library modules never import this module; only the commands (`python -m colorjax.X`) do.
@@ -64,22 +63,6 @@ def step_arg(text: str) -> str | int:
     if step < 0:
         raise argparse.ArgumentTypeError(f"--step must be best, latest or a step number, got {text!r}")
     return step
-
-
-class OutputError(ValueError):
-    """An output folder that cannot be written (the message names it and what to do)."""
-
-
-def check_writable(output: str | Path) -> None:
-    """Creates `output` if needed and checks a file can be written there, before any long work starts."""
-    output = Path(output)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        probe = output / ".colorjax-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise OutputError(f"Cannot write to output folder {output} ({e.strerror}); choose another --output.") from e
 
 
 def run_cli(
@@ -194,9 +177,9 @@ def _config_value(argv: Sequence[str], config_flag: str) -> str | None:
 
 def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
     """One line per `--config.FIELD` of `argv` that the config file does not have."""
-    from colorjax import config_check, config_lib
+    from colorjax import config_lib
 
-    overrides = config_check.override_paths(argv, config_flag)
+    overrides = config_lib.override_paths(argv, config_flag)
     value = _config_value(argv, config_flag)
     if value is None:
         return []
@@ -206,7 +189,7 @@ def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
     # Loaded here too (absl loads it again), so that a get_config() that raises is one line, not absl's
     # message with the traceback inside it.
     config = config_lib.load_config(path, arg or None)
-    return config_check.unknown_override_errors(config, overrides, flag=config_flag)
+    return config_lib.unknown_override_errors(config, overrides, flag=config_flag)
 
 
 def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> list[tuple[Path, Path]]:
@@ -215,8 +198,9 @@ def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> lis
     chooses the output name from it. Folder walks leave out what lies in `exclude` when it is a folder below the
     walked one (an output folder inside an input folder, whose outputs a rerun would take for inputs), and keep
     links to missing files, so that reading them reports them."""
-    from colorjax import data, video
-    from colorjax.inference import InferenceError
+    from colorjax import data
+    from colorjax.inference.colorizer import InferenceError
+    from colorjax.video import io as video
 
     excluded = Path(exclude).resolve() if exclude is not None else None
     found = []

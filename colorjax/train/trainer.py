@@ -1,7 +1,7 @@
-"""Trains a colorization model: `python -m colorjax.train --config configs/X.py[:arg] --workdir DIR`.
+"""The trainer: `train_and_evaluate(config, workdir)` trains a colorization model as its config says.
 
-`train_and_evaluate(config, workdir)` is the trainer as a library (the tests and notebooks call it); `run()` is the
-thin command line around it. Read `train_and_evaluate` top to bottom: setup, input, model, mesh and shardings, the
+The command line around it is `colorjax/cli/train.py` (`python -m colorjax.train`); the tests and notebooks call
+this library. Read `train_and_evaluate` top to bottom: setup, input, model, mesh and shardings, the
 train step, restore or initialise, evaluation, the loop. Any config field can be overridden on the command line
 (`--config.batch_size=64`).
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -41,21 +40,12 @@ import numpy as np
 import optax
 from etils import epath
 
-from colorjax import (
-    checkpointing,
-    config_check,
-    data,
-    evaluator,
-    losses,
-    models,
-    optim,
-    parallel,
-    runs,
-    visualize,
-)
+from colorjax import checkpointing, config_lib, data, models, parallel, runs
 from colorjax import hints as hints_lib
 from colorjax.data import Position
 from colorjax.data.input_wait import InputWaitTimer
+from colorjax.evaluation import evaluator, visualize
+from colorjax.train import losses, optim
 
 log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
 
@@ -348,7 +338,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
     class_names = train_source.class_names
     config, classifier_note = resolve_classifier(config, class_names)
     if process_index == 0:
-        kept, changes = config_check.keep_previous_config(workdir, config)
+        kept, changes = config_lib.keep_previous_config(workdir, config)
         if changes:
             log.warning(
                 "The config differs from this run's last start (that one is kept as %s):\n  %s",
@@ -736,67 +726,3 @@ def _replace_variables(state: TrainState, variables: dict[str, Any], state_shard
                 )
             updates[collection] = jax.device_put(new, getattr(state_sharding, collection))
     return state.replace(**updates)
-
-
-USAGE = """usage: python -m colorjax.train --config configs/X.py[:VARIANT] --workdir DIR
-                                [--config.FIELD=VALUE ...] [--distributed auto|on|off] [--verbosity N]
-
-Trains a colorization model as the config says (configs/*.py; every field and its default:
-colorjax/config_lib.py). Rerunning the same command with the same --workdir resumes the run."""
-
-
-def run(argv: list[str] | None = None) -> None:
-    """Command-line entry point (absl flags): --help is usage and exit 0; a config typo or an impossible value
-    is one line each and exit 2 (`cli.absl_flags_parser`, `config_check.validate`)."""
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    from colorjax import cli, config_check
-
-    config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True)
-    flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images (reused to resume).")
-    flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"], "jax.distributed.initialize() on multi-host.")
-    flags.mark_flags_as_required(["config", "workdir"])
-
-    def main(argv):
-        del argv
-        if not flags.FLAGS["verbosity"].present:
-            from absl import logging as absl_logging
-
-            absl_logging.set_verbosity(absl_logging.WARNING)  # Orbax and TF are chatty at INFO.
-        elif flags.FLAGS.verbosity >= 0:
-            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's C++ notes too (read when TF is imported)
-        config = flags.FLAGS.config
-        try:
-            config.get("seed")
-        except OSError as e:
-            # config_flags defers a failing get_config() (e.g. a missing data folder) to the first attribute access.
-            cli.print_error(e.__cause__ or e)
-            sys.exit(1)
-        try:
-            config_check.validate(config)
-        except config_check.ConfigError as e:
-            cli.print_error(e)
-            sys.exit(cli.USAGE_ERROR)
-        parallel.maybe_initialize_distributed(flags.FLAGS.distributed)
-        try:
-            train_and_evaluate(config, flags.FLAGS.workdir)
-        except TrainingInterrupted as e:
-            log.info("%s", e)
-            sys.exit(INTERRUPTED_EXIT_CODE)
-        except (
-            data.DataError,
-            checkpointing.CheckpointError,
-            TrainingDiverged,
-            ValueError,
-            FileNotFoundError,  # A pretrained weights file: the message names it and where to get it.
-        ) as e:
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            sys.exit(1)
-
-    flags_parser = cli.absl_flags_parser(USAGE, ["config", "workdir", "distributed", "verbosity"])
-    app.run(main, argv=argv, flags_parser=flags_parser)
-
-
-if __name__ == "__main__":
-    run()

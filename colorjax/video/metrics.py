@@ -18,10 +18,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from colorjax import metrics, visualize
-from colorjax.inference import Colorizer
-from colorjax.temporal import ShotTracker, TemporalSettings, WarpErrorMeter, lightness_u8
-from colorjax.video import FrameColorizer, VideoReader
+from colorjax.evaluation import metrics, visualize
+from colorjax.inference.colorizer import Colorizer
+from colorjax.video.io import FrameColorizer, VideoReader
+from colorjax.video.temporal import ShotTracker, TemporalSettings, WarpErrorMeter, lightness_u8
 
 # The per-frame numbers reported for each contender (as `metrics.finalize` names them).
 FRAME_METRICS = (
@@ -118,7 +118,7 @@ def evaluate_clips(
     clip path, error lines)."""
     import json
 
-    from colorjax.video import VideoError
+    from colorjax.video.io import VideoError
 
     results, errors = {}, []
     for path in paths:

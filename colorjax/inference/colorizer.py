@@ -11,8 +11,8 @@ Models that run natively at any size (a `ModelSpec.any_size` routine, e.g. iizuk
 `large_image_strategy="downscale"`), and `Prediction.message` says which happened. Models with a global path (an
 `encode_global` method) can colour with another photo's global features and name a photo's top classes.
 
-    from colorjax.inference import Colorizer, read_image
-    colorizer = Colorizer.from_run("runs/demo", step="best")
+    from colorjax.inference import open_colorizer, read_image
+    colorizer = open_colorizer(workdir="runs/demo", step="best")   # or weights="eccv16"
     colour = colorizer.colorize(read_image("old_photo.jpg"))   # uint8 (H, W, 3), the input's size
 
 SIGGRAPH17 models also take the user's colour points, in the photo's own pixels (`colorjax.hints`; scaled to the
@@ -39,7 +39,6 @@ from colorjax.models.jit import jitted_apply
 # The defaults of every inference setting, from the one place defaults live (a run's config.inference overrides).
 _DEFAULTS = config_lib.base_config().inference
 # As in the authors' demo, published weights see the photo resized to 256 x 256.
-PUBLISHED_RESOLUTION = 256
 
 
 class InferenceError(ValueError):
@@ -80,14 +79,9 @@ class Colorizer:
     forward: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
-    def from_run(cls, workdir: str | Path, step: str | int = "latest", **overrides) -> Colorizer:
-        """A training run's model at `step` (see `runs.load_run`), sized as its `config.inference` says;
-        `overrides` (None values ignored) replace those settings."""
-        return cls.from_loaded(runs.load_run(workdir, step), **overrides)
-
-    @classmethod
-    def from_loaded(cls, run: runs.Run, **overrides) -> Colorizer:
-        """The Colorizer of an already loaded run."""
+    def from_run(cls, run: runs.Run, **overrides) -> Colorizer:
+        """The Colorizer of a loaded run (`open_model`: a training run's checkpoint or published weights), sized as
+        its `config.inference` says; `overrides` (None values ignored) replace those settings."""
         config = run.config
         any_size = models.spec(config.model.name).any_size
         settings = {
@@ -107,31 +101,7 @@ class Colorizer:
                 "drop --resolution and --square."
             )
         settings.update(overrides)
-        return cls(
-            model=run.model,
-            variables=run.variables,
-            step=run.step,
-            description=f"step {run.step} of {run.workdir}",
-            **settings,
-        )
-
-    @classmethod
-    def from_published(
-        cls, weights: str | Path, model_name: str, temperature: float | None = None, **overrides
-    ) -> Colorizer:
-        """The authors' published ECCV16 / SIGGRAPH17 weights (.pth or .npz), no training. As in the authors'
-        demo the model sees the photo resized to 256 x 256 (a photo that is already 256 x 256 is not resized)."""
-        from colorjax import published_weights
-
-        kwargs = {} if temperature is None or model_name != "eccv16" else {"temperature": temperature}
-        try:
-            model, variables = published_weights.load_published(model_name, weights, **kwargs)
-        except (FileNotFoundError, ImportError, ValueError) as e:
-            raise InferenceError(str(e)) from e
-        settings = {"resolution": PUBLISHED_RESOLUTION, "square": True}
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        description = f"the published {model_name} weights {Path(weights).name}"
-        return cls(model=model, variables=variables, description=description, **settings)
+        return cls(model=run.model, variables=run.variables, step=run.step, description=run.description, **settings)
 
     def with_temperature(self, temperature: float | None) -> Colorizer:
         """This Colorizer with ECCV16's annealed-mean temperature set (None: unchanged)."""
@@ -353,3 +323,33 @@ def prefer_fast_cpu_kernels(environ=os.environ) -> bool:
         return False
     environ["XLA_FLAGS"] = f"{flags} --xla_cpu_use_onednn=true".strip()
     return True
+
+
+def open_model(
+    workdir: str | Path | None = None,
+    step: str | int = "latest",
+    weights: str | Path | None = None,
+    model: str | None = None,
+) -> runs.Run:
+    """The model a command runs, from `--workdir RUN [--step]` (a training run's checkpoint, `runs.load_run`) or
+    `--weights NAME|FILE [--model NAME]` (published weights, `runs.published_run`): exactly one of the two."""
+    if (workdir is None) == (weights is None):
+        raise InferenceError("Give either --workdir RUN or --weights NAME|PATH.")
+    if weights is not None:
+        return runs.published_run(weights, model)
+    if model is not None:
+        raise InferenceError("--model names the model of a --weights file; a run knows its own model.")
+    return runs.load_run(workdir, step)
+
+
+def open_colorizer(
+    workdir: str | Path | None = None,
+    step: str | int = "latest",
+    weights: str | Path | None = None,
+    model: str | None = None,
+    temperature: float | None = None,
+    **overrides,
+) -> Colorizer:
+    """`Colorizer.from_run(open_model(...), **overrides)`, with ECCV16's annealed-mean `temperature` if given."""
+    run = open_model(workdir=workdir, step=step, weights=weights, model=model)
+    return Colorizer.from_run(run, **overrides).with_temperature(temperature)

@@ -1,0 +1,63 @@
+"""`python -m colorjax.bench [NAME ...] [--quick] [--data SOURCE] [--out results.json]`: run benchmarks, print rows.
+
+With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
+(default: the team's ../shared scene photos when present, else the wheel-shipped samples).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from colorjax.bench import BENCHMARKS, get_benchmark
+
+
+def format_rows(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorjax.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of well under a minute each")
+    parser.add_argument("--data", help="photos for the pipeline benchmark (folder:PATH or samples)")
+    parser.add_argument("--out", help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    if args.data:
+        os.environ["COLORJAX_BENCH_DATA"] = args.data
+    from colorjax.bench.devices import describe_device
+
+    print(f"Device: {describe_device()}", flush=True)
+    all_rows = []
+    for name in args.names or list(BENCHMARKS):
+        try:
+            benchmark = get_benchmark(name)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        start = time.perf_counter()
+        rows = benchmark(args.quick)
+        print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_rows(rows)}", flush=True)
+        all_rows += [{"benchmark": name, **row} for row in rows]
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(all_rows, f, indent=2)
+    return 0
+
+
+def run(argv: list[str] | None = None) -> None:
+    sys.exit(main(argv))

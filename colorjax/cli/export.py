@@ -1,0 +1,102 @@
+"""Takes a model out of colorjax: StableHLO (`jax.export`) or ONNX, with its weights inside.
+
+    python -m colorjax.export --weights eccv16 --format onnx --output exported/eccv16
+    python -m colorjax.export --workdir runs/demo --format stablehlo --output exported/demo
+
+What is exported is the model's forward pass: L (N, H, W, 1) float32 CIE lightness in [0, 100] -> its outputs
+(`chroma` (N, H, W, 2) in the colour space's units; `logits` / `class_logits` where the model has them), in
+inference mode (BatchNorm running statistics), the weights as constants. Turning a photo into L and recombining the
+chroma with it stays with the caller (`colorjax.onnx_runtime` does it for ONNX). OUTPUT receives the model file
+(`model.stablehlo` or `model.onnx`, with `model.onnx.data` for weights past ONNX's inline limit) and
+`export.json`: the model, its input shape, output names, colour space, the Colorizer's sizing (resolution, square)
+and the largest difference from colorjax's own forward measured right after export.
+
+Shapes. The input is shape-polymorphic in batch, height and width (`["batch", "height", "width", 1]`) where the
+model's computation allows it, else polymorphic in batch at a fixed size (`--size`, default the run's working
+resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
+
+| model       | StableHLO              | ONNX                                                               |
+|-------------|------------------------|--------------------------------------------------------------------|
+| eccv16      | batch, height, width   | batch, height, width                                               |
+| regression  | batch, height, width   | batch (stride-2 'SAME' padding depends on the parity of H and W,  |
+|             |                        | and jax2onnx's Conv needs integer pads)                            |
+| siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
+|             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
+| iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
+
+StableHLO is JAX's own serialization (`jax.export.deserialize(...).call(L)` in any JAX, on any backend it was
+lowered for: CPU here, `--platforms cpu,cuda` for both).
+
+ONNX goes through `jax2onnx` (a direct JAX -> ONNX converter). jax2onnx 0.17 refuses two things colorjax's models
+use when it traces them through Flax (`nn.ConvTranspose(transpose_kernel=True)`, and `jax.image.resize` with
+`antialias=True`, which it intercepts at the call). So the model is first traced to a jaxpr by JAX itself, outside
+jax2onnx's interceptors, and jax2onnx converts that jaxpr's plain `lax` primitives (a transposed convolution is a
+`conv_general_dilated` with input dilation -> ONNX ConvTranspose; the resize is gathers and sums). The alternative
+route, jax2tf -> SavedModel -> tf2onnx, is closed: current jax2tf embeds StableHLO in an `XlaCallModule` op, which
+tf2onnx cannot translate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from colorjax.inference.export import FORMATS, ExportError, export_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorjax.export", description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="a training run (or a `colorjax.weights to-run` directory)")
+    source.add_argument("--weights", help="published weights: a known name (eccv16, siggraph17) or a file")
+    parser.add_argument("--model", help="the model of --weights (default: the known name's)")
+    parser.add_argument("--step", default="latest", help="with --workdir: latest, best or a step")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--output", required=True, help="an empty or new folder")
+    parser.add_argument(
+        "--size",
+        type=int,
+        help="the side of the input where the model needs a fixed size (default: its working resolution)",
+    )
+    args = parser.parse_args(argv)
+    from colorjax import checkpointing
+    from colorjax.inference.colorizer import Colorizer, InferenceError, open_model
+    from colorjax.weights import registry as weights
+
+    try:
+        run = open_model(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
+        colorizer = Colorizer.from_run(run)
+        if run.workdir is None:
+            source_name = f"{run.model_name} weights {run.published['file']}"
+        else:
+            source_name = f"{args.workdir} step {colorizer.step}"
+        model = colorizer.model
+        size = args.size or colorizer.fixed_size or colorizer.resolution or 256
+        settings = {
+            "model": type(model).__name__,
+            "source": source_name,
+            "color_space": colorizer.color_space,
+            "resolution": colorizer.resolution,
+            "square": colorizer.square,
+            "fixed_size": colorizer.fixed_size,
+        }
+        manifest = export_model(model, colorizer.variables, args.output, args.format, size=size, settings=settings)
+    except (
+        ExportError,
+        InferenceError,
+        weights.WeightsError,
+        checkpointing.CheckpointError,
+        ValueError,
+    ) as error:
+        print(f"error: {error}".splitlines()[0], file=sys.stderr)
+        return 1
+    worst = max(manifest["check"]["max_abs_difference"].values())
+    print(
+        f"Exported {manifest['source']} to {args.output}/{manifest['file']} (input {manifest['input']['shape']}, "
+        f"polymorphic in {manifest['polymorphic_in']}); max |difference| from colorjax {worst:.2e}."
+    )
+    return 0
+
+
+def run(argv: list[str] | None = None) -> None:
+    sys.exit(main(argv))

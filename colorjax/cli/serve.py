@@ -1,0 +1,144 @@
+"""`python -m colorjax.serve (--workdir RUN [--step S] | --weights NAME|PATH [--model M])`: the colorization web app.
+
+Loads the model once, then serves the pages and the JSON API (documented at /docs) on 127.0.0.1:8000:
+
+    python -m colorjax.serve --workdir runs/zhang --step best
+    python -m colorjax.serve --weights colorization_release_v2.pth --model eccv16 --single-user
+
+Accounts, history and images live in --data-dir (SQLite + PNG files). To reach it on a remote GPU machine, keep it
+on 127.0.0.1 there and forward the port: `ssh -L 8000:127.0.0.1:8000 gpu-vm`, then open http://127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+
+from colorjax import serve
+from colorjax.cli import common as cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m colorjax.serve",
+        description=__doc__.split("\n\n")[0],
+        epilog="See docs/serve.md for the API and for running it on a GPU VM behind SSH port-forwarding.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="a training run's --workdir")
+    source.add_argument(
+        "--weights",
+        help="published weights instead of a run: a name (eccv16, siggraph17; downloaded once) or a .pth/.npz file",
+    )
+    parser.add_argument(
+        "--model", choices=["eccv16", "siggraph17"], help="the architecture of a --weights file (a name knows it)"
+    )
+    parser.add_argument(
+        "--step",
+        default="latest",
+        type=cli.step_arg,
+        help="latest, best, or a step number (default: latest)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument(
+        "--data-dir",
+        default="colorjax-app-data",
+        help="folder for the database and the images (default: ./colorjax-app-data)",
+    )
+    parser.add_argument(
+        "--single-user",
+        action="store_true",
+        help="no accounts: one local user (a personal tool on your own machine)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=serve.MAX_UPLOAD_MB,
+        help=f"largest upload in MB (default: {serve.MAX_UPLOAD_MB:g})",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=serve.MAX_PIXELS,
+        help=f"largest photo in pixels, checked before decoding (default: {serve.MAX_PIXELS})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=serve.MODEL_CONCURRENCY,
+        help=f"photos the model colours at the same time (default: {serve.MODEL_CONCURRENCY}; the "
+        "rest wait their turn)",
+    )
+    parser.add_argument(
+        "--https-cookies",
+        action="store_true",
+        help="mark session cookies Secure (when a TLS proxy sits in front of the app)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for option, value in (
+        ("--max-upload-mb", args.max_upload_mb),
+        ("--max-pixels", args.max_pixels),
+        ("--concurrency", args.concurrency),
+    ):
+        if value <= 0:
+            parser.error(f"{option} must be positive, got {value}")
+    from colorjax.inference.colorizer import prefer_fast_cpu_kernels
+
+    prefer_fast_cpu_kernels()
+    try:
+        import uvicorn
+
+        from colorjax.serve.app import create_app
+    except ImportError as e:
+        print(
+            f"error: the app needs the 'serve' extra ({e.name} is missing): pip install 'colorjax[serve]'",
+            file=sys.stderr,
+        )
+        return 1
+    from colorjax.checkpointing import CheckpointError
+    from colorjax.inference.colorizer import InferenceError, open_colorizer
+    from colorjax.serve.db import DatabaseError
+    from colorjax.weights import registry as weights
+
+    try:
+        colorizer = open_colorizer(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
+        app = create_app(
+            colorizer,
+            args.data_dir,
+            single_user=args.single_user,
+            max_upload_mb=args.max_upload_mb,
+            max_pixels=args.max_pixels,
+            model_concurrency=args.concurrency,
+            https_only_cookies=args.https_cookies,
+        )
+    except (InferenceError, CheckpointError, DatabaseError, weights.WeightsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"colorjax app with {colorizer.description}: http://{host}:{args.port}/", flush=True)
+    if not _is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}, reachable from other machines; without TLS in front, "
+            "passwords and cookies cross the network in the clear (SSH port-forwarding avoids this).",
+            flush=True,
+        )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run(argv: list[str] | None = None) -> None:
+    sys.exit(main(argv))

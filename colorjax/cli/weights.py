@@ -1,0 +1,66 @@
+"""`python -m colorjax.weights list | download NAME | to-run NAME|FILE --workdir DIR`: published weights by name.
+
+`list` shows the known weights (`colorjax.weights.registry`), where they come from and what is cached; `download`
+fetches one into the cache, checked by its SHA-256; `to-run` writes a run directory (config.json and a step-0
+checkpoint, the layout the trainer writes) holding the published model, so `colorize --workdir`, `evaluate
+--workdir` and `config.model_init` (fine-tuning the published network on your own photos) treat it like a trained
+run. Its `config.inference` holds the authors' demo sizing (256 x 256, square), so it colours exactly as
+`colorize --weights` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from colorjax import runs
+from colorjax.weights.registry import KNOWN_WEIGHTS, WeightsError, cache_dir, download
+
+
+def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = None) -> Path:
+    """Writes `workdir` (config.json + a step-0 checkpoint) from published weights (`runs.published_run`); returns
+    the workdir. Refuses a workdir that already holds a run."""
+    workdir = Path(workdir)
+    if (workdir / runs.CHECKPOINT_DIR).exists() or (workdir / runs.CONFIG_FILE).exists():
+        raise WeightsError(f"{workdir} already holds a run; choose a new --workdir.")
+    run = runs.published_run(name_or_path, model)
+    runs.write_run(workdir, run.config, run.variables, run.meta["model_kwargs"], weights=run.published)
+    return workdir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorjax.weights", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="the known weights, where they come from, and whether they are cached")
+    fetch = commands.add_parser("download", help="download known weights into the cache (once)")
+    fetch.add_argument("name", help=", ".join(KNOWN_WEIGHTS))
+    run = commands.add_parser("to-run", help="write a colorjax run directory holding published weights")
+    run.add_argument("weights", metavar="NAME|PATH", help="a known name or a weights file")
+    run.add_argument("--workdir", required=True, help="the run directory to create")
+    run.add_argument("--model", help="the model of a weights file with an unknown name")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            print(f"cache: {cache_dir()}")
+            for weights in KNOWN_WEIGHTS.values():
+                path = cache_dir() / weights.file_name
+                state = "cached" if path.is_file() else "not downloaded"
+                print(f"{weights.name:<11} model {weights.model:<11} {state:<15} {weights.url}")
+                print(f"{'':<11} {weights.description}")
+        elif args.command == "download":
+            print(download(args.name))
+        else:
+            workdir = to_run(args.weights, args.workdir, args.model)
+            print(
+                f"Wrote {workdir}: colour with `python -m colorjax.colorize --workdir {workdir} PHOTOS --output "
+                "DIR`, or fine-tune with --config.model_init=" + str(workdir)
+            )
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(argv: list[str] | None = None) -> None:
+    sys.exit(main(argv))

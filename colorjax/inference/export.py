@@ -1,0 +1,235 @@
+"""Takes a model out of colorjax: StableHLO (`jax.export`) or ONNX, with its weights inside.
+
+    python -m colorjax.export --weights eccv16 --format onnx --output exported/eccv16
+    python -m colorjax.export --workdir runs/demo --format stablehlo --output exported/demo
+
+What is exported is the model's forward pass: L (N, H, W, 1) float32 CIE lightness in [0, 100] -> its outputs
+(`chroma` (N, H, W, 2) in the colour space's units; `logits` / `class_logits` where the model has them), in
+inference mode (BatchNorm running statistics), the weights as constants. Turning a photo into L and recombining the
+chroma with it stays with the caller (`colorjax.onnx_runtime` does it for ONNX). OUTPUT receives the model file
+(`model.stablehlo` or `model.onnx`, with `model.onnx.data` for weights past ONNX's inline limit) and
+`export.json`: the model, its input shape, output names, colour space, the Colorizer's sizing (resolution, square)
+and the largest difference from colorjax's own forward measured right after export.
+
+Shapes. The input is shape-polymorphic in batch, height and width (`["batch", "height", "width", 1]`) where the
+model's computation allows it, else polymorphic in batch at a fixed size (`--size`, default the run's working
+resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
+
+| model       | StableHLO              | ONNX                                                               |
+|-------------|------------------------|--------------------------------------------------------------------|
+| eccv16      | batch, height, width   | batch, height, width                                               |
+| regression  | batch, height, width   | batch (stride-2 'SAME' padding depends on the parity of H and W,  |
+|             |                        | and jax2onnx's Conv needs integer pads)                            |
+| siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
+|             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
+| iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
+
+StableHLO is JAX's own serialization (`jax.export.deserialize(...).call(L)` in any JAX, on any backend it was
+lowered for: CPU here, `--platforms cpu,cuda` for both).
+
+ONNX goes through `jax2onnx` (a direct JAX -> ONNX converter). jax2onnx 0.17 refuses two things colorjax's models
+use when it traces them through Flax (`nn.ConvTranspose(transpose_kernel=True)`, and `jax.image.resize` with
+`antialias=True`, which it intercepts at the call). So the model is first traced to a jaxpr by JAX itself, outside
+jax2onnx's interceptors, and jax2onnx converts that jaxpr's plain `lax` primitives (a transposed convolution is a
+`conv_general_dilated` with input dilation -> ONNX ConvTranspose; the resize is gathers and sums). The alternative
+route, jax2tf -> SavedModel -> tf2onnx, is closed: current jax2tf embeds StableHLO in an `XlaCallModule` op, which
+tf2onnx cannot translate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+FORMATS = ("stablehlo", "onnx")
+INPUT_NAME = "L"
+DYNAMIC_AXES = ("batch", "height", "width")
+
+
+class ExportError(ValueError):
+    """An export the user asked for that cannot be done; printed as one line."""
+
+
+def forward_function(model, variables) -> Any:
+    """`L -> {output name: array}`: the model in inference mode with `variables` baked in."""
+
+    def forward(L: jax.Array) -> dict[str, jax.Array]:
+        return dict(model.apply(variables, L, train=False))
+
+    return forward
+
+
+def _input_specs(size: int) -> list[tuple[str, tuple]]:
+    """Candidate input shapes, most general first: (label, symbolic shape spec or None for fixed)."""
+    return [
+        ("batch, height, width", ("batch", "height", "width", 1)),
+        ("batch", ("batch", size, size, 1)),
+        ("fixed", (1, size, size, 1)),
+    ]
+
+
+def _symbolic_struct(shape: tuple) -> jax.ShapeDtypeStruct:
+    names = [str(d) if isinstance(d, str) else str(int(d)) for d in shape]
+    return jax.ShapeDtypeStruct(jax.export.symbolic_shape(", ".join(names)), jnp.float32)
+
+
+def export_stablehlo(forward, size: int, platforms: tuple[str, ...] = ("cpu",)):
+    """(jax.export.Exported, shape label, input shape): the most general input shape `jax.export` accepts."""
+    failures = []
+    for label, shape in _input_specs(size):
+        try:
+            exported = jax.export.export(jax.jit(forward), platforms=platforms)(_symbolic_struct(shape))
+            return exported, label, shape
+        except Exception as error:  # shape polymorphism fails in many ways (concretization, pads, ...)
+            failures.append(f"{label}: {type(error).__name__}")
+    raise ExportError(f"jax.export failed for every input shape ({'; '.join(failures)}).")
+
+
+def _reset_gather_constant_folding() -> None:
+    """Lets jax2onnx fold constant gather indices again in this conversion.
+
+    jax2onnx 0.17 registers its gather constant folders on the first conversion's context and then sets a
+    module-wide flag, so every later conversion in the process runs without them; a gather with constant indices
+    (the resizes) then goes down a path that needs concrete sizes, and a second ECCV16 export in one process fell
+    back from any size to a fixed one. Clearing the flag re-registers them on the new context.
+    """
+    try:
+        from jax2onnx.plugins.jax.lax import gather
+    except ImportError:
+        return
+    if hasattr(gather, "_CONST_HANDLERS_REGISTERED"):
+        gather._CONST_HANDLERS_REGISTERED = False
+
+
+def export_onnx(forward, size: int, path: Path):
+    """Writes `path` (ONNX, opset 23) for the most general input shape jax2onnx converts; returns (label, shape,
+    output names)."""
+    try:
+        from jax2onnx import to_onnx
+
+        from colorjax.inference.onnx_runtime import OnnxModel
+    except ImportError:
+        raise ExportError("ONNX export needs jax2onnx and onnx: pip install 'colorjax[onnx]'.") from None
+    failures = []
+    for label, shape in _input_specs(size):
+        spec = _symbolic_struct(shape)
+        try:
+            # Traced by JAX first, outside jax2onnx's Flax/resize interceptors (see the module docstring).
+            closed = jax.make_jaxpr(forward)(spec)
+            out_shapes = jax.eval_shape(forward, spec)
+        except Exception as error:
+            failures.append(f"{label}: {type(error).__name__}")
+            continue
+        out_tree = jax.tree.structure(out_shapes)
+        output_names = sorted(out_shapes)  # a dict flattens in key order
+
+        def replay(L, closed=closed, out_tree=out_tree):
+            return jax.tree.unflatten(out_tree, jax.core.eval_jaxpr(closed.jaxpr, closed.consts, L))
+
+        try:
+            _reset_gather_constant_folding()
+            to_onnx(
+                replay,
+                [spec],
+                model_name="colorjax",
+                return_mode="file",
+                output_path=str(path),
+                input_names=[INPUT_NAME],
+                output_names=output_names,
+            )
+            OnnxModel(path)  # jax2onnx can write a graph that onnxruntime's shape inference rejects
+            return label, shape, output_names
+        except Exception as error:
+            failures.append(f"{label}: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+            for written in path.parent.glob(path.name + "*"):
+                written.unlink()
+    raise ExportError(f"jax2onnx failed for every input shape ({'; '.join(failures)}).")
+
+
+def check_size(shape: tuple, size: int) -> tuple[int, int, int]:
+    """A (batch, height, width) to test an export at: 2 x size x size, or the export's fixed dims."""
+    batch = shape[0] if isinstance(shape[0], int) else 2
+    height = shape[1] if isinstance(shape[1], int) else size
+    width = shape[2] if isinstance(shape[2], int) else size
+    return batch, height, width
+
+
+def export_model(
+    model,
+    variables,
+    output: str | Path,
+    fmt: str,
+    *,
+    size: int,
+    settings: dict[str, Any],
+    check_side: int = 64,
+) -> dict[str, Any]:
+    """Exports `model` with `variables` into the folder `output`; returns (and writes) its export.json manifest.
+
+    `size`: the fixed side used where the model's computation is not polymorphic in height and width; `settings`:
+    what the manifest records about the model (name, colour space, resolution, ...). The export is run once at
+    `check_side` (or its fixed size) and compared with colorjax's forward; the manifest records the difference.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown --format {fmt!r}; choose from: {', '.join(FORMATS)}.")
+    output = Path(output)
+    if output.exists() and any(output.iterdir()):
+        raise ExportError(f"{output} is not empty; choose a new --output folder.")
+    output.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx" and getattr(model, "first_conv_as_matmul", False):
+        # ECCV16's im2col first conv (the XLA:CPU fast path) has a reshape jax2onnx cannot keep polymorphic in
+        # height and width; the plain conv computes the same with the same parameters.
+        model = model.clone(first_conv_as_matmul=False)
+    forward = forward_function(model, variables)
+    if fmt == "stablehlo":
+        exported, label, shape = export_stablehlo(forward, size)
+        path = output / "model.stablehlo"
+        path.write_bytes(exported.serialize())
+        output_names = sorted(jax.eval_shape(forward, _symbolic_struct(shape)))
+    else:
+        path = output / "model.onnx"
+        label, shape, output_names = export_onnx(forward, size, path)
+
+    batch, height, width = check_size(shape, check_side)
+    L = np.random.default_rng(0).uniform(0, 100, (batch, height, width, 1)).astype(np.float32)
+    expected = jax.jit(forward)(L)
+    got = load_export(output, fmt_hint=fmt)(L)
+    differences = {name: float(np.max(np.abs(np.asarray(expected[name]) - got[name]))) for name in output_names}
+    manifest = {
+        "format": fmt,
+        "file": path.name,
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [d if isinstance(d, int) else str(d) for d in shape],
+            "dtype": "float32",
+            "meaning": "CIE L in [0, 100]",
+        },
+        "polymorphic_in": label,
+        "outputs": output_names,
+        **settings,
+        "check": {"input_shape": [batch, height, width, 1], "max_abs_difference": differences},
+    }
+    (output / "export.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def load_export(folder: str | Path, fmt_hint: str | None = None):
+    """A callable `L (N, H, W, 1) float32 -> {output name: np.ndarray}` for an exported folder (either format)."""
+    folder = Path(folder)
+    if (folder / "model.stablehlo").is_file() and fmt_hint in (None, "stablehlo"):
+        exported = jax.export.deserialize(bytearray((folder / "model.stablehlo").read_bytes()))
+
+        def call(L):
+            return {k: np.asarray(v) for k, v in exported.call(jnp.asarray(L)).items()}
+
+        return call
+    if (folder / "model.onnx").is_file():
+        from colorjax.inference.onnx_runtime import OnnxModel
+
+        return OnnxModel(folder / "model.onnx")
+    raise ExportError(f"{folder} holds no model.stablehlo or model.onnx; export one first.")
