@@ -284,7 +284,7 @@ def override_paths(argv: Sequence[str], flag: str = "config") -> list[str]:
 def unknown_override_errors(config: ml_collections.ConfigDict, paths: Sequence[str], flag: str = "config") -> list[str]:
     """One line per path of `paths` that is no field of `config` (overrides cannot add fields)."""
     known = flatten(config)
-    where = "colorjax/py and the config file"
+    where = "colorjax/config_lib.py and the config file"
     problems = []
     for path in paths:
         if path not in known:
@@ -304,7 +304,7 @@ def unknown_fields(config: ml_collections.ConfigDict, reference: ml_collections.
         if path.rpartition(".")[0] not in reference_paths and "." in path:
             continue  # inside a section that is itself unknown: that section was reported
         found = suggestions(path, _leaves(reference_paths))
-        where = "colorjax/py"
+        where = "colorjax/config_lib.py"
         problems.append(f"config.{path} is not a config field{_did_you_mean(found, 'config.', where)}")
     return problems
 

@@ -19,6 +19,7 @@ from conftest import make_photo
 
 from colorjax import checkpointing, config_lib, models, runs
 from colorjax.inference import colorizer as inference
+from colorjax.inference import open_colorizer
 from colorjax.train import losses, optim
 from colorjax.train import trainer as train
 
@@ -236,7 +237,7 @@ def shrink(config: ml_collections.ConfigDict, source: str, **model_overrides) ->
 def colorize_photo(workdir: Path, **overrides) -> tuple[np.ndarray, np.ndarray]:
     """A 45x61 photo coloured by the run's checkpoint, and coloured again with noise added to the model's weights."""
     photo = make_photo(np.random.default_rng(1), 45, 61)
-    colorizer = inference.Colorizer.from_run(workdir, **overrides)
+    colorizer = open_colorizer(workdir=workdir, **overrides)
     colorized = colorizer.colorize(photo)
     rng = np.random.default_rng(2)
     colorizer.variables = {
@@ -287,7 +288,7 @@ def test_cifar10_recipe_trains_keeps_the_best_and_colours_any_size(photo_folder,
     assert colorized.shape == (45, 61, 3)  # Run at 32x32, upsampled onto the photo's own lightness.
     assert np.mean(np.abs(colorized.astype(np.float32) - with_other_weights)) > 1.0
     with pytest.raises(inference.InferenceError, match="only runs at 32x32"):
-        inference.Colorizer.from_run(tmp_path / "run", resolution=64)
+        open_colorizer(workdir=tmp_path / "run", resolution=64)
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("min", 2), ("max", 3)])

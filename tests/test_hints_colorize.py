@@ -11,6 +11,8 @@ from test_train import tiny_config
 
 from colorjax import runs
 from colorjax.cli import colorize
+from colorjax.cli import hint_sweep as hint_sweep_cli
+from colorjax.inference import open_colorizer
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.train import trainer as train
 
@@ -47,7 +49,7 @@ def photo(tmp_path):
 
 def test_the_run_trained_with_hints_and_colours_with_them(hinted_run, photo):
     assert runs.load_run(hinted_run, "latest").config.hints.simulate
-    colorizer = Colorizer.from_run(hinted_run)
+    colorizer = open_colorizer(workdir=hinted_run)
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     plain = colorizer.predict(rgb).rgb.astype(int)
     points = [{"x": 10, "y": 12, "color": "#00ff00", "size": 9}, {"x": 40, "y": 5, "ab": [60, 60]}]
@@ -149,15 +151,13 @@ def test_models_without_hint_inputs_refuse_hints(photo):
 def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):
     from conftest import make_photo
 
-    from colorjax.evaluation import hint_sweep
-
     photos = tmp_path / "test"
     photos.mkdir()
     for i in range(3):
         Image.fromarray(make_photo(np.random.default_rng(10 + i), 24, 32)).save(photos / f"{i}.png")
     picture = tmp_path / "docs" / "hints.png"
     argv = ["--workdir", str(hinted_run), str(photos), "--num-hints", "0", "3"]
-    assert hint_sweep.main([*argv, "--picture", str(picture), "--picture-rows", "2"]) == 0
+    assert hint_sweep_cli.main([*argv, "--picture", str(picture), "--picture-rows", "2"]) == 0
     out = capsys.readouterr().out
     errors = [float(line.split()[-1]) for line in out.splitlines() if "mean ab error" in line]
     assert len(errors) == 2 and all(0 < e < 150 for e in errors) and "3 photos" in out

@@ -10,9 +10,7 @@ from colorjax.inference.colorizer import prefer_fast_cpu_kernels
 
 
 def test_inference_commands_prefer_onednn_only_where_it_takes_effect():
-    script = (
-        "import os; from colorjax.inference.colorizer import prefer_fast_cpu_kernels as p; print(p(), os.environ['XLA_FLAGS'])"
-    )
+    script = "import os; from colorjax.inference.colorizer import prefer_fast_cpu_kernels as p; print(p(), os.environ['XLA_FLAGS'])"
     for given, added, flags in (
         ("", "True", "--xla_cpu_use_onednn=true"),
         ("--xla_cpu_use_onednn=false", "False", "--xla_cpu_use_onednn=false"),  # the user's choice wins

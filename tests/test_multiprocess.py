@@ -134,10 +134,10 @@ def test_the_checkpoint_restores_in_one_process_and_colorizes(straight, tmp_path
     from conftest import make_photo
     from multiprocess_driver import digest
 
-    from colorjax.inference.colorizer import Colorizer
+    from colorjax.inference import open_colorizer
 
     workdir, digests, _ = straight
-    colorizer = Colorizer.from_run(workdir, "latest")
+    colorizer = open_colorizer(workdir=workdir, step="latest")
     assert digest(colorizer.variables["params"]) == read_digests(digests, 0)[STEPS]["params"]
 
     photo = make_photo(np.random.default_rng(1), 40, 56)

@@ -1,4 +1,4 @@
-"""The run directory (`colorjax.runs`) and the one evaluator (`colorjax.evaluator`) that training and
+"""The run directory (`colorjax.runs`) and the one evaluator (`colorjax.evaluation.evaluator`) that training and
 `python -m colorjax.evaluate` share."""
 
 import json
@@ -10,7 +10,7 @@ from PIL import Image
 from test_train import tiny_config
 
 from colorjax import checkpointing, runs
-from colorjax.evaluation import evaluate
+from colorjax.cli import evaluate as evaluate_cli
 from colorjax.train import trainer as train
 
 
@@ -92,7 +92,7 @@ def test_training_and_standalone_evaluation_give_the_same_numbers(evaluated_run,
     """The trainer's evaluation at step 4 and `python -m colorjax.evaluate --step 4` on the same split are one
     evaluator: the same numbers (up to float summation order: their batch sizes differ)."""
     in_training = _eval_scalars(evaluated_run)[4]
-    assert evaluate.main(["--workdir", str(evaluated_run), "--step", "4", "--output", str(tmp_path)]) == 0
+    assert evaluate_cli.main(["--workdir", str(evaluated_run), "--step", "4", "--output", str(tmp_path)]) == 0
     standalone = json.loads((tmp_path / "metrics.json").read_text())["prediction"]
     compared = 0
     for tag, value in in_training.items():

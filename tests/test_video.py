@@ -370,10 +370,10 @@ def test_colorize_command_takes_videos_and_photos_together(run_dir, colorizer, c
 def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip, tmp_path, capsys):
     import json
 
-    from colorjax.evaluation import evaluate
+    from colorjax.cli import evaluate as evaluate_cli
 
     output = tmp_path / "eval"
-    status = evaluate.main(["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)])
+    status = evaluate_cli.main(["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)])
     assert status == 0, capsys.readouterr().err
     results = json.loads((output / "video_metrics.json").read_text())[str(cut_clip)]
     stable, plain, truth = results["stabilised"], results["per-frame"], results["ground truth"]
@@ -383,6 +383,46 @@ def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip,
         assert 0 < numbers["auc_percent"] < 100 and 5 < numbers["psnr_rgb_db"] < 60
         assert numbers["warp_error"] > 0
     assert "| stabilised |" in (output / "video_results.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def eccv16_cache(tmp_path_factory):
+    """A weights cache holding a file under the published ECCV16 name: the authors' layout at full width, random
+    weights (torch.save), so `--weights eccv16` needs no download."""
+    torch = pytest.importorskip("torch")
+    from colorjax.bench.zhang import torch_eccv16
+    from colorjax.weights.registry import KNOWN_WEIGHTS
+
+    torch.manual_seed(0)
+    cache = tmp_path_factory.mktemp("cache")
+    torch.save(torch_eccv16(torch, 1.0).state_dict(), cache / KNOWN_WEIGHTS["eccv16"].file_name)
+    return cache
+
+
+@pytest.mark.parametrize("how", ["name", "file"])
+def test_evaluate_video_with_published_weights(how, eccv16_cache, cut_clip, tmp_path, monkeypatch, capsys):
+    """`evaluate --video` with `--weights eccv16` (a name, from the cache) and with `--weights FILE --model eccv16`
+    scores the clip (it used to stop with 'No published weights for None')."""
+    import json
+    import shutil
+
+    from colorjax.cli import evaluate as evaluate_cli
+    from colorjax.weights.registry import KNOWN_WEIGHTS
+
+    monkeypatch.setenv("COLORJAX_CACHE", str(eccv16_cache))
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", "http://127.0.0.1:9/")  # a download would fail at once
+    if how == "name":
+        weights = ["--weights", "eccv16"]
+    else:
+        own = shutil.copy(eccv16_cache / KNOWN_WEIGHTS["eccv16"].file_name, tmp_path / "my_weights.pth")
+        weights = ["--weights", str(own), "--model", "eccv16"]
+    output = tmp_path / "eval"
+    argv = [*weights, "--video", str(cut_clip), "--output", str(output), "--max-frames", "4", "--temporal", "off"]
+    assert evaluate_cli.main(argv) == 0, capsys.readouterr().err
+    results = json.loads((output / "video_metrics.json").read_text())[str(cut_clip)]
+    assert results["per-frame"]["frames"] == 4
+    assert 0 < results["per-frame"]["auc_percent"] < 100
+    assert "eccv16" in capsys.readouterr().out
 
 
 def test_pcm_audio_is_reencoded_to_aac(colorizer, photos, tmp_path):

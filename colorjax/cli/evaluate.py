@@ -7,14 +7,14 @@
     python -m colorjax.evaluate --workdir runs/zhang --classifier vgg16_weights_tf_dim_ordering_tf_kernels.h5
     python -m colorjax.evaluate --workdir runs/demo --video clip.mp4 --output eval/video
 
-`--video CLIP...` scores colour clips instead of a dataset (`colorjax.video_metrics`): each frame is coloured from
+`--video CLIP...` scores colour clips instead of a dataset (`colorjax.video.metrics`): each frame is coloured from
 its lightness, stabilised and per-frame side by side (`--temporal off`: per-frame only), and scored against the
 clip's own colours as photos are, plus Lai et al. 2018's warp error of each output and of the clip itself.
 
 The model comes from a training run's checkpoint (`--workdir`, `--step best|latest|N`, loaded by `runs.load_run`)
 or from published weights (`--weights eccv16|siggraph17|FILE [--model NAME]`). `--data` takes the `config.data.source` strings
 (`tfds:NAME`, `folder:PATH`, `samples`; default: the run's own data and its `eval_split`). Every image of the split
-is evaluated at `--resolution` (shorter side resized, centre crop) by `colorjax.evaluator.Evaluator`, the same
+is evaluated at `--resolution` (shorter side resized, centre crop) by `colorjax.evaluation.evaluator.Evaluator`, the same
 evaluation the trainer runs at its evaluation steps, sharded over every device.
 
 Rows, all on the same images: the prediction, and the baselines ground truth, gray (a = b = 0) and mean colour
@@ -31,7 +31,7 @@ a colorization against: they are left out of every row and counted apart. The la
 metrics.json's "skipped" lists them.
 
 Outputs in `--output` (default RUN/eval/step_N):
-- metrics.json: the schema in `colorjax.report` (read by `python -m colorjax.report`), plus "skipped":
+- metrics.json: the schema in `colorjax.evaluation.report` (read by `python -m colorjax.report`), plus "skipped":
   {"unreadable": N, "grey": N, "unreadable_files": {name: why}, "grey_files": [names]} (counts over every
   process; names from process 0's share on multi-host runs);
 - per_image.csv: one row per evaluated image (its name, the prediction's per-image metrics);

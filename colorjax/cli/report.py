@@ -19,7 +19,7 @@ metrics.json schema (version 1), written by `colorjax.evaluate`:
         "workdir": "runs/zhang_rebalanced", "model": "zhang", "step": 12000,
         "data": "folder:../shared/data/intel_scenes_150/test", "resolution": 176, "color_space": "lab"
       },
-      "conventions": {...},           # colorjax.metrics.CONVENTIONS: PSNR cap, ab peak, AuC rules, ...
+      "conventions": {...},           # colorjax.evaluation.metrics.CONVENTIONS: PSNR cap, ab peak, AuC rules, ...
       "prediction": METRICS,          # the model's numbers
       "baselines": {                  # optional; the same images, the same METRICS keys
         "ground_truth": METRICS, "gray": METRICS, "mean_colour": METRICS
@@ -29,7 +29,7 @@ metrics.json schema (version 1), written by `colorjax.evaluate`:
       }
     }
 
-METRICS is the dict `colorjax.metrics.finalize` returns, optionally with "fid":
+METRICS is the dict `colorjax.evaluation.metrics.finalize` returns, optionally with "fid":
     images, pixels, psnr_rgb_db, psnr_rgb_capped_images, psnr_ab_db, psnr_ab_capped_images, ab_l2_error,
     psnr_rgb_db_below_cap, psnr_ab_db_below_cap, ab_rmse, auc_percent, auc_rebalanced_percent,
     auc_rebalanced_prior_percent, colourfulness, colourfulness_ground_truth, delta_colourfulness, acc_u_percent,

@@ -6,7 +6,7 @@ mean loss terms plus `TRAINING_SCALARS` of the same results) and by `python -m c
 
 Unreadable files and photos with no colour (grey) are left out of every number and counted (`batches`).
 Batches are sharded over every device of a `Mesh`; the padded last batch is masked, and the statistics are reduced
-inside the jitted step (`colorjax.metrics`), so the device count and batch size change no number. Rows, all on the
+inside the jitted step (`colorjax.evaluation.metrics`), so the device count and batch size change no number. Rows, all on the
 same images: the prediction and, with `baselines`, ground truth, gray (a = b = 0) and mean colour (a given mean ab
 at every pixel; `compute_mean_ab` is the data-only pass that measures it on the evaluated ground truth).
 """

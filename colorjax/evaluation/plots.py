@@ -1,7 +1,7 @@
 """Evaluation figures and tables: the AuC curves, bar charts and Markdown tables.
 
 Figures are drawn on matplotlib `Figure` objects with the Agg canvas directly (no pyplot, so no global figure state
-and no display needed). Image grids (gray | prediction | truth) live in `colorjax.visualize`.
+and no display needed). Image grids (gray | prediction | truth) live in `colorjax.evaluation.visualize`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 What is exported is the model's forward pass: L (N, H, W, 1) float32 CIE lightness in [0, 100] -> its outputs
 (`chroma` (N, H, W, 2) in the colour space's units; `logits` / `class_logits` where the model has them), in
 inference mode (BatchNorm running statistics), the weights as constants. Turning a photo into L and recombining the
-chroma with it stays with the caller (`colorjax.onnx_runtime` does it for ONNX). OUTPUT receives the model file
+chroma with it stays with the caller (`colorjax.inference.onnx_runtime` does it for ONNX). OUTPUT receives the model file
 (`model.stablehlo` or `model.onnx`, with `model.onnx.data` for weights past ONNX's inline limit) and
 `export.json`: the model, its input shape, output names, colour space, the Colorizer's sizing (resolution, square)
 and the largest difference from colorjax's own forward measured right after export.

@@ -7,7 +7,7 @@ resolution, two 3x3 convs and a 1x1 conv to 313 logits. Widths 64, 128, 256, 512
 `width` for small configs (1.0 = published).
 
 Submodules are named after the PyTorch state-dict entries (`model3.4.weight` -> `model3_4/kernel`), so the
-published weights map one to one (`colorjax.published_weights`).
+published weights map one to one (`colorjax.models.published`).
 
 Outputs: `logits` (N, ceil(H/4), ceil(W/4), 313), the classifier's logits on the grid of every 4th input pixel
 (where the loss takes its targets), and `chroma` (N, H, W, 2): the annealed mean at `temperature` (0.38 as in the

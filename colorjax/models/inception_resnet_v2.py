@@ -2,7 +2,7 @@
 
 Its job in colorjax is the frozen ImageNet embedder of Deep Koalarization, so it is built to load the Keras
 application weights (`inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5` and its `_notop` twin, read by
-`colorjax.weight_files.read_keras_h5`) and reproduce the Keras outputs to float32 round-off.
+`colorjax.weights.formats.read_keras_h5`) and reproduce the Keras outputs to float32 round-off.
 
 Structure (Keras names in brackets): stem of five conv-BN-ReLU and two 3x3/2 max pools; Inception-A stack
 [mixed_5b, block35_1..10, residual scale 0.17]; reduction A [mixed_6a]; Inception-B stack [block17_1..20, scale 0.1];

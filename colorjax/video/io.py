@@ -1,4 +1,4 @@
-"""Colours video files frame by frame in bounded memory, with temporal stabilisation (`colorjax.temporal`).
+"""Colours video files frame by frame in bounded memory, with temporal stabilisation (`colorjax.video.temporal`).
 
 Decoding and encoding go through PyAV (FFmpeg in its wheel): `VideoReader.frames()` is a generator that decodes
 one frame at a time, so a 10-minute 1080p clip is never held whole; `VideoWriter` encodes H.264 (yuv420p) into an

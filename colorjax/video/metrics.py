@@ -3,9 +3,9 @@
 `evaluate_clip` decodes the clip once (frame by frame), colours each frame with every contender (e.g. stabilised
 and per-frame, `colorjax.video.FrameColorizer`) from its lightness, and accumulates
 
-- per-frame quality exactly as for photos (`colorjax.metrics`: AuC, PSNR, ab error, ... of each output frame
+- per-frame quality exactly as for photos (`colorjax.evaluation.metrics`: AuC, PSNR, ab error, ... of each output frame
   against the clip's frame), averaged over the frames;
-- Lai et al. 2018's warp error (`colorjax.temporal.WarpErrorMeter`) of every contender and of the clip itself
+- Lai et al. 2018's warp error (`colorjax.video.temporal.WarpErrorMeter`) of every contender and of the clip itself
   (the floor: real motion, interpolation and occlusions leave some error even in the true colours).
 
 `python -m colorjax.evaluate --video CLIP ...` and `python -m colorjax.bench video` both use it.
