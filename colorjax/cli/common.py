@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from colorjax import ColorjaxError
+
 USAGE_ERROR = 2  # a command line that cannot be run as written (argparse's code too)
 RUN_ERROR = 1  # a run that started and failed for a reason the message names
 INTERRUPTED = 130  # Ctrl-C: the shell's code for SIGINT
@@ -100,7 +102,7 @@ def absl_help(usage: str, flag_values: Any, flag_names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-class UsageError(ValueError):
+class UsageError(ColorjaxError, ValueError):
     """A command line that cannot be run as written; `problems` holds one line each."""
 
     def __init__(self, problems: Sequence[str]):
