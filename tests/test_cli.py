@@ -19,10 +19,7 @@ def error_lines(text: str) -> list[str]:
 
 @pytest.mark.parametrize("command", ["prior", "report", "bench", "colorize", "evaluate"])
 def test_every_command_answers_help_with_usage_and_exit_0(command, capsys):
-    module = __import__(
-        f"colorjax.{command}" if command != "bench" else "colorjax.bench.__main__",
-        fromlist=["main"],
-    )
+    module = __import__(f"colorjax.cli.{command}", fromlist=["main"])
     try:
         code = module.main(["--help"])
     except SystemExit as e:  # argparse's way
@@ -87,7 +84,7 @@ def test_run_cli_turns_user_errors_into_one_line(capsys, monkeypatch):
 
 
 def test_prior_config_typo_is_one_line_with_the_suggestion(tmp_path, capsys):
-    from colorjax.train import prior
+    from colorjax.cli import prior
 
     code = prior.main(
         [
@@ -169,7 +166,7 @@ def test_train_impossible_values_are_one_line_each(tmp_path):
 
 @pytest.mark.parametrize("command", ["colorize", "evaluate"])
 def test_a_bad_step_is_one_line(command, capsys):
-    module = __import__(f"colorjax.{command}", fromlist=["main"])
+    module = __import__(f"colorjax.cli.{command}", fromlist=["main"])
     with pytest.raises(SystemExit) as caught:
         module.main(
             ["--workdir", "x", "--step", "abc", "photo.png", "--output", "o"][: 4 + (command == "colorize") * 3]

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax.cli import export as export_command
 from colorjax.inference import export
 from colorjax.models import get_model
 
@@ -98,9 +99,9 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     model, variables = tiny("regression", width=4)
     with pytest.raises(export.ExportError, match="is not empty; choose a new --output"):
         export.export_model(model, variables, tmp_path / "full", "stablehlo", size=32, settings={})
-    assert export.main(["--weights", "eccv61", "--format", "onnx", "--output", str(tmp_path / "o")]) == 1
+    assert export_command.main(["--weights", "eccv61", "--format", "onnx", "--output", str(tmp_path / "o")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "known names: eccv16, siggraph17" in error
     with pytest.raises(SystemExit) as exit_:
-        export.main(["--help"])
+        export_command.main(["--help"])
     assert exit_.value.code == 0

@@ -149,7 +149,7 @@ def test_models_without_hint_inputs_refuse_hints(photo):
 def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):
     from conftest import make_photo
 
-    from colorjax.evaluation import hint_sweep
+    from colorjax.cli import hint_sweep
 
     photos = tmp_path / "test"
     photos.mkdir()

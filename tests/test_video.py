@@ -370,7 +370,7 @@ def test_colorize_command_takes_videos_and_photos_together(run_dir, colorizer, c
 def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip, tmp_path, capsys):
     import json
 
-    from colorjax.evaluation import evaluate
+    from colorjax.cli import evaluate
 
     output = tmp_path / "eval"
     status = evaluate.main(["--workdir", str(run_dir), "--video", str(cut_clip), "--output", str(output)])

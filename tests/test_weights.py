@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from colorjax.cli import weights as weights_command
+from colorjax.weights import pth
 from colorjax.weights import registry as weights
-from colorjax.weights.registry import KnownWeights, WeightsError, pth
+from colorjax.weights.registry import KnownWeights, WeightsError
 
 TINY_WIDTH = 1 / 8
 
@@ -155,16 +157,16 @@ def test_an_interrupted_download_leaves_nothing_in_the_cache(server, tmp_path):
 
 
 def test_cli_list_download_and_help(server, tmp_path, capsys):
-    assert weights.main(["list"]) == 0
+    assert weights_command.main(["list"]) == 0
     listing = capsys.readouterr().out
     assert "eccv16" in listing and "siggraph17" in listing and "not downloaded" in listing
     assert "colorization_release_v2-9b330a0b.pth" in listing
-    assert weights.main(["download", "eccv16_tiny"]) == 0
+    assert weights_command.main(["download", "eccv16_tiny"]) == 0
     assert capsys.readouterr().out.strip() == str(weights.cached_path("eccv16_tiny"))
-    assert weights.main(["download", "nope"]) == 1
+    assert weights_command.main(["download", "nope"]) == 1
     assert "known names: eccv16, siggraph17" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
-        weights.main(["--help"])
+        weights_command.main(["--help"])
     assert exit_.value.code == 0
 
 
@@ -187,7 +189,7 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
     from colorjax.models.published import load_weights_file
 
     workdir = tmp_path / "run"
-    assert weights.main(["to-run", "eccv16_tiny", "--workdir", str(workdir)]) == 0
+    assert weights_command.main(["to-run", "eccv16_tiny", "--workdir", str(workdir)]) == 0
     assert (workdir / "config.json").is_file()
     colorizer = Colorizer.from_run(workdir)
     module, variables = load_weights_file(
@@ -200,9 +202,9 @@ def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path
         np.testing.assert_array_equal(ours, theirs)
     # A second to-run into the same workdir is refused, not overwritten.
     with pytest.raises(WeightsError, match="already holds a run"):
-        weights.to_run("eccv16_tiny", workdir)
+        weights_command.to_run("eccv16_tiny", workdir)
     with pytest.raises(WeightsError, match="holds eccv16 weights, not siggraph17"):
-        weights.to_run("eccv16_tiny", tmp_path / "other", model="siggraph17")
+        weights_command.to_run("eccv16_tiny", tmp_path / "other", model="siggraph17")
 
 
 def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
@@ -228,7 +230,7 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
     path = tmp_path / "eccv16_random.npz"
     np.savez(path, **state)
 
-    weights.to_run(path, tmp_path / "run", model="eccv16")
+    weights_command.to_run(path, tmp_path / "run", model="eccv16")
     from_run = Colorizer.from_run(tmp_path / "run")
     published = Colorizer.from_published(path, "eccv16")
     for field in ("resolution", "square", "fixed_size", "color_space", "max_pixels", "multiple"):
@@ -238,8 +240,7 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
 
 
 def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server, monkeypatch, tmp_path, capsys):
-    from colorjax.cli import colorize
-    from colorjax.evaluation import evaluate
+    from colorjax.cli import colorize, evaluate
 
     photo = tmp_path / "photo.png"
     from PIL import Image
@@ -277,7 +278,7 @@ def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server,
 def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     pytest.importorskip("jax2onnx")
     pytest.importorskip("onnxruntime")
-    from colorjax import config_lib
+    from colorjax import config_lib, runs
     from colorjax.inference.colorizer import Colorizer
     from colorjax.inference.onnx_runtime import onnx_colorizer
     from colorjax.models import get_model
@@ -286,7 +287,7 @@ def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
     model = get_model("eccv16", **model_kwargs)
     variables = model.init(jax_key(), np.zeros((1, 48, 48, 1), np.float32), train=False)
-    weights.write_run(tmp_path / "run", config, variables, model_kwargs)
+    runs.write_run(tmp_path / "run", config, variables, model_kwargs)
     xla = Colorizer.from_run(tmp_path / "run")
     onnx = onnx_colorizer(xla, cache=tmp_path / "onnx_cache")
     assert "(onnxruntime)" in onnx.description
