@@ -37,6 +37,8 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
+from colorjax import ColorjaxError
+
 log = logging.getLogger("colorjax.checkpointing")
 
 # Orbax writes a step to `<step>.orbax-checkpoint-tmp-<time>` and renames it when complete (atomicity_types).
@@ -46,7 +48,7 @@ _ORBAX_TMP_SUFFIX = ".orbax-checkpoint-tmp"
 CORRUPT_DIR = "corrupt_checkpoints"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ColorjaxError):
     """No usable checkpoint where one was asked for (the message says what to do)."""
 
 

@@ -37,6 +37,8 @@ from typing import Any
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from colorjax import ColorjaxError
+
 # The checkout holding this package (an editable install); the team's `shared/` folder sits beside it.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -217,7 +219,7 @@ OPEN_SECTIONS = ("model", "loss", "optimizer.reduce_on_plateau")
 _MISSING = object()
 
 
-class ConfigError(ValueError):
+class ConfigError(ColorjaxError, ValueError):
     """A config that cannot run; `problems` holds one line per problem."""
 
     def __init__(self, problems: Sequence[str]):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color
+from colorjax import ColorjaxError, color
 
 MAX_AB = 110.0  # The SIGGRAPH17 network's ab range (its output is 110 tanh(.)); hints beyond it are errors.
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -44,7 +44,7 @@ _KEYS = ("x", "y", "color", "ab", "size")
 _EXAMPLE = '[{"x": 10, "y": 20, "color": "#ff8800"}]'
 
 
-class HintError(ValueError):
+class HintError(ColorjaxError, ValueError):
     """A hint the user can fix (bad JSON, a point outside the photo, a bad colour): printed as one line."""
 
 

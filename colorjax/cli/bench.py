@@ -4,13 +4,12 @@ With no NAME every registered benchmark runs. `--data folder:PATH` points the in
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples).
 """
 
-import argparse
 import json
 import os
-import sys
 import time
 
 from colorjax.bench import BENCHMARKS, get_benchmark
+from colorjax.cli import common as cli
 
 
 def format_rows(rows: list[dict]) -> str:
@@ -31,7 +30,7 @@ def _cell(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorjax.bench", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m colorjax.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of well under a minute each")
     parser.add_argument("--data", help="photos for the pipeline benchmark (folder:PATH or samples)")
@@ -47,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             benchmark = get_benchmark(name)
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            cli.print_error(e)
+            return cli.USAGE_ERROR
         start = time.perf_counter()
         rows = benchmark(args.quick)
         print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_rows(rows)}", flush=True)
@@ -60,4 +59,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

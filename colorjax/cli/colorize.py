@@ -55,6 +55,7 @@ Videos (mp4, mov, mkv, avi, webm, ...: by extension, else by asking FFmpeg) can 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import io
 import os
@@ -62,24 +63,17 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jax
-import numpy as np
-
-from colorjax import checkpointing, color, files, hints
+from colorjax import ColorjaxError
 from colorjax.cli import common as cli
-from colorjax.evaluation import visualize
-from colorjax.inference import export, onnx_runtime
-from colorjax.inference.colorizer import (
-    Colorizer,
-    InferenceError,
-    open_colorizer,
-    prefer_fast_cpu_kernels,
-    read_image,
-    top_k_labels,
-)
-from colorjax.video import io as video
-from colorjax.weights import registry as weights
+
+if TYPE_CHECKING:  # JAX and the models are imported by main() after parsing, so --help answers at once.
+    import jax
+    import numpy as np
+
+    from colorjax import hints
+    from colorjax.inference.colorizer import Colorizer
 
 DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
 DEFAULT_JPEG_QUALITY = 95  # --quality: Pillow's advised maximum; higher only grows the file
@@ -160,6 +154,8 @@ def check_inputs_kept(inputs: Sequence[Path], targets: Sequence[Target], output:
         if name is not None and (output / name).resolve() in originals
     ]
     if hits:
+        from colorjax import files
+
         more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
         raise files.OutputError(
             f"Writing {hits[0]} would overwrite that input file{more}; choose another --output folder."
@@ -168,6 +164,7 @@ def check_inputs_kept(inputs: Sequence[Path], targets: Sequence[Target], output:
 
 def write_image(image: np.ndarray, path: Path, format: str, quality: int = DEFAULT_JPEG_QUALITY) -> None:
     """Writes a uint8 (H, W, 3) image atomically: into a temporary file beside `path`, then renamed onto it."""
+    import numpy as np
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -214,7 +211,12 @@ def colorize_files(
     `Colorizer.encode_global`) colour every photo with another photo's; `hints_for(rgb)` gives each photo's colour
     points (named `hints_source` in errors).
     """
+    import numpy as np
     from tqdm import tqdm
+
+    from colorjax import color, hints
+    from colorjax.evaluation import visualize
+    from colorjax.inference.colorizer import InferenceError, read_image, top_k_labels
 
     counts = Counts()
     progress = tqdm(inputs, unit="image", disable=len(inputs) < 2, file=sys.stderr)
@@ -272,7 +274,7 @@ def _existing_videos(videos: list[tuple[Path, Target]], output: Path, overwrite:
     return there
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or 'samples'")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -366,7 +368,19 @@ def main(argv: list[str] | None = None) -> int:
         help="videos: stabilise colours over time (on, default) or colour each frame as a photo (off)",
     )
     parser.add_argument("--frames", action="store_true", help="videos: also write every frame as a PNG")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    import jax
+
+    from colorjax import files, hints
+    from colorjax.inference import onnx_runtime
+    from colorjax.inference.colorizer import InferenceError, open_colorizer, prefer_fast_cpu_kernels, read_image
+    from colorjax.video import io as video
+
     prefer_fast_cpu_kernels()
     if args.num_hints is not None and (args.hints_from is None or args.num_hints < 0):
         parser.error("--num-hints takes a count >= 0 and goes with --hints-from")
@@ -443,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         video_failures = 0
         if videos:
-            video_failures = video.colorize_video_files(
+            failures = video.colorize_video_files(
                 colorizer,
                 [(path, target.image) for path, target in videos],
                 output,
@@ -451,16 +465,11 @@ def main(argv: list[str] | None = None) -> int:
                 frames=args.frames,
                 global_features=global_features,
             )
-    except (
-        InferenceError,
-        hints.HintError,
-        files.OutputError,
-        checkpointing.CheckpointError,
-        weights.WeightsError,
-        onnx_runtime.OnnxRuntimeError,
-        export.ExportError,
-    ) as e:
-        print(f"error: {e}".splitlines()[0], file=sys.stderr)
+            for failure in failures:
+                cli.print_error(failure)
+            video_failures = len(failures)
+    except ColorjaxError as e:
+        cli.print_error(e)
         return 1
     done = f"{counts.written} image(s)"
     if videos or skipped_videos:
@@ -476,4 +485,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

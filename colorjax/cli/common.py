@@ -2,8 +2,9 @@
 
 - `ArgumentParser`: argparse whose usage errors are one line, `error: ...; see PROG --help`, exit 2.
 - `step_arg`: the `--step` argument type: `latest`, `best` or a step number.
-- `run_cli(main)`: runs a command's `main(argv) -> int`; the errors a user can fix (the caller names them) print as
-  `error: <one line>` and exit 1, Ctrl-C exits 130. `COLORJAX_TRACEBACK=1` re-raises them, for developers.
+- `run_cli(main)`: every command's `run(argv)`: runs its `main(argv) -> int`; a `ColorjaxError` (and the OSError and
+  ValueError a command has always shown as one line) prints as `error: <one line>` and exits 1, a `UsageError`
+  exits 2, Ctrl-C prints one line and exits 130. `COLORJAX_TRACEBACK=1` re-raises them, for developers.
 - `absl_flags_parser(usage, flag_names)`: for absl commands (`app.run(main, flags_parser=...)`): `--help` prints
   usage and the named flags and exits 0, a bad flag or a `--config.FIELD` that does not exist (with the nearest
   field, `config_lib.unknown_override_errors`) is one line and exit 2, instead of absl's exit 1 and traceback.
@@ -20,6 +21,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+
+from colorjax import ColorjaxError
 
 USAGE_ERROR = 2  # a command line that cannot be run as written (argparse's code too)
 RUN_ERROR = 1  # a run that started and failed for a reason the message names
@@ -70,18 +73,19 @@ def run_cli(
     argv: Sequence[str] | None = None,
     errors: tuple[type[BaseException], ...] = (ValueError, OSError),
 ) -> NoReturn:
-    """Runs `main(argv)` and exits with its return code; `errors` (the exceptions whose message tells the user
-    what to fix) print as one `error:` line and exit 1, Ctrl-C exits 130 with one line."""
+    """Runs `main(argv)` and exits with its return code; a `ColorjaxError` or one of `errors` (exceptions whose
+    message tells the user what to fix) prints as one `error:` line and exits 1 (a `UsageError`: its lines, exit
+    2); Ctrl-C exits 130 with one line. Anything else is a bug and keeps its traceback."""
     try:
         code = main(argv)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr, flush=True)
         sys.exit(INTERRUPTED)
-    except errors as e:
+    except (ColorjaxError, *errors) as e:
         if os.environ.get("COLORJAX_TRACEBACK"):
             raise
         print_error(e)
-        sys.exit(RUN_ERROR)
+        sys.exit(USAGE_ERROR if isinstance(e, UsageError) else RUN_ERROR)
     sys.exit(code or 0)
 
 
@@ -100,7 +104,7 @@ def absl_help(usage: str, flag_values: Any, flag_names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-class UsageError(ValueError):
+class UsageError(ColorjaxError, ValueError):
     """A command line that cannot be run as written; `problems` holds one line each."""
 
     def __init__(self, problems: Sequence[str]):

@@ -52,24 +52,13 @@ the standard FID, are not in colorjax: rank runs with it, do not compare with FI
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import jax
-
-from colorjax import checkpointing, data, files, runs
+from colorjax import ColorjaxError
 from colorjax.cli import common as cli
-from colorjax.evaluation import evaluator
-from colorjax.evaluation.evaluate import (
-    EvaluateError,
-    default_data,
-    eval_data_config,
-    evaluate,
-    load_classifier,
-    load_feature_extractor,
-)
-from colorjax.inference import InferenceError, open_colorizer, open_model
+
+# JAX, TensorFlow and the models are imported by main() after parsing, so --help answers at once.
 
 # Command line.
 
@@ -137,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import jax
+
+    from colorjax import runs
+    from colorjax.evaluation.evaluate import (
+        EvaluateError,
+        default_data,
+        eval_data_config,
+        evaluate,
+        load_classifier,
+        load_feature_extractor,
+    )
+    from colorjax.inference import open_model
+
     try:
         if bool(args.workdir) == bool(args.weights):
             raise EvaluateError("Give either --workdir RUN or --weights NAME|PATH.")
@@ -170,16 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             classifier=classifier,
             extractor=extractor,
         )
-    except (
-        EvaluateError,
-        evaluator.EvaluationError,
-        files.OutputError,
-        checkpointing.CheckpointError,
-        data.DataError,
-        FileNotFoundError,
-        InferenceError,
-    ) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ColorjaxError, FileNotFoundError) as error:
+        cli.print_error(error)
         return 1
     if jax.process_index() == 0:
         print(result.written["markdown"].read_text())
@@ -194,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _evaluate_videos(args: argparse.Namespace) -> int:
     """`--video`: colour each clip from its lightness and score it against its own colours."""
+    from colorjax import files, runs
+    from colorjax.inference import open_colorizer
     from colorjax.video import metrics as video_metrics
 
     colorizer = open_colorizer(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
@@ -203,11 +199,11 @@ def _evaluate_videos(args: argparse.Namespace) -> int:
         colorizer, [Path(p) for p in args.video], output, args.temporal, max_frames=args.max_frames
     )
     for line in errors:
-        print(f"error: {line}", file=sys.stderr)
+        cli.print_error(line)
     print((output / "video_results.md").read_text())
     print(f"Wrote {output}: video_metrics.json, video_results.md")
     return 1 if errors else 0
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

@@ -39,13 +39,17 @@ tf2onnx cannot translate.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from colorjax.inference.export import FORMATS, ExportError, export_model
+from colorjax import ColorjaxError
+from colorjax.cli import common as cli
+
+# colorjax.inference.export.FORMATS, written out here: that module imports JAX, which --help does without
+# (tests/test_command_manners.py checks that the two agree).
+FORMATS = ("stablehlo", "onnx")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorjax.export", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.ArgumentParser(prog="python -m colorjax.export", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a training run (or a `colorjax.weights to-run` directory)")
     source.add_argument("--weights", help="published weights: a known name (eccv16, siggraph17) or a file")
@@ -58,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="the side of the input where the model needs a fixed size (default: its working resolution)",
     )
-    args = parser.parse_args(argv)
-    from colorjax import checkpointing
-    from colorjax.inference.colorizer import Colorizer, InferenceError, open_model
-    from colorjax.weights import registry as weights
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from colorjax.inference.colorizer import Colorizer, open_model
+    from colorjax.inference.export import export_model
 
     try:
         run = open_model(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
@@ -81,14 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             "fixed_size": colorizer.fixed_size,
         }
         manifest = export_model(model, colorizer.variables, args.output, args.format, size=size, settings=settings)
-    except (
-        ExportError,
-        InferenceError,
-        weights.WeightsError,
-        checkpointing.CheckpointError,
-        ValueError,
-    ) as error:
-        print(f"error: {error}".splitlines()[0], file=sys.stderr)
+    except (ColorjaxError, ValueError) as error:
+        cli.print_error(error)
         return 1
     worst = max(manifest["check"]["max_abs_difference"].values())
     print(
@@ -99,4 +100,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

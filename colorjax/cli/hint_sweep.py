@@ -1,4 +1,4 @@
-"""How much colour hints help: `python -m colorjax hint-sweep --workdir RUN PHOTOS... --num-hints 0 1 10`.
+"""How much colour hints help: `python -m colorjax.hint_sweep --workdir RUN PHOTOS... --num-hints 0 1 10`.
 
 For every photo (files or folders, searched recursively) and every count N, N points are sampled from the photo's
 own colours as the authors' evaluation does (`test_sweep.py` in richzhang/colorization-pytorch: centred-Gaussian
@@ -7,26 +7,21 @@ photo with them (N = 0: the automatic mode) and the mean Euclidean ab error agai
 photo's own size. Prints one line per count; `--picture OUT.png` also writes, for the first `--picture-rows`
 photos, the columns gray with the hint patches drawn | no hints | with the largest N | truth.
 
-    python -m colorjax hint-sweep --workdir runs/sig_hints ../shared/data/intel_scenes_150/test \
+    python -m colorjax.hint_sweep --workdir runs/sig_hints ../shared/data/intel_scenes_150/test \
         --num-hints 0 1 10 --picture docs/hints_before_after.jpg
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from colorjax import checkpointing, files, hints
+from colorjax import ColorjaxError
 from colorjax.cli import common as cli
-from colorjax.evaluation import visualize
-from colorjax.evaluation.hint_sweep import sweep, tile
-from colorjax.inference import InferenceError, open_colorizer
 
 
-def main(argv: list[str] | None = None) -> int:
-
-    parser = argparse.ArgumentParser(prog="python -m colorjax hint-sweep", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.ArgumentParser(prog="python -m colorjax.hint_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("photos", nargs="+", metavar="PHOTO", help="colour photos or folders")
     parser.add_argument("--workdir", required=True, help="a run of a model that takes hints")
     parser.add_argument("--step", type=cli.step_arg, default="latest", help="latest, best or N")
@@ -35,9 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-photos", type=int, help="only the first N photos (sorted)")
     parser.add_argument("--picture", help="write the before/after picture here (.png or .jpg)")
     parser.add_argument("--picture-rows", type=int, default=4, help="photos in the picture")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if min(args.num_hints) < 0:
         parser.error("--num-hints takes counts >= 0")
+    from colorjax import files
+    from colorjax.evaluation import visualize
+    from colorjax.evaluation.hint_sweep import sweep, tile
+    from colorjax.inference import open_colorizer
+
     try:
         colorizer = open_colorizer(workdir=args.workdir, step=args.step)
         colorizer.check_takes_hints()
@@ -51,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             hint_size=args.hint_size,
             picture_rows=args.picture_rows if args.picture else 0,
         )
-    except (InferenceError, hints.HintError, files.OutputError, checkpointing.CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except ColorjaxError as e:
+        cli.print_error(e)
         return 1
     print(f"{colorizer.description}, {len(paths)} photos, points of {args.hint_size} px:")
     for count, error in errors.items():
@@ -69,4 +74,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
-from colorjax import data, quantize
+from colorjax import ColorjaxError
 from colorjax.cli import common as cli
-from colorjax.train.prior import DEFAULT_BATCH_SIZE, _check_out_path, compute_prior, save_prior
+
+# colorjax.train.prior.DEFAULT_BATCH_SIZE, written out here: that module imports JAX, which --help does without
+# (tests/test_command_manners.py checks that the two agree).
+DEFAULT_BATCH_SIZE = 64
 
 USAGE = """usage: python -m colorjax.prior --config CONFIG[:VARIANT] --out F.npy [--max-images N]
                                 [--config.FIELD=VALUE ...]
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except cli.UsageError as e:
         cli.print_error(e)
         return cli.USAGE_ERROR
+    import numpy as np
+
+    from colorjax import quantize
+    from colorjax.train.prior import _check_out_path, compute_prior, save_prior
+
     config = flag_values.config
     try:
         _check_out_path(flag_values.out)  # before the long part
@@ -82,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             sigma=flag_values.sigma,
         )
         path = save_prior(result.prior, flag_values.out)
-    except (data.DataError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ColorjaxError, ValueError, FileNotFoundError) as e:
+        cli.print_error(e)
         return 1
     lam = config.loss.lam if "lam" in config.loss else quantize.REBALANCE_LAMBDA
     low, high = result.rebalance_range(lam)
@@ -101,4 +107,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

@@ -42,30 +42,35 @@ METRICS is the dict `colorjax.evaluation.metrics.finalize` returns, optionally w
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from colorjax.evaluation.report import load_metrics, write_report
+from colorjax.cli import common as cli
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.ArgumentParser(
         prog="python -m colorjax.report",
         description="Compare evaluated runs (metrics.json files or run directories) with the baselines.",
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_OR_METRICS")
     parser.add_argument("--output", default="report", help="folder for report.md and the PNGs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from colorjax.evaluation.report import load_metrics, write_report
+
     try:
         runs = [load_metrics(argument) for argument in args.runs]
         written = write_report(runs, args.output)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError) as error:  # a metrics file it cannot read: exit 2, as always
+        cli.print_error(error)
+        return cli.USAGE_ERROR
     print(written["markdown"].read_text())
     print("wrote " + ", ".join(str(path) for path in written.values()))
     return 0
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import sys
 
-from colorjax import serve
+from colorjax import ColorjaxError, serve
 from colorjax.cli import common as cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m colorjax.serve",
         description=__doc__.split("\n\n")[0],
         epilog="See docs/serve.md for the API and for running it on a GPU VM behind SSH port-forwarding.",
@@ -97,15 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
         from colorjax.serve.app import create_app
     except ImportError as e:
-        print(
-            f"error: the app needs the 'serve' extra ({e.name} is missing): pip install 'colorjax[serve]'",
-            file=sys.stderr,
-        )
+        cli.print_error(f"the app needs the 'serve' extra ({e.name} is missing): pip install 'colorjax[serve]'")
         return 1
-    from colorjax.checkpointing import CheckpointError
-    from colorjax.inference.colorizer import InferenceError, open_colorizer
-    from colorjax.serve.db import DatabaseError
-    from colorjax.weights import registry as weights
+    from colorjax.inference.colorizer import open_colorizer
 
     try:
         colorizer = open_colorizer(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
@@ -118,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             model_concurrency=args.concurrency,
             https_only_cookies=args.https_cookies,
         )
-    except (InferenceError, CheckpointError, DatabaseError, weights.WeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except ColorjaxError as e:
+        cli.print_error(e)
         return 1
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"colorjax app with {colorizer.description}: http://{host}:{args.port}/", flush=True)
@@ -141,4 +134,4 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

@@ -11,16 +11,18 @@ run. Its `config.inference` holds the authors' demo sizing (256 x 256, square), 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from colorjax import runs
+from colorjax import ColorjaxError
+from colorjax.cli import common as cli
 from colorjax.weights.registry import KNOWN_WEIGHTS, WeightsError, cache_dir, download
 
 
 def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = None) -> Path:
     """Writes `workdir` (config.json + a step-0 checkpoint) from published weights (`runs.published_run`); returns
     the workdir. Refuses a workdir that already holds a run."""
+    from colorjax import runs  # imports JAX: not at module level, so --help answers at once
+
     workdir = Path(workdir)
     if (workdir / runs.CHECKPOINT_DIR).exists() or (workdir / runs.CONFIG_FILE).exists():
         raise WeightsError(f"{workdir} already holds a run; choose a new --workdir.")
@@ -29,8 +31,8 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     return workdir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorjax.weights", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.ArgumentParser(prog="python -m colorjax.weights", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the known weights, where they come from, and whether they are cached")
     fetch = commands.add_parser("download", help="download known weights into the cache (once)")
@@ -39,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("weights", metavar="NAME|PATH", help="a known name or a weights file")
     run.add_argument("--workdir", required=True, help="the run directory to create")
     run.add_argument("--model", help="the model of a weights file with an unknown name")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
             print(f"cache: {cache_dir()}")
@@ -56,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"Wrote {workdir}: colour with `python -m colorjax.colorize --workdir {workdir} PHOTOS --output "
                 "DIR`, or fine-tune with --config.model_init=" + str(workdir)
             )
-    except WeightsError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ColorjaxError as error:
+        cli.print_error(error)
         return 1
     return 0
 
 
 def run(argv: list[str] | None = None) -> None:
-    sys.exit(main(argv))
+    cli.run_cli(main, argv)

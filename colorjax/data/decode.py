@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from colorjax import ColorjaxError
+
 # Routes chosen by `probe` (what `tf_decode` does with a file).
 TF_JPEG, TF_PNG, PYTHON, TOO_LARGE, UNREADABLE = range(5)
 FAILED = (TOO_LARGE, UNREADABLE)
@@ -43,7 +45,7 @@ _JPEG_END = b"\xff\xd9"  # EOI, the marker a complete JPEG ends with
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa", "RGBX")
 
 
-class ImageError(ValueError):
+class ImageError(ColorjaxError, ValueError):
     """A file that cannot be used as a photo; the message is one line naming the file and why."""
 
     pixels: int = 0  # Set when the file is over the pixel limit (0: not known).

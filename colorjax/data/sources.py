@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from colorjax import ColorjaxError
 from colorjax.data.preprocess import plain
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ SAMPLE_PHOTOS = {
 # Elements smaller than this many records per tf.data "block" are merged with the following epochs, so a tiny
 
 
-class DataError(ValueError):
+class DataError(ColorjaxError, ValueError):
     """A problem with the input data that the user must fix (the message says how)."""
 
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from colorjax import color, config_lib, data, files, parallel, runs
+from colorjax import ColorjaxError, color, config_lib, data, files, parallel, runs
 from colorjax.evaluation import evaluator, metrics, report
 from colorjax.evaluation.evaluator import Classifier, FeatureExtractor
 
@@ -24,7 +24,7 @@ DEFAULT_IMAGES_PER_DEVICE = 16
 VGG16_INPUT_SIZE = 224
 
 
-class EvaluateError(ValueError):
+class EvaluateError(ColorjaxError, ValueError):
     """A problem the user can fix (bad path, missing weights, wrong option); printed as one line."""
 
 

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color, data, parallel
+from colorjax import ColorjaxError, color, data, parallel
 from colorjax.evaluation import metrics, plots, report, visualize
 
 ROW_NAMES = ("prediction", "ground_truth", "gray", "mean_colour")
@@ -59,7 +59,7 @@ PER_IMAGE_COLUMNS = (
 )
 
 
-class EvaluationError(ValueError):
+class EvaluationError(ColorjaxError, ValueError):
     """Nothing could be evaluated (the message says why); printed as one line."""
 
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color, config_lib, models, runs
+from colorjax import ColorjaxError, color, config_lib, models, runs
 from colorjax.hints import Hint, HintError, hint_maps
 from colorjax.models.jit import jitted_apply
 
@@ -41,7 +41,7 @@ _DEFAULTS = config_lib.base_config().inference
 # As in the authors' demo, published weights see the photo resized to 256 x 256.
 
 
-class InferenceError(ValueError):
+class InferenceError(ColorjaxError, ValueError):
     """A problem the user can fix (bad path, no checkpoint, unreadable image, wrong option); printed as one line."""
 
 

@@ -46,12 +46,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import ColorjaxError
+
 FORMATS = ("stablehlo", "onnx")
 INPUT_NAME = "L"
 DYNAMIC_AXES = ("batch", "height", "width")
 
 
-class ExportError(ValueError):
+class ExportError(ColorjaxError, ValueError):
     """An export the user asked for that cannot be done; printed as one line."""
 
 

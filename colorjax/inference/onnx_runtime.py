@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from colorjax import ColorjaxError
 
-class OnnxRuntimeError(ValueError):
+
+class OnnxRuntimeError(ColorjaxError, ValueError):
     """The export cannot be loaded or cannot take this input; the message is one line."""
 
 

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from colorjax import ColorjaxError
+
 SCHEMA_VERSION = 2
 
 _MIGRATIONS = {
@@ -54,7 +56,7 @@ _MIGRATIONS = {
 }
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(ColorjaxError):
     """The database file cannot be used (written by a newer colorjax, or not a database); printed as one line."""
 
 

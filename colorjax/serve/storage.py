@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorjax import color
+from colorjax import ColorjaxError, color
 from colorjax.data import decode
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
@@ -35,7 +35,7 @@ FILE_NAMES = {
 THUMBNAIL_SIDE = 320
 
 
-class UploadError(ValueError):
+class UploadError(ColorjaxError, ValueError):
     """An upload the app refuses; `status` is the HTTP status that says why (400 bad, 413 too large)."""
 
     def __init__(self, status: int, message: str):

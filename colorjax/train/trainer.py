@@ -40,7 +40,7 @@ import numpy as np
 import optax
 from etils import epath
 
-from colorjax import checkpointing, config_lib, data, models, parallel, runs
+from colorjax import ColorjaxError, checkpointing, config_lib, data, models, parallel, runs
 from colorjax import hints as hints_lib
 from colorjax.data import Position
 from colorjax.data.input_wait import InputWaitTimer
@@ -107,7 +107,7 @@ class TrainingInterrupted(Exception):
         super().__init__(f"Stopped at step {step}; rerun the same command to resume.")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(ColorjaxError):
     """The loss became NaN or infinite."""
 
 

@@ -498,11 +498,11 @@ def colorize_video_files(
     frames: bool = False,
     progress: bool = True,
     global_features: np.ndarray | None = None,
-) -> int:
+) -> list[str]:
     """Colours every (video, output path relative to `output`) into `output/<relative>.mp4` (PNG frames in
-    `output/<relative>_frames/` with `frames`); a video that fails gets one `error:` line on stderr and the others
-    still run. Returns the number of failures."""
-    failures = 0
+    `output/<relative>_frames/` with `frames`), one line per video on stdout; a video that fails does not stop the
+    others. Returns one line per failed video (the `VideoError`'s message), for the command to print."""
+    failures = []
     for path, relative in inputs:
         target = output / relative.with_suffix(".mp4")
         frames_dir = target.with_name(target.stem + "_frames") if frames else None
@@ -517,8 +517,7 @@ def colorize_video_files(
                 global_features=global_features,
             )
         except VideoError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failures += 1
+            failures.append(str(e))
             continue
         info = result.info
         padded = " (odd size padded by one pixel for H.264 4:2:0)" if info.width % 2 or info.height % 2 else ""

@@ -40,6 +40,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from colorjax import ColorjaxError
+
 # torch.save's legacy stream starts with this pickled number, then the protocol version.
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
@@ -91,7 +93,7 @@ TORCH_DTYPES: dict[str, np.dtype] = {
 StateDict = dict[str, np.ndarray]
 
 
-class PthError(ValueError):
+class PthError(ColorjaxError, ValueError):
     """A weights file colorjax cannot (or will not) read; the message is one line naming the file."""
 
 

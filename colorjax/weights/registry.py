@@ -35,11 +35,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from colorjax import ColorjaxError
+
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 _CHUNK = 1 << 20
 
 
-class WeightsError(ValueError):
+class WeightsError(ColorjaxError, ValueError):
     """A weights name, file or download problem the user can fix; the message is one line saying how."""
 
 
