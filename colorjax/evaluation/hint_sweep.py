@@ -1,4 +1,4 @@
-"""How much colour hints help: `python -m colorjax hint-sweep --workdir RUN PHOTOS... --num-hints 0 1 10`.
+"""How much colour hints help: `python -m colorjax.hint_sweep --workdir RUN PHOTOS... --num-hints 0 1 10`.
 
 For every photo (files or folders, searched recursively) and every count N, N points are sampled from the photo's
 own colours as the authors' evaluation does (`test_sweep.py` in richzhang/colorization-pytorch: centred-Gaussian
@@ -7,7 +7,7 @@ photo with them (N = 0: the automatic mode) and the mean Euclidean ab error agai
 photo's own size. Prints one line per count; `--picture OUT.png` also writes, for the first `--picture-rows`
 photos, the columns gray with the hint patches drawn | no hints | with the largest N | truth.
 
-    python -m colorjax hint-sweep --workdir runs/sig_hints ../shared/data/intel_scenes_150/test \
+    python -m colorjax.hint_sweep --workdir runs/sig_hints ../shared/data/intel_scenes_150/test \
         --num-hints 0 1 10 --picture docs/hints_before_after.jpg
 """
 
