@@ -406,7 +406,7 @@ def test_concurrent_users_get_exactly_their_own_history(colorizer, tmp_path):
 
 
 def test_cli_help_exits_zero(capsys):
-    from colorjax.serve.__main__ import main
+    from colorjax.cli.serve import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
@@ -414,7 +414,7 @@ def test_cli_help_exits_zero(capsys):
 
 
 def test_cli_reports_a_missing_run_in_one_line(tmp_path, capsys):
-    from colorjax.serve.__main__ import main
+    from colorjax.cli.serve import main
 
     assert main(["--workdir", str(tmp_path / "nope"), "--data-dir", str(tmp_path / "d")]) == 1
     assert "does not exist" in capsys.readouterr().err
@@ -423,7 +423,7 @@ def test_cli_reports_a_missing_run_in_one_line(tmp_path, capsys):
 def test_cli_weights_by_name_errors_in_one_line(tmp_path, capsys, monkeypatch):
     """`--weights NAME` goes through the weights registry: an unknown name lists the known ones; a known name
     that cannot be downloaded says which URL failed and where to put the file (nothing reaches the internet)."""
-    from colorjax.serve.__main__ import main
+    from colorjax.cli.serve import main
 
     assert main(["--weights", "nosuch", "--data-dir", str(tmp_path / "d")]) == 1
     assert "known names: eccv16, siggraph17" in capsys.readouterr().err
