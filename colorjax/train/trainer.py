@@ -24,13 +24,15 @@ shows them all. The progress line is printed: it is the console's own display, n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -322,51 +324,13 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
     # ------------------------------------------------------------------------------------------------- setup
     data.hide_accelerators_from_tensorflow()
     process_index, process_count = jax.process_index(), jax.process_count()
-    from clu import metric_writers
-
-    writer = metric_writers.create_default_writer(
-        str(workdir / runs.TENSORBOARD_DIR), just_logging=process_index > 0, asynchronous=True
-    )
+    writer = _metric_writer(workdir, process_index)
     total_steps = config.num_train_steps
 
     # ------------------------------------------------------------------------------------------------- input
     local_batch = parallel.local_batch_size(config.batch_size)
-    train_source, eval_source, eval_split, eval_note = _sources(config, process_index, process_count)
-    if eval_split != config.data.eval_split:
-        config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy that records the split evaluated
-        config.data.eval_split = eval_split
+    config, train_source, eval_source = _input(config, workdir, process_index, process_count)
     class_names = train_source.class_names
-    config, classifier_note = resolve_classifier(config, class_names)
-    if process_index == 0:
-        kept, changes = config_lib.keep_previous_config(workdir, config)
-        if changes:
-            log.warning(
-                "The config differs from this run's last start (that one is kept as %s):\n  %s",
-                kept.name,
-                "\n  ".join(changes),
-            )
-        runs.write_config(config, workdir)
-        classes = f", {len(class_names)} classes" if class_names else ""
-        log.info(
-            "Training on %s: %d images%s.",
-            train_source.description,
-            train_source.num_examples,
-            classes,
-        )
-        if classifier_note:
-            log.info(classifier_note)
-        if eval_note:
-            log.info(eval_note)
-        if eval_source is not None:
-            count = eval_source.num_examples
-            used = count if config.eval_max_images is None else min(count, config.eval_max_images)
-            log.info(
-                "Evaluating on %s (split %r): %d images%s.",
-                eval_source.description,
-                config.data.eval_split,
-                used,
-                f" of {count} (config.eval_max_images)" if used < count else "",
-            )
 
     # ------------------------------------------------------------------------------------------------- model
     model_kwargs = models.model_kwargs(config, class_names)
@@ -383,55 +347,22 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
     # threefry's on CPU (39 s -> 12 s for a small VGG16), and init quality does not depend on the generator.
     init_rng = jax.random.key(config.seed, impl="rbg")
     abstract_state = jax.eval_shape(init_state, init_rng)
-    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), abstract_state)
-    batch_sharding = parallel.data_sharding(mesh)
-    replicated = parallel.replicated(mesh)
-    num_params = sum(x.size for x in jax.tree.leaves(abstract_state.params))
+    shardings = _Shardings.on(mesh, abstract_state)
     if process_index == 0:
-        log.info(
-            "Model %s: %s trainable parameters; global batch %d on %d %s device(s), %d steps.",
-            config.model.name,
-            f"{num_params:,}",
-            config.batch_size,
-            jax.device_count(),
-            jax.devices()[0].platform.upper(),
-            total_steps,
-        )
+        _log_model(config, abstract_state)
 
     # ------------------------------------------------------------------------------------------ train step
-    train_step = jax.jit(
-        make_train_step(model, loss_fn, tx, schedule, hints=config.hints),
-        in_shardings=(state_sharding, batch_sharding, replicated),
-        out_shardings=(state_sharding, replicated),
-        donate_argnums=(0,),
-    )
-
-    state_is_sound = jax.jit(
-        make_soundness_check(model, loss_fn),
-        in_shardings=(state_sharding, batch_sharding),
-        out_shardings=replicated,
-    )
-
-    def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
-        """Feeds an evaluation metric to a reduce-on-plateau optimizer (a no-op for other optimizers)."""
-        return state.replace(opt_state=optim.record_validation_loss(state.opt_state, value))
-
-    record_evaluation = jax.jit(
-        record_evaluation,
-        in_shardings=(state_sharding, replicated),
-        out_shardings=state_sharding,
-        donate_argnums=(0,),
-    )
+    steps = _compile_steps(model, loss_fn, tx, schedule, config.hints, shardings)
 
     # -------------------------------------------------------------------------------- restore or initialise
     checkpoints = runs.open_checkpoints(workdir, config)
-    abstract_sharded = checkpointing.abstract_with_shardings(abstract_state, state_sharding)
+    abstract_sharded = checkpointing.abstract_with_shardings(abstract_state, shardings.state)
     state, start_position = _restore_or_initialise(
         config,
         checkpoints,
         abstract_sharded,
-        lambda: jax.jit(init_state, out_shardings=state_sharding)(init_rng),
-        state_sharding,
+        lambda: jax.jit(init_state, out_shardings=shardings.state)(init_rng),
+        shardings.state,
         tx,
         model_kwargs,
         local_batch,
@@ -439,35 +370,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
     first_step = int(state.step)
 
     # ------------------------------------------------------------------------------------------- evaluation
-    evaluation = None
+    evaluate = None
     if eval_source is not None:
-        evaluation = evaluator.Evaluator(
-            model,
-            config.data.color_space,
-            mesh,
-            loss_fn=loss_fn,
-            baselines=False,
-            num_grid=config.num_grid_images,
-        )
-
-    eval_skipped = data.SkippedFiles()  # Kept across evaluations: each skipped file is named once.
-
-    def evaluate(state: TrainState, step: int) -> dict[str, float]:
-        total, host_batches = evaluator.batches(
-            eval_source, config.data, local_batch, config.eval_max_images, eval_skipped
-        )
-        results = evaluation.run(state.variables(), host_batches, total)
-        scalars = results.scalars()
-        writer.write_scalars(step, scalars)
-        grid = results.grids.first_grid()
-        if process_index == 0 and grid is not None:
-            writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
-            visualize.save_png(grid, workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
-        log.info("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())))
-        if eval_skipped.grey or eval_skipped.unreadable:
-            grey, unreadable = len(eval_skipped.grey), len(eval_skipped.unreadable)
-            log.info("  eval left out %d grey photo(s) and %d unreadable file(s)", grey, unreadable)
-        return scalars
+        evaluate = _Evaluation(config, model, loss_fn, mesh, eval_source, local_batch, writer, workdir)
 
     # ------------------------------------------------------------------------------------------------- loop
     train_stream = data.TrainStream(
@@ -479,59 +384,24 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         start=start_position,
     )
     preemption = Preemption()
-    input_wait = InputWaitTimer()  # the share of step time spent waiting for input
-    progress = ProgressLine(total_steps, config.batch_size, first_step)
-    pending_metrics: list[dict[str, jax.Array]] = []
-    last_eval: dict[str, float] = {}
-    last_train: dict[str, float] = {}
+    loop = _Loop(
+        config=config,
+        mesh=mesh,
+        train_rng=train_rng,
+        steps=steps,
+        evaluate=evaluate,
+        checkpoints=checkpoints,
+        writer=writer,
+        train_stream=train_stream,
+        preemption=preemption,
+        input_wait=InputWaitTimer(),  # the share of step time spent waiting for input
+        progress=ProgressLine(total_steps, config.batch_size, first_step),
+        meta={"class_names": class_names, "model_kwargs": model_kwargs},
+    )
     if first_step >= total_steps:
         log.info("Training already finished (%d/%d steps).", first_step, total_steps)
-    stopped_at = None
     try:
-        for step in range(first_step + 1, total_steps + 1):
-            batch = parallel.host_to_global(input_wait.next(train_stream), mesh)
-            state, step_metrics = train_step(state, batch, train_rng)
-            pending_metrics.append(step_metrics)
-            stop = preemption.should_stop(step)
-            saving = itstime(step, config.checkpoint_every, total_steps) or stop
-            evaluating = evaluation is not None and itstime(step, config.eval_every, total_steps)
-            if itstime(step, config.log_every, total_steps) or saving or evaluating:
-                means = _check_and_average(pending_metrics, step, config, checkpoints.latest_step())
-                pending_metrics = []
-                means["train/input_wait_percent"] = input_wait.percent_and_reset()
-                means.update(progress.update(step, means["train/loss"], means["train/input_wait_percent"]))
-                writer.write_scalars(step, means)
-                last_train = means
-            eval_metrics = None
-            if evaluating:
-                eval_metrics = last_eval = evaluate(state, step)
-                if config.optimizer.reduce_on_plateau:
-                    state = record_evaluation(state, jnp.float32(eval_metrics[config.plateau_metric]))
-                    scale = optim.plateau_scale(state.opt_state)
-                    writer.write_scalars(step, {"train/plateau_lr_scale": scale})
-            if saving or evaluating:
-                positions = parallel.gather_from_processes([train_stream.position.epoch, train_stream.position.index])
-                meta = {
-                    "step": step,
-                    "config": json.loads(config.to_json_best_effort()),
-                    "data_positions": positions.tolist(),
-                    "class_names": class_names,
-                    "model_kwargs": model_kwargs,
-                }
-                if not bool(state_is_sound(state, batch)):
-                    raise TrainingDiverged(
-                        _divergence_message(
-                            f"the weights after step {step} are not finite or give a non-finite loss",
-                            config,
-                            checkpoints.latest_step(),
-                        )
-                    )
-                checkpoints.save(step, state, meta, metrics=eval_metrics)
-                progress.pause_ended()
-                input_wait.reset()
-            if stop:
-                stopped_at = step
-                break
+        stopped_at = loop.run(state, first_step)
     finally:
         train_stream.close()
         preemption.restore()
@@ -539,13 +409,265 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         writer.flush()
         _log_skipped(train_stream)
     if process_index == 0:
-        log.info("Checkpoints: %s", checkpoints.directory)
-        log.info("TensorBoard: tensorboard --logdir %s", workdir / runs.TENSORBOARD_DIR)
-        if (workdir / runs.IMAGES_DIR).exists():
-            log.info("Images (gray | predicted | truth): %s", workdir / runs.IMAGES_DIR)
+        _log_outputs(workdir, checkpoints)
     if stopped_at is not None:
         raise TrainingInterrupted(stopped_at)
-    return {**last_train, **last_eval}
+    return {**loop.last_train, **loop.last_eval}
+
+
+# Setup and input -----------------------------------------------------------------------------------------------
+
+
+def _metric_writer(workdir: epath.Path, process_index: int):
+    """clu's writer of the run's TensorBoard scalars and images (process 0's; the others only log)."""
+    from clu import metric_writers
+
+    return metric_writers.create_default_writer(
+        str(workdir / runs.TENSORBOARD_DIR), just_logging=process_index > 0, asynchronous=True
+    )
+
+
+def _input(config: ml_collections.ConfigDict, workdir: epath.Path, process_index: int, process_count: int):
+    """(config as this run uses it, training source, evaluation source or None). The config records the split
+    evaluated and the classifier as resolved (`resolve_classifier`); process 0 writes it to the workdir, keeping
+    the last start's, and says what the run trains and evaluates on."""
+    train_source, eval_source, eval_split, eval_note = _sources(config, process_index, process_count)
+    if eval_split != config.data.eval_split:
+        config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy that records the split evaluated
+        config.data.eval_split = eval_split
+    config, classifier_note = resolve_classifier(config, train_source.class_names)
+    if process_index == 0:
+        _write_config(config, workdir)
+        _log_input(config, train_source, eval_source, notes=(classifier_note, eval_note))
+    return config, train_source, eval_source
+
+
+def _write_config(config: ml_collections.ConfigDict, workdir: epath.Path) -> None:
+    kept, changes = config_lib.keep_previous_config(workdir, config)
+    if changes:
+        log.warning(
+            "The config differs from this run's last start (that one is kept as %s):\n  %s",
+            kept.name,
+            "\n  ".join(changes),
+        )
+    runs.write_config(config, workdir)
+
+
+def _log_input(config: ml_collections.ConfigDict, train_source, eval_source, notes: tuple[str | None, ...]) -> None:
+    class_names = train_source.class_names
+    classes = f", {len(class_names)} classes" if class_names else ""
+    log.info(
+        "Training on %s: %d images%s.",
+        train_source.description,
+        train_source.num_examples,
+        classes,
+    )
+    for note in notes:
+        if note:
+            log.info(note)
+    if eval_source is not None:
+        count = eval_source.num_examples
+        used = count if config.eval_max_images is None else min(count, config.eval_max_images)
+        log.info(
+            "Evaluating on %s (split %r): %d images%s.",
+            eval_source.description,
+            config.data.eval_split,
+            used,
+            f" of {count} (config.eval_max_images)" if used < count else "",
+        )
+
+
+# Mesh, shardings and the compiled steps ------------------------------------------------------------------------
+
+
+class _Shardings(NamedTuple):
+    """Where the train state, a batch and everything else live on the mesh."""
+
+    state: Any  # A TrainState of shardings: replicated (data parallelism).
+    batch: jax.sharding.Sharding  # Split along the batch axis.
+    replicated: jax.sharding.Sharding
+
+    @classmethod
+    def on(cls, mesh: jax.sharding.Mesh, abstract_state: TrainState) -> _Shardings:
+        state = jax.tree.map(lambda _: parallel.replicated(mesh), abstract_state)
+        return cls(state, parallel.data_sharding(mesh), parallel.replicated(mesh))
+
+
+def _log_model(config: ml_collections.ConfigDict, abstract_state: TrainState) -> None:
+    num_params = sum(x.size for x in jax.tree.leaves(abstract_state.params))
+    log.info(
+        "Model %s: %s trainable parameters; global batch %d on %d %s device(s), %d steps.",
+        config.model.name,
+        f"{num_params:,}",
+        config.batch_size,
+        jax.device_count(),
+        jax.devices()[0].platform.upper(),
+        config.num_train_steps,
+    )
+
+
+class _Steps(NamedTuple):
+    """The jitted functions the loop calls, over the mesh."""
+
+    train_step: Callable  # (state, batch, rng) -> (state, metrics); donates the state.
+    state_is_sound: Callable  # (state, batch) -> bool: checked before every save.
+    record_evaluation: Callable  # (state, metric) -> state; donates the state.
+
+
+def _compile_steps(model, loss_fn, tx, schedule, hints, shardings: _Shardings) -> _Steps:
+    train_step = jax.jit(
+        make_train_step(model, loss_fn, tx, schedule, hints=hints),
+        in_shardings=(shardings.state, shardings.batch, shardings.replicated),
+        out_shardings=(shardings.state, shardings.replicated),
+        donate_argnums=(0,),
+    )
+
+    state_is_sound = jax.jit(
+        make_soundness_check(model, loss_fn),
+        in_shardings=(shardings.state, shardings.batch),
+        out_shardings=shardings.replicated,
+    )
+
+    def record_evaluation(state: TrainState, value: jax.Array) -> TrainState:
+        """Feeds an evaluation metric to a reduce-on-plateau optimizer (a no-op for other optimizers)."""
+        return state.replace(opt_state=optim.record_validation_loss(state.opt_state, value))
+
+    record_evaluation = jax.jit(
+        record_evaluation,
+        in_shardings=(shardings.state, shardings.replicated),
+        out_shardings=shardings.state,
+        donate_argnums=(0,),
+    )
+    return _Steps(train_step, state_is_sound, record_evaluation)
+
+
+# Evaluation and the loop ---------------------------------------------------------------------------------------
+
+
+class _Evaluation:
+    """`evaluate(state, step) -> scalars`: the evaluation split through `evaluator.Evaluator`, its scalars written
+    and logged, its picture grid written (TensorBoard and images/) by process 0."""
+
+    def __init__(self, config, model, loss_fn, mesh, eval_source, local_batch: int, writer, workdir: epath.Path):
+        self.evaluator = evaluator.Evaluator(
+            model,
+            config.data.color_space,
+            mesh,
+            loss_fn=loss_fn,
+            baselines=False,
+            num_grid=config.num_grid_images,
+        )
+        self.config, self.source, self.local_batch = config, eval_source, local_batch
+        self.writer, self.workdir = writer, workdir
+        self.skipped = data.SkippedFiles()  # Kept across evaluations: each skipped file is named once.
+
+    def __call__(self, state: TrainState, step: int) -> dict[str, float]:
+        config, skipped = self.config, self.skipped
+        total, host_batches = evaluator.batches(
+            self.source, config.data, self.local_batch, config.eval_max_images, skipped
+        )
+        results = self.evaluator.run(state.variables(), host_batches, total)
+        scalars = results.scalars()
+        self.writer.write_scalars(step, scalars)
+        grid = results.grids.first_grid()
+        if jax.process_index() == 0 and grid is not None:
+            self.writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
+            visualize.save_png(grid, self.workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
+        log.info("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())))
+        if skipped.grey or skipped.unreadable:
+            grey, unreadable = len(skipped.grey), len(skipped.unreadable)
+            log.info("  eval left out %d grey photo(s) and %d unreadable file(s)", grey, unreadable)
+        return scalars
+
+
+@dataclasses.dataclass
+class _Loop:
+    """The training loop: a step per batch, then as due the logged means (which stop a diverged run), an
+    evaluation (fed to a reduce-on-plateau optimizer), a checkpoint of a state checked sound; a preemption saves
+    and stops. `last_train` and `last_eval` are the last metrics logged."""
+
+    config: ml_collections.ConfigDict
+    mesh: jax.sharding.Mesh
+    train_rng: jax.Array
+    steps: _Steps
+    evaluate: _Evaluation | None
+    checkpoints: Any
+    writer: Any
+    train_stream: data.TrainStream
+    preemption: Preemption
+    input_wait: InputWaitTimer
+    progress: ProgressLine
+    meta: dict[str, Any]  # What every checkpoint records besides the step, the config and the input positions.
+    pending_metrics: list[dict[str, jax.Array]] = dataclasses.field(default_factory=list)
+    last_train: dict[str, float] = dataclasses.field(default_factory=dict)
+    last_eval: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def run(self, state: TrainState, first_step: int) -> int | None:
+        """Trains from `first_step` to the config's last step; the step a preemption stopped at, else None."""
+        config, total_steps = self.config, self.config.num_train_steps
+        for step in range(first_step + 1, total_steps + 1):
+            batch = parallel.host_to_global(self.input_wait.next(self.train_stream), self.mesh)
+            state, step_metrics = self.steps.train_step(state, batch, self.train_rng)
+            self.pending_metrics.append(step_metrics)
+            stop = self.preemption.should_stop(step)
+            saving = itstime(step, config.checkpoint_every, total_steps) or stop
+            evaluating = self.evaluate is not None and itstime(step, config.eval_every, total_steps)
+            if itstime(step, config.log_every, total_steps) or saving or evaluating:
+                self._log_train(step)
+            eval_metrics = None
+            if evaluating:
+                state, eval_metrics = self._evaluate(state, step)
+            if saving or evaluating:
+                self._save(state, batch, step, eval_metrics)
+            if stop:
+                return step
+        return None
+
+    def _log_train(self, step: int) -> None:
+        means = _check_and_average(self.pending_metrics, step, self.config, self.checkpoints.latest_step())
+        self.pending_metrics = []
+        means["train/input_wait_percent"] = self.input_wait.percent_and_reset()
+        means.update(self.progress.update(step, means["train/loss"], means["train/input_wait_percent"]))
+        self.writer.write_scalars(step, means)
+        self.last_train = means
+
+    def _evaluate(self, state: TrainState, step: int) -> tuple[TrainState, dict[str, float]]:
+        eval_metrics = self.last_eval = self.evaluate(state, step)
+        if self.config.optimizer.reduce_on_plateau:
+            state = self.steps.record_evaluation(state, jnp.float32(eval_metrics[self.config.plateau_metric]))
+            scale = optim.plateau_scale(state.opt_state)
+            self.writer.write_scalars(step, {"train/plateau_lr_scale": scale})
+        return state, eval_metrics
+
+    def _save(self, state: TrainState, batch: dict[str, jax.Array], step: int, eval_metrics) -> None:
+        """A checkpoint of `state` after `step`, with the input's position; refused if the state is not sound."""
+        position = self.train_stream.position
+        positions = parallel.gather_from_processes([position.epoch, position.index])
+        meta = {
+            "step": step,
+            "config": json.loads(self.config.to_json_best_effort()),
+            "data_positions": positions.tolist(),
+            **self.meta,
+        }
+        if not bool(self.steps.state_is_sound(state, batch)):
+            raise TrainingDiverged(
+                _divergence_message(
+                    f"the weights after step {step} are not finite or give a non-finite loss",
+                    self.config,
+                    self.checkpoints.latest_step(),
+                )
+            )
+        self.checkpoints.save(step, state, meta, metrics=eval_metrics)
+        self.progress.pause_ended()
+        self.input_wait.reset()
+
+
+def _log_outputs(workdir: epath.Path, checkpoints) -> None:
+    """Where the run's checkpoints, TensorBoard logs and pictures are."""
+    log.info("Checkpoints: %s", checkpoints.directory)
+    log.info("TensorBoard: tensorboard --logdir %s", workdir / runs.TENSORBOARD_DIR)
+    if (workdir / runs.IMAGES_DIR).exists():
+        log.info("Images (gray | predicted | truth): %s", workdir / runs.IMAGES_DIR)
 
 
 # The split a folder source holds out for evaluation (`data.sources`: PATH/validation, PATH/test, ... when the

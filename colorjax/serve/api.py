@@ -1,0 +1,361 @@
+"""The JSON API, documented at /docs: /healthz, colorize, recolor, history, and one image (get, delete).
+
+Errors are `ApiError`s (JSON `{"error": "..."}`); the options a photo is coloured with (`temperature` for ECCV16,
+`hints` for SIGGRAPH17) are validated here, and the upload is read with a bound on its size before anything of it
+is decoded. `image_response` and `delete_image` also serve the pages' image files and delete form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from colorjax import serve
+from colorjax.hints import HintError, check_inside, parse_hints
+from colorjax.serve.db import ImageRecord
+from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, AppState, ColorService, State, small_form
+from colorjax.serve.storage import decode_upload, display_name, download_name, encode, is_color, thumbnail
+
+_FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
+HINTS_EXAMPLE = '[{"x": 120, "y": 40, "color": "#3a7bd5"}]'
+HINTS_SCHEMA = {
+    "type": "string",
+    "description": f"SIGGRAPH17 only: colour points as a JSON list, e.g. {HINTS_EXAMPLE}: x, y in the photo's "
+    "full-resolution pixels (from the top left), the colour as #rrggbb (or 'ab': [a, b] in CIE Lab), optionally "
+    f"an odd patch side 'size' (default 1); at most {serve.MAX_HINTS} points",
+}
+_COLORIZE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/png": {}},
+        "description": "The colorization, exactly the input's size; headers X-Image-Id and Location "
+        "name the new history item.",
+    },
+    400: {"description": '{"error": "..."}: not an image, bad option, bad hints'},
+    401: {"description": '{"error": "..."}: not logged in / bad token'},
+    413: {"description": '{"error": "..."}: over --max-upload-mb or --max-pixels'},
+}
+_COLORIZE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a JPEG, PNG, WebP, BMP or TIFF photo (colour or gray)",
+                        },
+                        "temperature": {
+                            "type": "number",
+                            "minimum": MIN_TEMPERATURE,
+                            "maximum": MAX_TEMPERATURE,
+                            "description": "ECCV16 only: annealed-mean temperature (default 0.38)",
+                        },
+                        "hints": HINTS_SCHEMA,
+                    },
+                }
+            }
+        },
+    }
+}
+_RECOLOR_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "temperature": {
+                            "type": "number",
+                            "minimum": MIN_TEMPERATURE,
+                            "maximum": MAX_TEMPERATURE,
+                            "description": "ECCV16 only: annealed-mean temperature",
+                        },
+                        "hints": {**HINTS_SCHEMA, "description": HINTS_SCHEMA["description"] + "; [] for none"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+router = APIRouter(tags=["api"])
+
+
+@router.get("/healthz")
+def healthz(state: State) -> dict[str, Any]:
+    """Liveness: the model is loaded and the database answers."""
+    colorizer = state.service.colorizer
+    return {
+        "ok": True,
+        "model": type(colorizer.model).__name__,
+        "description": colorizer.description,
+        "images": state.database.image_count(),
+    }
+
+
+@router.post("/api/colorize", response_class=Response, responses=_COLORIZE_RESPONSES, openapi_extra=_COLORIZE_BODY)
+async def api_colorize(request: Request, state: State) -> Response:
+    """Colorizes one photo and adds it to the user's history. Any size up to the server's limits; the model
+    sees a resized copy and its colour is recombined with the photo's full-resolution lightness."""
+    user, how = state.authenticate(request)
+    if user is None:
+        raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
+    upload, fields = await _read_upload(request, state.settings.max_upload_bytes)
+    state.check_csrf(request, how, fields.get("csrf_token"))
+    service = state.service
+    temperature = _temperature(fields.get("temperature"), service)
+    hints = _hint_points(fields.get("hints"), service)
+    rgb = await anyio.to_thread.run_sync(decode_upload, upload[1], state.settings.max_pixels)
+    _check_hints_inside(hints, rgb)
+    colorized, gray = await service.colorize(rgb, temperature, hints)
+    record = ImageRecord(
+        id=state.store.new_id(),
+        user_id=user.id,
+        name=display_name(upload[0]),
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        was_color=is_color(rgb),
+        temperature=temperature if temperature is not None else service.default_temperature,
+        created=time.time(),
+        hints=hints or None,
+    )
+    png = await anyio.to_thread.run_sync(functools.partial(_store_new, state, record, rgb, gray, colorized))
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"X-Image-Id": record.id, "Location": f"/api/images/{record.id}"},
+    )
+
+
+def _store_new(state: AppState, record: ImageRecord, rgb: np.ndarray, gray: np.ndarray, colorized: np.ndarray) -> bytes:
+    png = encode(colorized)
+    state.store.write(
+        record.id,
+        {
+            "input": encode(rgb),
+            "gray": encode(gray),
+            "color": png,
+            "thumb": thumbnail(colorized),
+        },
+    )
+    try:
+        state.database.add_image(record)
+    except Exception:
+        state.store.delete(record.id)
+        raise
+    return png
+
+
+@router.post(
+    "/api/images/{image_id}/recolor",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    openapi_extra=_RECOLOR_BODY,
+)
+async def api_recolor(request: Request, image_id: str, state: State) -> Response:
+    """Re-colours a history item in place from its stored photo: at another annealed-mean temperature (ECCV16,
+    form field `temperature`) or with the user's colour points (SIGGRAPH17, form field `hints`, as for
+    /api/colorize; `[]` goes back to the automatic colours). The item keeps its id; its colorization, thumbnail
+    and saved points are replaced."""
+    form = await small_form(request)
+    user = state.api_user(request, form.get("csrf_token"))
+    record = state.owned_image(image_id, user)
+    service = state.service
+    if not (service.has_temperature or service.takes_hints):
+        raise ApiError(
+            400,
+            "This model has nothing to re-colour with: only ECCV16 has a temperature and only SIGGRAPH17 "
+            "takes colour hints.",
+        )
+    temperature = _temperature(form.get("temperature"), service)
+    hints = _hint_points(form.get("hints"), service)
+    if temperature is None and hints is None:
+        field = "temperature" if service.has_temperature else "hints"
+        raise ApiError(400, f"Send the form field {field!r}.")
+    from PIL import Image
+
+    with Image.open(state.store.path(record.id, "input")) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    _check_hints_inside(hints, rgb)
+    colorized, _ = await service.colorize(rgb, temperature, hints)
+    png = encode(colorized)
+    state.store.write(record.id, {"color": png, "thumb": thumbnail(colorized)})
+    if temperature is not None:
+        state.database.set_temperature(record.id, temperature)
+    if hints is not None:
+        state.database.set_hints(record.id, hints or None)
+    return Response(png, media_type="image/png")
+
+
+@router.get("/api/history")
+def api_history(request: Request, state: State) -> dict[str, list[dict[str, Any]]]:
+    """The user's colorizations, newest first."""
+    user = state.api_user(request)
+    return {
+        "images": [
+            {
+                **dataclasses.asdict(record),
+                "url": f"/api/images/{record.id}",
+                "page": f"/images/{record.id}",
+            }
+            for record in state.database.history(user.id)
+        ]
+    }
+
+
+@router.get(
+    "/api/images/{image_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+)
+def api_image(request: Request, image_id: str, state: State, format: str = "png") -> Response:
+    """One colorization of the user's history, as PNG (or `?format=jpeg`)."""
+    user = state.api_user(request)
+    if format not in ("png", "jpeg", "jpg"):
+        raise ApiError(400, "format is png or jpeg.")
+    return image_response(state, state.owned_image(image_id, user), "color", "PNG" if format == "png" else "JPEG")
+
+
+@router.delete("/api/images/{image_id}")
+def api_delete(request: Request, image_id: str, state: State) -> dict[str, str]:
+    """Deletes a colorization: its files and its history row."""
+    user = state.api_user(request)
+    delete_image(state, state.owned_image(image_id, user))
+    return {"deleted": image_id}
+
+
+# Shared with the pages ------------------------------------------------------------------------------------------
+
+
+def image_response(state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False):
+    """One stored file of `record` ("input", "gray", "color", "thumb") as PNG or JPEG, re-encoded if stored in the
+    other format; `download` names it as an attachment."""
+    path = state.store.path(record.id, kind)
+    if not path.is_file():
+        raise ApiError(404, "No such image.")
+    suffix = "jpg" if image_format == "JPEG" else "png"
+    headers = {"Cache-Control": "private, no-cache"}
+    if download:
+        name = download_name(record.name, suffix)
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    if path.suffix == f".{suffix}":
+        return FileResponse(path, headers=headers, media_type=f"image/{_mime(suffix)}")
+    from PIL import Image
+
+    with Image.open(path) as image:
+        data = encode(np.asarray(image.convert("RGB")), image_format, quality=95)
+    return Response(data, media_type=f"image/{_mime(suffix)}", headers=headers)
+
+
+def delete_image(state: AppState, record: ImageRecord) -> None:
+    state.database.delete_image(record.id, record.user_id)
+    state.store.delete(record.id)
+
+
+# Checking the request --------------------------------------------------------------------------------------------
+
+
+def _mime(suffix: str) -> str:
+    return "jpeg" if suffix == "jpg" else "png"
+
+
+def _temperature(value: Any, service: ColorService) -> float | None:
+    if value is None or value == "":
+        return None
+    if not service.has_temperature:
+        raise ApiError(400, "This model has no temperature option (only ECCV16 has).")
+    try:
+        temperature = round(float(value), 2)
+    except ValueError:
+        raise ApiError(400, f"temperature must be a number, got {str(value)[:20]!r}.") from None
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        raise ApiError(400, f"temperature must be in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}].")
+    return temperature
+
+
+def _hint_points(value: Any, service: ColorService) -> list[dict] | None:
+    """The form field `hints` (a JSON list of points, see `colorjax.hints`) validated, or None when absent;
+    ApiError 400 with the one-line reason otherwise. Whether the points lie inside the photo is checked once it is
+    decoded (`_check_hints_inside`)."""
+    if value is None or value == "":
+        return None
+    if not service.takes_hints:
+        raise ApiError(400, "This model takes no colour hints (only SIGGRAPH17 does); drop the 'hints' field.")
+    try:
+        points = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise ApiError(
+            400, f"The form field 'hints' is not valid JSON ({e.msg} at column {e.colno}); send {HINTS_EXAMPLE}."
+        ) from None
+    try:
+        parse_hints(points, source="hints")
+    except HintError as e:
+        raise ApiError(400, str(e)) from None
+    if len(points) > serve.MAX_HINTS:
+        raise ApiError(400, f"Too many hints: {len(points)} points, at most {serve.MAX_HINTS} per photo.")
+    return points
+
+
+def _check_hints_inside(hints: list[dict] | None, rgb: np.ndarray) -> None:
+    if hints:
+        try:
+            check_inside(hints, rgb.shape[:2], source="hints")
+        except HintError as e:
+            raise ApiError(400, str(e)) from None
+
+
+async def _read_upload(request: Request, max_bytes: int) -> tuple[tuple[str, bytes], dict[str, str]]:
+    """((file name, bytes) of the `image` field, other fields) from a multipart body of at most `max_bytes` of
+    photo. The whole body stays in memory (it is bounded), so nothing of a refused upload touches the disk."""
+    limit = max_bytes + _FORM_OVERHEAD
+    too_large = ApiError(
+        413,
+        f"The upload is larger than {max_bytes / 1024 / 1024:g} MB (--max-upload-mb); send a smaller photo.",
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(400, "Send the photo as multipart/form-data in the field 'image'.")
+
+    async def bounded() -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise too_large
+            yield chunk
+
+    parser = MultiPartParser(request.headers, bounded(), max_files=1, max_fields=20)
+    parser.spool_max_size = limit  # Keep the file part in memory: no temporary file on disk.
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise ApiError(400, f"Bad multipart body: {e.message}") from e
+    upload = form.get("image")
+    if not isinstance(upload, UploadFile):
+        raise ApiError(400, "Send the photo in the multipart field 'image'.")
+    data = await upload.read()
+    await upload.close()
+    if len(data) > max_bytes:
+        raise too_large
+    if not data:
+        raise ApiError(400, "The uploaded file is empty.")
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    return (upload.filename or "", data), fields

@@ -1,0 +1,69 @@
+"""The server-rendered pages (Jinja2 templates, a little JavaScript in static/app.js): colorize, history, one
+image with its before/after slider and re-colour controls, that image's files, and the delete form. A visitor who
+is not logged in is sent to /login; another user's image is 404, like one that does not exist."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from colorjax import serve
+from colorjax.serve.api import delete_image, image_response
+from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, State, login_redirect, small_form
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def colorize_page(request: Request, state: State):
+    if state.page_user(request) is None:
+        return login_redirect()
+    return state.render(
+        request,
+        "colorize.html",
+        max_upload_mb=state.settings.max_upload_mb,
+        max_megapixels=state.settings.max_pixels / 1e6,
+    )
+
+
+@router.get("/history", response_class=HTMLResponse)
+def history_page(request: Request, state: State):
+    user = state.page_user(request)
+    if user is None:
+        return login_redirect()
+    return state.render(request, "history.html", images=state.database.history(user.id))
+
+
+@router.get("/images/{image_id}", response_class=HTMLResponse)
+def image_page(request: Request, image_id: str, state: State):
+    user = state.page_user(request)
+    if user is None:
+        return login_redirect()
+    return state.render(
+        request,
+        "image.html",
+        image=state.owned_image(image_id, user),
+        temperature_range=(MIN_TEMPERATURE, MAX_TEMPERATURE),
+        default_temperature=state.service.default_temperature,
+        takes_hints=state.service.takes_hints,
+        max_hints=serve.MAX_HINTS,
+    )
+
+
+@router.get("/images/{image_id}/{kind}.{suffix}")
+def image_file(request: Request, image_id: str, kind: str, suffix: str, state: State, download: bool = False):
+    user = state.page_user(request)
+    if user is None:
+        raise ApiError(404, "No such image.")
+    record = state.owned_image(image_id, user)
+    if kind not in ("input", "gray", "color", "thumb") or suffix not in ("png", "jpg"):
+        raise ApiError(404, "No such image.")
+    return image_response(state, record, kind, "JPEG" if suffix == "jpg" else "PNG", download)
+
+
+@router.post("/images/{image_id}/delete")
+async def delete_image_form(request: Request, image_id: str, state: State):
+    form = await small_form(request)
+    user = state.api_user(request, form.get("csrf_token"))
+    delete_image(state, state.owned_image(image_id, user))
+    return RedirectResponse("/history", status_code=303)

@@ -1,0 +1,211 @@
+"""What the app's routers share: its settings, the model's worker pool, and `AppState`, which the routes reach
+through the FastAPI dependency `State` (it lives on `app.state.colorjax`).
+
+`AppState` also answers who is asking (session cookie, bearer token or the single local user), checks CSRF
+tokens and renders the server-side pages; `ApiError` is the one way a route refuses a request (JSON on /api/...,
+an error page elsewhere: the handlers in `app`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import numpy as np
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.formparsers import MultiPartException
+
+from colorjax import color
+from colorjax.inference.colorizer import Colorizer, InferenceError
+from colorjax.serve import auth
+from colorjax.serve.db import Database, ImageRecord, User
+from colorjax.serve.storage import IMAGE_ID, ImageStore
+
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 1.0
+_STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class ApiError(Exception):
+    """A request the app refuses: JSON {"error": message} on /api/..., an error page elsewhere."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+@dataclasses.dataclass
+class Settings:
+    data_dir: Path
+    single_user: bool
+    max_upload_mb: float
+    max_pixels: int
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+class ColorService:
+    """The model behind a bounded worker pool; ECCV16 colorizers per temperature are built once and kept.
+    A hint-capable model (SIGGRAPH17) also takes the user's colour points (`colorjax.hints`)."""
+
+    def __init__(self, colorizer: Colorizer, concurrency: int):
+        self.colorizer = colorizer
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self._by_temperature: dict[float, Colorizer] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def has_temperature(self) -> bool:
+        return hasattr(self.colorizer.model, "temperature")
+
+    @property
+    def takes_hints(self) -> bool:
+        try:
+            self.colorizer.check_takes_hints()
+        except InferenceError:
+            return False
+        return True
+
+    @property
+    def default_temperature(self) -> float | None:
+        return float(self.colorizer.model.temperature) if self.has_temperature else None
+
+    def _colorizer_at(self, temperature: float | None) -> Colorizer:
+        if temperature is None or temperature == self.default_temperature:
+            return self.colorizer
+        with self._lock:
+            if temperature not in self._by_temperature:
+                if len(self._by_temperature) >= 4:  # Each one holds its own compiled programs.
+                    self._by_temperature.pop(next(iter(self._by_temperature)))
+                self._by_temperature[temperature] = self.colorizer.with_temperature(temperature)
+            return self._by_temperature[temperature]
+
+    def _colorize(
+        self, rgb: np.ndarray, temperature: float | None, hints: list[dict] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
+        colorized = self._colorizer_at(temperature).predict(rgb, hints=hints or None).rgb
+        lightness = np.asarray(color.rgb_to_lab(rgb.astype(np.float32) / 255.0))[..., :1]
+        gray = color.rgb_to_uint8(np.repeat(np.asarray(color.lightness_to_gray(lightness)), 3, -1))
+        return colorized, gray
+
+    async def colorize(
+        self, rgb: np.ndarray, temperature: float | None = None, hints: list[dict] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(colorization, gray version), both uint8 of the photo's size, computed off the event loop; `hints` are
+        colour points already checked by `api._hint_points` and `api._check_hints_inside`."""
+        return await anyio.to_thread.run_sync(self._colorize, rgb, temperature, hints, limiter=self.limiter)
+
+
+@dataclasses.dataclass
+class AppState:
+    """Everything the routes share: one per app, built by `create_app`."""
+
+    settings: Settings
+    database: Database
+    store: ImageStore
+    service: ColorService
+    templates: Jinja2Templates
+    local_user: User | None  # The one user of --single-user mode, else None.
+
+    # Who is asking ----------------------------------------------------------------------------------------------
+
+    def csrf_token(self, request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = auth.new_secret()
+        return request.session["csrf"]
+
+    def authenticate(self, request: Request) -> tuple[User | None, str]:
+        """(user, how): how is "bearer", "session", "single" or "none"."""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            user = self.database.user_by_api_token(auth.digest(header[7:].strip()))
+            if user is None:
+                raise ApiError(401, "The API token is not valid; create a new one on the account page.")
+            return user, "bearer"
+        if self.settings.single_user:
+            return self.local_user, "single"
+        session_id = request.session.get("sid")
+        user = self.database.session_user(auth.digest(session_id)) if session_id else None
+        return user, "session" if user else "none"
+
+    def check_csrf(self, request: Request, how: str, form_token: str | None = None) -> None:
+        if how == "bearer" or request.method not in _STATE_CHANGING:
+            return
+        given = form_token or request.headers.get("x-csrf-token")
+        if auth.same_secret(given, request.session.get("csrf")):
+            return
+        # A script on this machine in single-user mode: no cookie and no Origin, so no browser sent it.
+        if how == "single" and "cookie" not in request.headers and "origin" not in request.headers:
+            return
+        raise ApiError(
+            403,
+            "The form has expired or did not come from this site (CSRF check); reload the page.",
+        )
+
+    def api_user(self, request: Request, form_token: str | None = None) -> User:
+        user, how = self.authenticate(request)
+        if user is None:
+            raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
+        self.check_csrf(request, how, form_token)
+        return user
+
+    def page_user(self, request: Request) -> User | None:
+        try:
+            return self.authenticate(request)[0]
+        except ApiError:  # A bad bearer token on a page: the page is for browsers, they have none.
+            return None
+
+    def owned_image(self, image_id: str, user: User) -> ImageRecord:
+        record = self.database.image(image_id, user.id) if IMAGE_ID.match(image_id) else None
+        if record is None:
+            raise ApiError(404, "No such image.")
+        return record
+
+    # Answers ----------------------------------------------------------------------------------------------------
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        user = context.pop("user", None) or self.page_user(request)
+        colorizer = self.service.colorizer
+        return self.templates.TemplateResponse(
+            request,
+            name,
+            {
+                "user": user,
+                "single_user": self.settings.single_user,
+                "csrf_token": self.csrf_token(request),
+                "model_description": colorizer.description or type(colorizer.model).__name__,
+                **context,
+            },
+            status_code=status,
+        )
+
+    def error_response(self, request: Request, status: int, message: str, headers=None) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/healthz":
+            return JSONResponse({"error": message}, status_code=status, headers=headers)
+        return self.render(request, "error.html", status=status, message=message)
+
+
+async def app_state(request: Request) -> AppState:
+    return request.app.state.colorjax
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def login_redirect() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+async def small_form(request: Request):
+    """A form without files (log-in, delete, recolor): anything else is refused, never spooled to disk."""
+    try:
+        return await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
+    except MultiPartException as e:
+        raise ApiError(400, f"Bad form: {e.message}") from e
