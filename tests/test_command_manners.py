@@ -169,3 +169,22 @@ def test_every_user_error_class_is_a_colorjax_error():
     assert [error for error in errors if not issubclass(error, ColorjaxError)] == []
     # Those that were ValueErrors still are: code that caught ValueError still catches them.
     assert issubclass(registry.WeightsError, ValueError) and issubclass(colorizer.InferenceError, ValueError)
+
+
+def test_every_model_command_takes_one_model_group_with_one_step_default():
+    """--workdir/--step/--weights/--model are one group (cli.common.add_model_arguments): the same --step default
+    everywhere, the same as inference.open_model's, and --model's choices are the registry's published models."""
+    import importlib
+    import inspect
+
+    from colorjax.cli import common as cli
+    from colorjax.inference import open_model
+    from colorjax.weights.registry import published_models
+
+    assert inspect.signature(open_model).parameters["step"].default == cli.DEFAULT_STEP == "best"
+    for name in ("colorize", "evaluate", "serve", "export", "hint_sweep"):
+        parser = importlib.import_module(f"colorjax.cli.{name}").build_parser()
+        actions = {action.dest: action for action in parser._actions}
+        assert actions["step"].default == cli.DEFAULT_STEP, name
+        if name != "hint_sweep":
+            assert list(actions["model"].choices) == published_models(), name

@@ -2,7 +2,7 @@
 
 Every variant loads with its recipe's numbers and builds its model, loss and optimizer; each CPU-sized variant, shrunk
 further here (a few steps, 32x32 photos, a tiny width), trains with `train.train_and_evaluate` and its checkpoint
-colours a photo through `inference.Colorizer.from_run`. The CIFAR-10 recipe itself runs on TFDS mock data.
+colours a photo through `inference.open_colorizer`. The CIFAR-10 recipe itself runs on TFDS mock data.
 Parameter counts and output shapes are the model tests' business.
 """
 

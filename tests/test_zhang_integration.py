@@ -162,7 +162,7 @@ def saturation(rgb: np.ndarray) -> float:
 
 def test_the_run_colours_photos_and_temperature_changes_the_decoding(zhang_run, tmp_path):
     workdir, _, _ = zhang_run
-    colorizer = inference.Colorizer.from_run(workdir)
+    colorizer = inference.open_colorizer(workdir=workdir)
     assert colorizer.model.temperature == 0.38  # the paper's annealed mean, from the run's config
     photo = make_photo(np.random.default_rng(1), 50, 70)
     Image.fromarray(photo).save(tmp_path / "photo.png")
@@ -223,7 +223,7 @@ def test_colorize_with_published_weights_reproduces_the_plain_mean(tmp_path):
     assert np.asarray(Image.open(out / "small.png")).shape == (60, 90, 3)
 
     # The authors' demo size is used as is: no resize, so the model sees exactly this photo's lightness.
-    assert inference.Colorizer.from_published(weights, "eccv16").working_size(256, 256) == (256, 256)
+    assert inference.open_colorizer(weights=weights, model="eccv16").working_size(256, 256) == (256, 256)
     # What the PyTorch port returns: the expectation of the bin centres (T = 1), upsampled x4.
     model, variables = load_published("eccv16", weights)
     L = color.rgb_to_lab(jnp.asarray(square, jnp.float32) / 255.0)[..., :1]

@@ -277,15 +277,7 @@ def _existing_videos(videos: list[tuple[Path, Target]], output: Path, overwrite:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m colorjax.colorize", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or 'samples'")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--workdir", help="a training run's --workdir")
-    source.add_argument(
-        "--weights",
-        metavar="NAME|PATH",
-        help="published weights instead of a run: eccv16 or siggraph17 (downloaded once into the cache), "
-        "or a .pth/.npz file",
-    )
-    parser.add_argument("--model", help="the architecture of a --weights file (default: the known name's)")
+    cli.add_model_arguments(parser)
     parser.add_argument(
         "--runtime",
         choices=["xla", "onnx"],
@@ -297,12 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature",
         type=float,
         help="ECCV16 annealed-mean temperature (default 0.38; 1 = plain mean)",
-    )
-    parser.add_argument(
-        "--step",
-        type=cli.step_arg,
-        default="latest",
-        help="latest, best, or a step number (default: latest)",
     )
     parser.add_argument("--output", required=True, help="folder for the colorized images (and videos' mp4s)")
     parser.add_argument(

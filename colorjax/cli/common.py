@@ -1,7 +1,9 @@
 """Manners shared by every command line: `--help` exits 0 with usage, a mistake the user can fix is one line.
 
 - `ArgumentParser`: argparse whose usage errors are one line, `error: ...; see PROG --help`, exit 2.
-- `step_arg`: the `--step` argument type: `latest`, `best` or a step number.
+- `add_model_arguments(parser)`: the one `--workdir RUN [--step S] | --weights NAME|FILE [--model M]` group every
+  command that runs a model takes; `--step` defaults to `DEFAULT_STEP` (best) everywhere, `--model` choices come
+  from the weights registry. `step_arg`: the `--step` type: `latest`, `best` or a step number.
 - `run_cli(main)`: every command's `run(argv)`: runs its `main(argv) -> int`; a `ColorjaxError` (and the OSError and
   ValueError a command has always shown as one line) prints as `error: <one line>` and exits 1, a `UsageError`
   exits 2, Ctrl-C prints one line and exits 130. `COLORJAX_TRACEBACK=1` re-raises them, for developers.
@@ -66,6 +68,42 @@ def step_arg(text: str) -> str | int:
     if step < 0:
         raise argparse.ArgumentTypeError(f"--step must be best, latest or a step number, got {text!r}")
     return step
+
+
+# The --step of every command: the run's best checkpoint by its own metric (the newest where it kept none, e.g. a run
+# that never evaluated, or a `weights to-run` directory). `inference.open_model` defaults to the same.
+DEFAULT_STEP = "best"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, weights: bool = True) -> None:
+    """The model a command runs: `--workdir RUN [--step S]`, or (with `weights`) `--weights NAME|FILE [--model M]`,
+    exactly one of the two. Light: the registry it reads imports no JAX, so `--help` stays instant."""
+    from colorjax.weights.registry import KNOWN_WEIGHTS, published_models
+
+    group = parser.add_argument_group("the model" + (" (--workdir or --weights)" if weights else ""))
+    source = group.add_mutually_exclusive_group(required=True) if weights else group
+    source.add_argument(
+        "--workdir", required=not weights, help="a training run's --workdir (or a `weights to-run` directory)"
+    )
+    group.add_argument(
+        "--step",
+        type=step_arg,
+        default=DEFAULT_STEP,
+        help=f"with --workdir: best, latest or a step number (default: {DEFAULT_STEP}, the run's best checkpoint by "
+        "its own metric; the newest where it kept none)",
+    )
+    if weights:
+        source.add_argument(
+            "--weights",
+            metavar="NAME|PATH",
+            help=f"published weights instead of a run: {', '.join(KNOWN_WEIGHTS)} (downloaded once into the cache), "
+            "or a .pth/.npz file",
+        )
+        group.add_argument(
+            "--model",
+            choices=published_models(),
+            help="the model of a --weights file whose name is not a known one (a known name knows its model)",
+        )
 
 
 def run_cli(

@@ -65,15 +65,7 @@ from colorjax.cli import common as cli
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m colorjax.evaluate", description=__doc__.split("\n\n")[0])
-    model = parser.add_argument_group("the model (one of)")
-    model.add_argument("--workdir", help="a training run's --workdir")
-    model.add_argument("--step", type=cli.step_arg, default="best", help="best, latest or N (default best)")
-    model.add_argument(
-        "--weights",
-        metavar="NAME|PATH",
-        help="published weights: eccv16 or siggraph17 (downloaded once) or a .pth/.npz file",
-    )
-    model.add_argument("--model", help="model of a --weights file (default: the known name's)")
+    cli.add_model_arguments(parser)
     data_group = parser.add_argument_group("the data")
     data_group.add_argument("--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)")
     data_group.add_argument(
@@ -129,38 +121,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     import jax
 
     from colorjax import runs
-    from colorjax.evaluation.evaluate import (
-        EvaluateError,
-        default_data,
-        eval_data_config,
-        evaluate,
-        load_classifier,
-        load_feature_extractor,
-    )
+    from colorjax.evaluation import evaluate as evaluation
+    from colorjax.evaluation.evaluate import EvaluateError
     from colorjax.inference import open_model
 
     try:
-        if bool(args.workdir) == bool(args.weights):
-            raise EvaluateError("Give either --workdir RUN or --weights NAME|PATH.")
         if args.weights and not args.output:
             raise EvaluateError("--weights needs --output DIR for the results.")
         if args.video:
             return _evaluate_videos(args)
         run = open_model(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
-        classifier = load_classifier(args.classifier) if args.classifier else None
-        extractor = load_feature_extractor(args.inception) if args.inception else None
+        classifier = evaluation.load_classifier(args.classifier) if args.classifier else None
+        extractor = evaluation.load_feature_extractor(args.inception) if args.inception else None
         resolution = args.resolution or int(run.config.data.image_size)
         if resolution <= 0:
             raise EvaluateError(f"--resolution must be positive, got {resolution}.")
-        data_config, split = eval_data_config(
-            default_data(run), args.data, args.split, resolution, run.config.data.color_space
+        data_config, split = evaluation.eval_data_config(
+            evaluation.default_data(run), args.data, args.split, resolution, run.config.data.color_space
         )
         if args.max_failed_fraction is not None:
             if not 0 <= args.max_failed_fraction <= 1:
                 raise EvaluateError(f"--max-failed-fraction must be between 0 and 1, got {args.max_failed_fraction}.")
             data_config.max_failed_fraction = args.max_failed_fraction
         output = Path(args.output or runs.eval_dir(args.workdir, run.step))
-        result = evaluate(
+        result = evaluation.evaluate(
             run,
             data_config,
             split,

@@ -50,11 +50,7 @@ FORMATS = ("stablehlo", "onnx")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m colorjax.export", description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--workdir", help="a training run (or a `colorjax.weights to-run` directory)")
-    source.add_argument("--weights", help="published weights: a known name (eccv16, siggraph17) or a file")
-    parser.add_argument("--model", help="the model of --weights (default: the known name's)")
-    parser.add_argument("--step", default="latest", help="with --workdir: latest, best or a step")
+    cli.add_model_arguments(parser)
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="an empty or new folder")
     parser.add_argument(

@@ -23,8 +23,7 @@ from colorjax.cli import common as cli
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m colorjax.hint_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("photos", nargs="+", metavar="PHOTO", help="colour photos or folders")
-    parser.add_argument("--workdir", required=True, help="a run of a model that takes hints")
-    parser.add_argument("--step", type=cli.step_arg, default="latest", help="latest, best or N")
+    cli.add_model_arguments(parser, weights=False)
     parser.add_argument("--num-hints", type=int, nargs="+", default=[0, 1, 10], help="counts (default 0 1 10)")
     parser.add_argument("--hint-size", type=int, default=5, help="each point's odd patch side, photo pixels")
     parser.add_argument("--max-photos", type=int, help="only the first N photos (sorted)")

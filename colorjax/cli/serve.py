@@ -24,21 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         epilog="See docs/serve.md for the API and for running it on a GPU VM behind SSH port-forwarding.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--workdir", help="a training run's --workdir")
-    source.add_argument(
-        "--weights",
-        help="published weights instead of a run: a name (eccv16, siggraph17; downloaded once) or a .pth/.npz file",
-    )
-    parser.add_argument(
-        "--model", choices=["eccv16", "siggraph17"], help="the architecture of a --weights file (a name knows it)"
-    )
-    parser.add_argument(
-        "--step",
-        default="latest",
-        type=cli.step_arg,
-        help="latest, best, or a step number (default: latest)",
-    )
+    cli.add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument(

@@ -327,12 +327,13 @@ def prefer_fast_cpu_kernels(environ=os.environ) -> bool:
 
 def open_model(
     workdir: str | Path | None = None,
-    step: str | int = "latest",
+    step: str | int = "best",
     weights: str | Path | None = None,
     model: str | None = None,
 ) -> runs.Run:
     """The model a command runs, from `--workdir RUN [--step]` (a training run's checkpoint, `runs.load_run`) or
-    `--weights NAME|FILE [--model NAME]` (published weights, `runs.published_run`): exactly one of the two."""
+    `--weights NAME|FILE [--model NAME]` (published weights, `runs.published_run`): exactly one of the two. `step`
+    defaults to "best" as every command's `--step` does (the newest step where the run kept no best)."""
     if (workdir is None) == (weights is None):
         raise InferenceError("Give either --workdir RUN or --weights NAME|PATH.")
     if weights is not None:
@@ -344,7 +345,7 @@ def open_model(
 
 def open_colorizer(
     workdir: str | Path | None = None,
-    step: str | int = "latest",
+    step: str | int = "best",
     weights: str | Path | None = None,
     model: str | None = None,
     temperature: float | None = None,

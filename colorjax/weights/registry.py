@@ -89,6 +89,11 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
 }
 
 
+def published_models() -> list[str]:
+    """The models that have published weights (the choices of `--model`)."""
+    return sorted({weights.model for weights in KNOWN_WEIGHTS.values()})
+
+
 def cache_dir() -> Path:
     """`$COLORJAX_CACHE`, else the platform's per-user cache folder + colorjax (XDG on Linux)."""
     if os.environ.get("COLORJAX_CACHE"):
@@ -217,7 +222,7 @@ def published_model(name_or_path: str | Path, model: str | None = None) -> tuple
     """(file, model name) for `--weights NAME|PATH [--model M]`: a known name brings its model (a different
     `model` is an error); a path takes `model`, else the model of a known file name; one-line WeightsError
     otherwise. Downloads a known name on first use."""
-    models = sorted({w.model for w in KNOWN_WEIGHTS.values()})
+    models = published_models()
     if model is not None and model not in models:
         raise WeightsError(f"No published weights for model {model!r}; choose one of: {', '.join(models)}.")
     entry = KNOWN_WEIGHTS.get(str(name_or_path))
