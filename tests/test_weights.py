@@ -254,13 +254,17 @@ def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server,
             ["--weights", "eccv16", "--model", "siggraph17"],
             "eccv16 holds eccv16 weights, not siggraph17",
         ),
-        (["--weights", "eccv16", "--model", "iizuka"], "No published weights for model 'iizuka'"),
         (["--weights", str(photo)], "A weights file needs --model"),
     ]
     for arguments, message in cases:
         assert colorize.main([*arguments, str(photo), "--output", out]) == 1
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1, error
+    # A model without published weights is not among --model's choices (the registry's): a usage error.
+    with pytest.raises(SystemExit) as usage:
+        colorize.main(["--weights", "eccv16", "--model", "iizuka", str(photo), "--output", out])
+    error = capsys.readouterr().err
+    assert usage.value.code == 2 and "invalid choice: 'iizuka'" in error and error.count("\n") == 1, error
     # No network: the one line names the URL and where to put the file by hand.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
