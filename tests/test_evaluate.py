@@ -18,6 +18,7 @@ from PIL import Image
 from skimage import color as skcolor
 
 from colorjax import config_lib, data, models, runs
+from colorjax.cli import evaluate as evaluate_cli
 from colorjax.evaluation import evaluate, evaluator, metrics, report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -110,11 +111,11 @@ def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(models.SPECS, "mean_lightness", models.ModelSpec(MeanLightnessClassifier))
         patch.setattr(
-            evaluate,
+            evaluate_cli,
             "load_feature_extractor",
             lambda path: evaluator.FeatureExtractor("stand-in", fake_features, {}),
         )
-        code = evaluate.main(
+        code = evaluate_cli.main(
             [
                 "--workdir", str(trained_run),
                 "--data", f"folder:{labelled_folder}",
@@ -175,6 +176,18 @@ def test_evaluation_writes_every_output(evaluated):
     assert report.load_metrics(evaluated.parent.parent).name == evaluated.parent.parent.name
     with Image.open(evaluated / "grid_first.png") as grid:  # 3 rows of 32 px + gutters + caption
         assert grid.size == (3 * RESOLUTION + 4 * 2, 3 * RESOLUTION + 4 * 2 + 14)
+        pixels = np.asarray(grid)
+    assert not [p.name for p in evaluated.iterdir() if p.name.startswith(".")]  # no temporary file left
+    # The gray column is the gray of the truth's lightness (lab_to_rgb of (L, 0, 0), as colorize and the app
+    # show it), not L / 100.
+    top, gutter = 14 + 2, 2
+    gray = pixels[top : top + RESOLUTION, gutter : gutter + RESOLUTION].astype(int)
+    left = gutter + 2 * (RESOLUTION + gutter)
+    truth = pixels[top : top + RESOLUTION, left : left + RESOLUTION]
+    L = skcolor.rgb2lab(truth / 255.0)[..., :1]
+    want = np.round(np.clip(skcolor.lab2rgb(np.concatenate([L, 0 * L, 0 * L], -1)), 0, 1) * 255)
+    assert np.abs(gray - want).max() <= 2
+    assert np.abs(gray[..., 0] - np.round(L[..., 0] * 2.55)).max() > 3
 
 
 def test_numbers_match_a_direct_computation_on_the_same_crops(evaluated, trained_run, labelled_folder):
@@ -237,7 +250,7 @@ def test_classifier_top1_and_fid_plumbing(evaluated, trained_run, labelled_folde
 EIGHT_DEVICES = """
 import sys, jax
 assert jax.device_count() == 8, jax.devices()
-from colorjax.evaluation import evaluate
+from colorjax.cli import evaluate
 sys.exit(evaluate.main(sys.argv[1:]))
 """
 
@@ -325,7 +338,7 @@ def test_bad_input_is_a_one_line_error(trained_run, tmp_path, capsys, arguments,
     file = tmp_path / "file.txt"
     file.write_text("not a folder")
     places = {"missing": tmp_path / "missing", "empty": empty, "run": trained_run, "file": file}
-    code = evaluate.main([argument.format(**places) for argument in arguments])
+    code = evaluate_cli.main([argument.format(**places) for argument in arguments])
     error = capsys.readouterr().err.strip()
     assert code == 1
     assert message in error and "\n" not in error, error
@@ -333,7 +346,7 @@ def test_bad_input_is_a_one_line_error(trained_run, tmp_path, capsys, arguments,
 
 def test_bad_step_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
-        evaluate.main(["--workdir", "x", "--step", "newest"])
+        evaluate_cli.main(["--workdir", "x", "--step", "newest"])
     assert "--step must be best, latest or a step number" in capsys.readouterr().err
 
 
@@ -378,7 +391,7 @@ def test_every_skipped_file_is_named_once_and_counted_grey_apart(
     output = tmp_path / "eval"
     argv = ["--workdir", str(trained_run), "--data", f"folder:{folder_with_skips}", "--output", str(output)]
     with caplog.at_level(logging.WARNING, logger="colorjax.data"):
-        assert evaluate.main([*argv, "--max-failed-fraction", "0.2", "--batch-size", "4"]) == 0
+        assert evaluate_cli.main([*argv, "--max-failed-fraction", "0.2", "--batch-size", "4"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping ")]
     broken = [str(folder_with_skips / "indoor" / "aa_broken.jpg"), str(folder_with_skips / "outdoor" / "zz_broken.jpg")]
     # Both passes (mean colour, then evaluation) read them: each is named once, the last of the list too.
@@ -396,7 +409,7 @@ def test_every_skipped_file_is_named_once_and_counted_grey_apart(
     assert "2 unreadable and 2 grey" in (output / "results.md").read_text()
 
     # 2 of 11 files unreadable is more than the default 1%: one line, which names the option that allows more.
-    assert evaluate.main(argv) == 1
+    assert evaluate_cli.main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and "of the 11 images" in errors[0] and "--max-failed-fraction F" in errors[0], errors
 
@@ -452,6 +465,6 @@ def test_a_folder_of_grey_photos_is_a_one_line_error(trained_run, tmp_path, caps
     for i in range(3):
         Image.fromarray(grey_photo(20, 24 + i)).save(tmp_path / "scans" / f"{i}.png")
     argv = ["--workdir", str(trained_run), "--data", f"folder:{tmp_path / 'scans'}", "--output", str(tmp_path / "out")]
-    assert evaluate.main(argv) == 1
+    assert evaluate_cli.main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: No image to evaluate: every file was unreadable or grey (no colour to score)."]

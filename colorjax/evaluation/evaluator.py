@@ -127,7 +127,7 @@ def make_eval_step(
             reduced["loss"] = {k: jnp.sum(jnp.where(mask, v, 0.0)) for k, v in per_example.items()}
         per_image = {
             "image_id": batch["image_id"],
-            "gray": _levels(L / 100.0),
+            "gray": _levels(color.lightness_to_gray(L)),  # `color.gray_picture`'s levels, inside jit
             "prediction": _levels(rows["prediction"].rgb),
             "truth": _levels(truth.rgb),
         }

@@ -1,7 +1,8 @@
-"""Pictures for people: gray | prediction | truth grids, PNG files, and side-by-side panels.
+"""Pictures for people: gray | prediction | truth grids, and PNG files.
 
-The one place that lays out comparison pictures (the trainer's TensorBoard grids and `evaluate`'s first-N and
-worst-N grids, both from `evaluator.GridCollector`; `colorize --side-by-side`'s panels):
+The one place that lays out comparison grids (the trainer's TensorBoard grids and `evaluate`'s first-N and worst-N
+grids, both from `evaluator.GridCollector`). Their gray column is `colorjax.color.gray_picture` of L, the gray
+every picture for people shows.
 
 - `image_grid(gray, prediction, truth)` composes already rendered images, one row per example, pixel-exactly;
 - `save_comparison_grid(...)` writes it as a PNG with a caption row.
@@ -18,11 +19,6 @@ from colorjax import color
 GRID_LABELS = ("gray", "prediction", "truth")
 GRID_GUTTER = 2  # White pixels between and around the panels.
 _CAPTION_HEIGHT = 14
-
-
-def gray_rgb(L: np.ndarray) -> np.ndarray:
-    """Lightness (..., 1) in [0, 100] shown as a gray RGB image in [0, 1] (what the model sees)."""
-    return np.repeat(np.clip(np.asarray(L, np.float32) / 100.0, 0.0, 1.0), 3, axis=-1)
 
 
 def _as_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
