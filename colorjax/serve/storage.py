@@ -47,8 +47,7 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
     """The uploaded bytes as uint8 (H, W, 3), EXIF orientation applied; UploadError when they are no photo of an
     accepted type or have more than `max_pixels` pixels (checked from the header, before decoding)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind, (width, height) = image.format, image.size
+        image = Image.open(io.BytesIO(data))  # the header only: the pixels are decoded below, once checked
     except Image.DecompressionBombError as e:
         raise UploadError(
             413,
@@ -57,18 +56,21 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
         ) from e
     except (OSError, ValueError, SyntaxError) as e:
         raise UploadError(400, "The upload is not an image (send a JPEG, PNG, WebP, BMP or TIFF photo).") from e
-    if kind not in ACCEPTED_FORMATS:
-        raise UploadError(400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo.")
-    if width * height > max_pixels:
-        raise UploadError(
-            413,
-            f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; this server takes at most "
-            f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
-        )
-    try:
-        return color.rgb_to_uint8(decode.decode(data, max_pixels))  # the one decoder of colorjax.data
-    except decode.ImageError as e:
-        raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
+    with image:
+        kind, (width, height) = image.format, image.size
+        if kind not in ACCEPTED_FORMATS:
+            raise UploadError(400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo.")
+        if width * height > max_pixels:
+            raise UploadError(
+                413,
+                f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; this server takes at most "
+                f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
+            )
+        try:
+            # The one decoder of colorjax.data, on the image whose header was just read (not a second open).
+            return color.rgb_to_uint8(decode.decode_image(image))
+        except decode.ImageError as e:
+            raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
 
 
 def is_color(rgb: np.ndarray) -> bool:
