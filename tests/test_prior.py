@@ -10,6 +10,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from colorjax import config_lib, quantize
+from colorjax.cli import prior as prior_cli
 from colorjax.train import prior
 from colorjax.train.losses import make_zhang_loss
 
@@ -70,7 +71,7 @@ def test_prior_puts_its_mass_on_the_training_colours(solid_colours):
 
 def test_cli_writes_a_prior_that_load_prior_reads_and_the_loss_uses(photo_folder, tmp_path, capsys):
     out = tmp_path / "priors" / "photos.npy"
-    status = prior.main(
+    status = prior_cli.main(
         [
             f"--config={REPO / 'configs' / 'zhang_eccv16.py'}:runlocal",
             f"--config.data.source=folder:{photo_folder}",
@@ -120,7 +121,7 @@ def test_bad_requests_fail_with_one_line(solid_colours, tmp_path, capsys):
     with pytest.raises(ValueError, match="has colour"):
         prior.compute_prior(data_config(f"folder:{gray_only}"), progress=False)
     assert (
-        prior.main(
+        prior_cli.main(
             [
                 f"--config={REPO / 'configs' / 'zhang_eccv16.py'}:folder",
                 f"--config.data.source=folder:{solid_colours}",
@@ -130,4 +131,4 @@ def test_bad_requests_fail_with_one_line(solid_colours, tmp_path, capsys):
         == 1
     )
     assert "name it *.npy" in capsys.readouterr().err
-    assert prior.main([f"--out={tmp_path / 'p.npy'}"]) == 2
+    assert prior_cli.main([f"--out={tmp_path / 'p.npy'}"]) == 2

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorjax.cli import report as report_cli
 from colorjax.evaluation import plots, report
 from colorjax.evaluation.metrics import AUC_MAX_THRESHOLD, CONVENTIONS
 
@@ -70,7 +71,7 @@ def test_report_compares_two_runs_with_the_baselines(tmp_path, capsys):
     zhang = write_run(tmp_path, "zhang_rebalanced", fake_metrics(89.5, 67.3, 34.6, fid=12.5))
     output = tmp_path / "out"
     # One argument is a run directory, the other a metrics.json file.
-    assert report.main([str(tmp_path / "regression_l2"), str(zhang), "--output", str(output)]) == 0
+    assert report_cli.main([str(tmp_path / "regression_l2"), str(zhang), "--output", str(output)]) == 0
 
     markdown = (output / "report.md").read_text()
     assert markdown in capsys.readouterr().out
@@ -127,17 +128,17 @@ def test_runs_on_different_data_get_their_own_baselines(tmp_path):
 def test_malformed_metrics_files_are_one_line_errors(tmp_path, capsys, content, message):
     path = tmp_path / "metrics.json"
     path.write_text(content)
-    assert report.main([str(path), "--output", str(tmp_path / "out")]) == 2
+    assert report_cli.main([str(path), "--output", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and message in error and str(path) in error
     assert error.count("\n") == 1
 
 
 def test_missing_file_and_empty_run_directory_are_one_line_errors(tmp_path, capsys):
-    assert report.main([str(tmp_path / "nope.json")]) == 2
+    assert report_cli.main([str(tmp_path / "nope.json")]) == 2
     assert "nope.json does not exist" in capsys.readouterr().err
     (tmp_path / "empty_run").mkdir()
-    assert report.main([str(tmp_path / "empty_run")]) == 2
+    assert report_cli.main([str(tmp_path / "empty_run")]) == 2
     error = capsys.readouterr().err
     assert "holds no eval/metrics.json" in error and error.count("\n") == 1
 

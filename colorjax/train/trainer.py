@@ -40,11 +40,11 @@ import numpy as np
 import optax
 from etils import epath
 
-from colorjax import checkpointing, config_lib, data, models, parallel, runs
+from colorjax import checkpointing, config_lib, data, files, models, parallel, runs
 from colorjax import hints as hints_lib
 from colorjax.data import Position
 from colorjax.data.input_wait import InputWaitTimer
-from colorjax.evaluation import evaluator, visualize
+from colorjax.evaluation import evaluator
 from colorjax.train import losses, optim
 
 log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
@@ -462,7 +462,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         grid = results.grids.first_grid()
         if process_index == 0 and grid is not None:
             writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
-            visualize.save_png(grid, workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
+            files.save_png(grid, workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
         log.info("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())))
         if eval_skipped.grey or eval_skipped.unreadable:
             grey, unreadable = len(eval_skipped.grey), len(eval_skipped.unreadable)
