@@ -10,7 +10,6 @@ data dir, named by a random id that is checked against `IMAGE_ID` before any pat
 from __future__ import annotations
 
 import io
-import os
 import re
 import secrets
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorjax import color
+from colorjax import color, files
 from colorjax.data import decode
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
@@ -95,10 +94,7 @@ def download_name(name: str, suffix: str) -> str:
 
 def encode(rgb: np.ndarray, image_format: str = "PNG", quality: int = 92) -> bytes:
     """uint8 (H, W, 3) -> PNG or JPEG bytes with no metadata (Pillow writes none for an array)."""
-    buffer = io.BytesIO()
-    options = {"quality": quality} if image_format == "JPEG" else {}
-    Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=image_format, **options)
-    return buffer.getvalue()
+    return files.encode_image(rgb, {"PNG": "png", "JPEG": "jpg"}[image_format], quality)
 
 
 def thumbnail(rgb: np.ndarray) -> bytes:
@@ -123,18 +119,25 @@ class ImageStore:
             raise KeyError(image_id)
         return self.root / image_id / FILE_NAMES[kind]
 
-    def write(self, image_id: str, files: dict[str, bytes]) -> None:
-        """Writes (or replaces) files of one colorization; each appears whole or not at all."""
-        for kind, data in files.items():
-            target = self.path(image_id, kind)
-            target.parent.mkdir(exist_ok=True)
-            partial = target.with_name(target.name + ".partial")
-            partial.write_bytes(data)
-            os.replace(partial, target)
+    def write(self, image_id: str, contents: dict[str, bytes]) -> None:
+        """Writes (or replaces) files of one colorization, {kind: bytes}; each appears whole or not at all, and a
+        new colorization's folder appears with all of its files or not at all (it is built under a temporary name).
+        A failed write leaves no temporary file."""
+        targets = {kind: self.path(image_id, kind) for kind in contents}
+        folder = self.path(image_id, "input").parent
+        if folder.exists():
+            for kind, data in contents.items():
+                files.atomic_write(targets[kind], data)
+            return
+        with files.atomic_path(folder) as staging:
+            staging.mkdir()
+            for kind, data in contents.items():
+                files.atomic_write(staging / targets[kind].name, data)
 
     def delete(self, image_id: str) -> None:
         folder = self.path(image_id, "input").parent
         shutil.rmtree(folder, ignore_errors=True)
 
     def ids(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        """The ids of the stored colorizations (a folder still being written has a temporary name: not listed)."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and IMAGE_ID.match(p.name))
