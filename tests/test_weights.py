@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from colorjax.cli import weights as weights_cli
+from colorjax.weights import pth
 from colorjax.weights import registry as weights
-from colorjax.weights.registry import KnownWeights, WeightsError, pth
+from colorjax.weights.registry import KnownWeights, WeightsError
 
 TINY_WIDTH = 1 / 8
 
@@ -155,16 +157,16 @@ def test_an_interrupted_download_leaves_nothing_in_the_cache(server, tmp_path):
 
 
 def test_cli_list_download_and_help(server, tmp_path, capsys):
-    assert weights.main(["list"]) == 0
+    assert weights_cli.main(["list"]) == 0
     listing = capsys.readouterr().out
     assert "eccv16" in listing and "siggraph17" in listing and "not downloaded" in listing
     assert "colorization_release_v2-9b330a0b.pth" in listing
-    assert weights.main(["download", "eccv16_tiny"]) == 0
+    assert weights_cli.main(["download", "eccv16_tiny"]) == 0
     assert capsys.readouterr().out.strip() == str(weights.cached_path("eccv16_tiny"))
-    assert weights.main(["download", "nope"]) == 1
+    assert weights_cli.main(["download", "nope"]) == 1
     assert "known names: eccv16, siggraph17" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
-        weights.main(["--help"])
+        weights_cli.main(["--help"])
     assert exit_.value.code == 0
 
 
@@ -238,8 +240,7 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
 
 
 def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server, monkeypatch, tmp_path, capsys):
-    from colorjax.cli import colorize
-    from colorjax.evaluation import evaluate
+    from colorjax.cli import colorize, evaluate
 
     photo = tmp_path / "photo.png"
     from PIL import Image
@@ -277,8 +278,8 @@ def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server,
 def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     pytest.importorskip("jax2onnx")
     pytest.importorskip("onnxruntime")
-    from colorjax import config_lib
-    from colorjax.inference.colorizer import Colorizer
+    from colorjax import config_lib, runs
+    from colorjax.inference.colorizer import Colorizer, open_model
     from colorjax.inference.onnx_runtime import onnx_colorizer
     from colorjax.models import get_model
 
@@ -286,8 +287,8 @@ def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
     model = get_model("eccv16", **model_kwargs)
     variables = model.init(jax_key(), np.zeros((1, 48, 48, 1), np.float32), train=False)
-    weights.write_run(tmp_path / "run", config, variables, model_kwargs)
-    xla = Colorizer.from_run(tmp_path / "run")
+    runs.write_run(tmp_path / "run", config, variables, model_kwargs)
+    xla = Colorizer.from_run(open_model(workdir=tmp_path / "run"))
     onnx = onnx_colorizer(xla, cache=tmp_path / "onnx_cache")
     assert "(onnxruntime)" in onnx.description
     # Exported at any size, also as the process's second ONNX export (tests/test_export.py runs first in the suite:
