@@ -10,7 +10,7 @@ from PIL import Image
 from test_train import tiny_config
 
 from colorjax import checkpointing, runs
-from colorjax.evaluation import evaluate
+from colorjax.cli import evaluate
 from colorjax.train import trainer as train
 
 
