@@ -1,11 +1,11 @@
 """sRGB <-> CIE Lab and sRGB <-> CIE Luv (D65 white, 2-degree observer), in JAX and in TensorFlow ops.
 
 The models, losses and metrics use the JAX functions (`rgb_to_lab`, `lab_to_rgb`, `rgb_to_luv`, `luv_to_rgb`,
-`chroma_to_rgb`; `lightness_to_gray` for models fed gray pictures; `rgb_to_uint8` for 8-bit output); the tf.data
-pipeline uses their `tf_` twins, which are graph-mode safe inside `Dataset.map`. Both backends run the same
-formulas: each formula below is written once against a small table of array operations (`_ArrayOps`), filled with
-`jax.numpy` or with TensorFlow ops. TensorFlow is imported only when a `tf_` function is first called, so JAX users
-never pay for it.
+`chroma_to_rgb`; `lightness_to_gray` for models fed gray pictures and `gray_picture` for the gray shown to
+people; `rgb_to_uint8` for 8-bit output); the tf.data pipeline uses their `tf_` twins, which are graph-mode safe
+inside `Dataset.map`. Both backends run the same formulas: each formula below is written once against a small
+table of array operations (`_ArrayOps`), filled with `jax.numpy` or with TensorFlow ops. TensorFlow is imported
+only when a `tf_` function is first called, so JAX users never pay for it.
 
 Conventions (those of `skimage.color` rgb2lab / lab2rgb / rgb2luv / luv2rgb, so that numbers agree with the
 papers' Python code):
@@ -268,12 +268,26 @@ def lightness_to_gray(lightness: jax.Array) -> jax.Array:
 
     The pixel value a gray photo holds where its lightness is L (`skimage.color.lab2rgb` of (L, 0, 0), one channel):
     models that consume gray pictures rather than lightness (an ImageNet classifier fed the gray photo replicated to
-    three channels, the CIFAR-10 autoencoder's [0, 1] input) turn their input L back into pixels with it.
-    Values outside [0, 100] (e.g. the overshoot of a resize) are clipped first.
+    three channels, the CIFAR-10 autoencoder's [0, 1] input) turn their input L back into pixels with it, and
+    every gray panel shown to people is it in 8-bit levels (`gray_picture`). Float, not uint8, so that models can
+    take gradients through it. Values outside [0, 100] (e.g. the overshoot of a resize) are clipped first.
     """
     lightness = jnp.asarray(lightness)
     dtype = lightness.dtype if jnp.issubdtype(lightness.dtype, jnp.floating) else jnp.float32
     return _lightness_to_gray(_JAX_OPS, lightness.astype(jnp.promote_types(dtype, jnp.float32)))
+
+
+def gray_picture(lightness) -> np.ndarray:
+    """CIE L* (..., 1) in [0, 100] -> the uint8 (..., 3) gray picture of it: `lightness_to_gray` in 8-bit levels.
+
+    The one gray shown to people (colorize --side-by-side, the app's gray image, the hint sweep's and the
+    evaluation grids' gray columns): the sRGB pixel of (L, 0, 0), i.e. `lab_to_rgb` with a = b = 0, which is what
+    a gray photo of that lightness holds (L = 50 is level 119, not 128 = L / 100). NumPy out.
+    """
+    lightness = jnp.asarray(lightness)
+    if lightness.ndim == 0 or lightness.shape[-1] != 1:
+        raise ValueError(f"gray_picture expects lightness of shape (..., 1), got {lightness.shape}.")
+    return np.repeat(np.asarray(rgb_to_uint8(lightness_to_gray(lightness))), 3, axis=-1)
 
 
 def _check_color_space(color_space: str, name: str) -> None:

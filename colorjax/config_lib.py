@@ -37,7 +37,7 @@ from typing import Any
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-from colorjax import ColorjaxError
+from colorjax import ColorjaxError, files
 
 # The checkout holding this package (an editable install); the team's `shared/` folder sits beside it.
 _CHECKOUT = Path(__file__).resolve().parents[1]
@@ -465,17 +465,20 @@ def config_changes(previous: Mapping[str, Any] | Any, current: Mapping[str, Any]
 
 
 def keep_previous_config(workdir: str | Path, config: Any) -> tuple[Any, list[str]]:
-    """Before a resumed run writes `workdir/config.json`: if the one there differs from `config`, renames it
+    """Before a resumed run writes `workdir/config.json`: if the one there differs from `config`, copies it to
     `config.N.json` (N = 1, 2, ...: the first free number, so the files number the run's configs in order) and
     returns (that path, `config_changes`); otherwise (None, []). Call it on process 0 only.
 
-    An unreadable config.json is kept too, with the one line saying so (the run continues with the new config).
+    config.json itself stays until the caller's `runs.write_config` replaces it (atomically), so the run always
+    has one, even if the process stops in between. An unreadable config.json is kept too, with the one line
+    saying so (the run continues with the new config).
     """
     path = (Path(workdir) if isinstance(workdir, str) else workdir) / "config.json"  # or an epath (gs://)
     if not path.exists():
         return None, []
+    previous = path.read_bytes()
     try:
-        changes = config_changes(json.loads(path.read_text()), config)
+        changes = config_changes(json.loads(previous), config)
     except ValueError:
         changes = [f"{path} could not be read as JSON; the run continues with the new config"]
     if not changes:
@@ -483,5 +486,5 @@ def keep_previous_config(workdir: str | Path, config: Any) -> tuple[Any, list[st
     n = 1
     while (kept := path.with_name(f"config.{n}.json")).exists():
         n += 1
-    path.rename(kept)
+    files.atomic_write(kept, previous)
     return kept, changes

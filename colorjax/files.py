@@ -1,16 +1,25 @@
 """The one file writer: every file colorjax writes for a user goes through here, whole or not at all.
 
 - `atomic_write(path, data)`: bytes (or text) into a temporary file with a unique name in the target folder, then
-  renamed onto `path`: a reader never sees half a file, a crash leaves no half-written output under the real name,
-  and two writers never share a temporary name. Remote paths (`gs://...`, through etils.epath) are written
-  directly: an object store publishes an object whole.
-- `atomic_path(path)`: the same for writers that stream into a file of their own (a video muxer, a folder of
-  exported files): a context manager yielding the temporary path, renamed onto `path` when the block succeeds and
-  removed when it fails.
+  renamed onto `path`: a reader never sees half a file, an interrupted or failed write leaves no half-written
+  output under the real name and no temporary file either, and two writers never share a temporary name. Remote
+  paths (`gs://...`, through etils.epath) are written directly: an object store publishes an object whole.
+- `atomic_path(path, suffix=None)`: the same for writers that stream into a file of their own (a video muxer, a
+  folder of exported files): a context manager yielding a temporary path that does not exist yet, renamed onto
+  `path` when the block succeeds and removed (file or folder) when it raises. `StagedPath` is the same as an
+  object, for writers whose start and end are in different methods (`commit()` / `discard()`).
 - `encode_image(rgb, format, quality)`, `write_image(rgb, path, format, quality)`, `save_png(rgb, path)`: uint8
   (H, W, 3) pictures as PNG or JPEG.
 - `write_json(path, document)`, `write_text(path, text)`: the run's config.json, metrics.json, results.md, ...
 - `check_writable(output)`: an output folder is made and writable before long work starts (OutputError).
+
+Modes: a new file gets exactly what `open(path, "w")` would give it (0666 less the process's umask: the file is
+created by `open` itself, never by `mkstemp`, whose 0600 would make outputs private), a new folder what `mkdir`
+gives; a file that replaces an existing one keeps that file's permission bits, as writing into it would. The umask
+is never changed, not even for a moment (the app writes from several threads).
+
+A rename replaces a symlink at `path` itself, never the file it points to. Nothing is fsync'ed: a process killed at
+any point leaves the old file or the new one, but after a power cut the file system decides.
 """
 
 from __future__ import annotations
@@ -19,76 +28,116 @@ import contextlib
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from colorjax import ColorjaxError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG"}
 DEFAULT_JPEG_QUALITY = 95  # Pillow's advised maximum; higher only grows the file
+_NAME_BYTES = 100  # of the target's name kept in a temporary name (file names are at most 255 bytes)
 
 
 class OutputError(ColorjaxError):
     """An output that cannot be written (the message names it and what to do)."""
 
 
-def _is_local(path: str | os.PathLike) -> bool:
-    return "://" not in str(path)
+def is_remote(path: str | os.PathLike) -> bool:
+    """Whether `path` is an object-store URL (`gs://bucket/...`), written through etils.epath."""
+    return "://" in str(path)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Writes `data` to `path` whole or not at all (see the module docstring); creates the folder; returns `path`."""
+    """Writes `data` (str: as UTF-8) to `path` whole or not at all (module docstring); creates the folder."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    if not _is_local(path):
+    if is_remote(path):
         from etils import epath
 
         remote = epath.Path(path)
         remote.parent.mkdir(parents=True, exist_ok=True)
         remote.write_bytes(data)
         return remote
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
+    with atomic_path(path) as temporary, open(temporary, "xb") as file:  # "x": the name is ours alone
+        file.write(data)
     return Path(path)
+
+
+class StagedPath:
+    """A temporary path beside `path` for one writer: `temporary` (not created: the writer makes it, a file or a
+    folder), then `commit()` renames it onto `path` or `discard()` removes it. `atomic_path` as an object."""
+
+    def __init__(self, path: str | os.PathLike, suffix: str | None = None):
+        if is_remote(path):
+            raise ValueError(f"{path}: only local files are staged (write remote ones with atomic_write).")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = temporary_name(self.path, suffix)
+
+    def commit(self) -> Path:
+        """Moves the finished temporary file or folder onto `path` (the temporary is removed if that fails)."""
+        try:
+            _keep_mode(self.temporary, self.path)
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        return self.path
+
+    def discard(self) -> None:
+        """Removes whatever the writer left under the temporary name (nothing if it made nothing)."""
+        if self.temporary.is_dir() and not self.temporary.is_symlink():
+            shutil.rmtree(self.temporary, ignore_errors=True)
+        else:
+            self.temporary.unlink(missing_ok=True)
+
+
+def temporary_name(path: Path, suffix: str | None = None) -> Path:
+    """A hidden name beside `path` that nothing has yet: `.NAME.RANDOM.tmpSUFFIX`, ending in `suffix` (default:
+    `path`'s own suffix), so writers that pick a format by the name (a muxer, savefig) see the right one."""
+    suffix = path.suffix if suffix is None else suffix
+    name = path.name.encode()[:_NAME_BYTES].decode(errors="ignore")
+    while True:
+        candidate = path.with_name(f".{name}.{secrets.token_hex(8)}.tmp{suffix}")
+        if not os.path.lexists(candidate):
+            return candidate
+
+
+def _keep_mode(temporary: Path, path: Path) -> None:
+    """A file replacing an existing regular file takes that file's permission bits (as writing into it would)."""
+    try:
+        old = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISREG(old.st_mode) and temporary.is_file():
+        os.chmod(temporary, stat.S_IMODE(old.st_mode))
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yields a unique temporary path in `path`'s folder (hidden, ending in `suffix`, default `path`'s own suffix,
-    so format-sniffing writers still see it); renames it onto `path` when the block ends without an exception and
-    removes it (a file or a folder) when it raises. Its mode is a new file's (umask), not mkstemp's 0600."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f"{suffix or path.suffix}.tmp")
-    os.close(handle)
-    temporary = Path(name)
-    temporary.unlink()  # the writer creates it (a file or a folder); the unique name stays ours
+    """Yields a unique temporary path beside `path` (hidden, ending in `suffix`, default `path`'s own suffix; not
+    created yet: the writer creates the file or folder, with its own usual mode); renames it onto `path` when the
+    block ends without an exception, removes it when the block (or the rename) raises."""
+    staged = StagedPath(path, suffix)
     try:
-        yield temporary
-        if temporary.is_file():
-            os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+        yield staged.temporary
     except BaseException:
-        if temporary.is_dir():
-            shutil.rmtree(temporary, ignore_errors=True)
-        else:
-            temporary.unlink(missing_ok=True)
+        staged.discard()
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    staged.commit()
 
 
 def encode_image(rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
     """A uint8 (H, W, 3) image (or (H, W) grey) as PNG or JPEG bytes (`format`: png | jpg)."""
+    import numpy as np
     from PIL import Image
 
     if format not in IMAGE_FORMATS:
@@ -117,11 +166,13 @@ def save_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Writes `text` as UTF-8, atomically."""
     return atomic_write(path, text)
 
 
-def write_json(path: str | os.PathLike, document: Any, indent: int | None = 2) -> Path:
-    return atomic_write(path, json.dumps(document, indent=indent) + "\n")
+def write_json(path: str | os.PathLike, document: Any, indent: int | None = 2, **options: Any) -> Path:
+    """Writes `json.dumps(document, indent=indent, **options)` and a newline, atomically."""
+    return atomic_write(path, json.dumps(document, indent=indent, **options) + "\n")
 
 
 def check_writable(output: str | os.PathLike) -> None:

@@ -28,7 +28,7 @@ import jax
 import ml_collections
 from etils import epath
 
-from colorjax import checkpointing, config_lib, models
+from colorjax import checkpointing, config_lib, files, models
 from colorjax.checkpointing import CheckpointError
 from colorjax.models import published as published_weights
 from colorjax.weights import registry
@@ -56,7 +56,7 @@ def eval_dir(workdir: str | Path, step: int) -> epath.Path:
 
 def write_config(config: ml_collections.ConfigDict, workdir: str | Path) -> None:
     """Writes `WORKDIR/config.json` (what the run trains with; `open_checkpoints` reads its best metric)."""
-    (run_path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+    files.write_text(run_path(workdir) / CONFIG_FILE, config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
 
 
 def missing_root(workdir: str | Path) -> epath.Path | None:

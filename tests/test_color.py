@@ -240,6 +240,23 @@ def test_lightness_to_gray_is_lab2rgb_of_neutral_lab():
     assert np.all(np.isfinite(grads)) and np.all(np.asarray(grads)[1:] > 0)
 
 
+def test_the_gray_shown_to_people_is_lab_to_rgb_of_neutral_lab_not_l_over_100():
+    L = np.linspace(0.0, 100.0, 101, dtype=np.float32)[:, None]
+    neutral = np.concatenate([L, np.zeros_like(L), np.zeros_like(L)], -1)
+    want = np.asarray(color.lab_to_rgb(neutral))
+    np.testing.assert_allclose(np.asarray(color.lightness_to_gray(L)), want[:, :1], atol=1e-5)
+    picture = color.gray_picture(L)
+    assert isinstance(picture, np.ndarray) and picture.dtype == np.uint8 and picture.shape == (101, 3)
+    # lab_to_rgb's neutral is tinted by less than a level (its matrix's white is not exactly D65): within 1.
+    assert np.abs(picture.astype(int) - color.rgb_to_uint8(want)).max() <= 1
+    np.testing.assert_array_equal(picture[:, 0], color.rgb_to_uint8(want[:, 0]))
+    assert tuple(color.gray_picture(np.array([50.0]))) == (119, 119, 119)  # not 128 = round(50 / 100 * 255)
+    assert float(color.lightness_to_gray(jnp.float32(50.0))) == pytest.approx(119 / 255, abs=0.5 / 255)
+    assert np.abs(picture[:, 0].astype(int) - np.round(L[:, 0] * 2.55)).max() > 8
+    with pytest.raises(ValueError, match=r"\(\.\.\., 1\)"):
+        color.gray_picture(np.zeros((4, 4)))
+
+
 @pytest.mark.parametrize("space", ["lab", "luv"])
 def test_tf_functions_work_inside_dataset_map(space):
     rng = np.random.default_rng(3)

@@ -113,6 +113,48 @@ def test_samples_and_side_by_side(trained_run, tmp_path):
     assert side.size[0] >= 2 * chelsea.size[0] and side.size[1] == chelsea.size[1]
 
 
+def test_side_by_side_gray_is_the_gray_of_the_photos_lightness_and_files_are_plain(trained_run, tmp_path):
+    import os
+    import stat
+
+    from colorjax import color
+    from colorjax.inference import read_image
+
+    save_photos(tmp_path / "in", ["x.png"])
+    output = tmp_path / "out"
+    old_mask = os.umask(0o027)
+    try:
+        argv = ["--workdir", str(trained_run), str(tmp_path / "in"), "--output", str(output), "--side-by-side"]
+        assert colorize.main(argv) == 0
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old_mask)
+    assert sorted(p.name for p in output.iterdir()) == ["x.png", "x_side.png"]  # no .partial, no temporary
+    for name in ("x.png", "x_side.png"):  # the mode a plain open() gives under the umask, not mkstemp's 0600
+        assert stat.S_IMODE(os.stat(output / name).st_mode) == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+    photo = read_image(tmp_path / "in" / "x.png")
+    side = np.asarray(Image.open(output / "x_side.png"))
+    width = photo.shape[1]
+    assert side.shape == (photo.shape[0], 2 * width, 3)
+    np.testing.assert_array_equal(side[:, width:], np.asarray(Image.open(output / "x.png")))
+    want = color.gray_picture(color.rgb_to_lab(photo / np.float32(255.0))[..., :1])
+    assert np.abs(side[:, :width].astype(int) - want).max() <= 1
+    lightness_over_100 = np.round(np.asarray(color.rgb_to_lab(photo / np.float32(255.0)))[..., 0] * 2.55)
+    assert np.abs(side[:, :width, 0] - lightness_over_100).max() > 3  # not the L / 100 gray of before
+
+
+def test_a_failed_write_leaves_no_temporary_file(trained_run, tmp_path, capsys):
+    save_photos(tmp_path / "in", ["x.png"])
+    output = tmp_path / "out"
+    (output / "x_side.png").mkdir(parents=True)  # the panel cannot be renamed onto a folder
+    argv = ["--workdir", str(trained_run), str(tmp_path / "in"), "--output", str(output), "--side-by-side"]
+    assert colorize.main([*argv, "--overwrite"]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert sorted(p.name for p in output.iterdir()) == ["x.png", "x_side.png"]
+    assert list((output / "x_side.png").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "make_arguments, message",
     [

@@ -148,7 +148,8 @@ def test_keep_previous_config_numbers_the_old_files(demo, tmp_path):
     kept, lines = config_lib.keep_previous_config(tmp_path, changed)
     assert kept == tmp_path / "config.1.json" and lines == ["config.num_train_steps: 1000 -> 2000"]
     assert json.loads(kept.read_text())["num_train_steps"] == 1000
-    assert not (tmp_path / "config.json").exists()  # the caller writes the new one
+    # config.json stays (the run always has one) until the caller replaces it with the new one.
+    assert json.loads((tmp_path / "config.json").read_text())["num_train_steps"] == 1000
 
     (tmp_path / "config.json").write_text(changed.to_json_best_effort())
     kept, _ = config_lib.keep_previous_config(tmp_path, demo)

@@ -111,7 +111,7 @@ def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(models.SPECS, "mean_lightness", models.ModelSpec(MeanLightnessClassifier))
         patch.setattr(
-            evaluate,
+            evaluate_cli,
             "load_feature_extractor",
             lambda path: evaluator.FeatureExtractor("stand-in", fake_features, {}),
         )
@@ -178,6 +178,18 @@ def test_evaluation_writes_every_output(evaluated):
     assert report.load_metrics(evaluated.parent.parent).name == evaluated.parent.parent.name
     with Image.open(evaluated / "grid_first.png") as grid:  # 3 rows of 32 px + gutters + caption
         assert grid.size == (3 * RESOLUTION + 4 * 2, 3 * RESOLUTION + 4 * 2 + 14)
+        pixels = np.asarray(grid)
+    assert not [p.name for p in evaluated.iterdir() if p.name.startswith(".")]  # no temporary file left
+    # The gray column is the gray of the truth's lightness (lab_to_rgb of (L, 0, 0), as colorize and the app
+    # show it), not L / 100.
+    top, gutter = 14 + 2, 2
+    gray = pixels[top : top + RESOLUTION, gutter : gutter + RESOLUTION].astype(int)
+    left = gutter + 2 * (RESOLUTION + gutter)
+    truth = pixels[top : top + RESOLUTION, left : left + RESOLUTION]
+    L = skcolor.rgb2lab(truth / 255.0)[..., :1]
+    want = np.round(np.clip(skcolor.lab2rgb(np.concatenate([L, 0 * L, 0 * L], -1)), 0, 1) * 255)
+    assert np.abs(gray - want).max() <= 2
+    assert np.abs(gray[..., 0] - np.round(L[..., 0] * 2.55)).max() > 3
 
 
 def test_numbers_match_a_direct_computation_on_the_same_crops(evaluated, trained_run, labelled_folder):

@@ -105,3 +105,21 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         export_cli.main(["--help"])
     assert exit_.value.code == 0
+
+
+def test_a_failed_export_leaves_no_folder_and_no_temporary(tmp_path, monkeypatch):
+    model, variables = tiny("regression", width=4)
+
+    def broken_check(folder, fmt_hint=None):
+        assert (folder / "model.stablehlo").is_file()  # the model was written: the export fails half-way
+        raise RuntimeError("check failed")
+
+    monkeypatch.setattr(export, "load_export", broken_check)
+    with pytest.raises(RuntimeError, match="check failed"):
+        export.export_model(model, variables, tmp_path / "out", "stablehlo", size=32, settings={})
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    (tmp_path / "empty").mkdir()  # an empty folder is a fine --output: the export replaces it whole
+    manifest = export.export_model(model, variables, tmp_path / "empty", "stablehlo", size=32, settings={})
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == ["export.json", manifest["file"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]

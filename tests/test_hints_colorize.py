@@ -151,6 +151,8 @@ def test_models_without_hint_inputs_refuse_hints(photo):
 def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):
     from conftest import make_photo
 
+    from colorjax import color
+
     photos = tmp_path / "test"
     photos.mkdir()
     for i in range(3):
@@ -162,4 +164,13 @@ def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_
     errors = [float(line.split()[-1]) for line in out.splitlines() if "mean ab error" in line]
     assert len(errors) == 2 and all(0 < e < 150 for e in errors) and "3 photos" in out
     # Two rows of gray with points | no hints | with hints | truth, 4 px gutters.
-    assert np.asarray(Image.open(picture)).shape == (2 * 28 + 4, 4 * 36 + 4, 3)
+    grid = np.asarray(Image.open(picture))
+    assert grid.shape == (2 * 28 + 4, 4 * 36 + 4, 3)
+    # The gray column is the gray of the photo's lightness (lab_to_rgb of (L, 0, 0)), not L / 100, wherever no
+    # hint patch is drawn.
+    shown, truth = grid[4:28, 4:36].astype(int), grid[4:28, 4 + 3 * 36 : 4 + 3 * 36 + 32]
+    L = np.asarray(color.rgb_to_lab(truth / np.float32(255.0)))[..., :1]
+    plain = np.all(shown == shown[..., :1], axis=-1) & (shown[..., 0] > 0)  # not a patch, not an outline
+    assert plain.mean() > 0.5
+    assert np.mean(shown[plain] == color.gray_picture(L)[plain]) > 0.95
+    assert np.mean(shown[plain][:, 0] == np.round(L[..., 0] * 2.55)[plain]) < 0.5

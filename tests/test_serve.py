@@ -255,6 +255,72 @@ def test_oversize_bomb_and_non_image_uploads_are_refused_with_nothing_stored(col
     assert upload(client, png_bytes(make_photo(np.random.default_rng(5), 30, 30))).status_code == 200
 
 
+def test_the_stored_gray_image_is_the_gray_of_the_photos_lightness(app, data_dir):
+    client = TestClient(app)
+    sign_up(client)
+    photo = make_photo(np.random.default_rng(11), 24, 20)
+    image_id = upload(client, png_bytes(photo)).headers["x-image-id"]
+    with Image.open(data_dir / "images" / image_id / "gray.png") as image:
+        gray = np.asarray(image)
+    want = color.gray_picture(color.rgb_to_lab(photo / np.float32(255.0))[..., :1])
+    assert gray.shape == photo.shape and np.abs(gray.astype(int) - want).max() <= 1
+    # The sRGB gray of (L, 0, 0), not L / 100 (which is 9 levels too light at L = 50).
+    assert np.abs(gray[..., 0] - np.round(lightness(photo) * 2.55)).max() > 3
+
+
+def test_a_failed_store_leaves_no_temporary_file_folder_or_row(colorizer, data_dir, monkeypatch):
+    from colorjax import files
+    from colorjax.serve.storage import ImageStore
+
+    store = ImageStore(data_dir)
+    real_replace, calls = files.os.replace, []
+
+    def full_disk_on_second_file(source, destination):
+        calls.append(destination)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(files.os, "replace", full_disk_on_second_file)
+    contents = {"input": b"in", "gray": b"gray", "color": b"colour", "thumb": b"thumb"}
+    with pytest.raises(OSError, match="No space"):
+        store.write("A" * 16, contents)  # a new colorization: its folder appears whole or not at all
+    assert stored_files(data_dir) == []
+
+    monkeypatch.undo()
+    store.write("B" * 16, contents)
+    assert store.ids() == ["B" * 16]
+    calls.clear()
+    monkeypatch.setattr(files.os, "replace", full_disk_on_second_file)
+    with pytest.raises(OSError, match="No space"):
+        store.write("B" * 16, {"color": b"new colour", "thumb": b"new thumb"})  # a recolour: file by file
+    monkeypatch.undo()
+    folder = f"images/{'B' * 16}"
+    assert stored_files(data_dir) == [folder] + [f"{folder}/{name}" for name in sorted(storage_names())]
+    assert (store.path("B" * 16, "color")).read_bytes() == b"new colour"
+    assert (store.path("B" * 16, "thumb")).read_bytes() == b"thumb"  # the failed one kept its old contents
+
+    # Through the app: an encoder that fails stores nothing and records nothing.
+    app = create_app(colorizer, data_dir / "app", single_user=True)
+    client = TestClient(app, raise_server_exceptions=False)
+
+    def broken_jpeg_encoder(rgb, format="png", quality=95):
+        if format == "jpg":
+            raise OSError("encoder failed")
+        return real_encode(rgb, format, quality)
+
+    real_encode = files.encode_image
+    monkeypatch.setattr(files, "encode_image", broken_jpeg_encoder)
+    assert upload(client, png_bytes(make_photo(np.random.default_rng(12), 16, 16))).status_code == 500
+    assert stored_files(data_dir / "app") == [] and app.state.database.image_count() == 0
+
+
+def storage_names():
+    from colorjax.serve.storage import FILE_NAMES
+
+    return FILE_NAMES.values()
+
+
 def test_user_file_names_never_reach_the_file_system(app, data_dir, tmp_path):
     client = TestClient(app)
     sign_up(client)

@@ -4,10 +4,10 @@ With no NAME every registered benchmark runs. `--data folder:PATH` points the in
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples).
 """
 
-import json
 import os
 import time
 
+from colorjax import files
 from colorjax.bench import BENCHMARKS, get_benchmark
 from colorjax.cli import common as cli
 
@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_rows(rows)}", flush=True)
         all_rows += [{"benchmark": name, **row} for row in rows]
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(all_rows, f, indent=2)
+        files.write_json(args.out, all_rows)
     return 0
 
 

@@ -57,15 +57,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from colorjax import ColorjaxError
+from colorjax import ColorjaxError, files
 from colorjax.cli import common as cli
 
 if TYPE_CHECKING:  # JAX and the models are imported by main() after parsing, so --help answers at once.
@@ -76,7 +73,7 @@ if TYPE_CHECKING:  # JAX and the models are imported by main() after parsing, so
     from colorjax.inference.colorizer import Colorizer
 
 DEFAULT_NUM_HINTS = 10  # --hints-from without --num-hints
-DEFAULT_JPEG_QUALITY = 95  # --quality: Pillow's advised maximum; higher only grows the file
+DEFAULT_JPEG_QUALITY = files.DEFAULT_JPEG_QUALITY  # --quality
 FORMATS = {"png": ".png", "jpg": ".jpg"}
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 VIDEO_SUFFIX = ".mp4"
@@ -162,27 +159,6 @@ def check_inputs_kept(inputs: Sequence[Path], targets: Sequence[Target], output:
         )
 
 
-def write_image(image: np.ndarray, path: Path, format: str, quality: int = DEFAULT_JPEG_QUALITY) -> None:
-    """Writes a uint8 (H, W, 3) image atomically: into a temporary file beside `path`, then renamed onto it."""
-    import numpy as np
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    if format == "jpg":
-        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG", quality=quality)
-    else:
-        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(buffer.getvalue())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 @dataclasses.dataclass
 class Counts:
     """What happened to the inputs: written, skipped (an output was there already) and failed."""
@@ -214,15 +190,14 @@ def colorize_files(
     import numpy as np
     from tqdm import tqdm
 
-    from colorjax import color, hints
-    from colorjax.evaluation import visualize
+    from colorjax import hints
     from colorjax.inference.colorizer import InferenceError, read_image, top_k_labels
 
     counts = Counts()
     progress = tqdm(inputs, unit="image", disable=len(inputs) < 2, file=sys.stderr)
     for path, target in progress:
-        files = [output / name for name in (target.image, target.side) if name is not None]
-        existing = [file for file in files if file.exists() or file.is_symlink()]
+        paths = [output / name for name in (target.image, target.side) if name is not None]
+        existing = [file for file in paths if file.exists() or file.is_symlink()]
         if existing and not overwrite:
             progress.write(f"{path}: skipped, {existing[0]} exists (pass --overwrite to replace it)")
             counts.skipped += 1
@@ -251,11 +226,10 @@ def colorize_files(
             progress.write(f"{path}: top-{len(best)} classes: {names}")
         images = [colorized]
         if target.side is not None:
-            gray = color.rgb_to_uint8(visualize.gray_rgb(np.asarray(color.rgb_to_lab(rgb / 255.0))[..., :1]))
-            images.append(np.concatenate([gray, colorized], axis=1))
+            images.append(np.concatenate([prediction.gray(), colorized], axis=1))
         try:
-            for image, file in zip(images, files, strict=True):
-                write_image(image, file, target.format, quality)
+            for image, file in zip(images, paths, strict=True):
+                files.write_image(image, file, target.format, quality)
         except OSError as e:
             progress.write(f"error: {path}: cannot write {file} ({e.strerror or e})", file=sys.stderr)
             counts.failed += 1

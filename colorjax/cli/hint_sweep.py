@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.num_hints) < 0:
         parser.error("--num-hints takes counts >= 0")
     from colorjax import files
-    from colorjax.evaluation import visualize
     from colorjax.evaluation.hint_sweep import sweep, tile
     from colorjax.inference import open_colorizer
 
@@ -62,12 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     for count, error in errors.items():
         print(f"  {count:4d} hints: mean ab error {error:.2f}")
     if args.picture and rows:
-        if Path(args.picture).suffix.lower() in (".jpg", ".jpeg"):  # a quarter of the PNG's size
-            from PIL import Image
-
-            Image.fromarray(tile(rows)).save(args.picture, quality=90)
-        else:
-            visualize.save_png(tile(rows), args.picture)
+        # By the suffix: .jpg/.jpeg is a quarter of the PNG's size; anything else is PNG.
+        files.write_image(tile(rows), args.picture, quality=90)
         print(f"Picture: {args.picture}")
     return 0
 

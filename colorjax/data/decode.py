@@ -107,9 +107,17 @@ def probe(encoded: bytes, max_pixels: int) -> tuple[int, int]:
 
 def decode(encoded: bytes, max_pixels: int) -> np.ndarray:
     """A file's bytes -> float32 (H, W, 3) in [0, 1] (see the module docstring); ImageError without the name."""
+    return decode_image(_open(encoded, max_pixels))
+
+
+def decode_image(image) -> np.ndarray:
+    """A Pillow image opened by the caller (only its header read, its size already checked against the caller's
+    pixel limit) -> float32 (H, W, 3) in [0, 1], as `decode` does: for a caller that has read the header itself
+    (the app's upload check) and should not open the file a second time."""
     from PIL import ImageOps
 
-    image = _open(encoded, max_pixels)
+    if image.size[0] * image.size[1] == 0:
+        raise ImageError("an image with no pixels")
     try:
         image.seek(0)
         image = ImageOps.exif_transpose(image)

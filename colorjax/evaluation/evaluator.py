@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import heapq
-import json
+import io
 import math
 import sys
 import time
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import ColorjaxError, color, data, parallel
+from colorjax import ColorjaxError, color, data, files, parallel
 from colorjax.evaluation import metrics, plots, report, visualize
 
 ROW_NAMES = ("prediction", "ground_truth", "gray", "mean_colour")
@@ -127,7 +127,7 @@ def make_eval_step(
             reduced["loss"] = {k: jnp.sum(jnp.where(mask, v, 0.0)) for k, v in per_example.items()}
         per_image = {
             "image_id": batch["image_id"],
-            "gray": _levels(L / 100.0),
+            "gray": _levels(color.lightness_to_gray(L)),  # `color.gray_picture`'s levels, inside jit
             "prediction": _levels(rows["prediction"].rgb),
             "truth": _levels(truth.rgb),
         }
@@ -460,16 +460,15 @@ def write_outputs(
     """Writes metrics.json (`document`), per_image.csv, results.md, the AuC curve PNGs and the grids into
     `output`; `namer` names an image by its id."""
     output.mkdir(parents=True, exist_ok=True)
-    written = {"metrics": output / "metrics.json"}
-    written["metrics"].write_text(json.dumps(_json_ready(document), indent=2) + "\n")
+    written = {"metrics": files.write_json(output / "metrics.json", _json_ready(document))}
 
-    written["per_image"] = output / "per_image.csv"
-    with written["per_image"].open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["position", "image", *PER_IMAGE_COLUMNS])
-        for position, image_id in enumerate(results.image_ids):
-            values = [f"{results.per_image[key][position]:.6g}" for key in PER_IMAGE_COLUMNS]
-            writer.writerow([position, namer(int(image_id)), *values])
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["position", "image", *PER_IMAGE_COLUMNS])
+    for position, image_id in enumerate(results.image_ids):
+        values = [f"{results.per_image[key][position]:.6g}" for key in PER_IMAGE_COLUMNS]
+        writer.writerow([position, namer(int(image_id)), *values])
+    written["per_image"] = files.write_text(output / "per_image.csv", table.getvalue())
 
     label = document["run"].get("name") or "prediction"
     rows = {label: document["prediction"]} | {
@@ -514,6 +513,5 @@ def write_outputs(
             f"{rank}. `{namer(image_id)}`: {error:.2f}\n" for rank, (error, image_id, _) in enumerate(worst, start=1)
         )
         markdown += "\n![first images](grid_first.png)\n\n![worst images](grid_worst.png)\n"
-    written["markdown"] = output / "results.md"
-    written["markdown"].write_text(markdown)
+    written["markdown"] = files.write_text(output / "results.md", markdown)
     return written

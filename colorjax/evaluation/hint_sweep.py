@@ -21,7 +21,6 @@ import jax
 import numpy as np
 
 from colorjax import color, hints
-from colorjax.evaluation import visualize
 from colorjax.inference.colorizer import Colorizer, read_image
 
 GUTTER = 4
@@ -45,7 +44,8 @@ def sweep(
     key = jax.random.key(seed)
     for index, path in enumerate(tqdm(paths, unit="photo", file=sys.stderr)):
         rgb = read_image(path)
-        truth = np.asarray(color.rgb_to_lab(rgb / np.float32(255.0)))[..., 1:]
+        lab = np.asarray(color.rgb_to_lab(rgb / np.float32(255.0)))
+        truth = lab[..., 1:]
         pixels += truth.shape[0] * truth.shape[1]
         predictions = {}
         for count in counts:
@@ -54,19 +54,19 @@ def sweep(
             error_sums[count] += float(np.linalg.norm(chroma - truth, axis=-1).sum())
             predictions[count] = (points, chroma)
         if index < picture_rows:
-            rows.append(_picture_row(colorizer, rgb, predictions, max(counts), min(counts)))
+            rows.append(_picture_row(colorizer, rgb, lab[..., :1], predictions, max(counts), min(counts)))
     return {count: total / pixels for count, total in error_sums.items()}, rows
 
 
-def _picture_row(colorizer, rgb, predictions, most, fewest) -> list[np.ndarray]:
-    """gray with the hint patches of `most` | colours with `fewest` | with `most` | truth, uint8 images."""
-    L = np.asarray(color.rgb_to_lab(rgb / np.float32(255.0)))[..., :1]
+def _picture_row(colorizer, rgb, L, predictions, most, fewest) -> list[np.ndarray]:
+    """gray with the hint patches of `most` | colours with `fewest` | with `most` | truth, uint8 images (`L`: the
+    photo's lightness, (H, W, 1))."""
     points, _ = predictions[most]
     maps = hints.hint_maps(points, rgb.shape[:2])
     shown = np.where(
         maps.mask > 0,
-        np.asarray(color.chroma_to_rgb(L, maps.ab, "lab")),
-        visualize.gray_rgb(L),
+        color.rgb_to_uint8(np.asarray(color.chroma_to_rgb(L, maps.ab, "lab"))),
+        color.gray_picture(L),
     )
     # A black outline around each patch, so that small points stay visible.
     for point in points:
@@ -79,9 +79,9 @@ def _picture_row(colorizer, rgb, predictions, most, fewest) -> list[np.ndarray]:
             (slice(top, top + 1), slice(left, right + 1)),
             (slice(bottom, bottom + 1), slice(left, right + 1)),
         ):
-            shown[rows, cols] = 0.0
+            shown[rows, cols] = 0
     return [
-        color.rgb_to_uint8(shown),
+        shown,
         colorizer.combine(rgb, predictions[fewest][1]),
         colorizer.combine(rgb, predictions[most][1]),
         rgb,

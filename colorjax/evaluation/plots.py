@@ -6,6 +6,7 @@ and no display needed). Image grids (gray | prediction | truth) live in `colorja
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,15 +14,17 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from colorjax import files
 from colorjax.evaluation.metrics import AUC_MAX_THRESHOLD, area_under_curve
 
 
 def _save_figure(figure: Figure, path: str | Path) -> Path:
+    """Renders `figure` in the format its file name asks for (PNG by default) and writes it with `files`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix[1:].lower() or "png", dpi=120, bbox_inches="tight")
+    return files.atomic_write(path, buffer.getvalue())
 
 
 def save_auc_curves(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from colorjax import files
 from colorjax.evaluation.metrics import AUC_MAX_THRESHOLD, PSNR_CAP_DB
 from colorjax.evaluation.plots import markdown_table, save_auc_curves, save_bar_chart
 
@@ -201,8 +202,7 @@ def write_report(runs: Sequence[EvaluatedRun], output: str | Path) -> dict[str, 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     rows = report_rows(runs)
-    markdown_path = output / "report.md"
-    markdown_path.write_text(render_report(runs))
+    markdown_path = files.write_text(output / "report.md", render_report(runs))
     bars = {
         row.label: {
             title: row.metrics[key]

@@ -1,7 +1,8 @@
-"""Pictures for people: gray | prediction | truth grids, PNG files, and side-by-side panels.
+"""Pictures for people: gray | prediction | truth grids.
 
-The one place that lays out comparison pictures (the trainer's TensorBoard grids and `evaluate`'s first-N and
-worst-N grids, both from `evaluator.GridCollector`; `colorize --side-by-side`'s panels):
+The one place that lays out comparison grids (the trainer's TensorBoard grids and `evaluate`'s first-N and worst-N
+grids, both from `evaluator.GridCollector`). Their gray column is `colorjax.color.gray_picture` of L, the gray
+every picture for people shows; files are written by `colorjax.files` (`save_png`).
 
 - `image_grid(gray, prediction, truth)` composes already rendered images, one row per example, pixel-exactly;
 - `save_comparison_grid(...)` writes it as a PNG with a caption row.
@@ -13,16 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from colorjax import color
+from colorjax import color, files
 
 GRID_LABELS = ("gray", "prediction", "truth")
 GRID_GUTTER = 2  # White pixels between and around the panels.
 _CAPTION_HEIGHT = 14
-
-
-def gray_rgb(L: np.ndarray) -> np.ndarray:
-    """Lightness (..., 1) in [0, 100] shown as a gray RGB image in [0, 1] (what the model sees)."""
-    return np.repeat(np.clip(np.asarray(L, np.float32) / 100.0, 0.0, 1.0), 3, axis=-1)
 
 
 def _as_rgb_uint8(images: np.ndarray, name: str) -> np.ndarray:
@@ -70,21 +66,6 @@ def image_grid(
     return grid
 
 
-def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Writes a uint8 (H, W, 3) image as PNG, creating folders as needed (local paths or gs://...)."""
-    import io
-
-    from etils import epath
-    from PIL import Image
-
-    path = epath.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
-    path.write_bytes(buffer.getvalue())
-    return path
-
-
 def save_comparison_grid(
     gray: np.ndarray,
     prediction: np.ndarray,
@@ -107,4 +88,4 @@ def save_comparison_grid(
         for column, label in enumerate(GRID_LABELS[:columns]):
             draw.text((GRID_GUTTER + column * width + 2, 1), label, fill="black")
         grid = np.asarray(captioned)
-    return save_png(grid, path)
+    return files.save_png(grid, path)

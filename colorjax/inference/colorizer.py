@@ -55,6 +55,13 @@ class Prediction:
     rgb: np.ndarray  # uint8 (H, W, 3), the input's size
     message: str | None = None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
     class_logits: np.ndarray | None = None  # (num_classes,)
+    L: np.ndarray | None = None  # float32 (H, W, 1): the photo's CIE lightness, which the colours keep
+
+    def gray(self) -> np.ndarray:
+        """uint8 (H, W, 3): the photo turned gray, as shown beside its colours (`color.gray_picture` of `L`)."""
+        if self.L is None:
+            raise ValueError("This Prediction carries no lightness L to show as gray.")
+        return color.gray_picture(self.L)
 
 
 @dataclasses.dataclass
@@ -141,10 +148,12 @@ class Colorizer:
     ) -> Prediction:
         """Colorizes a uint8 (H, W, 3) photo; `global_features` (from `encode_global`) replace its own (style
         transfer); `labels` asks for the photo's own class logits as well; `hints` are the user's colour points in
-        the photo's pixels (`colorjax.hints`: dicts as in a hints file, or `Hint`s), for models that take them."""
+        the photo's pixels (`colorjax.hints`: dicts as in a hints file, or `Hint`s), for models that take them.
+        The Prediction carries the photo's lightness `L` too (and `gray()`, its gray picture): no caller needs to
+        convert the photo to Lab again."""
         L_full, chroma, message, class_logits = self._run(rgb, global_features, labels, hints)
         colorized = _combine(L_full, chroma, self.color_space)
-        return Prediction(np.asarray(colorized), message, class_logits)
+        return Prediction(np.asarray(colorized), message, class_logits, np.asarray(L_full))
 
     def predict_chroma(
         self,

@@ -38,7 +38,6 @@ tf2onnx cannot translate.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import ColorjaxError
+from colorjax import ColorjaxError, files
 
 FORMATS = ("stablehlo", "onnx")
 INPUT_NAME = "L"
@@ -182,16 +181,21 @@ def export_model(
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise ExportError(f"{output} is not empty; choose a new --output folder.")
-    output.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx" and getattr(model, "first_conv_as_matmul", False):
         # ECCV16's im2col first conv (the XLA:CPU fast path) has a reshape jax2onnx cannot keep polymorphic in
         # height and width; the plain conv computes the same with the same parameters.
         model = model.clone(first_conv_as_matmul=False)
+    # The folder is built under a temporary name and appears whole: a failed or interrupted export leaves none.
+    with files.atomic_path(output.resolve() if output.is_symlink() else output) as staging:
+        staging.mkdir()
+        return _export_into(model, variables, staging, fmt, size, settings, check_side)
+
+
+def _export_into(model, variables, output: Path, fmt: str, size: int, settings: dict, check_side: int) -> dict:
     forward = forward_function(model, variables)
     if fmt == "stablehlo":
         exported, label, shape = export_stablehlo(forward, size)
-        path = output / "model.stablehlo"
-        path.write_bytes(exported.serialize())
+        path = files.atomic_write(output / "model.stablehlo", exported.serialize())
         output_names = sorted(jax.eval_shape(forward, _symbolic_struct(shape)))
     else:
         path = output / "model.onnx"
@@ -216,7 +220,7 @@ def export_model(
         **settings,
         "check": {"input_shape": [batch, height, width, 1], "max_abs_difference": differences},
     }
-    (output / "export.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    files.write_json(output / "export.json", manifest)
     return manifest
 
 

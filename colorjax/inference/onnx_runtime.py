@@ -15,9 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -96,23 +94,18 @@ def onnx_colorizer(colorizer, cache: str | Path | None = None):
     folder = Path(cache or weights.cache_dir() / "onnx") / model_key(colorizer.model, colorizer.variables)
     if not (folder / "model.onnx").is_file():
         print(f"Exporting the model to ONNX once, into {folder} ...", file=sys.stderr, flush=True)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".export-"))
-        try:
+        try:  # export_model builds the folder under a temporary name: it appears whole or not at all
             export.export_model(
                 colorizer.model,
                 colorizer.variables,
-                staging,
+                folder,
                 "onnx",
                 size=colorizer.fixed_size or colorizer.resolution or 256,
                 settings={"source": colorizer.description},
             )
-            staging.rename(folder)
-        except OSError:
+        except (OSError, export.ExportError):
             if not (folder / "model.onnx").is_file():  # another process did not win the race
                 raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     model = OnnxModel(folder / "model.onnx")
     _, height, width, _ = model.input_shape
     # An export jax2onnx could only make at a fixed side takes the photo at that side, as a fixed-size model does.

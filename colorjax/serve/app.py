@@ -42,7 +42,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from colorjax import serve
+from colorjax import files, serve
 from colorjax.inference.colorizer import Colorizer
 from colorjax.serve import accounts, api, auth, pages
 from colorjax.serve.db import Database, User
@@ -145,7 +145,9 @@ def _secret_key(data_dir: Path) -> str:
     survive a restart."""
     path = data_dir / "secret_key"
     if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as f:
-            f.write(auth.new_secret())
+        # Whole or not at all (an empty key file would sign sessions with ""), and 0600 from its creation on.
+        with files.atomic_path(path) as temporary:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as f:
+                f.write(auth.new_secret())
     return path.read_text().strip()

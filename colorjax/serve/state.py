@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.formparsers import MultiPartException
 
-from colorjax import color
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
@@ -90,10 +89,8 @@ class ColorService:
         self, rgb: np.ndarray, temperature: float | None, hints: list[dict] | None
     ) -> tuple[np.ndarray, np.ndarray]:
         # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
-        colorized = self._colorizer_at(temperature).predict(rgb, hints=hints or None).rgb
-        lightness = np.asarray(color.rgb_to_lab(rgb.astype(np.float32) / 255.0))[..., :1]
-        gray = color.rgb_to_uint8(np.repeat(np.asarray(color.lightness_to_gray(lightness)), 3, -1))
-        return colorized, gray
+        prediction = self._colorizer_at(temperature).predict(rgb, hints=hints or None)
+        return prediction.rgb, prediction.gray()
 
     async def colorize(
         self, rgb: np.ndarray, temperature: float | None = None, hints: list[dict] | None = None

@@ -10,7 +10,6 @@ data dir, named by a random id that is checked against `IMAGE_ID` before any pat
 from __future__ import annotations
 
 import io
-import os
 import re
 import secrets
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorjax import ColorjaxError, color
+from colorjax import ColorjaxError, color, files
 from colorjax.data import decode
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
@@ -47,8 +46,7 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
     """The uploaded bytes as uint8 (H, W, 3), EXIF orientation applied; UploadError when they are no photo of an
     accepted type or have more than `max_pixels` pixels (checked from the header, before decoding)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind, (width, height) = image.format, image.size
+        image = Image.open(io.BytesIO(data))  # the header only: the pixels are decoded below, once checked
     except Image.DecompressionBombError as e:
         raise UploadError(
             413,
@@ -57,18 +55,21 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
         ) from e
     except (OSError, ValueError, SyntaxError) as e:
         raise UploadError(400, "The upload is not an image (send a JPEG, PNG, WebP, BMP or TIFF photo).") from e
-    if kind not in ACCEPTED_FORMATS:
-        raise UploadError(400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo.")
-    if width * height > max_pixels:
-        raise UploadError(
-            413,
-            f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; this server takes at most "
-            f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
-        )
-    try:
-        return color.rgb_to_uint8(decode.decode(data, max_pixels))  # the one decoder of colorjax.data
-    except decode.ImageError as e:
-        raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
+    with image:
+        kind, (width, height) = image.format, image.size
+        if kind not in ACCEPTED_FORMATS:
+            raise UploadError(400, f"{kind} images are not accepted; send a JPEG, PNG, WebP, BMP or TIFF photo.")
+        if width * height > max_pixels:
+            raise UploadError(
+                413,
+                f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; this server takes at most "
+                f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
+            )
+        try:
+            # The one decoder of colorjax.data, on the image whose header was just read (not a second open).
+            return color.rgb_to_uint8(decode.decode_image(image))
+        except decode.ImageError as e:
+            raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
 
 
 def is_color(rgb: np.ndarray) -> bool:
@@ -93,10 +94,7 @@ def download_name(name: str, suffix: str) -> str:
 
 def encode(rgb: np.ndarray, image_format: str = "PNG", quality: int = 92) -> bytes:
     """uint8 (H, W, 3) -> PNG or JPEG bytes with no metadata (Pillow writes none for an array)."""
-    buffer = io.BytesIO()
-    options = {"quality": quality} if image_format == "JPEG" else {}
-    Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=image_format, **options)
-    return buffer.getvalue()
+    return files.encode_image(rgb, {"PNG": "png", "JPEG": "jpg"}[image_format], quality)
 
 
 def thumbnail(rgb: np.ndarray) -> bytes:
@@ -121,18 +119,25 @@ class ImageStore:
             raise KeyError(image_id)
         return self.root / image_id / FILE_NAMES[kind]
 
-    def write(self, image_id: str, files: dict[str, bytes]) -> None:
-        """Writes (or replaces) files of one colorization; each appears whole or not at all."""
-        for kind, data in files.items():
-            target = self.path(image_id, kind)
-            target.parent.mkdir(exist_ok=True)
-            partial = target.with_name(target.name + ".partial")
-            partial.write_bytes(data)
-            os.replace(partial, target)
+    def write(self, image_id: str, contents: dict[str, bytes]) -> None:
+        """Writes (or replaces) files of one colorization, {kind: bytes}; each appears whole or not at all, and a
+        new colorization's folder appears with all of its files or not at all (it is built under a temporary name).
+        A failed write leaves no temporary file."""
+        targets = {kind: self.path(image_id, kind) for kind in contents}
+        folder = self.path(image_id, "input").parent
+        if folder.exists():
+            for kind, data in contents.items():
+                files.atomic_write(targets[kind], data)
+            return
+        with files.atomic_path(folder) as staging:
+            staging.mkdir()
+            for kind, data in contents.items():
+                files.atomic_write(staging / targets[kind].name, data)
 
     def delete(self, image_id: str) -> None:
         folder = self.path(image_id, "input").parent
         shutil.rmtree(folder, ignore_errors=True)
 
     def ids(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        """The ids of the stored colorizations (a folder still being written has a temporary name: not listed)."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and IMAGE_ID.match(p.name))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import data, quantize
+from colorjax import data, files, quantize
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -117,6 +118,6 @@ def _check_out_path(path: str | Path) -> Path:
 def save_prior(prior: np.ndarray, path: str | Path) -> Path:
     """Writes a prior as the float64 (313,) `.npy` that `quantize.load_prior` reads."""
     path = _check_out_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(prior, np.float64))
-    return path
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(prior, np.float64))
+    return files.atomic_write(path, buffer.getvalue())

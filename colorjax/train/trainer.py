@@ -42,11 +42,11 @@ import numpy as np
 import optax
 from etils import epath
 
-from colorjax import ColorjaxError, checkpointing, config_lib, data, models, parallel, runs
+from colorjax import ColorjaxError, checkpointing, config_lib, data, files, models, parallel, runs
 from colorjax import hints as hints_lib
 from colorjax.data import Position
 from colorjax.data.input_wait import InputWaitTimer
-from colorjax.evaluation import evaluator, visualize
+from colorjax.evaluation import evaluator
 from colorjax.train import losses, optim
 
 log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
@@ -572,7 +572,7 @@ class _Evaluation:
         grid = results.grids.first_grid()
         if jax.process_index() == 0 and grid is not None:
             self.writer.write_images(step, {"val/gray_predicted_truth": grid[None]})
-            visualize.save_png(grid, self.workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
+            files.save_png(grid, self.workdir / runs.IMAGES_DIR / f"step_{step:07d}.png")
         log.info("  eval " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(scalars.items())))
         if skipped.grey or skipped.unreadable:
             grey, unreadable = len(skipped.grey), len(skipped.unreadable)

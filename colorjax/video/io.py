@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import fractions
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from colorjax.evaluation import visualize
+from colorjax import files
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.video.temporal import ShotTracker, TemporalFilter, TemporalSettings, lightness_u8
 
@@ -229,8 +228,9 @@ def _reason(error: Exception) -> str:
 class VideoWriter:
     """H.264 (yuv420p) mp4 writer that keeps the input's timestamps and copies its audio.
 
-    The file is written under a temporary name beside `path` and renamed when `close()` succeeds; `abort()` removes
-    it, so a failed video never leaves a half-written file behind and never replaces an existing one.
+    The file is written under a unique temporary name beside `path` (`colorjax.files.StagedPath`, ending in .mp4)
+    and renamed when `close()` succeeds; `abort()` removes it, so a failed video never leaves a half-written file
+    behind and never replaces an existing one.
     """
 
     def __init__(
@@ -244,25 +244,31 @@ class VideoWriter:
     ):
         av = _av()
         self.path = Path(path)
-        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._staged = files.StagedPath(self.path, suffix=".mp4")
         self.width, self.height = info.width, info.height
         self.padded = (info.width + info.width % 2, info.height + info.height % 2)
-        self._container = av.open(str(self.partial), "w", format="mp4")
-        video = self._container.add_stream("libx264", rate=info.frame_rate, options={"crf": str(crf), "preset": preset})
-        video.width, video.height = self.padded
-        video.pix_fmt = "yuv420p"
-        video.time_base = info.time_base
-        video.codec_context.time_base = info.time_base
-        self._video = video
+        self._container = None
         self._audio = None
         self._audio_encoder = None
-        if audio_stream is not None:
-            if audio_stream.codec_context.name in _MP4_AUDIO_CODECS:
-                self._audio = self._container.add_stream_from_template(audio_stream)
-            else:
-                self._audio_encoder = _AudioTranscoder(self._container, audio_stream)
         self.frames_written = 0
+        try:
+            self._container = av.open(str(self._staged.temporary), "w", format="mp4")
+            video = self._container.add_stream(
+                "libx264", rate=info.frame_rate, options={"crf": str(crf), "preset": preset}
+            )
+            video.width, video.height = self.padded
+            video.pix_fmt = "yuv420p"
+            video.time_base = info.time_base
+            video.codec_context.time_base = info.time_base
+            self._video = video
+            if audio_stream is not None:
+                if audio_stream.codec_context.name in _MP4_AUDIO_CODECS:
+                    self._audio = self._container.add_stream_from_template(audio_stream)
+                else:
+                    self._audio_encoder = _AudioTranscoder(self._container, audio_stream)
+        except BaseException:
+            self.abort()  # the muxer may have created the temporary file already
+            raise
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
         """Encodes one uint8 (H, W, 3) frame at `pts` (the input's time base)."""
@@ -293,14 +299,16 @@ class VideoWriter:
         if self._audio_encoder is not None:
             self._audio_encoder.flush()
         self._container.close()
-        os.replace(self.partial, self.path)
+        self._staged.commit()
 
     def abort(self) -> None:
+        """Throws the unfinished file away (the output, if one was there before, is left as it was)."""
         try:
-            self._container.close()
+            if self._container is not None:
+                self._container.close()
         except Exception:  # noqa: BLE001 - the file is being thrown away
             pass
-        self.partial.unlink(missing_ok=True)
+        self._staged.discard()
 
 
 class _AudioTranscoder:
@@ -482,7 +490,7 @@ def colorize_frames(
             result = step(frame.rgb)
             writer.write(result.rgb, frame.pts)
             if frames_dir is not None:
-                visualize.save_png(result.rgb, Path(frames_dir) / f"{frame.index:06d}.png")
+                files.save_png(result.rgb, Path(frames_dir) / f"{frame.index:06d}.png")
             shots += result.cut
             blended += result.blended_fraction
             bar.update()

@@ -18,7 +18,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from colorjax.evaluation import metrics, visualize
+from colorjax import files
+from colorjax.evaluation import metrics
 from colorjax.inference.colorizer import Colorizer
 from colorjax.video.io import FrameColorizer, VideoReader
 from colorjax.video.temporal import ShotTracker, TemporalSettings, WarpErrorMeter, lightness_u8
@@ -68,7 +69,7 @@ def evaluate_clip(
                 accumulators[name].add(_frame_statistics(rgb, frame.rgb))
                 if frames_dir is not None:
                     slug = name.replace(" ", "_")
-                    visualize.save_png(rgb, Path(frames_dir) / slug / f"{frame.index:06d}.png")
+                    files.save_png(rgb, Path(frames_dir) / slug / f"{frame.index:06d}.png")
             L = lightness_u8(frame.rgb)
             _, cut = shots(L)
             meter.add(L, {**outputs, TRUTH: frame.rgb}, cut=cut)
@@ -116,8 +117,6 @@ def evaluate_clips(
     """Scores every clip (`evaluate_clip` with `contenders(temporal)`) and writes `output/video_metrics.json`
     and `output/video_results.md`; a clip that cannot be read is reported, not scored. Returns (results by
     clip path, error lines)."""
-    import json
-
     from colorjax.video.io import VideoError
 
     results, errors = {}, []
@@ -126,11 +125,11 @@ def evaluate_clips(
             results[str(path)] = evaluate_clip(colorizer, path, contenders(temporal), max_frames=max_frames)
         except VideoError as e:
             errors.append(str(e))
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "video_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    (output / "video_results.md").write_text(
+    files.write_json(output / "video_metrics.json", results)
+    files.write_text(
+        output / "video_results.md",
         f"Video colorization by {colorizer.description}: per-frame metrics against each clip's own "
         "colours (means over frames) and Lai et al. 2018's warp error (lower is steadier; the ground "
-        "truth's is the floor).\n\n" + markdown_table(results) + "\n"
+        "truth's is the floor).\n\n" + markdown_table(results) + "\n",
     )
     return results, errors

@@ -29,13 +29,12 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from colorjax import ColorjaxError
+from colorjax import ColorjaxError, files
 
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 _CHUNK = 1 << 20
@@ -139,25 +138,20 @@ def download(name: str, *, progress: bool = True) -> Path:
         return target
     url = weights.url
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        # Streamed into a temporary file beside the target, renamed onto it only once the length and the hash
+        # are right: a broken or wrong download leaves nothing in the cache.
+        with files.atomic_path(target) as temporary, open(temporary, "xb") as file:
+            digest = _fetch(url, file, target, progress)
+            if not digest.startswith(weights.sha256_prefix):
+                raise WeightsError(
+                    f"{url} has SHA-256 {digest[:12]}..., not {weights.sha256_prefix}... as its name promises: "
+                    "deleted it. Retry, or download the file by hand and check it."
+                )
     except OSError as error:
         raise WeightsError(
-            f"Cannot write to the weights cache {target.parent} ({error.strerror}); set COLORJAX_CACHE to a "
-            "writable folder."
+            f"Cannot write to the weights cache {target.parent} ({error.strerror or error}); set COLORJAX_CACHE to "
+            "a writable folder."
         ) from None
-    temporary = Path(temporary)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            digest = _fetch(url, file, target, progress)
-        if not digest.startswith(weights.sha256_prefix):
-            raise WeightsError(
-                f"{url} has SHA-256 {digest[:12]}..., not {weights.sha256_prefix}... as its name promises: "
-                "deleted it. Retry, or download the file by hand and check it."
-            )
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
     return target
 
 
