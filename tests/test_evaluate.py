@@ -111,7 +111,7 @@ def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(models.SPECS, "mean_lightness", models.ModelSpec(MeanLightnessClassifier))
         patch.setattr(
-            evaluate_cli,
+            evaluate,
             "load_feature_extractor",
             lambda path: evaluator.FeatureExtractor("stand-in", fake_features, {}),
         )
