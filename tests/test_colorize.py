@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.runs import tiny_config
 from PIL import Image
-from test_train import tiny_config
 
 from colorjax import config_lib
 from colorjax.cli import colorize
@@ -23,7 +23,7 @@ def training(tmp_path_factory):
     messages its training logged at the console's default verbosity (INFO)."""
     import logging
 
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     rng = np.random.default_rng(1)
     photos = tmp_path_factory.mktemp("train_photos")
@@ -65,7 +65,7 @@ def inputs(tmp_path, photo_folder):
     folder = tmp_path / "inputs"
     (folder / "sub").mkdir(parents=True)
     rng = np.random.default_rng(2)
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     Image.fromarray(make_photo(rng, 5, 7)).save(folder / "tiny_7x5.png")
     Image.fromarray(make_photo(rng, 333, 250)).save(folder / "sub" / "big.jpg", quality=95)
@@ -166,7 +166,7 @@ def files_below(folder: Path) -> dict[str, bytes]:
 
 def save_photos(folder: Path, names: list[str]) -> dict[str, tuple[int, int]]:
     """Tiny photos, each of its own size (so an output's size tells which input it came from): name -> (w, h)."""
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {}
@@ -307,7 +307,7 @@ def test_format_jpg_and_quality(trained_run, tmp_path, capsys):
 
 
 def test_a_folder_of_bad_inputs_colours_the_good_and_names_each_bad_file_once(trained_run, tmp_path, capsys):
-    from bad_inputs import build_corpus
+    from helpers.bad_inputs import build_corpus
 
     from colorjax.data import decode
 

@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-from conftest import make_photo
+from helpers.photos import make_photo
 
 from colorjax import checkpointing, config_lib, models, runs
 from colorjax.inference import colorizer as inference

@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
-from bad_inputs import build_corpus
+from helpers.bad_inputs import build_corpus
 from PIL import Image
 
 from colorjax import color, config_lib, data

@@ -11,9 +11,9 @@ from pathlib import Path
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
+from helpers.runs import save_run
 from PIL import Image
 from skimage import color as skcolor
 
@@ -62,23 +62,6 @@ def labelled_folder(tmp_path_factory) -> Path:
             with Image.open(paths[name]) as image:
                 image.convert("RGB").resize((64, 48)).save(root / class_name / f"{name}.png")
     return root
-
-
-def save_run(workdir: Path, model_name: str, model_kwargs: dict, variables: dict, data_fields: dict, class_names):
-    """A checkpoint laid out as the trainer saves it (state and meta with the config), for `evaluate --workdir`."""
-    config = config_lib.base_config()
-    config.model = ml_collections.ConfigDict({"name": model_name, **model_kwargs})
-    config.data.update(data_fields)
-    saver = runs.open_checkpoints(workdir, async_save=False)
-    meta = {
-        "step": 3,
-        "config": config.to_dict(),
-        "model_kwargs": model_kwargs,
-        "class_names": class_names,
-    }
-    saver.save(3, {"step": np.int32(3), **variables}, meta)
-    saver.close()
-    return workdir
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from helpers.runs import tiny_config
 from PIL import Image
-from test_train import tiny_config
 
 from colorjax import runs
 from colorjax.cli import colorize
@@ -20,7 +20,7 @@ from colorjax.train import trainer as train
 @pytest.fixture(scope="module")
 def hinted_run(tmp_path_factory):
     """Two training steps of a 1/16-width siggraph17 with the paper's simulated hints, on generated photos."""
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     rng = np.random.default_rng(4)
     photos = tmp_path_factory.mktemp("hint_photos")
@@ -40,7 +40,7 @@ def hinted_run(tmp_path_factory):
 
 @pytest.fixture
 def photo(tmp_path):
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     path = tmp_path / "photo.png"
     Image.fromarray(make_photo(np.random.default_rng(5), 30, 50)).save(path)
@@ -149,7 +149,7 @@ def test_models_without_hint_inputs_refuse_hints(photo):
 
 
 def test_hint_sweep_measures_the_ab_error_and_draws_the_picture(hinted_run, tmp_path, capsys):
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     photos = tmp_path / "test"
     photos.mkdir()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.runs import restored_state, tiny_config
 from PIL import Image
-from test_train import restored_state, tiny_config
 
 from colorjax.cli import colorize
 from colorjax.inference import colorizer as inference
@@ -20,7 +20,7 @@ TINY_IIZUKA = dict(name="iizuka", num_classes="auto", width=1 / 16, global_size=
 
 def write_photos(root, classes=("cats", "dogs"), per_class=6, seed=0):
     """Generated colourful photos of 40-90 pixels, in one subfolder per class (no subfolders for classes=())."""
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     rng = np.random.default_rng(seed)
     for index, label in enumerate(classes or ("",)):
@@ -63,7 +63,7 @@ SIZES = ((5, 7), (45, 61), (171, 203))  # (height, width); the largest is tiled 
 @pytest.fixture(scope="module")
 def odd_inputs(tmp_path_factory):
     """Photos of odd sizes (the tests reuse them: every new size costs compilations)."""
-    from conftest import make_photo
+    from helpers.photos import make_photo
 
     folder = tmp_path_factory.mktemp("odd_inputs")
     rng = np.random.default_rng(3)

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import traverse_util
+from helpers.weights import parameter_count, randomize_keras_weights, relative_error
 from skimage import color as skcolor
-from weights_testing import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax.models import SPECS, get_model
 from colorjax.models import inception_resnet_v2 as irv2

@@ -5,7 +5,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import make_photo
+from helpers.photos import make_photo
 
 from colorjax import config_lib
 from colorjax.bench.jpeg_pipeline import make_imagenet_sized_jpegs

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from weights_testing import parameter_count, randomize_keras_weights, relative_error
+from helpers.weights import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax import color
 from colorjax.models import SPECS, get_model, vgg16

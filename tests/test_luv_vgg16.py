@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from weights_testing import parameter_count
+from helpers.weights import parameter_count
 
 from colorjax.models import get_model, load_pretrained
 from colorjax.models.vgg16 import KERAS_NOTOP_FILE

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-DRIVER = REPO / "tests" / "multiprocess_driver.py"
+DRIVER = REPO / "tests" / "helpers" / "multiprocess_driver.py"
 STEPS = 24
 CHECKPOINT_EVERY = 4
 TIMEOUT_S = 300  # per run of both processes; a healthy one takes well under a minute
@@ -131,8 +131,8 @@ def test_both_processes_hold_identical_states_and_evaluations(straight):
 
 
 def test_the_checkpoint_restores_in_one_process_and_colorizes(straight, tmp_path):
-    from conftest import make_photo
-    from multiprocess_driver import digest
+    from helpers.multiprocess_driver import digest
+    from helpers.photos import make_photo
 
     from colorjax.inference import open_colorizer
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import make_photo
+from helpers.paths import REPO
+from helpers.photos import make_photo
+from helpers.runs import tiny_config
 from PIL import Image
-from test_train import REPO, tiny_config
 
 from colorjax import checkpointing, data, runs
 from colorjax.data import decode

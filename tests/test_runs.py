@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_photo
+from helpers.photos import make_photo
+from helpers.runs import tiny_config
 from PIL import Image
-from test_train import tiny_config
 
 from colorjax import checkpointing, runs
 from colorjax.cli import evaluate as evaluate_cli

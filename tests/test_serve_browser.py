@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def colorizer():
-    from test_serve import hint_colorizer
+    from helpers.serve import hint_colorizer
 
     return hint_colorizer()
 
@@ -39,7 +39,8 @@ def colorizer():
 @pytest.fixture
 def photo(tmp_path):
     """A real scene photo where ../shared exists, else a generated one, as a JPEG file."""
-    from conftest import SHARED_DIR, make_photo
+    from helpers.paths import SHARED_DIR
+    from helpers.photos import make_photo
     from PIL import Image
 
     scenes = sorted((SHARED_DIR / "data/intel_scenes_150/test/street").glob("*.jpg"))

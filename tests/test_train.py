@@ -11,52 +11,13 @@ import time
 from pathlib import Path
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
+from helpers.paths import REPO
+from helpers.runs import restored_state, tiny_config
 
-from colorjax import config_lib, data, runs
+from colorjax import data, runs
 from colorjax.train import trainer as train
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_config(source: str, **overrides) -> ml_collections.ConfigDict:
-    """`config_lib.base_config()` shrunk to a 4-wide regression model on 24 px crops, plus `overrides`."""
-    config = config_lib.base_config()
-    config.data.update(
-        source=source,
-        eval_split="train",
-        image_size=24,
-        max_failed_fraction=0.5,
-        holdout_fraction=0.0,
-        prefetch=2,
-    )
-    config.model = ml_collections.ConfigDict(dict(name="regression", width=4))
-    config.batch_size = 8
-    config.num_train_steps = 8
-    config.schedule.update(name="cosine", warmup_steps=2)
-    config.log_every = 2
-    config.eval_every = 0
-    config.checkpoint_every = 2
-    config.keep_checkpoints = 10
-    config.best_metric = None
-    config.num_grid_images = 4
-    config.eval_max_images = None
-    for key, value in overrides.items():
-        if key in ("model", "loss"):
-            config[key] = ml_collections.ConfigDict(value)  # another model or loss: its own fields only
-        elif isinstance(value, dict):
-            config[key].update(value)  # a partial sub-config: the other fields keep their defaults
-        else:
-            config[key] = value
-    return config
-
-
-def restored_state(workdir: Path, step: str | int = "latest"):
-    checkpoints = runs.open_checkpoints(workdir, read_only=True)
-    state, meta = checkpoints.restore(checkpoints.resolve_step(step))
-    return state, meta
 
 
 def assert_trees_close(a, b, atol):
@@ -178,7 +139,7 @@ def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
     code = f"""
         import sys
         sys.path.insert(0, {str(REPO / "tests")!r})
-        from test_train import tiny_config
+        from helpers.runs import tiny_config
         from colorjax.train import trainer as train
         config = tiny_config("folder:{photo_folder}", batch_size=6)
         try:
@@ -213,7 +174,7 @@ def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
     code = f"""
         import json, sys, jax, numpy as np
         sys.path.insert(0, {str(REPO / "tests")!r})
-        from test_train import tiny_config
+        from helpers.runs import tiny_config
         from colorjax import checkpointing
         from colorjax.train import trainer as train
         config = tiny_config("folder:{photo_folder}", num_train_steps=1, log_every=1, checkpoint_every=1)

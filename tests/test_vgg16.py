@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from weights_testing import parameter_count, randomize_keras_weights, relative_error
+from helpers.weights import parameter_count, randomize_keras_weights, relative_error
 
 from colorjax.models.vgg16 import (
     BLOCK_OUTPUTS,

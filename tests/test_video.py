@@ -13,7 +13,8 @@ import pytest
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-from conftest import SHARED_DIR, make_photo  # noqa: E402
+from helpers.paths import SHARED_DIR  # noqa: E402
+from helpers.photos import make_photo  # noqa: E402
 
 from colorjax.bench.video import (  # noqa: E402
     moving_object_frames,
@@ -325,7 +326,7 @@ def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path)
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, colorizer):
     """The random regression saved as a training run (no training), for the command lines."""
-    from test_evaluate import save_run
+    from helpers.runs import save_run
 
     data_fields = {"source": "samples", "image_size": HEIGHT, "color_space": "lab"}
     return save_run(

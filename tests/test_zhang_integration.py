@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_photo
+from helpers.photos import make_photo
 from PIL import Image
 
 from colorjax import color, quantize

@@ -1,6 +1,6 @@
-"""`python tests/multiprocess_driver.py ARGS` runs `python -m colorjax.train ARGS` unchanged, and records at every
-checkpoint save a digest of the train state *this process* holds (its own copy of the replicated arrays), so that
-tests/test_multiprocess.py can check that the processes of a multi-process run agree.
+"""`python tests/helpers/multiprocess_driver.py ARGS` runs `python -m colorjax.train ARGS` unchanged, and records at
+every checkpoint save a digest of the train state *this process* holds (its own copy of the replicated arrays), so that
+tests/system/test_multiprocess.py can check that the processes of a multi-process run agree.
 
 The checkpoint itself cannot show that: Orbax writes one replica of a replicated array, so two processes whose
 parameters had drifted apart would still leave a clean checkpoint. The digests go, one JSON line per save, to

@@ -1,6 +1,6 @@
 """Helpers shared by the tests that import published weights: parameter counts, relative error, Keras weights.
 
-Not a test module (no `test_` prefix); the test files import it by name, as pytest puts `tests/` on sys.path.
+Imported as `from helpers.weights import ...` (pyproject puts `tests/` on sys.path).
 """
 
 import jax

@@ -4,7 +4,7 @@
 float RGB image that `case.check(rgb)` accepts (it asserts on the values); the others must be rejected with one
 line naming the file. Shared by the data, colorize, train and evaluate tests:
 
-    from bad_inputs import build_corpus
+    from helpers.bad_inputs import build_corpus
     cases = build_corpus(tmp_path / "corpus")
     for case in cases: ... case.path, case.accepted, case.check(rgb)
 
