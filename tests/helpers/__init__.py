@@ -8,6 +8,8 @@ Plain functions and constants live in importable modules (`from helpers.photos i
 - `runs`: `tiny_config` (base_config shrunk to seconds), `restored_state`, `save_run` (a checkpoint without training);
 - `weights`: parameter counts, relative error, random Keras weights (the import tests);
 - `bad_inputs`: `build_corpus`, awkward and broken image files;
+- `variables`: `numpy_init`, random model variables drawn with NumPy (no compile of `model.init`);
+- `configs`: `load_repo_config`, configs/NAME.py's `get_config(variant)`;
 - `serve`: `hint_colorizer`, a SIGGRAPH17 whose hand-set weights carry colour points through;
 - `multiprocess_driver`: a script (`python tests/helpers/multiprocess_driver.py ARGS`) and its `digest`.
 

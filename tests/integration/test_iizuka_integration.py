@@ -1,10 +1,9 @@
 """Iizuka end to end: trained by the trainer on labelled photos (class metrics logged beside the colour loss), then
 `colorize` at any size, tiled past --max-pixels, with another photo's global features, and with its top classes;
-without labels the run has no classifier and says so."""
+without labels the run has no classifier and says so. (The paper's recipe: tests/unit/test_iizuka_config.py.)"""
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from helpers.runs import restored_state, tiny_config
 from PIL import Image
 
 from colorjax.cli import colorize
-from colorjax.inference import colorizer as inference
 from colorjax.train import trainer as train
 
 TINY_IIZUKA = dict(name="iizuka", num_classes="auto", width=1 / 16, global_size=32)
@@ -191,46 +189,3 @@ def test_without_labels_the_classifier_is_off_and_says_so(tmp_path, capsys):
     status, _, err = colorize_main(capsys, "--workdir", workdir, photos, "--output", tmp_path / "out", "--labels")
     assert status == 1 and len(err.strip().splitlines()) == 1
     assert "has no classifier" in err
-
-
-def test_global_features_need_a_model_with_a_global_path():
-    from colorjax.models import get_model
-
-    colorizer = inference.Colorizer(get_model("regression", width=4), {}, description="a regression run")
-    with pytest.raises(inference.InferenceError, match="regression run has no global features"):
-        colorizer.encode_global(np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(inference.InferenceError, match="regression run has no classifier"):
-        colorizer.check_classifier()
-
-
-def load_config(variant):
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "configs" / "iizuka_places365.py"
-    spec = importlib.util.spec_from_file_location("iizuka_places365", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
-
-
-def test_config_is_the_papers_recipe():
-    config = load_config(None)
-    assert config.data.source == "tfds:places365_small" and config.model.num_classes == "auto"
-    assert (config.data.image_size, config.data.resize_size, config.batch_size) == (224, 256, 128)
-    assert config.data.train_crop == "resize_random_crop" and config.optimizer.name == "adadelta"
-    assert config.loss.alpha == pytest.approx(1 / 300)
-    assert config.num_train_steps == 11 * 1_803_460 // 128
-    assert load_config("imagenet2012").data.source == "tfds:imagenet2012"
-    assert load_config("folder").data.source.startswith("folder:")
-
-
-def test_scenes_variant_finds_the_shared_photos_from_any_cwd(shared_dir, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLORJAX_SHARED", str(shared_dir))
-    scenes = load_config("scenes")
-    folder = Path(scenes.data.source.removeprefix("folder:"))
-    assert folder.is_absolute() and (folder / scenes.data.eval_split / "forest").is_dir()
-
-    monkeypatch.setenv("COLORJAX_SHARED", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="intel_scenes_150/train and /test .* COLORJAX_SHARED"):
-        load_config("scenes")

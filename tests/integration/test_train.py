@@ -1,13 +1,12 @@
-"""The trainer: data parallelism, resumption, preemption, divergence, and what a run leaves on disk."""
+"""The trainer: data parallelism, resumption, divergence, and what a run leaves on disk. (Preemption of a live
+training process: tests/system/test_train_preemption.py.)"""
 
 import ast
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import jax
@@ -194,49 +193,6 @@ def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
     eight, _ = restored_state(tmp_path / "devices_8")
     assert_trees_close(one["params"], eight["params"], atol=1e-5)
     assert_trees_close(one["batch_stats"], eight["batch_stats"], atol=1e-5)
-
-
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(photo_folder, tmp_path):
-    """Preemption: SIGTERM mid-run -> checkpoint at the current step, exit 0, and a rerun resumes from it."""
-    workdir = tmp_path / "run"
-    overrides = [
-        f"--config.data.source=folder:{photo_folder}",
-        "--config.num_train_steps=100000",
-        "--config.checkpoint_every=5",
-        "--config.eval_every=0",
-        "--config.data.image_size=24",
-        "--config.model.width=4",
-        "--config.batch_size=4",
-        "--config.data.max_failed_fraction=0.5",
-    ]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "colorjax.train",
-            "--config",
-            str(REPO / "configs" / "demo.py") + ":regression",
-            "--workdir",
-            str(workdir),
-            *overrides,
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and not (workdir / "checkpoints" / "5").exists():
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == train.INTERRUPTED_EXIT_CODE, output[-3000:]  # not finished: not 0
-    assert "Stopped at step" in output
-    stopped_at = int(output.split("Stopped at step ")[1].split(";")[0])
-    checkpoints = runs.open_checkpoints(workdir, read_only=True)
-    assert checkpoints.latest_step() == stopped_at >= 5
-    _, meta = checkpoints.restore(stopped_at)
-    assert meta["step"] == stopped_at
 
 
 def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(photo_folder, tmp_path, capsys):

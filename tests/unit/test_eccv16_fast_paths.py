@@ -5,10 +5,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers.variables import numpy_init
 
 from colorjax.models import get_model
 from colorjax.models.eccv16 import batch_to_space, space_to_batch
-from tests.test_zhang_models import numpy_init
 
 
 def test_space_to_batch_round_trips_and_splits_the_interleaved_sub_grids():

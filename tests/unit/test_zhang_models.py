@@ -13,32 +13,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers.paths import TEST_DATA
+from helpers.variables import numpy_init
 
 from colorjax.bench.zhang import torch_eccv16
 from colorjax.models import get_model
 from colorjax.models.published import load_published
 from colorjax.quantize import ab_bin_centres, load_prior, nearest_bin, rebalance_weights
 
-LAYOUTS = json.loads((Path(__file__).parent / "data" / "torch_state_dict_layouts.json").read_text())
-
-
-def numpy_init(model, L: jax.Array, seed: int = 0) -> dict:
-    """He-normal kernels, zero biases, identity BatchNorm, drawn with NumPy.
-
-    `model.init` would do the same, but compiling its threefry draws for ~45 parameters takes about a minute on a
-    busy 2-core machine; these tests only need sensible random weights.
-    """
-    rng = np.random.default_rng(seed)
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), L))
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "kernel":
-            fan_in = np.prod(leaf.shape[:-1])
-            return jnp.asarray(rng.normal(0, np.sqrt(2 / fan_in), leaf.shape), leaf.dtype)
-        return jnp.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, leaf.dtype)
-
-    return jax.tree_util.tree_map_with_path(draw, shapes)
+LAYOUTS = json.loads((TEST_DATA / "torch_state_dict_layouts.json").read_text())
 
 
 def num_params(model) -> int:

@@ -12,8 +12,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "colorjax"
 MAX_TOP_LEVEL_MODULES = 14
 # The commands of the brief: `python -m colorjax.NAME` works for each.

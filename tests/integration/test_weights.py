@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import REPO, TEST_DATA
 
 from colorjax import runs
 from colorjax.cli import evaluate as evaluate_cli
@@ -214,7 +215,7 @@ def test_a_published_run_colours_exactly_like_the_published_weights(tmp_path):
     pixels `from_published` gives."""
     from colorjax.quantize import ab_bin_centres
 
-    layouts = Path(__file__).parent / "data" / "torch_state_dict_layouts.json"
+    layouts = TEST_DATA / "torch_state_dict_layouts.json"
     import json
 
     rng = np.random.default_rng(0)
@@ -283,7 +284,7 @@ def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     from colorjax.inference.onnx_runtime import onnx_colorizer
     from colorjax.models import get_model
 
-    config = config_lib.load_config(Path(__file__).parents[1] / "configs" / "demo.py", "tiny")
+    config = config_lib.load_config(REPO / "configs" / "demo.py", "tiny")
     model_kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
     model = get_model("eccv16", **model_kwargs)
     variables = model.init(jax_key(), np.zeros((1, 48, 48, 1), np.float32), train=False)
@@ -291,8 +292,9 @@ def test_colorize_runtime_onnx_colours_like_xla(tmp_path):
     xla = open_colorizer(workdir=tmp_path / "run")
     onnx = onnx_colorizer(xla, cache=tmp_path / "onnx_cache")
     assert "(onnxruntime)" in onnx.description
-    # Exported at any size, also as the process's second ONNX export (tests/test_export.py runs first in the suite:
-    # jax2onnx's gather constant folding once got lost after the first conversion, and this fell back to 48x48).
+    # Exported at any size, also as the process's second ONNX export (tests/integration/test_export.py runs first in
+    # the suite: jax2onnx's gather constant folding once got lost after the first conversion, and this fell back to
+    # 48x48).
     assert onnx.fixed_size is None
     photo = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     chroma_xla, chroma_onnx = xla.predict_chroma(photo), onnx.predict_chroma(photo)

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from helpers.paths import REPO
 from PIL import Image
 from skimage.color import rgb2lab
 
@@ -13,8 +14,6 @@ from colorjax import config_lib, quantize
 from colorjax.cli import prior as prior_cli
 from colorjax.train import prior
 from colorjax.train.losses import make_zhang_loss
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Solid sRGB colours far apart in ab, and a gray that carries no colour signal.
 COLOURS = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200)}

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers.paths import REPO
 from helpers.runs import save_run
 from PIL import Image
 from skimage import color as skcolor
@@ -21,7 +22,6 @@ from colorjax import config_lib, data, models, runs
 from colorjax.cli import evaluate as evaluate_cli
 from colorjax.evaluation import evaluate, evaluator, metrics, report
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 RESOLUTION = 32
 # The sample photos, filed under two classes so the data has labels.
 CLASSES = {
@@ -229,7 +229,7 @@ sys.exit(evaluate_cli.main(sys.argv[1:]))
 
 
 def test_eight_devices_give_the_numbers_of_one(evaluated, trained_run, labelled_folder, tmp_path):
-    env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
     arguments = ["--workdir", str(trained_run), "--data", f"folder:{labelled_folder}"]
     arguments += ["--batch-size", "8", "--num-grid", "2", "--output", str(tmp_path)]
     completed = subprocess.run(
@@ -237,7 +237,7 @@ def test_eight_devices_give_the_numbers_of_one(evaluated, trained_run, labelled_
         env=env,
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
+        cwd=REPO,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     one = json.loads((evaluated / "metrics.json").read_text())

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import REPO
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "helpers" / "multiprocess_driver.py"
 STEPS = 24
 CHECKPOINT_EVERY = 4

@@ -1,14 +1,12 @@
 """config_check: unknown fields with the nearest one, impossible values, and a resumed run's config changes."""
 
 import json
-from pathlib import Path
 
 import ml_collections
 import pytest
+from helpers.paths import REPO
 
 from colorjax import config_lib
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from colorjax.cli import common as cli
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def error_lines(text: str) -> list[str]:

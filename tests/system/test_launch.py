@@ -5,7 +5,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers.paths import REPO
 
 
 def fake_python(tmp_path: Path) -> Path:

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers.paths import REPO
 from skimage.color import rgb2lab
 
 from colorjax import hints
@@ -212,11 +213,10 @@ def test_hints_from_a_reference_photo():
 
 
 def test_the_hints_variant_turns_the_paper_simulation_on():
-    from pathlib import Path
 
     from colorjax.config_lib import base_config, load_config
 
-    path = Path(__file__).resolve().parents[1] / "configs" / "siggraph17.py"
+    path = REPO / "configs" / "siggraph17.py"
     assert not base_config().hints.simulate
     config = load_config(path, "hints,cpu")
     assert config.hints.simulate and config.model.name == "siggraph17"

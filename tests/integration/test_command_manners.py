@@ -4,13 +4,11 @@ one `error:` line and exit 2, a mistake the user can fix is one `error:` line an
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from colorjax.__main__ import COMMANDS
-
-REPO = Path(__file__).resolve().parents[1]
 
 # The commands that parse with argparse (`cli.ArgumentParser`); train and prior use absl flags.
 ARGPARSE_COMMANDS = [name for name in COMMANDS if name not in ("train", "prior")]
