@@ -1,5 +1,7 @@
 """`python -m colorjax.colorize`: a trained run colours files and folders of any size; bad input gets one line; no
-file is lost or overwritten (unique names, inputs kept, existing outputs skipped unless --overwrite)."""
+file is lost or overwritten (unique names, inputs kept, existing outputs skipped unless --overwrite).
+
+The trained run is the session's shared one (`trained_run`, tests/helpers/fixtures.py): read, never written."""
 
 import re
 import shutil
@@ -7,53 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.runs import tiny_config
+from helpers.photos import make_photo
 from PIL import Image
 
 from colorjax import config_lib
 from colorjax.cli import colorize
-from colorjax.train import trainer as train
 
 MAX_PIXELS = config_lib.base_config().data.max_pixels
 
 
-@pytest.fixture(scope="module")
-def training(tmp_path_factory):
-    """A tiny run trained once for the module (its evaluation on the same photos, one of them grey), and the
-    messages its training logged at the console's default verbosity (INFO)."""
-    import logging
-
-    from helpers.photos import make_photo
-
-    rng = np.random.default_rng(1)
-    photos = tmp_path_factory.mktemp("train_photos")
-    for i in range(6):
-        Image.fromarray(make_photo(rng, 40, 56)).save(photos / f"{i}.png")
-    Image.fromarray(make_photo(rng, 40, 56)).convert("L").save(photos / "grey.png")
-    workdir = tmp_path_factory.mktemp("run")
-    messages: list[str] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = logging.getLogger("colorjax")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        config = tiny_config(f"folder:{photos}", num_train_steps=4, checkpoint_every=4, eval_every=4)
-        train.train_and_evaluate(config, workdir)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    return workdir, messages
-
-
-@pytest.fixture(scope="module")
-def trained_run(training):
-    return training[0]
-
-
-def test_training_says_what_it_skipped(training):
-    _, messages = training
+def test_training_says_what_it_skipped(shared_training):
+    messages = shared_training.said
     # The grey photo: left out of the evaluation (no colour to score) and of training, each said in one line.
     assert "  eval left out 1 grey photo(s) and 0 unreadable file(s)" in messages
     assert "Input: 1 photos without colour skipped, 0 unreadable files skipped." in messages
@@ -65,8 +31,6 @@ def inputs(tmp_path, photo_folder):
     folder = tmp_path / "inputs"
     (folder / "sub").mkdir(parents=True)
     rng = np.random.default_rng(2)
-    from helpers.photos import make_photo
-
     Image.fromarray(make_photo(rng, 5, 7)).save(folder / "tiny_7x5.png")
     Image.fromarray(make_photo(rng, 333, 250)).save(folder / "sub" / "big.jpg", quality=95)
     Image.fromarray(make_photo(rng, 64, 80)).convert("L").save(folder / "gray.png")
@@ -80,7 +44,7 @@ def test_colorizes_a_folder_keeping_sizes_and_structure(trained_run, inputs, tmp
     captured = capsys.readouterr()
     assert status == 1  # One file could not be read: reported, the rest done.
     assert "error: Cannot read image" in captured.err and "corrupt.jpg" in captured.err
-    assert "Colorized 3 image(s) with step 4" in captured.out
+    assert "Colorized 3 image(s) with step 6" in captured.out  # the shared run's latest step
     for name, size, kind in (
         ("tiny_7x5.png", (7, 5), "PNG"),
         ("sub/big.jpg", (250, 333), "JPEG"),  # JPEG in, JPEG out.
@@ -166,8 +130,6 @@ def files_below(folder: Path) -> dict[str, bytes]:
 
 def save_photos(folder: Path, names: list[str]) -> dict[str, tuple[int, int]]:
     """Tiny photos, each of its own size (so an output's size tells which input it came from): name -> (w, h)."""
-    from helpers.photos import make_photo
-
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {}
     for i, name in enumerate(names):

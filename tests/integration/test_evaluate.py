@@ -65,7 +65,7 @@ def labelled_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
+def initial_run(tmp_path_factory) -> Path:
     """A small regression model's run (initial weights: evaluation needs no trained model)."""
     model = models.get_model("regression", width=4)
     variables = model.init(jax.random.key(0), jnp.zeros((1, RESOLUTION, RESOLUTION, 1)))
@@ -87,7 +87,7 @@ def classifier_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
+def evaluated(initial_run, labelled_folder, classifier_run) -> Path:
     """One evaluation through the command line, with the classifier and a stand-in FID feature extractor."""
     inception_file = labelled_folder.parent / "fake_inception.bin"
     inception_file.write_bytes(b"stand-in")
@@ -100,7 +100,7 @@ def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
         )
         code = evaluate_cli.main(
             [
-                "--workdir", str(trained_run),
+                "--workdir", str(initial_run),
                 "--data", f"folder:{labelled_folder}",
                 "--batch-size", "4",
                 "--num-grid", "3",
@@ -109,7 +109,7 @@ def evaluated(trained_run, labelled_folder, classifier_run) -> Path:
             ]
         )  # fmt: skip
     assert code == 0
-    return trained_run / "eval" / "step_3"
+    return initial_run / "eval" / "step_3"
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -163,11 +163,11 @@ def test_evaluation_writes_every_output(evaluated):
         assert grid.size == (3 * RESOLUTION + 4 * 2, 3 * RESOLUTION + 4 * 2 + 14)
 
 
-def test_numbers_match_a_direct_computation_on_the_same_crops(evaluated, trained_run, labelled_folder):
+def test_numbers_match_a_direct_computation_on_the_same_crops(evaluated, initial_run, labelled_folder):
     document = json.loads((evaluated / "metrics.json").read_text())
     prediction, baselines = document["prediction"], document["baselines"]
     rows = read_csv(evaluated / "per_image.csv")
-    source, L, true_ab, predicted_ab, _ = crops_and_prediction(trained_run, labelled_folder)
+    source, L, true_ab, predicted_ab, _ = crops_and_prediction(initial_run, labelled_folder)
 
     assert prediction["images"] == len(rows) == NUM_IMAGES
     assert [row["image"] for row in rows] == list(source.paths)
@@ -197,9 +197,9 @@ def test_numbers_match_a_direct_computation_on_the_same_crops(evaluated, trained
     assert positions == sorted(positions)
 
 
-def test_classifier_top1_and_fid_plumbing(evaluated, trained_run, labelled_folder, classifier_run):
+def test_classifier_top1_and_fid_plumbing(evaluated, initial_run, labelled_folder, classifier_run):
     document = json.loads((evaluated / "metrics.json").read_text())
-    _, L, true_ab, predicted_ab, labels = crops_and_prediction(trained_run, labelled_folder)
+    _, L, true_ab, predicted_ab, labels = crops_and_prediction(initial_run, labelled_folder)
     brightness = L.mean(axis=(1, 2, 3)) - BRIGHT
     assert np.min(np.abs(brightness)) > 1.0  # no image sits on the stand-in classifier's boundary
     expected = 100.0 * np.mean(np.where(brightness > 0, 0, 1) == labels)
@@ -228,9 +228,9 @@ sys.exit(evaluate_cli.main(sys.argv[1:]))
 """
 
 
-def test_eight_devices_give_the_numbers_of_one(evaluated, trained_run, labelled_folder, tmp_path):
+def test_eight_devices_give_the_numbers_of_one(evaluated, initial_run, labelled_folder, tmp_path):
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="8", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
-    arguments = ["--workdir", str(trained_run), "--data", f"folder:{labelled_folder}"]
+    arguments = ["--workdir", str(initial_run), "--data", f"folder:{labelled_folder}"]
     arguments += ["--batch-size", "8", "--num-grid", "2", "--output", str(tmp_path)]
     completed = subprocess.run(
         [sys.executable, "-c", EIGHT_DEVICES, *arguments],
@@ -305,12 +305,12 @@ def test_grid_collector_keeps_the_first_and_the_worst_in_bounded_memory():
         (["--workdir", "{run}", "--inception", "{file}"], "not an HDF5 file"),
     ],
 )
-def test_bad_input_is_a_one_line_error(trained_run, tmp_path, capsys, arguments, message):
+def test_bad_input_is_a_one_line_error(initial_run, tmp_path, capsys, arguments, message):
     empty = tmp_path / "empty"
     empty.mkdir()
     file = tmp_path / "file.txt"
     file.write_text("not a folder")
-    places = {"missing": tmp_path / "missing", "empty": empty, "run": trained_run, "file": file}
+    places = {"missing": tmp_path / "missing", "empty": empty, "run": initial_run, "file": file}
     code = evaluate_cli.main([argument.format(**places) for argument in arguments])
     error = capsys.readouterr().err.strip()
     assert code == 1
@@ -357,12 +357,12 @@ def folder_with_skips(labelled_folder, tmp_path) -> Path:
 
 
 def test_every_skipped_file_is_named_once_and_counted_grey_apart(
-    trained_run, folder_with_skips, tmp_path, capsys, caplog
+    initial_run, folder_with_skips, tmp_path, capsys, caplog
 ):
     import logging
 
     output = tmp_path / "eval"
-    argv = ["--workdir", str(trained_run), "--data", f"folder:{folder_with_skips}", "--output", str(output)]
+    argv = ["--workdir", str(initial_run), "--data", f"folder:{folder_with_skips}", "--output", str(output)]
     with caplog.at_level(logging.WARNING, logger="colorjax.data"):
         assert evaluate_cli.main([*argv, "--max-failed-fraction", "0.2", "--batch-size", "4"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping ")]
@@ -433,11 +433,11 @@ def test_past_twenty_unreadable_files_are_counted_not_named(tmp_path, caplog):
     assert len(skipped.unreadable) == 25
 
 
-def test_a_folder_of_grey_photos_is_a_one_line_error(trained_run, tmp_path, capsys):
+def test_a_folder_of_grey_photos_is_a_one_line_error(initial_run, tmp_path, capsys):
     (tmp_path / "scans").mkdir()
     for i in range(3):
         Image.fromarray(grey_photo(20, 24 + i)).save(tmp_path / "scans" / f"{i}.png")
-    argv = ["--workdir", str(trained_run), "--data", f"folder:{tmp_path / 'scans'}", "--output", str(tmp_path / "out")]
+    argv = ["--workdir", str(initial_run), "--data", f"folder:{tmp_path / 'scans'}", "--output", str(tmp_path / "out")]
     assert evaluate_cli.main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: No image to evaluate: every file was unreadable or grey (no colour to score)."]

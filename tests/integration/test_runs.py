@@ -1,37 +1,16 @@
 """The run directory (`colorjax.runs`) and the one evaluator (`colorjax.evaluation.evaluator`) that training and
-`python -m colorjax.evaluate` share."""
+`python -m colorjax.evaluate` share.
+
+The run is the session's shared one (`trained_run`, tests/helpers/fixtures.py): 6 steps, checkpoints and
+evaluations at steps 2, 4 and 6, best by val/ab_l2_error."""
 
 import json
 
 import numpy as np
 import pytest
-from helpers.photos import make_photo
-from helpers.runs import tiny_config
-from PIL import Image
 
 from colorjax import checkpointing, runs
 from colorjax.cli import evaluate as evaluate_cli
-from colorjax.train import trainer as train
-
-
-@pytest.fixture(scope="module")
-def evaluated_run(tmp_path_factory):
-    """A tiny run with evaluations at steps 2, 4 and 6 (best by val/ab_l2_error), on six generated photos."""
-    rng = np.random.default_rng(3)
-    photos = tmp_path_factory.mktemp("photos")
-    for i in range(6):
-        Image.fromarray(make_photo(rng, 40, 48, hue_shift=i)).save(photos / f"{i}.png")
-    workdir = tmp_path_factory.mktemp("run") / "run"
-    config = tiny_config(
-        f"folder:{photos}",
-        num_train_steps=6,
-        eval_every=2,
-        checkpoint_every=2,
-        best_metric="val/ab_l2_error",
-    )
-    config.optimizer.learning_rate = 3e-2  # large steps, so the evaluations differ
-    train.train_and_evaluate(config, workdir)
-    return workdir
 
 
 def _eval_scalars(workdir):
@@ -49,16 +28,16 @@ def _eval_scalars(workdir):
     return found
 
 
-def test_load_run_latest_best_and_a_number(evaluated_run):
-    latest = runs.load_run(evaluated_run)
+def test_load_run_latest_best_and_a_number(trained_run):
+    latest = runs.load_run(trained_run)
     assert latest.step == 6 and latest.model_name == "regression"
     assert set(latest.variables) <= set(checkpointing.VARIABLE_COLLECTIONS)
     assert "opt_state" not in latest.variables and "params" in latest.variables
-    errors = {step: s["val/ab_l2_error"] for step, s in _eval_scalars(evaluated_run).items()}
+    errors = {step: s["val/ab_l2_error"] for step, s in _eval_scalars(trained_run).items()}
     assert sorted(errors) == [2, 4, 6]
-    best = runs.load_run(evaluated_run, "best")
+    best = runs.load_run(trained_run, "best")
     assert best.step == min(errors, key=errors.get), errors
-    at_four = runs.load_run(evaluated_run, 4)
+    at_four = runs.load_run(trained_run, 4)
     assert at_four.step == 4
     difference = jax_tree_max_difference(at_four.variables, latest.variables)
     assert difference > 0  # a different checkpoint, not the latest again
@@ -81,18 +60,18 @@ def jax_tree_max_difference(a, b) -> float:
         ("empty", "best", "No checkpoint in .*train first or check --workdir"),
     ],
 )
-def test_load_run_errors_are_one_line(evaluated_run, tmp_path, workdir, step, message):
-    folder = {"missing": tmp_path / "nothing", "run": evaluated_run, "empty": tmp_path}[workdir]
+def test_load_run_errors_are_one_line(trained_run, tmp_path, workdir, step, message):
+    folder = {"missing": tmp_path / "nothing", "run": trained_run, "empty": tmp_path}[workdir]
     with pytest.raises(checkpointing.CheckpointError, match=message) as error:
         runs.load_run(folder, step)
     assert "\n" not in str(error.value)
 
 
-def test_training_and_standalone_evaluation_give_the_same_numbers(evaluated_run, tmp_path):
+def test_training_and_standalone_evaluation_give_the_same_numbers(trained_run, tmp_path):
     """The trainer's evaluation at step 4 and `python -m colorjax.evaluate --step 4` on the same split are one
     evaluator: the same numbers (up to float summation order: their batch sizes differ)."""
-    in_training = _eval_scalars(evaluated_run)[4]
-    assert evaluate_cli.main(["--workdir", str(evaluated_run), "--step", "4", "--output", str(tmp_path)]) == 0
+    in_training = _eval_scalars(trained_run)[4]
+    assert evaluate_cli.main(["--workdir", str(trained_run), "--step", "4", "--output", str(tmp_path)]) == 0
     standalone = json.loads((tmp_path / "metrics.json").read_text())["prediction"]
     compared = 0
     for tag, value in in_training.items():
