@@ -1,53 +1,58 @@
-"""Shared test fixtures.
+"""The root of the test suite: tests by cost, the shared fixtures plugin.
 
-`shared_dir` is the team's `../shared` folder beside the checkout (override with COLORJAX_SHARED); tests that need its
-scene photos (`data/intel_scenes_150`) skip cleanly where they are absent, as on a user's fresh clone.
+- tests/unit: library calls in this process; no training run, no command, no subprocess. Fast.
+- tests/integration: a training run or a command line (a command's `main()`, or one `python -m colorjax...` process).
+- tests/system: processes or servers working together end to end (two-process training, a live run stopped by a
+  signal, the app in a real browser against uvicorn, the launch scripts).
+
+Each test gets the marker of its folder (`-m unit`, `-m "not system"`), set here; `slow` stays a marker of its own.
+Helper functions are imported from `helpers` (tests/helpers/, on sys.path through pyproject's `pythonpath`), never
+from another test module; fixtures are in the `helpers.fixtures` plugin.
+
+JAX's persistent compilation cache is on for the session and its subprocesses (environment variables, set here
+before anything imports JAX): every compiled program is kept in .pytest_cache/jax of the checkout, so a second run
+of a test, a subprocess that compiles what the session compiled, and the next session load it instead of compiling
+again. A cached program is the same program: results are bit for bit those of a fresh compile. Set
+JAX_COMPILATION_CACHE_DIR yourself to put the cache elsewhere, or to the empty string to turn it off.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-SHARED_DIR = Path(os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+pytest_plugins = ["helpers.fixtures"]
+
+TESTS = Path(__file__).resolve().parent
+COSTS = ("unit", "integration", "system")
 
 
-@pytest.fixture
-def shared_dir() -> Path:
-    if not (SHARED_DIR / "data" / "intel_scenes_150").is_dir():
-        pytest.skip(f"../shared is absent ({SHARED_DIR}); this test needs the team's shared data")
-    return SHARED_DIR
+def _use_a_persistent_compilation_cache() -> None:
+    settings = {  # name: (default, type of jax.config's value)
+        "JAX_COMPILATION_CACHE_DIR": (str(TESTS.parent / ".pytest_cache" / "jax"), str),
+        # Every program, however quick to compile or small: the tests compile many small ones, and again in
+        # each subprocess.
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": ("0", float),
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": ("0", int),
+    }
+    for name, (default, _) in settings.items():
+        os.environ.setdefault(name, default)  # the user's own setting wins
+    if "jax" in sys.modules:  # imported already (by another plugin): its config read the environment before this
+        import jax
+
+        for name, (_, kind) in settings.items():
+            jax.config.update(name.lower(), kind(os.environ[name]))
 
 
-def make_photo(rng, height: int, width: int, hue_shift: float = 0.0):
-    """A smooth, colourful uint8 RGB image (gradients and a blob), so it carries real colour signal."""
-    import numpy as np
-
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    y /= max(height - 1, 1)
-    x /= max(width - 1, 1)
-    cy, cx = rng.uniform(0.2, 0.8, size=2)
-    blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 0.05)
-    phase = hue_shift + rng.uniform(0, 2 * np.pi)
-    channels = [0.5 + 0.4 * np.sin(2 * np.pi * (x + y) + phase + k * 2.1) * (0.5 + 0.5 * blob) for k in range(3)]
-    return (np.clip(np.stack(channels, -1), 0, 1) * 255).astype(np.uint8)
+_use_a_persistent_compilation_cache()
 
 
-@pytest.fixture
-def photo_folder(tmp_path):
-    """A folder of generated photos in two class subfolders, plus a corrupt JPEG and a text file named .png."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    root = tmp_path / "photos"
-    for label, hue in (("cats", 0.0), ("dogs", 3.0)):
-        (root / label).mkdir(parents=True)
-        for i in range(6):
-            size = (int(rng.integers(40, 90)), int(rng.integers(40, 90)))
-            Image.fromarray(make_photo(rng, *size, hue_shift=hue)).save(root / label / f"{i}.jpg", quality=95)
-    Image.fromarray(make_photo(rng, 5, 7)).save(root / "cats" / "tiny.png")
-    good = (root / "cats" / "0.jpg").read_bytes()
-    (root / "dogs" / "corrupt.jpg").write_bytes(good[: len(good) // 3])
-    (root / "dogs" / "notes.png").write_text("not an image")
-    return root
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            folder = item.path.relative_to(TESTS).parts[0]
+        except ValueError:  # a test outside tests/ (a path given on the command line)
+            continue
+        if folder in COSTS:
+            item.add_marker(getattr(pytest.mark, folder))

@@ -3,7 +3,7 @@
 FLOPs come from XLA's cost analysis of the LOWERED program (`jax.jit(f).lower(...).cost_analysis()`), before any
 backend compiles it: on GPU the compiled executable's count leaves out the cuDNN convolutions (custom calls), so
 it reported 0.047 GFLOP for an ECCV16 forward of 79.6. The lowered count is the same on every backend and equals
-the CPU-compiled count up to the elementwise ops that fusion rewrites (tests/test_bench.py).
+the CPU-compiled count up to the elementwise ops that fusion rewrites (tests/unit/test_bench.py).
 
 MFU (model FLOPs utilisation) = achieved FLOP/s / the chip's dense bf16 peak, from `PEAK_BF16_FLOPS` by device
 kind; None where the kind is not listed (CPUs), and then no MFU is printed.

@@ -44,7 +44,7 @@ from colorjax import ColorjaxError
 from colorjax.cli import common as cli
 
 # colorjax.inference.export.FORMATS, written out here: that module imports JAX, which --help does without
-# (tests/test_command_manners.py checks that the two agree).
+# (tests/integration/test_command_manners.py checks that the two agree).
 FORMATS = ("stablehlo", "onnx")
 
 

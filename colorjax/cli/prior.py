@@ -26,7 +26,7 @@ from colorjax import ColorjaxError
 from colorjax.cli import common as cli
 
 # colorjax.train.prior.DEFAULT_BATCH_SIZE, written out here: that module imports JAX, which --help does without
-# (tests/test_command_manners.py checks that the two agree).
+# (tests/integration/test_command_manners.py checks that the two agree).
 DEFAULT_BATCH_SIZE = 64
 
 USAGE = """usage: python -m colorjax.prior --config CONFIG[:VARIANT] --out F.npy [--max-images N]

@@ -128,7 +128,7 @@ class ECCV16(nn.Module):
     temperature: float = ANNEALED_MEAN_TEMPERATURE
     dtype: Any = jnp.float32  # computation dtype (bfloat16 on accelerators); parameters stay float32
 
-    # Speed only (same parameters, same outputs; tests/test_eccv16_fast_paths.py): the 1-channel first conv as a
+    # Speed only (same parameters, same outputs; tests/unit/test_eccv16_fast_paths.py): the 1-channel first conv as a
     # matmul makes CPU inference ~1.35x faster (python -m colorjax.bench zhang); the sub-grid form of the dilated
     # blocks 5-6 gave nothing on CPU and is off until an accelerator run shows it helps there (bench gpu).
     first_conv_as_matmul: bool = True

@@ -8,7 +8,7 @@ more than `max_pixels` pixels in one pass it either
   receptive reach (`LOCAL_RECEPTIVE_REACH`), each fused with the SAME global features of the whole image; only each
   tile's core is kept. The local path is fully convolutional and BatchNorm is a per-channel affine map at inference,
   so a core pixel sees exactly the input it would see untiled: tiles meet without seams (on CPU the tiled chroma
-  equals the untiled one bit for bit, max difference 0.0; tests/test_iizuka.py allows 1e-3 ab units for other
+  equals the untiled one bit for bit, max difference 0.0; tests/unit/test_iizuka.py allows 1e-3 ab units for other
   convolution algorithms). Cores are sized evenly so the extra work is only the margins (a 4096^2 image under the
   default budget: 9 tiles of 1512^2, 1.23x the pixels); or
 - downscales it ("downscale"): the local path runs on the largest multiple-of-8 resize within the budget and the

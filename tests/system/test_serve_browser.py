@@ -1,0 +1,244 @@
+"""The colorization app in a real headless Chromium (Selenium + Debian's chromium-driver) against a real uvicorn.
+
+Signs up, logs out and in, uploads a photo through the file picker, waits for the result, drags the before/after
+slider, places colour points on the photo and re-colours with them, downloads the PNG, finds the item in the
+history, opens the API documentation and logs out, saving a screenshot at each step (into $COLORJAX_SCREENSHOTS
+when set, else the test's temporary folder). The model is test_serve's `hint_colorizer`: a tiny SIGGRAPH17 that
+carries the points' colours through. Skips only where no Chromium is installed.
+"""
+
+import base64
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+pytest.importorskip("selenium")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="no Chromium: apt-get install chromium chromium-driver (Debian) for the browser test",
+)
+
+
+@pytest.fixture(scope="module")
+def colorizer():
+    from helpers.serve import hint_colorizer
+
+    return hint_colorizer()
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A real scene photo where ../shared exists, else a generated one, as a JPEG file."""
+    from helpers.paths import SHARED_DIR
+    from helpers.photos import make_photo
+    from PIL import Image
+
+    scenes = sorted((SHARED_DIR / "data/intel_scenes_150/test/street").glob("*.jpg"))
+    path = tmp_path / "street photo.jpg"
+    if scenes:
+        shutil.copy(scenes[0], path)
+    else:
+        Image.fromarray(make_photo(np.random.default_rng(0), 120, 160)).save(path, quality=92)
+    return path
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def wait_for(condition, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from colorjax.bench.serve import running_server
+    from colorjax.serve.app import create_app
+
+    shots = Path(os.environ.get("COLORJAX_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    find = browser.find_element
+
+    def fill(fields: dict[str, str], screenshot: str | None = None):
+        for name, value in fields.items():
+            find(By.ID, name).clear()
+            find(By.ID, name).send_keys(value)
+        if screenshot:
+            browser.save_screenshot(str(shots / screenshot))
+        find(By.ID, "submit").click()
+
+    with running_server(create_app(colorizer, tmp_path / "data")) as base_url:
+        browser.get(base_url + "/signup")
+        fill(
+            {"username": "ada", "password": "analytical engine", "password2": "analytical engine"},
+            "1_signup.png",
+        )
+        wait_for(lambda: browser.current_url == base_url + "/", what="the colorize page")
+        assert "ada" in find(By.CLASS_NAME, "who").text
+
+        find(By.ID, "logout").click()
+        wait_for(lambda: browser.current_url.endswith("/login"), what="the log-in page")
+        fill({"username": "ada", "password": "analytical engine"})
+        wait_for(lambda: browser.current_url == base_url + "/", what="the colorize page")
+        browser.save_screenshot(str(shots / "2_colorize.png"))
+
+        find(By.ID, "file").send_keys(str(photo))
+        wait_for(lambda: "/images/" in browser.current_url, what="the result page")
+        image_id = browser.current_url.rsplit("/", 1)[1]
+        loaded = "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        wait_for(lambda: browser.execute_script(loaded), what="the images")
+        with Image.open(photo) as original:
+            size = original.size
+        natural = browser.execute_script(
+            "const i = document.getElementById('after'); return [i.naturalWidth, i.naturalHeight]"
+        )
+        assert tuple(natural) == size  # The slider shows the full-resolution colorization.
+        browser.save_screenshot(str(shots / "3_result.png"))
+        find(By.CSS_SELECTOR, 'input[name="before"][value="input"]').click()  # A colour upload: the original.
+        wait_for(
+            lambda: find(By.ID, "before").get_attribute("src").endswith("/input.png"),
+            what="the original on the left",
+        )
+        find(By.CSS_SELECTOR, 'input[name="before"][value="gray"]').click()
+
+        compare = find(By.ID, "compare")
+        ActionChains(browser).move_to_element(compare).click_and_hold().move_by_offset(
+            -compare.size["width"] // 4, 0
+        ).release().perform()
+        split = float(find(By.ID, "split").get_attribute("value"))
+        assert 15 < split < 35, split  # Dragged from the middle to a quarter.
+        browser.save_screenshot(str(shots / "4_slider.png"))
+
+        # Colour points: click on the photo to place them, pick their colours, re-colour.
+        stored = tmp_path / "data" / "images" / image_id / "color.png"
+        with Image.open(stored) as image:
+            automatic = np.asarray(image.convert("RGB")).astype(int)
+        find(By.ID, "hint-mode").click()
+        after = find(By.ID, "after")
+        shown = after.size
+        clicks = {"#e02020": (0.4, 0.3), "#2060e0": (0.75, 0.7)}  # colour: where, as fractions of the photo
+        for where in clicks.values():
+            ActionChains(browser).move_to_element_with_offset(
+                after, round((where[0] - 0.5) * shown["width"]), round((where[1] - 0.5) * shown["height"])
+            ).click().perform()
+        rows = find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "hint")
+        assert len(rows) == len(find(By.ID, "hint-markers").find_elements(By.CLASS_NAME, "marker")) == 2
+        assert float(find(By.ID, "split").get_attribute("value")) == split  # Placing points left the slider alone.
+        points = [(int(row.get_attribute("data-x")), int(row.get_attribute("data-y"))) for row in rows]
+        for (x, y), (fx, fy) in zip(points, clicks.values(), strict=True):
+            assert abs(x - fx * size[0]) <= 2 and abs(y - fy * size[1]) <= 2, (x, y)  # Full-resolution pixels.
+            picker = rows[points.index((x, y))].find_element(By.CSS_SELECTOR, "input[type=color]")
+            start = [int(picker.get_attribute("value")[i : i + 2], 16) for i in (1, 3, 5)]
+            assert np.abs(np.array(start) - automatic[y, x]).max() <= 2  # It starts as the colour there now.
+        for row, hex_color in zip(rows, clicks, strict=True):
+            picker = row.find_element(By.CSS_SELECTOR, "input[type=color]")
+            # WebDriver cannot drive the native colour dialog: set the value as the dialog would.
+            browser.execute_script(
+                "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))", picker, hex_color
+            )
+        find(By.ID, "hint-recolor").click()
+        wait_for(lambda: "Re-coloured with 2 points" in find(By.ID, "hint-status").text, what="the re-colouring")
+        with Image.open(stored) as image:
+            hinted = np.asarray(image.convert("RGB")).astype(int)
+        (red_x, red_y), (blue_x, blue_y) = points
+        redness, was = hinted[..., 0] - hinted[..., 2], automatic[..., 0] - automatic[..., 2]  # red minus blue
+        assert redness[red_y, red_x] > was[red_y, red_x] + 60, "the red point did not turn its place red"
+        assert redness[blue_y, blue_x] < was[blue_y, blue_x] - 60, "the blue point did not turn its place blue"
+        assert find(By.ID, "after").get_attribute("src").startswith("blob:")  # The slider shows the new colours.
+        browser.set_window_size(1280, 1290)
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(str(shots / "4_hints.png"))
+        browser.set_window_size(1280, 900)
+        ActionChains(browser).move_to_element_with_offset(after, 0, 0).click().perform()  # A third point...
+        assert len(find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "hint")) == 3
+        find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "remove")[2].click()  # ...removed again.
+        assert len(find(By.ID, "hint-markers").find_elements(By.CLASS_NAME, "marker")) == 2
+        browser.refresh()  # The points were saved with the image.
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#hint-list .hint")) == 2, what="saved points")
+
+        find(By.ID, "download-png").click()
+        downloaded = wait_for(lambda: [p for p in browser.downloads.glob("*.png")], what="the download")[0]
+        wait_for(lambda: not list(browser.downloads.glob("*.crdownload")), what="the download")
+        assert downloaded.name == "street_photo-colorized.png"
+        with Image.open(io.BytesIO(downloaded.read_bytes())) as image:
+            assert image.size == size and image.format == "PNG"
+
+        # Drag and drop: a file dropped on the zone (a synthetic drop event carrying a real File).
+        find(By.LINK_TEXT, "Colorize").click()
+        wait_for(lambda: browser.current_url == base_url + "/", what="the colorize page")
+        browser.execute_script(
+            """const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
+            document.getElementById("dropzone").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""",
+            base64.b64encode(photo.read_bytes()).decode(),
+        )
+        wait_for(lambda: "/images/" in browser.current_url, what="the dropped photo's result")
+        dropped_id = browser.current_url.rsplit("/", 1)[1]
+        assert dropped_id != image_id
+
+        find(By.LINK_TEXT, "History").click()
+        wait_for(lambda: browser.current_url.endswith("/history"), what="the history page")
+        items = browser.find_elements(By.CSS_SELECTOR, "#gallery .item")
+        assert [item.get_attribute("data-image") for item in items] == [dropped_id, image_id]
+        wait_for(lambda: browser.execute_script(loaded), what="the thumbnails")
+        browser.save_screenshot(str(shots / "5_history.png"))
+
+        # The API documentation works without internet: Swagger UI from this server renders the operations.
+        find(By.LINK_TEXT, "API").click()
+        wait_for(
+            lambda: "/api/colorize" in [e.text for e in browser.find_elements(By.CLASS_NAME, "opblock-summary-path")],
+            what="Swagger UI's list of operations",
+        )
+        browser.save_screenshot(str(shots / "6_docs.png"))
+        browser.back()
+
+        wait_for(lambda: browser.current_url.endswith("/history"), what="the history page")
+        find(By.ID, "logout").click()
+        wait_for(lambda: browser.current_url.endswith("/login"), what="the log-in page")
+        browser.get(base_url + "/history")
+        assert browser.current_url.endswith("/login")  # Logged out: the history is no longer shown.

@@ -1,0 +1,49 @@
+"""ECCV16's CPU fast paths compute the same network: the 1-channel first conv as a matmul (im2col) and the dilated
+blocks 5-6 on space-to-batch sub-grids, against plain convolutions, in inference and training mode."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers.variables import numpy_init
+
+from colorjax.models import get_model
+from colorjax.models.eccv16 import batch_to_space, space_to_batch
+
+
+def test_space_to_batch_round_trips_and_splits_the_interleaved_sub_grids():
+    x = jnp.arange(2 * 4 * 6 * 3, dtype=jnp.float32).reshape(2, 4, 6, 3)
+    sub = space_to_batch(x)
+    assert sub.shape == (8, 2, 3, 3)
+    np.testing.assert_array_equal(sub[2 * 1 + 0], x[0, 0::2, 1::2])  # (p, q) = (0, 1), image 0
+    np.testing.assert_array_equal(batch_to_space(sub), x)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 48)])  # block 5's grid 4x4 (sub-grids), 5x6 (odd: dilated)
+@pytest.mark.parametrize("train", [False, True])
+def test_fast_paths_equal_plain_convolutions(size, train):
+    plain = get_model("eccv16", width=0.125, first_conv_as_matmul=False, dilation_as_space_to_batch=False)
+    fast = get_model("eccv16", width=0.125, first_conv_as_matmul=True, dilation_as_space_to_batch=True)
+    L = jax.random.uniform(jax.random.key(0), (2, *size, 1), maxval=100.0)
+    variables = numpy_init(plain, L)
+    # Running statistics of this batch, so inference mode sees normalised, order-one activations too.
+    _, stats = jax.jit(lambda v: plain.apply(v, L, train=True, mutable=["batch_stats"]))(variables)
+    variables = {**variables, **stats}
+    assert jax.tree.structure(variables) == jax.tree.structure(numpy_init(fast, L))
+    kwargs = {"train": train, "mutable": ["batch_stats"]} if train else {}
+    out_plain = jax.jit(lambda v: plain.apply(v, L, **kwargs))(variables)
+    out_fast = jax.jit(lambda v: fast.apply(v, L, **kwargs))(variables)
+    if not train:
+        logits = np.asarray(out_plain["logits"])
+        assert np.abs(logits).max() > 0.1  # logits well above the tolerance below
+        for a, b in zip(jax.tree.leaves(out_plain), jax.tree.leaves(out_fast), strict=True):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+        return
+    # Training mode normalises by the statistics of a 2-photo batch, which amplifies float32 rounding (the sums
+    # run in another order): logits agree to 1e-4 of their scale, the annealed mean (T = 0.38) to 0.02 ab units.
+    (outputs_plain, stats_plain), (outputs_fast, stats_fast) = out_plain, out_fast
+    scale = np.abs(np.asarray(outputs_plain["logits"])).max()
+    np.testing.assert_allclose(outputs_fast["logits"], outputs_plain["logits"], atol=1e-4 * scale)
+    np.testing.assert_allclose(outputs_fast["chroma"], outputs_plain["chroma"], atol=0.02)
+    for a, b in zip(jax.tree.leaves(stats_plain), jax.tree.leaves(stats_fast), strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6)
