@@ -376,7 +376,7 @@ class Decoder(nn.Module):
 
 class DDColor(nn.Module):
     """L (N,H,W,1) in [0,100] -> {"chroma": (N,H,W,2) ab}; `colorize_rgb` is the authors' network itself
-    (grey RGB in [0, 1], NHWC -> ab). Defaults are the published large network (`ddcolor(size=...)` picks one)."""
+    (grey RGB in [0, 1], NHWC -> ab). Defaults are the published large network (`build_ddcolor(size=...)` picks one)."""
 
     depths: tuple[int, ...] = SIZES["large"]["depths"]
     dims: tuple[int, ...] = SIZES["large"]["dims"]
@@ -423,7 +423,7 @@ class DDColor(nn.Module):
         return {"chroma": ab.astype(jnp.promote_types(self.dtype, jnp.float32))[:, :height, :width]}
 
 
-def ddcolor(size: str = "large", **fields: Any) -> DDColor:
+def build_ddcolor(size: str = "large", **fields: Any) -> DDColor:
     """The registry's `ddcolor`: the published `size` ("large": ConvNeXt-L, "tiny": ConvNeXt-T) with any field
     overridden (e.g. depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), nf=32, num_queries=4, hidden_dim=16, num_heads=2,
     dim_feedforward=32, dec_layers=3 for a CPU-sized test network)."""

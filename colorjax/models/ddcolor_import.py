@@ -61,6 +61,8 @@ class DDColorImportError(ValueError):
 def _torch_module(flax_modules: tuple[str, ...]) -> str:
     """PyTorch module path of a Flax module path: `encoder` is `encoder.arch`, `refine_net` is `refine_net.0.0`,
     and each `name_3_1` is `name.3.1`."""
+    if not flax_modules:
+        return ""
     top, *rest = flax_modules
     parts = [{"encoder": "encoder.arch", "refine_net": "refine_net.0.0"}.get(top, top)]
     for name in rest:
@@ -79,7 +81,7 @@ def spectral_norm_weight(weight_orig: np.ndarray, u: np.ndarray, v: np.ndarray) 
 def _entries(flax_path: tuple[str, ...], num_attention_rows: int | None) -> tuple[list[str], Callable[..., Any]]:
     """(PyTorch keys, converter of their arrays to the Flax leaf) of one Flax leaf `(collection, *modules, leaf)`."""
     collection, *modules, leaf = flax_path
-    if modules[-1] in _ATTENTION_PROJECTIONS:
+    if modules and modules[-1] in _ATTENTION_PROJECTIONS:
         prefix = _torch_module(tuple(modules[:-1]))
         rows = slice(
             _ATTENTION_PROJECTIONS.index(modules[-1]) * num_attention_rows,
@@ -88,16 +90,17 @@ def _entries(flax_path: tuple[str, ...], num_attention_rows: int | None) -> tupl
         if leaf == "kernel":
             return [f"{prefix}.in_proj_weight"], lambda w: w[rows].T
         return [f"{prefix}.in_proj_bias"], lambda b: b[rows]
-    prefix = _torch_module(tuple(modules))
+    module = _torch_module(tuple(modules))
+    prefix = f"{module}." if module else ""  # a leaf of the top module itself (a lone ConvNeXt block's gamma)
     if leaf == "kernel":
-        if SPECTRAL_MODULES.match(prefix):
-            keys = [f"{prefix}.weight_orig", f"{prefix}.weight_u", f"{prefix}.weight_v"]
+        if SPECTRAL_MODULES.match(module):
+            keys = [f"{prefix}weight_orig", f"{prefix}weight_u", f"{prefix}weight_v"]
             return keys, lambda w, u, v: np.transpose(spectral_norm_weight(w, u, v), (2, 3, 1, 0))
         # Conv (out, in/groups, kh, kw) -> (kh, kw, in/groups, out); Linear (out, in) -> (in, out).
-        return [f"{prefix}.weight"], lambda w: np.transpose(w, (2, 3, 1, 0)) if w.ndim == 4 else w.T
+        return [f"{prefix}weight"], lambda w: np.transpose(w, (2, 3, 1, 0)) if w.ndim == 4 else w.T
     name = {"scale": "weight", "embedding": "weight", "mean": "running_mean", "var": "running_var"}.get(leaf, leaf)
     if collection == "batch_stats" or leaf in ("bias", "gamma", "scale", "embedding"):
-        return [f"{prefix}.{name}"], lambda w: w
+        return [f"{prefix}{name}"], lambda w: w
     raise DDColorImportError(f"No PyTorch entry for the Flax leaf {'/'.join(flax_path)}.")
 
 
