@@ -537,3 +537,54 @@ def test_load_ddcolor_infers_the_widths_and_published_loader_dispatches(torch, a
     assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), variables, ported[1]))
     with pytest.raises(DDColorImportError, match="dims|does not fit"):
         load_ddcolor(tmp_path / "tiny_test.pth", size="large", depths=(1, 1, 1, 1), dims=(16, 16, 32, 64))
+
+
+def test_the_registry_names_the_four_published_files_with_their_whole_sha256(monkeypatch, tmp_path):
+    import hashlib
+
+    from colorjax.weights import registry
+
+    entries = {
+        name: registry.KNOWN_WEIGHTS[name]
+        for name in ("ddcolor_modelscope", "ddcolor_paper", "ddcolor_artistic", "ddcolor_paper_tiny")
+    }
+    for name, entry in entries.items():
+        assert entry.model == "ddcolor" and entry.file_name == f"{name}.pth" and len(entry.sha256) == 64
+        assert entry.url == f"https://huggingface.co/piddnad/DDColor-models/resolve/main/{name}.pth"
+        assert entry.model_kwargs == {"size": "tiny" if name.endswith("tiny") else "large"}
+    assert entries["ddcolor_modelscope"].sha256.startswith("17c460d7e55b")
+    assert registry.KNOWN_WEIGHTS["eccv16"].sha256_prefix == "9b330a0b"  # the Zhang entries keep their name's hash
+
+    # The whole digest is checked: a file whose hash shares the first 12 hex digits is still refused.
+    payload = b"not the published weights"
+    digest = hashlib.sha256(payload).hexdigest()
+    monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path))
+    monkeypatch.setitem(
+        registry.KNOWN_WEIGHTS,
+        "ddcolor_fake",
+        registry.KnownWeights(
+            name="ddcolor_fake",
+            model="ddcolor",
+            file_name="ddcolor_fake.pth",
+            description="",
+            sha256=digest[:12] + "0" * 52,
+        ),
+    )
+
+    def fetch(url, file, target, progress):
+        file.write(payload)
+        return digest
+
+    monkeypatch.setattr(registry, "_fetch", fetch)
+    with pytest.raises(registry.WeightsError) as error:
+        registry.download("ddcolor_fake", progress=False)
+    assert "\n" not in str(error.value) and "the registry promises" in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setitem(
+        registry.KNOWN_WEIGHTS,
+        "ddcolor_fake",
+        registry.KnownWeights(
+            name="ddcolor_fake", model="ddcolor", file_name="ddcolor_fake.pth", description="", sha256=digest
+        ),
+    )
+    assert registry.download("ddcolor_fake", progress=False).read_bytes() == payload

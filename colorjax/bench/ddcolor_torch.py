@@ -3,7 +3,7 @@
 
     pip install modelscope==1.40.2   # the hub-only base install; no framework extras needed
 
-ModelScope's `ddcolor/` is the authors' code (Kang et al. are at DAMO Academy, ModelScope's publisher): its
+ModelScope's `ddcolor/` is the authors' code (Kang et al., DAMO Academy, Alibaba: ModelScope is Alibaba's hub): its
 `ddcolor.py` and `utils/{convnext,unet,transformer_utils,position_encoding}.py` are piddnad/DDColor's `ddcolor/model.py`
 and `basicsr/archs/ddcolor_arch_utils/*.py` reformatted, with one difference: its ConvNeXt still has the
 `head_cls` classifier the authors removed in commit 1a190e2 (which the published files still hold; it never reaches

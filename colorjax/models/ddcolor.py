@@ -1,4 +1,4 @@
-"""Kang, Yang, Pan, Li & Sun (ICCV 2023) "DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders".
+"""Kang, Yang, Ouyang, Ren, Li & Xie (ICCV 2023) "DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders".
 
 A Flax port of the authors' PyTorch network (github piddnad/DDColor, Apache-2.0: `ddcolor/model.py` and
 `basicsr/archs/ddcolor_arch_utils/{convnext,unet,transformer_utils,position_encoding}.py`), equal to it on their
