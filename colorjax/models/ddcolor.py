@@ -301,7 +301,9 @@ class MultiScaleColorDecoder(nn.Module):
     @nn.compact
     def __call__(self, feature_pyramid: tuple[jax.Array, ...], img_features: jax.Array) -> jax.Array:
         batch = img_features.shape[0]
-        level_embed = nn.Embed(NUM_SCALES, self.hidden_dim, name="level_embed")(jnp.arange(NUM_SCALES))
+        level_embed = nn.Embed(NUM_SCALES, self.hidden_dim, name="level_embed")(jnp.arange(NUM_SCALES)).astype(
+            self.dtype
+        )
         sources, positions = [], []
         for level, feature in enumerate(feature_pyramid):
             _, height, width, _ = feature.shape
@@ -310,7 +312,7 @@ class MultiScaleColorDecoder(nn.Module):
             positions.append(jnp.asarray(sine_positions(height, width, self.hidden_dim // 2), self.dtype)[None])
 
         queries = jnp.arange(self.num_queries)
-        query_pos = nn.Embed(self.num_queries, self.hidden_dim, name="query_embed")(queries)[None]
+        query_pos = nn.Embed(self.num_queries, self.hidden_dim, name="query_embed")(queries)[None].astype(self.dtype)
         output = jnp.broadcast_to(
             nn.Embed(self.num_queries, self.hidden_dim, name="query_feat")(queries)[None],
             (batch, self.num_queries, self.hidden_dim),
