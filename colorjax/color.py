@@ -378,3 +378,160 @@ def tf_luv_to_rgb(luv):
     tf = _import_tf()
     luv = _as_float32_tensor(tf, luv, 3, "tf_luv_to_rgb", "Luv")
     return _luv_to_rgb(_tf_ops(tf), luv, _FLOAT32_EPS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# OpenCV's float Lab (`cv2.cvtColor` on float32 images), a named variant for the models whose authors used it
+# (DDColor: piddnad/DDColor `ddcolor/pipeline.py` converts with cv2 both ways). It is not the formula above:
+# - RGB -> Lab (`RGB2Lab_f` in OpenCV's modules/imgproc/src/color_lab.cpp, default sRGB/D65 path): the RGB values
+#   are clipped to [0, 1], rounded to 14-bit integers and interpolated trilinearly, in integer arithmetic, in a
+#   33 x 33 x 33 table of Lab values (`initLUTforLABLUVs16`: grid RGB -> sRGB curve -> XYZ / OpenCV's D65 white
+#   (0.950456, 1, 1.088754) -> Lab, stored as 14-bit integers). So L comes in steps of 100 / 2^14 and a, b in steps
+#   of 1/64, and a dark colour's a, b can differ from the exact formula by more than 0.5.
+# - Lab -> RGB (`Lab2RGBfloat`): the textbook inverse with OpenCV's constants (thresholds L = 8 and f = 6/29, the
+#   XYZ -> sRGB matrix scaled by that white), linear RGB clipped to [0, 1] (skimage clips negative Z instead), then
+#   the sRGB curve evaluated as OpenCV's cubic spline through 1025 samples (`splineBuild`/`splineInterpolate`).
+# ---------------------------------------------------------------------------------------------------------------
+
+# OpenCV's sRGB2XYZ_D65 and XYZ2sRGB_D65 tables and its D65 white point.
+OPENCV_XYZ_FROM_RGB = XYZ_FROM_RGB
+OPENCV_RGB_FROM_XYZ = np.array(
+    [
+        [3.240479, -1.53715, -0.498535],
+        [-0.969256, 1.875991, 0.041556],
+        [0.055648, -0.204043, 1.057311],
+    ]
+)
+OPENCV_D65_WHITE = (0.950456, 1.0, 1.088754)
+_CV_LAB_BASE = 1 << 14  # RGB and Lab as 14-bit integers (LAB_BASE)
+_CV_LUT_SHIFT = 5  # 2^5 + 1 table entries per axis (lab_lut_shift, LAB_LUT_DIM)
+_CV_TRILINEAR_SHIFT = 8 - _CV_LUT_SHIFT + 1  # 4-bit interpolation weights (trilinear_shift)
+_CV_GAMMA_TAB_SIZE = 1024
+_CV_LAB_THRESHOLD = 216.0 / 24389.0  # (6/29)^3
+_CV_LAB_SCALE = 841.0 / 108.0  # 7.787 = (29/3)^3 / (29 * 4)
+_CV_LAB_BIAS = 16.0 / 116.0
+
+
+def _cv_gamma(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _cv_inverse_gamma(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1.0 / 2.4) - 0.055)
+
+
+def _cv_lab_table() -> np.ndarray:
+    """OpenCV's RGB -> Lab table (int32 (33, 33, 33, 3), indexed [r, g, b]): 14-bit L / 100, (a + 128) / 256,
+    (b + 128) / 256 at the grid colours k / 32 (`initLUTforLABLUVs16`), in float32 arithmetic and OpenCV's order of
+    operations (blue's term first), which matches cv2's table better than float64 does."""
+    f32 = np.float32
+    steps = (1 << _CV_LUT_SHIFT) + 1
+    grid = _cv_gamma(np.arange(steps, dtype=np.float64) / (steps - 1)).astype(f32)
+    r, g, b = np.meshgrid(grid, grid, grid, indexing="ij")
+    scaled = (XYZ_FROM_RGB * (1.0 / np.asarray(OPENCV_D65_WHITE))[:, None]).astype(f32)
+    x, y, z = ((b * scaled[i, 2] + g * scaled[i, 1]) + r * scaled[i, 0] for i in range(3))
+    threshold, scale, bias = f32(_CV_LAB_THRESHOLD), f32(_CV_LAB_SCALE), f32(_CV_LAB_BIAS)
+
+    def f(t):
+        return np.where(t > threshold, np.cbrt(t.astype(np.float64)).astype(f32), t * scale + bias)
+
+    lightness = np.where(y > threshold, f32(116) * f(y) - f32(16), f32(29**3 / 27) * y)
+    a, b_ = f32(500) * (f(x) - f(y)), f32(200) * (f(y) - f(z))
+    base = f32(_CV_LAB_BASE)
+    table = np.stack([base * lightness / f32(100), base * (a + f32(128)) / f32(256), base * (b_ + f32(128)) / f32(256)])
+    return np.rint(np.moveaxis(table, 0, -1)).astype(np.int32)
+
+
+def _cv_spline(samples: np.ndarray) -> np.ndarray:
+    """OpenCV's `splineBuild`: (n, 4) cubic coefficients through samples f[0..n] (natural end at 0)."""
+    n = len(samples) - 1
+    tab = np.zeros((n, 4))
+    forward = np.zeros((n, 2))
+    for i in range(1, n):
+        t = (samples[i + 1] - 2.0 * samples[i] + samples[i - 1]) * 3.0
+        scale = 1.0 / (4.0 - forward[i - 1, 0])
+        forward[i] = scale, (t - forward[i - 1, 1]) * scale
+    cn = 0.0
+    for i in reversed(range(n)):
+        c = forward[i, 1] - forward[i, 0] * cn
+        tab[i] = (
+            samples[i],
+            samples[i + 1] - samples[i] - (cn + 2.0 * c) / 3.0,
+            c,
+            (cn - c) / 3.0,
+        )
+        cn = c
+    return tab.astype(np.float32)
+
+
+_CV_LAB_TABLE = _cv_lab_table()
+_CV_INVERSE_GAMMA_SPLINE = _cv_spline(_cv_inverse_gamma(np.arange(_CV_GAMMA_TAB_SIZE + 1) / _CV_GAMMA_TAB_SIZE))
+
+
+def _cv_spline_interpolate(x: jax.Array, tab: np.ndarray) -> jax.Array:
+    """OpenCV's `splineInterpolate(x * 1024, tab, 1024)` for x in [0, 1]."""
+    x = x * float(len(tab))
+    index = jnp.clip(x.astype(jnp.int32), 0, len(tab) - 1)
+    t = x - index.astype(x.dtype)
+    coefficients = jnp.asarray(tab)[index]
+    a, b, c, d = (coefficients[..., i] for i in range(4))
+    return ((d * t + c) * t + b) * t + a
+
+
+def _cv_rgb_to_lab(rgb: jax.Array) -> jax.Array:
+    levels = jnp.round(jnp.clip(rgb, 0.0, 1.0) * _CV_LAB_BASE).astype(jnp.int32)  # cvRound: half to even
+    cell = levels >> (14 - _CV_LUT_SHIFT)  # the table cube's origin, 0..32
+    fraction = (levels >> (14 - 8 - 1)) & ((1 << _CV_TRILINEAR_SHIFT) - 1)  # 0..15
+    top = 1 << _CV_LUT_SHIFT  # the last table entry
+    table = jnp.asarray(_CV_LAB_TABLE)
+    total = jnp.zeros((*rgb.shape[:-1], 3), jnp.int32)
+    base = 1 << _CV_TRILINEAR_SHIFT
+    for corner in range(8):
+        offsets = ((corner >> 2) & 1, (corner >> 1) & 1, corner & 1)
+        index = [jnp.minimum(cell[..., i] + offsets[i], top) for i in range(3)]
+        weight = 1
+        for i in range(3):
+            weight = weight * (fraction[..., i] if offsets[i] else base - fraction[..., i])
+        total = total + table[index[0], index[1], index[2]] * weight[..., None]
+    shift = 3 * _CV_TRILINEAR_SHIFT
+    lab = ((total + (1 << (shift - 1))) >> shift).astype(jnp.float32)  # CV_DESCALE
+    return jnp.stack(
+        [
+            lab[..., 0] * (100.0 / _CV_LAB_BASE),
+            lab[..., 1] * (256.0 / _CV_LAB_BASE) - 128.0,
+            lab[..., 2] * (256.0 / _CV_LAB_BASE) - 128.0,
+        ],
+        axis=-1,
+    )
+
+
+def _cv_lab_to_rgb(lab: jax.Array) -> jax.Array:
+    lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    dark = lightness <= 8.0  # (6/29)^3 * (29/3)^3
+    y_dark = lightness / 903.3
+    fy = jnp.where(dark, 7.787 * y_dark + _CV_LAB_BIAS, (lightness + 16.0) / 116.0)
+    y = jnp.where(dark, y_dark, fy * fy * fy)
+
+    def f_inverse(f):
+        return jnp.where(f <= 6.0 / 29.0, (f - _CV_LAB_BIAS) / 7.787, f * f * f)
+
+    xyz = (f_inverse(a / 500.0 + fy), y, f_inverse(fy - b / 200.0))
+    matrix = OPENCV_RGB_FROM_XYZ * np.asarray(OPENCV_D65_WHITE)[None, :]
+    linear = [jnp.clip(sum(float(m) * c for m, c in zip(row, xyz, strict=True)), 0.0, 1.0) for row in matrix]
+    return jnp.stack([_cv_spline_interpolate(c, _CV_INVERSE_GAMMA_SPLINE) for c in linear], axis=-1)
+
+
+@jax.jit
+def rgb_to_lab_opencv(rgb: jax.Array) -> jax.Array:
+    """sRGB (..., 3) -> Lab as OpenCV's `cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)` on float32 (see the section above);
+    input outside [0, 1] is clipped first, as OpenCV does. float32 out."""
+    rgb = _as_float_array(rgb, 3, "rgb_to_lab_opencv", "sRGB").astype(jnp.float32)
+    return _cv_rgb_to_lab(rgb)
+
+
+@jax.jit
+def lab_to_rgb_opencv(lab: jax.Array) -> jax.Array:
+    """Lab (..., 3) -> sRGB in [0, 1] as OpenCV's `cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)` on float32 (linear RGB
+    clipped to [0, 1] before the sRGB curve). float32 out."""
+    lab = _as_float_array(lab, 3, "lab_to_rgb_opencv", "Lab").astype(jnp.float32)
+    return _cv_lab_to_rgb(lab)

@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
+from colorjax.models.ddcolor import build_ddcolor
 from colorjax.models.eccv16 import ECCV16
 from colorjax.models.iizuka import Iizuka
 from colorjax.models.iizuka_inference import colorize_large
@@ -79,6 +80,7 @@ SPECS: dict[str, ModelSpec] = {
     "eccv16": ModelSpec(ECCV16),
     "siggraph17": ModelSpec(SIGGRAPH17),
     "iizuka": ModelSpec(Iizuka, any_size=colorize_large),
+    "ddcolor": ModelSpec(build_ddcolor),
 }
 
 

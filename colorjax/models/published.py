@@ -1,4 +1,6 @@
-"""Import of the authors' published PyTorch weights for `eccv16` and `siggraph17` into Flax variables.
+"""Import of the authors' published PyTorch weights for `eccv16` and `siggraph17` into Flax variables (DDColor's,
+nested and spectral-normalised, have their own importer, `colorjax.models.ddcolor_import`; `load_weights_file`
+hands `ddcolor` files to it).
 
 Files (from the authors' `richzhang/colorization` release):
 - ECCV16: `colorization_release_v2-9b330a0b.pth`, https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth
@@ -24,11 +26,15 @@ import numpy as np
 from flax import traverse_util
 
 from colorjax.models import get_model
+from colorjax.models.ddcolor_import import load_ddcolor
 from colorjax.quantize import ab_bin_centres
 from colorjax.weights.pth import read_state_dict
 from colorjax.weights.registry import KNOWN_WEIGHTS
 
-PUBLISHED_FILES = {weights.model: weights.file_name for weights in KNOWN_WEIGHTS.values()}
+# The first published file of each model (DDColor has four), for the error messages.
+PUBLISHED_FILES: dict[str, str] = {}
+for _weights in KNOWN_WEIGHTS.values():
+    PUBLISHED_FILES.setdefault(_weights.model, _weights.file_name)
 # BatchNorm's step counter: PyTorch bookkeeping with no Flax counterpart.
 _IGNORED_SUFFIX = ".num_batches_tracked"
 
@@ -130,7 +136,10 @@ def load_published(model_name: str, path: str | Path, **model_kwargs: Any) -> tu
 
 def load_weights_file(model_name: str, path: str | Path, **model_kwargs: Any) -> tuple[nn.Module, dict[str, Any]]:
     """(module, variables) of `model_name` built with `model_kwargs` (any width) from a state dict file in the
-    authors' layout; `load_published` is this for the published files, with friendlier checks first."""
+    authors' layout; `load_published` is this for the published files, with friendlier checks first. A `ddcolor`
+    file's widths (large, tiny) come from its shapes (`ddcolor_import.load_ddcolor`)."""
+    if model_name == "ddcolor":
+        return load_ddcolor(path, **model_kwargs)
     module = get_model(model_name, **model_kwargs)
     template = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1), jnp.float32)))
     state_dict = read_state_dict(path)

@@ -387,8 +387,9 @@ def read_state_dict(path: str | Path) -> StateDict:
     """{key: array} of a weights file: a `torch.save(state_dict)` `.pth`/`.pt`/`.bin` (read by `load`, no torch),
     or an `.npz` of the same arrays.
 
-    A training checkpoint's `{"state_dict": ...}` is unwrapped, `nn.DataParallel`'s "module." prefix dropped and
-    non-tensor entries left out. A one-line PthError when the file holds no tensors.
+    A training checkpoint's `{"state_dict": ...}` and BasicSR's `{"params": ...}` (`save_network`, as in the
+    DDColor-models files) are unwrapped, `nn.DataParallel`'s "module." prefix dropped and non-tensor entries left
+    out. A one-line PthError when the file holds no tensors.
     """
     path = Path(path).expanduser()
     if path.suffix == ".npz":
@@ -400,8 +401,9 @@ def read_state_dict(path: str | Path) -> StateDict:
         except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise PthError(f"Could not read {path} as an .npz state dict: {error}") from None
     state = load(path)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    for wrapper in ("state_dict", "params"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
     if not isinstance(state, dict):
         raise PthError(f"{path} holds a {type(state).__name__}, not a state dict of tensors.")
     arrays = {str(key).removeprefix("module."): value for key, value in state.items() if isinstance(value, np.ndarray)}

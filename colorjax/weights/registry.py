@@ -5,9 +5,11 @@
     python -m colorjax.weights to-run eccv16 --workdir runs/eccv16_published
 
 Known weights (`KNOWN_WEIGHTS`) are the authors' own files, at the URLs their PyTorch `colorizers` package loads
-(richzhang/colorization `colorizers/eccv16.py`, `colorizers/siggraph17.py`). As in torch.hub, the hex digits in a
-file name (`colorization_release_v2-9b330a0b.pth`) are the start of the file's SHA-256, and that is what a
-download is checked against.
+(richzhang/colorization `colorizers/eccv16.py`, `colorizers/siggraph17.py`) and DDColor's four published files
+(piddnad/DDColor `MODEL_ZOO.md`, served from the authors' Hugging Face repo piddnad/DDColor-models). As in
+torch.hub, the hex digits in a Zhang file name (`colorization_release_v2-9b330a0b.pth`) are the start of the file's
+SHA-256, and that is what a download is checked against; DDColor's names carry no hash, so their entries hold the
+whole SHA-256 (`sha256`) and their own server (`url_base`).
 
 `resolve_weights(name_or_path)` is what `--weights` takes: a known name downloads once into the cache
 (`$COLORJAX_CACHE`, else the platform's cache folder, e.g. `~/.cache/colorjax`) and returns the cached file; any
@@ -37,6 +39,7 @@ from typing import Any
 from colorjax import ColorjaxError, files
 
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
+DDCOLOR_BASE_URL = "https://huggingface.co/piddnad/DDColor-models/resolve/main/"
 _CHUNK = 1 << 20
 
 
@@ -53,17 +56,22 @@ class KnownWeights:
     file_name: str
     description: str
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sha256: str | None = None  # the whole SHA-256, for files whose name carries no hash
+    url_base: str | None = None  # the folder the file is served from, when not AUTHORS_BASE_URL
 
     @property
     def sha256_prefix(self) -> str:
-        """The hex digits after the last '-' of the file name: the start of the file's SHA-256 (torch.hub's rule)."""
+        """What a download's SHA-256 must start with: `sha256` when the entry has it, else the hex digits after the
+        last '-' of the file name (torch.hub's rule)."""
+        if self.sha256:
+            return self.sha256
         match = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", self.file_name)
         assert match, f"{self.file_name} carries no hash"
         return match.group(1)
 
     @property
     def url(self) -> str:
-        base = os.environ.get("COLORJAX_WEIGHTS_BASE_URL") or AUTHORS_BASE_URL
+        base = os.environ.get("COLORJAX_WEIGHTS_BASE_URL") or self.url_base or AUTHORS_BASE_URL
         return base.rstrip("/") + "/" + self.file_name
 
 
@@ -83,6 +91,42 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             file_name="siggraph17-df00044c.pth",
             description="Zhang et al., SIGGRAPH 2017: the automatic mode (no user hints)",
             model_kwargs={"width": 1.0},
+        ),
+        KnownWeights(
+            name="ddcolor_modelscope",
+            model="ddcolor",
+            file_name="ddcolor_modelscope.pth",
+            description="Kang et al., ICCV 2023, DDColor-L on ImageNet (cleaned as BigColor): the authors' default",
+            model_kwargs={"size": "large"},
+            sha256="17c460d7e55b32a598370621d77173be59e03c24b0823f06821db23a50c263ce",
+            url_base=DDCOLOR_BASE_URL,
+        ),
+        KnownWeights(
+            name="ddcolor_paper",
+            model="ddcolor",
+            file_name="ddcolor_paper.pth",
+            description="Kang et al., ICCV 2023, DDColor-L on ImageNet: the paper's model",
+            model_kwargs={"size": "large"},
+            sha256="789781789db1bafc2165e1cf9658580f871cce64a81901ec49127877813f10b9",
+            url_base=DDCOLOR_BASE_URL,
+        ),
+        KnownWeights(
+            name="ddcolor_artistic",
+            model="ddcolor",
+            file_name="ddcolor_artistic.pth",
+            description="Kang et al., ICCV 2023, DDColor-L on ImageNet + artistic photos, no colourfulness loss",
+            model_kwargs={"size": "large"},
+            sha256="a591ee5beedad36de703d8977e92d0c30c1eedc6453fd1b300f3b460842a23a9",
+            url_base=DDCOLOR_BASE_URL,
+        ),
+        KnownWeights(
+            name="ddcolor_paper_tiny",
+            model="ddcolor",
+            file_name="ddcolor_paper_tiny.pth",
+            description="Kang et al., ICCV 2023, DDColor-T (ConvNeXt-T encoder) on ImageNet: the paper's tiny model",
+            model_kwargs={"size": "tiny"},
+            sha256="81dd643904f4664c3718513e3320ae3db0c567f0d3e18398606659adee7bfc17",
+            url_base=DDCOLOR_BASE_URL,
         ),
     )
 }
@@ -144,7 +188,8 @@ def download(name: str, *, progress: bool = True) -> Path:
             digest = _fetch(url, file, target, progress)
             if not digest.startswith(weights.sha256_prefix):
                 raise WeightsError(
-                    f"{url} has SHA-256 {digest[:12]}..., not {weights.sha256_prefix}... as its name promises: "
+                    f"{url} has SHA-256 {digest[:12]}..., not {weights.sha256_prefix[:12]}... as "
+                    f"{'the registry' if weights.sha256 else 'its name'} promises: "
                     "deleted it. Retry, or download the file by hand and check it."
                 )
     except OSError as error:

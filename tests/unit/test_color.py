@@ -301,3 +301,44 @@ def test_rgb_to_uint8_rounds_clips_and_keeps_the_array_kind():
     assert isinstance(jax_levels, jax.Array) and jax_levels.dtype == jnp.uint8
     np.testing.assert_array_equal(np.asarray(jax_levels), expected)
     np.testing.assert_array_equal(np.asarray(jax.jit(color.rgb_to_uint8)(rgb)), expected)
+
+
+# --- OpenCV's float Lab (the DDColor variant) -------------------------------------------------------------------------
+
+
+def _opencv_sweep():
+    """Random and 8-bit colours, a little beyond [0, 1] (OpenCV clips), and Lab values well beyond the gamut."""
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(-0.05, 1.05, (200_000, 3)).astype(np.float32)
+    rgb[:4096] = (np.arange(4096 * 3).reshape(4096, 3) % 256 / 255.0).astype(np.float32)
+    lab = np.stack([rng.uniform(0, 100, 200_000), rng.uniform(-128, 127, 200_000), rng.uniform(-128, 127, 200_000)], -1)
+    lab[:2000, 1:] = 0.0  # the grey pictures DDColor is fed
+    return rgb, lab.astype(np.float32)
+
+
+def test_opencv_lab_matches_cv2_float32_both_ways():
+    cv2 = pytest.importorskip("cv2")
+    rgb, lab = _opencv_sweep()
+    theirs = cv2.cvtColor(rgb[None], cv2.COLOR_RGB2Lab)[0]
+    ours = np.asarray(color.rgb_to_lab_opencv(rgb))
+    error = np.abs(ours - theirs)
+    # OpenCV's table holds 14-bit values (L in steps of 100 / 2^14, a and b of 1/64); colorjax rebuilds it in
+    # float32 and differs by one step in a few of its entries.
+    assert np.mean(error.max(-1) == 0) >= 0.995
+    assert np.all(error.max(0) <= np.float32([100 / 2**14, 1 / 64, 1 / 64]) + 1e-6)
+    back = np.asarray(color.lab_to_rgb_opencv(lab))
+    assert np.abs(back - cv2.cvtColor(lab[None], cv2.COLOR_Lab2RGB)[0]).max() <= 2e-5
+    # cv2's BGR order is the same maths.
+    assert np.array_equal(cv2.cvtColor(rgb[None, :, ::-1], cv2.COLOR_BGR2Lab)[0], theirs)
+
+
+def test_opencv_lab_is_not_the_textbook_formula():
+    # Why the variant exists: in the dark, OpenCV's table and white point move a and b by tenths of a unit.
+    rgb, lab = _opencv_sweep()
+    assert (
+        np.abs(
+            np.asarray(color.rgb_to_lab_opencv(rgb[4096:])) - np.asarray(color.rgb_to_lab(np.clip(rgb[4096:], 0, 1)))
+        ).max()
+        > 0.3
+    )
+    assert np.abs(np.asarray(color.lab_to_rgb_opencv(lab)) - np.asarray(color.lab_to_rgb(lab))).max() > 0.01

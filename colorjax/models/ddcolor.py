@@ -1,0 +1,434 @@
+"""Kang, Yang, Ouyang, Ren, Li & Xie (ICCV 2023) "DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders".
+
+A Flax port of the authors' PyTorch network (github piddnad/DDColor, Apache-2.0: `ddcolor/model.py` and
+`basicsr/archs/ddcolor_arch_utils/{convnext,unet,transformer_utils,position_encoding}.py`), equal to it on their
+published weights (`colorjax.models.ddcolor_import` reads them; tests/test_ddcolor.py compares block by block).
+
+- Input: the grey photo as RGB in [0, 1], normalised with the ImageNet mean/std (the checkpoint's `mean`/`std`
+  buffers, `IMAGENET_MEAN`/`IMAGENET_STD`). The colorjax contract feeds L in [0, 100]; the module turns it into that
+  grey RGB as the authors' pipeline does, with OpenCV's float Lab -> RGB of (L, 0, 0)
+  (`colorjax.color.lab_to_rgb_opencv`; `ddcolor/pipeline.py` calls `cv2.cvtColor(..., COLOR_LAB2RGB)`).
+- Encoder (`ConvNeXt`, convnext.py): stem conv 4x4 stride 4 + LayerNorm, then per stage a downsampling
+  (LayerNorm + conv 2x2 stride 2, stages 1-3) and ConvNeXt blocks (depthwise 7x7 -> LayerNorm -> Linear 4x ->
+  exact erf GELU (`nn.GELU()`) -> Linear -> layer scale `gamma` -> residual). All its LayerNorms use eps 1e-6.
+  Each stage's output goes through its own LayerNorm (`norm0`..`norm3`, read by forward hooks) to give the
+  features at 1/4, 1/8, 1/16, 1/32; the main path continues un-normed. The authors' final `norm` (and, in the
+  published files, a `head_cls` classifier) sit in the checkpoint but never reach the colours: they are not here.
+- Pixel decoder (`UnetBlockWide` x 3 and `CustomPixelShuffle_ICNR`, unet.py): 1/32 -> 1/16 -> 1/8 -> 1/4 with
+  widths nf, nf, nf / 2, then x4 to full resolution with nf / 2 channels (the pixel embedding). Each upsampling
+  is a 1x1 conv -> (BatchNorm) -> ReLU -> PixelShuffle (PyTorch's channel order, `pixel_shuffle`) -> replication
+  pad left/top 1 -> 2x2 average pool stride 1 (the "blur"). The convs are spectral-normalised in PyTorch; their
+  eval-mode weight `weight_orig / sigma` is folded into the Flax kernel at import.
+- Colour decoder (`MultiScaleColorDecoder`, model.py): learnable colour queries (`query_feat`) and their
+  positional embeddings (`query_embed`), `dec_layers` layers cycling over the three decoder scales (1/16, 1/8,
+  1/4), each cross-attention to that scale's 1x1-projected features (+ a level embedding; sine positions
+  normalised to 2 pi, added to the keys only) **before** self-attention, then an FFN (ReLU); post-norm
+  LayerNorms (eps 1e-5); positions are added to queries and keys, never to values. Then LayerNorm -> 3-layer MLP
+  -> colour embeddings.
+- Fusion: the colour embeddings dotted with the pixel embedding (einsum) give `num_queries` maps, concatenated
+  with the normalised input and mixed by a (spectral-normalised) 1x1 conv into ab in CIE Lab units (no tanh).
+
+Submodules are named after the PyTorch state-dict entries (`decoder.layers.0.shuf.conv.0` ->
+`decoder/layers_0/shuf/conv_0`; the encoder is the authors' `encoder.arch`). `size="large"` (ConvNeXt-L, 227.9M
+parameters in PyTorch) and `size="tiny"` (ConvNeXt-T, 55.0M) are the published networks; every width is a field,
+so a small variant runs on a CPU in tests. 100 queries, hidden 256, 8 heads, FFN 2048 and 9 layers are the
+published decoder (the authors' class default of 256 queries matches no published file).
+
+Input size: the authors' network needs H, W multiples of 32 (their pipeline resizes every photo to 512 x 512);
+other sizes are padded at the bottom/right by edge replication to the next multiple and the output cropped back,
+so `chroma` is always (N, H, W, 2) and equals the authors' network at multiples of 32.
+
+Training note: the Flax kernels hold the folded spectral-normalised weights; fine-tuning trains them as plain
+convs (the authors' training re-estimates sigma by power iteration at every step).
+"""
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax.color import lab_to_rgb_opencv
+from colorjax.models.eccv16 import batch_norm
+
+# The `mean` / `std` buffers of the authors' DDColor (ImageNet's channel statistics).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The published encoders (`ddcolor/model.py` ImageEncoder: convnext-l and convnext-t).
+SIZES: dict[str, dict[str, tuple[int, ...]]] = {
+    "large": {"depths": (3, 3, 27, 3), "dims": (192, 384, 768, 1536)},
+    "tiny": {"depths": (3, 3, 9, 3), "dims": (96, 192, 384, 768)},
+}
+INPUT_MULTIPLE = 32  # the encoder's total stride
+NUM_SCALES = 3  # decoder scales the colour decoder cycles over (1/16, 1/8, 1/4)
+CONVNEXT_EPS = 1e-6  # convnext.py's LayerNorms
+TRANSFORMER_EPS = 1e-5  # torch.nn.LayerNorm's default, in transformer_utils.py and the decoder norm
+LAYER_SCALE_INIT = 1e-6  # ConvNeXt's layer_scale_init_value
+SINE_TEMPERATURE = 10000.0  # position_encoding.py
+
+
+def gelu_exact(x: jax.Array) -> jax.Array:
+    """PyTorch's `nn.GELU()`: x * Phi(x) with the error function (Flax's `nn.gelu` defaults to the tanh form)."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+def layer_norm(epsilon: float, name: str, dtype: Any) -> nn.LayerNorm:
+    """A LayerNorm over the last (channel) axis with PyTorch's two-pass variance (mean of squared deviations).
+
+    On NHWC arrays it is also the authors' `LayerNorm(data_format="channels_first")` of NCHW arrays.
+    """
+    return nn.LayerNorm(epsilon=epsilon, use_fast_variance=False, dtype=dtype, name=name)
+
+
+def pixel_shuffle(x: jax.Array, scale: int) -> jax.Array:
+    """PyTorch's `nn.PixelShuffle(scale)` on NHWC: input channel c * scale^2 + i * scale + j becomes row i,
+    column j of output channel c's scale x scale cell (TensorFlow's depth_to_space orders them (i * scale + j) * C
+    + c instead, which would scramble the published weights)."""
+    n, h, w, c = x.shape
+    channels = c // (scale * scale)
+    x = x.reshape(n, h, w, channels, scale, scale)
+    x = x.transpose(0, 1, 4, 2, 5, 3)
+    return x.reshape(n, h * scale, w * scale, channels)
+
+
+def blur(x: jax.Array) -> jax.Array:
+    """`CustomPixelShuffle_ICNR`'s blur: ReplicationPad2d((1, 0, 1, 0)) then AvgPool2d(2, stride=1), size kept."""
+    x = jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)), mode="edge")
+    return nn.avg_pool(x, (2, 2), strides=(1, 1), padding="VALID")
+
+
+def sine_positions(height: int, width: int, num_feats: int) -> np.ndarray:
+    """`PositionEmbeddingSine(num_feats, normalize=True)` of an unmasked (height, width) map, as (height * width,
+    2 * num_feats) rows in row-major pixel order: y features then x features, each sin/cos interleaved, positions
+    (k + 1) / (n + 1e-6) * 2 pi."""
+    eps = 1e-6
+    y = np.arange(1, height + 1, dtype=np.float32) / np.float32(height + eps) * np.float32(2 * math.pi)
+    x = np.arange(1, width + 1, dtype=np.float32) / np.float32(width + eps) * np.float32(2 * math.pi)
+    dim_t = np.arange(num_feats, dtype=np.float32)
+    dim_t = np.float32(SINE_TEMPERATURE) ** (2 * (dim_t // 2) / np.float32(num_feats))
+
+    def encode(positions: np.ndarray) -> np.ndarray:
+        angles = positions[:, None] / dim_t
+        return np.stack([np.sin(angles[:, 0::2]), np.cos(angles[:, 1::2])], axis=-1).reshape(len(positions), -1)
+
+    pos_y = np.broadcast_to(encode(y)[:, None, :], (height, width, num_feats))
+    pos_x = np.broadcast_to(encode(x)[None, :, :], (height, width, num_feats))
+    return np.concatenate([pos_y, pos_x], axis=-1).reshape(height * width, 2 * num_feats).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------- encoder
+
+
+class ConvNeXtBlock(nn.Module):
+    """convnext.py `Block`: x + gamma * Linear(GELU(Linear(LN(dwconv7x7(x))))) (drop path is off at inference)."""
+
+    dim: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        # Depthwise: Flax kernel (7, 7, 1, dim) <- PyTorch weight (dim, 1, 7, 7), the usual conv permutation.
+        y = nn.Conv(self.dim, (7, 7), padding=3, feature_group_count=self.dim, dtype=self.dtype, name="dwconv")(x)
+        y = layer_norm(CONVNEXT_EPS, "norm", self.dtype)(y)
+        y = gelu_exact(nn.Dense(4 * self.dim, dtype=self.dtype, name="pwconv1")(y))
+        y = nn.Dense(self.dim, dtype=self.dtype, name="pwconv2")(y)
+        gamma = self.param("gamma", nn.initializers.constant(LAYER_SCALE_INIT), (self.dim,))
+        return x + gamma.astype(y.dtype) * y
+
+
+class ConvNeXt(nn.Module):
+    """convnext.py `ConvNeXt` as DDColor's encoder: the four stage outputs, each through its own LayerNorm
+    (`norm0`..`norm3`, at strides 4, 8, 16, 32)."""
+
+    depths: tuple[int, ...]
+    dims: tuple[int, ...]
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, ...]:
+        features = []
+        for stage, (depth, dim) in enumerate(zip(self.depths, self.dims, strict=True)):
+            if stage == 0:
+                x = nn.Conv(dim, (4, 4), strides=4, padding="VALID", dtype=self.dtype, name="downsample_layers_0_0")(x)
+                x = layer_norm(CONVNEXT_EPS, "downsample_layers_0_1", self.dtype)(x)
+            else:
+                x = layer_norm(CONVNEXT_EPS, f"downsample_layers_{stage}_0", self.dtype)(x)
+                conv = nn.Conv(
+                    dim, (2, 2), strides=2, padding="VALID", dtype=self.dtype, name=f"downsample_layers_{stage}_1"
+                )
+                x = conv(x)
+            for block in range(depth):
+                x = ConvNeXtBlock(dim, dtype=self.dtype, name=f"stages_{stage}_{block}")(x)
+            features.append(layer_norm(CONVNEXT_EPS, f"norm{stage}", self.dtype)(x))
+        return tuple(features)
+
+
+# ----------------------------------------------------------------------------------------------- pixel decoder
+
+
+class PixelShuffleUpsample(nn.Module):
+    """unet.py `CustomPixelShuffle_ICNR` (blur on): 1x1 conv to features * scale^2 (+ BatchNorm where `batch_norm`,
+    the U-Net blocks' `extra_bn=True`, which also drops the conv's bias) -> ReLU -> PixelShuffle -> blur."""
+
+    features: int
+    scale: int = 2
+    batch_norm: bool = True
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        channels = self.features * self.scale * self.scale
+        x = nn.Conv(channels, (1, 1), use_bias=not self.batch_norm, dtype=self.dtype, name="conv_0")(x)
+        if self.batch_norm:
+            x = batch_norm("conv_1", train=train, dtype=self.dtype)(x)
+        return blur(pixel_shuffle(nn.relu(x), self.scale))
+
+
+class UnetBlockWide(nn.Module):
+    """unet.py `UnetBlockWide`: upsample x2 (`shuf`), BatchNorm the encoder skip (`bn`), ReLU(concat), then 3x3 conv
+    (no bias) -> ReLU -> BatchNorm (`conv.0`, `conv.2`)."""
+
+    features: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, up_in: jax.Array, skip: jax.Array, *, train: bool = False) -> jax.Array:
+        up = PixelShuffleUpsample(self.features, scale=2, dtype=self.dtype, name="shuf")(up_in, train=train)
+        skip = batch_norm("bn", train=train, dtype=self.dtype)(skip)
+        x = nn.relu(jnp.concatenate([up, skip], axis=-1))
+        x = nn.Conv(self.features, (3, 3), padding=1, use_bias=False, dtype=self.dtype, name="conv_0")(x)
+        return batch_norm("conv_2", train=train, dtype=self.dtype)(nn.relu(x))
+
+
+# ---------------------------------------------------------------------------------------------- colour decoder
+
+
+class MultiheadAttention(nn.Module):
+    """`torch.nn.MultiheadAttention` (batch first here): q, k, v projections (PyTorch packs them in one
+    `in_proj_weight` of rows [q; k; v]), softmax(q k^T / sqrt(head_dim)) v per head, then `out_proj`."""
+
+    embed_dim: int
+    num_heads: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, query: jax.Array, key: jax.Array, value: jax.Array) -> jax.Array:
+        head_dim = self.embed_dim // self.num_heads
+
+        def project(x: jax.Array, name: str) -> jax.Array:
+            x = nn.Dense(self.embed_dim, dtype=self.dtype, name=name)(x)
+            return x.reshape(*x.shape[:-1], self.num_heads, head_dim)
+
+        q = project(query, "q_proj") * (head_dim**-0.5)
+        k, v = project(key, "k_proj"), project(value, "v_proj")
+        logits = jnp.einsum("nqhd,nkhd->nhqk", q, k).astype(jnp.float32)
+        weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+        out = jnp.einsum("nhqk,nkhd->nqhd", weights, v).reshape(*query.shape[:-1], self.embed_dim)
+        return nn.Dense(self.embed_dim, dtype=self.dtype, name="out_proj")(out)
+
+
+class CrossAttentionLayer(nn.Module):
+    """transformer_utils.py `CrossAttentionLayer` (post-norm): LN(tgt + attn(tgt + query_pos, memory + pos, memory))."""
+
+    d_model: int
+    num_heads: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, tgt: jax.Array, memory: jax.Array, pos: jax.Array, query_pos: jax.Array) -> jax.Array:
+        attention = MultiheadAttention(self.d_model, self.num_heads, dtype=self.dtype, name="multihead_attn")
+        tgt = tgt + attention(tgt + query_pos, memory + pos, memory)
+        return layer_norm(TRANSFORMER_EPS, "norm", self.dtype)(tgt)
+
+
+class SelfAttentionLayer(nn.Module):
+    """transformer_utils.py `SelfAttentionLayer` (post-norm): LN(tgt + attn(tgt + query_pos, tgt + query_pos, tgt))."""
+
+    d_model: int
+    num_heads: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, tgt: jax.Array, query_pos: jax.Array) -> jax.Array:
+        q = k = tgt + query_pos
+        tgt = tgt + MultiheadAttention(self.d_model, self.num_heads, dtype=self.dtype, name="self_attn")(q, k, tgt)
+        return layer_norm(TRANSFORMER_EPS, "norm", self.dtype)(tgt)
+
+
+class FFNLayer(nn.Module):
+    """transformer_utils.py `FFNLayer` (post-norm, ReLU): LN(tgt + linear2(relu(linear1(tgt))))."""
+
+    d_model: int
+    dim_feedforward: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, tgt: jax.Array) -> jax.Array:
+        x = nn.relu(nn.Dense(self.dim_feedforward, dtype=self.dtype, name="linear1")(tgt))
+        tgt = tgt + nn.Dense(self.d_model, dtype=self.dtype, name="linear2")(x)
+        return layer_norm(TRANSFORMER_EPS, "norm", self.dtype)(tgt)
+
+
+class MLP(nn.Module):
+    """transformer_utils.py `MLP`: Linear layers with ReLU between them."""
+
+    features: tuple[int, ...]
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, features in enumerate(self.features):
+            x = nn.Dense(features, dtype=self.dtype, name=f"layers_{i}")(x)
+            if i < len(self.features) - 1:
+                x = nn.relu(x)
+        return x
+
+
+class MultiScaleColorDecoder(nn.Module):
+    """model.py `MultiScaleColorDecoder`: colour queries attending to the three decoder scales in turn ->
+    colour embeddings -> (N, H, W, num_queries) maps, the einsum of the embeddings with the pixel embedding."""
+
+    hidden_dim: int = 256
+    num_queries: int = 100
+    num_heads: int = 8
+    dim_feedforward: int = 2048
+    dec_layers: int = 9
+    color_embed_dim: int = 256
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, feature_pyramid: tuple[jax.Array, ...], img_features: jax.Array) -> jax.Array:
+        batch = img_features.shape[0]
+        level_embed = nn.Embed(NUM_SCALES, self.hidden_dim, name="level_embed")(jnp.arange(NUM_SCALES)).astype(
+            self.dtype
+        )
+        sources, positions = [], []
+        for level, feature in enumerate(feature_pyramid):
+            _, height, width, _ = feature.shape
+            projected = nn.Conv(self.hidden_dim, (1, 1), dtype=self.dtype, name=f"input_proj_{level}")(feature)
+            sources.append(projected.reshape(batch, height * width, self.hidden_dim) + level_embed[level])
+            positions.append(jnp.asarray(sine_positions(height, width, self.hidden_dim // 2), self.dtype)[None])
+
+        queries = jnp.arange(self.num_queries)
+        query_pos = nn.Embed(self.num_queries, self.hidden_dim, name="query_embed")(queries)[None].astype(self.dtype)
+        output = jnp.broadcast_to(
+            nn.Embed(self.num_queries, self.hidden_dim, name="query_feat")(queries)[None],
+            (batch, self.num_queries, self.hidden_dim),
+        ).astype(self.dtype)
+        for i in range(self.dec_layers):
+            level = i % NUM_SCALES
+            output = CrossAttentionLayer(
+                self.hidden_dim, self.num_heads, dtype=self.dtype, name=f"transformer_cross_attention_layers_{i}"
+            )(output, sources[level], positions[level], query_pos)
+            output = SelfAttentionLayer(
+                self.hidden_dim, self.num_heads, dtype=self.dtype, name=f"transformer_self_attention_layers_{i}"
+            )(output, query_pos)
+            output = FFNLayer(
+                self.hidden_dim, self.dim_feedforward, dtype=self.dtype, name=f"transformer_ffn_layers_{i}"
+            )(output)
+        output = layer_norm(TRANSFORMER_EPS, "decoder_norm", self.dtype)(output)
+        features = (self.hidden_dim, self.hidden_dim, self.color_embed_dim)
+        color_embed = MLP(features, dtype=self.dtype, name="color_embed")(output)
+        return jnp.einsum("bqc,bhwc->bhwq", color_embed, img_features)
+
+
+class Decoder(nn.Module):
+    """model.py `DuelDecoder`: the pixel decoder (`layers`, `last_shuf`) and the colour decoder."""
+
+    nf: int = 512
+    num_queries: int = 100
+    hidden_dim: int = 256
+    num_heads: int = 8
+    dim_feedforward: int = 2048
+    dec_layers: int = 9
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        # in `make_layers`: widths nf, nf and nf // 2 (the last block halves it), then x4 at nf // 2.
+        self.layers = [UnetBlockWide(width, dtype=self.dtype) for width in (self.nf, self.nf, self.nf // 2)]
+        self.last_shuf = PixelShuffleUpsample(self.nf // 2, scale=4, batch_norm=False, dtype=self.dtype)
+        self.color_decoder = MultiScaleColorDecoder(
+            hidden_dim=self.hidden_dim,
+            num_queries=self.num_queries,
+            num_heads=self.num_heads,
+            dim_feedforward=self.dim_feedforward,
+            dec_layers=self.dec_layers,
+            color_embed_dim=self.nf // 2,
+            dtype=self.dtype,
+        )
+
+    def pixel_decoder(self, features: tuple[jax.Array, ...], *, train: bool = False) -> tuple[jax.Array, ...]:
+        """The encoder's normed features (1/4 .. 1/32) -> (out0 1/16, out1 1/8, out2 1/4, pixel embedding 1/1)."""
+        x = features[-1]
+        outputs = []
+        for block, skip in zip(self.layers, features[-2::-1], strict=True):
+            x = block(x, skip, train=train)
+            outputs.append(x)
+        return (*outputs, self.last_shuf(x, train=train))
+
+    def __call__(self, features: tuple[jax.Array, ...], *, train: bool = False) -> jax.Array:
+        out0, out1, out2, pixel_embedding = self.pixel_decoder(features, train=train)
+        return self.color_decoder((out0, out1, out2), pixel_embedding)
+
+
+# ------------------------------------------------------------------------------------------------------ DDColor
+
+
+class DDColor(nn.Module):
+    """L (N,H,W,1) in [0,100] -> {"chroma": (N,H,W,2) ab}; `colorize_rgb` is the authors' network itself
+    (grey RGB in [0, 1], NHWC -> ab). Defaults are the published large network (`build_ddcolor(size=...)` picks one)."""
+
+    depths: tuple[int, ...] = SIZES["large"]["depths"]
+    dims: tuple[int, ...] = SIZES["large"]["dims"]
+    nf: int = 512
+    num_queries: int = 100
+    hidden_dim: int = 256
+    num_heads: int = 8
+    dim_feedforward: int = 2048
+    dec_layers: int = 9
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.encoder = ConvNeXt(tuple(self.depths), tuple(self.dims), dtype=self.dtype)
+        self.decoder = Decoder(
+            nf=self.nf,
+            num_queries=self.num_queries,
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            dim_feedforward=self.dim_feedforward,
+            dec_layers=self.dec_layers,
+            dtype=self.dtype,
+        )
+        # model.py `refine_net`: custom_conv_layer(num_queries + 3, 2, ks=1, use_activ=False, Spectral), with bias.
+        self.refine_net = nn.Conv(2, (1, 1), dtype=self.dtype)
+
+    def normalize(self, rgb: jax.Array) -> jax.Array:
+        """DDColor.normalize: (rgb - mean) / std with the ImageNet statistics."""
+        return (rgb - jnp.asarray(IMAGENET_MEAN, rgb.dtype)) / jnp.asarray(IMAGENET_STD, rgb.dtype)
+
+    def colorize_rgb(self, rgb: jax.Array, *, train: bool = False) -> jax.Array:
+        """The authors' `DDColor.forward` on NHWC: grey RGB in [0, 1] (N,H,W,3), H and W multiples of 32 -> ab
+        (N,H,W,2) in the compute dtype."""
+        x = self.normalize(rgb.astype(self.dtype))
+        color_maps = self.decoder(self.encoder(x), train=train)
+        return self.refine_net(jnp.concatenate([color_maps, x], axis=-1))
+
+    def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
+        batch, height, width = L.shape[:3]
+        pad_height, pad_width = -height % INPUT_MULTIPLE, -width % INPUT_MULTIPLE
+        L = jnp.pad(L, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)), mode="edge")
+        # The authors' input: OpenCV's Lab -> RGB of (L, 0, 0) (`ddcolor/pipeline.py`).
+        gray_lab = jnp.concatenate([L, jnp.zeros((*L.shape[:3], 2), L.dtype)], axis=-1)
+        ab = self.colorize_rgb(lab_to_rgb_opencv(gray_lab), train=train)
+        return {"chroma": ab.astype(jnp.promote_types(self.dtype, jnp.float32))[:, :height, :width]}
+
+
+def build_ddcolor(size: str = "large", **fields: Any) -> DDColor:
+    """The registry's `ddcolor`: the published `size` ("large": ConvNeXt-L, "tiny": ConvNeXt-T) with any field
+    overridden (e.g. depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), nf=32, num_queries=4, hidden_dim=16, num_heads=2,
+    dim_feedforward=32, dec_layers=3 for a CPU-sized test network)."""
+    if size not in SIZES:
+        raise ValueError(f"DDColor size must be one of {', '.join(SIZES)}, not {size!r}.")
+    return DDColor(**{**SIZES[size], **fields})
