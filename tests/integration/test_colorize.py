@@ -12,7 +12,7 @@ import pytest
 from helpers.photos import make_photo
 from PIL import Image
 
-from colorjax import config_lib
+from colorjax import config_lib, runs
 from colorjax.cli import colorize
 
 MAX_PIXELS = config_lib.base_config().data.max_pixels
@@ -44,7 +44,8 @@ def test_colorizes_a_folder_keeping_sizes_and_structure(trained_run, inputs, tmp
     captured = capsys.readouterr()
     assert status == 1  # One file could not be read: reported, the rest done.
     assert "error: Cannot read image" in captured.err and "corrupt.jpg" in captured.err
-    assert "Colorized 3 image(s) with step 6" in captured.out  # the shared run's latest step
+    best = runs.load_run(trained_run, "best").step  # every command's default --step
+    assert f"Colorized 3 image(s) with step {best} of" in captured.out
     for name, size, kind in (
         ("tiny_7x5.png", (7, 5), "PNG"),
         ("sub/big.jpg", (250, 333), "JPEG"),  # JPEG in, JPEG out.
