@@ -1,14 +1,7 @@
-"""How much colour hints help: `python -m colorjax.hint_sweep --workdir RUN PHOTOS... --num-hints 0 1 10`.
-
-For every photo (files or folders, searched recursively) and every count N, N points are sampled from the photo's
-own colours as the authors' evaluation does (`test_sweep.py` in richzhang/colorization-pytorch: centred-Gaussian
-positions, each point the mean ab of its patch; `colorjax.hints.hints_from_reference`), the model colours the gray
-photo with them (N = 0: the automatic mode) and the mean Euclidean ab error against the truth is taken at the
-photo's own size. Prints one line per count; `--picture OUT.png` also writes, for the first `--picture-rows`
-photos, the columns gray with the hint patches drawn | no hints | with the largest N | truth.
-
-    python -m colorjax.hint_sweep --workdir runs/sig_hints ../shared/data/intel_scenes_150/test \
-        --num-hints 0 1 10 --picture docs/hints_before_after.jpg
+"""How much colour hints help a hint model (SIGGRAPH17): `sweep` samples N points from each photo's own colours as
+the authors' evaluation does (`test_sweep.py` in richzhang/colorization-pytorch) and measures the mean ab error at
+each N; `tile` lays out the before/after picture. The command line, and what it prints and draws, is
+`colorjax/cli/hint_sweep.py` (`python -m colorjax.hint_sweep`).
 """
 
 from __future__ import annotations

@@ -1,39 +1,7 @@
-"""Takes a model out of colorjax: StableHLO (`jax.export`) or ONNX, with its weights inside.
-
-    python -m colorjax.export --weights eccv16 --format onnx --output exported/eccv16
-    python -m colorjax.export --workdir runs/demo --format stablehlo --output exported/demo
-
-What is exported is the model's forward pass: L (N, H, W, 1) float32 CIE lightness in [0, 100] -> its outputs
-(`chroma` (N, H, W, 2) in the colour space's units; `logits` / `class_logits` where the model has them), in
-inference mode (BatchNorm running statistics), the weights as constants. Turning a photo into L and recombining the
-chroma with it stays with the caller (`colorjax.inference.onnx_runtime` does it for ONNX). OUTPUT receives the model file
-(`model.stablehlo` or `model.onnx`, with `model.onnx.data` for weights past ONNX's inline limit) and
-`export.json`: the model, its input shape, output names, colour space, the Colorizer's sizing (resolution, square)
-and the largest difference from colorjax's own forward measured right after export.
-
-Shapes. The input is shape-polymorphic in batch, height and width (`["batch", "height", "width", 1]`) where the
-model's computation allows it, else polymorphic in batch at a fixed size (`--size`, default the run's working
-resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
-
-| model       | StableHLO              | ONNX                                                               |
-|-------------|------------------------|--------------------------------------------------------------------|
-| eccv16      | batch, height, width   | batch, height, width                                               |
-| regression  | batch, height, width   | batch (stride-2 'SAME' padding depends on the parity of H and W,  |
-|             |                        | and jax2onnx's Conv needs integer pads)                            |
-| siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
-|             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
-| iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
-
-StableHLO is JAX's own serialization (`jax.export.deserialize(...).call(L)` in any JAX, on any backend it was
-lowered for: CPU here, `--platforms cpu,cuda` for both).
-
-ONNX goes through `jax2onnx` (a direct JAX -> ONNX converter). jax2onnx 0.17 refuses two things colorjax's models
-use when it traces them through Flax (`nn.ConvTranspose(transpose_kernel=True)`, and `jax.image.resize` with
-`antialias=True`, which it intercepts at the call). So the model is first traced to a jaxpr by JAX itself, outside
-jax2onnx's interceptors, and jax2onnx converts that jaxpr's plain `lax` primitives (a transposed convolution is a
-`conv_general_dilated` with input dilation -> ONNX ConvTranspose; the resize is gathers and sums). The alternative
-route, jax2tf -> SavedModel -> tf2onnx, is closed: current jax2tf embeds StableHLO in an `XlaCallModule` op, which
-tf2onnx cannot translate.
+"""Takes a model out of colorjax: its forward pass (L -> chroma, and logits where it has them), weights inside, as
+StableHLO (`jax.export`, shape-polymorphic where the model allows) or ONNX (jax2onnx), with `export.json` beside it
+(`export_model`, `load_export`). What the files hold and how to run them is described in `colorjax/cli/export.py`
+(`python -m colorjax.export`).
 """
 
 from __future__ import annotations
