@@ -198,12 +198,29 @@ def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
     )
 
 
+# Models whose files import, but whose authors' pipeline around the network is not in the commands yet: without it
+# their colours would not be the authors' (DDColor: OpenCV Lab, a 512 x 512 colour input, nearest chroma upsampling).
+_PIPELINE_PENDING = ("ddcolor",)
+
+
+def _refuse_without_pipeline(model: str | None) -> None:
+    if model in _PIPELINE_PENDING:
+        raise registry.WeightsError(
+            f"{model} weights import (colorjax.models.ddcolor_import), but the authors' pipeline around the model "
+            "is not in the commands yet and without it the colours would not be theirs; it comes with the next "
+            "landing."
+        )
+
+
 def published_run(name_or_path: str | Path, model: str | None = None) -> Run:
     """Published weights as a Run (not written anywhere): a known name (downloaded once, `colorjax.weights`) or a
     file of one of the known models (`model` names which, unless the file has a known file name). Its config is
     `published_config`: the authors' demo sizing, the evaluation size, ECCV16's loss settings."""
+    named = registry.KNOWN_WEIGHTS.get(str(name_or_path))
+    _refuse_without_pipeline(model or (named.model if named else None))  # before any download
     path, model = registry.published_model(name_or_path, model)
-    entry = registry.KNOWN_WEIGHTS.get(str(name_or_path)) or registry.identify(path)
+    _refuse_without_pipeline(model)
+    entry = named or registry.identify(path)
     entry = entry or next(w for w in registry.KNOWN_WEIGHTS.values() if w.model == model)
     try:
         module, variables = published_weights.load_weights_file(entry.model, path, **entry.model_kwargs)

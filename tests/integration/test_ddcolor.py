@@ -588,3 +588,17 @@ def test_the_registry_names_the_four_published_files_with_their_whole_sha256(mon
         ),
     )
     assert registry.download("ddcolor_fake", progress=False).read_bytes() == payload
+
+
+def test_the_commands_refuse_ddcolor_weights_until_its_pipeline_lands(monkeypatch, tmp_path):
+    """A known DDColor name is refused in one line before any download (no silent non-authors' colours)."""
+    from colorjax import runs
+    from colorjax.weights.registry import WeightsError
+
+    monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", "http://127.0.0.1:9/")  # a download would fail differently
+    with pytest.raises(WeightsError, match="pipeline around the model is not in the commands yet"):
+        runs.published_run("ddcolor_paper_tiny")
+    with pytest.raises(WeightsError, match="pipeline around the model is not in the commands yet"):
+        runs.published_run(tmp_path / "some.pth", "ddcolor")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
