@@ -62,6 +62,18 @@ SIZES: dict[str, dict[str, tuple[int, ...]]] = {
     "tiny": {"depths": (3, 3, 9, 3), "dims": (96, 192, 384, 768)},
 }
 INPUT_MULTIPLE = 32  # the encoder's total stride
+# The authors' pipeline around the network (`ColorizationPipeline.process`, piddnad/DDColor ddcolor/pipeline.py,
+# the same steps as modelscope's ddcolor_image_colorization_pipeline.py) as colorjax `config.inference` settings
+# (`colorjax.inference.Colorizer` runs them; `runs.published_config` and configs/ddcolor.py apply them): the colour
+# photo resized to 512 x 512 whatever its aspect (`cv2.resize`, bilinear, no antialiasing), L in OpenCV's float32
+# Lab throughout, the predicted ab brought to the photo's size by `F.interpolate`'s default nearest neighbour.
+AUTHORS_INFERENCE = {
+    "resolution": 512,
+    "square": True,
+    "color_conversion": "opencv",
+    "input_resize": "color_bilinear",
+    "chroma_upsampling": "nearest",
+}
 NUM_SCALES = 3  # decoder scales the colour decoder cycles over (1/16, 1/8, 1/4)
 CONVNEXT_EPS = 1e-6  # convnext.py's LayerNorms
 TRANSFORMER_EPS = 1e-5  # torch.nn.LayerNorm's default, in transformer_utils.py and the decoder norm
@@ -431,4 +443,16 @@ def build_ddcolor(size: str = "large", **fields: Any) -> DDColor:
     dim_feedforward=32, dec_layers=3 for a CPU-sized test network)."""
     if size not in SIZES:
         raise ValueError(f"DDColor size must be one of {', '.join(SIZES)}, not {size!r}.")
-    return DDColor(**{**SIZES[size], **fields})
+    fields = {**SIZES[size], **fields}
+    # Tuples, also when a run's JSON config gives lists: Linen modules must hash (`models.jit.jitted_apply`).
+    fields.update({key: tuple(fields[key]) for key in ("depths", "dims")})
+    return DDColor(**fields)
+
+
+# The DDColor fields that fix its parameter shapes (the importer reads them from a file) and the head count.
+WIDTH_FIELDS = ("depths", "dims", "nf", "num_queries", "hidden_dim", "num_heads", "dim_feedforward", "dec_layers")
+
+
+def widths(module: DDColor) -> dict[str, Any]:
+    """The `build_ddcolor` kwargs that rebuild `module`'s network (what a run stores as its model kwargs)."""
+    return {field: getattr(module, field) for field in WIDTH_FIELDS}
