@@ -23,6 +23,7 @@ resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
 | siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
 |             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
 | iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
+| ddcolor     | batch (the colour decoder's sine positions are computed per size; `--size` default 512) | batch   |
 
 StableHLO is JAX's own serialization (`jax.export.deserialize(...).call(L)` in any JAX, on any backend it was
 lowered for: CPU here, `--platforms cpu,cuda` for both).

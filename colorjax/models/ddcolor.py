@@ -107,7 +107,10 @@ def pixel_shuffle(x: jax.Array, scale: int) -> jax.Array:
 
 def blur(x: jax.Array) -> jax.Array:
     """`CustomPixelShuffle_ICNR`'s blur: ReplicationPad2d((1, 0, 1, 0)) then AvgPool2d(2, stride=1), size kept."""
-    x = jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)), mode="edge")
+    # The first row and column repeated: what `jnp.pad(mode="edge")` computes, which lowers to Concats with empty
+    # operands for the unpadded sides, and jax2onnx writes those with shapes onnxruntime rejects.
+    x = jnp.concatenate([x[:, :1], x], axis=1)
+    x = jnp.concatenate([x[:, :, :1], x], axis=2)
     return nn.avg_pool(x, (2, 2), strides=(1, 1), padding="VALID")
 
 
@@ -429,8 +432,13 @@ class DDColor(nn.Module):
 
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         batch, height, width = L.shape[:3]
+        if not (isinstance(height, int) and isinstance(width, int)):
+            # Symbolic sizes (a shape-polymorphic export) stop here, not after minutes of symbolic shape algebra:
+            # the colour decoder's sine positions are computed for concrete sizes.
+            raise TypeError("DDColor needs a concrete height and width (its positional encodings are fixed per size).")
         pad_height, pad_width = -height % INPUT_MULTIPLE, -width % INPUT_MULTIPLE
-        L = jnp.pad(L, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)), mode="edge")
+        if pad_height or pad_width:  # (a pad of nothing would still lower to Concats with empty operands: `blur`)
+            L = jnp.pad(L, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)), mode="edge")
         # The authors' input: OpenCV's Lab -> RGB of (L, 0, 0) (`ddcolor/pipeline.py`).
         gray_lab = jnp.concatenate([L, jnp.zeros((*L.shape[:3], 2), L.dtype)], axis=-1)
         ab = self.colorize_rgb(lab_to_rgb_opencv(gray_lab), train=train)
