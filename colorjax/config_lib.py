@@ -52,6 +52,14 @@ DATASETS = {
 }
 
 
+# The values of `config.inference`'s pipeline fields (base_config says what each means; the Colorizer runs them).
+PIPELINE_CHOICES = {
+    "color_conversion": ("cie", "opencv"),
+    "input_resize": ("lightness_antialiased", "color_bilinear"),
+    "chroma_upsampling": ("bilinear", "nearest"),
+}
+
+
 def base_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
@@ -136,6 +144,12 @@ def base_config() -> ml_collections.ConfigDict:
     # models that run at any size, as large_image_strategy "tile" | "downscale" says). xla_cpu_onednn: the inference
     # commands (colorize, serve) run XLA:CPU with its oneDNN kernels (README performance table: ECCV16 1.15x PyTorch
     # fp32 with them vs 1.02x without), unless XLA_FLAGS already sets --xla_cpu_use_onednn.
+    # The pipeline around the model (colorjax.inference.Colorizer), as the model's authors ran it:
+    # color_conversion: "cie" (the CIE formulas, as skimage and colorjax's training data) | "opencv" (OpenCV's
+    # float32 cvtColor Lab, which DDColor's pipeline uses); input_resize: "lightness_antialiased" (the photo's L,
+    # resized with an antialiased linear filter) | "color_bilinear" (the colour photo resized bilinearly without
+    # antialiasing, as cv2.resize INTER_LINEAR, then its L: DDColor's); chroma_upsampling: "bilinear" | "nearest"
+    # (PyTorch's F.interpolate floor indexing: DDColor's).
     config.inference = ml_collections.ConfigDict(
         dict(
             resolution=placeholder(int),
@@ -144,6 +158,9 @@ def base_config() -> ml_collections.ConfigDict:
             max_pixels=4096 * 4096,
             large_image_strategy="tile",
             xla_cpu_onednn=True,
+            color_conversion="cie",
+            input_resize="lightness_antialiased",
+            chroma_upsampling="bilinear",
         )
     )
     # Colour hints simulated in every training step (`colorjax.hints.simulate_hints`; models that take `hints`,
@@ -368,6 +385,10 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "None or a positive integer",
     ),
     ("data.color_space", lambda v: v in ("lab", "luv"), "'lab' or 'luv'"),
+    *(
+        (f"inference.{name}", lambda v, choices=choices: v in choices, " or ".join(map(repr, choices)))
+        for name, choices in PIPELINE_CHOICES.items()
+    ),
     (
         "data.train_crop",
         lambda v: v in ("random_resized", "resize_random_crop"),

@@ -198,70 +198,62 @@ def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
     )
 
 
-# Models whose files import, but whose authors' pipeline around the network is not in the commands yet: without it
-# their colours would not be the authors' (DDColor: OpenCV Lab, a 512 x 512 colour input, nearest chroma upsampling).
-_PIPELINE_PENDING = ("ddcolor",)
-
-
-def _refuse_without_pipeline(model: str | None) -> None:
-    if model in _PIPELINE_PENDING:
-        raise registry.WeightsError(
-            f"{model} weights import (colorjax.models.ddcolor_import), but the authors' pipeline around the model "
-            "is not in the commands yet and without it the colours would not be theirs; it comes with the next "
-            "landing."
-        )
-
-
 def published_run(name_or_path: str | Path, model: str | None = None) -> Run:
     """Published weights as a Run (not written anywhere): a known name (downloaded once, `colorjax.weights`) or a
     file of one of the known models (`model` names which, unless the file has a known file name). Its config is
-    `published_config`: the authors' demo sizing, the evaluation size, ECCV16's loss settings."""
-    named = registry.KNOWN_WEIGHTS.get(str(name_or_path))
-    _refuse_without_pipeline(model or (named.model if named else None))  # before any download
+    `published_config`: the authors' inference pipeline and sizing, the evaluation size, the loss settings."""
     path, model = registry.published_model(name_or_path, model)
-    _refuse_without_pipeline(model)
-    entry = named or registry.identify(path)
-    entry = entry or next(w for w in registry.KNOWN_WEIGHTS.values() if w.model == model)
+    entry = registry.KNOWN_WEIGHTS.get(str(name_or_path)) or registry.identify(path)
+    if entry is not None:
+        kwargs = dict(entry.model_kwargs)
+    else:  # a file by another name: the model's published settings, its widths from its shapes (DDColor)
+        entry = next(w for w in registry.KNOWN_WEIGHTS.values() if w.model == model)
+        kwargs = published_weights.file_kwargs(model, entry.model_kwargs)
     try:
-        module, variables = published_weights.load_weights_file(entry.model, path, **entry.model_kwargs)
+        module, variables = published_weights.load_weights_file(entry.model, path, **kwargs)
     except (ValueError, FileNotFoundError) as error:
         raise registry.WeightsError(str(error)) from None
-    config = published_config(entry)
+    kwargs = published_weights.run_kwargs(entry.model, module, kwargs)
+    config = published_config(entry, kwargs)
     meta = {
         "step": 0,
         "config": json.loads(config.to_json_best_effort()),
         "class_names": None,
-        "model_kwargs": dict(entry.model_kwargs),
+        "model_kwargs": kwargs,
         "weights": {"name": entry.name, "file": path.name, "path": str(path), "sha256_prefix": entry.sha256_prefix},
     }
     return Run(workdir=None, step=0, config=config, meta=meta, model=module, variables=variables)
 
 
-def published_config(weights: registry.KnownWeights) -> ml_collections.ConfigDict:
-    """The config.json of a run holding `weights`: the model with its published kwargs, the data size the
-    published models are evaluated at (256, as `evaluate --weights`), and the authors' demo sizing for colorize."""
+# The training objective a published model's run carries (what `evaluate --workdir` reports as its loss and
+# `config.model_init` fine-tunes with unless the new config says otherwise); l2 for the others.
+PUBLISHED_LOSSES: dict[str, dict[str, Any]] = {
+    "eccv16": dict(
+        name="zhang_classification", prior_path=None, rebalance=True, lam=0.5, k=5, sigma=5.0, min_chroma=5.0
+    ),
+    # DDColor's training (pixel L1 + perceptual + GAN + colourfulness) is not in colorjax yet: its ab L1 term.
+    "ddcolor": dict(name="l1"),
+}
+
+
+def published_config(
+    weights: registry.KnownWeights, model_kwargs: dict[str, Any] | None = None
+) -> ml_collections.ConfigDict:
+    """The config.json of a run holding `weights` (built with `model_kwargs`, default the entry's): the model, the
+    data size the published models are evaluated at (256, as `evaluate --weights`; DDColor's paper evaluates at 256
+    too), and the authors' pipeline for colorize: their demo's 256 x 256 square input, or the model's own
+    (`models.ModelSpec.inference`, e.g. DDColor's 512 x 512 with OpenCV Lab and nearest chroma upsampling)."""
     config = config_lib.base_config()
-    config.model = ml_collections.ConfigDict({"name": weights.model, **weights.model_kwargs})
-    if weights.model == "eccv16":
-        config.loss = ml_collections.ConfigDict(
-            dict(
-                name="zhang_classification",
-                prior_path=None,
-                rebalance=True,
-                lam=0.5,
-                k=5,
-                sigma=5.0,
-                min_chroma=5.0,
-            )
-        )
-    else:
-        config.loss = ml_collections.ConfigDict(dict(name="l2", chroma_scale=110.0))
+    kwargs = weights.model_kwargs if model_kwargs is None else model_kwargs
+    config.model = ml_collections.ConfigDict({"name": weights.model, **kwargs})
+    config.loss = ml_collections.ConfigDict(PUBLISHED_LOSSES.get(weights.model, dict(name="l2", chroma_scale=110.0)))
     config.data.image_size = 256
     # `evaluate --workdir` without --data: the seven wheel-shipped photos (the samples source has one split).
     config.data.source = "samples"
     config.data.eval_split = "train"
     config.inference.resolution = 256
     config.inference.square = True
+    config.inference.update(dict(models.spec(weights.model).inference))
     return config
 
 

@@ -8,6 +8,10 @@ output has exactly the input's size and all of its detail. Colour inputs are tur
     python -m colorjax.colorize --workdir runs/demo --step best samples --output runs/demo/colorized
     python -m colorjax.colorize --workdir runs/zhang old_photos/ --output coloured/ --resolution 256
     python -m colorjax.colorize --weights eccv16 photo.jpg --output out/     # the authors' model, downloaded once
+    python -m colorjax.colorize --weights ddcolor_modelscope photo.jpg --output out/ --resolution 256
+
+Published weights colour as their authors' own pipeline does (DDColor: the photo at 512 x 512, `--resolution`
+choosing that side, OpenCV Lab, nearest-neighbour chroma; `--chroma-upsampling bilinear` smooths the chroma instead).
 
 `--runtime onnx` runs the model in onnxruntime instead of XLA (exported once into the weights cache).
 
@@ -280,8 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace outputs that exist already (default: skip those inputs, one line each)",
     )
-    parser.add_argument("--resolution", type=int, help="shorter side the model works at (0: full size)")
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        help="shorter side the model works at (0: full size; default: the run's config.inference, e.g. DDColor's "
+        "512, with --square its side S)",
+    )
     parser.add_argument("--square", action="store_true", default=None, help="work at resolution x resolution")
+    parser.add_argument(
+        "--chroma-upsampling",
+        choices=["bilinear", "nearest"],
+        help="how the predicted chroma is brought to the photo's size (default: the run's, as the model's authors "
+        "do: nearest for DDColor, bilinear for the others); bilinear gives smoother colour edges on photos larger "
+        "than the working size",
+    )
     parser.add_argument("--side-by-side", action="store_true", help="also write gray | colour panels")
     parser.add_argument(
         "--max-pixels",
@@ -375,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             square=args.square,
             max_pixels=args.max_pixels,
             large_image_strategy=args.large_image,
+            chroma_upsampling=args.chroma_upsampling,
         )
         if args.runtime == "onnx":
             colorizer = onnx_runtime.onnx_colorizer(colorizer)

@@ -23,6 +23,7 @@ resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
 | siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
 |             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
 | iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
+| ddcolor     | batch (the colour decoder's sine positions are computed per size; `--size` default 512) | batch   |
 
 StableHLO is JAX's own serialization (`jax.export.deserialize(...).call(L)` in any JAX, on any backend it was
 lowered for: CPU here, `--platforms cpu,cuda` for both).
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             "resolution": colorizer.resolution,
             "square": colorizer.square,
             "fixed_size": colorizer.fixed_size,
+            # The pipeline around the exported network, as the Colorizer runs it (config.inference).
+            "color_conversion": colorizer.color_conversion,
+            "input_resize": colorizer.input_resize,
+            "chroma_upsampling": colorizer.chroma_upsampling,
         }
         manifest = export_model(model, colorizer.variables, args.output, args.format, size=size, settings=settings)
     except (ColorjaxError, ValueError) as error:

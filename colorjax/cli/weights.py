@@ -4,8 +4,8 @@
 fetches one into the cache, checked by its SHA-256; `to-run` writes a run directory (config.json and a step-0
 checkpoint, the layout the trainer writes) holding the published model, so `colorize --workdir`, `evaluate
 --workdir` and `config.model_init` (fine-tuning the published network on your own photos) treat it like a trained
-run. Its `config.inference` holds the authors' demo sizing (256 x 256, square), so it colours exactly as
-`colorize --weights` does.
+run. Its `config.inference` holds the authors' pipeline (Zhang et al.'s demo: 256 x 256, square; DDColor's: 512 x 512,
+OpenCV Lab, nearest chroma), so it colours exactly as `colorize --weights` does.
 """
 
 from __future__ import annotations

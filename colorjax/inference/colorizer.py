@@ -6,6 +6,15 @@ stride, at most `max_pixels`; or the model's fixed size), the model predicts chr
 to the photo's size and recombined with the photo's own L. The output has exactly the input's size and all of its
 detail; colour inputs are turned gray first.
 
+How the photo reaches the model and the chroma comes back is the model's authors' pipeline, from the run's
+`config.inference` (`models.ModelSpec.inference` for published weights): `color_conversion` "cie" (the CIE formulas,
+as colorjax's training data) or "opencv" (OpenCV's float32 Lab, `color.rgb_to_lab_opencv`); `input_resize`
+"lightness_antialiased" (the photo's L, resized with an antialiased linear filter) or "color_bilinear" (the colour
+photo resized bilinearly without antialiasing, then its L); `chroma_upsampling` "bilinear" or "nearest" (PyTorch's
+`F.interpolate` floor indexing, `nearest_source_indices`). DDColor's published weights run exactly the authors'
+`ColorizationPipeline.process` this way (piddnad/DDColor ddcolor/pipeline.py; tests/integration/test_ddcolor_pipeline.py
+compares the two on photos): 512 x 512 colour input, OpenCV Lab, nearest chroma.
+
 Models that run natively at any size (a `ModelSpec.any_size` routine, e.g. iizuka) see the photo at its own size
 (resolution 0 unless the run says otherwise); past `max_pixels` the routine tiles the photo (or downscales it,
 `large_image_strategy="downscale"`), and `Prediction.message` says which happened. Models with a global path (an
@@ -84,6 +93,21 @@ class Colorizer:
     class_names: list[str] | None = None  # The training data's class names, in label order.
     # L (1, h, w, 1) -> chroma (1, h, w, 2) replacing the model's XLA forward (`onnx_runtime.onnx_colorizer`).
     forward: Callable[[np.ndarray], np.ndarray] | None = None
+    # The pipeline around the model (the module docstring; config_lib.base_config's `inference` fields).
+    color_conversion: str = _DEFAULTS.color_conversion  # "cie" | "opencv"
+    input_resize: str = _DEFAULTS.input_resize  # "lightness_antialiased" | "color_bilinear"
+    chroma_upsampling: str = _DEFAULTS.chroma_upsampling  # "bilinear" | "nearest"
+
+    def __post_init__(self):
+        problems = [
+            f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+            for name, choices in config_lib.PIPELINE_CHOICES.items()
+            if getattr(self, name) not in choices
+        ]
+        if self.color_conversion == "opencv" and self.color_space != "lab":
+            problems.append(f"color_conversion 'opencv' is a Lab conversion; this model predicts {self.color_space}")
+        if problems:
+            raise InferenceError("; ".join(problems) + ".")
 
     @classmethod
     def from_run(cls, run: runs.Run, **overrides) -> Colorizer:
@@ -152,7 +176,7 @@ class Colorizer:
         The Prediction carries the photo's lightness `L` too (and `gray()`, its gray picture): no caller needs to
         convert the photo to Lab again."""
         L_full, chroma, message, class_logits = self._run(rgb, global_features, labels, hints)
-        colorized = _combine(L_full, chroma, self.color_space)
+        colorized = self._combine(L_full, chroma)
         return Prediction(np.asarray(colorized), message, class_logits, np.asarray(L_full))
 
     def predict_chroma(
@@ -165,12 +189,20 @@ class Colorizer:
         """The predicted chroma of a uint8 (H, W, 3) photo at the photo's own size, float32 (H, W, 2), before it
         is recombined with the photo's L (video filters it over time first)."""
         L_full, chroma, _, _ = self._run(rgb, global_features, False, hints)
-        return np.asarray(_upsample(chroma, L_full.shape[:2]))
+        return np.asarray(upsample_chroma(chroma, L_full.shape[:2], self.chroma_upsampling))
 
     def combine(self, rgb: np.ndarray, chroma: np.ndarray) -> np.ndarray:
         """uint8 RGB from a photo's own full-resolution L and a chroma (upsampled to its size if smaller)."""
-        L_full, _ = _lightness(jnp.asarray(rgb), rgb.shape[:2])
-        return np.asarray(_combine(L_full, jnp.asarray(chroma, jnp.float32), self.color_space))
+        L_full, _ = self._lightness(rgb, rgb.shape[:2])
+        return np.asarray(self._combine(L_full, jnp.asarray(chroma, jnp.float32)))
+
+    def _lightness(self, rgb: np.ndarray, work_size: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
+        """(L at the photo's size, the model's input L at work_size), as this pipeline makes them."""
+        return _lightness(jnp.asarray(rgb), tuple(work_size), self.color_conversion, self.input_resize)
+
+    def _combine(self, L_full: jax.Array, chroma: jax.Array) -> jax.Array:
+        """uint8 RGB of the full-size L and a chroma (upsampled to L's size as this pipeline does)."""
+        return _combine(L_full, chroma, self.color_space, self.color_conversion, self.chroma_upsampling)
 
     def _run(self, rgb, global_features, labels, hints=None):
         """(L at full size, chroma at the working size, message, class logits) of one photo."""
@@ -178,7 +210,7 @@ class Colorizer:
         if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
             raise InferenceError(f"A photo must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}.")
         work_size = self.working_size(*rgb.shape[:2])
-        L_full, L_work = _lightness(jnp.asarray(rgb), work_size)
+        L_full, L_work = self._lightness(rgb, work_size)
         if hints is not None:
             self.check_takes_hints()
         if self.any_size is None:
@@ -234,7 +266,7 @@ class Colorizer:
                 f"The model of {self.description} has no global features (no global path); --global-from needs "
                 "one that has, e.g. iizuka."
             )
-        L_full, _ = _lightness(jnp.asarray(rgb), rgb.shape[:2])
+        L_full, _ = self._lightness(rgb, rgb.shape[:2])
         return {k: np.asarray(v) for k, v in encoder(self.variables, L_full[None]).items()}
 
     def check_classifier(self) -> None:
@@ -255,28 +287,78 @@ class Colorizer:
             )
 
 
-@functools.partial(jax.jit, static_argnames=("work_size",))
-def _lightness(rgb: jax.Array, work_size: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
-    """uint8 RGB -> (L at the photo's size, L resized to work_size) as (H, W, 1) float32."""
-    L_full = color.rgb_to_lab(rgb.astype(jnp.float32) / 255.0)[..., :1]
+# sRGB in [0, 1] -> Lab, by `config.inference.color_conversion`.
+_TO_LAB = {"cie": color.rgb_to_lab, "opencv": color.rgb_to_lab_opencv}
+
+
+@functools.partial(jax.jit, static_argnames=("work_size", "conversion", "input_resize"))
+def _lightness(
+    rgb: jax.Array,
+    work_size: tuple[int, int],
+    conversion: str,
+    input_resize: str,
+) -> tuple[jax.Array, jax.Array]:
+    """uint8 RGB -> (L at the photo's size, the model's input L at work_size) as (H, W, 1) float32.
+
+    "lightness_antialiased": the photo's L, resized with an antialiased linear filter. "color_bilinear": the colour
+    photo resized bilinearly with no antialiasing and its aspect ignored, then converted (DDColor's pipeline:
+    `cv2.resize(img, (S, S))`, INTER_LINEAR; `jax.image.resize`'s linear kernel with antialias=False is the same
+    half-pixel-centred, edge-clamped interpolation, equal to it within 1 float32 ulp).
+    """
+    rgb = rgb.astype(jnp.float32) / 255.0  # == the authors' (img / 255.0).astype(np.float32) for every level
+    to_lab = _TO_LAB[conversion]
+    L_full = to_lab(rgb)[..., :1]
     if tuple(work_size) == L_full.shape[:2]:
         return L_full, L_full
+    if input_resize == "color_bilinear":
+        small = jax.image.resize(rgb, (*work_size, 3), method="linear", antialias=False)
+        return L_full, to_lab(small)[..., :1]
     return L_full, jax.image.resize(L_full, (*work_size, 1), method="linear", antialias=True)
 
 
-@functools.partial(jax.jit, static_argnames=("size",))
-def _upsample(chroma: jax.Array, size: tuple[int, int]) -> jax.Array:
-    """Chroma (h, w, 2) at the working size -> (H, W, 2) at the photo's size (bilinear)."""
+def nearest_source_indices(input_size: int, output_size: int) -> np.ndarray:
+    """The input index each output index copies in PyTorch's `F.interpolate(mode="nearest")` (`nearest_idx` in
+    ATen's UpSample.h): the same index at equal sizes, i // 2 at twice the size, else floor(i * (in / out)) in
+    float32, at most in - 1. Not the pixel-centred nearest of `jax.image.resize` (floor((i + 0.5) * in / out)),
+    which moves the picture by up to half an input pixel."""
+    index = np.arange(output_size)
+    if output_size == input_size:
+        return index
+    if output_size == 2 * input_size:
+        return index >> 1
+    scale = np.float32(input_size) / np.float32(output_size)
+    return np.minimum(np.floor(index.astype(np.float32) * scale).astype(np.int64), input_size - 1)
+
+
+@functools.partial(jax.jit, static_argnames=("size", "method"))
+def upsample_chroma(chroma: jax.Array, size: tuple[int, int], method: str) -> jax.Array:
+    """Chroma (h, w, 2) at the working size -> (H, W, 2) at the photo's size: "bilinear" (`jax.image.resize`'s
+    linear) or "nearest" (PyTorch's floor indexing, `nearest_source_indices`)."""
     if chroma.shape[:2] == tuple(size):
         return chroma
-    return jax.image.resize(chroma, (*size, 2), method="linear")
+    if method == "nearest":
+        rows = nearest_source_indices(chroma.shape[0], size[0])
+        columns = nearest_source_indices(chroma.shape[1], size[1])
+        return chroma[rows][:, columns]
+    return jax.image.resize(chroma, (*size, chroma.shape[-1]), method="linear")
 
 
-@functools.partial(jax.jit, static_argnames=("color_space",))
-def _combine(L_full: jax.Array, chroma: jax.Array, color_space: str) -> jax.Array:
-    """Full-resolution L + chroma (upsampled to L's size if smaller) -> uint8 RGB."""
-    chroma = _upsample(chroma, L_full.shape[:2])
-    return color.rgb_to_uint8(color.chroma_to_rgb(L_full, chroma, color_space))
+@functools.partial(jax.jit, static_argnames=("color_space", "conversion", "upsampling"))
+def _combine(
+    L_full: jax.Array,
+    chroma: jax.Array,
+    color_space: str,
+    conversion: str,
+    upsampling: str,
+) -> jax.Array:
+    """Full-resolution L + chroma (upsampled to L's size if smaller) -> uint8 RGB, round(255 x) of the clipped
+    conversion (OpenCV's Lab -> RGB clips linear RGB, as the authors' `cv2.cvtColor(..., COLOR_LAB2BGR)`)."""
+    chroma = upsample_chroma(chroma, L_full.shape[:2], upsampling)
+    if conversion == "opencv":
+        rgb = color.lab_to_rgb_opencv(jnp.concatenate([L_full, chroma], axis=-1))
+    else:
+        rgb = color.chroma_to_rgb(L_full, chroma, color_space)
+    return color.rgb_to_uint8(rgb)
 
 
 def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:

@@ -40,7 +40,7 @@ BatchNorm reduces in float32 (Flax's `force_float32_reductions`) and keeps float
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
-from colorjax.models.ddcolor import build_ddcolor
+from colorjax.models.ddcolor import AUTHORS_INFERENCE, build_ddcolor
 from colorjax.models.eccv16 import ECCV16
 from colorjax.models.iizuka import Iizuka
 from colorjax.models.iizuka_inference import colorize_large
@@ -64,12 +64,15 @@ Variables = dict[str, Any]
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """A registered model: its Linen module class, and optionally a loader of its pretrained files
-    (`load_pretrained(variables, model_kwargs) -> variables`) and its any-size inference routine
-    (`any_size(model, variables, L, *, max_pixels, strategy, global_features=None) -> (outputs, info)`)."""
+    (`load_pretrained(variables, model_kwargs) -> variables`), its any-size inference routine
+    (`any_size(model, variables, L, *, max_pixels, strategy, global_features=None) -> (outputs, info)`) and its
+    authors' pipeline around the network as `config.inference` settings (`inference`: sizing, colour conversion,
+    resizes; applied by its config files and `runs.published_config`, run by `inference.Colorizer`)."""
 
     module: Callable[..., nn.Module]
     load_pretrained: Callable[[Variables, dict[str, Any]], Variables] | None = None
     any_size: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
+    inference: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -80,7 +83,7 @@ SPECS: dict[str, ModelSpec] = {
     "eccv16": ModelSpec(ECCV16),
     "siggraph17": ModelSpec(SIGGRAPH17),
     "iizuka": ModelSpec(Iizuka, any_size=colorize_large),
-    "ddcolor": ModelSpec(build_ddcolor),
+    "ddcolor": ModelSpec(build_ddcolor, inference=AUTHORS_INFERENCE),
 }
 
 

@@ -2,7 +2,7 @@
 
 A Flax port of the authors' PyTorch network (github piddnad/DDColor, Apache-2.0: `ddcolor/model.py` and
 `basicsr/archs/ddcolor_arch_utils/{convnext,unet,transformer_utils,position_encoding}.py`), equal to it on their
-published weights (`colorjax.models.ddcolor_import` reads them; tests/test_ddcolor.py compares block by block).
+published weights (`colorjax.models.ddcolor_import` reads them; tests/integration/test_ddcolor.py compares block by block).
 
 - Input: the grey photo as RGB in [0, 1], normalised with the ImageNet mean/std (the checkpoint's `mean`/`std`
   buffers, `IMAGENET_MEAN`/`IMAGENET_STD`). The colorjax contract feeds L in [0, 100]; the module turns it into that
@@ -62,6 +62,18 @@ SIZES: dict[str, dict[str, tuple[int, ...]]] = {
     "tiny": {"depths": (3, 3, 9, 3), "dims": (96, 192, 384, 768)},
 }
 INPUT_MULTIPLE = 32  # the encoder's total stride
+# The authors' pipeline around the network (`ColorizationPipeline.process`, piddnad/DDColor ddcolor/pipeline.py,
+# the same steps as modelscope's ddcolor_image_colorization_pipeline.py) as colorjax `config.inference` settings
+# (`colorjax.inference.Colorizer` runs them; `runs.published_config` and configs/ddcolor.py apply them): the colour
+# photo resized to 512 x 512 whatever its aspect (`cv2.resize`, bilinear, no antialiasing), L in OpenCV's float32
+# Lab throughout, the predicted ab brought to the photo's size by `F.interpolate`'s default nearest neighbour.
+AUTHORS_INFERENCE = {
+    "resolution": 512,
+    "square": True,
+    "color_conversion": "opencv",
+    "input_resize": "color_bilinear",
+    "chroma_upsampling": "nearest",
+}
 NUM_SCALES = 3  # decoder scales the colour decoder cycles over (1/16, 1/8, 1/4)
 CONVNEXT_EPS = 1e-6  # convnext.py's LayerNorms
 TRANSFORMER_EPS = 1e-5  # torch.nn.LayerNorm's default, in transformer_utils.py and the decoder norm
@@ -95,7 +107,10 @@ def pixel_shuffle(x: jax.Array, scale: int) -> jax.Array:
 
 def blur(x: jax.Array) -> jax.Array:
     """`CustomPixelShuffle_ICNR`'s blur: ReplicationPad2d((1, 0, 1, 0)) then AvgPool2d(2, stride=1), size kept."""
-    x = jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)), mode="edge")
+    # The first row and column repeated: what `jnp.pad(mode="edge")` computes, which lowers to Concats with empty
+    # operands for the unpadded sides, and jax2onnx writes those with shapes onnxruntime rejects.
+    x = jnp.concatenate([x[:, :1], x], axis=1)
+    x = jnp.concatenate([x[:, :, :1], x], axis=2)
     return nn.avg_pool(x, (2, 2), strides=(1, 1), padding="VALID")
 
 
@@ -417,8 +432,13 @@ class DDColor(nn.Module):
 
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         batch, height, width = L.shape[:3]
+        if not (isinstance(height, int) and isinstance(width, int)):
+            # Symbolic sizes (a shape-polymorphic export) stop here, not after minutes of symbolic shape algebra:
+            # the colour decoder's sine positions are computed for concrete sizes.
+            raise TypeError("DDColor needs a concrete height and width (its positional encodings are fixed per size).")
         pad_height, pad_width = -height % INPUT_MULTIPLE, -width % INPUT_MULTIPLE
-        L = jnp.pad(L, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)), mode="edge")
+        if pad_height or pad_width:  # (a pad of nothing would still lower to Concats with empty operands: `blur`)
+            L = jnp.pad(L, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)), mode="edge")
         # The authors' input: OpenCV's Lab -> RGB of (L, 0, 0) (`ddcolor/pipeline.py`).
         gray_lab = jnp.concatenate([L, jnp.zeros((*L.shape[:3], 2), L.dtype)], axis=-1)
         ab = self.colorize_rgb(lab_to_rgb_opencv(gray_lab), train=train)
@@ -431,4 +451,16 @@ def build_ddcolor(size: str = "large", **fields: Any) -> DDColor:
     dim_feedforward=32, dec_layers=3 for a CPU-sized test network)."""
     if size not in SIZES:
         raise ValueError(f"DDColor size must be one of {', '.join(SIZES)}, not {size!r}.")
-    return DDColor(**{**SIZES[size], **fields})
+    fields = {**SIZES[size], **fields}
+    # Tuples, also when a run's JSON config gives lists: Linen modules must hash (`models.jit.jitted_apply`).
+    fields.update({key: tuple(fields[key]) for key in ("depths", "dims")})
+    return DDColor(**fields)
+
+
+# The DDColor fields that fix its parameter shapes (the importer reads them from a file) and the head count.
+WIDTH_FIELDS = ("depths", "dims", "nf", "num_queries", "hidden_dim", "num_heads", "dim_feedforward", "dec_layers")
+
+
+def widths(module: DDColor) -> dict[str, Any]:
+    """The `build_ddcolor` kwargs that rebuild `module`'s network (what a run stores as its model kwargs)."""
+    return {field: getattr(module, field) for field in WIDTH_FIELDS}

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from colorjax.models import get_model
+from colorjax.models import ddcolor, get_model
 from colorjax.models.ddcolor_import import load_ddcolor
 from colorjax.quantize import ab_bin_centres
 from colorjax.weights.pth import read_state_dict
@@ -132,6 +132,21 @@ def load_published(model_name: str, path: str | Path, **model_kwargs: Any) -> tu
             f"{KNOWN_WEIGHTS[model_name].url} yourself."
         )
     return load_weights_file(model_name, path, **model_kwargs)
+
+
+def file_kwargs(model_name: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The kwargs for a `model_name` weights file whose name is not a published one, from the model's published
+    entry's `model_kwargs` (ECCV16's temperature): less DDColor's size, which the file's own shapes decide."""
+    decided_by_shapes = ("size", *ddcolor.WIDTH_FIELDS) if model_name == "ddcolor" else ()
+    return {key: value for key, value in model_kwargs.items() if key not in decided_by_shapes}
+
+
+def run_kwargs(model_name: str, module: nn.Module, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The kwargs a run stores to rebuild `module` with `models.get_model(model_name, **kwargs)`: `model_kwargs`,
+    with a DDColor's widths as its file's shapes gave them (a tiny or custom-width file rebuilds at its widths)."""
+    if model_name == "ddcolor":
+        return {**model_kwargs, **ddcolor.widths(module)}
+    return dict(model_kwargs)
 
 
 def load_weights_file(model_name: str, path: str | Path, **model_kwargs: Any) -> tuple[nn.Module, dict[str, Any]]:

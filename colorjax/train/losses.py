@@ -43,6 +43,18 @@ def make_l2_loss(chroma_scale: float = 110.0) -> LossFn:
     return l2_loss
 
 
+def make_l1_loss() -> LossFn:
+    """Mean absolute chroma error in the colour space's units (ab): the pixel term of DDColor's training (Kang et
+    al. 2023, the authors' options/train/train_ddcolor.yml `pixel_opt: L1Loss`), alone."""
+
+    def l1_loss(outputs, batch):
+        error = outputs["chroma"] - batch["chroma"]
+        chroma_error = _per_example_mean(jnp.linalg.norm(error, axis=-1))
+        return {"loss": _per_example_mean(jnp.abs(error)), "chroma_l2_error": chroma_error}
+
+    return l1_loss
+
+
 def make_luv_classification_loss() -> LossFn:
     """Hwang & Zhou's CIELUV objective: cross-entropy of the U bin plus cross-entropy of the V bin (50 bins each).
 
@@ -193,6 +205,7 @@ def make_iizuka_loss(alpha: float = 1.0 / 300.0, ab_range: float = 100.0) -> Los
 
 
 LOSSES: dict[str, Callable[..., LossFn]] = {
+    "l1": make_l1_loss,
     "l2": make_l2_loss,
     "luv_classification": make_luv_classification_loss,
     "rgb_mse": make_rgb_mse_loss,

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers.ddcolor import numpy_state_dict, randomise
 
 import colorjax.models.ddcolor as ddcolor_module
 from colorjax.models import get_model
@@ -72,41 +73,6 @@ def authors_arch(torch):
         return authors_modules()
     except ImportError as error:
         pytest.skip(str(error))
-
-
-def randomise(torch, module, seed: int = 0) -> None:
-    """Random weights that keep activations of order 1: matrices N(0, 1/fan_in), norm scales and layer scales
-    U(0.5, 1.5), biases N(0, 0.1), BatchNorm statistics near (0, 1); spectral-norm u, v after 3 power iterations
-    from random vectors, so u . (W v) is close to the top singular value but not equal to it, as in a trained file."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in module.named_parameters():
-            if parameter.ndim == 1:
-                if name.endswith("bias"):
-                    parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
-                else:
-                    parameter.copy_(0.5 + torch.rand(parameter.shape, generator=generator))
-            else:
-                fan_in = 1 if "embed" in name else parameter[0].numel()
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) / fan_in**0.5)
-        for name, buffer in module.named_buffers():
-            if name.endswith("running_mean"):
-                buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
-            elif name.endswith("running_var"):
-                buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))
-        for submodule in module.modules():
-            if hasattr(submodule, "weight_orig"):
-                matrix = submodule.weight_orig.reshape(submodule.weight_orig.shape[0], -1)
-                u = torch.nn.functional.normalize(torch.randn(matrix.shape[0], generator=generator), dim=0)
-                for _ in range(3):
-                    v = torch.nn.functional.normalize(matrix.T @ u, dim=0)
-                    u = torch.nn.functional.normalize(matrix @ v, dim=0)
-                submodule.weight_u.copy_(u)
-                submodule.weight_v.copy_(v)
-
-
-def numpy_state_dict(module) -> dict[str, np.ndarray]:
-    return {key: value.detach().numpy().copy() for key, value in module.state_dict().items()}
 
 
 def nhwc(tensor) -> np.ndarray:
@@ -588,17 +554,3 @@ def test_the_registry_names_the_four_published_files_with_their_whole_sha256(mon
         ),
     )
     assert registry.download("ddcolor_fake", progress=False).read_bytes() == payload
-
-
-def test_the_commands_refuse_ddcolor_weights_until_its_pipeline_lands(monkeypatch, tmp_path):
-    """A known DDColor name is refused in one line before any download (no silent non-authors' colours)."""
-    from colorjax import runs
-    from colorjax.weights.registry import WeightsError
-
-    monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", "http://127.0.0.1:9/")  # a download would fail differently
-    with pytest.raises(WeightsError, match="pipeline around the model is not in the commands yet"):
-        runs.published_run("ddcolor_paper_tiny")
-    with pytest.raises(WeightsError, match="pipeline around the model is not in the commands yet"):
-        runs.published_run(tmp_path / "some.pth", "ddcolor")
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

@@ -1,0 +1,102 @@
+"""Kang et al. (ICCV 2023) "DDColor: Towards Photo-Realistic Image Colorization via Dual Decoders" (`ddcolor`).
+
+What it is for today: colouring photos with the authors' published weights and fine-tuning them on your own photos.
+The published files need no training (downloaded once, checked by their SHA-256):
+
+    python -m colorjax.colorize --weights ddcolor_modelscope old_photos/ --output coloured/
+    python -m colorjax.weights to-run ddcolor_modelscope --workdir runs/ddcolor_published
+    python -m colorjax.train --config configs/ddcolor.py --workdir runs/ddcolor_mine \\
+        --config.model_init=runs/ddcolor_published \\
+        --config.data.source=folder:MY_PHOTOS --config.num_train_steps=2000
+
+`--config.model_init` starts from the published weights (a `weights to-run` directory); the variant must be the
+published network's: `large` (the default; ddcolor_modelscope, ddcolor_paper, ddcolor_artistic) or `tiny`
+(ddcolor_paper_tiny).
+
+The network is the authors' (`colorjax.models.ddcolor`: ConvNeXt-L or -T encoder, pixel decoder, colour decoder of
+100 queries and 9 layers). The data, crops, batch and optimizer are those of the authors' ImageNet recipe
+(piddnad/DDColor options/train/train_ddcolor.yml: 256 x 256 crops, batch 16 over 4 GPUs, AdamW lr 1e-4, weight decay
+0.01, betas (0.9, 0.99), 400k iterations, the learning rate halved every 40k from 80k). The loss is NOT theirs yet:
+their generator's loss is an L1 on ab (weight 0.1) plus a VGG16-BN perceptual loss (5.0), a PatchGAN-style U-Net
+discriminator (1.0) and a colourfulness term (0.5), with a pretrained ConvNeXt encoder; this config trains the plain
+L1 on ab (`config.loss.name = "l1"`), which the next issue replaces with their full objective. Fine-tuning the
+published weights with it moves them toward the mean colours of your photos; expect less vivid colours than the
+published files. Fine-tune the large network on an accelerator.
+
+Inference (`config.inference`) is the authors' pipeline (`models.ddcolor.AUTHORS_INFERENCE`): the colour photo
+resized to 512 x 512, OpenCV's float Lab, nearest-neighbour chroma upsampling; so a run of this config colours
+photos as the published weights do (`colorize --resolution` and `--chroma-upsampling bilinear` change it per call).
+
+Variants (`--config configs/ddcolor.py:VARIANT`, combinable with commas): `large` (default), `tiny`, `folder`
+(`--config.data.source=folder:PATH`), and `cpu` (or `runlocal`): a CPU-sized network (depths (1, 1, 1, 1), dims
+(8, 16, 32, 64), 4 queries, 3 decoder layers, hidden 16, FFN 32) on 64 x 64 crops of the team's scene photos (or
+the `samples`), for the tests and a laptop; it learns little, it runs every piece of the pipeline in seconds.
+"""
+
+import ml_collections
+
+from colorjax import config_lib, models
+
+SIZES = ("large", "tiny")
+VARIANTS = (*SIZES, "folder", "cpu", "runlocal")
+# The CPU-sized network: the encoder's depths and dims, the pixel decoder's nf and a small colour decoder. The heads
+# stay the published 8 (a state dict's shapes do not show the head count: files of this width import as they are).
+CPU_WIDTHS = dict(
+    depths=(1, 1, 1, 1),
+    dims=(8, 16, 32, 64),
+    nf=32,
+    num_queries=4,
+    hidden_dim=16,
+    num_heads=8,
+    dim_feedforward=32,
+    dec_layers=3,
+)
+
+
+def authors_recipe(size: str) -> ml_collections.ConfigDict:
+    """The authors' ImageNet run (data, batch, optimizer, schedule) with the network of `size`, and an L1 loss."""
+    config = config_lib.base_config()
+    config_lib.use_dataset(config, "imagenet")
+    config.data.image_size = 256
+    config.data.train_crop = "resize_random_crop"
+    config.data.resize_size = 256
+    config.data.eval_resize_size = 256
+    config.model = ml_collections.ConfigDict(dict(name="ddcolor", size=size))
+    config.loss = ml_collections.ConfigDict(dict(name="l1"))
+    config.batch_size = 16
+    config.num_train_steps = 400_000
+    config.optimizer.update(name="adamw", learning_rate=1e-4, weight_decay=0.01, b1=0.9, b2=0.99)
+    config.schedule.update(name="step", boundaries=tuple(k / 10 for k in range(2, 10)), decay_factor=0.5)
+    config.log_every = 100
+    config.eval_every = 10_000
+    config.checkpoint_every = 10_000
+    config.best_metric = "val/loss"
+    config.inference.update(dict(models.spec("ddcolor").inference))
+    return config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    variants = config_lib.parse_variants(arg, VARIANTS, "configs/ddcolor.py")
+    sizes = [v for v in variants if v in SIZES]
+    if len(sizes) > 1:
+        raise ValueError(f"configs/ddcolor.py takes one of {', '.join(SIZES)}, not {', '.join(sizes)}.")
+    config = authors_recipe(sizes[0] if sizes else "large")
+    if "folder" in variants:
+        config.data.source = "folder:PATH"  # set with --config.data.source=folder:PATH
+    if "cpu" in variants or "runlocal" in variants:
+        if "folder" not in variants:
+            config_lib.use_scene_photos(config, image_size=64)
+        config.data.image_size = 64
+        config.data.train_crop = "random_resized"
+        config.data.eval_resize_size = None
+        config.model.update(CPU_WIDTHS)
+        config.batch_size = 8
+        config.num_train_steps = 200
+        config.optimizer.learning_rate = 1e-3
+        config.schedule.update(name="cosine", warmup_steps=20)
+        config.log_every = 20
+        config.eval_every = 100
+        config.checkpoint_every = 100
+        config.eval_max_images = 64
+        config.keep_checkpoints = 2
+    return config
