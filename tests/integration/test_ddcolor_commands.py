@@ -11,14 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.photos import make_photo
 from helpers.ddcolor import authors_weights_file
+from helpers.paths import REPO
+from helpers.photos import make_photo
 from PIL import Image
 
 from colorjax import config_lib, runs
 from colorjax.inference import open_colorizer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = REPO / "configs"
 
 
 def cpu_config(arg: str = "cpu"):

@@ -16,13 +16,13 @@ import dataclasses
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from helpers.photos import make_photo
 from helpers.ddcolor import authors_weights_file
+from helpers.paths import REPO
+from helpers.photos import make_photo
 
 from colorjax import config_lib
 from colorjax.inference import colorizer as colorizer_module
@@ -30,7 +30,7 @@ from colorjax.inference import open_colorizer
 
 cv2 = pytest.importorskip("cv2")
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = REPO / "configs"
 TOLERANCE = 2  # max |dRGB| in 8-bit levels, the promise
 
 
