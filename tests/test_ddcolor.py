@@ -7,6 +7,7 @@ random weights in the published layout; the Flax model gets them through the rea
 of float32 outputs on a batch of two non-square (64 x 96) pictures.
 """
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -571,8 +572,8 @@ def test_the_registry_names_the_four_published_files_with_their_whole_sha256(mon
         ),
     )
 
-    def fetch(url, file, target, progress):
-        file.write(payload)
+    def fetch(weights, partial, target, progress):  # the download, without a server: the bytes land in the partial
+        partial.write_bytes(payload)
         return digest
 
     monkeypatch.setattr(registry, "_fetch", fetch)
@@ -588,3 +589,35 @@ def test_the_registry_names_the_four_published_files_with_their_whole_sha256(mon
         ),
     )
     assert registry.download("ddcolor_fake", progress=False).read_bytes() == payload
+
+
+LOAD_PEAK_SCRIPT = """
+import json, sys
+import jax
+from colorjax.models.ddcolor_import import load_ddcolor
+
+module, variables = load_ddcolor(sys.argv[1])
+with open("/proc/self/status") as status:  # VmHWM: a child's ru_maxrss starts at its parent's high-water mark
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+print(json.dumps([module.dims, sum(leaf.size for leaf in jax.tree.leaves(variables)), peak]))
+"""
+
+
+@pytest.mark.slow
+def test_loading_the_912_mb_large_checkpoint_peaks_under_2_5_gb(torch, authors_arch, tmp_path):
+    """The authors' DDColor-L at random weights saved as the published `{'params': state_dict}` (912 MB, as
+    ddcolor_modelscope.pth), read by the torch-free reader and imported in a fresh process: peak RSS < 2.5 GB
+    (about 1.2 GiB: the reader reads each storage once into its array, the importer lets each go once converted)."""
+    from colorjax.bench.ddcolor_torch import authors_ddcolor
+
+    path = tmp_path / "ddcolor_large_random.pth"
+    torch.manual_seed(0)
+    torch.save({"params": authors_ddcolor().state_dict()}, path)
+    assert path.stat().st_size > 900e6
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_PEAK_SCRIPT, str(path)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dims, numbers, peak = json.loads(result.stdout.splitlines()[-1])
+    assert dims == [192, 384, 768, 1536] and numbers > PUBLISHED_PARAMETERS["large"]
+    assert peak < 2.5e9, peak
