@@ -380,14 +380,16 @@ def test_positions_are_added_to_queries_and_keys_only(torch, authors_arch):
     assert max_diff(flax_self.apply(variables, *arguments), theirs_self.transpose(1, 0, 2)) < TOLERANCE
 
 
-def test_depthwise_kernel_layout(torch, authors_arch):
+@pytest.mark.parametrize("as_shifts", [True, False], ids=["shifts", "grouped_conv"])
+def test_depthwise_kernel_layout(torch, authors_arch, as_shifts):
+    """The 7 x 7 depthwise conv as XLA's grouped convolution and as 49 shifted multiply-adds (the CPU default)."""
     convnext = sys.modules[authors_arch.__name__.replace(".ddcolor", ".utils.convnext")]
     block = convnext.Block(dim=8).eval()
     randomise(torch, block, seed=3)
     x = np.random.default_rng(2).normal(size=(2, 9, 11, 8)).astype(np.float32)
     with torch.no_grad():
         theirs = nhwc(block(nchw(torch, x)))
-    flax_block = ConvNeXtBlock(8)
+    flax_block = ConvNeXtBlock(8, depthwise_as_shifts=as_shifts)
     state = numpy_state_dict(block)
     variables = state_dict_to_variables(state, jax.eval_shape(flax_block.init, jax.random.key(0), x))
     assert variables["params"]["dwconv"]["kernel"].shape == (7, 7, 1, 8)
@@ -396,6 +398,25 @@ def test_depthwise_kernel_layout(torch, authors_arch):
     reshaped = jax.tree.map(lambda leaf: leaf, variables)
     reshaped["params"]["dwconv"]["kernel"] = jnp.asarray(state["dwconv.weight"].reshape(7, 7, 1, 8))
     assert max_diff(flax_block.apply(reshaped, x), theirs) > 100 * TOLERANCE
+
+
+def test_the_fast_paths_compute_the_authors_network(ported, photos, torch_blocks):
+    """The default (folded fusion, depthwise convs as shifts on a CPU, mixing before the upsampling) and the
+    authors' order of operations (fold_fusion=False, grouped convolutions) give the same ab, also in bfloat16."""
+    model, variables = ported
+    _, rgb = photos
+    rgb = jnp.asarray(rgb)
+
+    def ab(module):
+        return jax.jit(lambda v, x: module.apply(v, x, method=module.colorize_rgb))(variables, rgb)
+
+    plain = model.clone(fold_fusion=False, depthwise_as_shifts=False)
+    assert max_diff(ab(model), ab(plain)) < TOLERANCE
+    assert max_diff(ab(plain), torch_blocks["ab"]) < TOLERANCE
+    bf16, bf16_plain = model.clone(dtype=jnp.bfloat16), plain.clone(dtype=jnp.bfloat16)
+    scale = np.abs(torch_blocks["ab"]).max()
+    assert max_diff(ab(bf16), torch_blocks["ab"]) < 0.05 * scale
+    assert max_diff(ab(bf16), ab(bf16_plain)) < 0.05 * scale
 
 
 # --- files, errors, widths, counts --------------------------------------------------------------------------------
