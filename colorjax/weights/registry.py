@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import glob
 import hashlib
 import http.client
@@ -278,6 +279,9 @@ def _lock(handle: Any, *, blocking: bool) -> bool:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             return False
+        except OSError as error:  # a file system without locks (some network mounts): go on unlocked
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
         return True
     import msvcrt  # Windows
 
