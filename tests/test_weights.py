@@ -204,8 +204,9 @@ def test_an_interrupted_download_is_kept_and_resumed_with_a_range_request(
 
     # Offline meanwhile: one line, and the kept bytes stay.
     monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", f"http://127.0.0.1:{free_port()}/")
-    with pytest.raises(WeightsError, match="^Cannot download http://127.0.0.1:"):
+    with pytest.raises(WeightsError, match="^Cannot download http://127.0.0.1:") as error:
         weights.resolve_weights("eccv16_tiny", progress=False)
+    assert f"the {weights.megabytes(half)} MB kept so far resume on the next try" in str(error.value)
     assert partial.read_bytes() == data[:half]
 
     monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", server.url)

@@ -358,10 +358,12 @@ def _open(url: str, kept: int, partial: Path, by_hand: str) -> tuple[Any, int, i
             if total == kept:
                 return None, kept, total
             return _open(url, _start_over(partial), partial, by_hand)
-        raise WeightsError(f"Cannot download {url} (HTTP {error.code} {error.reason}); {by_hand}.") from None
+        raise WeightsError(
+            f"Cannot download {url} (HTTP {error.code} {error.reason}){_kept(kept)}; {by_hand}."
+        ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", None) or error
-        raise WeightsError(f"Cannot download {url} ({reason}); {by_hand}.") from None
+        raise WeightsError(f"Cannot download {url} ({reason}){_kept(kept)}; {by_hand}.") from None
     if response.status == 206:
         start, total = _content_range(response.headers.get("Content-Range"))
         if start != kept:
@@ -373,6 +375,10 @@ def _open(url: str, kept: int, partial: Path, by_hand: str) -> tuple[Any, int, i
         return response, start, total
     length = response.headers.get("Content-Length")
     return response, 0, int(length) if length and length.isdigit() else None
+
+
+def _kept(kept: int) -> str:
+    return f" (the {megabytes(kept)} MB kept so far resume on the next try)" if kept else ""
 
 
 def _content_range(header: str | None) -> tuple[int | None, int | None]:
