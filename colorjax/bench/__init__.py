@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "video": "colorjax.bench.video:bench_video",
     "profile": "colorjax.bench.profile_step:bench_profile",
     "jpeg_pipeline": "colorjax.bench.jpeg_pipeline:bench_jpeg_pipeline",
+    "ddcolor": "colorjax.bench.ddcolor:bench_ddcolor",
 }
 
 

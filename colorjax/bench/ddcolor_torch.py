@@ -115,3 +115,36 @@ def authors_ddcolor(
     model.register_buffer("mean", torch.Tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
     model.register_buffer("std", torch.Tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
     return model.eval()
+
+
+def randomise(model: Any, seed: int = 0) -> None:
+    """Random weights of a trained network's scale, in place: matrices N(0, 1/fan_in), norm and layer scales
+    U(0.5, 1.5), biases N(0, 0.1), BatchNorm statistics near (0, 1), spectral-norm u, v after 3 power iterations
+    (PyTorch's init leaves u . (W v) near 0, so the outputs blow up to 1e7 and speed could hinge on denormals)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.ndim == 1:
+                if name.endswith("bias"):
+                    parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
+                else:
+                    parameter.copy_(0.5 + torch.rand(parameter.shape, generator=generator))
+            else:
+                fan_in = 1 if "embed" in name else parameter[0].numel()
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) / fan_in**0.5)
+        for name, buffer in model.named_buffers():
+            if name.endswith("running_mean"):
+                buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
+            elif name.endswith("running_var"):
+                buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))
+        for module in model.modules():
+            if hasattr(module, "weight_orig"):
+                matrix = module.weight_orig.reshape(module.weight_orig.shape[0], -1)
+                u = torch.nn.functional.normalize(torch.randn(matrix.shape[0], generator=generator), dim=0)
+                for _ in range(3):
+                    v = torch.nn.functional.normalize(matrix.T @ u, dim=0)
+                    u = torch.nn.functional.normalize(matrix @ v, dim=0)
+                module.weight_u.copy_(u)
+                module.weight_v.copy_(v)

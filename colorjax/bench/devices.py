@@ -9,7 +9,9 @@ MFU (model FLOPs utilisation) = achieved FLOP/s / the chip's dense bf16 peak, fr
 kind; None where the kind is not listed (CPUs), and then no MFU is printed.
 """
 
+import platform
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 
@@ -60,3 +62,29 @@ def speed_columns(flops: float, seconds: float, device: jax.Device | None = None
     if peak:
         columns["mfu_percent"] = 100 * flops / seconds / peak
     return columns
+
+
+def cpu_isa(flags: set[str] | frozenset[str]) -> str:
+    """The widest vector / matrix extension class among /proc/cpuinfo's flags: AMX (amx_tile: Intel Sapphire Rapids
+    and later, bf16 matrix tiles), AVX512-BF16 (avx512_bf16: bf16 dot products), AVX-512 (avx512f), AVX2, or SSE."""
+    if "amx_tile" in flags:
+        return "AMX"
+    for flag, name in (("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
+        if flag in flags:
+            return name
+    return "SSE"
+
+
+def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """ "MODEL NAME, ISA class" of this machine's CPU from /proc/cpuinfo (Linux); the platform's processor name
+    elsewhere."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return f"{platform.processor() or platform.machine()}, ISA unknown"
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or fields.get("Processor") or platform.machine()
+    return f"{model}, {cpu_isa(frozenset(fields.get('flags', '').split()))}"

@@ -1,11 +1,12 @@
 """`python -m colorjax.weights list | download NAME | to-run NAME|FILE --workdir DIR`: published weights by name.
 
-`list` shows the known weights (`colorjax.weights.registry`), where they come from and what is cached; `download`
-fetches one into the cache, checked by its SHA-256; `to-run` writes a run directory (config.json and a step-0
-checkpoint, the layout the trainer writes) holding the published model, so `colorize --workdir`, `evaluate
---workdir` and `config.model_init` (fine-tuning the published network on your own photos) treat it like a trained
-run. Its `config.inference` holds the authors' pipeline (Zhang et al.'s demo: 256 x 256, square; DDColor's: 512 x 512,
-OpenCV Lab, nearest chroma), so it colours exactly as `colorize --weights` does.
+`list` shows the known weights (`colorjax.weights.registry`), their model and size, where they come from and what is
+cached; `download` fetches one into the cache (resuming an interrupted download), checked by its SHA-256; `to-run`
+writes a run directory (config.json and a step-0 checkpoint, the layout the trainer writes) holding the published
+model, so `colorize --workdir`, `evaluate --workdir` and `config.model_init` (fine-tuning the published network on
+your own photos) treat it like a trained run. Its `config.inference` holds the authors' pipeline (Zhang et al.'s
+demo: 256 x 256, square; DDColor's: 512 x 512, OpenCV Lab, nearest chroma), so it colours exactly as
+`colorize --weights` does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from colorjax import ColorjaxError
 from colorjax.cli import common as cli
-from colorjax.weights.registry import KNOWN_WEIGHTS, WeightsError, cache_dir, download
+from colorjax.weights import registry
+from colorjax.weights.registry import KNOWN_WEIGHTS, WeightsError, cache_dir, cached_path, download, megabytes
 
 
 def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = None) -> Path:
@@ -29,6 +31,29 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
     run = runs.published_run(name_or_path, model)
     runs.write_run(workdir, run.config, run.variables, run.meta["model_kwargs"], weights=run.published)
     return workdir
+
+
+def listing() -> str:
+    """`list`'s lines: per known name its model, size in MB ("?" where the authors give none), whether it is cached
+    (or how much of it an interrupted download kept), its URL, then its description."""
+    names = list(registry.KNOWN_WEIGHTS.values())  # looked up now: the tests add entries
+    name_width = max(len(weights.name) for weights in names)
+    model_width = max(len(weights.model) for weights in names)
+    lines = [f"cache: {cache_dir()}"]
+    for weights in names:
+        partial = registry.partial_path(weights.name)
+        if cached_path(weights.name).is_file():
+            state = "cached"
+        elif partial.is_file():
+            state = f"partial {megabytes(partial.stat().st_size)} of {megabytes(weights.size)} MB"
+        else:
+            state = "not downloaded"
+        size = f"{megabytes(weights.size)} MB"
+        lines.append(
+            f"{weights.name:<{name_width}}  model {weights.model:<{model_width}}  {size:>7}  {state:<16}  {weights.url}"
+        )
+        lines.append(f"{'':<{name_width}}  {weights.description}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,12 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
-            print(f"cache: {cache_dir()}")
-            for weights in KNOWN_WEIGHTS.values():
-                path = cache_dir() / weights.file_name
-                state = "cached" if path.is_file() else "not downloaded"
-                print(f"{weights.name:<11} model {weights.model:<11} {state:<15} {weights.url}")
-                print(f"{'':<11} {weights.description}")
+            print(listing())
         elif args.command == "download":
             print(download(args.name))
         else:

@@ -13,10 +13,20 @@ whole SHA-256 (`sha256`) and their own server (`url_base`).
 
 `resolve_weights(name_or_path)` is what `--weights` takes: a known name downloads once into the cache
 (`$COLORJAX_CACHE`, else the platform's cache folder, e.g. `~/.cache/colorjax`) and returns the cached file; any
-other value is a path to an existing file. A download goes to a temporary file in the cache folder (with a progress
-bar) that is renamed to its final name only once its length and hash check, so an interrupted or damaged download
-never leaves a file behind. `COLORJAX_WEIGHTS_BASE_URL` replaces the authors' server (the file name is appended):
-a mirror, or a local server in the tests.
+other value is a path to an existing file.
+
+A download (with a progress bar) streams into `FILE.<sha256>.partial` in the cache folder and is renamed to its
+final name only once the whole file's SHA-256 matches, so nothing half-downloaded or wrong is ever used. The partial
+file outlives an interruption (a dropped connection, Ctrl-C, a crash): the next run asks the server only for the
+rest (an HTTP `Range` request from the kept length) and says "resuming NAME at X of Y MB"; a server that ignores
+`Range` (answers 200 with the whole file) is read again from the start, and says so. The partial's name holds the
+hash its file must have, so it is never resumed into another file; one with the wrong hash at the end is deleted.
+Two processes downloading the same file take turns on `FILE.lock` (an OS lock, dropped if its process dies): the
+second waits, then finds the file cached. Every failure is one WeightsError line naming the URL and what to do
+(retry to resume, or put the file by hand at the cache path). The partial file is the download's own resumable
+state, written here; the finished file appears by one rename, as `colorjax.files` publishes outputs.
+`COLORJAX_WEIGHTS_BASE_URL` replaces the authors' server (the file name is appended): a mirror, or a local server
+in the tests.
 
 `to-run` writes a run directory (config.json and a step-0 checkpoint, the layout the trainer writes) holding the
 published model, so `colorize --workdir`, `evaluate --workdir` and `config.model_init` (fine-tuning the published
@@ -26,21 +36,36 @@ network on your own photos) treat it like a trained run. Its `config.inference` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import glob
 import hashlib
+import http.client
 import os
 import re
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from colorjax import ColorjaxError, files
+from colorjax import ColorjaxError
+
+try:
+    import fcntl
+except ImportError:  # Windows: msvcrt locks instead
+    fcntl = None
 
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 DDCOLOR_BASE_URL = "https://huggingface.co/piddnad/DDColor-models/resolve/main/"
 _CHUNK = 1 << 20
+_TIMEOUT_S = 30  # seconds without a byte before a connection counts as broken
+PARTIAL_SUFFIX = ".partial"
+LOCK_SUFFIX = ".lock"
 
 
 class WeightsError(ColorjaxError, ValueError):
@@ -58,6 +83,7 @@ class KnownWeights:
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     sha256: str | None = None  # the whole SHA-256, for files whose name carries no hash
     url_base: str | None = None  # the folder the file is served from, when not AUTHORS_BASE_URL
+    size: int | None = None  # bytes, where the authors' documents give it (a server offering another size is refused)
 
     @property
     def sha256_prefix(self) -> str:
@@ -100,6 +126,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             model_kwargs={"size": "large"},
             sha256="17c460d7e55b32a598370621d77173be59e03c24b0823f06821db23a50c263ce",
             url_base=DDCOLOR_BASE_URL,
+            size=911_950_059,
         ),
         KnownWeights(
             name="ddcolor_paper",
@@ -118,6 +145,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             model_kwargs={"size": "large"},
             sha256="a591ee5beedad36de703d8977e92d0c30c1eedc6453fd1b300f3b460842a23a9",
             url_base=DDCOLOR_BASE_URL,
+            size=911_950_059,
         ),
         KnownWeights(
             name="ddcolor_paper_tiny",
@@ -175,23 +203,31 @@ def resolve_weights(name_or_path: str | Path, *, progress: bool = True) -> Path:
 
 
 def download(name: str, *, progress: bool = True) -> Path:
-    """The cached file of the known weights `name`, downloaded (and hash-checked) if the cache lacks it."""
+    """The cached file of the known weights `name`, downloaded if the cache lacks it: resuming the bytes an earlier
+    run kept (`partial_path`), checked by its SHA-256 before it takes its final name. One-line WeightsError when
+    it cannot be had."""
     weights = known(name)
     target = cached_path(name)
     if target.is_file():
         return target
-    url = weights.url
     try:
-        # Streamed into a temporary file beside the target, renamed onto it only once the length and the hash
-        # are right: a broken or wrong download leaves nothing in the cache.
-        with files.atomic_path(target) as temporary, open(temporary, "xb") as file:
-            digest = _fetch(url, file, target, progress)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(target.with_name(target.name + LOCK_SUFFIX), name):
+            if target.is_file():  # another process finished it while this one waited
+                return target
+            partial = partial_path(name)
+            for stale in target.parent.glob(f"{glob.escape(target.name)}.*{PARTIAL_SUFFIX}"):
+                if stale != partial:  # kept bytes of another file of this name (the registry's hash changed)
+                    stale.unlink(missing_ok=True)
+            digest = _fetch(weights, partial, target, progress)
             if not digest.startswith(weights.sha256_prefix):
+                partial.unlink(missing_ok=True)
                 raise WeightsError(
-                    f"{url} has SHA-256 {digest[:12]}..., not {weights.sha256_prefix[:12]}... as "
-                    f"{'the registry' if weights.sha256 else 'its name'} promises: "
-                    "deleted it. Retry, or download the file by hand and check it."
+                    f"{weights.url} has SHA-256 {digest[:12]}..., not {weights.sha256_prefix[:12]}... as "
+                    f"{'the registry' if weights.sha256 else 'its name'} promises: deleted it. Retry, or download "
+                    f"the file by hand, check it and put it at {target}."
                 )
+            os.replace(partial, target)  # only a whole, checked file ever has the target's name
     except OSError as error:
         raise WeightsError(
             f"Cannot write to the weights cache {target.parent} ({error.strerror or error}); set COLORJAX_CACHE to "
@@ -200,52 +236,216 @@ def download(name: str, *, progress: bool = True) -> Path:
     return target
 
 
-def _fetch(url: str, file: Any, target: Path, progress: bool) -> str:
-    """Streams `url` into `file`; returns the SHA-256 hex digest. One-line WeightsError when it fails."""
-    by_hand = f"download it by hand to {target} (or pass its path to --weights)"
+def partial_path(name: str) -> Path:
+    """Where an unfinished download of `name` keeps its bytes between runs: `FILE.<sha256>.partial` beside the
+    cached file, named after the hash the whole file must have, so a partial download of another file (another
+    registry entry, an older hash) is never resumed."""
+    weights = known(name)
+    return cache_dir() / f"{weights.file_name}.{weights.sha256_prefix[:16]}{PARTIAL_SUFFIX}"
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path, name: str) -> Iterator[None]:
+    """Holds an exclusive lock on the file `lock` (created here, removed when done): two downloads of the same file
+    take turns, and the second, finding the file cached, fetches nothing. The operating system drops the lock of a
+    process that dies, so a crash leaves no stale lock."""
+    while True:
+        handle = open(lock, "a+b")  # noqa: SIM115 - closed below, after the lock's file is removed
+        try:
+            if not _lock(handle, blocking=False):
+                _say(f"waiting for another download of {name} to finish (it holds {lock})")
+                _lock(handle, blocking=True)
+            try:  # still the file at that name? (a holder that finished removed it, and a newcomer made another)
+                if os.path.samestat(os.stat(lock), os.fstat(handle.fileno())):
+                    break
+            except FileNotFoundError:
+                pass
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
     try:
-        response = urllib.request.urlopen(url, timeout=30)
-    except (urllib.error.URLError, OSError) as error:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        handle.close()
+
+
+def _lock(handle: Any, *, blocking: bool) -> bool:
+    """Takes an exclusive lock on the open file `handle` (fcntl.flock; msvcrt.locking on Windows); whether it got it."""
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        except OSError as error:  # a file system without locks (some network mounts): go on unlocked
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        return True
+    import msvcrt  # Windows
+
+    while True:
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            if not blocking:
+                return False
+            time.sleep(1.0)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def megabytes(size: int | None) -> str:
+    """A byte count as MB (10^6): whole from 10 MB, one decimal below; "?" when unknown."""
+    if size is None:
+        return "?"
+    return f"{size / 1e6:.{0 if size >= 10e6 else 1}f}"
+
+
+def _fetch(weights: KnownWeights, partial: Path, target: Path, progress: bool) -> str:
+    """Completes `partial` from the weights' URL, asking only for the bytes after those it keeps (HTTP Range), and
+    returns the whole file's SHA-256 hex digest. What arrives stays in `partial` whatever happens, so the next call
+    resumes from there; one-line WeightsError when the transfer fails."""
+    url = weights.url
+    by_hand = f"put the file by hand at {target} (or pass its path to --weights)"
+    kept = partial.stat().st_size if partial.is_file() else 0
+    if weights.size is not None and kept > weights.size:
+        kept = _start_over(partial)
+    if kept and kept == weights.size:
+        return _hash_of(partial)  # all there: an earlier run stopped between the last byte and the check
+    response, start, total = _open(url, kept, partial, by_hand)
+    if response is None:  # the server says the kept bytes are the whole file
+        return _hash_of(partial)
+    if weights.size is not None and total is not None and total != weights.size:
+        response.close()
+        raise WeightsError(
+            f"{url} serves {total} bytes, but {weights.name} is {weights.size}: not the published file; check "
+            f"COLORJAX_WEIGHTS_BASE_URL, or {by_hand}."
+        )
+    if start:
+        _say(f"resuming {weights.name} at {megabytes(start)} of {megabytes(total)} MB")
+    elif kept:
+        host = urllib.parse.urlsplit(url).netloc
+        _say(f"{host} ignores HTTP Range (answered the whole file): downloading {weights.name} again from the start")
+    sha256 = hashlib.sha256()
+    with response, open(partial, "r+b" if start else "wb") as file:
+        if start:
+            _hash_into(sha256, file, start)
+            file.truncate(start)
+        length, stopped = _stream(response, file, sha256, start, total, weights.name, progress)
+    if stopped:
+        raise WeightsError(
+            f"Download of {url} stopped at {megabytes(length)} of {megabytes(total)} MB ({stopped}); kept them in "
+            f"{partial}: run the same command again to resume, or {by_hand}."
+        )
+    return sha256.hexdigest()
+
+
+def _open(url: str, kept: int, partial: Path, by_hand: str) -> tuple[Any, int, int | None]:
+    """(response, offset of its first byte in the file, the file's size if announced) for `url` from byte `kept`
+    on; (None, kept, size) when the kept bytes already are the whole file. One-line WeightsError on failure."""
+    headers = {"Range": f"bytes={kept}-"} if kept else {}
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=_TIMEOUT_S)
+    except urllib.error.HTTPError as error:
+        _, total = _content_range(error.headers.get("Content-Range") if error.headers else None)
+        error.close()
+        if error.code == 416 and kept:  # Range Not Satisfiable: nothing after the kept bytes, or too many kept
+            if total == kept:
+                return None, kept, total
+            return _open(url, _start_over(partial), partial, by_hand)
+        raise WeightsError(
+            f"Cannot download {url} (HTTP {error.code} {error.reason}){_kept(kept)}; {by_hand}."
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", None) or error
-        raise WeightsError(f"Cannot download {url} ({reason}); {by_hand}.") from None
+        raise WeightsError(f"Cannot download {url} ({reason}){_kept(kept)}; {by_hand}.") from None
+    if response.status == 206:
+        start, total = _content_range(response.headers.get("Content-Range"))
+        if start != kept:
+            response.close()
+            raise WeightsError(
+                f"{url} answered a request for the bytes from {kept} on with those from {start}; delete {partial} "
+                f"and retry, or {by_hand}."
+            )
+        return response, start, total
+    length = response.headers.get("Content-Length")
+    return response, 0, int(length) if length and length.isdigit() else None
+
+
+def _kept(kept: int) -> str:
+    return f" (the {megabytes(kept)} MB kept so far resume on the next try)" if kept else ""
+
+
+def _content_range(header: str | None) -> tuple[int | None, int | None]:
+    """(first byte, complete length) of a Content-Range header (`bytes 10-99/100`, `bytes */100`); None if absent."""
+    match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", header or "")
+    if not match:
+        return None, None
+    start, total = match.groups()
+    return (int(start) if start else None), (int(total) if total != "*" else None)
+
+
+def _stream(
+    response: Any, file: Any, sha256: Any, start: int, total: int | None, label: str, progress: bool
+) -> tuple[int, str | None]:
+    """Copies `response` into `file` (and `sha256`) at byte `start`; (the file's length after it, why it stopped
+    short or None)."""
     from tqdm import tqdm
 
+    length = start
+    bar = tqdm(
+        total=total,
+        initial=start,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
+        disable=not progress,
+        file=sys.stderr,
+    )
+    with bar:
+        while True:
+            try:
+                chunk = response.read(_CHUNK)
+            except (OSError, ValueError, http.client.HTTPException) as error:  # a reset, a timeout, IncompleteRead
+                return length, f"{type(error).__name__}"
+            if not chunk:
+                break
+            file.write(chunk)
+            sha256.update(chunk)
+            length += len(chunk)
+            bar.update(len(chunk))
+    if total is not None and length != total:
+        return length, "the connection closed early" if length < total else "more bytes than announced"
+    return length, None
+
+
+def _start_over(partial: Path) -> int:
+    partial.unlink(missing_ok=True)
+    return 0
+
+
+def _hash_into(sha256: Any, file: Any, length: int) -> None:
+    """Feeds the first `length` bytes of `file` to `sha256`."""
+    file.seek(0)
+    remaining = length
+    while remaining:
+        chunk = file.read(min(_CHUNK, remaining))
+        if not chunk:
+            raise OSError(f"{file.name} is shorter than {length} bytes")
+        sha256.update(chunk)
+        remaining -= len(chunk)
+
+
+def _hash_of(path: Path) -> str:
     sha256 = hashlib.sha256()
-    received = 0
-    with response:
-        expected = response.headers.get("Content-Length")
-        expected = int(expected) if expected and expected.isdigit() else None
-        bar = tqdm(
-            total=expected,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=target.name,
-            disable=not progress,
-            file=sys.stderr,
-        )
-        with bar:
-            while True:
-                try:
-                    chunk = response.read(_CHUNK)
-                except (
-                    OSError,
-                    ValueError,
-                ) as error:  # reset connection, http.client.IncompleteRead
-                    raise WeightsError(
-                        f"Download of {url} broke off after {received} bytes ({type(error).__name__}); "
-                        f"nothing was kept: retry, or {by_hand}."
-                    ) from None
-                if not chunk:
-                    break
-                file.write(chunk)
-                sha256.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    if expected is not None and received != expected:
-        raise WeightsError(
-            f"Download of {url} stopped after {received} of {expected} bytes; nothing was kept: retry, or {by_hand}."
-        )
+    with open(path, "rb") as file:
+        _hash_into(sha256, file, path.stat().st_size)
     return sha256.hexdigest()
 
 

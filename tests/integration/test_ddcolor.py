@@ -7,6 +7,7 @@ random weights in the published layout; the Flax model gets them through the rea
 of float32 outputs on a batch of two non-square (64 x 96) pictures.
 """
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -345,14 +346,16 @@ def test_positions_are_added_to_queries_and_keys_only(torch, authors_arch):
     assert max_diff(flax_self.apply(variables, *arguments), theirs_self.transpose(1, 0, 2)) < TOLERANCE
 
 
-def test_depthwise_kernel_layout(torch, authors_arch):
+@pytest.mark.parametrize("as_shifts", [True, False], ids=["shifts", "grouped_conv"])
+def test_depthwise_kernel_layout(torch, authors_arch, as_shifts):
+    """The 7 x 7 depthwise conv as XLA's grouped convolution and as 49 shifted multiply-adds (the CPU default)."""
     convnext = sys.modules[authors_arch.__name__.replace(".ddcolor", ".utils.convnext")]
     block = convnext.Block(dim=8).eval()
     randomise(torch, block, seed=3)
     x = np.random.default_rng(2).normal(size=(2, 9, 11, 8)).astype(np.float32)
     with torch.no_grad():
         theirs = nhwc(block(nchw(torch, x)))
-    flax_block = ConvNeXtBlock(8)
+    flax_block = ConvNeXtBlock(8, depthwise_as_shifts=as_shifts)
     state = numpy_state_dict(block)
     variables = state_dict_to_variables(state, jax.eval_shape(flax_block.init, jax.random.key(0), x))
     assert variables["params"]["dwconv"]["kernel"].shape == (7, 7, 1, 8)
@@ -361,6 +364,25 @@ def test_depthwise_kernel_layout(torch, authors_arch):
     reshaped = jax.tree.map(lambda leaf: leaf, variables)
     reshaped["params"]["dwconv"]["kernel"] = jnp.asarray(state["dwconv.weight"].reshape(7, 7, 1, 8))
     assert max_diff(flax_block.apply(reshaped, x), theirs) > 100 * TOLERANCE
+
+
+def test_the_fast_paths_compute_the_authors_network(ported, photos, torch_blocks):
+    """The default (folded fusion, depthwise convs as shifts on a CPU, mixing before the upsampling) and the
+    authors' order of operations (fold_fusion=False, grouped convolutions) give the same ab, also in bfloat16."""
+    model, variables = ported
+    _, rgb = photos
+    rgb = jnp.asarray(rgb)
+
+    def ab(module):
+        return jax.jit(lambda v, x: module.apply(v, x, method=module.colorize_rgb))(variables, rgb)
+
+    plain = model.clone(fold_fusion=False, depthwise_as_shifts=False)
+    assert max_diff(ab(model), ab(plain)) < TOLERANCE
+    assert max_diff(ab(plain), torch_blocks["ab"]) < TOLERANCE
+    bf16, bf16_plain = model.clone(dtype=jnp.bfloat16), plain.clone(dtype=jnp.bfloat16)
+    scale = np.abs(torch_blocks["ab"]).max()
+    assert max_diff(ab(bf16), torch_blocks["ab"]) < 0.05 * scale
+    assert max_diff(ab(bf16), ab(bf16_plain)) < 0.05 * scale
 
 
 # --- files, errors, widths, counts --------------------------------------------------------------------------------
@@ -537,8 +559,8 @@ def test_the_registry_names_the_four_published_files_with_their_whole_sha256(mon
         ),
     )
 
-    def fetch(url, file, target, progress):
-        file.write(payload)
+    def fetch(weights, partial, target, progress):  # the download, without a server: the bytes land in the partial
+        partial.write_bytes(payload)
         return digest
 
     monkeypatch.setattr(registry, "_fetch", fetch)
@@ -554,3 +576,35 @@ def test_the_registry_names_the_four_published_files_with_their_whole_sha256(mon
         ),
     )
     assert registry.download("ddcolor_fake", progress=False).read_bytes() == payload
+
+
+LOAD_PEAK_SCRIPT = """
+import json, sys
+import jax
+from colorjax.models.ddcolor_import import load_ddcolor
+
+module, variables = load_ddcolor(sys.argv[1])
+with open("/proc/self/status") as status:  # VmHWM: a child's ru_maxrss starts at its parent's high-water mark
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+print(json.dumps([module.dims, sum(leaf.size for leaf in jax.tree.leaves(variables)), peak]))
+"""
+
+
+@pytest.mark.slow
+def test_loading_the_912_mb_large_checkpoint_peaks_under_2_5_gb(torch, authors_arch, tmp_path):
+    """The authors' DDColor-L at random weights saved as the published `{'params': state_dict}` (912 MB, as
+    ddcolor_modelscope.pth), read by the torch-free reader and imported in a fresh process: peak RSS < 2.5 GB
+    (about 1.2 GiB: the reader reads each storage once into its array, the importer lets each go once converted)."""
+    from colorjax.bench.ddcolor_torch import authors_ddcolor
+
+    path = tmp_path / "ddcolor_large_random.pth"
+    torch.manual_seed(0)
+    torch.save({"params": authors_ddcolor().state_dict()}, path)
+    assert path.stat().st_size > 900e6
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_PEAK_SCRIPT, str(path)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dims, numbers, peak = json.loads(result.stdout.splitlines()[-1])
+    assert dims == [192, 384, 768, 1536] and numbers > PUBLISHED_PARAMETERS["large"]
+    assert peak < 2.5e9, peak

@@ -6,8 +6,10 @@ SHA-256 as torch.hub names files; a test registry entry points at it.
 
 import hashlib
 import http.server
+import re
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,28 +48,51 @@ def served_files(tmp_path_factory):
 
 
 class Server:
-    """http.server on 127.0.0.1 in a thread, counting GET requests; `truncate` sends half a file, then hangs up."""
+    """http.server on 127.0.0.1 in a thread, recording each GET's path (`requests`) and Range header (`ranges`).
+
+    It honours `Range: bytes=N-` as a file server does (206 with Content-Range; 416 past the end) unless
+    `ignore_range` (then 200 with the whole file, as servers without range support answer). `truncate` announces
+    the whole answer but sends half of it, then hangs up; `pause` seconds between 4 kB pieces slow it down.
+    """
 
     def __init__(self, folder: Path):
         self.requests: list[str] = []
+        self.ranges: list[str | None] = []
         self.truncate = False
+        self.ignore_range = False
+        self.pause = 0.0
         server = self
 
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(folder), **kwargs)
-
+        class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append(self.path)
-                if not server.truncate:
-                    return super().do_GET()
-                data = (folder / self.path.lstrip("/")).read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
+                server.ranges.append(self.headers.get("Range"))
+                path = folder / self.path.lstrip("/")
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                asked = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                start = int(asked.group(1)) if asked and not server.ignore_range else 0
+                if start >= len(data) > 0:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(data[: len(data) // 2])
+                if server.truncate:
+                    body = body[: len(body) // 2]
+                    self.close_connection = True
+                for offset in range(0, len(body), 4096):
+                    self.wfile.write(body[offset : offset + 4096])
+                    time.sleep(server.pause)
                 self.wfile.flush()
-                self.close_connection = True
 
             def log_message(self, *args):
                 pass
@@ -147,17 +172,123 @@ def test_server_down_names_the_url_and_where_to_put_the_file(server, monkeypatch
     message = str(error.value)
     assert "\n" not in message
     assert f"Cannot download http://127.0.0.1:{port}/{target.name}" in message
-    assert f"download it by hand to {target}" in message
+    assert f"put the file by hand at {target}" in message
     assert cache_files(tmp_path) == []
 
 
-def test_an_interrupted_download_leaves_nothing_in_the_cache(server, tmp_path):
+def free_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (connection refused: the offline case)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_interrupted_download_is_kept_and_resumed_with_a_range_request(
+    server, served_files, monkeypatch, tmp_path, capsys
+):
+    folder, good_name = served_files
+    data = (folder / good_name).read_bytes()
+    partial = weights.partial_path("eccv16_tiny")
+    stale = partial.with_name(f"{good_name}.0123456789abcdef.partial")  # another file's kept bytes: never resumed
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x" * 100)
     server.truncate = True
-    with pytest.raises(WeightsError, match=r"(stopped|broke off) after .*nothing was kept"):
+    with pytest.raises(WeightsError) as error:
         weights.resolve_weights("eccv16_tiny", progress=False)
-    assert cache_files(tmp_path) == []
+    message, half = str(error.value), len(data) // 2
+    assert "\n" not in message and f"Download of {server.url}{good_name} stopped at" in message
+    assert f"kept them in {partial}: run the same command again to resume" in message
+    assert f"put the file by hand at {weights.cached_path('eccv16_tiny')}" in message
+    assert cache_files(tmp_path) == [partial.name]  # the kept bytes only: the stale partial and the lock are gone
+    assert partial.read_bytes() == data[:half]
+    assert weights_cli.listing().count(f"partial {weights.megabytes(half)} of ? MB") == 1
+
+    # Offline meanwhile: one line, and the kept bytes stay.
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", f"http://127.0.0.1:{free_port()}/")
+    with pytest.raises(WeightsError, match="^Cannot download http://127.0.0.1:") as error:
+        weights.resolve_weights("eccv16_tiny", progress=False)
+    assert f"the {weights.megabytes(half)} MB kept so far resume on the next try" in str(error.value)
+    assert partial.read_bytes() == data[:half]
+
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", server.url)
     server.truncate = False
-    assert weights.resolve_weights("eccv16_tiny", progress=False).is_file()  # a retry completes
+    capsys.readouterr()
+    path = weights.resolve_weights("eccv16_tiny", progress=False)
+    assert path.read_bytes() == data
+    assert server.ranges == [None, f"bytes={half}-"]  # the second request asked only for the rest
+    said = capsys.readouterr().err
+    assert said == f"resuming eccv16_tiny at {weights.megabytes(half)} of {weights.megabytes(len(data))} MB\n"
+    assert cache_files(tmp_path) == [good_name]
+
+
+def test_a_server_that_ignores_range_is_read_again_from_the_start(server, served_files, tmp_path, capsys):
+    folder, good_name = served_files
+    data = (folder / good_name).read_bytes()
+    server.truncate = True
+    with pytest.raises(WeightsError, match="stopped at"):
+        weights.resolve_weights("eccv16_tiny", progress=False)
+    server.truncate, server.ignore_range = False, True
+    capsys.readouterr()
+    assert weights.resolve_weights("eccv16_tiny", progress=False).read_bytes() == data
+    assert server.ranges == [None, f"bytes={len(data) // 2}-"]
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "ignores HTTP Range" in said and "from the start" in said
+    assert cache_files(tmp_path) == [good_name]
+
+
+def test_a_whole_kept_file_is_checked_and_a_wrong_one_leaves_nothing(server, served_files, tmp_path):
+    folder, good_name = served_files
+    data = (folder / good_name).read_bytes()
+    partial = weights.partial_path("eccv16_tiny")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data)  # an earlier run stopped after the last byte, before the check
+    assert weights.resolve_weights("eccv16_tiny", progress=False).read_bytes() == data
+    assert server.ranges == [f"bytes={len(data)}-"]  # answered 416: nothing after it
+    weights.cached_path("eccv16_tiny").unlink()
+    partial.write_bytes(b"\0" * (len(data) // 3))  # kept bytes that are not this file's: the hash says so
+    with pytest.raises(WeightsError) as error:
+        weights.resolve_weights("eccv16_tiny", progress=False)
+    message = str(error.value)
+    assert "\n" not in message and "SHA-256" in message and "deleted it" in message
+    assert cache_files(tmp_path) == []
+
+
+def test_a_server_offering_another_size_than_the_registrys_is_refused(server, served_files, monkeypatch, tmp_path):
+    folder, good_name = served_files
+    entry = weights.KNOWN_WEIGHTS["eccv16_tiny"]
+    sized = KnownWeights(entry.name, entry.model, entry.file_name, "test", entry.model_kwargs, size=123)
+    monkeypatch.setitem(weights.KNOWN_WEIGHTS, "eccv16_tiny", sized)
+    with pytest.raises(WeightsError) as error:
+        weights.resolve_weights("eccv16_tiny", progress=False)
+    size = (folder / good_name).stat().st_size
+    assert str(error.value).startswith(f"{server.url}{good_name} serves {size} bytes, but eccv16_tiny is 123:")
+    assert cache_files(tmp_path) == []
+
+
+def test_two_downloads_of_one_file_take_turns(server, served_files, tmp_path, capsys):
+    """Two threads (separate open files, so separate locks, as two processes) download at once from a slow
+    server: one downloads, the other waits for it, says so, and finds the file cached."""
+    folder, good_name = served_files
+    server.pause = 0.002
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(weights.resolve_weights("eccv16_tiny", progress=False))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(results) == 2
+    assert results[0] == results[1] and results[0].read_bytes() == (folder / good_name).read_bytes()
+    assert server.requests == [f"/{good_name}"]
+    assert "waiting for another download of eccv16_tiny" in capsys.readouterr().err
+    assert cache_files(tmp_path) == [good_name]
 
 
 def test_cli_list_download_and_help(server, tmp_path, capsys):
@@ -165,6 +296,11 @@ def test_cli_list_download_and_help(server, tmp_path, capsys):
     listing = capsys.readouterr().out
     assert "eccv16" in listing and "siggraph17" in listing and "not downloaded" in listing
     assert "colorization_release_v2-9b330a0b.pth" in listing
+    rows = {line.split()[0]: line.split() for line in listing.splitlines() if " model " in line}
+    for name in ("ddcolor_modelscope", "ddcolor_artistic"):  # name, model, size in MB, state
+        assert rows[name][1:6] == ["model", "ddcolor", "912", "MB", "not"], rows[name]
+    for name in ("ddcolor_paper", "ddcolor_paper_tiny", "eccv16", "siggraph17"):  # no size in the authors' docs
+        assert rows[name][3:5] == ["?", "MB"], rows[name]
     assert weights_cli.main(["download", "eccv16_tiny"]) == 0
     assert capsys.readouterr().out.strip() == str(weights.cached_path("eccv16_tiny"))
     assert weights_cli.main(["download", "nope"]) == 1
@@ -274,7 +410,7 @@ def test_colorize_and_evaluate_take_weights_by_name_with_one_line_errors(server,
     assert colorize.main(["--weights", "eccv16", str(photo), "--output", out]) == 1
     error = capsys.readouterr().err
     assert f"Cannot download http://127.0.0.1:{port}/colorization_release_v2-9b330a0b.pth" in error
-    assert "download it by hand to" in error and error.count("\n") == 1
+    assert "put the file by hand at" in error and error.count("\n") == 1
     assert evaluate_cli.main(["--weights", "siggraph17", "--data", "samples", "--output", out]) == 1
     error = capsys.readouterr().err
     assert "Cannot download" in error and error.count("\n") == 1

@@ -65,3 +65,45 @@ def test_no_mfu_without_a_known_peak_and_the_device_is_described():
     columns = devices.speed_columns(2e12, 0.5, cpu)
     assert columns == {"tflops_per_s": 4.0}
     assert "CPU" in devices.describe_device(cpu) and "no MFU" in devices.describe_device(cpu)
+
+
+def test_cpu_isa_classes_from_cpuinfo_flags(tmp_path):
+    assert devices.cpu_isa(frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})) == "AMX"
+    assert devices.cpu_isa(frozenset({"avx2", "avx512f", "avx512_bf16"})) == "AVX512-BF16"
+    assert devices.cpu_isa(frozenset({"avx2", "avx512f"})) == "AVX-512"
+    assert devices.cpu_isa(frozenset({"sse4_2", "avx2"})) == "AVX2"
+    assert devices.cpu_isa(frozenset({"sse4_2"})) == "SSE"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9654\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\n")
+    assert devices.cpu_description(cpuinfo) == "AMD EPYC 9654, AVX-512"
+
+
+def test_bench_ddcolor_quick_runs_both_frameworks_at_a_tiny_width(tmp_path, monkeypatch, capsys):
+    """`python -m colorjax.bench ddcolor --quick`: the test-width network at 64 x 64, batch 1 and 2, colorjax and
+    (where torch and modelscope are installed) the authors' PyTorch modules with the same weights. No timing
+    assertions: the rows, their ratios and the agreement of the two float32 outputs."""
+    import json
+
+    from colorjax.bench import ddcolor
+    from colorjax.cli import bench
+
+    for key in ("MODELS", "SIZES", "BATCHES", "BUDGET_S"):
+        monkeypatch.delenv(f"COLORJAX_BENCH_{key}", raising=False)
+    out = tmp_path / "rows.json"
+    assert bench.main(["ddcolor", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "DDColor bench: " in printed and "threads: XLA " in printed
+    rows = json.loads(out.read_text())
+    assert {(row["size"], row["batch"]) for row in rows} == {(64, 1), (64, 2)}
+    assert all(row["model"] == "test" and row["ms_per_image"] > 0 and "cpu" in row for row in rows)
+    ours = [row for row in rows if row["contender"] == "colorjax jit"]
+    assert sorted(row["precision"] for row in ours) == ["bfloat16", "bfloat16", "float32", "float32"]
+    if any(row["contender"].startswith("pytorch") for row in rows):
+        assert all(row["vs_pytorch"] > 0 and row["vs_pytorch_fastest"] > 0 for row in ours)
+        agreement = [row["max_ab_diff_vs_pytorch"] for row in rows if "max_ab_diff_vs_pytorch" in row]
+        assert len(agreement) == 2 and max(agreement) < 1e-3
+    # The options: flags win over the defaults, and a size the encoder cannot take is refused.
+    environ = {"COLORJAX_BENCH_MODELS": "tiny", "COLORJAX_BENCH_SIZES": "512", "COLORJAX_BENCH_BUDGET_S": "60"}
+    assert ddcolor.options(False, environ) == ddcolor.Options(("tiny",), (512,), (1, 8), 60.0)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        ddcolor.options(False, {"COLORJAX_BENCH_SIZES": "100"})

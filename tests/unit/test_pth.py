@@ -130,3 +130,38 @@ def test_a_truncated_file_is_an_error_not_a_short_tensor(tmp_path):
     path.write_bytes(data[:-100])
     with pytest.raises(pth.PthError, match="truncated"):
         pth.load(path)
+
+
+PEAK_RSS_SCRIPT = """
+import sys
+from colorjax.weights import pth
+
+def peak_rss():  # VmHWM, not getrusage: a child's ru_maxrss starts at its parent's (pytest's) high-water mark
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+before = peak_rss()
+state = pth.read_state_dict(sys.argv[1])
+assert all(array.flags.writeable and array.flags.c_contiguous for array in state.values())
+print(peak_rss() - before)
+"""
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_a_file_costs_its_size_in_memory_once(tmp_path, zip_format):
+    """Storages are read straight into the arrays a state dict's tensors become: reading a 96 MB file grows the
+    peak RSS of a fresh process by about 96 MB, not twice that (bytes, then a copy of each tensor)."""
+    import subprocess
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads the peak RSS from /proc/self/status")
+    torch = pytest.importorskip("torch")
+    state = {f"w{i}": torch.randn(4096, 2048) for i in range(3)}  # 3 x 32 MiB
+    path = tmp_path / "big.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    size = path.stat().st_size
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_SCRIPT, str(path)], capture_output=True, text=True, check=True, timeout=300
+    )
+    grown = int(result.stdout.split()[-1])
+    assert grown < 1.25 * size, (grown, size)
