@@ -34,7 +34,7 @@ def to_run(name_or_path: str | Path, workdir: str | Path, model: str | None = No
 
 
 def listing() -> str:
-    """`list`'s lines: per known name its model, size in MB ("?" where the authors give none), whether it is cached
+    """`list`'s lines: per known name its model, size in MB ("~" where it is estimated from the parameter count), whether it is cached
     (or how much of it an interrupted download kept), its URL, then its description."""
     names = list(registry.KNOWN_WEIGHTS.values())  # looked up now: the tests add entries
     name_width = max(len(weights.name) for weights in names)
@@ -45,10 +45,10 @@ def listing() -> str:
         if cached_path(weights.name).is_file():
             state = "cached"
         elif partial.is_file():
-            state = f"partial {megabytes(partial.stat().st_size)} of {megabytes(weights.size)} MB"
+            state = f"partial {megabytes(partial.stat().st_size)} MB of {weights.size_text}"
         else:
             state = "not downloaded"
-        size = f"{megabytes(weights.size)} MB"
+        size = weights.size_text
         lines.append(
             f"{weights.name:<{name_width}}  model {weights.model:<{model_width}}  {size:>7}  {state:<16}  {weights.url}"
         )

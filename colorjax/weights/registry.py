@@ -84,6 +84,16 @@ class KnownWeights:
     sha256: str | None = None  # the whole SHA-256, for files whose name carries no hash
     url_base: str | None = None  # the folder the file is served from, when not AUTHORS_BASE_URL
     size: int | None = None  # bytes, where the authors' documents give it (a server offering another size is refused)
+    # Where they do not: the float32 weights and buffers of the model it fits, for `weights list` ("~129 MB");
+    # never checked against a download.
+    approx_size: int | None = None
+
+    @property
+    def size_text(self) -> str:
+        """Its size for people: "912 MB", "~129 MB" (estimated from its parameter count), "? MB"."""
+        if self.size is None and self.approx_size is not None:
+            return f"~{megabytes(self.approx_size)} MB"
+        return f"{megabytes(self.size)} MB"
 
     @property
     def sha256_prefix(self) -> str:
@@ -110,6 +120,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             file_name="colorization_release_v2-9b330a0b.pth",
             description="Zhang, Isola & Efros, ECCV 2016: 313-bin classifier trained on ImageNet",
             model_kwargs={"width": 1.0, "temperature": 0.38},
+            approx_size=128_961_508,
         ),
         KnownWeights(
             name="siggraph17",
@@ -117,6 +128,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             file_name="siggraph17-df00044c.pth",
             description="Zhang et al., SIGGRAPH 2017: the automatic mode (no user hints)",
             model_kwargs={"width": 1.0},
+            approx_size=136_771_148,
         ),
         KnownWeights(
             name="ddcolor_modelscope",
@@ -136,6 +148,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             model_kwargs={"size": "large"},
             sha256="789781789db1bafc2165e1cf9658580f871cce64a81901ec49127877813f10b9",
             url_base=DDCOLOR_BASE_URL,
+            approx_size=911_950_059,
         ),
         KnownWeights(
             name="ddcolor_artistic",
@@ -155,6 +168,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             model_kwargs={"size": "tiny"},
             sha256="81dd643904f4664c3718513e3320ae3db0c567f0d3e18398606659adee7bfc17",
             url_base=DDCOLOR_BASE_URL,
+            approx_size=220_026_560,
         ),
     )
 }

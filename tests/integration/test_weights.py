@@ -201,7 +201,7 @@ def test_an_interrupted_download_is_kept_and_resumed_with_a_range_request(
     assert f"put the file by hand at {weights.cached_path('eccv16_tiny')}" in message
     assert cache_files(tmp_path) == [partial.name]  # the kept bytes only: the stale partial and the lock are gone
     assert partial.read_bytes() == data[:half]
-    assert weights_cli.listing().count(f"partial {weights.megabytes(half)} of ? MB") == 1
+    assert weights_cli.listing().count(f"partial {weights.megabytes(half)} MB of ? MB") == 1
 
     # Offline meanwhile: one line, and the kept bytes stay.
     monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", f"http://127.0.0.1:{free_port()}/")
@@ -299,8 +299,10 @@ def test_cli_list_download_and_help(server, tmp_path, capsys):
     rows = {line.split()[0]: line.split() for line in listing.splitlines() if " model " in line}
     for name in ("ddcolor_modelscope", "ddcolor_artistic"):  # name, model, size in MB, state
         assert rows[name][1:6] == ["model", "ddcolor", "912", "MB", "not"], rows[name]
-    for name in ("ddcolor_paper", "ddcolor_paper_tiny", "eccv16", "siggraph17"):  # no size in the authors' docs
-        assert rows[name][3:5] == ["?", "MB"], rows[name]
+    # No size in the authors' docs: estimated from the parameter count (float32), and marked so.
+    estimates = {"ddcolor_paper": "~912", "ddcolor_paper_tiny": "~220", "eccv16": "~129", "siggraph17": "~137"}
+    for name, estimate in estimates.items():
+        assert rows[name][3:5] == [estimate, "MB"], rows[name]
     assert weights_cli.main(["download", "eccv16_tiny"]) == 0
     assert capsys.readouterr().out.strip() == str(weights.cached_path("eccv16_tiny"))
     assert weights_cli.main(["download", "nope"]) == 1
