@@ -3,7 +3,9 @@ which crop and size, which FID network, so that colorjax's numbers sit beside Ta
 DDColor (Kang et al. 2023).
 
 - `imagenet-val5k`: TFDS `imagenet2012` validation, the first 5,000 photos in the official ILSVRC2012_val order
-  (TFDS stores the split shuffled, so they are picked by their file names' numbers 1..5000, and named by them).
+  (TFDS stores the split shuffled, so they are picked by their file names' numbers 1..5000, and named by them;
+  finding them reads the whole 50,000-photo split once more, undecoded, before the evaluation's own passes).
+  They are evaluated in TFDS's order; no number depends on the order, and per_image.csv names every file.
 - `cocostuff`: the 5,000 validation photos of COCO-Stuff, which are COCO 2017's validation images (COCO-Stuff-164K
   annotates COCO 2017's photos; colours need no annotation): TFDS `coco/2017` validation. TFDS has no
   dataset named COCO-Stuff.

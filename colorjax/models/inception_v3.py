@@ -21,6 +21,10 @@ it: the [0, 1] image x becomes x * std / 0.5 + (mean - 0.5) / 0.5 per channel (I
 *inverse* direction of torchvision's `transform_input`. (DDColor's in-training validation feeds its [0, 1] output
 where CT2 feeds [-1, 1], which shifts the input once more; its paper's table follows CT2's scripts, which this is.)
 
+Precision: the convs ask for `Precision.HIGHEST`, so a GPU computes them in float32 rather than XLA's default
+TF32 there, and the features (and an FID) do not depend on the accelerator; on a CPU it changes nothing. (Not yet
+measured on a GPU: no device was lent to this work.)
+
 Weights: torchvision's ImageNet file (`inception_v3_google-1a9a5a14.pth`, the one CT2 and DDColor load, or the
 current `inception_v3_google-0cc3c7bd.pth`), read by `colorjax.weights.pth` without torch; `colorjax.weights`
 knows both by name.
@@ -73,6 +77,7 @@ class BasicConv2d(nn.Module):
             strides=_pair(self.strides),
             padding=((pad_h, pad_h), (pad_w, pad_w)),
             use_bias=False,
+            precision=jax.lax.Precision.HIGHEST,  # full float32 on GPUs too (module docstring)
             name="conv",
         )(x)
         x = nn.BatchNorm(use_running_average=True, epsilon=BN_EPSILON, name="bn")(x)
