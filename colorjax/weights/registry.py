@@ -325,7 +325,8 @@ def _fetch(weights: KnownWeights, partial: Path, target: Path, progress: bool) -
     returns the whole file's SHA-256 hex digest. What arrives stays in `partial` whatever happens, so the next call
     resumes from there; one-line WeightsError when the transfer fails."""
     url = weights.url
-    by_hand = f"put the file by hand at {target} (or pass its path to --weights)"
+    option = "--weights" if weights.colorizer else "--inception"
+    by_hand = f"put the file by hand at {target} (or pass its path to {option})"
     kept = partial.stat().st_size if partial.is_file() else 0
     if weights.size is not None and kept > weights.size:
         kept = _start_over(partial)

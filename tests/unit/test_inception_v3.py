@@ -119,10 +119,15 @@ def test_import_refuses_a_state_dict_that_is_not_inception_v3(inception_pair):
         inception_v3.variables_from_state_dict(state)
 
 
-def test_registry_knows_the_papers_inception_file_and_never_colours_with_it():
+def test_registry_knows_the_papers_inception_file_and_never_colours_with_it(tmp_path, monkeypatch):
     entry = registry.KNOWN_WEIGHTS["inception_v3"]
     assert entry.file_name == "inception_v3_google-1a9a5a14.pth"  # the file CT2 and DDColor load
     assert len(entry.sha256) == 64 and entry.sha256.startswith("1a9a5a14")
     assert "inception_v3" not in registry.published_models()
     with pytest.raises(WeightsError, match="not a colorizer"):
         registry.published_model("inception_v3")  # refused before any download
+    # Offline (a closed local port stands in for the server): one line saying where to put the file by hand.
+    monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path))
+    monkeypatch.setenv("COLORJAX_WEIGHTS_BASE_URL", "http://127.0.0.1:9/")
+    with pytest.raises(WeightsError, match=r"inception_v3_google-1a9a5a14\.pth \(or pass its path to --inception\)"):
+        registry.download("inception_v3", progress=False)
