@@ -249,7 +249,7 @@ def variables_from_state_dict(state_dict: dict[str, np.ndarray]) -> dict[str, An
     `fc.*`, `AuxLogits.*` and `num_batches_tracked` are dropped; any other missing or extra entry, or a shape that
     does not fit, is one InceptionImportError line naming it."""
     template = jax.eval_shape(InceptionV3().init, jax.random.key(0), jnp.zeros((1, 75, 75, 3), jnp.float32))
-    wanted = {k: v.shape for k, v in traverse_util.flatten_dict(jax.tree.map(lambda a: a, dict(template))).items()}
+    wanted = {path: leaf.shape for path, leaf in traverse_util.flatten_dict(template).items()}
     used: set[str] = set()
     flat = {}
     for path, shape in wanted.items():
