@@ -76,6 +76,12 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.crop_area = (0.25, 1.0)
     config.data.crop_aspect_ratio = (3 / 4, 4 / 3)
     config.data.eval_resize_size = placeholder(int)  # Shorter side before the centre crop; None = image_size.
+    # Evaluation crop: "resize_shorter_side" (shorter side to eval_resize_size, centre crop image_size) or
+    # "crop_shorter_side" (the centre square of the shorter side, resized to image_size: CT2's, the papers' protocol).
+    config.data.eval_crop = "resize_shorter_side"
+    # TFDS sources: keep only the examples whose `file_name` carries a number 1..N (ImageNet's ILSVRC2012_val_
+    # numbers are the official order), with image id = number - 1. None: every example.
+    config.data.tfds_first_by_file_number = placeholder(int)
     config.data.color_space = "lab"  # or "luv"
     config.data.min_chroma = 5.0  # Photos whose |a|,|b| never exceed this have no colour signal: skipped.
     config.data.max_failed_fraction = 0.01
@@ -385,6 +391,16 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "None or a positive integer",
     ),
     ("data.color_space", lambda v: v in ("lab", "luv"), "'lab' or 'luv'"),
+    (
+        "data.eval_crop",
+        lambda v: v in ("resize_shorter_side", "crop_shorter_side"),
+        "'resize_shorter_side' or 'crop_shorter_side'",
+    ),
+    (
+        "data.tfds_first_by_file_number",
+        lambda v: v is None or (_is_int(v) and v > 0),
+        "None or a positive integer",
+    ),
     *(
         (f"inference.{name}", lambda v, choices=choices: v in choices, " or ".join(map(repr, choices)))
         for name, choices in PIPELINE_CHOICES.items()

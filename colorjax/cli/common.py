@@ -96,7 +96,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights: bool = True
         source.add_argument(
             "--weights",
             metavar="NAME|PATH",
-            help=f"published weights instead of a run: {', '.join(KNOWN_WEIGHTS)} (downloaded once into the cache), "
+            help=f"published weights instead of a run: {', '.join(n for n, w in KNOWN_WEIGHTS.items() if w.colorizer)} "
+            "(downloaded once into the cache), "
             "or a .pth/.npz file",
         )
         group.add_argument(

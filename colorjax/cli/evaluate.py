@@ -6,6 +6,13 @@
         --data tfds:imagenet2012 --split "validation[:10000]" --output eval/eccv16
     python -m colorjax.evaluate --workdir runs/zhang --classifier vgg16_weights_tf_dim_ordering_tf_kernels.h5
     python -m colorjax.evaluate --workdir runs/demo --video clip.mp4 --output eval/video
+    python -m colorjax.evaluate --weights ddcolor_paper --protocol imagenet-val5k --output eval/ddcolor_val5k
+
+`--protocol imagenet-val5k|cocostuff|folder` evaluates as the colorization papers do (CT2, DDColor; the details in
+`colorjax.evaluation.protocols`): the first 5,000 ImageNet validation photos in official order (TFDS
+`imagenet2012`), COCO-Stuff's 5,000 validation photos (TFDS `coco/2017`), or any `--data folder:PATH`; the centre
+square of the shorter side resized to 256 x 256; grey photos kept; paired FID with torchvision's InceptionV3
+(`--inception inception_v3`, downloaded once; `--inception none` skips it), the papers' CF and delta-CF, PSNR, AuC.
 
 `--video CLIP...` scores colour clips instead of a dataset (`colorjax.video.metrics`): each frame is coloured from
 its lightness, stabilised and per-frame side by side (`--temporal off`: per-frame only), and scored against the
@@ -44,9 +51,11 @@ Semantic interpretability (`--classifier`, Zhang et al.): top-1 of a fixed class
 the ground truth, and how often the two agree. The classifier is a colorjax run whose model returns
 `class_logits` (e.g. Iizuka et al.'s; note that such a model sees lightness only, so its top-1 barely moves with
 the colours), or a VGG16 ImageNet weights file (Keras .h5/.keras or torchvision .pth; needs
-`colorjax.models.vgg16`), fed the colour images resized to 224 x 224. FID (`--inception FILE`, Keras Inception-ResNet-v2 weights) compares the
-pooled 1536-d Inception-ResNet-v2 features of each row's images with the ground truth's (InceptionV3 features, as in
-the standard FID, are not in colorjax: rank runs with it, do not compare with FIDs published elsewhere).
+`colorjax.models.vgg16`), fed the colour images resized to 224 x 224. FID compares each row's images with the
+ground truth of the same photos (paired FID): `--inception inception_v3` (or a torchvision inception_v3 .pth) uses
+torchvision's InceptionV3 pool features as CT2 and DDColor do (`fid_inception_v3`, comparable with their tables);
+`--inception FILE.h5` (Keras Inception-ResNet-v2 weights) gives colorjax's older `fid` on 1536-d pooled
+Inception-ResNet-v2 features, for ranking runs only.
 """
 
 from __future__ import annotations
@@ -67,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m colorjax.evaluate", description=__doc__.split("\n\n")[0])
     cli.add_model_arguments(parser)
     data_group = parser.add_argument_group("the data")
+    data_group.add_argument(
+        "--protocol",
+        choices=["imagenet-val5k", "cocostuff", "folder"],
+        help="the papers' evaluation: their photos, crop, 256 x 256 size and FID (folder: with --data folder:PATH)",
+    )
     data_group.add_argument("--data", help="tfds:NAME, folder:PATH or samples (default: the run's own data)")
     data_group.add_argument(
         "--split",
@@ -111,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     clips.add_argument("--max-frames", type=int, help="score at most this many frames per clip")
     extra.add_argument(
         "--inception",
-        help="Keras Inception-ResNet-v2 weights (.h5, full or _notop) for FID on its pooled features",
+        help="FID network: inception_v3 (torchvision's, the papers' FID; default with --protocol) or a torchvision "
+        "inception_v3 .pth, or Keras Inception-ResNet-v2 weights (.h5); none: no FID",
     )
     return parser
 
@@ -122,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from colorjax import runs
     from colorjax.evaluation import evaluate as evaluation
+    from colorjax.evaluation import protocols
     from colorjax.evaluation.evaluate import EvaluateError
     from colorjax.inference import open_model
 
@@ -131,14 +147,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.video:
             return _evaluate_videos(args)
         run = open_model(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
+        protocol = protocols.get_protocol(args.protocol) if args.protocol else None
+        data_source, split_name, resolution = args.data, args.split, args.resolution
+        if protocol is not None:
+            if args.split or args.resolution:
+                raise EvaluateError(
+                    f"--protocol {protocol.name} fixes the split and the size; drop --split/--resolution."
+                )
+            data_source, split_name = protocols.protocol_data(protocol, args.data)
+            resolution = protocol.resolution
+        inception = args.inception or (protocol.inception if protocol else None)
         classifier = evaluation.load_classifier(args.classifier) if args.classifier else None
-        extractor = evaluation.load_feature_extractor(args.inception) if args.inception else None
-        resolution = args.resolution or int(run.config.data.image_size)
+        extractor = evaluation.load_feature_extractor(inception) if inception and inception != "none" else None
+        resolution = resolution or int(run.config.data.image_size)
         if resolution <= 0:
             raise EvaluateError(f"--resolution must be positive, got {resolution}.")
         data_config, split = evaluation.eval_data_config(
-            evaluation.default_data(run), args.data, args.split, resolution, run.config.data.color_space
+            evaluation.default_data(run), data_source, split_name, resolution, run.config.data.color_space
         )
+        if protocol is not None:
+            data_config.update(protocol.data)
         if args.max_failed_fraction is not None:
             if not 0 <= args.max_failed_fraction <= 1:
                 raise EvaluateError(f"--max-failed-fraction must be between 0 and 1, got {args.max_failed_fraction}.")
@@ -155,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             mean_ab=args.mean_ab,
             classifier=classifier,
             extractor=extractor,
+            skip_grey=protocol.skip_grey if protocol else True,
+            protocol=protocol.name if protocol else None,
         )
     except (ColorjaxError, FileNotFoundError) as error:
         cli.print_error(error)

@@ -159,10 +159,22 @@ def _resize(image, size, antialias_above: float = 1.25):
 
 
 def center_crop(image, data_config):
-    """Evaluation crop: shorter side resized to `image_size` (or `eval_resize_size`), centre crop `image_size`."""
+    """Evaluation crop, by `data_config.eval_crop`: "resize_shorter_side", the shorter side resized to `image_size`
+    (or `eval_resize_size`) then the centre `image_size` crop; "crop_shorter_side", the centre square of the
+    shorter side (CT2's `transforms.CenterCrop(min(w, h))`: offsets round((H - side) / 2), half to even as Python)
+    resized to `image_size` x `image_size`, the papers' evaluation protocol."""
     import tensorflow as tf
 
     size = data_config.image_size
+    if data_config.eval_crop == "crop_shorter_side":
+        height, width = tf.unstack(tf.shape(image)[:2])
+        side = tf.minimum(height, width)
+
+        def offset(length):
+            return tf.cast(tf.round(tf.cast(length - side, tf.float32) / 2.0), tf.int32)
+
+        image = tf.image.crop_to_bounding_box(image, offset(height), offset(width), side, side)
+        return tf.clip_by_value(_resize(image, [size, size]), 0.0, 1.0)
     image = _resize_shorter_side(image, data_config.eval_resize_size or size)
     image = tf.image.resize_with_crop_or_pad(image, size, size)
     return tf.clip_by_value(image, 0.0, 1.0)

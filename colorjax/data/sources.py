@@ -213,7 +213,16 @@ class TfdsSource:
     same in every process and epoch; `name(image_id)` is `split[id]`.
     """
 
-    def __init__(self, name: str, split: str, *, data_dir: str | None, image_key: str, shuffle_buffer: int):
+    def __init__(
+        self,
+        name: str,
+        split: str,
+        *,
+        data_dir: str | None,
+        image_key: str,
+        shuffle_buffer: int,
+        first_by_file_number: int | None = None,
+    ):
         import jax
         import tensorflow_datasets as tfds
 
@@ -236,10 +245,19 @@ class TfdsSource:
             )
         label = features["label"] if "label" in features else None
         self.class_names = list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
+        self.first_by_file_number = first_by_file_number
+        self._file_names: dict[int, str] = {}
+        if first_by_file_number is not None:
+            if "file_name" not in features:
+                raise DataError(f"{self.description} has no file_name feature to number its examples by.")
+            self.description += f", file numbers 1..{first_by_file_number}"
         try:
             self._num_examples = self.builder.info.splits[self.split].num_examples
         except (KeyError, ValueError):
             self._num_examples = None  # Unprepared metadata (e.g. tfds.testing.mock_data): count once.
+        if first_by_file_number is not None:
+            self._file_names = self._selected_file_names()
+            self._num_examples = len(self._file_names)
         if self._num_examples is None:
             self._num_examples = int(self._dataset(None).reduce(0, lambda n, _: n + 1))
         if self._num_examples == 0:
@@ -251,6 +269,8 @@ class TfdsSource:
         return self._num_examples
 
     def name(self, image_id: int) -> str:
+        if self.first_by_file_number is not None:
+            return self._file_names.get(image_id, f"file number {image_id + 1}")
         if self._combined:
             return f"record {image_id} of {self.split_name}"
         return f"{self._base_split}[{image_id}]"
@@ -260,6 +280,29 @@ class TfdsSource:
         if epoch_seed is None:
             return f"record {index} of {self.description}"
         return f"record {index} of {self.description} (epoch seed {epoch_seed})"
+
+    def _file_number(self, example):
+        """The last run of digits in an example's file name (ILSVRC2012_val_00000042.JPEG -> 42); 0 if none."""
+        import tensorflow as tf
+
+        digits = tf.strings.regex_replace(example["file_name"], r"^(?:.*\D)?(\d+)\D*$", r"\1")
+        matched = tf.strings.regex_full_match(example["file_name"], r"^(?:.*\D)?\d+\D*$")
+        return tf.where(
+            matched, tf.strings.to_number(tf.where(matched, digits, "0"), tf.int64), tf.constant(0, tf.int64)
+        )
+
+    def _selected(self, ds):
+        """Keeps the examples numbered 1..first_by_file_number (a no-op without the setting)."""
+        if self.first_by_file_number is None:
+            return ds
+        first = self.first_by_file_number
+        return ds.filter(lambda example: (self._file_number(example) >= 1) & (self._file_number(example) <= first))
+
+    def _selected_file_names(self) -> dict[int, str]:
+        """Image id -> file name of every selected example: one pass over the split's records (the images are
+        read as bytes, not decoded), in which TFDS's order does not matter."""
+        ds = self._selected(self._dataset(None)).map(lambda example: (self._file_number(example), example["file_name"]))
+        return {int(number) - 1: name.decode() for number, name in ds.as_numpy_iterator()}
 
     def _shard_offsets(self) -> np.ndarray | None:
         """Where each file shard of the base split starts (None when TFDS does not know the shard lengths)."""
@@ -309,12 +352,15 @@ class TfdsSource:
             def to_record(index, example, epoch=epoch):
                 record = {"encoded": example[self.image_key], "epoch": tf.constant(epoch, tf.int64)}
                 record["index"] = index
-                record["image_id"] = self._image_id(example["tfds_id"])
+                if self.first_by_file_number is None:
+                    record["image_id"] = self._image_id(example["tfds_id"])
+                else:  # the file's own number: ImageNet's official order
+                    record["image_id"] = self._file_number(example) - 1
                 if self.class_names is not None:
                     record["label"] = tf.cast(example["label"], tf.int32)
                 return record
 
-            ds = self._dataset(epoch_seed).enumerate().map(plain(to_record))
+            ds = self._selected(self._dataset(epoch_seed)).enumerate().map(plain(to_record))
             if not datasets and skip:
                 ds = ds.skip(skip)
             datasets.append(ds)
@@ -400,6 +446,7 @@ def make_source(data_config: Any, split: str, *, process_index: int = 0, process
             data_dir=data_config.tfds_data_dir,
             image_key=data_config.image_key,
             shuffle_buffer=data_config.shuffle_buffer,
+            first_by_file_number=data_config.tfds_first_by_file_number,
         )
     if spec.startswith("folder:"):
         source = _folder_source(

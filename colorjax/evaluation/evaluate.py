@@ -108,12 +108,46 @@ def load_classifier(spec: str | Path) -> Classifier:
     raise EvaluateError(f"--classifier {spec} does not exist; give a colorjax run directory or a VGG16 weights file.")
 
 
-def load_feature_extractor(path: str | Path) -> FeatureExtractor:
-    """`--inception FILE`: FID features, the 1536-d pooled features of Inception-ResNet-v2 from its Keras weights
+# `--inception` values read as torchvision InceptionV3 weights (the papers' FID); anything else is Keras IRv2.
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+
+
+def load_feature_extractor(spec: str | Path) -> FeatureExtractor:
+    """`--inception NAME|FILE`: the FID network. `inception_v3` (torchvision's ImageNet file, downloaded once) or
+    any torchvision `inception_v3` .pth gives the papers' paired FID (`fid_inception_v3`, `inception_features`);
+    a Keras Inception-ResNet-v2 .h5 gives colorjax's older `fid` (`inception_resnet_v2_features`)."""
+    from colorjax.weights import registry
+
+    if str(spec) in registry.KNOWN_WEIGHTS or str(spec).lower().endswith(TORCH_SUFFIXES):
+        return inception_features(spec)
+    return inception_resnet_v2_features(spec)
+
+
+def inception_features(spec: str | Path) -> FeatureExtractor:
+    """torchvision's InceptionV3 pool features through CT2's and DDColor's pipeline (`colorjax.models.inception_v3`):
+    the FID the colorization papers report, comparable with theirs given the same images and weights file."""
+    from colorjax.models import inception_v3
+    from colorjax.weights import pth, registry
+
+    path = registry.resolve_weights(spec)
+    try:
+        variables = inception_v3.load_inception_v3(path)
+    except (inception_v3.InceptionImportError, pth.PthError) as error:
+        raise EvaluateError(f"--inception {spec}: {error}".replace("\n", " ")) from None
+    return FeatureExtractor(
+        name=f"InceptionV3 (torchvision) {Path(path).name}",
+        features=inception_v3.fid_features,
+        variables=variables,
+        metric="fid_inception_v3",
+    )
+
+
+def inception_resnet_v2_features(path: str | Path) -> FeatureExtractor:
+    """The 1536-d pooled features of Inception-ResNet-v2 from its Keras weights
     (either the full or the `_notop` file), fed each colour image resized to 299 x 299 in [-1, 1] as Keras does.
 
-    The standard FID uses InceptionV3's pool features; colorjax has Inception-ResNet-v2 (Deep Koalarization's
-    embedder), so its FID ranks runs against each other but is not comparable with FIDs published elsewhere.
+    The standard FID uses InceptionV3's pool features (`inception_features`); this one is Deep Koalarization's
+    embedder, so its FID ranks runs against each other but is not comparable with FIDs published elsewhere.
     """
     from colorjax.models import inception_resnet_v2 as irv2
 
@@ -204,8 +238,13 @@ def evaluate(
     mean_ab: Sequence[float] | None = None,
     classifier: Classifier | None = None,
     extractor: FeatureExtractor | None = None,
+    skip_grey: bool = True,
+    protocol: str | None = None,
 ) -> EvaluationResult:
-    """Evaluates `run`'s model on every image of `split` and writes the outputs (module docstring) into `output`."""
+    """Evaluates `run`'s model on every image of `split` and writes the outputs (module docstring) into `output`.
+
+    `skip_grey=False` keeps photos without colour (the papers' protocols do); `protocol` names the protocol
+    (`colorjax.evaluation.protocols`) in metrics.json."""
     output = Path(output)
     if jax.process_index() == 0:
         files.check_writable(output)
@@ -232,7 +271,9 @@ def evaluate(
     skipped = data.SkippedFiles()  # Shared by both passes: each skipped file is named once.
     mean_from = "the evaluated ground truth (a first, data-only pass)"
     if mean_ab is None:
-        total, host_batches = evaluator.batches(source, data_config, local_batch, max_images, skipped)
+        total, host_batches = evaluator.batches(
+            source, data_config, local_batch, max_images, skipped, skip_grey=skip_grey
+        )
         mean_ab = evaluator.compute_mean_ab(color_space, mesh, host_batches, total)
     else:
         mean_from = "--mean-ab"
@@ -246,7 +287,7 @@ def evaluate(
         extractor=extractor,
         num_grid=num_grid,
     )
-    total, host_batches = evaluator.batches(source, data_config, local_batch, max_images, skipped)
+    total, host_batches = evaluator.batches(source, data_config, local_batch, max_images, skipped, skip_grey=skip_grey)
     variables = jax.device_put(run.variables, parallel.replicated(mesh))
     results = evaluation.run(variables, host_batches, total, mean_ab=mean_ab, progress=True)
     for numbers in results.rows.values():
@@ -266,6 +307,9 @@ def evaluate(
         mean_colour_from=mean_from,
         seconds=round(results.seconds, 3),
     )
+    if protocol is not None:
+        document_run["protocol"] = protocol
+        document_run["eval_crop"] = data_config.eval_crop
     if classifier is not None:
         document_run["classifier"] = classifier.name
     if extractor is not None:

@@ -52,6 +52,8 @@ PER_IMAGE_COLUMNS = (
     "psnr_ab_db",
     "colourfulness",
     "colourfulness_ground_truth",
+    "cf",
+    "cf_ground_truth",
     "acc_u_percent",
     "acc_v_percent",
     "saturation",
@@ -77,11 +79,13 @@ class Classifier:
 
 @dataclasses.dataclass
 class FeatureExtractor:
-    """Image features for FID: `features(variables, rgb)` with rgb (N, H, W, 3) in [0, 1] -> (N, D)."""
+    """Image features for FID: `features(variables, rgb)` with rgb (N, H, W, 3) in [0, 1] -> (N, D); `metric` is
+    the key the FID of each row gets (`fid_inception_v3` for the papers' network, `fid` for any other)."""
 
     name: str
     features: Callable[[Any, jax.Array], jax.Array]
     variables: Any
+    metric: str = "fid"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -170,13 +174,16 @@ def batches(
     local_batch: int,
     max_images: int | None,
     skipped: data.SkippedFiles | None = None,
+    *,
+    skip_grey: bool = True,
 ) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
     """(images to evaluate over all processes, host batches carrying `image_id` and `mask`) of a source, at most
     `max_images` in all; every process yields the same number of batches.
 
-    Unreadable files and photos without colour (grey: there is no colour to score a colorization against, so
-    they would only add the gray baseline's numbers to the model's) are left out and recorded in `skipped`, as
-    the batches are read."""
+    Unreadable files and, with `skip_grey`, photos without colour (grey: there is no colour to score a colorization
+    against, so they would only add the gray baseline's numbers to the model's) are left out and recorded in
+    `skipped`, as the batches are read. The papers' protocols keep the grey photos (`skip_grey=False`): their
+    5,000 images include them."""
     per_process = None if max_images is None else -(-max_images // jax.process_count())
     num_batches = parallel.max_over_processes(data.num_eval_batches(source.num_examples, local_batch, per_process))
     host_batches = data.eval_batches(
@@ -186,7 +193,7 @@ def batches(
         num_batches=num_batches,
         max_examples=per_process,
         with_image_ids=True,
-        skip_grey=True,
+        skip_grey=skip_grey,
         skipped=skipped,
     )
     total = source.num_examples if per_process is None else min(source.num_examples, per_process)
@@ -423,7 +430,9 @@ class Evaluator:
         rows = {name: metrics.finalize(accumulators[name]) for name in self.row_names}
         if self.extractor is not None:
             for name, numbers in rows.items():
-                numbers["fid"] = metrics.frechet_distance(*moments[name].gaussian(), *moments["truth"].gaussian())
+                numbers[self.extractor.metric] = metrics.frechet_distance(
+                    *moments[name].gaussian(), *moments["truth"].gaussian()
+                )
         return Results(
             rows=rows,
             losses={k: v / images for k, v in loss_sums.items()},

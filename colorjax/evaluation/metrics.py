@@ -39,6 +39,12 @@ Conventions (also in `CONVENTIONS`, which `colorjax.evaluate` copies into metric
   1/6e-9 to colours ImageNet almost never shows, so the dataset's own histogram is the headline number.
 - Colourfulness (Hasler & Suesstrunk 2003) per image on 0..255 RGB, averaged over images;
   delta-CF = |mean CF(prediction) - mean CF(ground truth)|.
+- CF as the colorization papers compute it (`cf`, `delta_cf`: CT2's `segm/eval_colorfullness.py`, DDColor's
+  `basicsr/metrics/colorfulness.py`, the numbers of their tables): the same formula on the ABSOLUTE opponent
+  channels |R - G| and |(R + G) / 2 - B| (population std), per image on 8-bit levels, averaged over images. It
+  differs from Hasler & Suesstrunk's signed channels (`colourfulness`) on every image with both signs of R - G.
+- FID (`fid_inception_v3`, the papers' paired FID): see `colorjax.models.inception_v3` for the features; the
+  colorized and the ground-truth images of the same photos are the two sets (`FeatureMoments`, `frechet_distance`).
 - Acc.U / Acc.V (Hwang & Zhou): fraction of pixels whose predicted CIELUV 50-bin index (`quantize.uv_to_bins`)
   equals the true one, for u and v separately.
 - Saturation difference (Hwang & Zhou; our reading of their "saturation difference"): the relative difference of
@@ -81,6 +87,9 @@ CONVENTIONS = {
     "auc_rebalanced_prior": "inverse of a fixed prior over the 313 bins (default: ImageNet prior)",
     "colourfulness": "Hasler & Suesstrunk 2003 on 0..255 RGB, per image, averaged over images",
     "delta_colourfulness": "|mean CF(prediction) - mean CF(ground truth)|",
+    "cf": "CT2/DDColor's colourfulness: Hasler & Suesstrunk on |R - G|, |(R + G) / 2 - B| of 8-bit levels, per image",
+    "delta_cf": "|mean cf(prediction) - mean cf(ground truth)|",
+    "fid_inception_v3": "paired FID: torchvision InceptionV3 pool features, 299 bilinear, CT2's normalisation",
     "acc_uv": "fraction of pixels whose CIELUV 50-bin index (width 4 over [-100, 100]) matches, per channel",
     "saturation_difference": "100 * |mean HSV S(prediction) - mean S(truth)| / mean S(truth), over all pixels",
     "ab_l2_error": "mean over all pixels of the Euclidean ab error",
@@ -181,6 +190,18 @@ def colourfulness(levels: jax.Array) -> jax.Array:
     return spread + COLOURFULNESS_MEAN_WEIGHT * offset
 
 
+def papers_colourfulness(levels: jax.Array) -> jax.Array:
+    """CT2's and DDColor's colourfulness of each image (their `image_colorfulness` / `calculate_cf`): Hasler &
+    Suesstrunk's std + 0.3 * mean on the absolute opponent channels; levels (N, H, W, 3) on 0..255 -> (N,)."""
+    red, green, blue = levels[..., 0], levels[..., 1], levels[..., 2]
+    rg = jnp.abs(red - green)
+    yb = jnp.abs(0.5 * (red + green) - blue)
+    axes = (1, 2)
+    spread = jnp.sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
+    offset = jnp.sqrt(jnp.mean(rg, axis=axes) ** 2 + jnp.mean(yb, axis=axes) ** 2)
+    return spread + COLOURFULNESS_MEAN_WEIGHT * offset
+
+
 def hsv_saturation(levels: jax.Array) -> jax.Array:
     """HSV saturation (max - min) / max per pixel (0 for black); levels (..., 3) -> (...)."""
     brightest = jnp.max(levels, axis=-1)
@@ -264,6 +285,8 @@ def image_statistics(pred: ColourViews, truth: ColourViews) -> dict[str, jax.Arr
         "auc_percent": area_under_curve(image_cdf),
         "colourfulness": colourfulness(pred_levels),
         "colourfulness_ground_truth": colourfulness(true_levels),
+        "cf": papers_colourfulness(pred_levels),
+        "cf_ground_truth": papers_colourfulness(true_levels),
         "acc_u_percent": 100.0 * matches[:, 0] / pixels,
         "acc_v_percent": 100.0 * matches[:, 1] / pixels,
         "saturation": pred_saturation / pixels,
@@ -403,6 +426,7 @@ def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None
     curves = auc_curves(counts["ab_error_histogram"], prior)
     colourfulness_pred = total("colourfulness") / images
     colourfulness_true = total("colourfulness_ground_truth") / images
+    cf_pred, cf_true = total("cf") / images, total("cf_ground_truth") / images
     saturation_pred = total("saturation_sum") / pixels
     saturation_true = total("saturation_ground_truth_sum") / pixels
     saturation_difference = (
@@ -425,6 +449,9 @@ def finalize(accumulator: MetricsAccumulator, *, prior: np.ndarray | None = None
         "colourfulness": colourfulness_pred,
         "colourfulness_ground_truth": colourfulness_true,
         "delta_colourfulness": abs(colourfulness_pred - colourfulness_true),
+        "cf": cf_pred,
+        "cf_ground_truth": cf_true,
+        "delta_cf": abs(cf_pred - cf_true),
         "acc_u_percent": 100.0 * int(counts["u_bin_matches"]) / pixels,
         "acc_v_percent": 100.0 * int(counts["v_bin_matches"]) / pixels,
         "saturation": saturation_pred,

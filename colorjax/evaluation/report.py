@@ -31,7 +31,15 @@ ZHANG_COLUMNS = (
     ("top1_colorized_percent", "VGG top-1 (%)"),
     ("fid", "FID"),
 )
-OPTIONAL_COLUMNS = {"top1_colorized_percent", "fid"}  # shown only when some row has them
+# The table of CT2's and DDColor's papers: paired FID on torchvision's InceptionV3, their CF and delta-CF, PSNR.
+FIELD_COLUMNS = (
+    ("fid_inception_v3", "FID"),
+    ("cf", "CF"),
+    ("delta_cf", "ΔCF"),
+    ("psnr_rgb_db", "PSNR (dB)"),
+    ("auc_percent", "AuC (%)"),
+)
+OPTIONAL_COLUMNS = {"top1_colorized_percent", "fid", "fid_inception_v3"}  # shown only when some row has them
 HWANG_ZHOU_COLUMNS = (
     ("acc_u_percent", "Acc.U (%)"),
     ("acc_v_percent", "Acc.V (%)"),
@@ -94,7 +102,7 @@ def _check_metrics(metrics: object, where: str) -> dict:
         raise ValueError(f"{where} must be a JSON object of metrics, got {type(metrics).__name__}.")
     if "images" not in metrics:
         raise ValueError(f"{where} lacks the required 'images' count.")
-    for key, _ in ZHANG_COLUMNS + HWANG_ZHOU_COLUMNS:
+    for key, _ in ZHANG_COLUMNS + HWANG_ZHOU_COLUMNS + FIELD_COLUMNS:
         value = metrics.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{where}.{key} must be a number, got {value!r}.")
@@ -178,13 +186,24 @@ def render_report(runs: Sequence[EvaluatedRun]) -> str:
     sources = "\n".join(
         f"- **{run.name}**: `{run.path}`"
         + "".join(
-            f", {key} {run.run[key]}" for key in ("model", "step", "data", "resolution") if run.run.get(key) is not None
+            f", {key} {run.run[key]}"
+            for key in ("model", "step", "protocol", "data", "split", "resolution", "feature_extractor")
+            if run.run.get(key) is not None
         )
         for run in runs
     )
+    field = ""
+    if any(row.metrics.get("cf") is not None for row in rows):  # metrics.json files older than the papers' CF lack it
+        field = (
+            "## The papers' table (CT2 and DDColor, Table 1 shape)\n\n"
+            + _table(rows, FIELD_COLUMNS)
+            + "\nFID: paired (each row against the ground truth of the same photos), torchvision's InceptionV3 pool "
+            + "features; CF: their colourfulness (absolute opponent channels); PSNR on 8-bit RGB.\n\n"
+        )
     return (
         "# Colorization results\n\n"
-        "## AuC of the ab-error CDF and image-level scores (Zhang et al. 2016, Table 1 shape)\n\n"
+        + field
+        + "## AuC of the ab-error CDF and image-level scores (Zhang et al. 2016, Table 1 shape)\n\n"
         + _table(rows, ZHANG_COLUMNS)
         + "\n## CIELUV bin accuracy and saturation (Hwang & Zhou 2016)\n\n"
         + _table(rows, HWANG_ZHOU_COLUMNS)

@@ -9,7 +9,8 @@ Known weights (`KNOWN_WEIGHTS`) are the authors' own files, at the URLs their Py
 (piddnad/DDColor `MODEL_ZOO.md`, served from the authors' Hugging Face repo piddnad/DDColor-models). As in
 torch.hub, the hex digits in a Zhang file name (`colorization_release_v2-9b330a0b.pth`) are the start of the file's
 SHA-256, and that is what a download is checked against; DDColor's names carry no hash, so their entries hold the
-whole SHA-256 (`sha256`) and their own server (`url_base`).
+whole SHA-256 (`sha256`) and their own server (`url_base`). Entries with `colorizer=False` are networks the
+evaluation needs (torchvision's InceptionV3 for the papers' FID): downloaded and checked alike, never a `--weights`.
 
 `resolve_weights(name_or_path)` is what `--weights` takes: a known name downloads once into the cache
 (`$COLORJAX_CACHE`, else the platform's cache folder, e.g. `~/.cache/colorjax`) and returns the cached file; any
@@ -62,6 +63,7 @@ except ImportError:  # Windows: msvcrt locks instead
 
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 DDCOLOR_BASE_URL = "https://huggingface.co/piddnad/DDColor-models/resolve/main/"
+TORCHVISION_BASE_URL = "https://download.pytorch.org/models/"
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30  # seconds without a byte before a connection counts as broken
 PARTIAL_SUFFIX = ".partial"
@@ -87,6 +89,7 @@ class KnownWeights:
     # Where they do not: the float32 weights and buffers of the model it fits, for `weights list` ("~129 MB");
     # never checked against a download.
     approx_size: int | None = None
+    colorizer: bool = True  # False: a network the evaluation uses (FID features), not a model `--weights` colours with
 
     @property
     def size_text(self) -> str:
@@ -170,13 +173,25 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             url_base=DDCOLOR_BASE_URL,
             approx_size=220_026_560,
         ),
+        KnownWeights(
+            name="inception_v3",
+            model="inception_v3",
+            file_name="inception_v3_google-1a9a5a14.pth",
+            description="torchvision's ImageNet InceptionV3, the FID network of CT2 and DDColor (evaluate --fid)",
+            # The whole SHA-256 as two public files give it (a Yocto pytorch-benchmark recipe and genforce's
+            # metrics/inception.py); it extends the name's 1a9a5a14, but no download here has checked it.
+            sha256="1a9a5a14f40645a370184bd54f4e8e631351e71399112b43ad0294a79da290c8",
+            url_base=TORCHVISION_BASE_URL,
+            colorizer=False,
+            approx_size=108_645_056,  # 27,161,264 parameters (torchvision's count, the auxiliary head included)
+        ),
     )
 }
 
 
 def published_models() -> list[str]:
     """The models that have published weights (the choices of `--model`)."""
-    return sorted({weights.model for weights in KNOWN_WEIGHTS.values()})
+    return sorted({weights.model for weights in KNOWN_WEIGHTS.values() if weights.colorizer})
 
 
 def cache_dir() -> Path:
@@ -325,7 +340,8 @@ def _fetch(weights: KnownWeights, partial: Path, target: Path, progress: bool) -
     returns the whole file's SHA-256 hex digest. What arrives stays in `partial` whatever happens, so the next call
     resumes from there; one-line WeightsError when the transfer fails."""
     url = weights.url
-    by_hand = f"put the file by hand at {target} (or pass its path to --weights)"
+    option = "--weights" if weights.colorizer else "--inception"
+    by_hand = f"put the file by hand at {target} (or pass its path to {option})"
     kept = partial.stat().st_size if partial.is_file() else 0
     if weights.size is not None and kept > weights.size:
         kept = _start_over(partial)
@@ -471,6 +487,11 @@ def identify(path: Path) -> KnownWeights | None:
     return None
 
 
+def _refuse_non_colorizer(entry: KnownWeights | None) -> None:
+    if entry is not None and not entry.colorizer:
+        raise WeightsError(f"{entry.name} ({entry.file_name}) is an evaluation network, not a colorizer.")
+
+
 def published_model(name_or_path: str | Path, model: str | None = None) -> tuple[Path, str]:
     """(file, model name) for `--weights NAME|PATH [--model M]`: a known name brings its model (a different
     `model` is an error); a path takes `model`, else the model of a known file name; one-line WeightsError
@@ -479,10 +500,12 @@ def published_model(name_or_path: str | Path, model: str | None = None) -> tuple
     if model is not None and model not in models:
         raise WeightsError(f"No published weights for model {model!r}; choose one of: {', '.join(models)}.")
     entry = KNOWN_WEIGHTS.get(str(name_or_path))
+    _refuse_non_colorizer(entry)
     if entry is not None and model is not None and entry.model != model:  # before any download
         raise WeightsError(f"{entry.name} holds {entry.model} weights, not {model}; drop --model.")
     path = resolve_weights(name_or_path)
     entry = entry or identify(path)
+    _refuse_non_colorizer(entry)
     if entry is not None and model is not None and entry.model != model:
         raise WeightsError(
             f"{path.name} holds {entry.model} weights, not {model}; drop --model or pass --model {entry.model}."
