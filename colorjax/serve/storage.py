@@ -4,21 +4,26 @@ Uploads are decoded by content, never trusted by name or extension: Pillow reads
 whose header claims more than `max_pixels` (a decompression bomb) is refused before any pixel is decoded. The
 decoded pixels (EXIF orientation applied) are what gets stored, re-encoded as PNG: nothing of the uploaded file
 itself (its metadata, its name) ever reaches the disk. Each colorization is a folder `images/<id>/` under the
-data dir, named by a random id that is checked against `IMAGE_ID` before any path is built from it.
+data dir, named by a random id that is checked against `IMAGE_ID` before any path is built from it. Files are
+fsync'ed before the caller commits their row; replacing an item's files and deleting the item exclude each other,
+so a re-colour that loses the race to a delete writes nothing; and `sweep` removes at start what a crash left.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import os
 import re
 import secrets
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from colorjax import ColorjaxError, color, files
+from colorjax import ColorjaxError, files
 from colorjax.data import decode
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
@@ -32,6 +37,8 @@ FILE_NAMES = {
     "thumb": "thumb.jpg",
 }
 THUMBNAIL_SIDE = 320
+
+log = logging.getLogger(__name__)
 
 
 class UploadError(ColorjaxError, ValueError):
@@ -66,8 +73,9 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
                 f"{max_pixels / 1e6:.1f} megapixels (--max-pixels).",
             )
         try:
-            # The one decoder of colorjax.data, on the image whose header was just read (not a second open).
-            return color.rgb_to_uint8(decode.decode_image(image))
+            # The one decoder of colorjax.data, on the image whose header was just read (not a second open), to
+            # uint8 directly: a float copy of a 25-megapixel upload would be 300 MB.
+            return decode.decode_image_uint8(image)
         except decode.ImageError as e:
             raise UploadError(400, "The image could not be decoded (truncated or corrupt file).") from e
 
@@ -109,6 +117,7 @@ class ImageStore:
     def __init__(self, data_dir: str | Path):
         self.root = Path(data_dir).resolve() / "images"
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # `replace` and `delete` of an item, one at a time.
 
     @staticmethod
     def new_id() -> str:
@@ -120,24 +129,69 @@ class ImageStore:
         return self.root / image_id / FILE_NAMES[kind]
 
     def write(self, image_id: str, contents: dict[str, bytes]) -> None:
-        """Writes (or replaces) files of one colorization, {kind: bytes}; each appears whole or not at all, and a
-        new colorization's folder appears with all of its files or not at all (it is built under a temporary name).
-        A failed write leaves no temporary file."""
-        targets = {kind: self.path(image_id, kind) for kind in contents}
+        """Writes a new colorization's files, {kind: bytes}: its folder appears with all of them or not at all (it
+        is built under a temporary name), each fsync'ed, so the row the caller commits next never names files a
+        power cut could lose. A failed write leaves no temporary file."""
         folder = self.path(image_id, "input").parent
-        if folder.exists():
-            for kind, data in contents.items():
-                files.atomic_write(targets[kind], data)
-            return
         with files.atomic_path(folder) as staging:
             staging.mkdir()
             for kind, data in contents.items():
-                files.atomic_write(staging / targets[kind].name, data)
+                files.atomic_write(staging / FILE_NAMES[kind], data, durable=True)
+            _fsync_folder(staging)
+        _fsync_folder(self.root)
+
+    def replace(self, image_id: str, contents: dict[str, bytes]) -> bool:
+        """Replaces files of an existing colorization (a re-colour), each whole or not at all; False, writing
+        nothing, when the item was deleted meanwhile (its folder is not brought back)."""
+        folder = self.path(image_id, "input").parent
+        with self._lock:
+            if not folder.is_dir():
+                return False
+            for kind, data in contents.items():
+                files.atomic_write(self.path(image_id, kind), data, durable=True)
+            _fsync_folder(folder)
+        return True
 
     def delete(self, image_id: str) -> None:
         folder = self.path(image_id, "input").parent
-        shutil.rmtree(folder, ignore_errors=True)
+        with self._lock:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def ids(self) -> list[str]:
         """The ids of the stored colorizations (a folder still being written has a temporary name: not listed)."""
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and IMAGE_ID.match(p.name))
+
+    def sweep(self, known_ids: set[str]) -> int:
+        """Removes what a crash left (call it before serving): temporary files and folders, files that are no
+        colorization's, and folders without a row in `known_ids`. Returns how many entries went."""
+        swept = 0
+        for entry in list(self.root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink() and entry.name in known_ids:
+                for inner in list(entry.iterdir()):
+                    if inner.name not in FILE_NAMES.values():
+                        _remove(inner)
+                        swept += 1
+            else:
+                _remove(entry)
+                swept += 1
+        if swept:
+            log.warning(
+                "Removed %d entries a crash left in %s (half-written files, folders without a row).", swept, self.root
+            )
+        return swept
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Makes the names in `folder` (a file renamed in, a folder created) survive a power cut."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

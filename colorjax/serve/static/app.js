@@ -242,6 +242,13 @@ function setupHints(compare, after) {
   });
 }
 
+// Forms that ask first (delete): the question is the form's data-confirm (no inline handler: the CSP allows none).
+function setupConfirms() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => { if (!confirm(form.dataset.confirm)) e.preventDefault(); });
+  }
+}
+
 function localTimes() {
   for (const time of document.querySelectorAll("time[data-ts]")) {
     time.textContent = new Date(parseFloat(time.dataset.ts) * 1000).toLocaleString();
@@ -250,4 +257,5 @@ function localTimes() {
 
 setupUpload();
 setupCompare();
+setupConfirms();
 localTimes();
