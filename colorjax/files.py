@@ -141,15 +141,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     staged.commit()
 
 
-def encode_image(rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
-    """A uint8 (H, W, 3) image (or (H, W) grey) as PNG or JPEG bytes (`format`: png | jpg)."""
+def encode_image(
+    rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, png_level: int = 6
+) -> bytes:
+    """A uint8 (H, W, 3) image (or (H, W) grey) as PNG or JPEG bytes (`format`: png | jpg); `png_level` is zlib's
+    (Pillow's default 6; 1 is 4x faster on a 20-megapixel photo for about 7% more bytes)."""
     import numpy as np
     from PIL import Image
 
     if format not in IMAGE_FORMATS:
         raise OutputError(f"Unknown image format {format!r}; choose one of: {', '.join(IMAGE_FORMATS)}.")
     buffer = io.BytesIO()
-    options = {"quality": quality} if format == "jpg" else {}
+    options = {"quality": quality} if format == "jpg" else {"compress_level": png_level}
     Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=IMAGE_FORMATS[format], **options)
     return buffer.getvalue()
 

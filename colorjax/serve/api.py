@@ -23,7 +23,15 @@ from colorjax import serve
 from colorjax.hints import HintError, check_inside, parse_hints
 from colorjax.serve.db import ImageRecord
 from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, AppState, ColorService, State, small_form
-from colorjax.serve.storage import decode_upload, display_name, download_name, encode, is_color, thumbnail
+from colorjax.serve.storage import (
+    colour_files,
+    decode_upload,
+    display_name,
+    download_name,
+    encode,
+    gray_files,
+    is_color,
+)
 
 _FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
 HINTS_EXAMPLE = '[{"x": 120, "y": 40, "color": "#3a7bd5"}]'
@@ -148,16 +156,9 @@ def _colorize_new(
         created=time.time(),
         hints=hints or None,
     )
-    png = encode(colorized)
-    state.store.write(
-        record.id,
-        {
-            "input": encode(rgb),
-            "gray": encode(gray),
-            "color": png,
-            "thumb": thumbnail(colorized),
-        },
-    )
+    colour = colour_files(colorized)
+    state.store.write(record.id, {"input": encode(rgb), **gray_files(gray), **colour})
+    png = colour["color"]
     try:
         state.database.add_image(record)
     except Exception:
@@ -211,9 +212,10 @@ def _recolor(state: AppState, record: ImageRecord, temperature: float | None, hi
         return None
     _check_hints_inside(hints, rgb)
     colorized, _ = state.service.predict(rgb, temperature, hints)
-    png = encode(colorized)
-    if not state.store.replace(record.id, {"color": png, "thumb": thumbnail(colorized)}):
+    colour = colour_files(colorized)
+    if not state.store.replace(record.id, colour):
         return None
+    png = colour["color"]
     kept = True
     if temperature is not None:
         kept = state.database.set_temperature(record.id, temperature)
@@ -263,9 +265,11 @@ def api_delete(request: Request, image_id: str, state: State) -> dict[str, str]:
 
 
 def image_response(state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False):
-    """One stored file of `record` ("input", "gray", "color", "thumb") as PNG or JPEG, re-encoded if stored in the
+    """One stored file of `record` (a kind of `storage.FILE_NAMES`) as PNG or JPEG, re-encoded if stored in the
     other format; `download` names it as an attachment."""
     path = state.store.path(record.id, kind)
+    if not path.is_file() and kind in ("preview", "gray_preview"):  # An item stored before previews existed.
+        path = state.store.path(record.id, "color" if kind == "preview" else "gray")
     if not path.is_file():
         raise ApiError(404, "No such image.")
     suffix = "jpg" if image_format == "JPEG" else "png"

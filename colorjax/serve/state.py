@@ -102,11 +102,12 @@ class ColorService:
     def predict(
         self, rgb: np.ndarray, temperature: float | None = None, hints: list[dict] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(colorization, gray version), both uint8 of the photo's size; call it inside a job (`run`). `hints` are
-        colour points already checked by `api._hint_points` and `api._check_hints_inside`."""
+        """(colorization (H, W, 3), gray version (H, W): one channel), uint8 of the photo's size; call it inside a
+        job (`run`). `hints` are colour points already checked by `api._hint_points` and `api._check_hints_inside`.
+        The gray comes from the lightness the model's pipeline computed, not from a second Lab conversion."""
         # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
         prediction = self._colorizer_at(temperature).predict(rgb, hints=hints or None)
-        return prediction.rgb, prediction.gray()
+        return prediction.rgb, prediction.gray()[..., 0]
 
     @contextlib.asynccontextmanager
     async def queued(self, user_id: int) -> AsyncIterator[None]:

@@ -359,7 +359,8 @@ def test_crash_leftovers_are_swept_at_start(run_colorizer, tmp_path, photo):
     (images / "BBBBBBBBBBBBBBBB" / "input.png").write_bytes(b"photo")
     restarted = create_app(run_colorizer, data_dir, single_user=True)
     assert sorted(p.name for p in images.iterdir()) == [image_id]
-    assert sorted(p.name for p in (images / image_id).iterdir()) == kept == sorted(storage.FILE_NAMES.values())
+    assert sorted(p.name for p in (images / image_id).iterdir()) == kept
+    assert set(kept) <= set(storage.FILE_NAMES.values()) and "color.png" in kept
     assert [item["id"] for item in TestClient(restarted).get("/api/history").json()["images"]] == [image_id]
 
 
@@ -373,7 +374,7 @@ def test_files_are_fsynced_before_their_row_is_committed(run_colorizer, tmp_path
     )
     assert upload(TestClient(app), photo).status_code == 200
     # The four files, their folder and the images folder, before the row.
-    assert at_commit and at_commit[0] >= len(storage.FILE_NAMES) + 2
+    assert at_commit and at_commit[0] >= 4 + 2
 
 
 # 8. What anonymous visitors learn, and who can read the files ----------------------------------------------------
@@ -400,3 +401,27 @@ def test_anonymous_visitors_learn_only_the_model_name_and_the_data_is_private(
     assert mine["images"] == 2 and mine["description"] == run_colorizer.description
     assert run_colorizer.description in alice.get("/").text
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700  # The database and the photos: their owner's only.
+
+
+# 9. Speed and storage --------------------------------------------------------------------------------------------
+
+
+def test_a_large_photo_is_stored_fast_and_shown_as_previews_first(run_colorizer, tmp_path, monkeypatch):
+    monkeypatch.setattr(storage, "PREVIEW_SIDE", 64)  # "Larger than a screen", for a photo a test can afford.
+    app = create_app(run_colorizer, tmp_path / "data", single_user=True)
+    client = TestClient(app)
+    image_id = upload(client, png_bytes(make_photo(np.random.default_rng(2), 80, 100))).headers["x-image-id"]
+    small_id = upload(client, png_bytes(make_photo(np.random.default_rng(3), 40, 50))).headers["x-image-id"]
+    folder = tmp_path / "data" / "images" / image_id
+    with Image.open(folder / "preview.jpg") as preview, Image.open(folder / "gray_preview.jpg") as gray_preview:
+        assert preview.size == gray_preview.size == (64, 51)
+    with Image.open(folder / "gray.png") as gray, Image.open(folder / "color.png") as colour:
+        assert gray.mode == "L" and colour.size == (100, 80)  # The gray is one channel; the colours full size.
+    for name in ("input.png", "gray.png", "color.png"):  # zlib's fastest level (FLEVEL 0 in the stream header).
+        png = (folder / name).read_bytes()
+        assert png[png.index(b"IDAT") + 4 : png.index(b"IDAT") + 6] == b"\x78\x01", name
+    page = client.get(f"/images/{image_id}").text
+    assert f'src="/images/{image_id}/preview.jpg"' in page and f'src="/images/{image_id}/gray_preview.jpg"' in page
+    assert client.get(f"/images/{image_id}/preview.jpg").headers["content-type"] == "image/jpeg"
+    assert f'src="/images/{small_id}/color.png"' in client.get(f"/images/{small_id}").text  # Shown whole.
+    assert not (tmp_path / "data" / "images" / small_id / "preview.jpg").exists()
