@@ -50,6 +50,10 @@ _COLORIZE_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": '{"error": "..."}: not an image, bad option, bad hints'},
     401: {"description": '{"error": "..."}: not logged in / bad token'},
     413: {"description": '{"error": "..."}: over --max-upload-mb or --max-pixels'},
+    429: {
+        "description": f'{{"error": "..."}}: the user already has {serve.MAX_QUEUED_PER_USER} photos waiting or '
+        "being coloured"
+    },
 }
 _COLORIZE_BODY = {
     "requestBody": {

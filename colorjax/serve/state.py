@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.formparsers import MultiPartException
 
+from colorjax import serve
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
@@ -65,7 +66,7 @@ class ColorService:
     (bounded by --max-upload-mb), at most `max_queued_per_user` per user (`queued`). No image work runs on the
     event loop, so every other request is answered while photos are coloured."""
 
-    def __init__(self, colorizer: Colorizer, concurrency: int, max_queued_per_user: int = 4):
+    def __init__(self, colorizer: Colorizer, concurrency: int, max_queued_per_user: int = serve.MAX_QUEUED_PER_USER):
         self.colorizer = colorizer
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.max_queued_per_user = max_queued_per_user
