@@ -249,12 +249,13 @@ def api_history(request: Request, state: State) -> dict[str, list[dict[str, Any]
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
 )
-def api_image(request: Request, image_id: str, state: State, format: str = "png") -> Response:
+async def api_image(request: Request, image_id: str, state: State, format: str = "png") -> Response:
     """One colorization of the user's history, as PNG (or `?format=jpeg`)."""
     user = state.api_user(request)
     if format not in ("png", "jpeg", "jpg"):
         raise ApiError(400, "format is png or jpeg.")
-    return image_response(state, state.owned_image(image_id, user), "color", "PNG" if format == "png" else "JPEG")
+    record = state.owned_image(image_id, user)
+    return await image_response(state, record, "color", "PNG" if format == "png" else "JPEG")
 
 
 @router.delete("/api/images/{image_id}")
@@ -268,9 +269,12 @@ def api_delete(request: Request, image_id: str, state: State) -> dict[str, str]:
 # Shared with the pages ------------------------------------------------------------------------------------------
 
 
-def image_response(state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False):
-    """One stored file of `record` (a kind of `storage.FILE_NAMES`) as PNG or JPEG, re-encoded if stored in the
-    other format; `download` names it as an attachment."""
+async def image_response(
+    state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False
+) -> Response:
+    """One stored file of `record` (a kind of `storage.FILE_NAMES`) as PNG or JPEG; `download` names it as an
+    attachment. A file stored in the other format is re-encoded as a job of the model's pool (`ColorService.run`):
+    a full-size photo in memory, so no more of them at once than the photos being coloured."""
     path = state.store.path(record.id, kind)
     if not path.is_file() and kind in ("preview", "gray_preview"):  # An item stored before previews existed.
         path = state.store.path(record.id, "color" if kind == "preview" else "gray")
@@ -283,11 +287,21 @@ def image_response(state: AppState, record: ImageRecord, kind: str, image_format
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     if path.suffix == f".{suffix}":
         return FileResponse(path, headers=headers, media_type=f"image/{_mime(suffix)}")
+    data = await state.service.run(_reencode, path, image_format)
+    if data is None:
+        raise ApiError(404, "No such image.")
+    return Response(data, media_type=f"image/{_mime(suffix)}", headers=headers)
+
+
+def _reencode(path, image_format: str) -> bytes | None:
+    """The image at `path` in `image_format`; None when it was deleted meanwhile."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        data = encode(np.asarray(image.convert("RGB")), image_format, quality=95)
-    return Response(data, media_type=f"image/{_mime(suffix)}", headers=headers)
+    try:
+        with Image.open(path) as image:
+            return encode(np.asarray(image.convert("RGB")), image_format, quality=95)
+    except FileNotFoundError:
+        return None
 
 
 def delete_image(state: AppState, record: ImageRecord) -> None:

@@ -57,14 +57,14 @@ def image_page(request: Request, image_id: str, state: State):
 
 
 @router.get("/images/{image_id}/{kind}.{suffix}")
-def image_file(request: Request, image_id: str, kind: str, suffix: str, state: State, download: bool = False):
+async def image_file(request: Request, image_id: str, kind: str, suffix: str, state: State, download: bool = False):
     user = state.page_user(request)
     if user is None:
         raise ApiError(404, "No such image.")
     record = state.owned_image(image_id, user)
     if kind not in FILE_NAMES or suffix not in ("png", "jpg"):
         raise ApiError(404, "No such image.")
-    return image_response(state, record, kind, "JPEG" if suffix == "jpg" else "PNG", download)
+    return await image_response(state, record, kind, "JPEG" if suffix == "jpg" else "PNG", download)
 
 
 @router.post("/images/{image_id}/delete")

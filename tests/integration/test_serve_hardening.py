@@ -265,6 +265,25 @@ def test_photos_wait_their_turn_undecoded_and_a_user_queues_only_a_few(run_color
     assert answers["first"].status_code == answers["second"].status_code == 200 and len(decoded) == 2
 
 
+def test_a_jpeg_download_is_encoded_in_the_models_bounded_pool(run_colorizer, tmp_path, photo, monkeypatch):
+    from colorjax import files
+
+    app = create_app(run_colorizer, tmp_path / "data", single_user=True)
+    client = TestClient(app)
+    image_id = upload(client, photo).headers["x-image-id"]
+    workers_busy, real_encode = [], files.encode_image
+    limiter = app.state.service.limiter
+    monkeypatch.setattr(
+        files,
+        "encode_image",
+        lambda *args, **kw: workers_busy.append(limiter.borrowed_tokens) or real_encode(*args, **kw),
+    )
+    for path in (f"/api/images/{image_id}?format=jpeg", f"/images/{image_id}/color.jpg?download=1"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg", path
+    assert workers_busy == [1, 1]  # A full-size photo in memory: a job like any other, counted in --concurrency.
+
+
 # 5. No image work on the event loop ------------------------------------------------------------------------------
 
 
