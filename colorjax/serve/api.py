@@ -24,13 +24,16 @@ from colorjax.hints import HintError, check_inside, parse_hints
 from colorjax.serve.db import ImageRecord
 from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, AppState, ColorService, State, small_form
 from colorjax.serve.storage import (
+    STAND_INS,
     colour_files,
     decode_upload,
     display_name,
     download_name,
     encode,
     gray_files,
+    input_files,
     is_color,
+    is_gray,
 )
 
 _FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
@@ -161,7 +164,8 @@ def _colorize_new(
         hints=hints or None,
     )
     colour = colour_files(colorized)
-    state.store.write(record.id, {"input": encode(rgb), **gray_files(gray), **colour})
+    gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
+    state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(gray, not gray_upload), **colour})
     png = colour["color"]
     try:
         state.database.add_image(record)
@@ -276,8 +280,9 @@ async def image_response(
     attachment. A file stored in the other format is re-encoded as a job of the model's pool (`ColorService.run`):
     a full-size photo in memory, so no more of them at once than the photos being coloured."""
     path = state.store.path(record.id, kind)
-    if not path.is_file() and kind in ("preview", "gray_preview"):  # An item stored before previews existed.
-        path = state.store.path(record.id, "color" if kind == "preview" else "gray")
+    while not path.is_file() and kind in STAND_INS:
+        kind = STAND_INS[kind]
+        path = state.store.path(record.id, kind)
     if not path.is_file():
         raise ApiError(404, "No such image.")
     suffix = "jpg" if image_format == "JPEG" else "png"

@@ -41,6 +41,8 @@ FILE_NAMES = {
 }
 THUMBNAIL_SIDE = 320
 PREVIEW_SIDE = 2048  # The longest side the result page loads first; full resolution for "actual size" and downloads.
+# A kind whose file is absent is served from its stand-in: an item stored before previews existed, a gray upload.
+STAND_INS = {"preview": "color", "gray_preview": "gray", "gray": "input"}
 PNG_LEVEL = 1  # zlib's fastest: a 20 MP colour PNG in 2.4 s instead of 10.7 s (level 6), for 7% more bytes.
 
 log = logging.getLogger(__name__)
@@ -138,9 +140,22 @@ def colour_files(colorized: np.ndarray) -> dict[str, bytes]:
     return contents
 
 
-def gray_files(gray: np.ndarray) -> dict[str, bytes]:
-    """The gray version's files: one channel (a third of the bytes), and the preview of a large photo."""
-    contents = {"gray": encode(gray)}
+def is_gray(rgb: np.ndarray) -> bool:
+    """Whether a photo's three channels are equal: its gray version is then the photo itself, level for level
+    (`color.gray_picture` of its lightness gives back each of the 256 levels), and both are stored once, as the
+    photo, in one channel."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def input_files(rgb: np.ndarray, gray: bool) -> dict[str, bytes]:
+    """The decoded upload's file: a `gray` photo (`is_gray`) in one channel (a third of the bytes of RGB)."""
+    return {"input": encode(rgb[..., 0] if gray else rgb)}
+
+
+def gray_files(gray: np.ndarray, full: bool = True) -> dict[str, bytes]:
+    """The gray version's files: one channel (a third of the bytes), unless `full` is False (a gray upload, which is
+    its own gray version: "gray" is served from "input"), and the preview of a large photo."""
+    contents = {"gray": encode(gray)} if full else {}
     small = shrunk(gray, PREVIEW_SIDE)
     if small is not gray:
         contents["gray_preview"] = encode(small, "JPEG", quality=90)

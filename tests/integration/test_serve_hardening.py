@@ -444,3 +444,14 @@ def test_a_large_photo_is_stored_fast_and_shown_as_previews_first(run_colorizer,
     assert client.get(f"/images/{image_id}/preview.jpg").headers["content-type"] == "image/jpeg"
     assert f'src="/images/{small_id}/color.png"' in client.get(f"/images/{small_id}").text  # Shown whole.
     assert not (tmp_path / "data" / "images" / small_id / "preview.jpg").exists()
+
+    # A gray upload is its own gray version: stored once, in one channel, and served as the gray too.
+    gray_photo = np.asarray(Image.fromarray(make_photo(np.random.default_rng(4), 80, 100)).convert("L"))
+    gray_id = upload(client, png_bytes(np.repeat(gray_photo[..., None], 3, -1))).headers["x-image-id"]
+    folder = tmp_path / "data" / "images" / gray_id
+    assert not (folder / "gray.png").exists() and (folder / "gray_preview.jpg").is_file()
+    with Image.open(folder / "input.png") as stored:
+        assert stored.mode == "L" and np.array_equal(np.asarray(stored), gray_photo)
+    served = np.asarray(Image.open(io.BytesIO(client.get(f"/images/{gray_id}/gray.png").content)).convert("RGB"))
+    lab = color.rgb_to_lab(np.repeat(gray_photo[..., None], 3, -1) / np.float32(255.0))
+    assert np.array_equal(served, color.gray_picture(lab[..., :1]))  # The gray of its lightness, level for level.
