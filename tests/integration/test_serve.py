@@ -237,10 +237,10 @@ def test_a_failed_store_leaves_no_temporary_file_folder_or_row(colorizer, data_d
     app = create_app(colorizer, data_dir / "app", single_user=True)
     client = TestClient(app, raise_server_exceptions=False)
 
-    def broken_jpeg_encoder(rgb, format="png", quality=95):
+    def broken_jpeg_encoder(rgb, format="png", *options):
         if format == "jpg":
             raise OSError("encoder failed")
-        return real_encode(rgb, format, quality)
+        return real_encode(rgb, format, *options)
 
     real_encode = files.encode_image
     monkeypatch.setattr(files, "encode_image", broken_jpeg_encoder)
