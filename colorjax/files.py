@@ -18,8 +18,9 @@ created by `open` itself, never by `mkstemp`, whose 0600 would make outputs priv
 gives; a file that replaces an existing one keeps that file's permission bits, as writing into it would. The umask
 is never changed, not even for a moment (the app writes from several threads).
 
-A rename replaces a symlink at `path` itself, never the file it points to. Nothing is fsync'ed: a process killed at
-any point leaves the old file or the new one, but after a power cut the file system decides.
+A rename replaces a symlink at `path` itself, never the file it points to. Nothing is fsync'ed unless asked
+(`atomic_write(..., durable=True)`): a process killed at any point leaves the old file or the new one, but after a
+power cut the file system decides.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ def is_remote(path: str | os.PathLike) -> bool:
     return "://" in str(path)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Writes `data` (str: as UTF-8) to `path` whole or not at all (module docstring); creates the folder."""
+def atomic_write(path: str | os.PathLike, data: bytes | str, durable: bool = False) -> Path:
+    """Writes `data` (str: as UTF-8) to `path` whole or not at all (module docstring); creates the folder.
+    `durable`: the data is fsync'ed before the rename (for a caller that commits a record naming the file next,
+    the app; the caller fsyncs the folder once its renames are done)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     if is_remote(path):
@@ -68,6 +71,9 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
         return remote
     with atomic_path(path) as temporary, open(temporary, "xb") as file:  # "x": the name is ours alone
         file.write(data)
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
     return Path(path)
 
 
@@ -135,15 +141,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     staged.commit()
 
 
-def encode_image(rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
-    """A uint8 (H, W, 3) image (or (H, W) grey) as PNG or JPEG bytes (`format`: png | jpg)."""
+def encode_image(
+    rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, png_level: int = 6
+) -> bytes:
+    """A uint8 (H, W, 3) image (or (H, W) grey) as PNG or JPEG bytes (`format`: png | jpg); `png_level` is zlib's
+    (Pillow's default 6; 1 is 4x faster on a 20-megapixel photo for about 7% more bytes)."""
     import numpy as np
     from PIL import Image
 
     if format not in IMAGE_FORMATS:
         raise OutputError(f"Unknown image format {format!r}; choose one of: {', '.join(IMAGE_FORMATS)}.")
     buffer = io.BytesIO()
-    options = {"quality": quality} if format == "jpg" else {}
+    options = {"quality": quality} if format == "jpg" else {"compress_level": png_level}
     Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=IMAGE_FORMATS[format], **options)
     return buffer.getvalue()
 

@@ -35,10 +35,13 @@ CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 @contextlib.contextmanager
 def running_server(app) -> Iterator[str]:
-    """Serves `app` with uvicorn on 127.0.0.1 on a free port in a background thread; yields its base URL."""
+    """Serves `app` with uvicorn on 127.0.0.1 on a free port in a background thread, with the command's settings
+    (`serve.app.server_config`: no proxy headers believed); yields its base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    from colorjax.serve.app import server_config
+
+    server = uvicorn.Server(server_config(app, "127.0.0.1", 0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -206,7 +209,8 @@ def bench_serve(quick: bool) -> list[dict]:
         for shape in {photo.shape for photo in photos}:  # Compile for each photo size before timing.
             colorizer.colorize(next(p for p in photos if p.shape == shape))
         with tempfile.TemporaryDirectory() as data_dir:
-            app = create_app(colorizer, data_dir, model_concurrency=concurrency)
+            # Each user's requests all at once: the per-user queue must hold them (429 beyond it).
+            app = create_app(colorizer, data_dir, model_concurrency=concurrency, max_queued_per_user=per_user)
             with running_server(app) as base_url:
                 row = load_test(base_url, photos, users=users, requests_per_user=per_user)
         rows.append({"contender": label, "concurrency": concurrency, "photos": what, **row})

@@ -57,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
         "rest wait their turn)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="comma-separated host names the app also answers to, besides 127.0.0.1, localhost, ::1 and --host "
+        "(a request naming another host is refused: DNS rebinding); e.g. the name a TLS proxy forwards",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="comma-separated addresses of proxies whose X-Forwarded-For/-Proto headers are believed (default: "
+        "none; behind an SSH tunnel leave it unset)",
+    )
+    parser.add_argument(
         "--https-cookies",
         action="store_true",
         help="mark session cookies Secure (when a TLS proxy sits in front of the app)",
@@ -80,12 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn
 
-        from colorjax.serve.app import create_app
+        from colorjax.serve import security
+        from colorjax.serve.app import create_app, server_config
     except ImportError as e:
         cli.print_error(f"the app needs the 'serve' extra ({e.name} is missing): pip install 'colorjax[serve]'")
         return 1
     from colorjax.inference.colorizer import open_colorizer
 
+    hosts = security.allowed_hosts(args.host, [n for names in args.allowed_hosts for n in names.split(",")])
     try:
         colorizer = open_colorizer(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
         app = create_app(
@@ -96,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             max_pixels=args.max_pixels,
             model_concurrency=args.concurrency,
             https_only_cookies=args.https_cookies,
+            allowed_hosts=hosts,
         )
     except ColorjaxError as e:
         cli.print_error(e)
@@ -108,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             "passwords and cookies cross the network in the clear (SSH port-forwarding avoids this).",
             flush=True,
         )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    print(f"answering requests for the hosts {', '.join(hosts)} (--allowed-hosts adds names)", flush=True)
+    uvicorn.Server(server_config(app, args.host, args.port, args.forwarded_allow_ips, log_level="info")).run()
     return 0
 
 

@@ -8,4 +8,5 @@ FastAPI on uvicorn, SQLite and image files under `--data-dir`. Needs the optiona
 MAX_UPLOAD_MB = 20.0
 MAX_PIXELS = 25_000_000  # A 24-megapixel camera photo fits; the header is checked before decoding.
 MODEL_CONCURRENCY = 1  # Photos the model colours at once; the others queue.
+MAX_QUEUED_PER_USER = 4  # A user's photos waiting or being coloured at once; one more is refused (429).
 MAX_HINTS = 100  # Colour points per photo (SIGGRAPH17): bounds a request and the page that lists them.

@@ -1,4 +1,4 @@
-"""The accounts' pages: sign up, log in (throttled per username and address), log out, and the account page that
+"""The accounts' pages: sign up, log in (growing delays per username and per address, `auth`), log out, and the account page that
 creates or revokes the API token. Every form is CSRF-checked; in --single-user mode sign-up and log-in only
 redirect home. Passwords, sessions and tokens are `auth`'s."""
 
@@ -74,23 +74,24 @@ async def login(request: Request, state: State):
     if state.settings.single_user:
         return RedirectResponse("/", status_code=303)
     form, username, password = await _credentials(request, state)
+    # The connection's address: uvicorn rewrites it from X-Forwarded-For only for --forwarded-allow-ips.
     ip = request.client.host if request.client else "?"
-    failures = state.database.recent_login_failures(username, ip, auth.FAILURE_WINDOW_S)
-    wait = auth.throttle_wait_s(failures, time.time())
+    wait = auth.throttle_wait_s(*state.database.recent_login_failures(username, ip, auth.FAILURE_WINDOW_S), time.time())
     if wait > 0:
-        minutes = max(1, round(wait / 60))
+        seconds = max(1, round(wait))
         return state.render(
             request,
             "login.html",
             status=429,
-            error=f"Too many failed log-ins for this account from your address; try again in about "
-            f"{minutes} minute{'s' if minutes > 1 else ''}.",
+            error=f"Too many failed log-ins for this account or from your address; try again in {seconds} "
+            f"second{'s' if seconds > 1 else ''}.",
             username=username,
+            headers={"Retry-After": str(seconds)},
         )
     found = state.database.user_by_name(username)
     ok = await anyio.to_thread.run_sync(auth.check_login, password, None if found is None else found[1])
     if not ok:
-        state.database.record_login_failure(username, ip)
+        state.database.record_login_failure(username, ip, auth.FAILURE_WINDOW_S)
         return state.render(
             request,
             "login.html",
@@ -98,7 +99,7 @@ async def login(request: Request, state: State):
             error="Wrong username or password.",
             username=username,
         )
-    state.database.clear_login_failures(username, ip)
+    state.database.clear_login_failures(username)
     _start_session(request, state, found[0])
     return RedirectResponse("/", status_code=303)
 

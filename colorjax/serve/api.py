@@ -8,13 +8,11 @@ is decoded. `image_response` and `delete_image` also serve the pages' image file
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
@@ -25,7 +23,18 @@ from colorjax import serve
 from colorjax.hints import HintError, check_inside, parse_hints
 from colorjax.serve.db import ImageRecord
 from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, AppState, ColorService, State, small_form
-from colorjax.serve.storage import decode_upload, display_name, download_name, encode, is_color, thumbnail
+from colorjax.serve.storage import (
+    STAND_INS,
+    colour_files,
+    decode_upload,
+    display_name,
+    download_name,
+    encode,
+    gray_files,
+    input_files,
+    is_color,
+    is_gray,
+)
 
 _FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
 HINTS_EXAMPLE = '[{"x": 120, "y": 40, "color": "#3a7bd5"}]'
@@ -44,6 +53,10 @@ _COLORIZE_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": '{"error": "..."}: not an image, bad option, bad hints'},
     401: {"description": '{"error": "..."}: not logged in / bad token'},
     413: {"description": '{"error": "..."}: over --max-upload-mb or --max-pixels'},
+    429: {
+        "description": f'{{"error": "..."}}: the user already has {serve.MAX_QUEUED_PER_USER} photos waiting or '
+        "being coloured"
+    },
 }
 _COLORIZE_BODY = {
     "requestBody": {
@@ -98,35 +111,50 @@ router = APIRouter(tags=["api"])
 
 
 @router.get("/healthz")
-def healthz(state: State) -> dict[str, Any]:
-    """Liveness: the model is loaded and the database answers."""
-    colorizer = state.service.colorizer
-    return {
-        "ok": True,
-        "model": type(colorizer.model).__name__,
-        "description": colorizer.description,
-        "images": state.database.image_count(),
-    }
+async def healthz(request: Request, state: State) -> dict[str, Any]:
+    """Liveness: the model is loaded and the app answers (never waiting for a worker: it runs on the event loop).
+    Anonymous visitors get `ok` and the model's name only; a user also gets the model's description (which names
+    the run's folder) and the count of their own images."""
+    user = state.page_user(request)
+    health: dict[str, Any] = {"ok": True, "model": type(state.service.colorizer.model).__name__}
+    if user is not None:
+        health.update(description=state.model_name(user), images=state.database.image_count(user.id))
+    return health
 
 
 @router.post("/api/colorize", response_class=Response, responses=_COLORIZE_RESPONSES, openapi_extra=_COLORIZE_BODY)
 async def api_colorize(request: Request, state: State) -> Response:
     """Colorizes one photo and adds it to the user's history. Any size up to the server's limits; the model
-    sees a resized copy and its colour is recombined with the photo's full-resolution lightness."""
+    sees a resized copy and its colour is recombined with the photo's full-resolution lightness. A user has at most
+    a few photos waiting at once (429 beyond)."""
     user, how = state.authenticate(request)
     if user is None:
         raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
-    upload, fields = await _read_upload(request, state.settings.max_upload_bytes)
-    state.check_csrf(request, how, fields.get("csrf_token"))
     service = state.service
-    temperature = _temperature(fields.get("temperature"), service)
-    hints = _hint_points(fields.get("hints"), service)
-    rgb = await anyio.to_thread.run_sync(decode_upload, upload[1], state.settings.max_pixels)
+    async with service.queued(user.id):
+        upload, fields = await _read_upload(request, state.settings.max_upload_bytes)
+        state.check_csrf(request, how, fields.get("csrf_token"))
+        temperature = _temperature(fields.get("temperature"), service)
+        hints = _hint_points(fields.get("hints"), service)
+        record, png = await service.run(_colorize_new, state, user.id, upload, temperature, hints)
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"X-Image-Id": record.id, "Location": f"/api/images/{record.id}"},
+    )
+
+
+def _colorize_new(
+    state: AppState, user_id: int, upload: tuple[str, bytes], temperature: float | None, hints: list[dict] | None
+) -> tuple[ImageRecord, bytes]:
+    """A new photo's job, in a worker (`ColorService.run`): decode, colour, encode, store its files, then its row."""
+    service = state.service
+    rgb = decode_upload(upload[1], state.settings.max_pixels)
     _check_hints_inside(hints, rgb)
-    colorized, gray = await service.colorize(rgb, temperature, hints)
+    colorized, gray = service.predict(rgb, temperature, hints)
     record = ImageRecord(
         id=state.store.new_id(),
-        user_id=user.id,
+        user_id=user_id,
         name=display_name(upload[0]),
         width=rgb.shape[1],
         height=rgb.shape[0],
@@ -135,31 +163,16 @@ async def api_colorize(request: Request, state: State) -> Response:
         created=time.time(),
         hints=hints or None,
     )
-    png = await anyio.to_thread.run_sync(functools.partial(_store_new, state, record, rgb, gray, colorized))
-    return Response(
-        png,
-        media_type="image/png",
-        headers={"X-Image-Id": record.id, "Location": f"/api/images/{record.id}"},
-    )
-
-
-def _store_new(state: AppState, record: ImageRecord, rgb: np.ndarray, gray: np.ndarray, colorized: np.ndarray) -> bytes:
-    png = encode(colorized)
-    state.store.write(
-        record.id,
-        {
-            "input": encode(rgb),
-            "gray": encode(gray),
-            "color": png,
-            "thumb": thumbnail(colorized),
-        },
-    )
+    colour = colour_files(colorized)
+    gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
+    state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(gray, not gray_upload), **colour})
+    png = colour["color"]
     try:
         state.database.add_image(record)
     except Exception:
         state.store.delete(record.id)
         raise
-    return png
+    return record, png
 
 
 @router.post(
@@ -172,7 +185,7 @@ async def api_recolor(request: Request, image_id: str, state: State) -> Response
     """Re-colours a history item in place from its stored photo: at another annealed-mean temperature (ECCV16,
     form field `temperature`) or with the user's colour points (SIGGRAPH17, form field `hints`, as for
     /api/colorize; `[]` goes back to the automatic colours). The item keeps its id; its colorization, thumbnail
-    and saved points are replaced."""
+    and saved points are replaced. An item deleted while it was being re-coloured answers 404 and stays deleted."""
     form = await small_form(request)
     user = state.api_user(request, form.get("csrf_token"))
     record = state.owned_image(image_id, user)
@@ -188,19 +201,35 @@ async def api_recolor(request: Request, image_id: str, state: State) -> Response
     if temperature is None and hints is None:
         field = "temperature" if service.has_temperature else "hints"
         raise ApiError(400, f"Send the form field {field!r}.")
+    async with service.queued(user.id):
+        png = await service.run(_recolor, state, record, temperature, hints)
+    if png is None:
+        raise ApiError(404, "No such image.")
+    return Response(png, media_type="image/png")
+
+
+def _recolor(state: AppState, record: ImageRecord, temperature: float | None, hints: list[dict] | None) -> bytes | None:
+    """A re-colour's job, in a worker: the stored photo, coloured again, replacing the item's colorization and
+    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then)."""
     from PIL import Image
 
-    with Image.open(state.store.path(record.id, "input")) as image:
-        rgb = np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(state.store.path(record.id, "input")) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        return None
     _check_hints_inside(hints, rgb)
-    colorized, _ = await service.colorize(rgb, temperature, hints)
-    png = encode(colorized)
-    state.store.write(record.id, {"color": png, "thumb": thumbnail(colorized)})
+    colorized, _ = state.service.predict(rgb, temperature, hints)
+    colour = colour_files(colorized)
+    if not state.store.replace(record.id, colour):
+        return None
+    png = colour["color"]
+    kept = True
     if temperature is not None:
-        state.database.set_temperature(record.id, temperature)
+        kept = state.database.set_temperature(record.id, temperature)
     if hints is not None:
-        state.database.set_hints(record.id, hints or None)
-    return Response(png, media_type="image/png")
+        kept = state.database.set_hints(record.id, hints or None) and kept
+    return png if kept else None
 
 
 @router.get("/api/history")
@@ -224,12 +253,13 @@ def api_history(request: Request, state: State) -> dict[str, list[dict[str, Any]
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
 )
-def api_image(request: Request, image_id: str, state: State, format: str = "png") -> Response:
+async def api_image(request: Request, image_id: str, state: State, format: str = "png") -> Response:
     """One colorization of the user's history, as PNG (or `?format=jpeg`)."""
     user = state.api_user(request)
     if format not in ("png", "jpeg", "jpg"):
         raise ApiError(400, "format is png or jpeg.")
-    return image_response(state, state.owned_image(image_id, user), "color", "PNG" if format == "png" else "JPEG")
+    record = state.owned_image(image_id, user)
+    return await image_response(state, record, "color", "PNG" if format == "png" else "JPEG")
 
 
 @router.delete("/api/images/{image_id}")
@@ -243,10 +273,16 @@ def api_delete(request: Request, image_id: str, state: State) -> dict[str, str]:
 # Shared with the pages ------------------------------------------------------------------------------------------
 
 
-def image_response(state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False):
-    """One stored file of `record` ("input", "gray", "color", "thumb") as PNG or JPEG, re-encoded if stored in the
-    other format; `download` names it as an attachment."""
+async def image_response(
+    state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False
+) -> Response:
+    """One stored file of `record` (a kind of `storage.FILE_NAMES`) as PNG or JPEG; `download` names it as an
+    attachment. A file stored in the other format is re-encoded as a job of the model's pool (`ColorService.run`):
+    a full-size photo in memory, so no more of them at once than the photos being coloured."""
     path = state.store.path(record.id, kind)
+    while not path.is_file() and kind in STAND_INS:
+        kind = STAND_INS[kind]
+        path = state.store.path(record.id, kind)
     if not path.is_file():
         raise ApiError(404, "No such image.")
     suffix = "jpg" if image_format == "JPEG" else "png"
@@ -256,11 +292,21 @@ def image_response(state: AppState, record: ImageRecord, kind: str, image_format
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     if path.suffix == f".{suffix}":
         return FileResponse(path, headers=headers, media_type=f"image/{_mime(suffix)}")
+    data = await state.service.run(_reencode, path, image_format)
+    if data is None:
+        raise ApiError(404, "No such image.")
+    return Response(data, media_type=f"image/{_mime(suffix)}", headers=headers)
+
+
+def _reencode(path, image_format: str) -> bytes | None:
+    """The image at `path` in `image_format`; None when it was deleted meanwhile."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        data = encode(np.asarray(image.convert("RGB")), image_format, quality=95)
-    return Response(data, media_type=f"image/{_mime(suffix)}", headers=headers)
+    try:
+        with Image.open(path) as image:
+            return encode(np.asarray(image.convert("RGB")), image_format, quality=95)
+    except FileNotFoundError:
+        return None
 
 
 def delete_image(state: AppState, record: ImageRecord) -> None:

@@ -19,8 +19,9 @@ the API token from the account page (no CSRF token needed). With `single_user` t
 belongs to one local user, and scripts need neither cookie nor token. Another user's image id answers 404, exactly
 like an id that does not exist.
 
-The model runs in worker threads, at most `model_concurrency` photos at a time, so pages and the API stay
-responsive while it works.
+A photo's whole job (decode, model, encode, store) runs in a worker thread, at most `model_concurrency` at a time
+and a few queued per user, so memory is bounded and pages and the API stay responsive while it works. In front of
+every route, `security` refuses unknown Host names and adds the anti-framing and content-type headers.
 
 `create_app` assembles the app from routers by concern: `accounts` (sign-up, log-in, log-out, the API token),
 `pages` (the server-rendered pages and their image files) and `api` (the JSON API); what they share (settings,
@@ -31,7 +32,9 @@ kept on `app.state.colorjax` and reached through the dependency `state.State`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,7 +47,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from colorjax import files, serve
 from colorjax.inference.colorizer import Colorizer
-from colorjax.serve import accounts, api, auth, pages
+from colorjax.serve import accounts, api, auth, pages, security
 from colorjax.serve.db import Database, User
 from colorjax.serve.state import ApiError, AppState, ColorService, Settings
 from colorjax.serve.storage import ImageStore, UploadError
@@ -69,16 +72,21 @@ def create_app(
     max_pixels: int = serve.MAX_PIXELS,
     model_concurrency: int = serve.MODEL_CONCURRENCY,
     https_only_cookies: bool = False,
+    allowed_hosts: Iterable[str] | None = None,
+    max_queued_per_user: int = serve.MAX_QUEUED_PER_USER,
 ) -> FastAPI:
-    """The app for one loaded model, storing its database and images under `data_dir` (created if needed)."""
-    data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """The app for one loaded model, storing its database and images under `data_dir` (created if needed, readable
+    by its owner only). `allowed_hosts`: the Host names it answers (`security.allowed_hosts`; the command always
+    gives them), None for any (a test client). What a crash left half-written in the image store is swept here."""
+    data_dir = _private_folder(Path(data_dir).resolve())
     database = Database(data_dir / "colorjax.sqlite3")
+    store = ImageStore(data_dir)
+    store.sweep(database.image_ids())
     state = AppState(
-        settings=Settings(data_dir, single_user, max_upload_mb, max_pixels),
+        settings=Settings(data_dir, single_user, max_upload_mb, max_pixels, max_queued_per_user),
         database=database,
-        store=ImageStore(data_dir),
-        service=ColorService(colorizer, model_concurrency),
+        store=store,
+        service=ColorService(colorizer, model_concurrency, max_queued_per_user),
         local_user=_local_user(database) if single_user else None,
         templates=Jinja2Templates(directory=PACKAGE_DIR / "templates"),
     )
@@ -100,6 +108,7 @@ def create_app(
         same_site="lax",
         https_only=https_only_cookies,
     )
+    app.add_middleware(security.SecurityMiddleware, hosts=allowed_hosts)  # Outermost: before the session is read.
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.state.colorjax = state
     app.state.database, app.state.store, app.state.service = state.database, state.store, state.service
@@ -107,6 +116,23 @@ def create_app(
     for router in (accounts.router, pages.router, api.router):  # This order: the order routes are matched in.
         app.include_router(router)
     return app
+
+
+def server_config(app: FastAPI, host: str, port: int, forwarded_allow_ips: str | None = None, **options: Any):
+    """uvicorn's settings for the app. Proxy headers (X-Forwarded-For, X-Forwarded-Proto) are believed only from
+    the addresses in `forwarded_allow_ips` (--forwarded-allow-ips, e.g. a TLS proxy's), never by default: uvicorn
+    itself trusts them from 127.0.0.1, where behind the documented SSH tunnel every visitor comes from, so anyone
+    could give each log-in attempt a new address."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        **options,
+    )
 
 
 def _add_error_handlers(app: FastAPI, state: AppState) -> None:
@@ -138,6 +164,18 @@ def _local_user(database: Database) -> User:
         return found[0]
     # No password can match "!" (not a scrypt hash): the local user never logs in, --single-user only.
     return database.create_user(LOCAL_USERNAME, "!") or database.user_by_name(LOCAL_USERNAME)[0]
+
+
+def _private_folder(data_dir: Path) -> Path:
+    """The data dir, created 0700: the database and every photo are the users' own, not the machine's. A folder
+    that already holds the app's database (one made by an older colorjax), or nothing, is narrowed to 0700 too;
+    any other existing folder is left as it is."""
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, mode=0o700)
+        data_dir.chmod(0o700)  # mkdir's mode passes through the umask; this one must not.
+    elif (data_dir / "colorjax.sqlite3").exists() or not any(data_dir.iterdir()):
+        data_dir.chmod(0o700)
+    return data_dir
 
 
 def _secret_key(data_dir: Path) -> str:

@@ -8,8 +8,13 @@
   the cookie was copied.
 - API tokens: random, shown once, stored as SHA-256; sent as `Authorization: Bearer <token>`. A bearer request
   carries no ambient browser credentials, so it needs no CSRF token.
-- Throttling: after `MAX_FAILURES` failed log-ins for one (username, client IP) within `FAILURE_WINDOW_S`, further
-  attempts for that pair are refused until the oldest failure leaves the window, right password or not.
+- Throttling: growing delays, never a lock. Past `FREE_FAILURES_PER_USERNAME` failed log-ins for one username
+  (from any address) within `FAILURE_WINDOW_S`, or `FREE_FAILURES_PER_ADDRESS` from one address (for any
+  username: one password tried on many accounts), the next attempt must wait `FIRST_DELAY_S` after the last
+  failure, twice as long after each further failure, at most `MAX_DELAY_S`; an attempt made sooner is refused
+  unchecked and not counted. A guesser gets a few tries, then one every `MAX_DELAY_S`; the account's owner, behind
+  the same SSH tunnel (one address for everyone), waits at most `MAX_DELAY_S` and is never locked out. The client
+  address is the connection's own: proxy headers count only with `--forwarded-allow-ips`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import re
 import secrets
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-MAX_FAILURES = 5
+FREE_FAILURES_PER_USERNAME = 5
+FREE_FAILURES_PER_ADDRESS = 20  # Above the per-username count: one person's typos delay no one else on the tunnel.
+FIRST_DELAY_S = 5.0
+MAX_DELAY_S = 60.0
 FAILURE_WINDOW_S = 15 * 60.0
 SESSION_LIFETIME_S = 14 * 24 * 3600.0
 MIN_PASSWORD_LENGTH = 8
@@ -103,8 +111,22 @@ def same_secret(given: str | None, expected: str | None) -> bool:
     return bool(given) and bool(expected) and hmac.compare_digest(given, expected)
 
 
-def throttle_wait_s(failure_times: list[float], now: float) -> float:
-    """Seconds until (username, ip) may try again, given its failure times in the window (0: may try now)."""
-    if len(failure_times) < MAX_FAILURES:
+def failure_delay_s(failures: int, free: int) -> float:
+    """How long after its last failure a key (a username, an address) with `failures` recent failures waits."""
+    if failures < free:
         return 0.0
-    return max(0.0, failure_times[-MAX_FAILURES] + FAILURE_WINDOW_S - now)
+    return min(MAX_DELAY_S, FIRST_DELAY_S * 2.0 ** (failures - free))
+
+
+def throttle_wait_s(username_failures: list[float], address_failures: list[float], now: float) -> float:
+    """Seconds until the next log-in attempt for this username from this address may be checked (0: now), given
+    the failure times in the window for the username (any address) and for the address (any username)."""
+    waits = [
+        times[-1] + failure_delay_s(len(times), free) - now
+        for times, free in (
+            (username_failures, FREE_FAILURES_PER_USERNAME),
+            (address_failures, FREE_FAILURES_PER_ADDRESS),
+        )
+        if times
+    ]
+    return max([0.0, *waits])

@@ -177,22 +177,28 @@ class Database:
 
     # Failed log-ins ----------------------------------------------------------------------------------------------
 
-    def record_login_failure(self, username: str, ip: str) -> None:
-        self._execute(
-            "INSERT INTO login_failures (username, ip, at) VALUES (?, ?, ?)",
-            (username, ip, time.time()),
-        )
+    def record_login_failure(self, username: str, ip: str, window_s: float) -> None:
+        """Records a failed log-in, and forgets those older than `window_s` (no one asks about them again)."""
+        now = time.time()
+        with self._lock:
+            self._connection.execute("DELETE FROM login_failures WHERE at <= ?", (now - window_s,))
+            self._connection.execute(
+                "INSERT INTO login_failures (username, ip, at) VALUES (?, ?, ?)", (username, ip, now)
+            )
 
-    def recent_login_failures(self, username: str, ip: str, window_s: float) -> list[float]:
-        """Times of the failed log-ins for (username, ip) in the last `window_s` seconds, oldest first."""
-        rows = self._fetchall(
-            "SELECT at FROM login_failures WHERE username = ? AND ip = ? AND at > ? ORDER BY at",
-            (username, ip, time.time() - window_s),
+    def recent_login_failures(self, username: str, ip: str, window_s: float) -> tuple[list[float], list[float]]:
+        """Times of the failed log-ins in the last `window_s` seconds, oldest first: (for this username from any
+        address, from this address for any username)."""
+        since = time.time() - window_s
+        by_user = self._fetchall(
+            "SELECT at FROM login_failures WHERE username = ? AND at > ? ORDER BY at", (username, since)
         )
-        return [row[0] for row in rows]
+        by_ip = self._fetchall("SELECT at FROM login_failures WHERE ip = ? AND at > ? ORDER BY at", (ip, since))
+        return [row[0] for row in by_user], [row[0] for row in by_ip]
 
-    def clear_login_failures(self, username: str, ip: str) -> None:
-        self._execute("DELETE FROM login_failures WHERE username = ? AND ip = ?", (username, ip))
+    def clear_login_failures(self, username: str) -> None:
+        """After a log-in: the account's failures, from every address, are forgotten."""
+        self._execute("DELETE FROM login_failures WHERE username = ?", (username,))
 
     # Images ------------------------------------------------------------------------------------------------------
 
@@ -214,18 +220,27 @@ class Database:
         rows = self._fetchall("SELECT * FROM images WHERE user_id = ? ORDER BY created DESC, rowid DESC", (user_id,))
         return [_image_record(row) for row in rows]
 
-    def set_temperature(self, image_id: str, temperature: float | None) -> None:
-        self._execute("UPDATE images SET temperature = ? WHERE id = ?", (temperature, image_id))
+    def set_temperature(self, image_id: str, temperature: float | None) -> bool:
+        """False when there is no such image (deleted meanwhile)."""
+        return self._execute("UPDATE images SET temperature = ? WHERE id = ?", (temperature, image_id)).rowcount > 0
 
-    def set_hints(self, image_id: str, hints: list[dict] | None) -> None:
-        self._execute("UPDATE images SET hints = ? WHERE id = ?", (_hints_text(hints), image_id))
+    def set_hints(self, image_id: str, hints: list[dict] | None) -> bool:
+        """False when there is no such image (deleted meanwhile)."""
+        return self._execute("UPDATE images SET hints = ? WHERE id = ?", (_hints_text(hints), image_id)).rowcount > 0
 
     def delete_image(self, image_id: str, user_id: int) -> bool:
         cursor = self._execute("DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
         return cursor.rowcount > 0
 
-    def image_count(self) -> int:
-        return self._fetchone("SELECT COUNT(*) FROM images")[0]
+    def image_count(self, user_id: int | None = None) -> int:
+        """One user's images, or every user's (None)."""
+        if user_id is None:
+            return self._fetchone("SELECT COUNT(*) FROM images")[0]
+        return self._fetchone("SELECT COUNT(*) FROM images WHERE user_id = ?", (user_id,))[0]
+
+    def image_ids(self) -> set[str]:
+        """Every user's image ids (the image store's sweep at start keeps these)."""
+        return {row[0] for row in self._fetchall("SELECT id FROM images")}
 
 
 def _image_record(row: tuple) -> ImageRecord:

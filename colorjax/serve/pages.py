@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from colorjax import serve
 from colorjax.serve.api import delete_image, image_response
 from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, State, login_redirect, small_form
+from colorjax.serve.storage import FILE_NAMES, has_preview
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,10 +40,15 @@ def image_page(request: Request, image_id: str, state: State):
     user = state.page_user(request)
     if user is None:
         return login_redirect()
+    image = state.owned_image(image_id, user)
+    preview = has_preview(image.width, image.height)
     return state.render(
         request,
         "image.html",
-        image=state.owned_image(image_id, user),
+        image=image,
+        # A large photo is shown as its previews first; "actual size" loads the full-resolution files.
+        after_src=f"/images/{image.id}/{'preview.jpg' if preview else 'color.png'}",
+        before_src=f"/images/{image.id}/{'gray_preview.jpg' if preview else 'gray.png'}",
         temperature_range=(MIN_TEMPERATURE, MAX_TEMPERATURE),
         default_temperature=state.service.default_temperature,
         takes_hints=state.service.takes_hints,
@@ -51,14 +57,14 @@ def image_page(request: Request, image_id: str, state: State):
 
 
 @router.get("/images/{image_id}/{kind}.{suffix}")
-def image_file(request: Request, image_id: str, kind: str, suffix: str, state: State, download: bool = False):
+async def image_file(request: Request, image_id: str, kind: str, suffix: str, state: State, download: bool = False):
     user = state.page_user(request)
     if user is None:
         raise ApiError(404, "No such image.")
     record = state.owned_image(image_id, user)
-    if kind not in ("input", "gray", "color", "thumb") or suffix not in ("png", "jpg"):
+    if kind not in FILE_NAMES or suffix not in ("png", "jpg"):
         raise ApiError(404, "No such image.")
-    return image_response(state, record, kind, "JPEG" if suffix == "jpg" else "PNG", download)
+    return await image_response(state, record, kind, "JPEG" if suffix == "jpg" else "PNG", download)
 
 
 @router.post("/images/{image_id}/delete")

@@ -8,10 +8,13 @@ an error page elsewhere: the handlers in `app`).
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import numpy as np
@@ -20,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.formparsers import MultiPartException
 
+from colorjax import serve
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
@@ -43,19 +47,30 @@ class Settings:
     single_user: bool
     max_upload_mb: float
     max_pixels: int
+    max_queued_per_user: int
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
 
+T = TypeVar("T")
+
+
 class ColorService:
     """The model behind a bounded worker pool; ECCV16 colorizers per temperature are built once and kept.
-    A hint-capable model (SIGGRAPH17) also takes the user's colour points (`colorjax.hints`)."""
+    A hint-capable model (SIGGRAPH17) also takes the user's colour points (`colorjax.hints`).
 
-    def __init__(self, colorizer: Colorizer, concurrency: int):
+    A photo's whole job (decode, model, encode, store: `run`) holds one of the `concurrency` workers, so at most
+    that many full-size photos are in memory however many requests arrive; the rest wait as their encoded bytes
+    (bounded by --max-upload-mb), at most `max_queued_per_user` per user (`queued`). No image work runs on the
+    event loop, so every other request is answered while photos are coloured."""
+
+    def __init__(self, colorizer: Colorizer, concurrency: int, max_queued_per_user: int = serve.MAX_QUEUED_PER_USER):
         self.colorizer = colorizer
         self.limiter = anyio.CapacityLimiter(concurrency)
+        self.max_queued_per_user = max_queued_per_user
+        self._queued: collections.Counter[int] = collections.Counter()  # Touched on the event loop only.
         self._by_temperature: dict[float, Colorizer] = {}
         self._lock = threading.Lock()
 
@@ -85,19 +100,38 @@ class ColorService:
                 self._by_temperature[temperature] = self.colorizer.with_temperature(temperature)
             return self._by_temperature[temperature]
 
-    def _colorize(
-        self, rgb: np.ndarray, temperature: float | None, hints: list[dict] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
-        prediction = self._colorizer_at(temperature).predict(rgb, hints=hints or None)
-        return prediction.rgb, prediction.gray()
-
-    async def colorize(
+    def predict(
         self, rgb: np.ndarray, temperature: float | None = None, hints: list[dict] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(colorization, gray version), both uint8 of the photo's size, computed off the event loop; `hints` are
-        colour points already checked by `api._hint_points` and `api._check_hints_inside`."""
-        return await anyio.to_thread.run_sync(self._colorize, rgb, temperature, hints, limiter=self.limiter)
+        """(colorization (H, W, 3), gray version (H, W): one channel), uint8 of the photo's size; call it inside a
+        job (`run`). `hints` are colour points already checked by `api._hint_points` and `api._check_hints_inside`.
+        The gray comes from the lightness the model's pipeline computed, not from a second Lab conversion."""
+        # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
+        prediction = self._colorizer_at(temperature).predict(rgb, hints=hints or None)
+        return prediction.rgb, prediction.gray()[..., 0]
+
+    @contextlib.asynccontextmanager
+    async def queued(self, user_id: int) -> AsyncIterator[None]:
+        """Counts a request of `user_id` that will run a job, from before its upload is read until it is answered;
+        ApiError 429 when the user already has `max_queued_per_user` of them."""
+        if self._queued[user_id] >= self.max_queued_per_user:
+            raise ApiError(
+                429,
+                f"You have {self._queued[user_id]} photos waiting or being coloured already; send the next one "
+                "when one of them is done.",
+                {"Retry-After": "5"},
+            )
+        self._queued[user_id] += 1
+        try:
+            yield
+        finally:
+            self._queued[user_id] -= 1
+            if not self._queued[user_id]:
+                del self._queued[user_id]
+
+    async def run(self, job: Callable[..., T], *args: Any) -> T:
+        """`job(*args)` in a worker thread, at most `concurrency` jobs at once, off the event loop."""
+        return await anyio.to_thread.run_sync(job, *args, limiter=self.limiter)
 
 
 @dataclasses.dataclass
@@ -167,26 +201,40 @@ class AppState:
 
     # Answers ----------------------------------------------------------------------------------------------------
 
-    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        user = context.pop("user", None) or self.page_user(request)
+    def model_name(self, user: User | None) -> str:
+        """What the pages and /healthz say about the model: its description (which names the run's folder) to a
+        user, its class name only to an anonymous visitor."""
         colorizer = self.service.colorizer
+        if user is None:
+            return type(colorizer.model).__name__
+        return colorizer.description or type(colorizer.model).__name__
+
+    def render(
+        self, request: Request, name: str, status: int = 200, headers=None, new_session: bool = True, **context: Any
+    ) -> HTMLResponse:
+        """A page. `new_session=False` (the error page): a visitor without a session gets none, so the answer
+        sets no cookie; a cross-site request arrives without the user's cookie (SameSite), and a fresh cookie in
+        its answer would replace theirs and log them out."""
+        user = context.pop("user", None) or self.page_user(request)
+        csrf_token = self.csrf_token(request) if new_session else request.session.get("csrf", "")
         return self.templates.TemplateResponse(
             request,
             name,
             {
                 "user": user,
                 "single_user": self.settings.single_user,
-                "csrf_token": self.csrf_token(request),
-                "model_description": colorizer.description or type(colorizer.model).__name__,
+                "csrf_token": csrf_token,
+                "model_description": self.model_name(user),
                 **context,
             },
             status_code=status,
+            headers=headers,
         )
 
     def error_response(self, request: Request, status: int, message: str, headers=None) -> Response:
         if request.url.path.startswith("/api/") or request.url.path == "/healthz":
             return JSONResponse({"error": message}, status_code=status, headers=headers)
-        return self.render(request, "error.html", status=status, message=message)
+        return self.render(request, "error.html", status=status, headers=headers, new_session=False, message=message)
 
 
 async def app_state(request: Request) -> AppState:

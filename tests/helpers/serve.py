@@ -1,7 +1,12 @@
-"""The web app's test model: a tiny SIGGRAPH17 whose weights, set by hand, carry the user's colour points through
+"""The web app's tests' helpers: a browser's steps through the test client (sign up, log in, the page's CSRF token,
+upload), `HeldColorizer` (a model held mid-photo, for what happens while a job runs) and the test model
+`hint_colorizer`: a tiny SIGGRAPH17 whose weights, set by hand, carry the user's colour points through
 (test_serve's hint tests and the real-browser test)."""
 
 import functools
+import io
+import re
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +14,67 @@ import numpy as np
 
 from colorjax import models
 from colorjax.inference.colorizer import Colorizer
+
+CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
+PASSWORD = "correct horse battery"
+
+
+def csrf(client, page="/login"):
+    return CSRF.search(client.get(page).text).group(1)
+
+
+def sign_up(client, username="alice", password=PASSWORD):
+    token = csrf(client, "/signup")
+    return client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "username": username,
+            "password": password,
+            "password2": password,
+        },
+        follow_redirects=False,
+    )
+
+
+def log_in(client, username="alice", password=PASSWORD):
+    return client.post(
+        "/login",
+        data={"csrf_token": csrf(client), "username": username, "password": password},
+        follow_redirects=False,
+    )
+
+
+def png_bytes(rgb, **options):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=options.pop("format", "PNG"), **options)
+    return buffer.getvalue()
+
+
+def upload(client, data, name="photo.png", **fields):
+    token = CSRF.search(client.get("/").text)
+    headers = {"X-CSRF-Token": token.group(1)} if token else {}
+    return client.post("/api/colorize", files={"image": (name, data, "image/png")}, data=fields, headers=headers)
+
+
+class HeldColorizer:
+    """A colorizer whose `predict` waits, while `hold` is set, until `release` is (`entered` says it got there): a
+    photo's job held in the middle, to see what the app does meanwhile. Everything else is `inner`'s."""
+
+    def __init__(self, inner: Colorizer):
+        self.inner = inner
+        self.hold, self.entered, self.release = threading.Event(), threading.Event(), threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def predict(self, *args, **kwargs):
+        if self.hold.is_set():
+            self.entered.set()
+            self.release.wait(120)
+        return self.inner.predict(*args, **kwargs)
 
 
 def hint_colorizer() -> Colorizer:

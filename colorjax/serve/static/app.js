@@ -93,14 +93,28 @@ function setupCompare() {
   compare.addEventListener("pointerup", () => { dragging = false; });
   compare.addEventListener("pointercancel", () => { dragging = false; });
 
+  // A large photo arrives as its screen-sized previews (preview.jpg, gray_preview.jpg); "actual size" loads the
+  // full-resolution files, once. A re-coloured result (a blob of the full PNG) is full-size already.
+  const files = "/images/" + compare.dataset.image + "/";
+  let fullSize = !after.getAttribute("src").endsWith("preview.jpg");
+  let beforeKind = "gray";
+  function showBefore() {
+    before.src = files + (beforeKind === "gray" && !fullSize ? "gray_preview.jpg" : beforeKind + ".png");
+  }
   for (const radio of document.querySelectorAll('input[name="before"]')) {
     radio.addEventListener("change", () => {
-      before.src = "/images/" + compare.dataset.image + "/" + radio.value + ".png";
+      beforeKind = radio.value;
+      showBefore();
       document.getElementById("before-tag").textContent = radio.value === "gray" ? "gray" : "original";
     });
   }
   document.getElementById("actual-size").addEventListener("change", (e) => {
     frame.classList.toggle("actual", e.target.checked);
+    if (e.target.checked && !fullSize) {
+      fullSize = true;
+      if (!after.src.startsWith("blob:")) after.src = files + "color.png";
+      showBefore();
+    }
   });
 
   setupHints(compare, after);
@@ -148,7 +162,8 @@ function setupHints(compare, after) {
   pixel.canvas.width = pixel.canvas.height = 1;
 
   function colorAt(x, y) {  // The colorization's colour at a full-resolution pixel, as "#rrggbb".
-    pixel.drawImage(after, x, y, 1, 1, 0, 0, 1, 1);
+    const sx = after.naturalWidth / width, sy = after.naturalHeight / height;  // A preview is smaller.
+    pixel.drawImage(after, Math.floor(x * sx), Math.floor(y * sy), 1, 1, 0, 0, 1, 1);
     const [r, g, b] = pixel.getImageData(0, 0, 1, 1).data;
     return "#" + [r, g, b].map((v) => v.toString(16).padStart(2, "0")).join("");
   }
@@ -242,6 +257,13 @@ function setupHints(compare, after) {
   });
 }
 
+// Forms that ask first (delete): the question is the form's data-confirm (no inline handler: the CSP allows none).
+function setupConfirms() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => { if (!confirm(form.dataset.confirm)) e.preventDefault(); });
+  }
+}
+
 function localTimes() {
   for (const time of document.querySelectorAll("time[data-ts]")) {
     time.textContent = new Date(parseFloat(time.dataset.ts) * 1000).toLocaleString();
@@ -250,4 +272,5 @@ function localTimes() {
 
 setupUpload();
 setupCompare();
+setupConfirms();
 localTimes();
