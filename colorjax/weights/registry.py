@@ -9,7 +9,9 @@ Known weights (`KNOWN_WEIGHTS`) are the authors' own files, at the URLs their Py
 (piddnad/DDColor `MODEL_ZOO.md`, served from the authors' Hugging Face repo piddnad/DDColor-models). As in
 torch.hub, the hex digits in a Zhang file name (`colorization_release_v2-9b330a0b.pth`) are the start of the file's
 SHA-256, and that is what a download is checked against; DDColor's names carry no hash, so their entries hold the
-whole SHA-256 (`sha256`) and their own server (`url_base`).
+whole SHA-256 (`sha256`) and their own server (`url_base`). Pretrained parts of a training recipe (torchvision's
+VGG16-BN for DDColor's perceptual loss) are entries too, marked `colorizer=False`: downloaded and checked the same
+way, never taken as a network to colour with.
 
 `resolve_weights(name_or_path)` is what `--weights` takes: a known name downloads once into the cache
 (`$COLORJAX_CACHE`, else the platform's cache folder, e.g. `~/.cache/colorjax`) and returns the cached file; any
@@ -62,6 +64,7 @@ except ImportError:  # Windows: msvcrt locks instead
 
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 DDCOLOR_BASE_URL = "https://huggingface.co/piddnad/DDColor-models/resolve/main/"
+TORCHVISION_BASE_URL = "https://download.pytorch.org/models/"
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30  # seconds without a byte before a connection counts as broken
 PARTIAL_SUFFIX = ".partial"
@@ -87,6 +90,9 @@ class KnownWeights:
     # Where they do not: the float32 weights and buffers of the model it fits, for `weights list` ("~129 MB");
     # never checked against a download.
     approx_size: int | None = None
+    # False for a pretrained part that a training recipe loads (a perceptual loss's VGG), not a colorization
+    # network: `--weights`, `--model` and `to-run` refuse it; `download` and `weights list` treat it as any file.
+    colorizer: bool = True
 
     @property
     def size_text(self) -> str:
@@ -170,13 +176,24 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             url_base=DDCOLOR_BASE_URL,
             approx_size=220_026_560,
         ),
+        KnownWeights(
+            name="vgg16_bn",
+            model="vgg16_bn",
+            # torch.hub's name: the hex digits are the start of the file's SHA-256. The whole SHA-256 (`sha256`)
+            # is to be filled in when a machine that can download the file has hashed it.
+            file_name="vgg16_bn-6c64b313.pth",
+            description="torchvision's ImageNet VGG16-BN: DDColor's perceptual loss (models.vgg16_bn), not a colorizer",
+            url_base=TORCHVISION_BASE_URL,
+            approx_size=553_497_760,  # 138.37M float32 parameters and BatchNorm statistics
+            colorizer=False,
+        ),
     )
 }
 
 
 def published_models() -> list[str]:
     """The models that have published weights (the choices of `--model`)."""
-    return sorted({weights.model for weights in KNOWN_WEIGHTS.values()})
+    return sorted({weights.model for weights in KNOWN_WEIGHTS.values() if weights.colorizer})
 
 
 def cache_dir() -> Path:
@@ -471,6 +488,15 @@ def identify(path: Path) -> KnownWeights | None:
     return None
 
 
+def _refuse_part(entry: KnownWeights | None) -> None:
+    if entry is not None and not entry.colorizer:
+        raise WeightsError(
+            f"{entry.name} ({entry.file_name}) is {entry.description.split(':')[0]}, a part of a training recipe, "
+            "not a colorization network; pass one of: "
+            f"{', '.join(name for name, weights in KNOWN_WEIGHTS.items() if weights.colorizer)}."
+        )
+
+
 def published_model(name_or_path: str | Path, model: str | None = None) -> tuple[Path, str]:
     """(file, model name) for `--weights NAME|PATH [--model M]`: a known name brings its model (a different
     `model` is an error); a path takes `model`, else the model of a known file name; one-line WeightsError
@@ -479,10 +505,12 @@ def published_model(name_or_path: str | Path, model: str | None = None) -> tuple
     if model is not None and model not in models:
         raise WeightsError(f"No published weights for model {model!r}; choose one of: {', '.join(models)}.")
     entry = KNOWN_WEIGHTS.get(str(name_or_path))
+    _refuse_part(entry)
     if entry is not None and model is not None and entry.model != model:  # before any download
         raise WeightsError(f"{entry.name} holds {entry.model} weights, not {model}; drop --model.")
     path = resolve_weights(name_or_path)
     entry = entry or identify(path)
+    _refuse_part(entry)
     if entry is not None and model is not None and entry.model != model:
         raise WeightsError(
             f"{path.name} holds {entry.model} weights, not {model}; drop --model or pass --model {entry.model}."
