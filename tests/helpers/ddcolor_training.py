@@ -123,3 +123,44 @@ def authors_discriminator(nf: int = 64, n_blocks: int = 3, n_channels: int = 3) 
             return out.view(out.size(0), -1)
 
     return DynamicUNetDiscriminator()
+
+
+def tensor_lab2rgb(labs):
+    """piddnad/DDColor basicsr/utils/img_util.py `tensor_lab2rgb` (D65, 2 degrees), as they wrote it: how their
+    training step turns (L, predicted ab) into the RGB that the perceptual, GAN and colourfulness terms see."""
+    import numpy as np
+
+    xyz_ref_white = (0.95047, 1.0, 1.08883)
+    rgb_from_xyz = np.array(
+        [
+            [3.240481340, -0.96925495, 0.055646640],
+            [-1.53715152, 1.875990000, -0.20404134],
+            [-0.49853633, 0.041555930, 1.057311070],
+        ]
+    )
+    B, C, H, W = labs.shape
+    arrs = labs.permute((0, 2, 3, 1)).contiguous()
+    L, a, b = arrs[:, :, :, 0:1], arrs[:, :, :, 1:2], arrs[:, :, :, 2:]
+    y = (L + 16.0) / 116.0
+    x = (a / 500.0) + y
+    z = y - (b / 200.0)
+    invalid = z.data < 0
+    z[invalid] = 0
+    xyz = torch.cat([x, y, z], dim=3)
+    mask = xyz.data > 0.2068966
+    mask_xyz = xyz.clone()
+    mask_xyz[mask] = torch.pow(xyz[mask], 3.0)
+    mask_xyz[~mask] = (xyz[~mask] - 16.0 / 116.0) / 7.787
+    for i in range(C):
+        mask_xyz[:, :, :, i] = mask_xyz[:, :, :, i] * xyz_ref_white[i]
+    rgb_trans = torch.mm(mask_xyz.view(-1, 3), torch.from_numpy(rgb_from_xyz).type_as(xyz)).view(B, H, W, C)
+    rgb = rgb_trans.permute((0, 3, 1, 2)).contiguous()
+    mask = rgb.data > 0.0031308
+    mask_rgb = rgb.clone()
+    mask_rgb[mask] = 1.055 * torch.pow(rgb[mask], 1 / 2.4) - 0.055
+    mask_rgb[~mask] = rgb[~mask] * 12.92
+    neg_mask = mask_rgb.data < 0
+    large_mask = mask_rgb.data > 1
+    mask_rgb[neg_mask] = 0
+    mask_rgb[large_mask] = 1
+    return mask_rgb

@@ -153,3 +153,28 @@ def test_colorfulness_loss_equals_theirs_which_sums_over_the_batch(torch):
     # A gray photo has colourfulness 0; a uniform red one (rg 1, yb 0.5, no spread) 0.3 x sqrt(1 + 0.25).
     flat = np.stack([np.full((4, 4, 3), 0.5), np.tile([1.0, 0.0, 0.0], (4, 4, 1))]).astype(np.float32)
     np.testing.assert_allclose(objective.colorfulness_loss(flat), [1.0, 1.0 - 0.3 * np.sqrt(1.0 + 0.25)], rtol=1e-6)
+
+
+def test_lab_to_rgb_equals_their_tensor_lab2rgb_value_and_gradient(torch):
+    """Their step feeds every term but L1 with tensor_lab2rgb(L, predicted ab); colorjax.color.lab_to_rgb is the
+    same map, clipping included, values and gradients, so the trainer can use it."""
+    from helpers.ddcolor_training import tensor_lab2rgb
+
+    from colorjax.color import lab_to_rgb
+
+    rng = np.random.default_rng(6)
+    lightness = rng.uniform(0, 100, (2, 16, 16, 1))
+    ab = rng.normal(0, 40, (2, 16, 16, 2))  # wide enough that some pixels clip
+    lab = np.concatenate([lightness, ab], axis=-1).astype(np.float32)
+    lab_torch = nchw(torch, lab).requires_grad_(True)
+    theirs = tensor_lab2rgb(lab_torch)
+    weights = rng.normal(size=theirs.shape).astype(np.float32)
+    (theirs * torch.from_numpy(weights)).sum().backward()
+
+    ours, pullback = jax.vjp(lab_to_rgb, jnp.asarray(lab))
+    (grad,) = pullback(jnp.asarray(np.transpose(weights, (0, 2, 3, 1))))
+    their_rgb = theirs.detach().permute(0, 2, 3, 1).numpy()
+    assert 0.05 < np.mean((their_rgb == 0) | (their_rgb == 1)) < 0.6  # the clipping is exercised
+    np.testing.assert_allclose(np.asarray(ours), their_rgb, atol=2e-6, rtol=0)
+    their_grad = lab_torch.grad.permute(0, 2, 3, 1).numpy()  # clipped channels pass no gradient in both
+    np.testing.assert_allclose(np.asarray(grad), their_grad, atol=1e-5 * np.abs(their_grad).max(), rtol=1e-3)
