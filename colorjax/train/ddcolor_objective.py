@@ -14,6 +14,9 @@ perceptual 5, GAN 1, colourfulness 0.5) are the caller's: nothing here applies t
   cross-entropy on logits against constant labels (real 1.0, fake 0.0), averaged over the patch logits. The
   generator's side labels its fakes real; the discriminator's side is BCE(real, real label) + BCE(fake, fake
   label), never weighted (their `loss_weight` applies to the generator only).
+- `color_enhance`: their `color_enhance: True, color_enhance_factor: 1.2` (basicsr/utils/color_enhance.py, applied in
+  `ColorModel.feed_data`): the ground-truth RGB pushed away from its gray by 1.2 and clipped, the *target* of the
+  perceptual term and the discriminator's real photos (the L1 target, ab, is not enhanced).
 - `colorfulness_loss`: 1 - Hasler & Suesstrunk's colourfulness of each predicted RGB image in [0, 1], with their
   unbiased (N - 1) standard deviations. The authors' `ColorfulnessLoss` *sums* over the batch instead of
   averaging, so their term is batch_size x the mean of these values: with their 4 images per GPU (DDP averages the
@@ -33,6 +36,8 @@ PERCEPTUAL_LAYER_WEIGHTS = {"conv1_1": 0.0625, "conv2_1": 0.125, "conv3_1": 0.25
 REAL_LABEL = 1.0  # gan_opt.real_label_val
 FAKE_LABEL = 0.0  # gan_opt.fake_label_val
 COLORFULNESS_MEAN_WEIGHT = 0.3  # Hasler & Suesstrunk 2003: sigma_rgyb + 0.3 mu_rgyb
+# torchvision.transforms.Grayscale (ITU-R 601-2 luma, as torchvision rounds it), which their colour enhancement uses
+GRAYSCALE_WEIGHTS_RGB = (0.2989, 0.587, 0.114)
 
 
 def _per_example_mean(x: jax.Array) -> jax.Array:
@@ -77,6 +82,12 @@ def vanilla_gan_discriminator_loss(
 ) -> jax.Array:
     """BCE(real photos, real label) + BCE(generated photos, fake label), per example."""
     return _bce(real_logits, real_label) + _bce(fake_logits, fake_label)
+
+
+def color_enhance(rgb: jax.Array, factor: float) -> jax.Array:
+    """RGB in [0, 1] (..., 3) -> gray + factor x (rgb - gray), clipped to [0, 1]; gray is torchvision's Grayscale."""
+    gray = jnp.sum(rgb * jnp.asarray(GRAYSCALE_WEIGHTS_RGB, rgb.dtype), axis=-1, keepdims=True)
+    return jnp.clip(gray * (1.0 - factor) + rgb * factor, 0.0, 1.0)
 
 
 def colorfulness(rgb: jax.Array) -> jax.Array:

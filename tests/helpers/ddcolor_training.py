@@ -164,3 +164,18 @@ def tensor_lab2rgb(labs):
     mask_rgb[neg_mask] = 0
     mask_rgb[large_mask] = 1
     return mask_rgb
+
+
+def color_enhacne_blend(x, factor=1.2):
+    """piddnad/DDColor basicsr/utils/color_enhance.py (their spelling), on one (3, H, W) image: torchvision's
+    `Grayscale(3)` when torchvision imports, else its formula (0.2989 R + 0.587 G + 0.114 B) written out."""
+    try:
+        from torchvision.transforms import Grayscale
+
+        x_g = Grayscale(3)(x)
+    except Exception:  # noqa: BLE001 -- the unimportable CUDA torchvision, as in reference_vgg16_bn
+        x_g = (0.2989 * x[0] + 0.587 * x[1] + 0.114 * x[2]).expand(3, -1, -1)
+    out = x_g * (1.0 - factor) + x * factor
+    out[out < 0] = 0
+    out[out > 1] = 1
+    return out

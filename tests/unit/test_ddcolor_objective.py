@@ -178,3 +178,14 @@ def test_lab_to_rgb_equals_their_tensor_lab2rgb_value_and_gradient(torch):
     np.testing.assert_allclose(np.asarray(ours), their_rgb, atol=2e-6, rtol=0)
     their_grad = lab_torch.grad.permute(0, 2, 3, 1).numpy()  # clipped channels pass no gradient in both
     np.testing.assert_allclose(np.asarray(grad), their_grad, atol=1e-5 * np.abs(their_grad).max(), rtol=1e-3)
+
+
+def test_color_enhance_equals_theirs(torch):
+    from helpers.ddcolor_training import color_enhacne_blend
+
+    rgb = random_rgb(7, (2, 8, 8, 3))
+    theirs = np.stack([color_enhacne_blend(image, factor=1.2).permute(1, 2, 0).numpy() for image in nchw(torch, rgb)])
+    ours = np.asarray(objective.color_enhance(jnp.asarray(rgb), 1.2))
+    assert 0 < np.mean((theirs == 0) | (theirs == 1)) < 0.5  # the clipping is exercised
+    np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0)
+    assert objective.colorfulness(ours).mean() > objective.colorfulness(rgb).mean()
