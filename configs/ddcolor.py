@@ -19,7 +19,10 @@ The network is the authors' (`colorjax.models.ddcolor`: ConvNeXt-L or -T encoder
 0.01, betas (0.9, 0.99), 400k iterations, the learning rate halved every 40k from 80k). The loss is NOT theirs yet:
 their generator's loss is an L1 on ab (weight 0.1) plus a VGG16-BN perceptual loss (5.0), a PatchGAN-style U-Net
 discriminator (1.0) and a colourfulness term (0.5), with a pretrained ConvNeXt encoder; this config trains the plain
-L1 on ab (`config.loss.name = "l1"`), which the next issue replaces with their full objective. Fine-tuning the
+L1 on ab (`config.loss.name = "l1"`), which the next issue replaces with their full objective. Its terms exist,
+each tested equal to the authors' code (`colorjax.train.ddcolor_objective`, `colorjax.models.ddcolor_discriminator`,
+`colorjax.models.vgg16_bn`); the trainer does not combine them yet (their discriminator's optimizer is Adam, lr 1e-4,
+betas (0.9, 0.99), no weight decay: yml `optim_d`). Fine-tuning the
 published weights with it moves them toward the mean colours of your photos; expect less vivid colours than the
 published files. Fine-tune the large network on an accelerator.
 

@@ -33,7 +33,7 @@ from colorjax.weights.registry import KNOWN_WEIGHTS
 
 # The first published file of each model (DDColor has four), for the error messages.
 PUBLISHED_FILES: dict[str, str] = {}
-for _weights in KNOWN_WEIGHTS.values():
+for _weights in (w for w in KNOWN_WEIGHTS.values() if w.colorizer):
     PUBLISHED_FILES.setdefault(_weights.model, _weights.file_name)
 # BatchNorm's step counter: PyTorch bookkeeping with no Flax counterpart.
 _IGNORED_SUFFIX = ".num_batches_tracked"

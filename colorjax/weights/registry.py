@@ -9,8 +9,9 @@ Known weights (`KNOWN_WEIGHTS`) are the authors' own files, at the URLs their Py
 (piddnad/DDColor `MODEL_ZOO.md`, served from the authors' Hugging Face repo piddnad/DDColor-models). As in
 torch.hub, the hex digits in a Zhang file name (`colorization_release_v2-9b330a0b.pth`) are the start of the file's
 SHA-256, and that is what a download is checked against; DDColor's names carry no hash, so their entries hold the
-whole SHA-256 (`sha256`) and their own server (`url_base`). Entries with `colorizer=False` are networks the
-evaluation needs (torchvision's InceptionV3 for the papers' FID): downloaded and checked alike, never a `--weights`.
+whole SHA-256 (`sha256`) and their own server (`url_base`). Entries with `colorizer=False` are networks that
+evaluation or training needs (torchvision's InceptionV3 for the papers' FID, its VGG16-BN for DDColor's perceptual
+loss): downloaded and checked alike, never taken as a network to colour with.
 
 `resolve_weights(name_or_path)` is what `--weights` takes: a known name downloads once into the cache
 (`$COLORJAX_CACHE`, else the platform's cache folder, e.g. `~/.cache/colorjax`) and returns the cached file; any
@@ -89,7 +90,12 @@ class KnownWeights:
     # Where they do not: the float32 weights and buffers of the model it fits, for `weights list` ("~129 MB");
     # never checked against a download.
     approx_size: int | None = None
-    colorizer: bool = True  # False: a network the evaluation uses (FID features), not a model `--weights` colours with
+    # False for a network that evaluation or a training recipe loads (FID features, a perceptual loss's VGG), not a
+    # colorization network: `--weights`, `--model` and `to-run` refuse it; `download` and `weights list` treat it as
+    # any file.
+    colorizer: bool = True
+    role: str = "a colorization network"  # what a non-colorizer is, for the refusal
+    option: str | None = "--weights"  # the command-line option that takes a path to the file instead, if any
 
     @property
     def size_text(self) -> str:
@@ -183,7 +189,22 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             sha256="1a9a5a14f40645a370184bd54f4e8e631351e71399112b43ad0294a79da290c8",
             url_base=TORCHVISION_BASE_URL,
             colorizer=False,
+            role="an evaluation network (the papers' FID features)",
+            option="--inception",
             approx_size=108_645_056,  # 27,161,264 parameters (torchvision's count, the auxiliary head included)
+        ),
+        KnownWeights(
+            name="vgg16_bn",
+            model="vgg16_bn",
+            # torch.hub's name: the hex digits are the start of the file's SHA-256. The whole SHA-256 (`sha256`)
+            # is to be filled in when a machine that can download the file has hashed it.
+            file_name="vgg16_bn-6c64b313.pth",
+            description="torchvision's ImageNet VGG16-BN: DDColor's perceptual loss (models.vgg16_bn), not a colorizer",
+            url_base=TORCHVISION_BASE_URL,
+            approx_size=553_497_760,  # 138.37M float32 parameters and BatchNorm statistics
+            colorizer=False,
+            role="a part of a training recipe (DDColor's perceptual loss)",
+            option=None,
         ),
     )
 }
@@ -340,8 +361,9 @@ def _fetch(weights: KnownWeights, partial: Path, target: Path, progress: bool) -
     returns the whole file's SHA-256 hex digest. What arrives stays in `partial` whatever happens, so the next call
     resumes from there; one-line WeightsError when the transfer fails."""
     url = weights.url
-    option = "--weights" if weights.colorizer else "--inception"
-    by_hand = f"put the file by hand at {target} (or pass its path to {option})"
+    by_hand = f"put the file by hand at {target}" + (
+        f" (or pass its path to {weights.option})" if weights.option else ""
+    )
     kept = partial.stat().st_size if partial.is_file() else 0
     if weights.size is not None and kept > weights.size:
         kept = _start_over(partial)
@@ -489,7 +511,10 @@ def identify(path: Path) -> KnownWeights | None:
 
 def _refuse_non_colorizer(entry: KnownWeights | None) -> None:
     if entry is not None and not entry.colorizer:
-        raise WeightsError(f"{entry.name} ({entry.file_name}) is an evaluation network, not a colorizer.")
+        raise WeightsError(
+            f"{entry.name} ({entry.file_name}) is {entry.role}, not a colorization network; pass one of: "
+            f"{', '.join(name for name, weights in KNOWN_WEIGHTS.items() if weights.colorizer)}."
+        )
 
 
 def published_model(name_or_path: str | Path, model: str | None = None) -> tuple[Path, str]:

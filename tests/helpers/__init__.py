@@ -11,6 +11,7 @@ Plain functions and constants live in importable modules (`from helpers.photos i
 - `variables`: `numpy_init`, random model variables drawn with NumPy (no compile of `model.init`);
 - `configs`: `load_repo_config`, configs/NAME.py's `get_config(variant)`;
 - `ddcolor`: random weights in the authors' DDColor layout at any width, and a torch-saved `.pth` of them;
+- `ddcolor_training`: the authors' training pieces in PyTorch (losses, discriminator, a torchvision-layout VGG16-BN);
 - `serve`: `hint_colorizer`, a SIGGRAPH17 whose hand-set weights carry colour points through;
 - `multiprocess_driver`: a script (`python tests/helpers/multiprocess_driver.py ARGS`) and its `digest`.
 

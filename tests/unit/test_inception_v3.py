@@ -124,7 +124,7 @@ def test_registry_knows_the_papers_inception_file_and_never_colours_with_it(tmp_
     assert entry.file_name == "inception_v3_google-1a9a5a14.pth"  # the file CT2 and DDColor load
     assert len(entry.sha256) == 64 and entry.sha256.startswith("1a9a5a14")
     assert "inception_v3" not in registry.published_models()
-    with pytest.raises(WeightsError, match="not a colorizer"):
+    with pytest.raises(WeightsError, match="an evaluation network .*, not a colorization network"):
         registry.published_model("inception_v3")  # refused before any download
     # Offline (a closed local port stands in for the server): one line saying where to put the file by hand.
     monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path))
