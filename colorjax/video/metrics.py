@@ -51,19 +51,30 @@ def evaluate_clip(
     *,
     frames_dir: str | Path | None = None,
     max_frames: int | None = None,
+    progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """{contender: {per-frame metric means, "warp_error"}} and {TRUTH: {"warp_error"}} for the clip at `path`.
 
-    `frames_dir` keeps each contender's frames as PNGs (`frames_dir/<contender>/000000.png`).
+    `frames_dir` keeps each contender's frames as PNGs (`frames_dir/<contender>/000000.png`); `progress` shows a
+    bar (frames/s, ETA) on stderr.
     """
+    import sys
+
+    from tqdm import tqdm
+
     steps = {name: FrameColorizer(colorizer, settings) for name, settings in contenders.items()}
     accumulators = {name: metrics.MetricsAccumulator() for name in contenders}
     meter = WarpErrorMeter([*contenders, TRUTH])
     shots = ShotTracker(TemporalSettings())
     with VideoReader(path) as reader:
+        total = reader.info.num_frames
+        if max_frames is not None:
+            total = max_frames if total is None else min(total, max_frames)
+        bar = tqdm(total=total, unit="frame", desc=Path(path).name, disable=not progress, file=sys.stderr)
         for frame in reader.frames():
             if max_frames is not None and frame.index >= max_frames:
                 break
+            bar.update()
             outputs = {name: step(frame.rgb).rgb for name, step in steps.items()}
             for name, rgb in outputs.items():
                 accumulators[name].add(_frame_statistics(rgb, frame.rgb))
@@ -73,6 +84,7 @@ def evaluate_clip(
             L = lightness_u8(frame.rgb)
             _, cut = shots(L)
             meter.add(L, {**outputs, TRUTH: frame.rgb}, cut=cut)
+        bar.close()
     warp = meter.result()
     results = {}
     for name, accumulator in accumulators.items():
@@ -113,6 +125,7 @@ def evaluate_clips(
     temporal: str = "on",
     *,
     max_frames: int | None = None,
+    progress: bool = True,
 ) -> tuple[dict[str, dict], list[str]]:
     """Scores every clip (`evaluate_clip` with `contenders(temporal)`) and writes `output/video_metrics.json`
     and `output/video_results.md`; a clip that cannot be read is reported, not scored. Returns (results by
@@ -122,7 +135,9 @@ def evaluate_clips(
     results, errors = {}, []
     for path in paths:
         try:
-            results[str(path)] = evaluate_clip(colorizer, path, contenders(temporal), max_frames=max_frames)
+            results[str(path)] = evaluate_clip(
+                colorizer, path, contenders(temporal), max_frames=max_frames, progress=progress
+            )
         except VideoError as e:
             errors.append(str(e))
     files.write_json(output / "video_metrics.json", results)
