@@ -11,7 +11,9 @@ Consistency"; Lai et al. 2018, "Learning Blind Video Temporal Consistency"), wit
   consistent, not on a motion boundary, landing inside the frame, and matching the current lightness); elsewhere
   (disocclusions, new content) the current prediction is kept. The output's lightness is always the input's.
 - `warp_error` / `WarpErrorMeter`: the temporal-stability metric of Lai et al. 2018 (E_warp), computed as their
-  `evaluate_WarpError.py` does; `non_occluded` is their `detect_occlusion` test, verbatim.
+  `evaluate_WarpError.py` does; `non_occluded` is their `detect_occlusion` test, verbatim. The meter's flow is
+  Farneback's (`FarnebackFlow`) by default, not the DIS flow the filter follows, so that the meter does not
+  reward the filter for agreeing with its own flow; DIS is the second meter, reported beside it.
 
 The knobs, their defaults and the references are in docs/video.md.
 """
@@ -132,6 +134,22 @@ class OpticalFlow:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self._dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
+
+
+class FarnebackFlow:
+    """Dense flow with OpenCV's Farneback (polynomial expansion, Farneback 2003): an algorithm that shares nothing
+    with DIS, for the warp-error meter (`WarpErrorMeter`), so a filter that follows DIS flow is not scored by the
+    same flow. Parameters: OpenCV's tutorial ones (pyramid scale 0.5, window 15, 3 iterations, poly_n 5, sigma
+    1.2) with 5 levels, so motions of tens of pixels are found. Same convention as `OpticalFlow`."""
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        cv2 = _cv2()
+        return cv2.calcOpticalFlowFarneback(
+            np.ascontiguousarray(a), np.ascontiguousarray(b), None, 0.5, 5, 15, 3, 5, 1.2, 0
+        )
+
+
+METER_FLOWS = ("farneback", "dis")
 
 
 @functools.lru_cache(maxsize=4)
@@ -327,14 +345,17 @@ class WarpErrorMeter:
     """Streaming mean warp error of one or more videos of the same scene (e.g. output, per-frame output, truth).
 
     The flow and occlusion mask come from the INPUT (gray) frames, as Lai et al. compute them once on the input and
-    score every method's output with them; flow is DIS at full resolution here (their FlowNet2 needs CUDA layers and
-    weights that are not part of this package). Pairs that straddle a shot cut are skipped: across a cut there is no
-    motion to follow.
+    score every method's output with them, at full resolution. Their FlowNet2 needs CUDA layers and weights that are
+    not part of this package; `flow` is "farneback" (default: independent of the DIS flow the filter follows) or
+    "dis" (the filter's own algorithm, at `flow_preset`: it partly rewards the filter for agreeing with it). Pairs
+    that straddle a shot cut are skipped: across a cut there is no motion to follow.
     """
 
-    def __init__(self, names: list[str], flow_preset: str = "medium"):
+    def __init__(self, names: list[str], flow: str = "farneback", flow_preset: str = "medium"):
+        if flow not in METER_FLOWS:
+            raise ValueError(f"Warp-error flow must be one of {METER_FLOWS}; got {flow!r}.")
         self.names = list(names)
-        self.flow = OpticalFlow(flow_preset)
+        self.flow = FarnebackFlow() if flow == "farneback" else OpticalFlow(flow_preset)
         self._previous: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self.sums = dict.fromkeys(self.names, 0.0)
         self.pairs = 0
