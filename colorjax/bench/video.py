@@ -177,12 +177,12 @@ def _colorizer():
     import jax
     import jax.numpy as jnp
 
-    from colorjax.inference.colorizer import Colorizer
+    from colorjax.inference.colorizer import Colorizer, open_colorizer
     from colorjax.models import get_model
 
     run = Path(os.environ.get("COLORJAX_BENCH_VIDEO_RUN", DEFAULT_RUN))
     if (run / "checkpoints").is_dir() or (run / "config.json").is_file():
-        return Colorizer.from_run(run, "latest"), True
+        return open_colorizer(workdir=run, step="latest"), True
     model = get_model("eccv16", width=1 / 8, temperature=0.38)
     variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 96, 96, 1)))
     return Colorizer(model, dict(variables), resolution=96, description="random eccv16 1/8"), False
