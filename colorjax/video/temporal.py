@@ -221,6 +221,9 @@ class TemporalSettings:
     cut_min_distance: float = 0.2  # ShotDetector.min_distance
     cut_ratio: float = 4.0  # ShotDetector.ratio
     global_features: str = "mean"  # Models with a global path: "mean" over the shot so far, "first", "frame".
+    keep_saturation: bool = (
+        True  # Blend chroma magnitudes apart from directions (TemporalFilter), so blending keeps colour.
+    )
 
     def __post_init__(self):
         if not 0.0 <= self.weight < 1.0:
@@ -244,6 +247,24 @@ class Motion:
     to_previous: np.ndarray  # flow (H, W, 2) from t's pixels into t-1
     trusted: np.ndarray  # bool (H, W): consistent, not a motion boundary, inside t-1, lightness matches
     unexplained: float  # share of t's pixels whose warped lightness is off by more than the tolerance
+
+
+def _with_blended_magnitude(
+    blended: np.ndarray, carried: np.ndarray, predicted: np.ndarray, mix: np.ndarray
+) -> np.ndarray:
+    """`blended` (the mix of two chroma fields) rescaled so that its magnitude, the saturation, is the same mix of
+    the two fields' magnitudes. A plain average of two chroma vectors is shorter than either when their hues
+    differ (blue and orange average to gray), so a filter that blends a flickering prediction over many frames
+    washes the colours out; blending the direction and the magnitude apart keeps them. Where the blend is near
+    zero (opposite hues cancel) the direction is unknown, and the gain is capped so noise is not amplified."""
+    magnitude = mix * np.linalg.norm(carried, axis=-1, keepdims=True)
+    magnitude += (1.0 - mix) * np.linalg.norm(predicted, axis=-1, keepdims=True)
+    length = np.linalg.norm(blended, axis=-1, keepdims=True)
+    gain = np.minimum(magnitude / np.maximum(length, 1e-3), _MAX_SATURATION_GAIN)
+    return (blended * gain).astype(np.float32)
+
+
+_MAX_SATURATION_GAIN = 4.0
 
 
 def work_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -313,7 +334,10 @@ class TemporalFilter:
             self._previous_chroma = np.asarray(small, np.float32)
             return chroma, 0.0
         mix = (self.settings.weight * motion.trusted.astype(np.float32))[..., None]
-        filtered = mix * warp(self._previous_chroma, motion.to_previous) + (1.0 - mix) * small
+        carried = warp(self._previous_chroma, motion.to_previous)
+        filtered = mix * carried + (1.0 - mix) * small
+        if self.settings.keep_saturation:
+            filtered = _with_blended_magnitude(filtered, carried, small, mix)
         self._previous_chroma = np.asarray(filtered, np.float32)
         change = filtered - small
         if (small_h, small_w) != (height, width):

@@ -312,6 +312,32 @@ def test_warp_error_is_lai_et_al_definition():
     assert not non_occluded(flow, np.zeros_like(flow)).any()
 
 
+def test_blending_keeps_the_saturation_of_hues_that_disagree():
+    """Carried chroma (30, 0) and a prediction (0, 30) where the motion is trusted: a plain blend at weight 0.85 is
+    25.8 long (the colour washes towards gray); with `keep_saturation` (default) the blend keeps length 30 and the
+    blend's hue; where nothing is blended, the prediction is kept exactly."""
+    from colorjax.video.temporal import Motion, TemporalFilter
+
+    size = (8, 10)  # the filter works at 8 pixels or more a side
+    trusted = np.ones(size, bool)
+    trusted[:, :2] = False
+    motion = Motion(np.zeros((*size, 2), np.float32), trusted, 0.0)
+    carried = np.zeros((*size, 2), np.float32)
+    carried[..., 0] = 30
+    predicted = np.zeros((*size, 2), np.float32)
+    predicted[..., 1] = 30
+    outputs = {}
+    for keep in (False, True):
+        flt = TemporalFilter(TemporalSettings(keep_saturation=keep))
+        flt(carried, None)
+        outputs[keep], _ = flt(predicted, motion)
+    plain, kept = outputs[False][:, 2:], outputs[True][:, 2:]
+    np.testing.assert_allclose(np.linalg.norm(plain, axis=-1), 30 * np.hypot(0.85, 0.15), rtol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(kept, axis=-1), 30, rtol=1e-4)
+    np.testing.assert_allclose(kept / 30, plain / np.linalg.norm(plain, axis=-1, keepdims=True), atol=1e-5)
+    np.testing.assert_array_equal(outputs[True][:, :2], predicted[:, :2])
+
+
 def test_the_meter_measures_motion_with_a_flow_the_filter_does_not_use(photos):
     """The warp-error meter's default flow is Farneback's, not the DIS the filter follows, and it finds a known
     sub-pixel shift (so its warp error of the clip's own colours is near 0 where the motion is known)."""
