@@ -227,8 +227,8 @@ def test_temporal_off_is_the_photo_colorizer_frame_by_frame(colorizer, cut_clip,
 
 
 def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
-    """Lai et al.'s warp error of a flickering per-frame colouring falls by more than half by the DIS meter (the
-    filter's own flow) and by more than 40% by the independent Farneback meter (measured: 48%)."""
+    """Lai et al.'s warp error of a flickering per-frame colouring falls by more than half, by the independent
+    Farneback meter (measured: 63%) and by the DIS meter (the filter's own flow; 61%)."""
     clip = write_clip(tmp_path / "thing.mp4", moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 16), FPS)
     truth = read_clip(clip)
     plain = [iizuka.colorize(rgb) for rgb in truth]
@@ -241,7 +241,7 @@ def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
     errors = {flow: meter.result() for flow, meter in meters.items()}
     assert meters["dis"].pairs == meters["farneback"].pairs == 15
     assert errors["dis"]["stable"] < 0.5 * errors["dis"]["plain"], errors
-    assert errors["farneback"]["stable"] < 0.6 * errors["farneback"]["plain"], errors
+    assert errors["farneback"]["stable"] < 0.5 * errors["farneback"]["plain"], errors
 
 
 def test_iizuka_colours_a_shot_with_one_global_feature_vector(iizuka, photos):
@@ -354,7 +354,7 @@ def test_the_meter_measures_motion_with_a_flow_the_filter_does_not_use(photos):
     for rgb in (first, second):
         meter.add(lightness_u8(rgb), {"truth": rgb})
     unwarped = warp_error(first, second, np.zeros_like(flow), np.ones(flow.shape[:2], bool))
-    assert meter.result()["truth"] < 0.2 * unwarped  # measured 0.0098 against 0.074
+    assert meter.result()["truth"] < 0.2 * unwarped  # measured 0.0055 against 0.074
 
 
 def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path):
