@@ -7,7 +7,8 @@
 - `atomic_path(path, suffix=None)`: the same for writers that stream into a file of their own (a video muxer, a
   folder of exported files): a context manager yielding a temporary path that does not exist yet, renamed onto
   `path` when the block succeeds and removed (file or folder) when it raises. `StagedPath` is the same as an
-  object, for writers whose start and end are in different methods (`commit()` / `discard()`).
+  object, for writers whose start and end are in different methods (`commit()` / `discard()`); `hold()` locks its
+  temporary for the writer's life, so that `sweep_stale(path)` can remove the ones a killed writer left.
 - `encode_image(rgb, format, quality)`, `write_image(rgb, path, format, quality)`, `save_png(rgb, path)`: uint8
   (H, W, 3) pictures as PNG or JPEG.
 - `write_json(path, document)`, `write_text(path, text)`: the run's config.json, metrics.json, results.md, ...
@@ -26,6 +27,7 @@ power cut the file system decides.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -87,6 +89,20 @@ class StagedPath:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temporary = temporary_name(self.path, suffix)
+        self._lock: int | None = None
+
+    def hold(self, folder: bool = False) -> Path:
+        """Creates the temporary (an empty file, or a folder) and locks it for as long as this writer lives, so
+        `sweep_stale` can tell it from one a killed writer left (a writer that streams for minutes, e.g. a video,
+        would otherwise leave a hidden partial file behind when it is killed). The writer may then open and
+        truncate the file by its name: the lock stays on it until `commit()` or `discard()`."""
+        if folder:
+            self.temporary.mkdir()
+        else:
+            with open(self.temporary, "xb"):
+                pass
+        self._lock = _lock_exclusive(self.temporary)
+        return self.temporary
 
     def commit(self) -> Path:
         """Moves the finished temporary file or folder onto `path` (the temporary is removed if that fails)."""
@@ -96,6 +112,8 @@ class StagedPath:
         except BaseException:
             self.discard()
             raise
+        finally:
+            self._release()
         return self.path
 
     def discard(self) -> None:
@@ -104,6 +122,57 @@ class StagedPath:
             shutil.rmtree(self.temporary, ignore_errors=True)
         else:
             self.temporary.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor drops its lock
+            self._lock = None
+
+
+def _lock_exclusive(path: Path) -> int | None:
+    """An open descriptor holding a non-blocking exclusive flock on `path`; None where someone holds it already
+    or the system has no flock (Windows: nothing is swept there)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def sweep_stale(path: str | os.PathLike, suffix: str | None = None) -> list[Path]:
+    """Removes the temporaries of `path` (`.NAME.RANDOM.tmpSUFFIX`, as `temporary_name` makes them) that a writer
+    killed before `commit()`/`discard()` left behind: those no living writer holds (`StagedPath.hold`). Returns
+    what it removed. POSIX only (flock); elsewhere nothing is removed."""
+    path = Path(path)
+    suffix = path.suffix if suffix is None else suffix
+    name = path.name.encode()[:_NAME_BYTES].decode(errors="ignore")
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(name)}.*.tmp{glob.escape(suffix)}"):
+        token = candidate.name[len(name) + 2 : len(candidate.name) - len(".tmp" + suffix)]
+        if len(token) != 16 or any(c not in "0123456789abcdef" for c in token) or candidate.is_symlink():
+            continue
+        try:
+            lock = _lock_exclusive(candidate)
+        except OSError:
+            continue
+        if lock is None:
+            continue  # a living writer holds it
+        try:
+            if candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+        finally:
+            os.close(lock)
+    return removed
 
 
 def temporary_name(path: Path, suffix: str | None = None) -> Path:

@@ -6,7 +6,9 @@ and per-frame, `colorjax.video.FrameColorizer`) from its lightness, and accumula
 - per-frame quality exactly as for photos (`colorjax.evaluation.metrics`: AuC, PSNR, ab error, ... of each output frame
   against the clip's frame), averaged over the frames;
 - Lai et al. 2018's warp error (`colorjax.video.temporal.WarpErrorMeter`) of every contender and of the clip itself
-  (the floor: real motion, interpolation and occlusions leave some error even in the true colours).
+  (the floor: real motion, interpolation and occlusions leave some error even in the true colours), measured twice:
+  with Farneback flow (`warp_error_farneback`, the headline: independent of the DIS flow the filter follows) and
+  with DIS (`warp_error_dis`, the filter's own flow algorithm, which partly rewards the filter), side by side.
 
 `python -m colorjax.evaluate --video CLIP ...` and `python -m colorjax.bench video` both use it.
 """
@@ -34,6 +36,8 @@ FRAME_METRICS = (
     "colourfulness",
 )
 TRUTH = "ground truth"
+# The warp-error meters, each a flow algorithm (`WarpErrorMeter`'s `flow`), reported as warp_error_<flow>.
+WARP_METERS = ("farneback", "dis")
 
 
 @jax.jit
@@ -51,19 +55,31 @@ def evaluate_clip(
     *,
     frames_dir: str | Path | None = None,
     max_frames: int | None = None,
+    progress: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """{contender: {per-frame metric means, "warp_error"}} and {TRUTH: {"warp_error"}} for the clip at `path`.
+    """{contender: {per-frame metric means, "warp_error_farneback", "warp_error_dis"}} and {TRUTH: {the same warp
+    errors, "frame_pairs"}} for the clip at `path`.
 
-    `frames_dir` keeps each contender's frames as PNGs (`frames_dir/<contender>/000000.png`).
+    `frames_dir` keeps each contender's frames as PNGs (`frames_dir/<contender>/000000.png`); `progress` shows a
+    bar (frames/s, ETA) on stderr.
     """
+    import sys
+
+    from tqdm import tqdm
+
     steps = {name: FrameColorizer(colorizer, settings) for name, settings in contenders.items()}
     accumulators = {name: metrics.MetricsAccumulator() for name in contenders}
-    meter = WarpErrorMeter([*contenders, TRUTH])
+    meters = {flow: WarpErrorMeter([*contenders, TRUTH], flow=flow) for flow in WARP_METERS}
     shots = ShotTracker(TemporalSettings())
     with VideoReader(path) as reader:
+        total = reader.info.num_frames
+        if max_frames is not None:
+            total = max_frames if total is None else min(total, max_frames)
+        bar = tqdm(total=total, unit="frame", desc=Path(path).name, disable=not progress, file=sys.stderr)
         for frame in reader.frames():
             if max_frames is not None and frame.index >= max_frames:
                 break
+            bar.update()
             outputs = {name: step(frame.rgb).rgb for name, step in steps.items()}
             for name, rgb in outputs.items():
                 accumulators[name].add(_frame_statistics(rgb, frame.rgb))
@@ -72,15 +88,18 @@ def evaluate_clip(
                     files.save_png(rgb, Path(frames_dir) / slug / f"{frame.index:06d}.png")
             L = lightness_u8(frame.rgb)
             _, cut = shots(L)
-            meter.add(L, {**outputs, TRUTH: frame.rgb}, cut=cut)
-    warp = meter.result()
+            for meter in meters.values():
+                meter.add(L, {**outputs, TRUTH: frame.rgb}, cut=cut)
+        bar.close()
+    warp = {flow: meter.result() for flow, meter in meters.items()}
     results = {}
     for name, accumulator in accumulators.items():
         numbers = metrics.finalize(accumulator)
         results[name] = {k: numbers[k] for k in FRAME_METRICS}
         results[name]["frames"] = numbers["images"]
-        results[name]["warp_error"] = warp[name]
-    results[TRUTH] = {"warp_error": warp[TRUTH], "frame_pairs": meter.pairs}
+        results[name].update({f"warp_error_{flow}": warp[flow][name] for flow in WARP_METERS})
+    results[TRUTH] = {f"warp_error_{flow}": warp[flow][TRUTH] for flow in WARP_METERS}
+    results[TRUTH]["frame_pairs"] = meters[WARP_METERS[0]].pairs
     return results
 
 
@@ -92,16 +111,16 @@ def contenders(temporal: str) -> dict[str, TemporalSettings]:
 
 
 def markdown_table(clip_results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """One row per (clip, contender): the per-frame metrics and the warp error, the truth's warp error beside."""
-    header = ["clip", "contender", *FRAME_METRICS, "warp_error", "warp_error_truth"]
+    """One row per (clip, contender): the per-frame metrics and the warp error by each meter, the truth's beside."""
+    warps = [f"warp_error_{flow}" for flow in WARP_METERS]
+    header = ["clip", "contender", *FRAME_METRICS, *(f"{w}{side}" for w in warps for side in ("", "_truth"))]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for clip, results in clip_results.items():
-        floor = results[TRUTH]["warp_error"]
         for name, numbers in results.items():
             if name == TRUTH:
                 continue
             cells = [clip, name, *(f"{numbers[k]:.4g}" for k in FRAME_METRICS)]
-            cells += [f"{numbers['warp_error']:.4g}", f"{floor:.4g}"]
+            cells += [f"{value:.4g}" for w in warps for value in (numbers[w], results[TRUTH][w])]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -113,6 +132,7 @@ def evaluate_clips(
     temporal: str = "on",
     *,
     max_frames: int | None = None,
+    progress: bool = True,
 ) -> tuple[dict[str, dict], list[str]]:
     """Scores every clip (`evaluate_clip` with `contenders(temporal)`) and writes `output/video_metrics.json`
     and `output/video_results.md`; a clip that cannot be read is reported, not scored. Returns (results by
@@ -122,7 +142,9 @@ def evaluate_clips(
     results, errors = {}, []
     for path in paths:
         try:
-            results[str(path)] = evaluate_clip(colorizer, path, contenders(temporal), max_frames=max_frames)
+            results[str(path)] = evaluate_clip(
+                colorizer, path, contenders(temporal), max_frames=max_frames, progress=progress
+            )
         except VideoError as e:
             errors.append(str(e))
     files.write_json(output / "video_metrics.json", results)
@@ -130,6 +152,7 @@ def evaluate_clips(
         output / "video_results.md",
         f"Video colorization by {colorizer.description}: per-frame metrics against each clip's own "
         "colours (means over frames) and Lai et al. 2018's warp error (lower is steadier; the ground "
-        "truth's is the floor).\n\n" + markdown_table(results) + "\n",
+        "truth's is the floor) measured with Farneback flow (independent of the DIS flow the filter follows) "
+        "and with DIS.\n\n" + markdown_table(results) + "\n",
     )
     return results, errors

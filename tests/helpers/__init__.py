@@ -13,6 +13,8 @@ Plain functions and constants live in importable modules (`from helpers.photos i
 - `ddcolor`: random weights in the authors' DDColor layout at any width, and a torch-saved `.pth` of them;
 - `ddcolor_training`: the authors' training pieces in PyTorch (losses, discriminator, a torchvision-layout VGG16-BN);
 - `serve`: `hint_colorizer`, a SIGGRAPH17 whose hand-set weights carry colour points through;
+- `videos`: clips of the kinds real files are (AVI with a 1/fps time base, PCM sound, a display matrix, a header
+  that over-counts frames), written with PyAV;
 - `multiprocess_driver`: a script (`python tests/helpers/multiprocess_driver.py ARGS`) and its `digest`.
 
 Fixtures live in one pytest plugin, `helpers.fixtures`, which tests/conftest.py loads with `pytest_plugins`.
