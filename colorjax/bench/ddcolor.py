@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax.bench.devices import cpu_description, lowered_flops
+from colorjax.bench.devices import lowered_flops, machine_columns
 from colorjax.models import get_model
 from colorjax.models.ddcolor import SIZES, DDColor
 
@@ -330,19 +330,3 @@ def _summary(rows: list[dict]) -> str:
         return first["contender"]
     ratios = ", ".join(f"{first[key]:.2f}x {key}" for key in ("vs_pytorch", "vs_pytorch_fastest") if key in first)
     return f"colorjax float32 {first['ms_per_image']:.0f} ms/image" + (f" ({ratios})" if ratios else "")
-
-
-def machine_columns() -> dict[str, Any]:
-    """The CPU (model and ISA class), the threads each framework uses, and XLA_FLAGS: kept in every row."""
-    try:
-        import torch
-
-        torch_threads: int | str = torch.get_num_threads()
-    except ImportError:
-        torch_threads = "-"
-    xla_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu_description(),
-        "threads": f"XLA {xla_threads}, PyTorch {torch_threads}",
-        "xla_flags": os.environ.get("XLA_FLAGS") or "-",
-    }

@@ -9,6 +9,7 @@ MFU (model FLOPs utilisation) = achieved FLOP/s / the chip's dense bf16 peak, fr
 kind; None where the kind is not listed (CPUs), and then no MFU is printed.
 """
 
+import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +89,45 @@ def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
         fields.setdefault(key.strip(), value.strip())
     model = fields.get("model name") or fields.get("Processor") or platform.machine()
     return f"{model}, {cpu_isa(frozenset(fields.get('flags', '').split()))}"
+
+
+def machine_columns() -> dict:
+    """What a CPU timing depends on, kept in every CPU row: the CPU (model and ISA class), the threads each framework
+    uses, XLA_FLAGS (e.g. `--xla_cpu_max_isa=AVX2`, `--xla_cpu_use_onednn=true`) and the ISA PyTorch's kernels were
+    built for (`torch.backends.cpu.get_cpu_capability()`, which `ATEN_CPU_CAPABILITY=avx2` lowers)."""
+    try:
+        import torch
+
+        torch_threads: int | str = torch.get_num_threads()
+        aten = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError):
+        torch_threads, aten = "-", "-"
+    xla_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu_description(),
+        "threads": f"XLA {xla_threads}, PyTorch {torch_threads}",
+        "xla_flags": os.environ.get("XLA_FLAGS") or "-",
+        "aten_cpu": aten,
+    }
+
+
+def versus_fastest(rows: list[dict], key: str) -> str | None:
+    """Adds `vs_pytorch_fastest` to every colorjax row (the fastest PyTorch contender's time over the row's, whatever
+    the precisions; `key` is a time column such as "ms_per_image") and returns the headline: the fastest colorjax contender against the fastest PyTorch one. Rows are
+    told apart by their contender label (PyTorch's start with "pytorch"); None without PyTorch rows.
+
+    Fastest against fastest is the honest comparison on a CPU: bf16 against bf16 autocast flatters colorjax by 10x on
+    a CPU without native bf16, where nobody would run PyTorch in bf16."""
+    theirs = [row for row in rows if row["contender"].startswith("pytorch")]
+    ours = [row for row in rows if not row["contender"].startswith("pytorch")]
+    if not theirs or not ours:
+        return None
+    best_theirs = min(theirs, key=lambda row: row[key])
+    best_ours = min(ours, key=lambda row: row[key])
+    for row in ours:
+        row["vs_pytorch_fastest"] = best_theirs[key] / row[key]
+    return (
+        f"fastest colorjax ({best_ours['contender']}, {best_ours['precision']}) "
+        f"{best_ours[key]:.3g} vs fastest PyTorch ({best_theirs['precision']}) {best_theirs[key]:.3g} {key}: "
+        f"{best_ours['vs_pytorch_fastest']:.2f}x"
+    )

@@ -14,17 +14,21 @@ printed where the device's bf16 peak is known.
 - `soft_encode`, `cross_entropy_gradient`: the loss's soft targets for a batch-40 176x176 target grid (40 x 44 x 44
   pixels) as K (index, weight) pairs, as the loss uses them, vs dense (..., 313) rows; alone and with the
   cross-entropy gradient.
+Ratios: `vs_pytorch_same_precision`, and `vs_pytorch_fastest` (PyTorch's fastest contender at any precision over
+the row's time): the fastest colorjax contender against the fastest PyTorch one is the headline printed, with the
+CPU's model and ISA class (AVX2 / AVX-512 / AVX512-BF16 / AMX), the threads and XLA_FLAGS, kept in every CPU row.
+bf16 against bf16 autocast alone would flatter colorjax about 10x on a CPU without native bf16, where PyTorch's bf16
+is far slower than its own fp32. To time the AVX2 class on an AVX-512 machine: `XLA_FLAGS=--xla_cpu_max_isa=AVX2
+ATEN_CPU_CAPABILITY=avx2 python -m colorjax.bench zhang` (the `aten_cpu` column shows what PyTorch used).
 `quick=True` shrinks widths, batches and sizes to finish in seconds.
 """
-
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from colorjax import quantize
-from colorjax.bench.devices import lowered_flops, speed_columns
+from colorjax.bench.devices import lowered_flops, machine_columns, speed_columns, versus_fastest
 from colorjax.bench.timing import interleaved_median_seconds
 from colorjax.bench.train_step import config_train_step, repo_config
 from colorjax.models import get_model
@@ -196,13 +200,10 @@ def _inference_rows(quick: bool) -> list[dict]:
             **setting,
         }
         if on_cpu:
-            row["cpu_threads"] = os.cpu_count()
+            row.update(machine_columns())
         rows.append(row)
     if torch is not None:
-        torch_seconds = {p: s for (label, p), s in zip(labels, seconds, strict=True) if label.startswith("pytorch")}
-        for row, s in zip(rows, seconds, strict=True):
-            if not row["contender"].startswith("pytorch"):
-                row["speedup_vs_pytorch"] = torch_seconds[row["precision"]] / s
+        _compare_with_pytorch(rows, seconds, "ms_per_image", f"ECCV16 inference, batch {batch} at {size}")
         logits_torch = torch_forward(False)[0].float().permute(0, 2, 3, 1).cpu().numpy()
         logits = np.asarray(applies[0](variables, L_jax)["logits"])
         rows[0]["max_logits_diff_vs_pytorch"] = float(np.abs(logits - logits_torch).max())
@@ -240,7 +241,7 @@ def _train_step_rows(quick: bool) -> list[dict]:
                 how = "Adam + soft-target CE" + (", autocast" if precision == "bfloat16" else "")
                 labels.append((f"pytorch {torch.__version__} eager {device}, {how}", precision))
         seconds = interleaved_median_seconds(steps, 3 if jax.default_backend() == "cpu" else 10)
-        torch_seconds = {p: s for (label, p), s in zip(labels, seconds, strict=True) if label.startswith("pytorch")}
+        setting_rows = []
         for (label, precision), s, step_flops in zip(labels, seconds, flops, strict=True):
             row = {
                 "benchmark": "eccv16_train_step",
@@ -254,10 +255,25 @@ def _train_step_rows(quick: bool) -> list[dict]:
                 "batch": batch,
                 "size": size,
             }
-            if not label.startswith("pytorch") and precision in torch_seconds:
-                row["speedup_vs_pytorch"] = torch_seconds[precision] / s
-            rows.append(row)
+            if jax.default_backend() == "cpu":
+                row.update(machine_columns())
+            setting_rows.append(row)
+        if torch is not None:
+            _compare_with_pytorch(setting_rows, seconds, "ms_per_step", f"ECCV16 train step, batch {batch} at {size}")
+        rows += setting_rows
     return rows
+
+
+def _compare_with_pytorch(rows: list[dict], seconds: list[float], key: str, what: str) -> None:
+    """Ratio columns on the colorjax rows: against PyTorch at the same precision, and against PyTorch's fastest
+    contender at any precision (the honest one on a CPU, printed as the headline with the CPU's ISA)."""
+    same = {row["precision"]: s for row, s in zip(rows, seconds, strict=True) if row["contender"].startswith("pytorch")}
+    for row, s in zip(rows, seconds, strict=True):
+        if not row["contender"].startswith("pytorch") and row["precision"] in same:
+            row["vs_pytorch_same_precision"] = same[row["precision"]] / s
+    headline = versus_fastest(rows, key)
+    where = f"; {rows[0]['cpu']}, threads {rows[0]['threads']}" if "cpu" in rows[0] else ""
+    print(f"  {what}: {headline}{where}", flush=True)
 
 
 def torch_train_step(torch, device: str, width: float, batch: int, size: int, precision: str):

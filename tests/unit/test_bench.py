@@ -78,6 +78,23 @@ def test_cpu_isa_classes_from_cpuinfo_flags(tmp_path):
     assert devices.cpu_description(cpuinfo) == "AMD EPYC 9654, AVX-512"
 
 
+def test_the_headline_is_fastest_against_fastest_whatever_the_precisions():
+    """The AVX2 case that made `bench zhang` print 10.84x: colorjax bf16 against PyTorch's slow bf16 autocast, while
+    PyTorch's own fp32 beats colorjax's fastest. The headline must say colorjax is slower."""
+    rows = [
+        {"contender": "colorjax jit", "precision": "float32", "ms_per_image": 700.0},
+        {"contender": "colorjax jit", "precision": "bfloat16", "ms_per_image": 800.0},
+        {"contender": "pytorch 2.13 eager cpu, inference_mode", "precision": "float32", "ms_per_image": 535.0},
+        {"contender": "pytorch 2.13 eager cpu, autocast", "precision": "bfloat16", "ms_per_image": 8670.0},
+    ]
+    headline = devices.versus_fastest(rows, "ms_per_image")
+    assert headline.endswith("0.76x") and "(float32) 535 ms_per_image" in headline, headline
+    assert [round(row.get("vs_pytorch_fastest", 0), 3) for row in rows] == [0.764, 0.669, 0, 0]
+    assert devices.versus_fastest(rows[:2], "ms_per_image") is None  # no PyTorch rows: no ratio
+    columns = devices.machine_columns()
+    assert set(columns) == {"cpu", "threads", "xla_flags", "aten_cpu"} and "XLA " in columns["threads"]
+
+
 def test_bench_ddcolor_quick_runs_both_frameworks_at_a_tiny_width(tmp_path, monkeypatch, capsys):
     """`python -m colorjax.bench ddcolor --quick`: the test-width network at 64 x 64, batch 1 and 2, colorjax and
     (where torch and modelscope are installed) the authors' PyTorch modules with the same weights. No timing
