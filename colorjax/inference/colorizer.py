@@ -205,7 +205,17 @@ class Colorizer:
         return _combine(L_full, chroma, self.color_space, self.color_conversion, self.chroma_upsampling)
 
     def _run(self, rgb, global_features, labels, hints=None):
-        """(L at full size, chroma at the working size, message, class logits) of one photo."""
+        """(L at full size, chroma at the working size, message, class logits) of one photo; InferenceError when
+        the chroma is not finite (broken weights would otherwise colour the photo black)."""
+        L_full, chroma, message, class_logits = self._predict(rgb, global_features, labels, hints)
+        if not bool(jnp.all(jnp.isfinite(chroma))):
+            raise InferenceError(
+                f"The model of {self.description or 'this colorizer'} predicts NaN or infinite colours: its weights are broken "
+                "(a diverged training run?); use another checkpoint (--step) or retrain with a lower learning rate."
+            )
+        return L_full, chroma, message, class_logits
+
+    def _predict(self, rgb, global_features, labels, hints):
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
             raise InferenceError(f"A photo must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}.")

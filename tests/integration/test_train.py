@@ -133,6 +133,70 @@ def test_divergence_keeps_the_last_good_checkpoint_and_names_it(photo_folder, tm
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state["params"]))
 
 
+def _blow_up_at_step_3(monkeypatch, blow_up):
+    """Makes the trainer's step 3 end with `blow_up(params)` instead of its own update's parameters."""
+    real = train.make_train_step
+
+    def make_train_step(*args, **kwargs):
+        step_fn = real(*args, **kwargs)
+
+        def train_step(state, batch, rng):
+            new_state, metrics = step_fn(state, batch, rng)
+            exploded = blow_up(new_state.params)
+            params = jax.tree.map(lambda x, y: jax.numpy.where(state.step == 2, y, x), new_state.params, exploded)
+            return new_state.replace(params=params), metrics
+
+        return train_step
+
+    monkeypatch.setattr(train, "make_train_step", make_train_step)
+
+
+@pytest.mark.parametrize("blown_up", ["weights", "evaluation"])
+def test_a_state_blown_up_on_a_save_step_is_not_saved(photo_folder, tmp_path, monkeypatch, blown_up):
+    """Resumed at step 2, step 3 (a save step with an evaluation) blows up in a way the loss on the checked batch
+    does not show: weights of 1e12, finite and with a finite loss (the chroma head's bias: the colours are clipped),
+    or an evaluation loss of NaN. Such states once reached checkpoints (learning rate 1e12: max |w| 1.15e12 saved
+    after `val/loss nan`) and coloured every photo black; the run must stop keeping step 2."""
+    good = tiny_config(f"folder:{photo_folder}", num_train_steps=2, checkpoint_every=2)
+    train.train_and_evaluate(good, tmp_path / "run")
+    if blown_up == "weights":
+        _blow_up_at_step_3(
+            monkeypatch,
+            lambda params: {
+                **params,
+                "chroma_head": {**params["chroma_head"], "bias": params["chroma_head"]["bias"] + 1e12},
+            },
+        )
+    else:
+        real_evaluation = train._Evaluation.__call__
+        monkeypatch.setattr(
+            train._Evaluation,
+            "__call__",
+            lambda self, state, step: {**real_evaluation(self, state, step), "val/loss": float("nan")},
+        )
+    bad = tiny_config(f"folder:{photo_folder}", num_train_steps=6, checkpoint_every=1, eval_every=1, log_every=1)
+    with pytest.raises(train.TrainingDiverged) as caught:
+        train.train_and_evaluate(bad, tmp_path / "run")
+    message = str(caught.value)
+    assert "after step 3" in message and "the last good checkpoint is step 2" in message
+    assert ("blew up (largest |w| 1e+12" if blown_up == "weights" else "val/loss nan") in message
+    assert runs.open_checkpoints(tmp_path / "run", read_only=True).all_steps() == [2]
+
+
+def test_reduce_on_plateau_saves_before_its_first_evaluation(photo_folder, tmp_path):
+    """optax's plateau state holds best_value = inf until the first evaluation; the check before a save once
+    refused that as a diverged state, so a plateau run could not save before it evaluated."""
+    config = tiny_config(
+        f"folder:{photo_folder}",
+        num_train_steps=4,
+        checkpoint_every=2,
+        eval_every=4,
+        optimizer=dict(reduce_on_plateau={"patience": 1}),
+    )
+    train.train_and_evaluate(config, tmp_path / "run")
+    assert runs.open_checkpoints(tmp_path / "run", read_only=True).all_steps() == [2, 4]
+
+
 def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
     """A global batch that 4 (fake CPU) devices cannot share evenly: one line naming the devices and the fix."""
     code = f"""
