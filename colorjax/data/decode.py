@@ -201,7 +201,9 @@ def tf_route(encoded, max_pixels: int):
     def jpeg_header():
         shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
         pixels = shape[0] * shape[1]
-        exif = tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
+        # The whole file is searched: an EXIF block may follow large ICC, XMP or comment segments (a match in
+        # the compressed data by chance only sends the file to the Pillow probe, which gives the same pixels).
+        exif = tf.size(tf.strings.split(encoded, sep="Exif\x00\x00")) > 1
         plain = tf.logical_and(tf.logical_not(exif), tf.logical_or(shape[2] == 1, shape[2] == 3))
         plain = tf.logical_and(plain, tf.equal(tf.strings.substr(encoded, -2, 2), _JPEG_END))
         route = tf.where(pixels > max_pixels, np.int64(TOO_LARGE), np.int64(TF_JPEG))

@@ -219,6 +219,16 @@ def build_corpus(root: Path) -> list[Case]:
         _close(np.rot90(_pillow(rotated), k=-1), 1e-6),
         "EXIF orientation 6 (shape transposed)",
     )
+    # The same, its EXIF block pushed past the first 64 KiB by two large comment segments before it (JPEG
+    # segments hold at most 65533 bytes each): training once looked for EXIF in the first 64 KiB only.
+    comment = b"\xff\xfe" + struct.pack(">H", 65535) + b"c" * 65533
+    add(
+        "exif_late.jpg",
+        rotated[:2] + comment + comment + rotated[2:],
+        True,
+        _close(np.rot90(_pillow(rotated), k=-1), 1e-6),
+        "EXIF orientation 6 after 128 KiB of comments",
+    )
     add(
         "one_pixel.png",
         _save(Image.fromarray(np.full((1, 1, 3), (200, 40, 90), np.uint8)), format="PNG"),
