@@ -365,8 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
     try:
         output = Path(args.output)
+        cli.check_output_outside_inputs(args.inputs, output)
         files.check_writable(output)
-        found = cli.find_inputs(args.inputs, exclude=output)
+        found = cli.find_inputs(args.inputs)
         is_video = [video.is_video(path) for path, _ in found]
         formats = [
             "mp4" if moving else (args.format or default_format(path))

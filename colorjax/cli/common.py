@@ -234,17 +234,31 @@ def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
     return config_lib.unknown_override_errors(config, overrides, flag=config_flag)
 
 
-def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> list[tuple[Path, Path]]:
+def check_output_outside_inputs(inputs: Iterable[str], output: str | Path) -> None:
+    """OutputError (one line) when `output` is an input folder or lies inside one: a rerun would take the outputs
+    for inputs and colour its own results. Called before anything is read or written."""
+    from colorjax import files
+
+    target = Path(output).resolve()
+    for spec in inputs:
+        path = Path(spec)
+        if spec != "samples" and path.is_dir() and target.is_relative_to(path.resolve()):
+            where = "is the input folder" if target == path.resolve() else "is inside the input folder"
+            raise files.OutputError(
+                f"--output {output} {where} {path}: a rerun would colour its own outputs; choose a folder outside "
+                "the inputs."
+            )
+
+
+def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
     """(image or video path, its path relative to --output) for every file, folder (recursive: photos and videos by
     extension) or `samples` given. The relative path keeps the file's whole name (`sub/img.1.jpg`); the command
-    chooses the output name from it. Folder walks leave out what lies in `exclude` when it is a folder below the
-    walked one (an output folder inside an input folder, whose outputs a rerun would take for inputs), and keep
-    links to missing files, so that reading them reports them."""
+    chooses the output name from it. Folder walks keep links to missing files, so that reading them reports them
+    (an --output folder inside a walked folder is refused before, `check_output_outside_inputs`)."""
     from colorjax import data
     from colorjax.inference.colorizer import InferenceError
     from colorjax.video import io as video
 
-    excluded = Path(exclude).resolve() if exclude is not None else None
     found = []
     for spec in inputs:
         if spec == "samples":
@@ -252,17 +266,11 @@ def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> lis
             continue
         path = Path(spec)
         if path.is_dir():
-            below = (
-                excluded
-                if excluded and excluded != path.resolve() and excluded.is_relative_to(path.resolve())
-                else None
-            )
             images = sorted(
                 p
                 for p in path.rglob("*")
                 if (p.is_file() or (p.is_symlink() and not p.exists()))
                 and (p.suffix.lower() in data.IMAGE_EXTENSIONS or p.suffix.lower() in video.VIDEO_EXTENSIONS)
-                and not (below is not None and p.parent.resolve().is_relative_to(below))
             )
             if not images:
                 raise InferenceError(f"No images or videos found in folder {path}.")

@@ -237,25 +237,38 @@ def test_colliding_inputs_give_one_output_each(trained_run, tmp_path, capsys):
         assert image.format == "JPEG" and image.size == sizes["img.2.jpg"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--format", "png"], ["--side-by-side"]])
-def test_output_in_the_input_folder_never_overwrites_an_input(trained_run, tmp_path, capsys, extra):
+@pytest.mark.parametrize(
+    "output, extra",
+    [
+        ("", []),
+        ("", ["--side-by-side"]),
+        ("", ["--format", "jpg"]),  # x.png -> x.jpg clashes with no input: once accepted, coloured on reruns
+        ("coloured", []),
+        ("sub/deeper", []),
+    ],
+)
+def test_an_output_folder_in_an_input_folder_stops_before_any_work(trained_run, tmp_path, capsys, output, extra):
     folder = tmp_path / "photos"
     save_photos(folder, ["x.png", "y.jpg"])
     before = files_below(folder)
-    status = colorize.main(["--workdir", str(trained_run), str(folder), "--output", str(folder), *extra])
+    status = colorize.main(["--workdir", str(trained_run), str(folder), "--output", str(folder / output), *extra])
     err = capsys.readouterr().err.strip()
     assert status == 1 and len(err.splitlines()) == 1, err
-    assert re.match(r"error: Writing .*(x\.png|y\.jpg) would overwrite that input file", err), err
+    where = "is the input folder" if not output else "is inside the input folder"
+    assert err.startswith("error: --output ") and f"{where} {folder}: a rerun would colour its own outputs" in err
     assert files_below(folder) == before  # Byte for byte, and nothing added.
+    assert output == "" or not (folder / output).exists()
 
 
-def test_an_output_folder_inside_the_input_folder_is_not_read_back(trained_run, tmp_path, capsys):
+def test_an_output_beside_its_input_file_never_overwrites_it(trained_run, tmp_path, capsys):
     folder = tmp_path / "photos"
     save_photos(folder, ["x.png"])
-    argv = ["--workdir", str(trained_run), str(folder), "--output", str(folder / "coloured")]
-    assert colorize.main(argv) == 0 and colorize.main(argv) == 0
-    assert "Colorized 0 image(s)" in capsys.readouterr().out.splitlines()[-1]  # Skipped, not coloured again.
-    assert sorted(files_below(folder)) == ["coloured/x.png", "x.png"]
+    before = files_below(folder)
+    status = colorize.main(["--workdir", str(trained_run), str(folder / "x.png"), "--output", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert re.match(r"error: Writing .*x\.png would overwrite that input file", err), err
+    assert files_below(folder) == before
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(trained_run, tmp_path, capsys):
