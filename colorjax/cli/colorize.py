@@ -207,7 +207,7 @@ def colorize_files(
             counts.skipped += 1
             continue
         try:
-            rgb = read_image(path)
+            rgb = read_image(path, colorizer.max_pixels)
         except InferenceError as e:
             progress.write(f"error: {e}", file=sys.stderr)
             counts.failed += 1
@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pixels",
         type=int,
         help="most pixels the model sees in one pass; larger photos are tiled (models that run at any size, "
-        "e.g. iizuka) or downscaled (default: the run's config.inference.max_pixels, else 4096*4096)",
+        "e.g. iizuka) or downscaled (default: the run's config.inference.max_pixels, else 4096*4096); photos of up "
+        "to 8192*8192 pixels are read, or up to this many where it is more",
     )
     parser.add_argument(
         "--large-image",
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             reference = Path(args.global_from)
             if not reference.is_file():
                 raise InferenceError(f"--global-from {reference} does not exist.")
-            global_features = colorizer.encode_global(read_image(reference))["global_features"]
+            global_features = colorizer.encode_global(read_image(reference, colorizer.max_pixels))["global_features"]
             print(f"Colouring every input with the global features of {reference}.")
         hints_for, hints_source = None, "hints"
         if args.hints or args.hints_from:
@@ -413,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             hints_for, hints_source = (lambda rgb: points), f"hints file {args.hints}"
             print(f"Colouring with the {len(points)} colour point(s) of {args.hints}.")
         elif args.hints_from:
-            reference = read_image(args.hints_from)
+            reference = read_image(args.hints_from, colorizer.max_pixels)
             count = DEFAULT_NUM_HINTS if args.num_hints is None else args.num_hints
 
             def hints_for(rgb):

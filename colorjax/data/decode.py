@@ -51,13 +51,19 @@ class ImageError(ColorjaxError, ValueError):
     pixels: int = 0  # Set when the file is over the pixel limit (0: not known).
 
 
-def too_large_message(pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None) -> str:
+# What raises the pixel limit, as training names it; colorize names its flag (`read_image`'s `setting`).
+MAX_PIXELS_SETTING = "config.data.max_pixels"
+
+
+def too_large_message(
+    pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None, setting: str = MAX_PIXELS_SETTING
+) -> str:
     dims = f"{size[0]}x{size[1]} = " if size else ""
     count = f"{dims}{pixels} pixels" if pixels else "too many pixels"
-    return f"{count}, over the limit of {max_pixels} (config.data.max_pixels; raise it to read this file)"
+    return f"{count}, over the limit of {max_pixels} ({setting}; raise it to read this file)"
 
 
-def _open(encoded: bytes, max_pixels: int):
+def _open(encoded: bytes, max_pixels: int, setting: str = MAX_PIXELS_SETTING):
     """The Pillow image (header read only) or ImageError for an unreadable or too large file."""
     from PIL import Image, UnidentifiedImageError
 
@@ -67,7 +73,7 @@ def _open(encoded: bytes, max_pixels: int):
             image = Image.open(io.BytesIO(encoded))
     except Image.DecompressionBombError as e:
         found = re.search(r"\((\d+) pixels\)", str(e))
-        error = ImageError(too_large_message(int(found.group(1)) if found else None, max_pixels))
+        error = ImageError(too_large_message(int(found.group(1)) if found else None, max_pixels, setting=setting))
         error.pixels = int(found.group(1)) if found else 0
         raise error from e
     except UnidentifiedImageError as e:
@@ -76,7 +82,7 @@ def _open(encoded: bytes, max_pixels: int):
         raise ImageError(f"not an image this program can read ({_reason(e)})") from e
     width, height = image.size
     if width * height > max_pixels:
-        error = ImageError(too_large_message(width * height, max_pixels, (width, height)))
+        error = ImageError(too_large_message(width * height, max_pixels, (width, height), setting))
         error.pixels = width * height
         raise error
     if width * height == 0:
@@ -105,9 +111,10 @@ def probe(encoded: bytes, max_pixels: int) -> tuple[int, int]:
     return PYTHON, pixels
 
 
-def decode(encoded: bytes, max_pixels: int) -> np.ndarray:
-    """A file's bytes -> float32 (H, W, 3) in [0, 1] (see the module docstring); ImageError without the name."""
-    return decode_image(_open(encoded, max_pixels))
+def decode(encoded: bytes, max_pixels: int, setting: str = MAX_PIXELS_SETTING) -> np.ndarray:
+    """A file's bytes -> float32 (H, W, 3) in [0, 1] (see the module docstring); ImageError without the name (a
+    file over `max_pixels` is named with the `setting` that raises the limit)."""
+    return decode_image(_open(encoded, max_pixels, setting))
 
 
 def decode_image(image) -> np.ndarray:
@@ -154,7 +161,7 @@ def _integer_bits(image) -> int:
     return 16 if int(np.asarray(image).max(initial=0)) <= 65535 else 32
 
 
-def read_image(path: str | Path, max_pixels: int) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int, setting: str = MAX_PIXELS_SETTING) -> np.ndarray:
     """A file -> float32 (H, W, 3) in [0, 1]; ImageError with one line naming the file when it cannot be used."""
     path = Path(path)
     try:
@@ -167,7 +174,7 @@ def read_image(path: str | Path, max_pixels: int) -> np.ndarray:
     except OSError as e:
         raise ImageError(f"{path}: cannot be read ({e.strerror})") from e
     try:
-        return decode(encoded, max_pixels)
+        return decode(encoded, max_pixels, setting)
     except ImageError as e:
         raise ImageError(f"{path}: {e}") from None
 

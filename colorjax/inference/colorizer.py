@@ -371,16 +371,27 @@ def _combine(
     return color.rgb_to_uint8(rgb)
 
 
+# The most pixels a photo may have to be read for colouring: base_config's data.max_pixels (8192^2 = 67 MP, one
+# decode under 0.8 GB of float RGB), or --max-pixels where that is larger (`photo_pixel_limit`).
+MAX_PIXELS_FLAG = "--max-pixels"
+
+
+def photo_pixel_limit(max_pixels: int | None = None) -> int:
+    """The one pixel limit of the photos the inference commands read: config.data.max_pixels's default, raised to
+    `max_pixels` (the --max-pixels a command was given, or its colorizer's) where that is larger, so that the flag
+    the limit's message names is the flag that lifts it."""
+    default = config_lib.base_config().data.max_pixels
+    return default if max_pixels is None else max(default, max_pixels)
+
+
 def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """uint8 (H, W, 3) through colorjax.data.decode, the decoding training and evaluation use (EXIF orientation,
     bit depth, alpha on white, first frame); InferenceError naming the file when it cannot be read or has more
-    than `max_pixels` pixels (default: base_config's data.max_pixels)."""
+    pixels than `photo_pixel_limit(max_pixels)` (the message names --max-pixels, which raises it)."""
     from colorjax.data import decode
 
-    if max_pixels is None:
-        max_pixels = config_lib.base_config().data.max_pixels
     try:
-        return color.rgb_to_uint8(decode.read_image(path, max_pixels))
+        return color.rgb_to_uint8(decode.read_image(path, photo_pixel_limit(max_pixels), MAX_PIXELS_FLAG))
     except decode.ImageError as e:
         raise InferenceError(f"Cannot read image {e}") from None
 

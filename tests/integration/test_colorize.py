@@ -351,3 +351,35 @@ def test_a_folder_of_bad_inputs_colours_the_good_and_names_each_bad_file_once(tr
             assert image.size == (width, height) and image.mode == "RGB", case.why
     last = captured.out.strip().splitlines()[-1]
     assert last.startswith(f"Colorized {len(accepted)} image(s)") and last.endswith(f"; {len(rejected)} failed")
+
+
+def grey_png_96mp(path: Path) -> Path:
+    """A 12000 x 8000 (96 MP) grey PNG with a ramp, compressed row by row (never held whole here)."""
+    import struct
+    import zlib
+
+    width, height = 12000, 8000
+    row = b"\x00" + (np.arange(width) * 255 // (width - 1)).astype(np.uint8).tobytes()
+    packer = zlib.compressobj(1)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.slow
+def test_a_96_megapixel_photo_is_refused_naming_the_flag_and_colours_with_it(trained_run, tmp_path, capsys):
+    """The limit once came from base_config alone: its message advised config.data.max_pixels, which colorize
+    cannot be given, and --max-pixels did not change it. (About 25 s and 4.7 GB of memory at its peak.)"""
+    photo = grey_png_96mp(tmp_path / "large.png")
+    argv = ["--workdir", str(trained_run), str(photo), "--output", str(tmp_path / "out")]
+    assert colorize.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "large.png: 12000x8000 = 96000000 pixels, over the limit of 67108864 (--max-pixels; raise it" in err
+    assert colorize.main([*argv, "--max-pixels", "100000000"]) == 0
+    with Image.open(tmp_path / "out" / "large.png") as image:
+        assert image.size == (12000, 8000) and image.mode == "RGB"
