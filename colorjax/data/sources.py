@@ -5,7 +5,8 @@
   `config.data.tfds_data_dir`; splits are TFDS split strings (`train`, `validation[:1000]`, ...).
 - `folder:PATH`: every jpg/jpeg/png/bmp/gif/tif/tiff/webp below PATH (recursive). A split `S` reads `PATH/S` when that
   folder exists; otherwise the whole folder is split by a stable hash of each file's relative path
-  (`config.data.holdout_fraction` of the files are `validation`/`test`, the rest `train`). With
+  (`config.data.holdout_fraction` of the files are `validation`/`test`, the rest `train`); split `all` (with no
+  `PATH/all` folder) is every file of the folder. With
   `config.data.labels = "auto"` the first-level subfolder (below the split folder) is the class label whenever every
   image sits in one; `True`/`False` force it.
 - `samples`: seven colour photos that ship inside the scikit-image and scikit-learn wheels (no download).
@@ -362,10 +363,14 @@ def image_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
+ALL_SPLIT = "all"
+
+
 def _folder_source(root: Path, split: str, labels: bool | str, holdout_fraction: float) -> FileSource:
     if not root.is_dir():
         raise DataError(f"Image folder {root} does not exist; fix config.data.source (folder:PATH).")
-    split_dir = _split_folder(root, split)
+    # "all" without a folder of that name: every file (evaluate's split for a folder without split folders).
+    split_dir = root if split == ALL_SPLIT and not (root / split).is_dir() else _split_folder(root, split)
     files_root = split_dir if split_dir.is_dir() else root
     files = image_files(files_root)
     if files_root is root and split_dir != root:

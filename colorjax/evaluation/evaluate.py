@@ -150,7 +150,7 @@ def default_split(source: str) -> str:
         for split in ("test", "validation", "val"):
             if (root / split).is_dir():
                 return split
-    return "all"
+    return data.sources.ALL_SPLIT
 
 
 def eval_data_config(
@@ -161,7 +161,7 @@ def eval_data_config(
     color_space: str,
 ) -> tuple[ml_collections.ConfigDict, str]:
     """The data config and split to evaluate: the run's data settings, with the source, size and colour space
-    overridden. Split "all" of a folder is every image in it (no held-out share by hash)."""
+    overridden. Split "all" of a folder is every image in it (no held-out share by hash: `data.sources`)."""
     if source is None and run_data is None:
         raise EvaluateError("--data is required with --weights (e.g. --data folder:PATH).")
     fields = config_lib.base_config().data.to_dict()
@@ -175,8 +175,6 @@ def eval_data_config(
         fields["eval_resize_size"] = None  # A run's resize-then-crop ratio belongs to its own size.
     fields["image_size"] = resolution
     fields["color_space"] = color_space
-    if split == "all" and fields["source"].startswith("folder:"):
-        split, fields["holdout_fraction"] = "test", 1.0  # every file falls in the held-out share
     return ml_collections.ConfigDict(fields), split
 
 

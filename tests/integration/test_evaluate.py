@@ -155,6 +155,7 @@ def test_evaluation_writes_every_output(evaluated):
     document = json.loads((evaluated / "metrics.json").read_text())
     assert document["schema_version"] == report.SCHEMA_VERSION
     assert document["run"]["step"] == 3 and document["run"]["resolution"] == RESOLUTION
+    assert document["run"]["split"] == "all"  # a folder without split folders: all of it (once called "test")
     assert set(document["baselines"]) == {"ground_truth", "gray", "mean_colour"}
     # The report finds the evaluation in the run directory.
     assert report.resolve_metrics_path(evaluated.parent.parent) == evaluated / "metrics.json"
