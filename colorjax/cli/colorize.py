@@ -25,8 +25,8 @@ Outputs keep the folder structure of the inputs and never lose or overwrite a fi
 - Format: `--format png|jpg`; by default JPEG for JPEG inputs (.jpg/.jpeg: the source is already lossy, and a
   PNG of a camera photo is 5-10x its size for no visible gain) and PNG for every other input (PNG, TIFF, BMP,
   WebP, GIF: a lossless source keeps a lossless output). `--quality N` is the JPEG quality (default 95).
-- An output that would replace an input file (e.g. `--output` is the input folder) stops the command before any
-  work, with one line naming the file. An output that exists already is skipped with one line (pass
+- An `--output` folder that is an input folder or lies inside one (a rerun would colour its own outputs), or an
+  output that would replace an input file, stops the command before any work, with one line naming it. An output that exists already is skipped with one line (pass
   `--overwrite` to replace it); the summary counts written, skipped and failed images, exactly what is on disk.
   Every file is written to a temporary name in its folder and renamed into place, so an interrupted run leaves
   no half-written image. An output folder inside an input folder is not read as input.

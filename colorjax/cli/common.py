@@ -50,7 +50,28 @@ def print_error(error: BaseException | str) -> None:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: `error: MESSAGE; see PROG --help` on stderr, exit 2."""
+    """argparse with one-line usage errors: `error: MESSAGE; see PROG --help` on stderr, exit 2. An unknown flag
+    is named first (with the nearest known one), before argparse's check of required arguments could blame a
+    misspelled `--outptu` as "--output is required"."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        tokens = sys.argv[1:] if args is None else list(args)
+        if self._subparsers is not None:  # the flags after the subcommand are its own parser's to check
+            tokens = tokens[: next((i for i, token in enumerate(tokens) if not token.startswith("-")), len(tokens))]
+        for token in tokens:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if not name.startswith("--") or name == "--":
+                continue
+            known = [option for option in self._option_string_actions if option.startswith("--")]
+            if name in known or (self.allow_abbrev and any(option.startswith(name) for option in known)):
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            self.error(f"unrecognized argument {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         print_error(f"{message}; see {self.prog} --help")
