@@ -369,6 +369,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         local_batch,
     )
     first_step = int(state.step)
+    if process_index == 0:  # only once the start is accepted: a refused one leaves the run's config.json as it was
+        _write_config(config, workdir)
 
     # ------------------------------------------------------------------------------------------- evaluation
     evaluate = None
@@ -430,15 +432,14 @@ def _metric_writer(workdir: epath.Path, process_index: int):
 
 def _input(config: ml_collections.ConfigDict, workdir: epath.Path, process_index: int, process_count: int):
     """(config as this run uses it, training source, evaluation source or None). The config records the split
-    evaluated and the classifier as resolved (`resolve_classifier`); process 0 writes it to the workdir, keeping
-    the last start's, and says what the run trains and evaluates on."""
+    evaluated and the classifier as resolved (`resolve_classifier`); process 0 says what the run trains and
+    evaluates on (the config is written to the workdir once the starting state is restored or made)."""
     train_source, eval_source, eval_split, eval_note = _sources(config, process_index, process_count)
     if eval_split != config.data.eval_split:
         config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy that records the split evaluated
         config.data.eval_split = eval_split
     config, classifier_note = resolve_classifier(config, train_source.class_names)
     if process_index == 0:
-        _write_config(config, workdir)
         _log_input(config, train_source, eval_source, notes=(classifier_note, eval_note))
     return config, train_source, eval_source
 

@@ -15,7 +15,7 @@ import pytest
 from helpers.paths import REPO
 from helpers.runs import restored_state, tiny_config
 
-from colorjax import data, runs
+from colorjax import checkpointing, data, runs
 from colorjax.train import trainer as train
 
 
@@ -257,6 +257,19 @@ def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
     eight, _ = restored_state(tmp_path / "devices_8")
     assert_trees_close(one["params"], eight["params"], atol=1e-5)
     assert_trees_close(one["batch_stats"], eight["batch_stats"], atol=1e-5)
+
+
+def test_a_start_refused_for_a_changed_model_leaves_the_config_as_it_was(photo_folder, tmp_path):
+    """A rerun whose model does not fit the run's checkpoints stops in one line; it once rewrote config.json to the
+    refused model first, so that the run's config no longer described its checkpoints."""
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(tiny_config(f"folder:{photo_folder}", num_train_steps=2), workdir)
+    before = (workdir / "config.json").read_bytes()
+    wider = tiny_config(f"folder:{photo_folder}", num_train_steps=4, model=dict(name="regression", width=8))
+    with pytest.raises(checkpointing.CheckpointError, match="does not fit this config's model"):
+        train.train_and_evaluate(wider, workdir)
+    assert (workdir / "config.json").read_bytes() == before
+    assert sorted(p.name for p in workdir.glob("config*.json")) == ["config.json"]
 
 
 def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(photo_folder, tmp_path, capsys):
