@@ -6,7 +6,8 @@
 - Integer samples are scaled by their bit depth (8-bit / 255, 16-bit / 65535, 1-bit black/white), never by the
   image's own maximum, so a 16-bit grey PNG has the lightness of its 8-bit equivalent (16-bit RGB PNGs keep
   the 8 most significant bits, which is what Pillow reads).
-- Float samples (32-bit float TIFF) are taken as they are, in [0, 1] (values outside are clipped).
+- Float samples (32-bit float TIFF) are taken as they are, in [0, 1] (values outside are clipped); a float image
+  with samples over FLOAT_RANGE_LIMIT (0..255 stored as float, which would come out white) is refused in one line.
 - CMYK, palette, YCbCr, grey: Pillow's conversion to RGB. Grey becomes three equal channels.
 - Transparency (RGBA, LA, PA, a palette or grey image with a transparent colour) is composited on WHITE, the
   background a viewer shows; a colorizer has no use for alpha.
@@ -43,6 +44,8 @@ FAILED = (TOO_LARGE, UNREADABLE)
 _ORIENTATION = 0x0112
 _JPEG_END = b"\xff\xd9"  # EOI, the marker a complete JPEG ends with
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa", "RGBX")
+# The largest float sample still read as [0, 1] (a bright highlight a little over 1 is clipped, not refused).
+FLOAT_RANGE_LIMIT = 1.5
 
 
 class ImageError(ColorjaxError, ValueError):
@@ -141,6 +144,13 @@ def _to_float_rgb(image) -> np.ndarray:
         grey = np.asarray(image).astype(np.float32) / float(2 ** _integer_bits(image) - 1)
     elif mode == "F":
         grey = np.nan_to_num(np.asarray(image, np.float32), nan=0.0)
+        largest = float(grey.max(initial=0.0))
+        if largest > FLOAT_RANGE_LIMIT:
+            # Most likely 0..255 or 0..65535 stored as float: read as [0, 1] it would come out white, silently.
+            raise ImageError(
+                f"float samples up to {largest:g}, where float images are read as [0, 1] (values to 1.5 are "
+                "clipped); scale it to [0, 1] or save it with integer samples (8 or 16 bit)"
+            )
     elif mode in _TRANSPARENT_MODES or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"), np.float32) / 255.0
         alpha = rgba[..., 3:]

@@ -159,6 +159,12 @@ def build_corpus(root: Path) -> list[Case]:
         "32-bit float TIFF in [0, 1] (not black)",
     )
     add(
+        "float255.tif",
+        _save(Image.fromarray(ramp * 255, mode="F"), format="TIFF"),
+        False,
+        why="32-bit float TIFF in [0, 255] (once came out white, silently)",
+    )
+    add(
         "cmyk.jpg",
         _save(Image.fromarray(rgb8).convert("CMYK"), format="JPEG", quality=95),
         True,
