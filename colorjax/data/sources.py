@@ -351,16 +351,15 @@ def _split_folder(root: Path, split: str) -> Path:
 
 def image_files(root: Path) -> list[Path]:
     """The image files below `root` (by extension, recursive, hidden files left out), sorted. A link to a
-    missing file is reported with one warning line; folders named like images are folders, not images."""
-    files = []
-    for path in root.rglob("*"):
-        if path.suffix.lower() not in IMAGE_EXTENSIONS or path.name.startswith("."):
-            continue
-        if path.is_file():
-            files.append(path)
-        elif path.is_symlink() and not path.exists():
-            log.warning("Skipping %s: a link to a missing file.", path)
-    return sorted(files)
+    missing file is listed too: its reader names it and counts it with the other unreadable files (it was once
+    warned about at every listing and counted nowhere); folders named like images are folders, not images."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+        and not path.name.startswith(".")
+        and (path.is_file() or (path.is_symlink() and not path.exists()))
+    )
 
 
 ALL_SPLIT = "all"
