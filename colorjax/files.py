@@ -11,7 +11,8 @@
 - `encode_image(rgb, format, quality)`, `write_image(rgb, path, format, quality)`, `save_png(rgb, path)`: uint8
   (H, W, 3) pictures as PNG or JPEG.
 - `write_json(path, document)`, `write_text(path, text)`: the run's config.json, metrics.json, results.md, ...
-- `check_writable(output)`: an output folder is made and writable before long work starts (OutputError).
+- `check_writable(output)`: an output folder is made and writable before long work starts (OutputError);
+  `remove_if_unused(output, created)` takes away the folders it made when a command failed before writing.
 
 Modes: a new file gets exactly what `open(path, "w")` would give it (0666 less the process's umask: the file is
 created by `open` itself, never by `mkstemp`, whose 0600 would make outputs private), a new folder what `mkdir`
@@ -175,12 +176,35 @@ def write_json(path: str | os.PathLike, document: Any, indent: int | None = 2, *
     return atomic_write(path, json.dumps(document, indent=indent, **options) + "\n")
 
 
-def check_writable(output: str | os.PathLike) -> None:
-    """Creates `output` if needed and checks a file can be written there, before any long work starts."""
+def check_writable(output: str | os.PathLike) -> Path | None:
+    """Creates `output` if needed and checks a file can be written there, before any long work starts. Returns the
+    outermost folder it created (None when `output` existed), for `remove_if_unused` after a failed command."""
     output = Path(output)
+    created = None
+    for folder in (output, *output.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        created = folder
     try:
         output.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output, prefix=".colorjax-write-test."):
             pass
     except OSError as e:
         raise OutputError(f"Cannot write to output folder {output} ({e.strerror}); choose another --output.") from e
+    return created
+
+
+def remove_if_unused(output: str | os.PathLike, created: Path | None) -> None:
+    """Removes the folders `check_writable` created for `output` (up to `created`) where they are still empty: a
+    command that failed before writing anything leaves no empty --output folder behind."""
+    if created is None:
+        return
+    folder = Path(output)
+    while True:
+        try:
+            folder.rmdir()  # only an empty folder
+        except OSError:
+            return
+        if folder == created:
+            return
+        folder = folder.parent

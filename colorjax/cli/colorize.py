@@ -364,10 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quality is not None and (args.format == "png" or not 1 <= args.quality <= 100):
         parser.error("--quality takes 1-100 and applies to JPEG outputs, not --format png")
     quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
+    output, created = Path(args.output), None
     try:
-        output = Path(args.output)
         cli.check_output_outside_inputs(args.inputs, output)
-        files.check_writable(output)
+        created = files.check_writable(output)
         found = cli.find_inputs(args.inputs)
         is_video = [video.is_video(path) for path, _ in found]
         formats = [
@@ -448,8 +448,12 @@ def main(argv: list[str] | None = None) -> int:
                 cli.print_error(failure)
             video_failures = len(failures)
     except ColorjaxError as e:
+        files.remove_if_unused(output, created)
         cli.print_error(e)
         return 1
+    except BaseException:
+        files.remove_if_unused(output, created)
+        raise
     done = f"{counts.written} image(s)"
     if videos or skipped_videos:
         done += f" and {len(videos) - video_failures} video(s)"

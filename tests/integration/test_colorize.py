@@ -141,6 +141,7 @@ def test_bad_input_is_one_line(trained_run, tmp_path, capsys, make_arguments, me
     assert status == 1 and len(err.splitlines()) == 1
     assert err.startswith("error: ")
     assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()  # a command that wrote nothing leaves no empty --output folder
 
 
 def test_unwritable_output_is_one_line(trained_run, tmp_path, capsys):
