@@ -203,10 +203,22 @@ def evaluate(
     classifier: Classifier | None = None,
     extractor: FeatureExtractor | None = None,
 ) -> EvaluationResult:
-    """Evaluates `run`'s model on every image of `split` and writes the outputs (module docstring) into `output`."""
+    """Evaluates `run`'s model on every image of `split` and writes the outputs (module docstring) into `output`;
+    an evaluation that fails before writing them leaves no empty `output` folder it made."""
     output = Path(output)
-    if jax.process_index() == 0:
-        files.check_writable(output)
+    created = files.check_writable(output) if jax.process_index() == 0 else None
+    try:
+        return _evaluate_into(
+            run, data_config, split, output, batch_size, max_images, num_grid, mean_ab, classifier, extractor
+        )
+    except BaseException:
+        files.remove_if_unused(output, created)
+        raise
+
+
+def _evaluate_into(
+    run, data_config, split, output, batch_size, max_images, num_grid, mean_ab, classifier, extractor
+) -> EvaluationResult:
     devices = jax.device_count()
     if batch_size is None:
         batch_size = DEFAULT_IMAGES_PER_DEVICE * devices

@@ -454,6 +454,7 @@ def test_a_folder_of_grey_photos_is_a_one_line_error(initial_run, tmp_path, caps
     assert evaluate_cli.main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: No image to evaluate: every file was unreadable or grey (no colour to score)."]
+    assert not (tmp_path / "out").exists()  # an evaluation that wrote nothing leaves no empty --output folder
 
 
 def test_a_checkpoint_whose_arrays_do_not_fit_its_model_is_one_line(tmp_path, capsys):
