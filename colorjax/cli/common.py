@@ -202,12 +202,24 @@ def parse_absl_flags(
         problems = [f"--{config_flag}: {one_line(e)}"]
     if problems:
         raise UsageError(problems)
+    cleared = none_overrides(argv, config_flag)
     try:
-        return flag_values(argv)
+        remaining = flag_values([arg for arg in argv if arg not in cleared])
+        if cleared:
+            config = flag_values[config_flag].value
+            config.update_from_flattened_dict({arg[len(config_flag) + 3 : -len("=None")]: None for arg in cleared})
+        return remaining
     except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OSError) as e:
         # absl's own errors, and config_flags failing to apply an override the pre-check passed (a value of
         # the wrong type, a config file that raises).
         raise UsageError([f"{one_line(e).rstrip('.')}; see --help"]) from e
+
+
+def none_overrides(argv: Sequence[str], config_flag: str = "config") -> list[str]:
+    """The `--config.FIELD=None` arguments of `argv`. config_flags parses an override by the field's type (float
+    ("None") fails), so `parse_absl_flags` sets these after the others, and the command leaves them out of the
+    `sys_argv` it gives `DEFINE_config_file` (a field that may be None is a placeholder: grad_clip_norm, ...)."""
+    return [arg for arg in argv if arg.startswith(f"--{config_flag}.") and arg.endswith("=None")]
 
 
 def absl_flags_parser(
