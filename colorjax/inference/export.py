@@ -6,6 +6,8 @@ StableHLO (`jax.export`, shape-polymorphic where the model allows) or ONNX (jax2
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,19 @@ def _reset_gather_constant_folding() -> None:
         gather._CONST_HANDLERS_REGISTERED = False
 
 
+@contextlib.contextmanager
+def _quiet_onnx_ir():
+    """Holds back onnx_ir's WARNING records while jax2onnx serialises ("The value type for shape [1,32] is not
+    known ... Skipping serialization": value-info notes about intermediates, the export is checked after)."""
+    logger = logging.getLogger("onnx_ir")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def export_onnx(forward, size: int, path: Path):
     """Writes `path` (ONNX, opset 23) for the most general input shape jax2onnx converts; returns (label, shape,
     output names)."""
@@ -102,19 +117,20 @@ def export_onnx(forward, size: int, path: Path):
 
         try:
             _reset_gather_constant_folding()
-            to_onnx(
-                replay,
-                [spec],
-                model_name="colorjax",
-                return_mode="file",
-                output_path=str(path),
-                input_names=[INPUT_NAME],
-                output_names=output_names,
-            )
+            with _quiet_onnx_ir():
+                to_onnx(
+                    replay,
+                    [spec],
+                    model_name="colorjax",
+                    return_mode="file",
+                    output_path=str(path),
+                    input_names=[INPUT_NAME],
+                    output_names=output_names,
+                )
             OnnxModel(path)  # jax2onnx can write a graph that onnxruntime's shape inference rejects
             return label, shape, output_names
         except Exception as error:
-            failures.append(f"{label}: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+            failures.append(f"{label}: {type(error).__name__}: {str(error).splitlines()[0]}")  # whole, not cut
             for written in path.parent.glob(path.name + "*"):
                 written.unlink()
     raise ExportError(f"jax2onnx failed for every input shape ({'; '.join(failures)}).")
