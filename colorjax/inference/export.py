@@ -49,10 +49,17 @@ def _symbolic_struct(shape: tuple) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(jax.export.symbolic_shape(", ".join(names)), jnp.float32)
 
 
+# Between any height and width and a fixed size, for StableHLO: any multiple of 8. SIGGRAPH17 pads its input to a
+# multiple of 8 and adds a skip path to an upsampled one; for any size JAX cannot prove that the two paths' sizes
+# agree, for a multiple of 8 it can.
+MULTIPLES_OF_8 = ("batch, height and width (multiples of 8)", ("batch", "8*h", "8*w", 1))
+
+
 def export_stablehlo(forward, size: int, platforms: tuple[str, ...] = ("cpu",)):
     """(jax.export.Exported, shape label, input shape): the most general input shape `jax.export` accepts."""
     failures = []
-    for label, shape in _input_specs(size):
+    general, *others = _input_specs(size)
+    for label, shape in (general, MULTIPLES_OF_8, *others):
         try:
             exported = jax.export.export(jax.jit(forward), platforms=platforms)(_symbolic_struct(shape))
             return exported, label, shape

@@ -62,6 +62,21 @@ def test_stablehlo_export_is_polymorphic_and_matches(tmp_path, name, kwargs):
     assert json.loads((tmp_path / "export.json").read_text())["format"] == "stablehlo"
 
 
+def test_siggraph17_stablehlo_takes_any_height_and_width_that_are_multiples_of_8(tmp_path):
+    """The docs said batch, height and width; the export was batch-only at a fixed size, said only in passing."""
+    model, variables = tiny("siggraph17", width=1 / 8)
+    manifest = export.export_model(model, variables, tmp_path, "stablehlo", size=32, settings={})
+    assert manifest["input"]["shape"] == ["batch", "8*h", "8*w", 1]
+    assert manifest["polymorphic_in"] == "batch, height and width (multiples of 8)"
+    exported = jax.export.deserialize(bytearray((tmp_path / "model.stablehlo").read_bytes()))
+
+    def run(L):
+        return {k: np.asarray(v) for k, v in exported.call(jnp.asarray(L)).items()}
+
+    for shape in [(2, 32, 48), (1, 40, 24)]:
+        assert_matches(model, variables, run, shape, ["chroma"])
+
+
 def test_onnx_export_of_eccv16_is_polymorphic_and_matches_in_onnxruntime(tmp_path):
     pytest.importorskip("jax2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
