@@ -2,6 +2,7 @@
 training process: tests/system/test_train_preemption.py.)"""
 
 import ast
+import itertools
 import json
 import os
 import subprocess
@@ -195,6 +196,36 @@ def test_reduce_on_plateau_saves_before_its_first_evaluation(photo_folder, tmp_p
     )
     train.train_and_evaluate(config, tmp_path / "run")
     assert runs.open_checkpoints(tmp_path / "run", read_only=True).all_steps() == [2, 4]
+
+
+def test_each_checkpoint_is_committed_before_the_next_steps(photo_folder, tmp_path, monkeypatch):
+    """kill -9 lost up to two checkpoint intervals: an asynchronous save was often still Orbax's temporary folder
+    several steps later. Each save is now committed before the next batch is taken, so a kill loses less than one
+    interval: at every batch after a save, that step's folder is there under its own name."""
+    from colorjax import checkpointing
+
+    config = tiny_config(f"folder:{photo_folder}", num_train_steps=6, checkpoint_every=2)
+    directory = tmp_path / "run" / "checkpoints"
+    events = []
+    real_save, real_next = checkpointing.Checkpoints.save, data.TrainStream.__next__
+
+    def save(self, step, *args, **kwargs):
+        real_save(self, step, *args, **kwargs)
+        events.append(("saved", step))
+
+    def next_batch(self):
+        committed = sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
+        events.append(("batch", committed))
+        return real_next(self)
+
+    monkeypatch.setattr(checkpointing.Checkpoints, "save", save)
+    monkeypatch.setattr(data.TrainStream, "__next__", next_batch)
+    train.train_and_evaluate(config, tmp_path / "run")
+    saved = [step for kind, step in events if kind == "saved"]
+    assert saved == [2, 4, 6]
+    for (kind, step), (next_kind, committed) in itertools.pairwise(events):
+        if kind == "saved" and next_kind == "batch":
+            assert step in committed, events
 
 
 def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
