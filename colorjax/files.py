@@ -80,6 +80,7 @@ class StagedPath:
         if is_remote(path):
             raise ValueError(f"{path}: only local files are staged (write remote ones with atomic_write).")
         self.path = Path(path)
+        self._created = _outermost_missing(self.path.parent)  # taken away again by discard() where still empty
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temporary = temporary_name(self.path, suffix)
 
@@ -99,6 +100,7 @@ class StagedPath:
             shutil.rmtree(self.temporary, ignore_errors=True)
         else:
             self.temporary.unlink(missing_ok=True)
+        remove_if_unused(self.path.parent, self._created)
 
 
 def temporary_name(path: Path, suffix: str | None = None) -> Path:
@@ -180,11 +182,7 @@ def check_writable(output: str | os.PathLike) -> Path | None:
     """Creates `output` if needed and checks a file can be written there, before any long work starts. Returns the
     outermost folder it created (None when `output` existed), for `remove_if_unused` after a failed command."""
     output = Path(output)
-    created = None
-    for folder in (output, *output.parents):
-        if folder.exists() or folder.is_symlink():
-            break
-        created = folder
+    created = _outermost_missing(output)
     try:
         output.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output, prefix=".colorjax-write-test."):
@@ -192,6 +190,16 @@ def check_writable(output: str | os.PathLike) -> Path | None:
     except OSError as e:
         raise OutputError(f"Cannot write to output folder {output} ({e.strerror}); choose another --output.") from e
     return created
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet (None when `folder` exists)."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing = candidate
+    return missing
 
 
 def remove_if_unused(output: str | os.PathLike, created: Path | None) -> None:
