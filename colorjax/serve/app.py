@@ -70,9 +70,10 @@ def create_app(
     model_concurrency: int = serve.MODEL_CONCURRENCY,
     https_only_cookies: bool = False,
 ) -> FastAPI:
-    """The app for one loaded model, storing its database and images under `data_dir` (created if needed)."""
+    """The app for one loaded model, storing its database and images under `data_dir` (created if needed, 0700: the
+    users' photos and accounts are the app's private data; its files inside keep the umask's modes)."""
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(data_dir / "colorjax.sqlite3")
     state = AppState(
         settings=Settings(data_dir, single_user, max_upload_mb, max_pixels),
