@@ -95,12 +95,15 @@ def _damage_reason(step_dir: epath.Path, error: BaseException) -> str:
 class _DemoteToInfo(logging.Filter):
     """Orbax's warnings that are not the user's concern become INFO records: hidden at the console's default
     verbosity, shown with `--verbosity 0`. "Requested `tracked_metric`; did not provide metrics." comes with every
-    save between evaluations, which is by design here (only evaluated steps compete for "best")."""
+    save between evaluations, which is by design here (only evaluated steps compete for "best"). "Metadata file
+    does not exist: .../_CHECKPOINT_METADATA" (printed as `W1207 ... checkpoint.py:202]` under absl's handler)
+    comes with restores whose step lacks Orbax's bookkeeping file, which colorjax does not need (module docstring).
+    """
 
-    MESSAGES = ("Requested `tracked_metric`; did not provide metrics.",)
+    MESSAGES = ("Requested `tracked_metric`; did not provide metrics.", "Metadata file does not exist: ")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and record.getMessage() in self.MESSAGES:
+        if record.levelno == logging.WARNING and record.getMessage().startswith(self.MESSAGES):
             record.levelno, record.levelname = logging.INFO, "INFO"
             return logging.getLogger(record.name).isEnabledFor(logging.INFO)
         return True

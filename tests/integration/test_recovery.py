@@ -323,6 +323,28 @@ def test_orbax_routine_warning_shows_only_at_info_verbosity(trained, tmp_path, c
     assert len(verbose) == 1 and verbose[0].levelno == logging.INFO
 
 
+def test_orbax_missing_bookkeeping_warning_shows_only_at_info_verbosity(tmp_path, caplog):
+    """Orbax's "Metadata file does not exist: .../_CHECKPOINT_METADATA" reached the console at the default
+    verbosity (as `W1207 ... checkpoint.py:202]` under absl's handler) when a start was refused."""
+    from absl import logging as absl_logging
+
+    checkpoints = runs.open_checkpoints(tmp_path / "run", _config(tmp_path), async_save=False)
+    message = f"Metadata file does not exist: {tmp_path}/run/checkpoints/4/state/_CHECKPOINT_METADATA"
+    level = absl_logging.get_verbosity()
+    try:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        logging.getLogger("absl").warning(message)
+        quiet = [r for r in caplog.records if r.getMessage() == message]
+        absl_logging.set_verbosity(absl_logging.INFO)
+        logging.getLogger("absl").warning(message)
+        verbose = [r for r in caplog.records if r.getMessage() == message]
+    finally:
+        absl_logging.set_verbosity(level)
+        checkpoints.close()
+    assert quiet == []
+    assert len(verbose) == 1 and verbose[0].levelno == logging.INFO
+
+
 @pytest.mark.slow
 def test_training_command_keeps_the_console_quiet(tmp_path):
     """`python -m colorjax.train` at the default verbosity, on a folder with a truncated JPEG, evaluating and
