@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -140,8 +141,21 @@ class Preemption:
         return self.requested
 
     def restore(self) -> None:
+        """Puts the previous handlers back; after a Ctrl-C or SIGTERM, a Ctrl-C while the process finishes (the
+        last save, the writers, the threads joined at exit) ends it at once with one line and exit 130, where
+        Python's default raised KeyboardInterrupt into that shutdown and printed a 45-line traceback."""
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self.requested and signal.SIGINT in self._previous:
+            signal.signal(signal.SIGINT, _stop_now)
+
+
+def _stop_now(signum, frame) -> None:
+    """SIGINT while a stopped run finishes: one line, exit 130 (the shell's code for SIGINT) without the shutdown
+    (the last save is then left unfinished; the next start removes it and resumes from the one before)."""
+    sys.stderr.write("Interrupted.\n")
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGINT)
 
 
 def make_init_state(model, tx: optax.GradientTransformation, image_size: int):

@@ -313,3 +313,25 @@ def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(
     assert "config.num_train_steps: 2 -> 4" in said and "config.1.json" in said
     assert json.loads((workdir / "config.1.json").read_text())["num_train_steps"] == 2
     assert json.loads((workdir / "config.json").read_text())["num_train_steps"] == 4
+
+
+def test_a_ctrl_c_while_a_stopped_run_finishes_ends_it_in_one_line(monkeypatch, capsys):
+    """After the first Ctrl-C (a clean stop, exit 75), a second one while the process finished raised
+    KeyboardInterrupt into the last save or the threads joined at exit: a 45-line traceback."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    preemption = train.Preemption()
+    try:
+        preemption._handle(signal.SIGINT, None)  # the first Ctrl-C: save and stop
+        preemption.restore()
+        exits = []
+        monkeypatch.setattr(os, "_exit", exits.append)
+        try:
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # the second, while the run finishes
+        except KeyboardInterrupt:
+            pytest.fail("a second Ctrl-C raised KeyboardInterrupt into the run's shutdown")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert exits == [130]
+    assert capsys.readouterr().err == "Interrupted.\n"
