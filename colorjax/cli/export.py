@@ -22,9 +22,9 @@ with jax 0.10 / jax2onnx 0.17:
 | eccv16      | batch, height, width   | batch, height, width                                               |
 | regression  | batch, height, width   | batch (stride-2 'SAME' padding depends on the parity of H and W,  |
 |             |                        | and jax2onnx's Conv needs integer pads)                            |
-| siggraph17  | batch, height, width in multiples of 8 (its padding to a multiple of 8: JAX cannot prove | none: |
-|             | the skip paths' sizes agree for any size) | jax2onnx 0.17 writes a Concat (the edge padding) that |
-|             |                        | onnxruntime's shape inference rejects                              |
+| siggraph17  | batch, height, width in multiples of 8 (its padding to a multiple of 8: JAX cannot prove | batch, |
+|             | the skip paths' sizes agree for any size) | at a `--size` that is a multiple of 8 (jax2onnx 0.17 |
+|             |                        | writes the edge padding as a Concat onnxruntime rejects)           |
 | iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
 | ddcolor     | batch (the colour decoder's sine positions are computed per size; `--size` default 512) | batch   |
 

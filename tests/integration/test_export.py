@@ -77,6 +77,20 @@ def test_siggraph17_stablehlo_takes_any_height_and_width_that_are_multiples_of_8
         assert_matches(model, variables, run, shape, ["chroma"])
 
 
+def test_siggraph17_exports_to_onnx_at_a_multiple_of_8(tmp_path):
+    """jax2onnx 0.17 wrote SIGGRAPH17's edge padding (by zero rows at a multiple of 8) as a Concat onnxruntime
+    rejected: no ONNX export at any shape."""
+    pytest.importorskip("jax2onnx")
+    from colorjax.inference.onnx_runtime import OnnxModel
+
+    model, variables = tiny("siggraph17", width=1 / 8)
+    manifest = export.export_model(model, variables, tmp_path, "onnx", size=32, settings={})
+    assert manifest["input"]["shape"] == ["batch", 32, 32, 1]
+    onnx_model = OnnxModel(tmp_path / "model.onnx")
+    for batch in (1, 3):
+        assert_matches(model, variables, onnx_model, (batch, 32, 32), ["chroma"])
+
+
 def test_onnx_export_of_eccv16_is_polymorphic_and_matches_in_onnxruntime(tmp_path):
     pytest.importorskip("jax2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
