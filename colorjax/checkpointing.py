@@ -5,8 +5,9 @@ with the run's own best metric) with two items: `state` (the train state pytree:
 params, batch_stats, frozen, opt_state) and `meta` (JSON: step, the config, the input stream's position per
 process, class names — everything needed to resume or to colour images from the checkpoint alone).
 
-- Saves are asynchronous (training continues while the previous checkpoint is written) and atomic (Orbax writes to
-  a temporary directory and renames it), so a run killed mid-save keeps its last complete checkpoint.
+- Saves are asynchronous in Orbax and atomic (Orbax writes to a temporary directory and renames it), so a run
+  killed mid-save keeps its last complete checkpoint; the trainer waits for each to commit (`wait_until_saved`)
+  before its next step, so a kill loses less than one checkpoint interval.
 - Kept: the latest `keep_latest` checkpoints plus the best `keep_best` by an evaluation metric (`best_metric`,
   `best_mode` "min" or "max"); a checkpoint saved without metrics is only kept while it is among the latest.
 - Inference opens the directory `read_only=True` and restores only the model's variables
@@ -94,12 +95,15 @@ def _damage_reason(step_dir: epath.Path, error: BaseException) -> str:
 class _DemoteToInfo(logging.Filter):
     """Orbax's warnings that are not the user's concern become INFO records: hidden at the console's default
     verbosity, shown with `--verbosity 0`. "Requested `tracked_metric`; did not provide metrics." comes with every
-    save between evaluations, which is by design here (only evaluated steps compete for "best")."""
+    save between evaluations, which is by design here (only evaluated steps compete for "best"). "Metadata file
+    does not exist: .../_CHECKPOINT_METADATA" (printed as `W1207 ... checkpoint.py:202]` under absl's handler)
+    comes with restores whose step lacks Orbax's bookkeeping file, which colorjax does not need (module docstring).
+    """
 
-    MESSAGES = ("Requested `tracked_metric`; did not provide metrics.",)
+    MESSAGES = ("Requested `tracked_metric`; did not provide metrics.", "Metadata file does not exist: ")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and record.getMessage() in self.MESSAGES:
+        if record.levelno == logging.WARNING and record.getMessage().startswith(self.MESSAGES):
             record.levelno, record.levelname = logging.INFO, "INFO"
             return logging.getLogger(record.name).isEnabledFor(logging.INFO)
         return True
@@ -237,6 +241,10 @@ class Checkpoints:
             metrics=metrics if self.best_metric else None,
             force=True,
         )
+
+    def wait_until_saved(self) -> None:
+        """Blocks until the saves started so far are committed (renamed from Orbax's temporary folder)."""
+        self.manager.wait_until_finished()
 
     def restore(self, step: int, abstract_state: Any | None = None) -> tuple[Any, dict[str, Any]]:
         """(state, meta) at `step`. With `abstract_state` (ShapeDtypeStructs carrying shardings) the arrays land

@@ -12,7 +12,8 @@
 - `encode_image(rgb, format, quality)`, `write_image(rgb, path, format, quality)`, `save_png(rgb, path)`: uint8
   (H, W, 3) pictures as PNG or JPEG.
 - `write_json(path, document)`, `write_text(path, text)`: the run's config.json, metrics.json, results.md, ...
-- `check_writable(output)`: an output folder is made and writable before long work starts (OutputError).
+- `check_writable(output)`: an output folder is made and writable before long work starts (OutputError);
+  `remove_if_unused(output, created)` takes away the folders it made when a command failed before writing.
 
 Modes: a new file gets exactly what `open(path, "w")` would give it (0666 less the process's umask: the file is
 created by `open` itself, never by `mkstemp`, whose 0600 would make outputs private), a new folder what `mkdir`
@@ -87,6 +88,7 @@ class StagedPath:
         if is_remote(path):
             raise ValueError(f"{path}: only local files are staged (write remote ones with atomic_write).")
         self.path = Path(path)
+        self._created = _outermost_missing(self.path.parent)  # taken away again by discard() where still empty
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temporary = temporary_name(self.path, suffix)
         self._lock: int | None = None
@@ -123,6 +125,7 @@ class StagedPath:
         else:
             self.temporary.unlink(missing_ok=True)
         self._release()
+        remove_if_unused(self.path.parent, self._created)
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -253,12 +256,41 @@ def write_json(path: str | os.PathLike, document: Any, indent: int | None = 2, *
     return atomic_write(path, json.dumps(document, indent=indent, **options) + "\n")
 
 
-def check_writable(output: str | os.PathLike) -> None:
-    """Creates `output` if needed and checks a file can be written there, before any long work starts."""
+def check_writable(output: str | os.PathLike) -> Path | None:
+    """Creates `output` if needed and checks a file can be written there, before any long work starts. Returns the
+    outermost folder it created (None when `output` existed), for `remove_if_unused` after a failed command."""
     output = Path(output)
+    created = _outermost_missing(output)
     try:
         output.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output, prefix=".colorjax-write-test."):
             pass
     except OSError as e:
         raise OutputError(f"Cannot write to output folder {output} ({e.strerror}); choose another --output.") from e
+    return created
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet (None when `folder` exists)."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing = candidate
+    return missing
+
+
+def remove_if_unused(output: str | os.PathLike, created: Path | None) -> None:
+    """Removes the folders `check_writable` created for `output` (up to `created`) where they are still empty: a
+    command that failed before writing anything leaves no empty --output folder behind."""
+    if created is None:
+        return
+    folder = Path(output)
+    while True:
+        try:
+            folder.rmdir()  # only an empty folder
+        except OSError:
+            return
+        if folder == created:
+            return
+        folder = folder.parent

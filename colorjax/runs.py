@@ -188,6 +188,7 @@ def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
     resolved, variables, meta = checkpoints.restore_variables_at(step)
     config = ml_collections.ConfigDict(meta["config"])
     model = models.get_model(config.model.name, **meta["model_kwargs"])
+    _check_arrays_fit(model, variables, config, path, resolved)
     return Run(
         workdir=Path(str(path)),
         step=resolved,
@@ -196,6 +197,41 @@ def load_run(workdir: str | Path, step: str | int = "latest") -> Run:
         model=model,
         variables=variables,
     )
+
+
+def _check_arrays_fit(model: nn.Module, variables: dict[str, Any], config, workdir: epath.Path, step: int) -> None:
+    """CheckpointError (one line) when the checkpoint's arrays are not the shapes of the model its config builds:
+    the first parameter that differs, both shapes, and the config.model fields where the run's config.json says
+    otherwise (a checkpoint saved under another model config), instead of Flax's ScopeParamShapeError later."""
+    import jax.numpy as jnp
+
+    size = config.get("inference", {}).get("fixed_size") or config.data.image_size
+    dummy = jnp.zeros((1, size, size, 1), jnp.float32)
+    expected = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, train=False))
+    for collection in ("params", "batch_stats"):
+        have = dict(jax.tree_util.tree_flatten_with_path(variables.get(collection, {}))[0])
+        want = dict(jax.tree_util.tree_flatten_with_path(expected.get(collection, {}))[0])
+        for key in [*want, *(k for k in have if k not in want)]:
+            shape_have = tuple(have[key].shape) if key in have else None
+            shape_want = tuple(want[key].shape) if key in want else None
+            if shape_have == shape_want:
+                continue
+            name = collection + "/" + "/".join(str(getattr(k, "key", k)) for k in key)
+            changes = [
+                line
+                for line in config_lib.config_changes(config.to_dict(), read_config(workdir) or config.to_dict())
+                if line.startswith("config.model.")
+            ]
+            why = (
+                f"the run's config.json differs ({'; '.join(changes)}: checkpoint -> config.json)"
+                if changes
+                else f"the checkpoint's config.model {json.dumps(config.model.to_dict(), sort_keys=True)} "
+                "does not build them"
+            )
+            raise CheckpointError(
+                f"The checkpoint of step {step} in {workdir} does not fit its model: {name} is {shape_have} there "
+                f"but {shape_want} in the model; {why}. Use the checkpoints of the run that config belongs to."
+            )
 
 
 def published_run(name_or_path: str | Path, model: str | None = None) -> Run:

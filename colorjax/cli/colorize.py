@@ -25,8 +25,8 @@ Outputs keep the folder structure of the inputs and never lose or overwrite a fi
 - Format: `--format png|jpg`; by default JPEG for JPEG inputs (.jpg/.jpeg: the source is already lossy, and a
   PNG of a camera photo is 5-10x its size for no visible gain) and PNG for every other input (PNG, TIFF, BMP,
   WebP, GIF: a lossless source keeps a lossless output). `--quality N` is the JPEG quality (default 95).
-- An output that would replace an input file (e.g. `--output` is the input folder) stops the command before any
-  work, with one line naming the file. An output that exists already is skipped with one line (pass
+- An `--output` folder that is an input folder or lies inside one (a rerun would colour its own outputs), or an
+  output that would replace an input file, stops the command before any work, with one line naming it. An output that exists already is skipped with one line (pass
   `--overwrite` to replace it); the summary counts written, skipped and failed images, exactly what is on disk.
   Every file is written to a temporary name in its folder and renamed into place, so an interrupted run leaves
   no half-written image. An output folder inside an input folder is not read as input.
@@ -207,7 +207,7 @@ def colorize_files(
             counts.skipped += 1
             continue
         try:
-            rgb = read_image(path)
+            rgb = read_image(path, colorizer.max_pixels)
         except InferenceError as e:
             progress.write(f"error: {e}", file=sys.stderr)
             counts.failed += 1
@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pixels",
         type=int,
         help="most pixels the model sees in one pass; larger photos are tiled (models that run at any size, "
-        "e.g. iizuka) or downscaled (default: the run's config.inference.max_pixels, else 4096*4096)",
+        "e.g. iizuka) or downscaled (default: the run's config.inference.max_pixels, else 4096*4096); photos of up "
+        "to 8192*8192 pixels are read, or up to this many where it is more",
     )
     parser.add_argument(
         "--large-image",
@@ -363,10 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quality is not None and (args.format == "png" or not 1 <= args.quality <= 100):
         parser.error("--quality takes 1-100 and applies to JPEG outputs, not --format png")
     quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
+    output, created = Path(args.output), None
     try:
-        output = Path(args.output)
-        files.check_writable(output)
-        found = cli.find_inputs(args.inputs, exclude=output)
+        cli.check_output_outside_inputs(args.inputs, output)
+        created = files.check_writable(output)
+        found = cli.find_inputs(args.inputs)
         is_video = [video.is_video(path) for path, _ in found]
         formats = [
             "mp4" if moving else (args.format or default_format(path))
@@ -402,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             reference = Path(args.global_from)
             if not reference.is_file():
                 raise InferenceError(f"--global-from {reference} does not exist.")
-            global_features = colorizer.encode_global(read_image(reference))["global_features"]
+            global_features = colorizer.encode_global(read_image(reference, colorizer.max_pixels))["global_features"]
             print(f"Colouring every input with the global features of {reference}.")
         hints_for, hints_source = None, "hints"
         if args.hints or args.hints_from:
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             hints_for, hints_source = (lambda rgb: points), f"hints file {args.hints}"
             print(f"Colouring with the {len(points)} colour point(s) of {args.hints}.")
         elif args.hints_from:
-            reference = read_image(args.hints_from)
+            reference = read_image(args.hints_from, colorizer.max_pixels)
             count = DEFAULT_NUM_HINTS if args.num_hints is None else args.num_hints
 
             def hints_for(rgb):
@@ -446,8 +448,12 @@ def main(argv: list[str] | None = None) -> int:
                 cli.print_error(failure)
             video_failures = len(failures)
     except ColorjaxError as e:
+        files.remove_if_unused(output, created)
         cli.print_error(e)
         return 1
+    except BaseException:
+        files.remove_if_unused(output, created)
+        raise
     done = f"{counts.written} image(s)"
     if videos or skipped_videos:
         done += f" and {len(videos) - video_failures} video(s)"

@@ -50,7 +50,28 @@ def print_error(error: BaseException | str) -> None:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: `error: MESSAGE; see PROG --help` on stderr, exit 2."""
+    """argparse with one-line usage errors: `error: MESSAGE; see PROG --help` on stderr, exit 2. An unknown flag
+    is named first (with the nearest known one), before argparse's check of required arguments could blame a
+    misspelled `--outptu` as "--output is required"."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        tokens = sys.argv[1:] if args is None else list(args)
+        if self._subparsers is not None:  # the flags after the subcommand are its own parser's to check
+            tokens = tokens[: next((i for i, token in enumerate(tokens) if not token.startswith("-")), len(tokens))]
+        for token in tokens:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if not name.startswith("--") or name == "--":
+                continue
+            known = [option for option in self._option_string_actions if option.startswith("--")]
+            if name in known or (self.allow_abbrev and any(option.startswith(name) for option in known)):
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            self.error(f"unrecognized argument {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         print_error(f"{message}; see {self.prog} --help")
@@ -182,12 +203,24 @@ def parse_absl_flags(
         problems = [f"--{config_flag}: {one_line(e)}"]
     if problems:
         raise UsageError(problems)
+    cleared = none_overrides(argv, config_flag)
     try:
-        return flag_values(argv)
+        remaining = flag_values([arg for arg in argv if arg not in cleared])
+        if cleared:
+            config = flag_values[config_flag].value
+            config.update_from_flattened_dict({arg[len(config_flag) + 3 : -len("=None")]: None for arg in cleared})
+        return remaining
     except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OSError) as e:
         # absl's own errors, and config_flags failing to apply an override the pre-check passed (a value of
         # the wrong type, a config file that raises).
         raise UsageError([f"{one_line(e).rstrip('.')}; see --help"]) from e
+
+
+def none_overrides(argv: Sequence[str], config_flag: str = "config") -> list[str]:
+    """The `--config.FIELD=None` arguments of `argv`. config_flags parses an override by the field's type (float
+    ("None") fails), so `parse_absl_flags` sets these after the others, and the command leaves them out of the
+    `sys_argv` it gives `DEFINE_config_file` (a field that may be None is a placeholder: grad_clip_norm, ...)."""
+    return [arg for arg in argv if arg.startswith(f"--{config_flag}.") and arg.endswith("=None")]
 
 
 def absl_flags_parser(
@@ -235,17 +268,31 @@ def _override_problems(argv: Sequence[str], config_flag: str) -> list[str]:
     return config_lib.unknown_override_errors(config, overrides, flag=config_flag)
 
 
-def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> list[tuple[Path, Path]]:
+def check_output_outside_inputs(inputs: Iterable[str], output: str | Path) -> None:
+    """OutputError (one line) when `output` is an input folder or lies inside one: a rerun would take the outputs
+    for inputs and colour its own results. Called before anything is read or written."""
+    from colorjax import files
+
+    target = Path(output).resolve()
+    for spec in inputs:
+        path = Path(spec)
+        if spec != "samples" and path.is_dir() and target.is_relative_to(path.resolve()):
+            where = "is the input folder" if target == path.resolve() else "is inside the input folder"
+            raise files.OutputError(
+                f"--output {output} {where} {path}: a rerun would colour its own outputs; choose a folder outside "
+                "the inputs."
+            )
+
+
+def find_inputs(inputs: Iterable[str]) -> list[tuple[Path, Path]]:
     """(image or video path, its path relative to --output) for every file, folder (recursive: photos and videos by
     extension) or `samples` given. The relative path keeps the file's whole name (`sub/img.1.jpg`); the command
-    chooses the output name from it. Folder walks leave out what lies in `exclude` when it is a folder below the
-    walked one (an output folder inside an input folder, whose outputs a rerun would take for inputs), and keep
-    links to missing files, so that reading them reports them."""
+    chooses the output name from it. Folder walks keep links to missing files, so that reading them reports them
+    (an --output folder inside a walked folder is refused before, `check_output_outside_inputs`)."""
     from colorjax import data
     from colorjax.inference.colorizer import InferenceError
     from colorjax.video import io as video
 
-    excluded = Path(exclude).resolve() if exclude is not None else None
     found = []
     for spec in inputs:
         if spec == "samples":
@@ -253,17 +300,11 @@ def find_inputs(inputs: Iterable[str], exclude: str | Path | None = None) -> lis
             continue
         path = Path(spec)
         if path.is_dir():
-            below = (
-                excluded
-                if excluded and excluded != path.resolve() and excluded.is_relative_to(path.resolve())
-                else None
-            )
             images = sorted(
                 p
                 for p in path.rglob("*")
                 if (p.is_file() or (p.is_symlink() and not p.exists()))
                 and (p.suffix.lower() in data.IMAGE_EXTENSIONS or p.suffix.lower() in video.VIDEO_EXTENSIONS)
-                and not (below is not None and p.parent.resolve().is_relative_to(below))
             )
             if not images:
                 raise InferenceError(f"No images or videos found in folder {path}.")

@@ -12,16 +12,19 @@ chroma with it stays with the caller (`colorjax.inference.onnx_runtime` does it 
 and the largest difference from colorjax's own forward measured right after export.
 
 Shapes. The input is shape-polymorphic in batch, height and width (`["batch", "height", "width", 1]`) where the
-model's computation allows it, else polymorphic in batch at a fixed size (`--size`, default the run's working
-resolution), else fixed. Measured with jax 0.10 / jax2onnx 0.17:
+model's computation allows it; for StableHLO else in batch and in heights and widths that are multiples of 8
+(`["batch", "8*h", "8*w", 1]`); else polymorphic in batch at a fixed size (`--size`, default the run's working
+resolution), else fixed. The command's last line and export.json's `polymorphic_in` say which it is. Measured
+with jax 0.10 / jax2onnx 0.17:
 
 | model       | StableHLO              | ONNX                                                               |
 |-------------|------------------------|--------------------------------------------------------------------|
 | eccv16      | batch, height, width   | batch, height, width                                               |
 | regression  | batch, height, width   | batch (stride-2 'SAME' padding depends on the parity of H and W,  |
 |             |                        | and jax2onnx's Conv needs integer pads)                            |
-| siggraph17  | batch, height, width   | none: jax2onnx 0.17 writes a Concat (the edge padding to a         |
-|             |                        | multiple of 8) that onnxruntime's shape inference rejects          |
+| siggraph17  | batch, height, width in multiples of 8 (its padding to a multiple of 8: JAX cannot prove | batch, |
+|             | the skip paths' sizes agree for any size) | at a `--size` that is a multiple of 8 (jax2onnx 0.17 |
+|             |                        | writes the edge padding as a Concat onnxruntime rejects)           |
 | iizuka      | batch (the global path's antialiased resize needs a concrete size) | batch                  |
 | ddcolor     | batch (the colour decoder's sine positions are computed per size; `--size` default 512) | batch   |
 

@@ -26,7 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     from absl import app, flags
     from ml_collections import config_flags
 
-    config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/X.py[:arg]).", lock_config=True)
+    given = list(sys.argv[1:] if argv is None else argv)
+    cleared = cli.none_overrides(given)  # set by cli.parse_absl_flags once the other overrides are applied
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        "Path to a config file (configs/X.py[:arg]).",
+        lock_config=True,
+        sys_argv=["colorjax train", *(arg for arg in given if arg not in cleared)],
+    )
     flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and images (reused to resume).")
     flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"], "jax.distributed.initialize() on multi-host.")
     flags.mark_flags_as_required(["config", "workdir"])

@@ -6,7 +6,8 @@
 - Integer samples are scaled by their bit depth (8-bit / 255, 16-bit / 65535, 1-bit black/white), never by the
   image's own maximum, so a 16-bit grey PNG has the lightness of its 8-bit equivalent (16-bit RGB PNGs keep
   the 8 most significant bits, which is what Pillow reads).
-- Float samples (32-bit float TIFF) are taken as they are, in [0, 1] (values outside are clipped).
+- Float samples (32-bit float TIFF) are taken as they are, in [0, 1] (values outside are clipped); a float image
+  with samples over FLOAT_RANGE_LIMIT (0..255 stored as float, which would come out white) is refused in one line.
 - CMYK, palette, YCbCr, grey: Pillow's conversion to RGB. Grey becomes three equal channels.
 - Transparency (RGBA, LA, PA, a palette or grey image with a transparent colour) is composited on WHITE, the
   background a viewer shows; a colorizer has no use for alpha.
@@ -43,6 +44,8 @@ FAILED = (TOO_LARGE, UNREADABLE)
 _ORIENTATION = 0x0112
 _JPEG_END = b"\xff\xd9"  # EOI, the marker a complete JPEG ends with
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa", "RGBX")
+# The largest float sample still read as [0, 1] (a bright highlight a little over 1 is clipped, not refused).
+FLOAT_RANGE_LIMIT = 1.5
 
 
 class ImageError(ColorjaxError, ValueError):
@@ -51,13 +54,19 @@ class ImageError(ColorjaxError, ValueError):
     pixels: int = 0  # Set when the file is over the pixel limit (0: not known).
 
 
-def too_large_message(pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None) -> str:
+# What raises the pixel limit, as training names it; colorize names its flag (`read_image`'s `setting`).
+MAX_PIXELS_SETTING = "config.data.max_pixels"
+
+
+def too_large_message(
+    pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None, setting: str = MAX_PIXELS_SETTING
+) -> str:
     dims = f"{size[0]}x{size[1]} = " if size else ""
     count = f"{dims}{pixels} pixels" if pixels else "too many pixels"
-    return f"{count}, over the limit of {max_pixels} (config.data.max_pixels; raise it to read this file)"
+    return f"{count}, over the limit of {max_pixels} ({setting}; raise it to read this file)"
 
 
-def _open(encoded: bytes, max_pixels: int):
+def _open(encoded: bytes, max_pixels: int, setting: str = MAX_PIXELS_SETTING):
     """The Pillow image (header read only) or ImageError for an unreadable or too large file."""
     from PIL import Image, UnidentifiedImageError
 
@@ -67,7 +76,7 @@ def _open(encoded: bytes, max_pixels: int):
             image = Image.open(io.BytesIO(encoded))
     except Image.DecompressionBombError as e:
         found = re.search(r"\((\d+) pixels\)", str(e))
-        error = ImageError(too_large_message(int(found.group(1)) if found else None, max_pixels))
+        error = ImageError(too_large_message(int(found.group(1)) if found else None, max_pixels, setting=setting))
         error.pixels = int(found.group(1)) if found else 0
         raise error from e
     except UnidentifiedImageError as e:
@@ -76,7 +85,7 @@ def _open(encoded: bytes, max_pixels: int):
         raise ImageError(f"not an image this program can read ({_reason(e)})") from e
     width, height = image.size
     if width * height > max_pixels:
-        error = ImageError(too_large_message(width * height, max_pixels, (width, height)))
+        error = ImageError(too_large_message(width * height, max_pixels, (width, height), setting))
         error.pixels = width * height
         raise error
     if width * height == 0:
@@ -105,9 +114,10 @@ def probe(encoded: bytes, max_pixels: int) -> tuple[int, int]:
     return PYTHON, pixels
 
 
-def decode(encoded: bytes, max_pixels: int) -> np.ndarray:
-    """A file's bytes -> float32 (H, W, 3) in [0, 1] (see the module docstring); ImageError without the name."""
-    return decode_image(_open(encoded, max_pixels))
+def decode(encoded: bytes, max_pixels: int, setting: str = MAX_PIXELS_SETTING) -> np.ndarray:
+    """A file's bytes -> float32 (H, W, 3) in [0, 1] (see the module docstring); ImageError without the name (a
+    file over `max_pixels` is named with the `setting` that raises the limit)."""
+    return decode_image(_open(encoded, max_pixels, setting))
 
 
 def decode_image(image) -> np.ndarray:
@@ -161,6 +171,13 @@ def _to_float_rgb(image) -> np.ndarray:
         grey = np.asarray(image).astype(np.float32) / float(2 ** _integer_bits(image) - 1)
     elif mode == "F":
         grey = np.nan_to_num(np.asarray(image, np.float32), nan=0.0)
+        largest = float(grey.max(initial=0.0))
+        if largest > FLOAT_RANGE_LIMIT:
+            # Most likely 0..255 or 0..65535 stored as float: read as [0, 1] it would come out white, silently.
+            raise ImageError(
+                f"float samples up to {largest:g}, where float images are read as [0, 1] (values to 1.5 are "
+                "clipped); scale it to [0, 1] or save it with integer samples (8 or 16 bit)"
+            )
     elif mode in _TRANSPARENT_MODES or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"), np.float32) / 255.0
         alpha = rgba[..., 3:]
@@ -179,7 +196,7 @@ def _integer_bits(image) -> int:
     return 16 if int(np.asarray(image).max(initial=0)) <= 65535 else 32
 
 
-def read_image(path: str | Path, max_pixels: int) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int, setting: str = MAX_PIXELS_SETTING) -> np.ndarray:
     """A file -> float32 (H, W, 3) in [0, 1]; ImageError with one line naming the file when it cannot be used."""
     path = Path(path)
     try:
@@ -192,7 +209,7 @@ def read_image(path: str | Path, max_pixels: int) -> np.ndarray:
     except OSError as e:
         raise ImageError(f"{path}: cannot be read ({e.strerror})") from e
     try:
-        return decode(encoded, max_pixels)
+        return decode(encoded, max_pixels, setting)
     except ImageError as e:
         raise ImageError(f"{path}: {e}") from None
 
@@ -226,7 +243,9 @@ def tf_route(encoded, max_pixels: int):
     def jpeg_header():
         shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
         pixels = shape[0] * shape[1]
-        exif = tf.size(tf.strings.split(tf.strings.substr(encoded, 0, 65536), sep="Exif\x00\x00")) > 1
+        # The whole file is searched: an EXIF block may follow large ICC, XMP or comment segments (a match in
+        # the compressed data by chance only sends the file to the Pillow probe, which gives the same pixels).
+        exif = tf.size(tf.strings.split(encoded, sep="Exif\x00\x00")) > 1
         plain = tf.logical_and(tf.logical_not(exif), tf.logical_or(shape[2] == 1, shape[2] == 3))
         plain = tf.logical_and(plain, tf.equal(tf.strings.substr(encoded, -2, 2), _JPEG_END))
         route = tf.where(pixels > max_pixels, np.int64(TOO_LARGE), np.int64(TF_JPEG))

@@ -5,7 +5,8 @@
   `config.data.tfds_data_dir`; splits are TFDS split strings (`train`, `validation[:1000]`, ...).
 - `folder:PATH`: every jpg/jpeg/png/bmp/gif/tif/tiff/webp below PATH (recursive). A split `S` reads `PATH/S` when that
   folder exists; otherwise the whole folder is split by a stable hash of each file's relative path
-  (`config.data.holdout_fraction` of the files are `validation`/`test`, the rest `train`). With
+  (`config.data.holdout_fraction` of the files are `validation`/`test`, the rest `train`); split `all` (with no
+  `PATH/all` folder) is every file of the folder. With
   `config.data.labels = "auto"` the first-level subfolder (below the split folder) is the class label whenever every
   image sits in one; `True`/`False` force it.
 - `samples`: seven colour photos that ship inside the scikit-image and scikit-learn wheels (no download).
@@ -396,22 +397,25 @@ def _split_folder(root: Path, split: str) -> Path:
 
 def image_files(root: Path) -> list[Path]:
     """The image files below `root` (by extension, recursive, hidden files left out), sorted. A link to a
-    missing file is reported with one warning line; folders named like images are folders, not images."""
-    files = []
-    for path in root.rglob("*"):
-        if path.suffix.lower() not in IMAGE_EXTENSIONS or path.name.startswith("."):
-            continue
-        if path.is_file():
-            files.append(path)
-        elif path.is_symlink() and not path.exists():
-            log.warning("Skipping %s: a link to a missing file.", path)
-    return sorted(files)
+    missing file is listed too: its reader names it and counts it with the other unreadable files (it was once
+    warned about at every listing and counted nowhere); folders named like images are folders, not images."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+        and not path.name.startswith(".")
+        and (path.is_file() or (path.is_symlink() and not path.exists()))
+    )
+
+
+ALL_SPLIT = "all"
 
 
 def _folder_source(root: Path, split: str, labels: bool | str, holdout_fraction: float) -> FileSource:
     if not root.is_dir():
         raise DataError(f"Image folder {root} does not exist; fix config.data.source (folder:PATH).")
-    split_dir = _split_folder(root, split)
+    # "all" without a folder of that name: every file (evaluate's split for a folder without split folders).
+    split_dir = root if split == ALL_SPLIT and not (root / split).is_dir() else _split_folder(root, split)
     files_root = split_dir if split_dir.is_dir() else root
     files = image_files(files_root)
     if files_root is root and split_dir != root:

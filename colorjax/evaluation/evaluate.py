@@ -184,7 +184,7 @@ def default_split(source: str) -> str:
         for split in ("test", "validation", "val"):
             if (root / split).is_dir():
                 return split
-    return "all"
+    return data.sources.ALL_SPLIT
 
 
 def eval_data_config(
@@ -195,7 +195,7 @@ def eval_data_config(
     color_space: str,
 ) -> tuple[ml_collections.ConfigDict, str]:
     """The data config and split to evaluate: the run's data settings, with the source, size and colour space
-    overridden. Split "all" of a folder is every image in it (no held-out share by hash)."""
+    overridden. Split "all" of a folder is every image in it (no held-out share by hash: `data.sources`)."""
     if source is None and run_data is None:
         raise EvaluateError("--data is required with --weights (e.g. --data folder:PATH).")
     fields = config_lib.base_config().data.to_dict()
@@ -209,8 +209,6 @@ def eval_data_config(
         fields["eval_resize_size"] = None  # A run's resize-then-crop ratio belongs to its own size.
     fields["image_size"] = resolution
     fields["color_space"] = color_space
-    if split == "all" and fields["source"].startswith("folder:"):
-        split, fields["holdout_fraction"] = "test", 1.0  # every file falls in the held-out share
     return ml_collections.ConfigDict(fields), split
 
 
@@ -241,13 +239,47 @@ def evaluate(
     skip_grey: bool = True,
     protocol: str | None = None,
 ) -> EvaluationResult:
-    """Evaluates `run`'s model on every image of `split` and writes the outputs (module docstring) into `output`.
+    """Evaluates `run`'s model on every image of `split` and writes the outputs (module docstring) into `output`;
+    an evaluation that fails before writing them leaves no empty `output` folder it made.
 
     `skip_grey=False` keeps photos without colour (the papers' protocols do); `protocol` names the protocol
     (`colorjax.evaluation.protocols`) in metrics.json."""
     output = Path(output)
-    if jax.process_index() == 0:
-        files.check_writable(output)
+    created = files.check_writable(output) if jax.process_index() == 0 else None
+    try:
+        return _evaluate_into(
+            run,
+            data_config,
+            split,
+            output,
+            batch_size,
+            max_images,
+            num_grid,
+            mean_ab,
+            classifier,
+            extractor,
+            skip_grey,
+            protocol,
+        )
+    except BaseException:
+        files.remove_if_unused(output, created)
+        raise
+
+
+def _evaluate_into(
+    run,
+    data_config,
+    split,
+    output,
+    batch_size,
+    max_images,
+    num_grid,
+    mean_ab,
+    classifier,
+    extractor,
+    skip_grey: bool,
+    protocol: str | None,
+) -> EvaluationResult:
     devices = jax.device_count()
     if batch_size is None:
         batch_size = DEFAULT_IMAGES_PER_DEVICE * devices

@@ -205,7 +205,17 @@ class Colorizer:
         return _combine(L_full, chroma, self.color_space, self.color_conversion, self.chroma_upsampling)
 
     def _run(self, rgb, global_features, labels, hints=None):
-        """(L at full size, chroma at the working size, message, class logits) of one photo."""
+        """(L at full size, chroma at the working size, message, class logits) of one photo; InferenceError when
+        the chroma is not finite (broken weights would otherwise colour the photo black)."""
+        L_full, chroma, message, class_logits = self._predict(rgb, global_features, labels, hints)
+        if not bool(jnp.all(jnp.isfinite(chroma))):
+            raise InferenceError(
+                f"The model of {self.description or 'this colorizer'} predicts NaN or infinite colours: its weights are broken "
+                "(a diverged training run?); use another checkpoint (--step) or retrain with a lower learning rate."
+            )
+        return L_full, chroma, message, class_logits
+
+    def _predict(self, rgb, global_features, labels, hints):
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
             raise InferenceError(f"A photo must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}.")
@@ -361,16 +371,27 @@ def _combine(
     return color.rgb_to_uint8(rgb)
 
 
+# The most pixels a photo may have to be read for colouring: base_config's data.max_pixels (8192^2 = 67 MP, one
+# decode under 0.8 GB of float RGB), or --max-pixels where that is larger (`photo_pixel_limit`).
+MAX_PIXELS_FLAG = "--max-pixels"
+
+
+def photo_pixel_limit(max_pixels: int | None = None) -> int:
+    """The one pixel limit of the photos the inference commands read: config.data.max_pixels's default, raised to
+    `max_pixels` (the --max-pixels a command was given, or its colorizer's) where that is larger, so that the flag
+    the limit's message names is the flag that lifts it."""
+    default = config_lib.base_config().data.max_pixels
+    return default if max_pixels is None else max(default, max_pixels)
+
+
 def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """uint8 (H, W, 3) through colorjax.data.decode, the decoding training and evaluation use (EXIF orientation,
     bit depth, alpha on white, first frame); InferenceError naming the file when it cannot be read or has more
-    than `max_pixels` pixels (default: base_config's data.max_pixels)."""
+    pixels than `photo_pixel_limit(max_pixels)` (the message names --max-pixels, which raises it)."""
     from colorjax.data import decode
 
-    if max_pixels is None:
-        max_pixels = config_lib.base_config().data.max_pixels
     try:
-        return color.rgb_to_uint8(decode.read_image(path, max_pixels))
+        return color.rgb_to_uint8(decode.read_image(path, photo_pixel_limit(max_pixels), MAX_PIXELS_FLAG))
     except decode.ImageError as e:
         raise InferenceError(f"Cannot read image {e}") from None
 

@@ -6,6 +6,8 @@ StableHLO (`jax.export`, shape-polymorphic where the model allows) or ONNX (jax2
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,17 @@ def _symbolic_struct(shape: tuple) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(jax.export.symbolic_shape(", ".join(names)), jnp.float32)
 
 
+# Between any height and width and a fixed size, for StableHLO: any multiple of 8. SIGGRAPH17 pads its input to a
+# multiple of 8 and adds a skip path to an upsampled one; for any size JAX cannot prove that the two paths' sizes
+# agree, for a multiple of 8 it can.
+MULTIPLES_OF_8 = ("batch, height and width (multiples of 8)", ("batch", "8*h", "8*w", 1))
+
+
 def export_stablehlo(forward, size: int, platforms: tuple[str, ...] = ("cpu",)):
     """(jax.export.Exported, shape label, input shape): the most general input shape `jax.export` accepts."""
     failures = []
-    for label, shape in _input_specs(size):
+    general, *others = _input_specs(size)
+    for label, shape in (general, MULTIPLES_OF_8, *others):
         try:
             exported = jax.export.export(jax.jit(forward), platforms=platforms)(_symbolic_struct(shape))
             return exported, label, shape
@@ -76,6 +85,19 @@ def _reset_gather_constant_folding() -> None:
         return
     if hasattr(gather, "_CONST_HANDLERS_REGISTERED"):
         gather._CONST_HANDLERS_REGISTERED = False
+
+
+@contextlib.contextmanager
+def _quiet_onnx_ir():
+    """Holds back onnx_ir's WARNING records while jax2onnx serialises ("The value type for shape [1,32] is not
+    known ... Skipping serialization": value-info notes about intermediates, the export is checked after)."""
+    logger = logging.getLogger("onnx_ir")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def export_onnx(forward, size: int, path: Path):
@@ -105,19 +127,20 @@ def export_onnx(forward, size: int, path: Path):
 
         try:
             _reset_gather_constant_folding()
-            to_onnx(
-                replay,
-                [spec],
-                model_name="colorjax",
-                return_mode="file",
-                output_path=str(path),
-                input_names=[INPUT_NAME],
-                output_names=output_names,
-            )
+            with _quiet_onnx_ir():
+                to_onnx(
+                    replay,
+                    [spec],
+                    model_name="colorjax",
+                    return_mode="file",
+                    output_path=str(path),
+                    input_names=[INPUT_NAME],
+                    output_names=output_names,
+                )
             OnnxModel(path)  # jax2onnx can write a graph that onnxruntime's shape inference rejects
             return label, shape, output_names
         except Exception as error:
-            failures.append(f"{label}: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+            failures.append(f"{label}: {type(error).__name__}: {str(error).splitlines()[0]}")  # whole, not cut
             for written in path.parent.glob(path.name + "*"):
                 written.unlink()
     raise ExportError(f"jax2onnx failed for every input shape ({'; '.join(failures)}).")

@@ -74,13 +74,14 @@ class SIGGRAPH17(nn.Module):
                 )
         pad_height, pad_width = -height % 8, -width % 8
         padding = ((0, 0), (0, pad_height), (0, pad_width), (0, 0))
-        x = jnp.concatenate(
-            [
-                jnp.pad((L - 50.0) / 100.0, padding, mode="edge"),
-                jnp.pad(jnp.concatenate([ab_hints / AB_SCALE, hint_mask], axis=-1), padding),
-            ],
-            axis=-1,
-        )
+        x = jnp.concatenate([(L - 50.0) / 100.0, ab_hints / AB_SCALE, hint_mask], axis=-1)
+        if not (isinstance(pad_height, int) and isinstance(pad_width, int) and pad_height == pad_width == 0):
+            # Only where there is padding to do: jax2onnx 0.17 turns an edge padding by zero rows into a Concat
+            # that onnxruntime rejects, so a multiple of 8 (the ONNX export's fixed size) skips it.
+            x = jnp.concatenate(
+                [jnp.pad(x[..., :1], padding, mode="edge"), jnp.pad(x[..., 1:], padding)],
+                axis=-1,
+            )
         x = x.astype(self.dtype)
 
         def conv(channels: int, name: str, dilation: int = 1) -> nn.Conv:

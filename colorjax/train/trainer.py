@@ -14,7 +14,8 @@ Where the starting state comes from, first match wins:
 
 SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit with code 75 (not finished: rerun to resume); a
 second Ctrl-C stops at once. A NaN or infinite loss stops the run with an error, and every save first checks the
-updated weights (finite, with a finite loss), so the last checkpoint saved stays good.
+updated weights (finite, within MAX_WEIGHT_GROWTH of the last good state's, with a finite loss on the batch and a
+finite evaluation loss where one ran), so the last checkpoint saved stays good.
 
 Messages go through the `colorjax` logger (Python logging, which absl's logging also writes through): the console
 shows them at INFO while Orbax's and TensorFlow's own INFO chatter stays at absl's WARNING default, and so do
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -139,8 +141,21 @@ class Preemption:
         return self.requested
 
     def restore(self) -> None:
+        """Puts the previous handlers back; after a Ctrl-C or SIGTERM, a Ctrl-C while the process finishes (the
+        last save, the writers, the threads joined at exit) ends it at once with one line and exit 130, where
+        Python's default raised KeyboardInterrupt into that shutdown and printed a 45-line traceback."""
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self.requested and signal.SIGINT in self._previous:
+            signal.signal(signal.SIGINT, _stop_now)
+
+
+def _stop_now(signum, frame) -> None:
+    """SIGINT while a stopped run finishes: one line, exit 130 (the shell's code for SIGINT) without the shutdown
+    (the last save is then left unfinished; the next start removes it and resumes from the one before)."""
+    sys.stderr.write("Interrupted.\n")
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGINT)
 
 
 def make_init_state(model, tx: optax.GradientTransformation, image_size: int):
@@ -368,6 +383,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         local_batch,
     )
     first_step = int(state.step)
+    if process_index == 0:  # only once the start is accepted: a refused one leaves the run's config.json as it was
+        _write_config(config, workdir)
 
     # ------------------------------------------------------------------------------------------- evaluation
     evaluate = None
@@ -429,15 +446,14 @@ def _metric_writer(workdir: epath.Path, process_index: int):
 
 def _input(config: ml_collections.ConfigDict, workdir: epath.Path, process_index: int, process_count: int):
     """(config as this run uses it, training source, evaluation source or None). The config records the split
-    evaluated and the classifier as resolved (`resolve_classifier`); process 0 writes it to the workdir, keeping
-    the last start's, and says what the run trains and evaluates on."""
+    evaluated and the classifier as resolved (`resolve_classifier`); process 0 says what the run trains and
+    evaluates on (the config is written to the workdir once the starting state is restored or made)."""
     train_source, eval_source, eval_split, eval_note = _sources(config, process_index, process_count)
     if eval_split != config.data.eval_split:
         config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy that records the split evaluated
         config.data.eval_split = eval_split
     config, classifier_note = resolve_classifier(config, train_source.class_names)
     if process_index == 0:
-        _write_config(config, workdir)
         _log_input(config, train_source, eval_source, notes=(classifier_note, eval_note))
     return config, train_source, eval_source
 
@@ -510,7 +526,7 @@ class _Steps(NamedTuple):
     """The jitted functions the loop calls, over the mesh."""
 
     train_step: Callable  # (state, batch, rng) -> (state, metrics); donates the state.
-    state_is_sound: Callable  # (state, batch) -> bool: checked before every save.
+    state_health: Callable  # (state, batch) -> {finite, max_abs, loss}: checked before every save.
     record_evaluation: Callable  # (state, metric) -> state; donates the state.
 
 
@@ -522,7 +538,7 @@ def _compile_steps(model, loss_fn, tx, schedule, hints, shardings: _Shardings) -
         donate_argnums=(0,),
     )
 
-    state_is_sound = jax.jit(
+    state_health = jax.jit(
         make_soundness_check(model, loss_fn),
         in_shardings=(shardings.state, shardings.batch),
         out_shardings=shardings.replicated,
@@ -538,7 +554,7 @@ def _compile_steps(model, loss_fn, tx, schedule, hints, shardings: _Shardings) -
         out_shardings=shardings.state,
         donate_argnums=(0,),
     )
-    return _Steps(train_step, state_is_sound, record_evaluation)
+    return _Steps(train_step, state_health, record_evaluation)
 
 
 # Evaluation and the loop ---------------------------------------------------------------------------------------
@@ -601,10 +617,13 @@ class _Loop:
     pending_metrics: list[dict[str, jax.Array]] = dataclasses.field(default_factory=list)
     last_train: dict[str, float] = dataclasses.field(default_factory=dict)
     last_eval: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The largest |parameter| or |batch statistic| of the last good state: the start's, then each save's.
+    reference_max_abs: float = 0.0
 
     def run(self, state: TrainState, first_step: int) -> int | None:
         """Trains from `first_step` to the config's last step; the step a preemption stopped at, else None."""
         config, total_steps = self.config, self.config.num_train_steps
+        self.reference_max_abs = float(jax.jit(weights_health)(state)["max_abs"])
         for step in range(first_step + 1, total_steps + 1):
             batch = parallel.host_to_global(self.input_wait.next(self.train_stream), self.mesh)
             state, step_metrics = self.steps.train_step(state, batch, self.train_rng)
@@ -649,15 +668,17 @@ class _Loop:
             "data_positions": positions.tolist(),
             **self.meta,
         }
-        if not bool(self.steps.state_is_sound(state, batch)):
-            raise TrainingDiverged(
-                _divergence_message(
-                    f"the weights after step {step} are not finite or give a non-finite loss",
-                    self.config,
-                    self.checkpoints.latest_step(),
-                )
-            )
+        health = jax.device_get(self.steps.state_health(state, batch))
+        problem = savable_problem(health, self.reference_max_abs, eval_metrics)
+        if problem is not None:
+            what = f"after step {step} {problem}"
+            raise TrainingDiverged(_divergence_message(what, self.config, self.checkpoints.latest_step()))
         self.checkpoints.save(step, state, meta, metrics=eval_metrics)
+        # Committed before the next step window starts: a run killed (kill -9, a lost machine) then loses less
+        # than one checkpoint interval. Left in the background, a save was often still a temporary folder several
+        # steps later, and a kill lost up to two intervals (mean 15.2 steps at interval 10).
+        self.checkpoints.wait_until_saved()
+        self.reference_max_abs = float(health["max_abs"])
         self.progress.pause_ended()
         self.input_wait.reset()
 
@@ -756,21 +777,57 @@ def _log_skipped(train_stream) -> None:
 
 
 def make_soundness_check(model, loss_fn: losses.LossFn):
-    """`(state, batch) -> bool`: every leaf of the state is finite and so is its loss on `batch` (inference mode).
+    """`(state, batch) -> {"finite", "max_abs", "loss"}`: whether every parameter and batch statistic is finite,
+    the largest of their magnitudes, and the loss on `batch` in inference mode; `savable_problem` judges them.
 
     Run before every save. The loss the train step reports was computed *before* its update, so an update that
-    blows the weights up (to 1e30, or to inf) shows in no reported loss until the next step: checked here, a state
-    that cannot colour a photo never reaches a checkpoint.
+    blows the weights up (to 1e12, or to inf) shows in no reported loss until the next step: checked here, a state
+    that cannot colour a photo never reaches a checkpoint. The optimizer state is not checked: optax keeps
+    infinities there on purpose (reduce_on_plateau's best value is inf before the first evaluation).
     """
 
-    def state_is_sound(state: TrainState, batch: dict[str, jax.Array]) -> jax.Array:
-        leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+    def state_health(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
         outputs = model.apply(state.variables(), batch["L"], train=False)
-        loss = jnp.mean(loss_fn(outputs, batch)["loss"])
-        return finite & jnp.isfinite(loss)
+        return {**weights_health(state), "loss": jnp.mean(loss_fn(outputs, batch)["loss"])}
 
-    return state_is_sound
+    return state_health
+
+
+def weights_health(state: TrainState) -> dict[str, jax.Array]:
+    """{"finite": every parameter and batch statistic is finite, "max_abs": the largest of their magnitudes}."""
+    leaves = [x for x in jax.tree.leaves((state.params, state.batch_stats)) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+    max_abs = jnp.max(jnp.stack([jnp.max(jnp.abs(x)).astype(jnp.float32) for x in leaves]))
+    return {"finite": finite, "max_abs": max_abs}
+
+
+# How much larger than in the last good checkpoint (or the starting state) the largest parameter or batch statistic
+# may become before a save is refused as blown up. Healthy training moves weights by about the learning rate per
+# step and a BatchNorm variance to the variance of its input (up to ~1e4 for raw-L inputs from a start of 1); an
+# exploding update moves them by 1e10 and more while every value stays finite and the loss on one batch may too.
+MAX_WEIGHT_GROWTH = 1e6
+
+
+def savable_problem(
+    health: dict[str, Any], reference_max_abs: float, eval_metrics: dict[str, float] | None
+) -> str | None:
+    """Why a state with this `health` (`make_soundness_check`) must not be saved, or None: a non-finite parameter
+    or batch statistic, one over MAX_WEIGHT_GROWTH x the last good state's largest (at least 1), a non-finite loss
+    on the checked batch, or a non-finite evaluation loss where an evaluation ran at this step."""
+    max_abs = float(health["max_abs"])
+    bound = MAX_WEIGHT_GROWTH * max(reference_max_abs, 1.0)
+    if not bool(health["finite"]):
+        return "the weights are not finite"
+    if max_abs > bound:
+        return (
+            f"the weights blew up (largest |w| {max_abs:.3g}, the last good state's {reference_max_abs:.3g}; "
+            f"the bound is {MAX_WEIGHT_GROWTH:g} times that)"
+        )
+    if not np.isfinite(float(health["loss"])):
+        return f"the weights give a loss of {float(health['loss'])} on the last batch"
+    if eval_metrics is not None and "val/loss" in eval_metrics and not np.isfinite(eval_metrics["val/loss"]):
+        return f"the evaluation gave val/loss {eval_metrics['val/loss']}"
+    return None
 
 
 def _divergence_message(what: str, config: ml_collections.ConfigDict, last_good: int | None) -> str:

@@ -159,6 +159,12 @@ def build_corpus(root: Path) -> list[Case]:
         "32-bit float TIFF in [0, 1] (not black)",
     )
     add(
+        "float255.tif",
+        _save(Image.fromarray(ramp * 255, mode="F"), format="TIFF"),
+        False,
+        why="32-bit float TIFF in [0, 255] (once came out white, silently)",
+    )
+    add(
         "cmyk.jpg",
         _save(Image.fromarray(rgb8).convert("CMYK"), format="JPEG", quality=95),
         True,
@@ -218,6 +224,16 @@ def build_corpus(root: Path) -> list[Case]:
         True,
         _close(np.rot90(_pillow(rotated), k=-1), 1e-6),
         "EXIF orientation 6 (shape transposed)",
+    )
+    # The same, its EXIF block pushed past the first 64 KiB by two large comment segments before it (JPEG
+    # segments hold at most 65533 bytes each): training once looked for EXIF in the first 64 KiB only.
+    comment = b"\xff\xfe" + struct.pack(">H", 65535) + b"c" * 65533
+    add(
+        "exif_late.jpg",
+        rotated[:2] + comment + comment + rotated[2:],
+        True,
+        _close(np.rot90(_pillow(rotated), k=-1), 1e-6),
+        "EXIF orientation 6 after 128 KiB of comments",
     )
     add(
         "one_pixel.png",

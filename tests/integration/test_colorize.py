@@ -141,6 +141,7 @@ def test_bad_input_is_one_line(trained_run, tmp_path, capsys, make_arguments, me
     assert status == 1 and len(err.splitlines()) == 1
     assert err.startswith("error: ")
     assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()  # a command that wrote nothing leaves no empty --output folder
 
 
 def test_unwritable_output_is_one_line(trained_run, tmp_path, capsys):
@@ -237,25 +238,38 @@ def test_colliding_inputs_give_one_output_each(trained_run, tmp_path, capsys):
         assert image.format == "JPEG" and image.size == sizes["img.2.jpg"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--format", "png"], ["--side-by-side"]])
-def test_output_in_the_input_folder_never_overwrites_an_input(trained_run, tmp_path, capsys, extra):
+@pytest.mark.parametrize(
+    "output, extra",
+    [
+        ("", []),
+        ("", ["--side-by-side"]),
+        ("", ["--format", "jpg"]),  # x.png -> x.jpg clashes with no input: once accepted, coloured on reruns
+        ("coloured", []),
+        ("sub/deeper", []),
+    ],
+)
+def test_an_output_folder_in_an_input_folder_stops_before_any_work(trained_run, tmp_path, capsys, output, extra):
     folder = tmp_path / "photos"
     save_photos(folder, ["x.png", "y.jpg"])
     before = files_below(folder)
-    status = colorize.main(["--workdir", str(trained_run), str(folder), "--output", str(folder), *extra])
+    status = colorize.main(["--workdir", str(trained_run), str(folder), "--output", str(folder / output), *extra])
     err = capsys.readouterr().err.strip()
     assert status == 1 and len(err.splitlines()) == 1, err
-    assert re.match(r"error: Writing .*(x\.png|y\.jpg) would overwrite that input file", err), err
+    where = "is the input folder" if not output else "is inside the input folder"
+    assert err.startswith("error: --output ") and f"{where} {folder}: a rerun would colour its own outputs" in err
     assert files_below(folder) == before  # Byte for byte, and nothing added.
+    assert output == "" or not (folder / output).exists()
 
 
-def test_an_output_folder_inside_the_input_folder_is_not_read_back(trained_run, tmp_path, capsys):
+def test_an_output_beside_its_input_file_never_overwrites_it(trained_run, tmp_path, capsys):
     folder = tmp_path / "photos"
     save_photos(folder, ["x.png"])
-    argv = ["--workdir", str(trained_run), str(folder), "--output", str(folder / "coloured")]
-    assert colorize.main(argv) == 0 and colorize.main(argv) == 0
-    assert "Colorized 0 image(s)" in capsys.readouterr().out.splitlines()[-1]  # Skipped, not coloured again.
-    assert sorted(files_below(folder)) == ["coloured/x.png", "x.png"]
+    before = files_below(folder)
+    status = colorize.main(["--workdir", str(trained_run), str(folder / "x.png"), "--output", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert re.match(r"error: Writing .*x\.png would overwrite that input file", err), err
+    assert files_below(folder) == before
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(trained_run, tmp_path, capsys):
@@ -338,3 +352,35 @@ def test_a_folder_of_bad_inputs_colours_the_good_and_names_each_bad_file_once(tr
             assert image.size == (width, height) and image.mode == "RGB", case.why
     last = captured.out.strip().splitlines()[-1]
     assert last.startswith(f"Colorized {len(accepted)} image(s)") and last.endswith(f"; {len(rejected)} failed")
+
+
+def grey_png_96mp(path: Path) -> Path:
+    """A 12000 x 8000 (96 MP) grey PNG with a ramp, compressed row by row (never held whole here)."""
+    import struct
+    import zlib
+
+    width, height = 12000, 8000
+    row = b"\x00" + (np.arange(width) * 255 // (width - 1)).astype(np.uint8).tobytes()
+    packer = zlib.compressobj(1)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.slow
+def test_a_96_megapixel_photo_is_refused_naming_the_flag_and_colours_with_it(trained_run, tmp_path, capsys):
+    """The limit once came from base_config alone: its message advised config.data.max_pixels, which colorize
+    cannot be given, and --max-pixels did not change it. (About 25 s and 4.7 GB of memory at its peak.)"""
+    photo = grey_png_96mp(tmp_path / "large.png")
+    argv = ["--workdir", str(trained_run), str(photo), "--output", str(tmp_path / "out")]
+    assert colorize.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "large.png: 12000x8000 = 96000000 pixels, over the limit of 67108864 (--max-pixels; raise it" in err
+    assert colorize.main([*argv, "--max-pixels", "100000000"]) == 0
+    with Image.open(tmp_path / "out" / "large.png") as image:
+        assert image.size == (12000, 8000) and image.mode == "RGB"

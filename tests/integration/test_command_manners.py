@@ -71,6 +71,8 @@ def test_a_typo_option_is_one_line_and_exit_2(command):
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert lines[0].endswith(f"see python -m {module} --help")
+    # The flag is named, not a required one it hides ("--output is required" once answered `colorize --outptu`).
+    assert "unrecognized argument --outptu" in lines[0], lines[0]
 
 
 def test_a_typo_flag_of_an_absl_command_is_one_line_and_exit_2(tmp_path):

@@ -155,6 +155,7 @@ def test_evaluation_writes_every_output(evaluated):
     document = json.loads((evaluated / "metrics.json").read_text())
     assert document["schema_version"] == report.SCHEMA_VERSION
     assert document["run"]["step"] == 3 and document["run"]["resolution"] == RESOLUTION
+    assert document["run"]["split"] == "all"  # a folder without split folders: all of it (once called "test")
     assert set(document["baselines"]) == {"ground_truth", "gray", "mean_colour"}
     # The report finds the evaluation in the run directory.
     assert report.resolve_metrics_path(evaluated.parent.parent) == evaluated / "metrics.json"
@@ -453,3 +454,29 @@ def test_a_folder_of_grey_photos_is_a_one_line_error(initial_run, tmp_path, caps
     assert evaluate_cli.main(argv) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: No image to evaluate: every file was unreadable or grey (no colour to score)."]
+    assert not (tmp_path / "out").exists()  # an evaluation that wrote nothing leaves no empty --output folder
+
+
+def test_a_checkpoint_whose_arrays_do_not_fit_its_model_is_one_line(tmp_path, capsys):
+    """A width-8 model's arrays saved with a width-4 config (a checkpoint that moved between runs): colorize and
+    evaluate once died in Flax's ScopeParamShapeError; one line names the parameter, both shapes and the field."""
+    from colorjax.cli import colorize
+
+    wide = models.get_model("regression", width=8)
+    variables = wide.init(jax.random.key(0), jnp.zeros((1, RESOLUTION, RESOLUTION, 1)))
+    data_fields = {"source": "samples", "image_size": RESOLUTION, "color_space": "lab", "eval_split": "train"}
+    run = save_run(tmp_path / "run", "regression", {"width": 4}, variables, data_fields, None)
+    config = json.loads(json.dumps(runs.open_checkpoints(run, read_only=True).restore_meta(3)["config"]))
+    config["model"]["width"] = 8
+    (run / "config.json").write_text(json.dumps(config))
+    commands = [
+        (colorize.main, ["--workdir", str(run), "--step", step, "samples", "--output", str(tmp_path / "out")])
+        for step in ("latest", "best", "3")
+    ]
+    commands.append((evaluate_cli.main, ["--workdir", str(run), "--output", str(tmp_path / "eval")]))
+    for main, arguments in commands:
+        assert main(arguments) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert "params/ConvBlock_0/BatchNorm_0/bias is (8,) there but (4,) in the model" in err
+        assert "config.model.width: 4 -> 8" in err

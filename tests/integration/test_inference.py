@@ -1,12 +1,15 @@
-"""colorjax.inference process settings: the inference commands' XLA:CPU kernels."""
+"""colorjax.inference: the inference commands' XLA:CPU kernels, and broken weights refused."""
 
 import os
 import subprocess
 import sys
 
 import jax
+import numpy as np
+import pytest
 
-from colorjax.inference.colorizer import prefer_fast_cpu_kernels
+from colorjax.inference.colorizer import Colorizer, InferenceError, prefer_fast_cpu_kernels
+from colorjax.models import get_model
 
 
 def test_inference_commands_prefer_onednn_only_where_it_takes_effect():
@@ -21,3 +24,18 @@ def test_inference_commands_prefer_onednn_only_where_it_takes_effect():
     jax.devices()  # in a process whose backends already run the flag would do nothing: it is not added
     environ = {}
     assert not prefer_fast_cpu_kernels(environ) and environ == {}
+
+
+def test_weights_that_predict_nan_are_refused_instead_of_colouring_black():
+    """A diverged run's weights give NaN chroma, which once came out as an all-black photo with exit 0."""
+    model = get_model("regression", width=4)
+    variables = model.init(jax.random.key(0), np.zeros((1, 32, 32, 1), np.float32))
+    photo = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    good = Colorizer(model, variables, resolution=32, description="step 3 of runs/x")
+    assert good.colorize(photo).shape == photo.shape
+    params = dict(variables["params"])
+    params["chroma_head"] = {**params["chroma_head"], "bias": np.full((2,), np.nan, np.float32)}
+    broken = Colorizer(model, {**variables, "params": params}, resolution=32, description="step 3 of runs/x")
+    for predict in (broken.colorize, broken.predict_chroma):
+        with pytest.raises(InferenceError, match=r"model of step 3 of runs/x predicts NaN or infinite colours"):
+            predict(photo)

@@ -284,7 +284,9 @@ def test_truncated_and_padded_jpegs_go_to_pillow(tmp_path):
 
 def test_tensorflow_start_up_notes_follow_its_log_level():
     """TensorFlow prints its oneDNN note while loading, before it reads TF_CPP_MIN_LOG_LEVEL: at colorjax's level
-    (2) `import_tensorflow` holds it back, at 0 (`train --verbosity 0`) it is shown; other lines pass through."""
+    (2) `import_tensorflow` holds it back, at 0 (`train --verbosity 0`) it is shown; other lines pass through.
+    Depends on the CPU: TensorFlow prints that note only where oneDNN is on by default (AVX-512); elsewhere the
+    level-2 half is checked and the test skips (it once failed on an AVX2 machine)."""
     code = "import os; from colorjax import data; os.write(2, b'kept\\n'); data.hide_accelerators_from_tensorflow()"
     outputs = {}
     for level in ("2", "0"):
@@ -293,7 +295,12 @@ def test_tensorflow_start_up_notes_follow_its_log_level():
         assert done.returncode == 0, done.stderr[-3000:]
         outputs[level] = done.stderr
     assert outputs["2"] == "kept\n"
-    assert "oneDNN custom operations are on" in outputs["0"] and outputs["0"].startswith("kept\n")
+    if "oneDNN custom operations are on" not in outputs["0"]:
+        pytest.skip(
+            "TensorFlow prints no oneDNN note on this machine (it does only where its oneDNN ops are on by default: "
+            "x86 CPUs with AVX-512, unless TF_ENABLE_ONEDNN_OPTS=0); the level-0 half needs one"
+        )
+    assert outputs["0"].startswith("kept\n")
 
 
 def test_orbax_routine_warning_shows_only_at_info_verbosity(trained, tmp_path, caplog):
@@ -309,6 +316,28 @@ def test_orbax_routine_warning_shows_only_at_info_verbosity(trained, tmp_path, c
         absl_logging.set_verbosity(absl_logging.INFO)
         checkpoints.save(12, state, meta)
         verbose = [r for r in caplog.records if "tracked_metric" in r.getMessage()]
+    finally:
+        absl_logging.set_verbosity(level)
+        checkpoints.close()
+    assert quiet == []
+    assert len(verbose) == 1 and verbose[0].levelno == logging.INFO
+
+
+def test_orbax_missing_bookkeeping_warning_shows_only_at_info_verbosity(tmp_path, caplog):
+    """Orbax's "Metadata file does not exist: .../_CHECKPOINT_METADATA" reached the console at the default
+    verbosity (as `W1207 ... checkpoint.py:202]` under absl's handler) when a start was refused."""
+    from absl import logging as absl_logging
+
+    checkpoints = runs.open_checkpoints(tmp_path / "run", _config(tmp_path), async_save=False)
+    message = f"Metadata file does not exist: {tmp_path}/run/checkpoints/4/state/_CHECKPOINT_METADATA"
+    level = absl_logging.get_verbosity()
+    try:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        logging.getLogger("absl").warning(message)
+        quiet = [r for r in caplog.records if r.getMessage() == message]
+        absl_logging.set_verbosity(absl_logging.INFO)
+        logging.getLogger("absl").warning(message)
+        verbose = [r for r in caplog.records if r.getMessage() == message]
     finally:
         absl_logging.set_verbosity(level)
         checkpoints.close()

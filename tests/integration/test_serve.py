@@ -543,3 +543,11 @@ def test_api_docs_pages_load_their_scripts_from_this_server(app, page):
         kind = "javascript" if url.endswith(".js") else "css"
         assert response.status_code == 200 and kind in response.headers["content-type"]
         assert len(response.content) > 100_000  # The real bundles (Swagger UI 5, ReDoc), not a stub.
+
+
+def test_a_new_data_folder_is_private(colorizer, tmp_path):
+    """The app's data (accounts, photos) once sat in a folder every local user could read (0755)."""
+    import stat
+
+    create_app(colorizer, tmp_path / "new" / "data", single_user=True)
+    assert stat.S_IMODE((tmp_path / "new" / "data").stat().st_mode) == 0o700

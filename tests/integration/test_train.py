@@ -2,6 +2,7 @@
 training process: tests/system/test_train_preemption.py.)"""
 
 import ast
+import itertools
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from helpers.paths import REPO
 from helpers.runs import restored_state, tiny_config
 
-from colorjax import data, runs
+from colorjax import checkpointing, data, runs
 from colorjax.train import trainer as train
 
 
@@ -133,6 +134,100 @@ def test_divergence_keeps_the_last_good_checkpoint_and_names_it(photo_folder, tm
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(state["params"]))
 
 
+def _blow_up_at_step_3(monkeypatch, blow_up):
+    """Makes the trainer's step 3 end with `blow_up(params)` instead of its own update's parameters."""
+    real = train.make_train_step
+
+    def make_train_step(*args, **kwargs):
+        step_fn = real(*args, **kwargs)
+
+        def train_step(state, batch, rng):
+            new_state, metrics = step_fn(state, batch, rng)
+            exploded = blow_up(new_state.params)
+            params = jax.tree.map(lambda x, y: jax.numpy.where(state.step == 2, y, x), new_state.params, exploded)
+            return new_state.replace(params=params), metrics
+
+        return train_step
+
+    monkeypatch.setattr(train, "make_train_step", make_train_step)
+
+
+@pytest.mark.parametrize("blown_up", ["weights", "evaluation"])
+def test_a_state_blown_up_on_a_save_step_is_not_saved(photo_folder, tmp_path, monkeypatch, blown_up):
+    """Resumed at step 2, step 3 (a save step with an evaluation) blows up in a way the loss on the checked batch
+    does not show: weights of 1e12, finite and with a finite loss (the chroma head's bias: the colours are clipped),
+    or an evaluation loss of NaN. Such states once reached checkpoints (learning rate 1e12: max |w| 1.15e12 saved
+    after `val/loss nan`) and coloured every photo black; the run must stop keeping step 2."""
+    good = tiny_config(f"folder:{photo_folder}", num_train_steps=2, checkpoint_every=2)
+    train.train_and_evaluate(good, tmp_path / "run")
+    if blown_up == "weights":
+        _blow_up_at_step_3(
+            monkeypatch,
+            lambda params: {
+                **params,
+                "chroma_head": {**params["chroma_head"], "bias": params["chroma_head"]["bias"] + 1e12},
+            },
+        )
+    else:
+        real_evaluation = train._Evaluation.__call__
+        monkeypatch.setattr(
+            train._Evaluation,
+            "__call__",
+            lambda self, state, step: {**real_evaluation(self, state, step), "val/loss": float("nan")},
+        )
+    bad = tiny_config(f"folder:{photo_folder}", num_train_steps=6, checkpoint_every=1, eval_every=1, log_every=1)
+    with pytest.raises(train.TrainingDiverged) as caught:
+        train.train_and_evaluate(bad, tmp_path / "run")
+    message = str(caught.value)
+    assert "after step 3" in message and "the last good checkpoint is step 2" in message
+    assert ("blew up (largest |w| 1e+12" if blown_up == "weights" else "val/loss nan") in message
+    assert runs.open_checkpoints(tmp_path / "run", read_only=True).all_steps() == [2]
+
+
+def test_reduce_on_plateau_saves_before_its_first_evaluation(photo_folder, tmp_path):
+    """optax's plateau state holds best_value = inf until the first evaluation; the check before a save once
+    refused that as a diverged state, so a plateau run could not save before it evaluated."""
+    config = tiny_config(
+        f"folder:{photo_folder}",
+        num_train_steps=4,
+        checkpoint_every=2,
+        eval_every=4,
+        optimizer=dict(reduce_on_plateau={"patience": 1}),
+    )
+    train.train_and_evaluate(config, tmp_path / "run")
+    assert runs.open_checkpoints(tmp_path / "run", read_only=True).all_steps() == [2, 4]
+
+
+def test_each_checkpoint_is_committed_before_the_next_steps(photo_folder, tmp_path, monkeypatch):
+    """kill -9 lost up to two checkpoint intervals: an asynchronous save was often still Orbax's temporary folder
+    several steps later. Each save is now committed before the next batch is taken, so a kill loses less than one
+    interval: at every batch after a save, that step's folder is there under its own name."""
+    from colorjax import checkpointing
+
+    config = tiny_config(f"folder:{photo_folder}", num_train_steps=6, checkpoint_every=2)
+    directory = tmp_path / "run" / "checkpoints"
+    events = []
+    real_save, real_next = checkpointing.Checkpoints.save, data.TrainStream.__next__
+
+    def save(self, step, *args, **kwargs):
+        real_save(self, step, *args, **kwargs)
+        events.append(("saved", step))
+
+    def next_batch(self):
+        committed = sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
+        events.append(("batch", committed))
+        return real_next(self)
+
+    monkeypatch.setattr(checkpointing.Checkpoints, "save", save)
+    monkeypatch.setattr(data.TrainStream, "__next__", next_batch)
+    train.train_and_evaluate(config, tmp_path / "run")
+    saved = [step for kind, step in events if kind == "saved"]
+    assert saved == [2, 4, 6]
+    for (kind, step), (next_kind, committed) in itertools.pairwise(events):
+        if kind == "saved" and next_kind == "batch":
+            assert step in committed, events
+
+
 def test_bad_batch_size_is_a_clear_error(photo_folder, tmp_path):
     """A global batch that 4 (fake CPU) devices cannot share evenly: one line naming the devices and the fix."""
     code = f"""
@@ -195,6 +290,19 @@ def test_one_step_on_eight_devices_equals_one_device(photo_folder, tmp_path):
     assert_trees_close(one["batch_stats"], eight["batch_stats"], atol=1e-5)
 
 
+def test_a_start_refused_for_a_changed_model_leaves_the_config_as_it_was(photo_folder, tmp_path):
+    """A rerun whose model does not fit the run's checkpoints stops in one line; it once rewrote config.json to the
+    refused model first, so that the run's config no longer described its checkpoints."""
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(tiny_config(f"folder:{photo_folder}", num_train_steps=2), workdir)
+    before = (workdir / "config.json").read_bytes()
+    wider = tiny_config(f"folder:{photo_folder}", num_train_steps=4, model=dict(name="regression", width=8))
+    with pytest.raises(checkpointing.CheckpointError, match="does not fit this config's model"):
+        train.train_and_evaluate(wider, workdir)
+    assert (workdir / "config.json").read_bytes() == before
+    assert sorted(p.name for p in workdir.glob("config*.json")) == ["config.json"]
+
+
 def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(photo_folder, tmp_path, capsys):
     workdir = tmp_path / "run"
     train.train_and_evaluate(tiny_config(f"folder:{photo_folder}", num_train_steps=2), workdir)
@@ -205,3 +313,25 @@ def test_resuming_with_a_changed_config_says_what_changed_and_keeps_the_old_one(
     assert "config.num_train_steps: 2 -> 4" in said and "config.1.json" in said
     assert json.loads((workdir / "config.1.json").read_text())["num_train_steps"] == 2
     assert json.loads((workdir / "config.json").read_text())["num_train_steps"] == 4
+
+
+def test_a_ctrl_c_while_a_stopped_run_finishes_ends_it_in_one_line(monkeypatch, capsys):
+    """After the first Ctrl-C (a clean stop, exit 75), a second one while the process finished raised
+    KeyboardInterrupt into the last save or the threads joined at exit: a 45-line traceback."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    preemption = train.Preemption()
+    try:
+        preemption._handle(signal.SIGINT, None)  # the first Ctrl-C: save and stop
+        preemption.restore()
+        exits = []
+        monkeypatch.setattr(os, "_exit", exits.append)
+        try:
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # the second, while the run finishes
+        except KeyboardInterrupt:
+            pytest.fail("a second Ctrl-C raised KeyboardInterrupt into the run's shutdown")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert exits == [130]
+    assert capsys.readouterr().err == "Interrupted.\n"

@@ -153,3 +153,22 @@ def test_keep_previous_config_numbers_the_old_files(demo, tmp_path):
     kept, _ = config_lib.keep_previous_config(tmp_path, demo)
     assert kept == tmp_path / "config.2.json"
     assert json.loads(kept.read_text())["num_train_steps"] == 2000
+
+
+def test_a_placeholder_field_can_be_set_to_none_on_the_command_line(tmp_path):
+    """`train --config.optimizer.grad_clip_norm=None` (clipping off; demo.py sets 1.0) once failed: config_flags
+    parses by the field's type, float("None"). (The command in a fresh process: absl's flags are global.)"""
+    import subprocess
+    import sys
+
+    code = f"""
+from colorjax.cli import train
+from colorjax.train import trainer
+trainer.train_and_evaluate = lambda config, workdir: print("GOT", config.optimizer.grad_clip_norm,
+                                                            config.optimizer.learning_rate)
+train.main(["--config={REPO / "configs" / "demo.py"}", "--workdir={tmp_path / "run"}",
+            "--config.optimizer.grad_clip_norm=None", "--config.optimizer.learning_rate=0.5"])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GOT None 0.5" in done.stdout.splitlines()
