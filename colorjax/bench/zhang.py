@@ -19,7 +19,9 @@ the row's time): the fastest colorjax contender against the fastest PyTorch one 
 CPU's model and ISA class (AVX2 / AVX-512 / AVX512-BF16 / AMX), the threads and XLA_FLAGS, kept in every CPU row.
 bf16 against bf16 autocast alone would flatter colorjax about 10x on a CPU without native bf16, where PyTorch's bf16
 is far slower than its own fp32. To time the AVX2 class on an AVX-512 machine: `XLA_FLAGS=--xla_cpu_max_isa=AVX2
-ATEN_CPU_CAPABILITY=avx2 python -m colorjax.bench zhang` (the `aten_cpu` column shows what PyTorch used).
+ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python -m colorjax.bench zhang` (the `aten_cpu` column shows what
+ATen used; ATen's setting alone leaves PyTorch's bf16 convolutions on oneDNN's AVX512-BF16 kernels: measured, its
+autocast stayed 1.6x faster than its fp32 under `ATEN_CPU_CAPABILITY=avx2`).
 `quick=True` shrinks widths, batches and sizes to finish in seconds.
 """
 
