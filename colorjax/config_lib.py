@@ -266,13 +266,16 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def suggestions(path: str, candidates: Sequence[str], limit: int = 2) -> list[str]:
-    """The fields of `candidates` nearest to the unknown `path`: the same name in another section
+    """The fields of `candidates` nearest to the unknown `path`: the same name in another section, the shallowest
     (`learning_rate` -> `optimizer.learning_rate`), else the closest spellings of the whole path and of its last
     part among its section's fields (`batch_sise` -> `batch_size`)."""
     parent, _, leaf = path.rpartition(".")
     same_leaf = [c for c in candidates if c.rpartition(".")[2] == leaf and c != path]
     if same_leaf:
-        return same_leaf[:limit]
+        # The shallowest first: `learning_rate` means the generator's `optimizer.learning_rate`, not a field of a
+        # section nested deeper (`gan.optimizer.learning_rate`).
+        depth = min(c.count(".") for c in same_leaf)
+        return [c for c in same_leaf if c.count(".") == depth][:limit]
     siblings = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == parent}
     close = [siblings[n] for n in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.75)]
     # The whole path (a misspelt section); its last part must be close too, or a shared section name
