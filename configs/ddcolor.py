@@ -24,7 +24,8 @@ optimizer is Adam, lr 1e-4, betas (0.9, 0.99), no weight decay (yml `optim_d`), 
 weights are torchvision's (`vgg16_bn` in the weights registry, 528 MB, downloaded once on a fresh start). Their
 generator starts from a ConvNeXt pretrained on ImageNet-22k, which colorjax does not load yet: a fresh run here
 starts from random weights (or from published DDColor weights with `--config.model_init`). Fine-tuning the
-published weights on a small folder moves them toward the colours of your photos. Fine-tune the large network on an accelerator.
+published weights on a small folder moves them toward the colours of your photos. Fine-tune the large network on an
+accelerator.
 
 Inference (`config.inference`) is the authors' pipeline (`models.ddcolor.AUTHORS_INFERENCE`): the colour photo
 resized to 512 x 512, OpenCV's float Lab, nearest-neighbour chroma upsampling; so a run of this config colours
