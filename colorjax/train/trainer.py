@@ -883,12 +883,17 @@ def savable_problem(
     return None
 
 
-def _divergence_message(what: str, config: ml_collections.ConfigDict, last_good: int | None) -> str:
+def _divergence_message(
+    what: str, config: ml_collections.ConfigDict, last_good: int | None, discriminator: bool = False
+) -> str:
     """What happened, the last good checkpoint, and what to change: the advice depends on whether gradient
-    clipping is already on."""
+    clipping is already on, and names the discriminator's learning rate where its loss diverged (config.gan)."""
     learning_rate = config.optimizer.learning_rate
     clip = config.optimizer.grad_clip_norm
-    if clip:
+    if discriminator:
+        rate = config.gan.optimizer.learning_rate
+        advice = f"lower the discriminator's config.gan.optimizer.learning_rate (now {rate:g}; try {rate / 10:g})"
+    elif clip:
         advice = (
             f"gradient clipping is already on (config.optimizer.grad_clip_norm={clip:g}), so lower "
             f"config.optimizer.learning_rate (now {learning_rate:g}; try {learning_rate / 10:g})"
@@ -931,7 +936,7 @@ def _check_and_average(
         bad = step - len(values) + 1 + bad_index
         name = _CHECKED_NAMES[checked[int(np.argmin(np.isfinite(seen[bad_index])))]]
         what = f"the {name} became {seen[bad_index][~np.isfinite(seen[bad_index])][0]} at step {bad}"
-        raise TrainingDiverged(_divergence_message(what, config, last_good))
+        raise TrainingDiverged(_divergence_message(what, config, last_good, discriminator="discriminator" in name))
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
 

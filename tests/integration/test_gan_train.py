@@ -271,8 +271,13 @@ def test_a_discriminator_loss_of_nan_stops_the_run_and_names_it():
     config = gan_config("unused")
     metrics = {"train/loss": 1.0, "train/grad_norm": 1.0, "train/d_loss": 0.5, "train/d_grad_norm": 2.0}
     pending = [metrics, {**metrics, "train/d_loss": float("nan")}]
-    with pytest.raises(train.TrainingDiverged, match="the discriminator's loss became nan at step 6"):
+    with pytest.raises(train.TrainingDiverged, match="the discriminator's loss became nan at step 6") as caught:
         train._check_and_average(pending, 6, config, 4)
+    assert "Lower the discriminator's config.gan.optimizer.learning_rate (now 0.0001; try 1e-05)" in str(caught.value)
+    generator = [{**metrics, "train/grad_norm": float("inf")}]
+    with pytest.raises(train.TrainingDiverged, match="the training loss's gradient became inf at step 1") as caught:
+        train._check_and_average(generator, 1, config, None)
+    assert "Lower config.optimizer.learning_rate" in str(caught.value)
     assert train._check_and_average([metrics], 1, config, None)["train/d_loss"] == 0.5
 
 
