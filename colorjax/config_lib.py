@@ -173,6 +173,27 @@ def base_config() -> ml_collections.ConfigDict:
     # i.e. siggraph17): the paper's geometric number of points (p = 1/8, so 1/8 of the examples get none), capped at
     # max_points, square patches with sides uniform in patch_sizes (inclusive), each revealing its mean chroma.
     config.hints = ml_collections.ConfigDict(dict(simulate=False, geometric_p=1 / 8, max_points=64, patch_sizes=(1, 9)))
+    # DDColor's adversarial recipe (`colorjax.train.gan`; the authors' options/train/train_ddcolor.yml), off unless
+    # enabled: the generator's loss is pixel_weight x config.loss ("l1" on ab) + perceptual_weight x VGG16-BN
+    # perceptual loss + gan_weight x vanilla GAN loss + colorfulness_weight x (1 - colourfulness), each a batch mean.
+    # colorfulness_weight 2.0 is their 0.5: their ColorfulnessLoss *sums* over each GPU's 4 images (0.5 x 4 on a mean).
+    # The targets of the perceptual and adversarial terms are the photos colour-enhanced by color_enhance_factor.
+    # perceptual_weights: a weights-registry name (downloaded once, checked) or a torchvision-layout file.
+    # optimizer: the discriminator's, as config.optimizer with these fields replaced (their optim_d: Adam, no
+    # weight decay), on config.schedule.
+    config.gan = ml_collections.ConfigDict(
+        dict(
+            enabled=False,
+            discriminator_nf=64,
+            pixel_weight=0.1,
+            perceptual_weight=5.0,
+            gan_weight=1.0,
+            colorfulness_weight=2.0,
+            color_enhance_factor=1.2,
+            perceptual_weights="vgg16_bn",
+            optimizer=dict(name="adam", learning_rate=1e-4, b1=0.9, b2=0.99, weight_decay=0.0),
+        )
+    )
     return config
 
 
@@ -266,13 +287,16 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def suggestions(path: str, candidates: Sequence[str], limit: int = 2) -> list[str]:
-    """The fields of `candidates` nearest to the unknown `path`: the same name in another section
+    """The fields of `candidates` nearest to the unknown `path`: the same name in another section, the shallowest
     (`learning_rate` -> `optimizer.learning_rate`), else the closest spellings of the whole path and of its last
     part among its section's fields (`batch_sise` -> `batch_size`)."""
     parent, _, leaf = path.rpartition(".")
     same_leaf = [c for c in candidates if c.rpartition(".")[2] == leaf and c != path]
     if same_leaf:
-        return same_leaf[:limit]
+        # The shallowest first: `learning_rate` means the generator's `optimizer.learning_rate`, not a field of a
+        # section nested deeper (`gan.optimizer.learning_rate`).
+        depth = min(c.count(".") for c in same_leaf)
+        return [c for c in same_leaf if c.count(".") == depth][:limit]
     siblings = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == parent}
     close = [siblings[n] for n in difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.75)]
     # The whole path (a misspelt section); its last part must be close too, or a shared section name
@@ -434,6 +458,17 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "constant, cosine, linear or step",
     ),
     ("schedule.warmup_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("gan.discriminator_nf", lambda v: _is_int(v) and v >= 8, "an integer >= 8 (the self-attention's C/8)"),
+    (
+        "gan.optimizer.name",
+        lambda v: v in ("adam", "adamw", "adadelta", "sgd"),
+        "adam, adamw, adadelta or sgd",
+    ),
+    ("gan.optimizer.learning_rate", lambda v: _is_number(v) and v > 0, "a positive number"),
+    *(
+        (f"gan.{name}", lambda v: _is_number(v) and v >= 0, "a number >= 0")
+        for name in ("pixel_weight", "perceptual_weight", "gan_weight", "colorfulness_weight")
+    ),
 )
 
 
@@ -454,6 +489,11 @@ def value_errors(config: ml_collections.ConfigDict) -> list[str]:
         problems.append(
             f"config.data.resize_size ({resize}) must be at least config.data.image_size ({size}) for "
             "train_crop='resize_random_crop' (a random crop of image_size from the resized photo)."
+        )
+    if _get(config, "gan.enabled") is True and _is_int(size) and size < 64:
+        problems.append(
+            f"config.data.image_size ({size}) must be at least 64 with config.gan.enabled: the discriminator halves "
+            "its input four times and ends with a 4 x 4 convolution without padding."
         )
     eval_resize = _get(config, "data.eval_resize_size")
     if _is_int(size) and _is_int(eval_resize) and 0 < eval_resize < size:

@@ -49,6 +49,7 @@ from colorjax import hints as hints_lib
 from colorjax.data import Position
 from colorjax.data.input_wait import InputWaitTimer
 from colorjax.evaluation import evaluator
+from colorjax.train import gan as gan_lib
 from colorjax.train import losses, optim
 
 log = logging.getLogger("colorjax.train")  # not __name__: that is "__main__" under python -m
@@ -96,6 +97,13 @@ class TrainState:
             "batch_stats": self.batch_stats,
             "frozen": self.frozen,
         }
+
+
+@flax.struct.dataclass
+class GanTrainState(TrainState):
+    """A TrainState with a discriminator (`config.gan.enabled`: `colorjax.train.gan`), saved with the rest."""
+
+    discriminator: gan_lib.DiscriminatorState
 
 
 # Exit code of a run stopped by SIGTERM/Ctrl-C after saving its checkpoint: not finished, resumable
@@ -158,20 +166,25 @@ def _stop_now(signum, frame) -> None:
     os._exit(128 + signal.SIGINT)
 
 
-def make_init_state(model, tx: optax.GradientTransformation, image_size: int):
-    """`init_state(rng) -> TrainState` for square inputs of `image_size` (jit it with the state's shardings)."""
+def make_init_state(model, tx: optax.GradientTransformation, image_size: int, gan: gan_lib.GanRecipe | None = None):
+    """`init_state(rng) -> TrainState` for square inputs of `image_size` (jit it with the state's shardings); a
+    GanTrainState with a fresh discriminator (and a random VGG16-BN until its weights are loaded) with `gan`."""
 
     def init_state(rng: jax.Array) -> TrainState:
         dummy = jnp.zeros((1, image_size, image_size, 1), jnp.float32)
         variables = model.init(rng, dummy, train=False)
         params = variables["params"]
-        return TrainState(
+        fields = dict(
             step=jnp.zeros((), jnp.int32),
             params=params,
             batch_stats=variables.get("batch_stats", {}),
             frozen=variables.get("frozen", {}),
             opt_state=tx.init(params),
         )
+        if gan is None:
+            return TrainState(**fields)
+        # Its own stream: the generator's initialisation stays the one a run without the GAN gets.
+        return GanTrainState(**fields, discriminator=gan.init(jax.random.fold_in(rng, 1), image_size))
 
     return init_state
 
@@ -182,12 +195,14 @@ def make_train_step(
     tx: optax.GradientTransformation,
     schedule: optax.Schedule,
     hints: ml_collections.ConfigDict | None = None,
+    gan: gan_lib.GanRecipe | None = None,
 ):
     """The pure training step `(state, batch, rng) -> (state, metrics)`: forward with batch statistics, the mean
     per-example loss, gradients w.r.t. `params` only (never `frozen`), an optimizer update. Jitted over the mesh by
     the trainer (and by the benchmark), so under data parallelism XLA adds the gradient all-reduce itself.
     With `hints.simulate` (config.hints) the model also sees colour points revealed from the batch's true chroma
-    (`colorjax.hints.simulate_hints`, the SIGGRAPH17 paper's training)."""
+    (`colorjax.hints.simulate_hints`, the SIGGRAPH17 paper's training). With `gan` (config.gan) the step updates
+    the generator and then the discriminator, as `colorjax.train.gan.gan_step` says, on a GanTrainState."""
     simulate = hints is not None and hints.simulate
     if simulate and not models.takes_hints(model):
         raise ValueError(
@@ -202,6 +217,20 @@ def make_train_step(
             options = {k: v for k, v in hints.to_dict().items() if k != "simulate"}
             hint_rng = jax.random.fold_in(step_rng, 1)  # its own stream; dropout keeps step_rng
             hint_kwargs["hints"] = hints_lib.simulate_hints(hint_rng, batch["chroma"], **options)
+
+        if gan is not None:
+
+            def apply_generator(params):
+                return model.apply(
+                    state.variables(params),
+                    batch["L"],
+                    train=True,
+                    mutable=["batch_stats"],
+                    rngs={"dropout": step_rng},
+                    **hint_kwargs,
+                )
+
+            return gan_lib.gan_step(gan, apply_generator, loss_fn, tx, schedule, state, batch)
 
         def compute_loss(params):
             outputs, mutated = model.apply(
@@ -353,7 +382,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
     model = models.with_precision(model, config.precision)  # bf16 compute on GPU/TPU ("auto")
     loss_fn = losses.from_config(config)
     tx, schedule = optim.make_optimizer(config)
-    init_state = make_init_state(model, tx, config.data.image_size)
+    gan = gan_lib.from_config(config)  # None unless config.gan.enabled: a discriminator trained in the same step
+    init_state = make_init_state(model, tx, config.data.image_size, gan)
 
     # ------------------------------------------------------------------------------------ mesh and shardings
     mesh = parallel.make_mesh()
@@ -367,7 +397,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         _log_model(config, abstract_state)
 
     # ------------------------------------------------------------------------------------------ train step
-    steps = _compile_steps(model, loss_fn, tx, schedule, config.hints, shardings)
+    steps = _compile_steps(model, loss_fn, tx, schedule, config.hints, shardings, gan)
 
     # -------------------------------------------------------------------------------- restore or initialise
     checkpoints = runs.open_checkpoints(workdir, config)
@@ -381,6 +411,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path) 
         tx,
         model_kwargs,
         local_batch,
+        gan,
     )
     first_step = int(state.step)
     if process_index == 0:  # only once the start is accepted: a refused one leaves the run's config.json as it was
@@ -520,6 +551,19 @@ def _log_model(config: ml_collections.ConfigDict, abstract_state: TrainState) ->
         jax.devices()[0].platform.upper(),
         config.num_train_steps,
     )
+    if isinstance(abstract_state, GanTrainState):
+        discriminator = sum(x.size for x in jax.tree.leaves(abstract_state.discriminator.params))
+        log.info(
+            "Discriminator (config.gan): %s trainable parameters, nf %d; losses: %g x %s + %g x perceptual + "
+            "%g x GAN + %g x colourfulness.",
+            f"{discriminator:,}",
+            config.gan.discriminator_nf,
+            config.gan.pixel_weight,
+            config.loss.name,
+            config.gan.perceptual_weight,
+            config.gan.gan_weight,
+            config.gan.colorfulness_weight,
+        )
 
 
 class _Steps(NamedTuple):
@@ -530,9 +574,9 @@ class _Steps(NamedTuple):
     record_evaluation: Callable  # (state, metric) -> state; donates the state.
 
 
-def _compile_steps(model, loss_fn, tx, schedule, hints, shardings: _Shardings) -> _Steps:
+def _compile_steps(model, loss_fn, tx, schedule, hints, shardings: _Shardings, gan=None) -> _Steps:
     train_step = jax.jit(
-        make_train_step(model, loss_fn, tx, schedule, hints=hints),
+        make_train_step(model, loss_fn, tx, schedule, hints=hints, gan=gan),
         in_shardings=(shardings.state, shardings.batch, shardings.replicated),
         out_shardings=(shardings.state, shardings.replicated),
         donate_argnums=(0,),
@@ -740,7 +784,7 @@ def _sources(config: ml_collections.ConfigDict, process_index: int, process_coun
 
 
 def _restore_or_initialise(
-    config, checkpoints, abstract_sharded, initialise, state_sharding, tx, model_kwargs, local_batch
+    config, checkpoints, abstract_sharded, initialise, state_sharding, tx, model_kwargs, local_batch, gan=None
 ) -> tuple[TrainState, Position]:
     """The starting state and input position (the order of the module docstring)."""
     process_index, process_count = jax.process_index(), jax.process_count()
@@ -756,6 +800,11 @@ def _restore_or_initialise(
         log.info("Continuing %s from its step %d", config.resume, step)
         return state, _position_for_process(meta, process_index, process_count)
     state = initialise()
+    if gan is not None:  # the frozen VGG16-BN of the perceptual loss; a checkpoint holds its own copy
+        perceptual = jax.device_put(gan.load_perceptual(), state_sharding.discriminator.perceptual)
+        if jax.tree.structure(perceptual) != jax.tree.structure(state.discriminator.perceptual):
+            raise ValueError(f"config.gan.perceptual_weights={gan.perceptual_weights!r} is not a VGG16-BN file.")
+        state = state.replace(discriminator=state.discriminator.replace(perceptual=perceptual))
     if config.model_init:
         variables = runs.load_run(config.model_init, "best").variables
         state = _replace_variables(state, variables, state_sharding)
@@ -794,8 +843,12 @@ def make_soundness_check(model, loss_fn: losses.LossFn):
 
 
 def weights_health(state: TrainState) -> dict[str, jax.Array]:
-    """{"finite": every parameter and batch statistic is finite, "max_abs": the largest of their magnitudes}."""
-    leaves = [x for x in jax.tree.leaves((state.params, state.batch_stats)) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    """{"finite": every parameter and batch statistic is finite, "max_abs": the largest of their magnitudes}; with
+    a discriminator (GanTrainState) its parameters and spectral-norm vectors too."""
+    trained = (state.params, state.batch_stats)
+    if isinstance(state, GanTrainState):
+        trained += (state.discriminator.params, state.discriminator.spectral)
+    leaves = [x for x in jax.tree.leaves(trained) if jnp.issubdtype(x.dtype, jnp.inexact)]
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
     max_abs = jnp.max(jnp.stack([jnp.max(jnp.abs(x)).astype(jnp.float32) for x in leaves]))
     return {"finite": finite, "max_abs": max_abs}
@@ -830,12 +883,17 @@ def savable_problem(
     return None
 
 
-def _divergence_message(what: str, config: ml_collections.ConfigDict, last_good: int | None) -> str:
+def _divergence_message(
+    what: str, config: ml_collections.ConfigDict, last_good: int | None, discriminator: bool = False
+) -> str:
     """What happened, the last good checkpoint, and what to change: the advice depends on whether gradient
-    clipping is already on."""
+    clipping is already on, and names the discriminator's learning rate where its loss diverged (config.gan)."""
     learning_rate = config.optimizer.learning_rate
     clip = config.optimizer.grad_clip_norm
-    if clip:
+    if discriminator:
+        rate = config.gan.optimizer.learning_rate
+        advice = f"lower the discriminator's config.gan.optimizer.learning_rate (now {rate:g}; try {rate / 10:g})"
+    elif clip:
         advice = (
             f"gradient clipping is already on (config.optimizer.grad_clip_norm={clip:g}), so lower "
             f"config.optimizer.learning_rate (now {learning_rate:g}; try {learning_rate / 10:g})"
@@ -853,6 +911,14 @@ def _divergence_message(what: str, config: ml_collections.ConfigDict, last_good:
     return f"Training diverged: {what}; stopped without saving. {advice.capitalize()}; {where}."
 
 
+_CHECKED_NAMES = {
+    "train/loss": "training loss",
+    "train/grad_norm": "training loss's gradient",
+    "train/d_loss": "discriminator's loss",
+    "train/d_grad_norm": "discriminator's gradient",
+}
+
+
 def _check_and_average(
     pending: list[dict[str, jax.Array]],
     step: int,
@@ -861,12 +927,16 @@ def _check_and_average(
 ) -> dict[str, float]:
     """Fetches the metrics of the steps since the last check; raises if any loss was not finite."""
     values = jax.device_get(pending)
-    losses_seen = np.array([v["train/loss"] for v in values])
-    finite = np.isfinite(losses_seen) & np.isfinite([v["train/grad_norm"] for v in values])
+    # The generator's loss and gradient, and the discriminator's where one trains (config.gan).
+    checked = [k for k in ("train/loss", "train/grad_norm", "train/d_loss", "train/d_grad_norm") if k in values[0]]
+    seen = np.array([[v[k] for k in checked] for v in values], np.float64)
+    finite = np.all(np.isfinite(seen), axis=1)
     if not np.all(finite):
-        bad = step - len(values) + 1 + int(np.argmin(finite))
-        what = f"the training loss or its gradient became {losses_seen[~finite][0]} at step {bad}"
-        raise TrainingDiverged(_divergence_message(what, config, last_good))
+        bad_index = int(np.argmin(finite))
+        bad = step - len(values) + 1 + bad_index
+        name = _CHECKED_NAMES[checked[int(np.argmin(np.isfinite(seen[bad_index])))]]
+        what = f"the {name} became {seen[bad_index][~np.isfinite(seen[bad_index])][0]} at step {bad}"
+        raise TrainingDiverged(_divergence_message(what, config, last_good, discriminator="discriminator" in name))
     return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
 
 

@@ -4,7 +4,9 @@
   (`data/intel_scenes_150`) are absent, as on a user's fresh clone;
 - `photo_folder`: generated photos in two class subfolders, plus a corrupt JPEG and a text file named .png;
 - `trained_run` (and `shared_training`, with its photos and log): one tiny run trained once per session, shared
-  by the tests that only read a trained run.
+  by the tests that only read a trained run;
+- `vgg16_bn_file`: a random VGG16-BN `features` state dict saved by torch in torchvision's layout, for
+  `config.gan.perceptual_weights` (so no test downloads torchvision's 528 MB file).
 """
 
 import dataclasses
@@ -112,3 +114,17 @@ def shared_training(tmp_path_factory) -> TrainedRun:
 def trained_run(shared_training) -> Path:
     """The shared run's folder (`shared_training`): read it, never write into it."""
     return shared_training.workdir
+
+
+@pytest.fixture(scope="session")
+def vgg16_bn_file(tmp_path_factory) -> Path:
+    """torchvision's vgg16_bn `features` at its random init, saved by torch as torchvision lays it out."""
+    torch = pytest.importorskip("torch")
+    from helpers.ddcolor_training import reference_vgg16_bn
+
+    torch.manual_seed(0)
+    network = reference_vgg16_bn()
+    features = {f"features.{key}": value for key, value in network.features.state_dict().items()}
+    path = tmp_path_factory.mktemp("vgg16_bn") / "vgg16_bn-random.pth"
+    torch.save(features, path)
+    return path

@@ -172,11 +172,12 @@ def test_serve_colours_with_ddcolor(colorizer, photo, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.content))), colorizer.colorize(photo))
 
 
-def test_fine_tuning_starts_from_the_published_weights(published_dir, photo_folder, tmp_path):
+def test_fine_tuning_starts_from_the_published_weights(published_dir, photo_folder, vgg16_bn_file, tmp_path):
     from colorjax.train import trainer as train
 
     config = cpu_config()
     config.model_init = str(published_dir)
+    config.gan.perceptual_weights = str(vgg16_bn_file)  # the recipe's VGG16-BN, random: nothing downloads
     config.data.source = f"folder:{photo_folder}"
     config.data.eval_split = "train"
     config.data.max_failed_fraction = 0.5  # the fixture folder holds a corrupt JPEG and a text file on purpose
