@@ -1,4 +1,5 @@
-"""The JSON API, documented at /docs: /healthz, colorize, recolor, history, and one image (get, delete).
+"""The JSON API, documented at /docs: /healthz, colorize (at once or as jobs), recolor, history, one image (get,
+delete) and one job (get, cancel).
 
 Errors are `ApiError`s (JSON `{"error": "..."}`); the options a photo is coloured with (`temperature` for ECCV16,
 `hints` for SIGGRAPH17) are validated here, and the upload is read with a bound on its size before anything of it
@@ -8,6 +9,7 @@ is decoded. `image_response` and `delete_image` also serve the pages' image file
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,13 +17,14 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from colorjax import serve
 from colorjax.hints import HintError, check_inside, parse_hints
 from colorjax.serve.db import ImageRecord
+from colorjax.serve.jobs import Job, JobCancelled
 from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, AppState, ColorService, State, small_form
 from colorjax.serve.storage import (
     STAND_INS,
@@ -124,34 +127,106 @@ async def healthz(request: Request, state: State) -> dict[str, Any]:
 
 @router.post("/api/colorize", response_class=Response, responses=_COLORIZE_RESPONSES, openapi_extra=_COLORIZE_BODY)
 async def api_colorize(request: Request, state: State) -> Response:
-    """Colorizes one photo and adds it to the user's history. Any size up to the server's limits; the model
-    sees a resized copy and its colour is recombined with the photo's full-resolution lightness. A user has at most
-    a few photos waiting at once (429 beyond)."""
+    """Colorizes one photo and adds it to the user's history, answering when it is done (for scripts; the pages
+    use /api/jobs). Any size up to the server's limits; the model sees a resized copy and its colour is recombined
+    with the photo's full-resolution lightness. A user has at most a few photos waiting at once (429 beyond)."""
+    job = await _submit_upload(request, state, keep_result=True)
+    await job.done.wait()
+    if job.status == "cancelled":
+        raise ApiError(409, "The job was cancelled (DELETE /api/jobs/{id}) before it was done.")
+    if job.status == "failed":
+        error, job.exception = job.exception, None
+        raise error
+    png, job.result = job.result, None
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"X-Image-Id": job.image_id, "Location": f"/api/images/{job.image_id}", "X-Job-Id": job.id},
+    )
+
+
+@router.post(
+    "/api/jobs",
+    status_code=202,
+    responses={k: v for k, v in _COLORIZE_RESPONSES.items() if k != 200},
+    openapi_extra=_COLORIZE_BODY,
+)
+async def api_submit_job(request: Request, state: State) -> JSONResponse:
+    """Queues one photo to be coloured and answers at once (202) with its job: follow it with GET /api/jobs/{id}
+    until its status is done (its `image_id` is then the new history item), failed (`error` says why) or
+    cancelled. Send several photos as several jobs; a user has at most a few waiting or running (429 beyond)."""
+    job = await _submit_upload(request, state)
+    return JSONResponse(state.jobs.describe(job), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
+
+
+@router.get("/api/jobs")
+def api_jobs(request: Request, state: State) -> dict[str, list[dict[str, Any]]]:
+    """The user's jobs of the last hour (and those not finished), oldest first."""
+    user = state.api_user(request)
+    return {"jobs": [state.jobs.describe(job) for job in state.jobs.of_user(user.id)]}
+
+
+@router.get("/api/jobs/{job_id}")
+def api_job(request: Request, job_id: str, state: State) -> dict[str, Any]:
+    """Where a job stands: `status` (queued, running, cancelling, done, failed, cancelled), `position` (queued jobs
+    ahead of it, anyone's), `elapsed_s` since it was sent, `estimate_s` (seconds until done, from the model's
+    recent jobs; null before any ran), `image_id` and `page` once done, `error` once failed."""
+    user = state.api_user(request)
+    return state.jobs.describe(state.owned_job(job_id, user))
+
+
+@router.delete("/api/jobs/{job_id}")
+def api_cancel_job(request: Request, job_id: str, state: State) -> dict[str, Any]:
+    """Cancels a job: a queued one leaves the queue at once; a running one cannot be stopped inside the model, so
+    it says `cancelling` until its colouring ends and is then discarded (nothing reaches the history). A finished
+    job is left as it is (delete its item with DELETE /api/images/{id})."""
+    user = state.api_user(request)
+    job = state.owned_job(job_id, user)
+    state.jobs.cancel(job)
+    return state.jobs.describe(job)
+
+
+async def _submit_upload(request: Request, state: AppState, keep_result: bool = False) -> Job:
+    """The upload of a colorize request, read and checked, as a queued job; the user's place in the queue is held
+    from before the upload is read until the job ends."""
     user, how = state.authenticate(request)
     if user is None:
         raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
     service = state.service
-    async with service.queued(user.id):
+    service.reserve(user.id)
+    try:
         upload, fields = await _read_upload(request, state.settings.max_upload_bytes)
         state.check_csrf(request, how, fields.get("csrf_token"))
         temperature = _temperature(fields.get("temperature"), service)
         hints = _hint_points(fields.get("hints"), service)
-        record, png = await service.run(_colorize_new, state, user.id, upload, temperature, hints)
-    return Response(
-        png,
-        media_type="image/png",
-        headers={"X-Image-Id": record.id, "Location": f"/api/images/{record.id}"},
+    except BaseException:
+        service.release(user.id)
+        raise
+    return state.jobs.submit(
+        user.id,
+        display_name(upload[0]),
+        state.model_name(None),
+        functools.partial(_colorize_new, state, user.id, upload, temperature, hints),
+        on_end=functools.partial(service.release, user.id),
+        keep_result=keep_result,
     )
 
 
 def _colorize_new(
-    state: AppState, user_id: int, upload: tuple[str, bytes], temperature: float | None, hints: list[dict] | None
+    state: AppState,
+    user_id: int,
+    upload: tuple[str, bytes],
+    temperature: float | None,
+    hints: list[dict] | None,
+    job: Job,
 ) -> tuple[ImageRecord, bytes]:
-    """A new photo's job, in a worker (`ColorService.run`): decode, colour, encode, store its files, then its row."""
+    """A new photo's job, in a worker (`JobBoard`): decode, colour, encode, store its files, then its row; a job
+    cancelled meanwhile stops after the model and writes nothing (`JobCancelled`)."""
     service = state.service
     rgb = decode_upload(upload[1], state.settings.max_pixels)
     _check_hints_inside(hints, rgb)
     colorized, gray = service.predict(rgb, temperature, hints)
+    job.check()
     record = ImageRecord(
         id=state.store.new_id(),
         user_id=user_id,
@@ -165,14 +240,17 @@ def _colorize_new(
     )
     colour = colour_files(colorized)
     gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
+    job.check()
     state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(gray, not gray_upload), **colour})
-    png = colour["color"]
     try:
-        state.database.add_image(record)
+        committed = job.commit(lambda: state.database.add_image(record))
     except Exception:
         state.store.delete(record.id)
         raise
-    return record, png
+    if not committed:
+        state.store.delete(record.id)
+        raise JobCancelled
+    return record, colour["color"]
 
 
 @router.post(

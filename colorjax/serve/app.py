@@ -7,6 +7,9 @@ and re-colour with), history, account (API token). The JSON API, documented at /
 both served from the files of the `fastapi-offline` package, so they work without internet:
 
     POST   /api/colorize              multipart `image` (+ optional `temperature` or `hints`) -> image/png, input's size
+    POST   /api/jobs                  the same form -> 202 and the job, at once (the pages use it)
+    GET    /api/jobs, /api/jobs/{id}  the user's jobs / one job: status, queue position, elapsed, estimate, image id
+    DELETE /api/jobs/{id}             cancels it (a queued job leaves the queue; a running one is discarded)
     POST   /api/images/{id}/recolor   form `temperature` (ECCV16) or `hints` (SIGGRAPH17) -> image/png, in place
     GET    /api/history               the user's images, newest first
     GET    /api/images/{id}           the colorization as PNG (?format=jpeg for JPEG)
@@ -19,7 +22,7 @@ the API token from the account page (no CSRF token needed). With `single_user` t
 belongs to one local user, and scripts need neither cookie nor token. Another user's image id answers 404, exactly
 like an id that does not exist.
 
-A photo's whole job (decode, model, encode, store) runs in a worker thread, at most `model_concurrency` at a time
+A photo's whole job (decode, model, encode, store; `jobs.JobBoard`) runs in a worker thread, at most `model_concurrency` at a time
 and a few queued per user, so memory is bounded and pages and the API stay responsive while it works. In front of
 every route, `security` refuses unknown Host names and adds the anti-framing and content-type headers.
 
@@ -49,6 +52,7 @@ from colorjax import files, serve
 from colorjax.inference.colorizer import Colorizer
 from colorjax.serve import accounts, api, auth, pages, security
 from colorjax.serve.db import Database, User
+from colorjax.serve.jobs import JobBoard
 from colorjax.serve.state import ApiError, AppState, ColorService, Settings
 from colorjax.serve.storage import ImageStore, UploadError
 
@@ -82,11 +86,13 @@ def create_app(
     database = Database(data_dir / "colorjax.sqlite3")
     store = ImageStore(data_dir)
     store.sweep(database.image_ids())
+    service = ColorService(colorizer, model_concurrency, max_queued_per_user)
     state = AppState(
         settings=Settings(data_dir, single_user, max_upload_mb, max_pixels, max_queued_per_user),
         database=database,
         store=store,
-        service=ColorService(colorizer, model_concurrency, max_queued_per_user),
+        service=service,
+        jobs=JobBoard(service.run, model_concurrency),
         local_user=_local_user(database) if single_user else None,
         templates=Jinja2Templates(directory=PACKAGE_DIR / "templates"),
     )

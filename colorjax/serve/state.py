@@ -27,6 +27,7 @@ from colorjax import serve
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
+from colorjax.serve.jobs import Job, JobBoard
 from colorjax.serve.storage import IMAGE_ID, ImageStore
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 1.0
@@ -110,10 +111,9 @@ class ColorService:
         prediction = self._colorizer_at(temperature).predict(rgb, hints=hints or None)
         return prediction.rgb, prediction.gray()[..., 0]
 
-    @contextlib.asynccontextmanager
-    async def queued(self, user_id: int) -> AsyncIterator[None]:
-        """Counts a request of `user_id` that will run a job, from before its upload is read until it is answered;
-        ApiError 429 when the user already has `max_queued_per_user` of them."""
+    def reserve(self, user_id: int) -> None:
+        """Counts a request or job of `user_id` that will run in the pool, from before its upload is read until it
+        ends (`release`); ApiError 429 when the user already has `max_queued_per_user` of them. Event loop only."""
         if self._queued[user_id] >= self.max_queued_per_user:
             raise ApiError(
                 429,
@@ -122,12 +122,20 @@ class ColorService:
                 {"Retry-After": "5"},
             )
         self._queued[user_id] += 1
+
+    def release(self, user_id: int) -> None:
+        self._queued[user_id] -= 1
+        if not self._queued[user_id]:
+            del self._queued[user_id]
+
+    @contextlib.asynccontextmanager
+    async def queued(self, user_id: int) -> AsyncIterator[None]:
+        """`reserve` for the span of a request."""
+        self.reserve(user_id)
         try:
             yield
         finally:
-            self._queued[user_id] -= 1
-            if not self._queued[user_id]:
-                del self._queued[user_id]
+            self.release(user_id)
 
     async def run(self, job: Callable[..., T], *args: Any) -> T:
         """`job(*args)` in a worker thread, at most `concurrency` jobs at once, off the event loop."""
@@ -142,6 +150,7 @@ class AppState:
     database: Database
     store: ImageStore
     service: ColorService
+    jobs: JobBoard
     templates: Jinja2Templates
     local_user: User | None  # The one user of --single-user mode, else None.
 
@@ -192,6 +201,12 @@ class AppState:
             return self.authenticate(request)[0]
         except ApiError:  # A bad bearer token on a page: the page is for browsers, they have none.
             return None
+
+    def owned_job(self, job_id: str, user: User) -> Job:
+        job = self.jobs.get(job_id, user.id)
+        if job is None:
+            raise ApiError(404, "No such job.")
+        return job
 
     def owned_image(self, image_id: str, user: User) -> ImageRecord:
         record = self.database.image(image_id, user.id) if IMAGE_ID.match(image_id) else None
