@@ -24,6 +24,7 @@ def colorize_page(request: Request, state: State):
         "colorize.html",
         max_upload_mb=state.settings.max_upload_mb,
         max_megapixels=state.settings.max_pixels / 1e6,
+        max_queued=state.settings.max_queued_per_user,
     )
 
 

@@ -242,3 +242,66 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         wait_for(lambda: browser.current_url.endswith("/login"), what="the log-in page")
         browser.get(base_url + "/history")
         assert browser.current_url.endswith("/login")  # Logged out: the history is no longer shown.
+
+
+def test_several_photos_dropped_at_once_queue_show_their_place_and_cancel(colorizer, photo, browser, tmp_path):
+    """Three photos dropped at once become three jobs: while the first is held in the model, the page shows it
+    colouring and the others queued with their place and an estimate; one is cancelled, the others finish."""
+    import httpx
+    from helpers.serve import HeldColorizer
+    from selenium.webdriver.common.by import By
+
+    from colorjax.bench.serve import running_server
+    from colorjax.serve.app import create_app
+
+    shots = Path(os.environ.get("COLORJAX_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    held = HeldColorizer(colorizer)
+    with running_server(create_app(held, tmp_path / "data", single_user=True)) as base_url:
+        with httpx.Client(base_url=base_url, timeout=60) as client:  # One photo first: it sets the estimate.
+            assert client.post("/api/colorize", files={"image": ("a.jpg", photo.read_bytes())}).status_code == 200
+        browser.get(base_url + "/")
+        held.hold.set()
+        try:
+            browser.execute_script(
+                """const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                for (const name of ["harbour.jpg", "market.jpg", "station.jpg"])
+                    transfer.items.add(new File([bytes], name, {type: "image/jpeg"}));
+                document.getElementById("dropzone").dispatchEvent(
+                    new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""",
+                base64.b64encode(photo.read_bytes()).decode(),
+            )
+            assert held.entered.wait(60)
+
+            def states():
+                return [row.find_element(By.CLASS_NAME, "state").text for row in find_rows()]
+
+            def find_rows():
+                return browser.find_elements(By.CSS_SELECTOR, "#jobs .job")
+
+            expected = ("Colouring for", "Queued (next in line)", "Queued (1 ahead)")
+
+            def queue_shown():
+                shown = states()
+                return len(shown) == 3 and all(map(str.startswith, shown, expected)) and shown
+
+            shown = wait_for(queue_shown, what="the queue")
+            assert "left" in shown[2]  # An estimate, from the photo coloured before.
+            assert browser.find_element(By.ID, "queue-summary").text == "2 queued · 1 colouring"
+            browser.save_screenshot(str(shots / "7_queue.png"))
+            find_rows()[2].find_element(By.CLASS_NAME, "cancel").click()
+            wait_for(lambda: states()[2] == "Cancelled", what="the cancelled job")
+        finally:
+            held.hold.clear()
+            held.release.set()
+        wait_for(lambda: [s.split(" in ")[0] for s in states()] == ["Done", "Done", "Cancelled"], what="the jobs")
+        opens = [row.find_elements(By.CLASS_NAME, "open") for row in find_rows()]
+        assert [len(o) for o in opens] == [1, 1, 0]
+        assert browser.find_element(By.ID, "queue-summary").text == "2 done"
+        browser.save_screenshot(str(shots / "8_batch_done.png"))
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            names = sorted(image["name"] for image in client.get("/api/history").json()["images"])
+        assert names == ["a.jpg", "harbour.jpg", "market.jpg"]
+        opens[0][0].click()
+        wait_for(lambda: "/images/" in browser.current_url, what="the first photo's result")
