@@ -119,9 +119,14 @@ async def healthz(request: Request, state: State) -> dict[str, Any]:
     Anonymous visitors get `ok` and the model's name only; a user also gets the model's description (which names
     the run's folder) and the count of their own images."""
     user = state.page_user(request)
-    health: dict[str, Any] = {"ok": True, "model": type(state.service.colorizer.model).__name__}
+    health: dict[str, Any] = {"ok": True, "model": state.model_name(None)}
     if user is not None:
-        health.update(description=state.model_name(user), images=state.database.image_count(user.id))
+        health.update(
+            description=state.model_name(user),
+            models=state.service.names,
+            loaded=[name for name in state.service.names if state.service.is_loaded(name)],
+            images=state.database.image_count(user.id),
+        )
     return health
 
 
@@ -197,16 +202,19 @@ async def _submit_upload(request: Request, state: AppState, keep_result: bool = 
     try:
         upload, fields = await _read_upload(request, state.settings.max_upload_bytes)
         state.check_csrf(request, how, fields.get("csrf_token"))
-        temperature = _temperature(fields.get("temperature"), service)
-        hints = _hint_points(fields.get("hints"), service)
+        model = service.model_choice(fields.get("model"))
+        temperature = _temperature(fields.get("temperature"))
+        hints = _hint_points(fields.get("hints"))
+        if service.is_loaded(model):  # Else the job checks them once the model is loaded.
+            _check_options(service, model, temperature, hints)
     except BaseException:
         service.release(user.id)
         raise
     return state.jobs.submit(
         user.id,
         display_name(upload[0]),
-        state.model_name(None),
-        functools.partial(_colorize_new, state, user.id, upload, temperature, hints),
+        model,
+        functools.partial(_colorize_new, state, user.id, upload, model, temperature, hints),
         on_end=functools.partial(service.release, user.id),
         keep_result=keep_result,
     )
@@ -216,6 +224,7 @@ def _colorize_new(
     state: AppState,
     user_id: int,
     upload: tuple[str, bytes],
+    model: str,
     temperature: float | None,
     hints: list[dict] | None,
     job: Job,
@@ -223,9 +232,10 @@ def _colorize_new(
     """A new photo's job, in a worker (`JobBoard`): decode, colour, encode, store its files, then its row; a job
     cancelled meanwhile stops after the model and writes nothing (`JobCancelled`)."""
     service = state.service
+    _check_options(service, model, temperature, hints)  # Loads the model at its first use.
     rgb = decode_upload(upload[1], state.settings.max_pixels)
     _check_hints_inside(hints, rgb)
-    colorized, gray = service.predict(rgb, temperature, hints)
+    colorized, gray = service.predict(rgb, temperature, hints, model)
     job.check()
     record = ImageRecord(
         id=state.store.new_id(),
@@ -234,9 +244,10 @@ def _colorize_new(
         width=rgb.shape[1],
         height=rgb.shape[0],
         was_color=is_color(rgb),
-        temperature=temperature if temperature is not None else service.default_temperature,
+        temperature=temperature if temperature is not None else service.default_temperature(model),
         created=time.time(),
         hints=hints or None,
+        model=model,
     )
     colour = colour_files(colorized)
     gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
@@ -261,52 +272,62 @@ def _colorize_new(
 )
 async def api_recolor(request: Request, image_id: str, state: State) -> Response:
     """Re-colours a history item in place from its stored photo: at another annealed-mean temperature (ECCV16,
-    form field `temperature`) or with the user's colour points (SIGGRAPH17, form field `hints`, as for
-    /api/colorize; `[]` goes back to the automatic colours). The item keeps its id; its colorization, thumbnail
-    and saved points are replaced. An item deleted while it was being re-coloured answers 404 and stays deleted."""
+    form field `temperature`), with the user's colour points (SIGGRAPH17, form field `hints`, as for
+    /api/colorize; `[]` goes back to the automatic colours), or with another of the server's models (form field
+    `model`; its points or temperature, if any, in the same form). The item keeps its id; its colorization,
+    thumbnail, model and saved points are replaced. An item deleted while it was being re-coloured answers 404 and
+    stays deleted."""
     form = await small_form(request)
     user = state.api_user(request, form.get("csrf_token"))
     record = state.owned_image(image_id, user)
     service = state.service
-    if not (service.has_temperature or service.takes_hints):
+    model = service.model_choice(form.get("model") or record.model)
+    if model != (record.model or service.default) and not form.get("model"):
+        model = service.default  # Made by a model this server no longer has: re-coloured by the default.
+    temperature = _temperature(form.get("temperature"))
+    hints = _hint_points(form.get("hints"))
+    if temperature is None and hints is None and not form.get("model"):
+        raise ApiError(400, "Send the form field 'temperature' (ECCV16), 'hints' (SIGGRAPH17) or 'model'.")
+    async with service.queued(user.id):
+        png = await service.run(_recolor, state, record, model, temperature, hints)
+    if png is None:
+        raise ApiError(404, "No such image.")
+    return Response(png, media_type="image/png", headers={"X-Model": model})
+
+
+def _recolor(
+    state: AppState, record: ImageRecord, model: str, temperature: float | None, hints: list[dict] | None
+) -> bytes | None:
+    """A re-colour's job, in a worker: the stored photo, coloured again, replacing the item's colorization and
+    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then)."""
+    from PIL import Image
+
+    service = state.service
+    if model == (record.model or service.default) and not (
+        service.has_temperature(model) or service.takes_hints(model)
+    ):
         raise ApiError(
             400,
             "This model has nothing to re-colour with: only ECCV16 has a temperature and only SIGGRAPH17 "
             "takes colour hints.",
         )
-    temperature = _temperature(form.get("temperature"), service)
-    hints = _hint_points(form.get("hints"), service)
-    if temperature is None and hints is None:
-        field = "temperature" if service.has_temperature else "hints"
-        raise ApiError(400, f"Send the form field {field!r}.")
-    async with service.queued(user.id):
-        png = await service.run(_recolor, state, record, temperature, hints)
-    if png is None:
-        raise ApiError(404, "No such image.")
-    return Response(png, media_type="image/png")
-
-
-def _recolor(state: AppState, record: ImageRecord, temperature: float | None, hints: list[dict] | None) -> bytes | None:
-    """A re-colour's job, in a worker: the stored photo, coloured again, replacing the item's colorization and
-    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then)."""
-    from PIL import Image
-
+    _check_options(service, model, temperature, hints)
     try:
         with Image.open(state.store.path(record.id, "input")) as image:
             rgb = np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         return None
     _check_hints_inside(hints, rgb)
-    colorized, _ = state.service.predict(rgb, temperature, hints)
+    colorized, _ = service.predict(rgb, temperature, hints, model)
     colour = colour_files(colorized)
     if not state.store.replace(record.id, colour):
         return None
     png = colour["color"]
-    kept = True
-    if temperature is not None:
-        kept = state.database.set_temperature(record.id, temperature)
-    if hints is not None:
-        kept = state.database.set_hints(record.id, hints or None) and kept
+    if temperature is None:
+        temperature = service.default_temperature(model)
+    kept = state.database.set_temperature(record.id, temperature)
+    kept = state.database.set_hints(record.id, hints or None) and kept
+    kept = state.database.set_model(record.id, model) and kept
     return png if kept else None
 
 
@@ -399,11 +420,11 @@ def _mime(suffix: str) -> str:
     return "jpeg" if suffix == "jpg" else "png"
 
 
-def _temperature(value: Any, service: ColorService) -> float | None:
+def _temperature(value: Any) -> float | None:
+    """The form field `temperature` parsed and range-checked, or None when absent (which models take one is
+    `_check_options`'s question)."""
     if value is None or value == "":
         return None
-    if not service.has_temperature:
-        raise ApiError(400, "This model has no temperature option (only ECCV16 has).")
     try:
         temperature = round(float(value), 2)
     except ValueError:
@@ -413,14 +434,12 @@ def _temperature(value: Any, service: ColorService) -> float | None:
     return temperature
 
 
-def _hint_points(value: Any, service: ColorService) -> list[dict] | None:
+def _hint_points(value: Any) -> list[dict] | None:
     """The form field `hints` (a JSON list of points, see `colorjax.hints`) validated, or None when absent;
-    ApiError 400 with the one-line reason otherwise. Whether the points lie inside the photo is checked once it is
-    decoded (`_check_hints_inside`)."""
+    ApiError 400 with the one-line reason otherwise. Whether the model takes them is `_check_options`'s question,
+    whether they lie inside the photo `_check_hints_inside`'s once it is decoded."""
     if value is None or value == "":
         return None
-    if not service.takes_hints:
-        raise ApiError(400, "This model takes no colour hints (only SIGGRAPH17 does); drop the 'hints' field.")
     try:
         points = json.loads(value)
     except json.JSONDecodeError as e:
@@ -434,6 +453,15 @@ def _hint_points(value: Any, service: ColorService) -> list[dict] | None:
     if len(points) > serve.MAX_HINTS:
         raise ApiError(400, f"Too many hints: {len(points)} points, at most {serve.MAX_HINTS} per photo.")
     return points
+
+
+def _check_options(service: ColorService, model: str, temperature: float | None, hints: list[dict] | None) -> None:
+    """ApiError 400 when `model` takes no temperature or no colour points and was sent some (`[]`, no points, is
+    fine for any model). Loads the model at its first use: call it in a worker, or where it is loaded."""
+    if temperature is not None and not service.has_temperature(model):
+        raise ApiError(400, f"The model {model} has no temperature option (only ECCV16 has).")
+    if hints and not service.takes_hints(model):
+        raise ApiError(400, f"The model {model} takes no colour hints (only SIGGRAPH17 does); drop the 'hints' field.")
 
 
 def _check_hints_inside(hints: list[dict] | None, rgb: np.ndarray) -> None:

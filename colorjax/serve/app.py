@@ -35,7 +35,7 @@ kept on `app.state.colorjax` and reached through the dependency `state.State`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from colorjax.inference.colorizer import Colorizer
 from colorjax.serve import accounts, api, auth, pages, security
 from colorjax.serve.db import Database, User
 from colorjax.serve.jobs import JobBoard
-from colorjax.serve.state import ApiError, AppState, ColorService, Settings
+from colorjax.serve.state import ApiError, AppState, ColorService, ModelSource, Settings
 from colorjax.serve.storage import ImageStore, UploadError
 
 PACKAGE_DIR = Path(__file__).parent
@@ -68,7 +68,7 @@ API_DESCRIPTION = (
 
 
 def create_app(
-    colorizer: Colorizer,
+    colorizer: Colorizer | Mapping[str, ModelSource],
     data_dir: str | Path,
     *,
     single_user: bool = False,
@@ -79,7 +79,8 @@ def create_app(
     allowed_hosts: Iterable[str] | None = None,
     max_queued_per_user: int = serve.MAX_QUEUED_PER_USER,
 ) -> FastAPI:
-    """The app for one loaded model, storing its database and images under `data_dir` (created if needed, readable
+    """The app for one loaded model, or several ({name: colorizer or loader}, loaded at first use:
+    `state.ColorService`), storing its database and images under `data_dir` (created if needed, readable
     by its owner only). `allowed_hosts`: the Host names it answers (`security.allowed_hosts`; the command always
     gives them), None for any (a test client). What a crash left half-written in the image store is swept here."""
     data_dir = _private_folder(Path(data_dir).resolve())

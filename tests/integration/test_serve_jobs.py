@@ -20,7 +20,7 @@ pytest.importorskip("fastapi_offline")
 
 import httpx  # noqa: E402
 from helpers.photos import make_photo  # noqa: E402
-from helpers.serve import HeldColorizer, png_bytes  # noqa: E402
+from helpers.serve import HeldColorizer, hint_colorizer, png_bytes  # noqa: E402
 
 from colorjax.bench.serve import running_server, sign_up  # noqa: E402
 from colorjax.inference.colorizer import open_colorizer  # noqa: E402
@@ -174,3 +174,60 @@ def test_a_cancelled_synchronous_request_answers_409(run_colorizer, tmp_path, ph
             thread.join(60)
         assert client.get("/api/history").json() == {"images": []}
     assert answers["sync"].status_code == 409 and "cancelled" in answers["sync"].json()["error"]
+
+
+def test_several_models_load_at_first_use_and_recolour_an_item_with_another(trained_run, tmp_path, photo):
+    """Two models, as `--workdir A --workdir B` gives them: neither is loaded until a photo asks for it; the user
+    picks one per photo and re-colours an item with the other; colour points only where the model takes them."""
+    loads = []
+
+    def loader(name, load):
+        return lambda: loads.append(name) or load()
+
+    models = {
+        "run": loader("run", lambda: open_colorizer(workdir=trained_run, step="best")),
+        "points": loader("points", hint_colorizer),
+    }
+    app = create_app(models, tmp_path / "data", single_user=True)
+    red = '[{"x": 10, "y": 10, "color": "#ff0000"}]'
+    with running_server(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
+        health = client.get("/healthz").json()
+        assert health["models"] == ["run", "points"] and health["loaded"] == [] and loads == []
+        page = httpx.get(base_url + "/").text  # Its own client: a page's cookie would make the API ask for CSRF.
+        assert '<option value="run">' in page and '<option value="points">' in page and loads == []
+        assert submit(client, photo, model="other").status_code == 400
+        job = wait_for(client, submit(client, photo, model="points", hints=red).json()["id"], {"done", "failed"})
+        assert job["status"] == "done" and job["model"] == "points" and loads == ["points"]
+        (item,) = client.get("/api/history").json()["images"]
+        assert item["model"] == "points" and item["hints"] is not None
+        hinted = client.get(f"/api/images/{item['id']}").content
+
+        # The default model takes no points: refused once it is loaded, without storing anything.
+        refused = wait_for(client, submit(client, photo, hints=red).json()["id"], {"done", "failed"})
+        assert refused["status"] == "failed" and "takes no colour hints" in refused["error"]
+        assert loads == ["points", "run"]
+
+        recolour = client.post(f"/api/images/{item['id']}/recolor", data={"model": "run"})
+        assert recolour.status_code == 200 and recolour.headers["x-model"] == "run"
+        (item,) = client.get("/api/history").json()["images"]
+        assert item["model"] == "run" and item["hints"] is None
+        assert client.get(f"/api/images/{item['id']}").content != hinted
+        assert client.post(f"/api/images/{item['id']}/recolor", data={"hints": red}).status_code == 400
+        assert loads == ["points", "run"]  # Each model loaded once.
+
+
+def test_the_command_serves_several_runs_loading_none_at_start(trained_run, tmp_path, monkeypatch, capsys):
+    import uvicorn
+
+    from colorjax.cli.serve import main
+
+    started = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server: started.append(server.config))
+    base = ["--data-dir", str(tmp_path / "data"), "--single-user"]
+    assert main(["--workdir", str(trained_run), "--workdir", str(trained_run), *base]) == 0
+    service = started[0].app.state.service
+    assert service.names == [trained_run.name, f"{trained_run.name}-2"]
+    assert not any(service.is_loaded(name) for name in service.names)
+    assert f"the models {trained_run.name}, {trained_run.name}-2" in capsys.readouterr().out
+    assert main(["--workdir", str(trained_run), "--workdir", str(tmp_path / "nowhere"), *base]) == 1
+    assert "no such run folder" in capsys.readouterr().err

@@ -115,6 +115,7 @@ function setupUpload() {
       xhr.onabort = () => resolve([0, { error: "Cancelled" }, 0]);
       const form = new FormData();
       form.append("image", entry.file);
+      if (entry.model) form.append("model", entry.model);
       xhr.send(form);
     });
   }
@@ -168,7 +169,8 @@ function setupUpload() {
     error.hidden = true;
     const single = files.length === 1 && !entries.some(active) && !waiting.length;
     for (const file of files) {
-      const entry = { file: file, name: file.name, state: "waiting", single: single };
+      const choice = document.getElementById("model-choice");  // Only where the server has several models.
+      const entry = { file: file, name: file.name, state: "waiting", single: single, model: choice && choice.value };
       addRow(entry);
       show(entry, "Waiting to upload");
       waiting.push(entry);
