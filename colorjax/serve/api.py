@@ -320,6 +320,11 @@ def _recolor(
     _check_hints_inside(hints, rgb)
     colorized, _ = service.predict(rgb, temperature, hints, model)
     colour = colour_files(colorized)
+    previous_model = record.previous_model
+    if model != (record.model or service.default):  # Another model: its colours are kept to compare with.
+        previous_model = record.model or service.default
+        if not state.store.keep_previous(record.id):
+            return None
     if not state.store.replace(record.id, colour):
         return None
     png = colour["color"]
@@ -327,7 +332,7 @@ def _recolor(
         temperature = service.default_temperature(model)
     kept = state.database.set_temperature(record.id, temperature)
     kept = state.database.set_hints(record.id, hints or None) and kept
-    kept = state.database.set_model(record.id, model) and kept
+    kept = state.database.set_model(record.id, model, previous_model) and kept
     return png if kept else None
 
 

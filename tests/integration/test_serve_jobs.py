@@ -210,8 +210,12 @@ def test_several_models_load_at_first_use_and_recolour_an_item_with_another(trai
         recolour = client.post(f"/api/images/{item['id']}/recolor", data={"model": "run"})
         assert recolour.status_code == 200 and recolour.headers["x-model"] == "run"
         (item,) = client.get("/api/history").json()["images"]
-        assert item["model"] == "run" and item["hints"] is None
+        assert item["model"] == "run" and item["hints"] is None and item["previous_model"] == "points"
         assert client.get(f"/api/images/{item['id']}").content != hinted
+        # The points model's colours are kept, to compare on the slider.
+        assert client.get(f"/images/{item['id']}/previous.png").content == hinted
+        page = httpx.get(f"{base_url}/images/{item['id']}").text
+        assert 'value="previous"' in page and '<option value="points">' in page
         assert client.post(f"/api/images/{item['id']}/recolor", data={"hints": red}).status_code == 400
         assert loads == ["points", "run"]  # Each model loaded once.
 

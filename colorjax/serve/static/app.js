@@ -238,13 +238,14 @@ function setupCompare() {
   let fullSize = !after.getAttribute("src").endsWith("preview.jpg");
   let beforeKind = "gray";
   function showBefore() {
-    before.src = files + (beforeKind === "gray" && !fullSize ? "gray_preview.jpg" : beforeKind + ".png");
+    const preview = (beforeKind === "gray" || beforeKind === "previous") && !fullSize;
+    before.src = files + (preview ? beforeKind + "_preview.jpg" : beforeKind + ".png");
   }
   for (const radio of document.querySelectorAll('input[name="before"]')) {
     radio.addEventListener("change", () => {
       beforeKind = radio.value;
       showBefore();
-      document.getElementById("before-tag").textContent = radio.value === "gray" ? "gray" : "original";
+      document.getElementById("before-tag").textContent = radio.dataset.tag || (radio.value === "gray" ? "gray" : "original");
     });
   }
   document.getElementById("actual-size").addEventListener("change", (e) => {
@@ -257,6 +258,27 @@ function setupCompare() {
   });
 
   setupHints(compare, after);
+  const otherModel = document.getElementById("other-model");
+  if (otherModel) {
+    const modelButton = document.getElementById("recolor-model");
+    modelButton.addEventListener("click", async () => {
+      modelButton.disabled = true;
+      const modelStatus = document.getElementById("model-status");
+      modelStatus.textContent = "Colouring with " + otherModel.value + "…";
+      const form = new FormData();
+      form.append("model", otherModel.value);
+      const response = await fetch("/api/images/" + compare.dataset.image + "/recolor",
+        { method: "POST", body: form, headers: { "X-CSRF-Token": csrfToken } });
+      if (response.ok) {
+        window.location.search = "?compare=1";  // The page again, the previous model's colours on the left.
+        return;
+      }
+      modelStatus.textContent = (await response.json()).error || "Re-colouring failed.";
+      modelButton.disabled = false;
+    });
+  }
+  const previous = document.querySelector('input[name="before"][value="previous"]');
+  if (previous && new URLSearchParams(window.location.search).has("compare")) previous.click();
   const temperature = document.getElementById("temperature");
   if (!temperature) return;
   const value = document.getElementById("temperature-value");
