@@ -305,3 +305,42 @@ def test_several_photos_dropped_at_once_queue_show_their_place_and_cancel(colori
         assert names == ["a.jpg", "harbour.jpg", "market.jpg"]
         opens[0][0].click()
         wait_for(lambda: "/images/" in browser.current_url, what="the first photo's result")
+
+
+def test_a_user_picks_the_model_and_compares_two_models_on_the_slider(colorizer, photo, browser, tmp_path):
+    """Two models: the photo is coloured by the one picked on the colorize page, then re-coloured by the other;
+    the result page shows the first model's colours left of the handle, the second's right."""
+    import jax
+    import jax.numpy as jnp
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from colorjax import models
+    from colorjax.bench.serve import running_server
+    from colorjax.inference.colorizer import Colorizer
+    from colorjax.serve.app import create_app
+
+    def plain():
+        model = models.get_model("regression", width=4)
+        variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
+        return Colorizer(model=model, variables=dict(variables), resolution=32, description="plain")
+
+    shots = Path(os.environ.get("COLORJAX_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    find = browser.find_element
+    app = create_app({"plain": plain, "sepia": colorizer}, tmp_path / "data", single_user=True)
+    with running_server(app) as base_url:
+        browser.get(base_url + "/")
+        Select(find(By.ID, "model-choice")).select_by_value("plain")
+        find(By.ID, "file").send_keys(str(photo))
+        wait_for(lambda: "/images/" in browser.current_url, what="the result page")
+        assert find(By.ID, "item-model").text == "plain"
+        Select(find(By.ID, "other-model")).select_by_value("sepia")
+        find(By.ID, "recolor-model").click()
+        wait_for(lambda: browser.current_url.endswith("?compare=1"), what="the re-coloured page")
+        wait_for(lambda: find(By.ID, "before").get_attribute("src").split("/")[-1].startswith("previous"), what="it")
+        loaded = "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        wait_for(lambda: browser.execute_script(loaded), what="the images")
+        assert find(By.ID, "item-model").text == "sepia" and find(By.ID, "before-tag").text == "plain"
+        assert find(By.CSS_SELECTOR, ".tag.right").text == "sepia"
+        browser.save_screenshot(str(shots / "9_compare_models.png"))
