@@ -281,9 +281,9 @@ async def api_recolor(request: Request, image_id: str, state: State) -> Response
     user = state.api_user(request, form.get("csrf_token"))
     record = state.owned_image(image_id, user)
     service = state.service
-    model = service.model_choice(form.get("model") or record.model)
-    if model != (record.model or service.default) and not form.get("model"):
-        model = service.default  # Made by a model this server no longer has: re-coloured by the default.
+    # An item made by a model this server no longer has (or before models were recorded) is the default's.
+    own = record.model if record.model in service.names else service.default
+    model = service.model_choice(form.get("model") or own)
     temperature = _temperature(form.get("temperature"))
     hints = _hint_points(form.get("hints"))
     if temperature is None and hints is None and not form.get("model"):
@@ -303,9 +303,8 @@ def _recolor(
     from PIL import Image
 
     service = state.service
-    if model == (record.model or service.default) and not (
-        service.has_temperature(model) or service.takes_hints(model)
-    ):
+    own = record.model if record.model in service.names else service.default
+    if model == own and not (service.has_temperature(model) or service.takes_hints(model)):
         raise ApiError(
             400,
             "This model has nothing to re-colour with: only ECCV16 has a temperature and only SIGGRAPH17 "
@@ -321,8 +320,8 @@ def _recolor(
     colorized, _ = service.predict(rgb, temperature, hints, model)
     colour = colour_files(colorized)
     previous_model = record.previous_model
-    if model != (record.model or service.default):  # Another model: its colours are kept to compare with.
-        previous_model = record.model or service.default
+    if model != own:  # Another model: the item's colours are kept to compare with.
+        previous_model = own
         if not state.store.keep_previous(record.id):
             return None
     if not state.store.replace(record.id, colour):

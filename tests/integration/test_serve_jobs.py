@@ -218,6 +218,12 @@ def test_several_models_load_at_first_use_and_recolour_an_item_with_another(trai
         assert 'value="previous"' in page and '<option value="points">' in page
         assert client.post(f"/api/images/{item['id']}/recolor", data={"hints": red}).status_code == 400
         assert loads == ["points", "run"]  # Each model loaded once.
+        # An item made by a model this server no longer has counts as the default's.
+        app.state.database.set_model(item["id"], "gone", None)
+        again = client.post(f"/api/images/{item['id']}/recolor", data={"model": "points"})
+        assert again.status_code == 200
+        (item,) = client.get("/api/history").json()["images"]
+        assert (item["model"], item["previous_model"]) == ("points", "run")
 
 
 def test_the_command_serves_several_runs_loading_none_at_start(trained_run, tmp_path, monkeypatch, capsys):
