@@ -6,11 +6,11 @@ temperature control that re-colours; for a hint-capable model, SIGGRAPH17, colou
 and re-colour with), history, account (API token). The JSON API, documented at /docs (Swagger UI) and /redoc,
 both served from the files of the `fastapi-offline` package, so they work without internet:
 
-    POST   /api/colorize              multipart `image` (+ optional `temperature` or `hints`) -> image/png, input's size
+    POST   /api/colorize              multipart `image` (+ optional `model`, `temperature` or `hints`) -> image/png
     POST   /api/jobs                  the same form -> 202 and the job, at once (the pages use it)
     GET    /api/jobs, /api/jobs/{id}  the user's jobs / one job: status, queue position, elapsed, estimate, image id
     DELETE /api/jobs/{id}             cancels it (a queued job leaves the queue; a running one is discarded)
-    POST   /api/images/{id}/recolor   form `temperature` (ECCV16) or `hints` (SIGGRAPH17) -> image/png, in place
+    POST   /api/images/{id}/recolor   form `temperature` (ECCV16), `hints` (SIGGRAPH17) or `model` -> image/png
     GET    /api/history               the user's images, newest first
     GET    /api/images/{id}           the colorization as PNG (?format=jpeg for JPEG)
     DELETE /api/images/{id}
