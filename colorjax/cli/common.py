@@ -96,15 +96,20 @@ def step_arg(text: str) -> str | int:
 DEFAULT_STEP = "best"
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, weights: bool = True) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, weights: bool = True, several: bool = False) -> None:
     """The model a command runs: `--workdir RUN [--step S]`, or (with `weights`) `--weights NAME|FILE [--model M]`,
-    exactly one of the two. Light: the registry it reads imports no JAX, so `--help` stays instant."""
+    exactly one of the two; with `several`, `--workdir` may be repeated (a list) and `--weights` may name several,
+    comma-separated. Light: the registry it reads imports no JAX, so `--help` stays instant."""
     from colorjax.weights.registry import KNOWN_WEIGHTS, published_models
 
     group = parser.add_argument_group("the model" + (" (--workdir or --weights)" if weights else ""))
     source = group.add_mutually_exclusive_group(required=True) if weights else group
     source.add_argument(
-        "--workdir", required=not weights, help="a training run's --workdir (or a `weights to-run` directory)"
+        "--workdir",
+        required=not weights,
+        action="append" if several else "store",
+        help="a training run's --workdir (or a `weights to-run` directory)"
+        + ("; repeat it for several" if several else ""),
     )
     group.add_argument(
         "--step",
@@ -119,7 +124,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights: bool = True
             metavar="NAME|PATH",
             help=f"published weights instead of a run: {', '.join(n for n, w in KNOWN_WEIGHTS.items() if w.colorizer)} "
             "(downloaded once into the cache), "
-            "or a .pth/.npz file",
+            "or a .pth/.npz file" + ("; several, comma-separated" if several else ""),
         )
         group.add_argument(
             "--model",

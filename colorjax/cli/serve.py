@@ -12,6 +12,7 @@ on 127.0.0.1 there and forward the port: `ssh -L 8000:127.0.0.1:8000 gpu-vm`, th
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 
 from colorjax import ColorjaxError, serve
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         epilog="See docs/serve.md for the API and for running it on a GPU VM behind SSH port-forwarding.",
     )
-    cli.add_model_arguments(parser)
+    cli.add_model_arguments(parser, several=True)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument(
@@ -104,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hosts = security.allowed_hosts(args.host, [n for names in args.allowed_hosts for n in names.split(",")])
     try:
-        colorizer = open_colorizer(workdir=args.workdir, step=args.step, weights=args.weights, model=args.model)
+        models = _models(args, open_colorizer)
         app = create_app(
-            colorizer,
+            models,
             args.data_dir,
             single_user=args.single_user,
             max_upload_mb=args.max_upload_mb,
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         cli.print_error(e)
         return 1
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"colorjax app with {colorizer.description}: http://{host}:{args.port}/", flush=True)
+    described = models.description if hasattr(models, "description") else f"the models {', '.join(models)}"
+    print(f"colorjax app with {described}: http://{host}:{args.port}/", flush=True)
     if not _is_loopback(args.host):
         print(
             f"warning: listening on {args.host}, reachable from other machines; without TLS in front, "
@@ -129,6 +131,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"answering requests for the hosts {', '.join(hosts)} (--allowed-hosts adds names)", flush=True)
     uvicorn.Server(server_config(app, args.host, args.port, args.forwarded_allow_ips, log_level="info")).run()
     return 0
+
+
+def _models(args: argparse.Namespace, open_colorizer):
+    """One --workdir or --weights: its colorizer, loaded now (a bad path is said at start). Several (repeated
+    --workdir, comma-separated --weights): {name: loader}, each loaded at its first use (`ColorService`); names are
+    the weights' names or file stems and the runs' folder names, and each source is checked to exist now."""
+    from pathlib import Path
+
+    from colorjax.weights.registry import KNOWN_WEIGHTS
+
+    workdirs = args.workdir or []
+    weights = [w.strip() for w in (args.weights or "").split(",") if w.strip()]
+    if len(workdirs) + len(weights) == 1:
+        return open_colorizer(
+            workdir=workdirs[0] if workdirs else None,
+            step=args.step,
+            weights=weights[0] if weights else None,
+            model=args.model,
+        )
+    models = {}
+    for kind, source in [("workdir", w) for w in workdirs] + [("weights", w) for w in weights]:
+        if not (Path(source).exists() or (kind == "weights" and source in KNOWN_WEIGHTS)):
+            raise ColorjaxError(f"--{kind} {source}: no such {'run folder' if kind == 'workdir' else 'weights'}.")
+        name = Path(source.rstrip("/")).stem if Path(source).exists() else source
+        while name in models:
+            name += "-2"
+        if kind == "workdir":
+            models[name] = functools.partial(open_colorizer, workdir=source, step=args.step)
+        else:
+            models[name] = functools.partial(open_colorizer, weights=source, model=args.model)
+    return models
 
 
 def _is_loopback(host: str) -> bool:

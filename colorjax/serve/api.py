@@ -1,4 +1,5 @@
-"""The JSON API, documented at /docs: /healthz, colorize, recolor, history, and one image (get, delete).
+"""The JSON API, documented at /docs: /healthz, colorize (at once or as jobs), recolor, history, one image (get,
+delete) and one job (get, cancel).
 
 Errors are `ApiError`s (JSON `{"error": "..."}`); the options a photo is coloured with (`temperature` for ECCV16,
 `hints` for SIGGRAPH17) are validated here, and the upload is read with a bound on its size before anything of it
@@ -8,6 +9,7 @@ is decoded. `image_response` and `delete_image` also serve the pages' image file
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,13 +17,14 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from colorjax import serve
 from colorjax.hints import HintError, check_inside, parse_hints
 from colorjax.serve.db import ImageRecord
+from colorjax.serve.jobs import Job, JobCancelled
 from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, AppState, ColorService, State, small_form
 from colorjax.serve.storage import (
     STAND_INS,
@@ -116,42 +119,124 @@ async def healthz(request: Request, state: State) -> dict[str, Any]:
     Anonymous visitors get `ok` and the model's name only; a user also gets the model's description (which names
     the run's folder) and the count of their own images."""
     user = state.page_user(request)
-    health: dict[str, Any] = {"ok": True, "model": type(state.service.colorizer.model).__name__}
+    health: dict[str, Any] = {"ok": True, "model": state.model_name(None)}
     if user is not None:
-        health.update(description=state.model_name(user), images=state.database.image_count(user.id))
+        health.update(
+            description=state.model_name(user),
+            models=state.service.names,
+            loaded=[name for name in state.service.names if state.service.is_loaded(name)],
+            images=state.database.image_count(user.id),
+        )
     return health
 
 
 @router.post("/api/colorize", response_class=Response, responses=_COLORIZE_RESPONSES, openapi_extra=_COLORIZE_BODY)
 async def api_colorize(request: Request, state: State) -> Response:
-    """Colorizes one photo and adds it to the user's history. Any size up to the server's limits; the model
-    sees a resized copy and its colour is recombined with the photo's full-resolution lightness. A user has at most
-    a few photos waiting at once (429 beyond)."""
+    """Colorizes one photo and adds it to the user's history, answering when it is done (for scripts; the pages
+    use /api/jobs). Any size up to the server's limits; the model sees a resized copy and its colour is recombined
+    with the photo's full-resolution lightness. A user has at most a few photos waiting at once (429 beyond)."""
+    job = await _submit_upload(request, state, keep_result=True)
+    await job.done.wait()
+    if job.status == "cancelled":
+        raise ApiError(409, "The job was cancelled (DELETE /api/jobs/{id}) before it was done.")
+    if job.status == "failed":
+        error, job.exception = job.exception, None
+        raise error
+    png, job.result = job.result, None
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"X-Image-Id": job.image_id, "Location": f"/api/images/{job.image_id}", "X-Job-Id": job.id},
+    )
+
+
+@router.post(
+    "/api/jobs",
+    status_code=202,
+    responses={k: v for k, v in _COLORIZE_RESPONSES.items() if k != 200},
+    openapi_extra=_COLORIZE_BODY,
+)
+async def api_submit_job(request: Request, state: State) -> JSONResponse:
+    """Queues one photo to be coloured and answers at once (202) with its job: follow it with GET /api/jobs/{id}
+    until its status is done (its `image_id` is then the new history item), failed (`error` says why) or
+    cancelled. Send several photos as several jobs; a user has at most a few waiting or running (429 beyond)."""
+    job = await _submit_upload(request, state)
+    return JSONResponse(state.jobs.describe(job), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
+
+
+@router.get("/api/jobs")
+def api_jobs(request: Request, state: State) -> dict[str, list[dict[str, Any]]]:
+    """The user's jobs of the last hour (and those not finished), oldest first."""
+    user = state.api_user(request)
+    return {"jobs": [state.jobs.describe(job) for job in state.jobs.of_user(user.id)]}
+
+
+@router.get("/api/jobs/{job_id}")
+def api_job(request: Request, job_id: str, state: State) -> dict[str, Any]:
+    """Where a job stands: `status` (queued, running, cancelling, done, failed, cancelled), `position` (queued jobs
+    ahead of it, anyone's), `elapsed_s` since it was sent, `estimate_s` (seconds until done, from the model's
+    recent jobs; null before any ran), `image_id` and `page` once done, `error` once failed."""
+    user = state.api_user(request)
+    return state.jobs.describe(state.owned_job(job_id, user))
+
+
+@router.delete("/api/jobs/{job_id}")
+def api_cancel_job(request: Request, job_id: str, state: State) -> dict[str, Any]:
+    """Cancels a job: a queued one leaves the queue at once; a running one cannot be stopped inside the model, so
+    it says `cancelling` until its colouring ends and is then discarded (nothing reaches the history). A finished
+    job is left as it is (delete its item with DELETE /api/images/{id})."""
+    user = state.api_user(request)
+    job = state.owned_job(job_id, user)
+    state.jobs.cancel(job)
+    return state.jobs.describe(job)
+
+
+async def _submit_upload(request: Request, state: AppState, keep_result: bool = False) -> Job:
+    """The upload of a colorize request, read and checked, as a queued job; the user's place in the queue is held
+    from before the upload is read until the job ends."""
     user, how = state.authenticate(request)
     if user is None:
         raise ApiError(401, "Log in first, or send 'Authorization: Bearer <token>' with your API token.")
     service = state.service
-    async with service.queued(user.id):
+    service.reserve(user.id)
+    try:
         upload, fields = await _read_upload(request, state.settings.max_upload_bytes)
         state.check_csrf(request, how, fields.get("csrf_token"))
-        temperature = _temperature(fields.get("temperature"), service)
-        hints = _hint_points(fields.get("hints"), service)
-        record, png = await service.run(_colorize_new, state, user.id, upload, temperature, hints)
-    return Response(
-        png,
-        media_type="image/png",
-        headers={"X-Image-Id": record.id, "Location": f"/api/images/{record.id}"},
+        model = service.model_choice(fields.get("model"))
+        temperature = _temperature(fields.get("temperature"))
+        hints = _hint_points(fields.get("hints"))
+        if service.is_loaded(model):  # Else the job checks them once the model is loaded.
+            _check_options(service, model, temperature, hints)
+    except BaseException:
+        service.release(user.id)
+        raise
+    return state.jobs.submit(
+        user.id,
+        display_name(upload[0]),
+        model,
+        functools.partial(_colorize_new, state, user.id, upload, model, temperature, hints),
+        on_end=functools.partial(service.release, user.id),
+        keep_result=keep_result,
     )
 
 
 def _colorize_new(
-    state: AppState, user_id: int, upload: tuple[str, bytes], temperature: float | None, hints: list[dict] | None
+    state: AppState,
+    user_id: int,
+    upload: tuple[str, bytes],
+    model: str,
+    temperature: float | None,
+    hints: list[dict] | None,
+    job: Job,
 ) -> tuple[ImageRecord, bytes]:
-    """A new photo's job, in a worker (`ColorService.run`): decode, colour, encode, store its files, then its row."""
+    """A new photo's job, in a worker (`JobBoard`): decode, colour, encode, store its files, then its row; a job
+    cancelled meanwhile stops after the model and writes nothing (`JobCancelled`)."""
     service = state.service
+    _check_options(service, model, temperature, hints)  # Loads the model at its first use.
     rgb = decode_upload(upload[1], state.settings.max_pixels)
     _check_hints_inside(hints, rgb)
-    colorized, gray = service.predict(rgb, temperature, hints)
+    colorized, gray = service.predict(rgb, temperature, hints, model)
+    job.check()
     record = ImageRecord(
         id=state.store.new_id(),
         user_id=user_id,
@@ -159,20 +244,24 @@ def _colorize_new(
         width=rgb.shape[1],
         height=rgb.shape[0],
         was_color=is_color(rgb),
-        temperature=temperature if temperature is not None else service.default_temperature,
+        temperature=temperature if temperature is not None else service.default_temperature(model),
         created=time.time(),
         hints=hints or None,
+        model=model,
     )
     colour = colour_files(colorized)
     gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
+    job.check()
     state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(gray, not gray_upload), **colour})
-    png = colour["color"]
     try:
-        state.database.add_image(record)
+        committed = job.commit(lambda: state.database.add_image(record))
     except Exception:
         state.store.delete(record.id)
         raise
-    return record, png
+    if not committed:
+        state.store.delete(record.id)
+        raise JobCancelled
+    return record, colour["color"]
 
 
 @router.post(
@@ -183,52 +272,66 @@ def _colorize_new(
 )
 async def api_recolor(request: Request, image_id: str, state: State) -> Response:
     """Re-colours a history item in place from its stored photo: at another annealed-mean temperature (ECCV16,
-    form field `temperature`) or with the user's colour points (SIGGRAPH17, form field `hints`, as for
-    /api/colorize; `[]` goes back to the automatic colours). The item keeps its id; its colorization, thumbnail
-    and saved points are replaced. An item deleted while it was being re-coloured answers 404 and stays deleted."""
+    form field `temperature`), with the user's colour points (SIGGRAPH17, form field `hints`, as for
+    /api/colorize; `[]` goes back to the automatic colours), or with another of the server's models (form field
+    `model`; its points or temperature, if any, in the same form). The item keeps its id; its colorization,
+    thumbnail, model and saved points are replaced. An item deleted while it was being re-coloured answers 404 and
+    stays deleted."""
     form = await small_form(request)
     user = state.api_user(request, form.get("csrf_token"))
     record = state.owned_image(image_id, user)
     service = state.service
-    if not (service.has_temperature or service.takes_hints):
+    # An item made by a model this server no longer has (or before models were recorded) is the default's.
+    own = record.model if record.model in service.names else service.default
+    model = service.model_choice(form.get("model") or own)
+    temperature = _temperature(form.get("temperature"))
+    hints = _hint_points(form.get("hints"))
+    if temperature is None and hints is None and not form.get("model"):
+        raise ApiError(400, "Send the form field 'temperature' (ECCV16), 'hints' (SIGGRAPH17) or 'model'.")
+    async with service.queued(user.id):
+        png = await service.run(_recolor, state, record, model, temperature, hints)
+    if png is None:
+        raise ApiError(404, "No such image.")
+    return Response(png, media_type="image/png", headers={"X-Model": model})
+
+
+def _recolor(
+    state: AppState, record: ImageRecord, model: str, temperature: float | None, hints: list[dict] | None
+) -> bytes | None:
+    """A re-colour's job, in a worker: the stored photo, coloured again, replacing the item's colorization and
+    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then)."""
+    from PIL import Image
+
+    service = state.service
+    own = record.model if record.model in service.names else service.default
+    if model == own and not (service.has_temperature(model) or service.takes_hints(model)):
         raise ApiError(
             400,
             "This model has nothing to re-colour with: only ECCV16 has a temperature and only SIGGRAPH17 "
             "takes colour hints.",
         )
-    temperature = _temperature(form.get("temperature"), service)
-    hints = _hint_points(form.get("hints"), service)
-    if temperature is None and hints is None:
-        field = "temperature" if service.has_temperature else "hints"
-        raise ApiError(400, f"Send the form field {field!r}.")
-    async with service.queued(user.id):
-        png = await service.run(_recolor, state, record, temperature, hints)
-    if png is None:
-        raise ApiError(404, "No such image.")
-    return Response(png, media_type="image/png")
-
-
-def _recolor(state: AppState, record: ImageRecord, temperature: float | None, hints: list[dict] | None) -> bytes | None:
-    """A re-colour's job, in a worker: the stored photo, coloured again, replacing the item's colorization and
-    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then)."""
-    from PIL import Image
-
+    _check_options(service, model, temperature, hints)
     try:
         with Image.open(state.store.path(record.id, "input")) as image:
             rgb = np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         return None
     _check_hints_inside(hints, rgb)
-    colorized, _ = state.service.predict(rgb, temperature, hints)
+    colorized, _ = service.predict(rgb, temperature, hints, model)
     colour = colour_files(colorized)
+    previous_model = record.previous_model
+    if model != own:  # Another model: the item's colours are kept to compare with.
+        previous_model = own
+        if not state.store.keep_previous(record.id):
+            return None
     if not state.store.replace(record.id, colour):
         return None
     png = colour["color"]
-    kept = True
-    if temperature is not None:
-        kept = state.database.set_temperature(record.id, temperature)
-    if hints is not None:
-        kept = state.database.set_hints(record.id, hints or None) and kept
+    if temperature is None:
+        temperature = service.default_temperature(model)
+    kept = state.database.set_temperature(record.id, temperature)
+    kept = state.database.set_hints(record.id, hints or None) and kept
+    kept = state.database.set_model(record.id, model, previous_model) and kept
     return png if kept else None
 
 
@@ -321,11 +424,11 @@ def _mime(suffix: str) -> str:
     return "jpeg" if suffix == "jpg" else "png"
 
 
-def _temperature(value: Any, service: ColorService) -> float | None:
+def _temperature(value: Any) -> float | None:
+    """The form field `temperature` parsed and range-checked, or None when absent (which models take one is
+    `_check_options`'s question)."""
     if value is None or value == "":
         return None
-    if not service.has_temperature:
-        raise ApiError(400, "This model has no temperature option (only ECCV16 has).")
     try:
         temperature = round(float(value), 2)
     except ValueError:
@@ -335,14 +438,12 @@ def _temperature(value: Any, service: ColorService) -> float | None:
     return temperature
 
 
-def _hint_points(value: Any, service: ColorService) -> list[dict] | None:
+def _hint_points(value: Any) -> list[dict] | None:
     """The form field `hints` (a JSON list of points, see `colorjax.hints`) validated, or None when absent;
-    ApiError 400 with the one-line reason otherwise. Whether the points lie inside the photo is checked once it is
-    decoded (`_check_hints_inside`)."""
+    ApiError 400 with the one-line reason otherwise. Whether the model takes them is `_check_options`'s question,
+    whether they lie inside the photo `_check_hints_inside`'s once it is decoded."""
     if value is None or value == "":
         return None
-    if not service.takes_hints:
-        raise ApiError(400, "This model takes no colour hints (only SIGGRAPH17 does); drop the 'hints' field.")
     try:
         points = json.loads(value)
     except json.JSONDecodeError as e:
@@ -356,6 +457,15 @@ def _hint_points(value: Any, service: ColorService) -> list[dict] | None:
     if len(points) > serve.MAX_HINTS:
         raise ApiError(400, f"Too many hints: {len(points)} points, at most {serve.MAX_HINTS} per photo.")
     return points
+
+
+def _check_options(service: ColorService, model: str, temperature: float | None, hints: list[dict] | None) -> None:
+    """ApiError 400 when `model` takes no temperature or no colour points and was sent some (`[]`, no points, is
+    fine for any model). Loads the model at its first use: call it in a worker, or where it is loaded."""
+    if temperature is not None and not service.has_temperature(model):
+        raise ApiError(400, f"The model {model} has no temperature option (only ECCV16 has).")
+    if hints and not service.takes_hints(model):
+        raise ApiError(400, f"The model {model} takes no colour hints (only SIGGRAPH17 does); drop the 'hints' field.")
 
 
 def _check_hints_inside(hints: list[dict] | None, rgb: np.ndarray) -> None:

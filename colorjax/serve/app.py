@@ -6,8 +6,11 @@ temperature control that re-colours; for a hint-capable model, SIGGRAPH17, colou
 and re-colour with), history, account (API token). The JSON API, documented at /docs (Swagger UI) and /redoc,
 both served from the files of the `fastapi-offline` package, so they work without internet:
 
-    POST   /api/colorize              multipart `image` (+ optional `temperature` or `hints`) -> image/png, input's size
-    POST   /api/images/{id}/recolor   form `temperature` (ECCV16) or `hints` (SIGGRAPH17) -> image/png, in place
+    POST   /api/colorize              multipart `image` (+ optional `model`, `temperature` or `hints`) -> image/png
+    POST   /api/jobs                  the same form -> 202 and the job, at once (the pages use it)
+    GET    /api/jobs, /api/jobs/{id}  the user's jobs / one job: status, queue position, elapsed, estimate, image id
+    DELETE /api/jobs/{id}             cancels it (a queued job leaves the queue; a running one is discarded)
+    POST   /api/images/{id}/recolor   form `temperature` (ECCV16), `hints` (SIGGRAPH17) or `model` -> image/png
     GET    /api/history               the user's images, newest first
     GET    /api/images/{id}           the colorization as PNG (?format=jpeg for JPEG)
     DELETE /api/images/{id}
@@ -19,7 +22,7 @@ the API token from the account page (no CSRF token needed). With `single_user` t
 belongs to one local user, and scripts need neither cookie nor token. Another user's image id answers 404, exactly
 like an id that does not exist.
 
-A photo's whole job (decode, model, encode, store) runs in a worker thread, at most `model_concurrency` at a time
+A photo's whole job (decode, model, encode, store; `jobs.JobBoard`) runs in a worker thread, at most `model_concurrency` at a time
 and a few queued per user, so memory is bounded and pages and the API stay responsive while it works. In front of
 every route, `security` refuses unknown Host names and adds the anti-framing and content-type headers.
 
@@ -32,7 +35,7 @@ kept on `app.state.colorjax` and reached through the dependency `state.State`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,8 @@ from colorjax import files, serve
 from colorjax.inference.colorizer import Colorizer
 from colorjax.serve import accounts, api, auth, pages, security
 from colorjax.serve.db import Database, User
-from colorjax.serve.state import ApiError, AppState, ColorService, Settings
+from colorjax.serve.jobs import JobBoard
+from colorjax.serve.state import ApiError, AppState, ColorService, ModelSource, Settings
 from colorjax.serve.storage import ImageStore, UploadError
 
 PACKAGE_DIR = Path(__file__).parent
@@ -64,7 +68,7 @@ API_DESCRIPTION = (
 
 
 def create_app(
-    colorizer: Colorizer,
+    colorizer: Colorizer | Mapping[str, ModelSource],
     data_dir: str | Path,
     *,
     single_user: bool = False,
@@ -75,18 +79,21 @@ def create_app(
     allowed_hosts: Iterable[str] | None = None,
     max_queued_per_user: int = serve.MAX_QUEUED_PER_USER,
 ) -> FastAPI:
-    """The app for one loaded model, storing its database and images under `data_dir` (created if needed, readable
+    """The app for one loaded model, or several ({name: colorizer or loader}, loaded at first use:
+    `state.ColorService`), storing its database and images under `data_dir` (created if needed, readable
     by its owner only). `allowed_hosts`: the Host names it answers (`security.allowed_hosts`; the command always
     gives them), None for any (a test client). What a crash left half-written in the image store is swept here."""
     data_dir = _private_folder(Path(data_dir).resolve())
     database = Database(data_dir / "colorjax.sqlite3")
     store = ImageStore(data_dir)
     store.sweep(database.image_ids())
+    service = ColorService(colorizer, model_concurrency, max_queued_per_user)
     state = AppState(
         settings=Settings(data_dir, single_user, max_upload_mb, max_pixels, max_queued_per_user),
         database=database,
         store=store,
-        service=ColorService(colorizer, model_concurrency, max_queued_per_user),
+        service=service,
+        jobs=JobBoard(service.run, model_concurrency),
         local_user=_local_user(database) if single_user else None,
         templates=Jinja2Templates(directory=PACKAGE_DIR / "templates"),
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from colorjax import ColorjaxError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 _MIGRATIONS = {
     1: """
@@ -53,6 +53,10 @@ _MIGRATIONS = {
     """,
     # The colour points (a JSON list, as the API takes them) a SIGGRAPH17 colorization was last coloured with.
     2: "ALTER TABLE images ADD COLUMN hints TEXT;",
+    # The name of the model (of the server's --weights/--workdir) that made the colorization; NULL before version 3.
+    3: "ALTER TABLE images ADD COLUMN model TEXT;",
+    # The model of the colorization kept for comparison when an item was re-coloured with another model.
+    4: "ALTER TABLE images ADD COLUMN previous_model TEXT;",
 }
 
 
@@ -79,6 +83,8 @@ class ImageRecord:
     temperature: float | None  # The annealed-mean temperature it was coloured with (eccv16), else None.
     created: float
     hints: list[dict] | None = None  # The colour points it was coloured with (hint-capable models), else None.
+    model: str | None = None  # The server's name of the model that coloured it (None: made before version 3).
+    previous_model: str | None = None  # The model of the colours kept for comparison (`previous` file), if any.
 
 
 class Database:
@@ -203,10 +209,10 @@ class Database:
     # Images ------------------------------------------------------------------------------------------------------
 
     def add_image(self, record: ImageRecord) -> None:
-        row = dataclasses.astuple(record)[:-1] + (_hints_text(record.hints),)
+        row = dataclasses.astuple(record)[:-3] + (_hints_text(record.hints), record.model, record.previous_model)
         self._execute(
-            "INSERT INTO images (id, user_id, name, width, height, was_color, temperature, created, hints) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO images (id, user_id, name, width, height, was_color, temperature, created, hints, model, "
+            "previous_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
 
@@ -228,6 +234,15 @@ class Database:
         """False when there is no such image (deleted meanwhile)."""
         return self._execute("UPDATE images SET hints = ? WHERE id = ?", (_hints_text(hints), image_id)).rowcount > 0
 
+    def set_model(self, image_id: str, model: str, previous_model: str | None) -> bool:
+        """False when there is no such image (deleted meanwhile)."""
+        return (
+            self._execute(
+                "UPDATE images SET model = ?, previous_model = ? WHERE id = ?", (model, previous_model, image_id)
+            ).rowcount
+            > 0
+        )
+
     def delete_image(self, image_id: str, user_id: int) -> bool:
         cursor = self._execute("DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
         return cursor.rowcount > 0
@@ -244,9 +259,9 @@ class Database:
 
 
 def _image_record(row: tuple) -> ImageRecord:
-    image_id, user_id, name, width, height, was_color, temperature, created, hints = row
+    image_id, user_id, name, width, height, was_color, temperature, created, hints, *models = row
     hints = None if hints is None else json.loads(hints)
-    return ImageRecord(image_id, user_id, name, width, height, bool(was_color), temperature, created, hints)
+    return ImageRecord(image_id, user_id, name, width, height, bool(was_color), temperature, created, hints, *models)
 
 
 def _hints_text(hints: list[dict] | None) -> str | None:

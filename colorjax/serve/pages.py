@@ -24,6 +24,8 @@ def colorize_page(request: Request, state: State):
         "colorize.html",
         max_upload_mb=state.settings.max_upload_mb,
         max_megapixels=state.settings.max_pixels / 1e6,
+        max_queued=state.settings.max_queued_per_user,
+        models=state.service.names,
     )
 
 
@@ -42,6 +44,9 @@ def image_page(request: Request, image_id: str, state: State):
         return login_redirect()
     image = state.owned_image(image_id, user)
     preview = has_preview(image.width, image.height)
+    service = state.service
+    # This page handler runs in a worker thread: asking what the item's model takes loads it if it is not yet.
+    model = image.model if image.model in service.names else service.default
     return state.render(
         request,
         "image.html",
@@ -50,8 +55,10 @@ def image_page(request: Request, image_id: str, state: State):
         after_src=f"/images/{image.id}/{'preview.jpg' if preview else 'color.png'}",
         before_src=f"/images/{image.id}/{'gray_preview.jpg' if preview else 'gray.png'}",
         temperature_range=(MIN_TEMPERATURE, MAX_TEMPERATURE),
-        default_temperature=state.service.default_temperature,
-        takes_hints=state.service.takes_hints,
+        default_temperature=service.default_temperature(model),
+        takes_hints=service.takes_hints(model),
+        model=model,
+        models=service.names,
         max_hints=serve.MAX_HINTS,
     )
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,10 +28,14 @@ from colorjax import serve
 from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
+from colorjax.serve.jobs import Job, JobBoard
 from colorjax.serve.storage import IMAGE_ID, ImageStore
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 1.0
+ONE_MODEL = "model"  # The name of the one model of an app made with a single Colorizer.
 _STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -57,63 +62,118 @@ class Settings:
 T = TypeVar("T")
 
 
+ModelSource = Colorizer | Callable[[], Colorizer]  # A loaded model, or what loads it at its first use.
+
+
 class ColorService:
-    """The model behind a bounded worker pool; ECCV16 colorizers per temperature are built once and kept.
-    A hint-capable model (SIGGRAPH17) also takes the user's colour points (`colorjax.hints`).
+    """The server's models behind a bounded worker pool. `models` maps the names users pick from to a loaded
+    `Colorizer` or a function that loads one: each is loaded at its first use (`model`, in a worker), so a model
+    nobody asks for costs nothing; the first name is the default. ECCV16 colorizers per temperature are built once
+    and kept; a hint-capable model (SIGGRAPH17) also takes the user's colour points (`colorjax.hints`).
 
     A photo's whole job (decode, model, encode, store: `run`) holds one of the `concurrency` workers, so at most
     that many full-size photos are in memory however many requests arrive; the rest wait as their encoded bytes
     (bounded by --max-upload-mb), at most `max_queued_per_user` per user (`queued`). No image work runs on the
     event loop, so every other request is answered while photos are coloured."""
 
-    def __init__(self, colorizer: Colorizer, concurrency: int, max_queued_per_user: int = serve.MAX_QUEUED_PER_USER):
-        self.colorizer = colorizer
+    def __init__(
+        self,
+        models: Colorizer | Mapping[str, ModelSource],
+        concurrency: int,
+        max_queued_per_user: int = serve.MAX_QUEUED_PER_USER,
+    ):
+        if not isinstance(models, Mapping):
+            models = {ONE_MODEL: models}
+        if not models:
+            raise ValueError("The app needs at least one model.")
+        self.names = list(models)
+        self.default = self.names[0]
+        self._sources = dict(models)
+        self._loaded = {name: m for name, m in models.items() if hasattr(m, "predict")}
+        self._load_locks = {name: threading.Lock() for name in models}
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.max_queued_per_user = max_queued_per_user
         self._queued: collections.Counter[int] = collections.Counter()  # Touched on the event loop only.
-        self._by_temperature: dict[float, Colorizer] = {}
+        self._by_temperature: dict[tuple[str, float], Colorizer] = {}
         self._lock = threading.Lock()
 
-    @property
-    def has_temperature(self) -> bool:
-        return hasattr(self.colorizer.model, "temperature")
+    def model_choice(self, value: Any) -> str:
+        """The form field `model` checked against the server's names (absent: the default); ApiError 400 else."""
+        if value is None or value == "":
+            return self.default
+        if value not in self._sources:
+            raise ApiError(400, f"No model {str(value)[:40]!r} here; this server has {', '.join(self.names)}.")
+        return value
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def model(self, name: str | None = None) -> Colorizer:
+        """The colorizer `name` (the default for None), loaded at its first use: call it in a worker (`run`) or a
+        page handler that runs in a thread, never on the event loop."""
+        name = name or self.default
+        if name not in self._loaded:
+            with self._load_locks[name]:
+                if name not in self._loaded:
+                    log.info("Loading the model %s (its first use).", name)
+                    self._loaded[name] = self._sources[name]()
+        return self._loaded[name]
 
     @property
-    def takes_hints(self) -> bool:
+    def colorizer(self) -> Colorizer:
+        """The default model (loaded if it was not)."""
+        return self.model()
+
+    def describe(self, name: str | None = None, full: bool = True) -> str:
+        """What the pages say about a model without loading it: its description (which names the run's folder)
+        when `full`, else its class name; a model not loaded yet is its name."""
+        loaded = self._loaded.get(name or self.default)
+        if loaded is None:
+            return name or self.default
+        return (loaded.description if full else None) or type(loaded.model).__name__
+
+    def has_temperature(self, name: str | None = None) -> bool:
+        return hasattr(self.model(name).model, "temperature")
+
+    def takes_hints(self, name: str | None = None) -> bool:
         try:
-            self.colorizer.check_takes_hints()
+            self.model(name).check_takes_hints()
         except InferenceError:
             return False
         return True
 
-    @property
-    def default_temperature(self) -> float | None:
-        return float(self.colorizer.model.temperature) if self.has_temperature else None
+    def default_temperature(self, name: str | None = None) -> float | None:
+        return float(self.model(name).model.temperature) if self.has_temperature(name) else None
 
-    def _colorizer_at(self, temperature: float | None) -> Colorizer:
-        if temperature is None or temperature == self.default_temperature:
-            return self.colorizer
+    def _colorizer_at(self, name: str | None, temperature: float | None) -> Colorizer:
+        name = name or self.default
+        if temperature is None or temperature == self.default_temperature(name):
+            return self.model(name)
         with self._lock:
-            if temperature not in self._by_temperature:
+            if (name, temperature) not in self._by_temperature:
                 if len(self._by_temperature) >= 4:  # Each one holds its own compiled programs.
                     self._by_temperature.pop(next(iter(self._by_temperature)))
-                self._by_temperature[temperature] = self.colorizer.with_temperature(temperature)
-            return self._by_temperature[temperature]
+                self._by_temperature[name, temperature] = self.model(name).with_temperature(temperature)
+            return self._by_temperature[name, temperature]
 
     def predict(
-        self, rgb: np.ndarray, temperature: float | None = None, hints: list[dict] | None = None
+        self,
+        rgb: np.ndarray,
+        temperature: float | None = None,
+        hints: list[dict] | None = None,
+        model: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(colorization (H, W, 3), gray version (H, W): one channel), uint8 of the photo's size; call it inside a
-        job (`run`). `hints` are colour points already checked by `api._hint_points` and `api._check_hints_inside`.
-        The gray comes from the lightness the model's pipeline computed, not from a second Lab conversion."""
+        """(colorization (H, W, 3), gray version (H, W): one channel), uint8 of the photo's size, by `model` (the
+        default for None); call it inside a job (`run`). `hints` are colour points already checked by
+        `api._hint_points` and `api._check_hints_inside`. The gray comes from the lightness the model's pipeline
+        computed, not from a second Lab conversion."""
         # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
-        prediction = self._colorizer_at(temperature).predict(rgb, hints=hints or None)
+        prediction = self._colorizer_at(model, temperature).predict(rgb, hints=hints or None)
         return prediction.rgb, prediction.gray()[..., 0]
 
-    @contextlib.asynccontextmanager
-    async def queued(self, user_id: int) -> AsyncIterator[None]:
-        """Counts a request of `user_id` that will run a job, from before its upload is read until it is answered;
-        ApiError 429 when the user already has `max_queued_per_user` of them."""
+    def reserve(self, user_id: int) -> None:
+        """Counts a request or job of `user_id` that will run in the pool, from before its upload is read until it
+        ends (`release`); ApiError 429 when the user already has `max_queued_per_user` of them. Event loop only."""
         if self._queued[user_id] >= self.max_queued_per_user:
             raise ApiError(
                 429,
@@ -122,12 +182,20 @@ class ColorService:
                 {"Retry-After": "5"},
             )
         self._queued[user_id] += 1
+
+    def release(self, user_id: int) -> None:
+        self._queued[user_id] -= 1
+        if not self._queued[user_id]:
+            del self._queued[user_id]
+
+    @contextlib.asynccontextmanager
+    async def queued(self, user_id: int) -> AsyncIterator[None]:
+        """`reserve` for the span of a request."""
+        self.reserve(user_id)
         try:
             yield
         finally:
-            self._queued[user_id] -= 1
-            if not self._queued[user_id]:
-                del self._queued[user_id]
+            self.release(user_id)
 
     async def run(self, job: Callable[..., T], *args: Any) -> T:
         """`job(*args)` in a worker thread, at most `concurrency` jobs at once, off the event loop."""
@@ -142,6 +210,7 @@ class AppState:
     database: Database
     store: ImageStore
     service: ColorService
+    jobs: JobBoard
     templates: Jinja2Templates
     local_user: User | None  # The one user of --single-user mode, else None.
 
@@ -193,6 +262,12 @@ class AppState:
         except ApiError:  # A bad bearer token on a page: the page is for browsers, they have none.
             return None
 
+    def owned_job(self, job_id: str, user: User) -> Job:
+        job = self.jobs.get(job_id, user.id)
+        if job is None:
+            raise ApiError(404, "No such job.")
+        return job
+
     def owned_image(self, image_id: str, user: User) -> ImageRecord:
         record = self.database.image(image_id, user.id) if IMAGE_ID.match(image_id) else None
         if record is None:
@@ -202,12 +277,10 @@ class AppState:
     # Answers ----------------------------------------------------------------------------------------------------
 
     def model_name(self, user: User | None) -> str:
-        """What the pages and /healthz say about the model: its description (which names the run's folder) to a
-        user, its class name only to an anonymous visitor."""
-        colorizer = self.service.colorizer
-        if user is None:
-            return type(colorizer.model).__name__
-        return colorizer.description or type(colorizer.model).__name__
+        """What the pages and /healthz say about the models: a model's description (which names the run's folder)
+        to a user, its class name only to an anonymous visitor; a model not loaded yet by its name."""
+        service = self.service
+        return ", ".join(service.describe(name, full=user is not None) for name in service.names)
 
     def render(
         self, request: Request, name: str, status: int = 200, headers=None, new_session: bool = True, **context: Any

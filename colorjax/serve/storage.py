@@ -38,11 +38,13 @@ FILE_NAMES = {
     "thumb": "thumb.jpg",
     "preview": "preview.jpg",
     "gray_preview": "gray_preview.jpg",
+    "previous": "previous.png",  # The colours of the item's previous model, kept when another re-coloured it.
+    "previous_preview": "previous_preview.jpg",
 }
 THUMBNAIL_SIDE = 320
 PREVIEW_SIDE = 2048  # The longest side the result page loads first; full resolution for "actual size" and downloads.
 # A kind whose file is absent is served from its stand-in: an item stored before previews existed, a gray upload.
-STAND_INS = {"preview": "color", "gray_preview": "gray", "gray": "input"}
+STAND_INS = {"preview": "color", "gray_preview": "gray", "gray": "input", "previous_preview": "previous"}
 PNG_LEVEL = 1  # zlib's fastest: a 20 MP colour PNG in 2.4 s instead of 10.7 s (level 6), for 7% more bytes.
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,21 @@ class ImageStore:
                 return False
             for kind, data in contents.items():
                 files.atomic_write(self.path(image_id, kind), data, durable=True)
+            _fsync_folder(folder)
+        return True
+
+    def keep_previous(self, image_id: str) -> bool:
+        """Keeps the item's colorization (and its preview) as `previous`, for comparison with a re-colouring by
+        another model; hard links, so the current files stay served until `replace` swaps them. False when the item
+        was deleted meanwhile."""
+        folder = self.path(image_id, "input").parent
+        with self._lock:
+            if not folder.is_dir():
+                return False
+            for kind, kept in (("color", "previous"), ("preview", "previous_preview")):
+                self.path(image_id, kept).unlink(missing_ok=True)
+                if self.path(image_id, kind).is_file():
+                    os.link(self.path(image_id, kind), self.path(image_id, kept))
             _fsync_folder(folder)
         return True
 

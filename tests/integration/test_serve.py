@@ -527,7 +527,7 @@ def test_a_version_1_database_gains_the_hints_column(tmp_path):
     assert database.image("AAAAAAAAAAAAAAAA", 1).hints is None
     database.set_hints("AAAAAAAAAAAAAAAA", RED)
     assert database.history(1)[0].hints == RED
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 4
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

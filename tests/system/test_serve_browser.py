@@ -242,3 +242,105 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         wait_for(lambda: browser.current_url.endswith("/login"), what="the log-in page")
         browser.get(base_url + "/history")
         assert browser.current_url.endswith("/login")  # Logged out: the history is no longer shown.
+
+
+def test_several_photos_dropped_at_once_queue_show_their_place_and_cancel(colorizer, photo, browser, tmp_path):
+    """Three photos dropped at once become three jobs: while the first is held in the model, the page shows it
+    colouring and the others queued with their place and an estimate; one is cancelled, the others finish."""
+    import httpx
+    from helpers.serve import HeldColorizer
+    from selenium.webdriver.common.by import By
+
+    from colorjax.bench.serve import running_server
+    from colorjax.serve.app import create_app
+
+    shots = Path(os.environ.get("COLORJAX_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    held = HeldColorizer(colorizer)
+    with running_server(create_app(held, tmp_path / "data", single_user=True)) as base_url:
+        with httpx.Client(base_url=base_url, timeout=60) as client:  # One photo first: it sets the estimate.
+            assert client.post("/api/colorize", files={"image": ("a.jpg", photo.read_bytes())}).status_code == 200
+        browser.get(base_url + "/")
+        held.hold.set()
+        try:
+            browser.execute_script(
+                """const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                for (const name of ["harbour.jpg", "market.jpg", "station.jpg"])
+                    transfer.items.add(new File([bytes], name, {type: "image/jpeg"}));
+                document.getElementById("dropzone").dispatchEvent(
+                    new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""",
+                base64.b64encode(photo.read_bytes()).decode(),
+            )
+            assert held.entered.wait(60)
+
+            def states():
+                return [row.find_element(By.CLASS_NAME, "state").text for row in find_rows()]
+
+            def find_rows():
+                return browser.find_elements(By.CSS_SELECTOR, "#jobs .job")
+
+            expected = ("Colouring for", "Queued (next in line)", "Queued (1 ahead)")
+
+            def queue_shown():
+                shown = states()
+                return len(shown) == 3 and all(map(str.startswith, shown, expected)) and shown
+
+            shown = wait_for(queue_shown, what="the queue")
+            assert "left" in shown[2]  # An estimate, from the photo coloured before.
+            assert browser.find_element(By.ID, "queue-summary").text == "2 queued · 1 colouring"
+            browser.save_screenshot(str(shots / "7_queue.png"))
+            find_rows()[2].find_element(By.CLASS_NAME, "cancel").click()
+            wait_for(lambda: states()[2] == "Cancelled", what="the cancelled job")
+        finally:
+            held.hold.clear()
+            held.release.set()
+        wait_for(lambda: [s.split(" in ")[0] for s in states()] == ["Done", "Done", "Cancelled"], what="the jobs")
+        opens = [row.find_elements(By.CLASS_NAME, "open") for row in find_rows()]
+        assert [len(o) for o in opens] == [1, 1, 0]
+        assert browser.find_element(By.ID, "queue-summary").text == "2 done"
+        browser.save_screenshot(str(shots / "8_batch_done.png"))
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            names = sorted(image["name"] for image in client.get("/api/history").json()["images"])
+        assert names == ["a.jpg", "harbour.jpg", "market.jpg"]
+        opens[0][0].click()
+        wait_for(lambda: "/images/" in browser.current_url, what="the first photo's result")
+
+
+def test_a_user_picks_the_model_and_compares_two_models_on_the_slider(colorizer, photo, browser, tmp_path):
+    """Two models: the photo is coloured by the one picked on the colorize page, then re-coloured by the other;
+    the result page shows the first model's colours left of the handle, the second's right."""
+    import jax
+    import jax.numpy as jnp
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from colorjax import models
+    from colorjax.bench.serve import running_server
+    from colorjax.inference.colorizer import Colorizer
+    from colorjax.serve.app import create_app
+
+    def plain():
+        model = models.get_model("regression", width=4)
+        variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
+        return Colorizer(model=model, variables=dict(variables), resolution=32, description="plain")
+
+    shots = Path(os.environ.get("COLORJAX_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    find = browser.find_element
+    app = create_app({"plain": plain, "sepia": colorizer}, tmp_path / "data", single_user=True)
+    with running_server(app) as base_url:
+        browser.get(base_url + "/")
+        Select(find(By.ID, "model-choice")).select_by_value("plain")
+        find(By.ID, "file").send_keys(str(photo))
+        wait_for(lambda: "/images/" in browser.current_url, what="the result page")
+        assert find(By.ID, "item-model").text == "plain"
+        Select(find(By.ID, "other-model")).select_by_value("sepia")
+        find(By.ID, "recolor-model").click()
+        wait_for(lambda: browser.current_url.endswith("?compare=1"), what="the re-coloured page")
+        wait_for(lambda: find(By.ID, "before").get_attribute("src").split("/")[-1].startswith("previous"), what="it")
+        loaded = "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        wait_for(lambda: browser.execute_script(loaded), what="the images")
+        assert find(By.ID, "item-model").text == "sepia" and find(By.ID, "before-tag").text == "plain"
+        assert find(By.CSS_SELECTOR, ".tag.right").text == "sepia"
+        browser.save_screenshot(str(shots / "9_compare_models.png"))

@@ -1,62 +1,201 @@
-// colorjax app: upload with progress, the before/after slider, re-colouring, colour points. No framework.
+// colorjax app: photos as jobs with their progress, the before/after slider, re-colouring, colour points. No framework.
 "use strict";
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 
+// Colorizing is a job per photo (POST /api/jobs): several photos can be dropped at once; each one's row says where
+// it stands (queue position, elapsed time, an estimate) and can cancel it. Uploads go one at a time, no more than
+// the server's per-user limit waiting at once; a single photo opens its result page when it is done.
 function setupUpload() {
   const zone = document.getElementById("dropzone");
   if (!zone) return;
   const input = document.getElementById("file");
-  const progress = document.getElementById("progress");
-  const fill = document.getElementById("progress-fill");
-  const text = document.getElementById("progress-text");
+  const list = document.getElementById("jobs");
+  const summary = document.getElementById("queue-summary");
   const error = document.getElementById("upload-error");
+  const maxQueued = parseInt(zone.dataset.maxQueued, 10) || 1;
+  const entries = [];  // {file, name, row, state: "waiting"|"uploading"|a job status, job, xhr}
+  const waiting = [];
+  let sending = false;
+  const active = (e) => ["uploading", "queued", "running", "cancelling"].includes(e.state);
+  const seconds = (s) => s < 1 ? "under 1 s" : s < 60 ? Math.round(s) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  function fail(message) {
-    progress.hidden = true;
-    progress.classList.remove("working");
-    error.textContent = message;
-    error.hidden = false;
+  function addRow(entry) {
+    const row = document.createElement("li");
+    row.className = "job";
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = entry.name;
+    const state = document.createElement("span");
+    state.className = "state";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "cancel";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", () => cancelEntry(entry));
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    bar.append(fill);
+    row.append(name, cancel, state, bar);
+    list.append(row);
+    Object.assign(entry, { row: row, stateText: state, cancel: cancel, fill: fill });
+    entries.push(entry);
   }
 
-  function upload(file) {
-    error.hidden = true;
-    progress.hidden = false;
-    fill.style.width = "0";
-    text.textContent = "Uploading " + file.name + "…";
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/colorize");
-    xhr.setRequestHeader("X-CSRF-Token", csrfToken);
-    xhr.responseType = "blob";
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) fill.style.width = (100 * e.loaded / e.total).toFixed(1) + "%";
-    };
-    xhr.upload.onload = () => {
-      progress.classList.add("working");
-      text.textContent = "Colouring " + file.name + "…";
-    };
-    xhr.onload = async () => {
-      if (xhr.status === 200) {
-        text.textContent = "Done.";
-        window.location.href = "/images/" + xhr.getResponseHeader("X-Image-Id");
-        return;
+  function show(entry, text) {
+    entry.row.className = "job " + entry.state;
+    entry.stateText.textContent = text;
+    const counts = {};
+    for (const e of entries) counts[e.state] = (counts[e.state] || 0) + 1;
+    const parts = [];
+    const waitingCount = (counts.waiting || 0) + (counts.uploading || 0) + (counts.queued || 0);
+    if (waitingCount) parts.push(waitingCount + " queued");
+    if (counts.running || counts.cancelling) parts.push((counts.running || 0) + (counts.cancelling || 0) + " colouring");
+    if (counts.done) parts.push(counts.done + " done");
+    if (counts.failed) parts.push(counts.failed + " failed");
+    summary.hidden = !parts.length;
+    summary.textContent = parts.join(" · ");
+  }
+
+  function showJob(entry, job) {
+    entry.job = job;
+    entry.state = job.status;
+    const estimate = job.estimate_s === null ? "" :
+      job.estimate_s < 1 ? ", under 1 s left" : ", about " + seconds(job.estimate_s) + " left";
+    if (job.status === "queued") {
+      const ahead = job.position === 0 ? "next in line" : job.position + " ahead";
+      show(entry, "Queued (" + ahead + "), waiting " + seconds(job.elapsed_s) + estimate);
+    } else if (job.status === "running") {
+      show(entry, "Colouring for " + seconds(job.running_s) + estimate);
+    } else if (job.status === "cancelling") {
+      show(entry, "Cancelling: the model finishes this photo, then it is discarded");
+    } else if (job.status === "done") {
+      entry.cancel.remove();
+      const open = document.createElement("a");
+      open.className = "button open";
+      open.href = job.page;
+      open.textContent = "Open";
+      entry.row.append(open);
+      show(entry, "Done in " + seconds(job.elapsed_s));
+    } else {
+      entry.cancel.remove();
+      show(entry, job.status === "failed" ? job.error : "Cancelled");
+    }
+  }
+
+  async function poll(entry) {
+    while (["queued", "running", "cancelling"].includes(entry.state)) {
+      await sleep(entry.state === "queued" ? 1000 : 500);
+      try {
+        const response = await fetch("/api/jobs/" + entry.job.id);
+        if (response.ok) showJob(entry, await response.json());
+      } catch (e) { /* the next try */ }
+    }
+    if (entry.state === "done" && entry.single) window.location.href = entry.job.page;
+    pump();
+  }
+
+  function send(entry) {  // The upload, with its progress; resolves to [status, body, Retry-After].
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      entry.xhr = xhr;
+      xhr.open("POST", "/api/jobs");
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken);
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) entry.fill.style.width = (100 * e.loaded / e.total).toFixed(1) + "%";
+      };
+      xhr.onload = () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        resolve([xhr.status, body, parseFloat(xhr.getResponseHeader("Retry-After")) || 5]);
+      };
+      xhr.onerror = () => resolve([0, { error: "The upload failed (connection lost?)." }, 5]);
+      xhr.onabort = () => resolve([0, { error: "Cancelled" }, 0]);
+      const form = new FormData();
+      form.append("image", entry.file);
+      if (entry.model) form.append("model", entry.model);
+      xhr.send(form);
+    });
+  }
+
+  async function pump() {  // Sends the waiting photos in order, keeping within the server's per-user limit.
+    if (sending) return;
+    sending = true;
+    while (waiting.length) {
+      const entry = waiting[0];
+      if (entry.state !== "waiting") { waiting.shift(); continue; }
+      if (entries.filter(active).length >= maxQueued) break;  // poll() calls pump() again when one ends.
+      entry.state = "uploading";
+      show(entry, "Uploading…");
+      const [status, body, retry] = await send(entry);
+      if (entry.state === "cancelled") { waiting.shift(); continue; }
+      if (status === 429) {  // Another tab of the same user filled the queue: wait, then try again.
+        entry.state = "waiting";
+        show(entry, "Waiting for a free place in the queue");
+        await sleep(retry * 1000);
+        continue;
       }
-      let message = "The server answered " + xhr.status + ".";
-      try { message = JSON.parse(await xhr.response.text()).error || message; } catch (e) { /* not JSON */ }
-      fail(message);
-    };
-    xhr.onerror = () => fail("The upload failed (connection lost?).");
-    const form = new FormData();
-    form.append("image", file);
-    xhr.send(form);
+      waiting.shift();
+      entry.fill.style.width = "";
+      if (status === 202) {
+        showJob(entry, body);
+        poll(entry);
+      } else {
+        entry.state = "failed";
+        entry.cancel.remove();
+        show(entry, body.error || "The server answered " + status + ".");
+      }
+    }
+    sending = false;
   }
 
-  input.addEventListener("change", () => { if (input.files.length) upload(input.files[0]); });
+  async function cancelEntry(entry) {
+    if (entry.state === "waiting" || entry.state === "uploading") {
+      entry.state = "cancelled";
+      if (entry.xhr) entry.xhr.abort();
+      entry.cancel.remove();
+      show(entry, "Cancelled");
+      pump();
+      return;
+    }
+    const response = await fetch("/api/jobs/" + entry.job.id,
+      { method: "DELETE", headers: { "X-CSRF-Token": csrfToken } });
+    if (response.ok) showJob(entry, await response.json());
+  }
+
+  function add(files) {
+    error.hidden = true;
+    const single = files.length === 1 && !entries.some(active) && !waiting.length;
+    for (const file of files) {
+      const choice = document.getElementById("model-choice");  // Only where the server has several models.
+      const entry = { file: file, name: file.name, state: "waiting", single: single, model: choice && choice.value };
+      addRow(entry);
+      show(entry, "Waiting to upload");
+      waiting.push(entry);
+    }
+    pump();
+  }
+
+  // Jobs sent before this page was (re)loaded, still waiting or running: shown, never opened by themselves.
+  fetch("/api/jobs").then((r) => r.ok ? r.json() : { jobs: [] }).then((answer) => {
+    for (const job of answer.jobs) {
+      if (!["queued", "running", "cancelling"].includes(job.status)) continue;
+      const entry = { name: job.name, state: job.status, single: false };
+      addRow(entry);
+      showJob(entry, job);
+      poll(entry);
+    }
+  }).catch(() => {});
+
+  input.addEventListener("change", () => { if (input.files.length) add(Array.from(input.files)); input.value = ""; });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    if (e.dataTransfer.files.length) upload(e.dataTransfer.files[0]);
+    if (e.dataTransfer.files.length) add(Array.from(e.dataTransfer.files));
   });
   zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
 }
@@ -99,13 +238,14 @@ function setupCompare() {
   let fullSize = !after.getAttribute("src").endsWith("preview.jpg");
   let beforeKind = "gray";
   function showBefore() {
-    before.src = files + (beforeKind === "gray" && !fullSize ? "gray_preview.jpg" : beforeKind + ".png");
+    const preview = (beforeKind === "gray" || beforeKind === "previous") && !fullSize;
+    before.src = files + (preview ? beforeKind + "_preview.jpg" : beforeKind + ".png");
   }
   for (const radio of document.querySelectorAll('input[name="before"]')) {
     radio.addEventListener("change", () => {
       beforeKind = radio.value;
       showBefore();
-      document.getElementById("before-tag").textContent = radio.value === "gray" ? "gray" : "original";
+      document.getElementById("before-tag").textContent = radio.dataset.tag || (radio.value === "gray" ? "gray" : "original");
     });
   }
   document.getElementById("actual-size").addEventListener("change", (e) => {
@@ -118,6 +258,27 @@ function setupCompare() {
   });
 
   setupHints(compare, after);
+  const otherModel = document.getElementById("other-model");
+  if (otherModel) {
+    const modelButton = document.getElementById("recolor-model");
+    modelButton.addEventListener("click", async () => {
+      modelButton.disabled = true;
+      const modelStatus = document.getElementById("model-status");
+      modelStatus.textContent = "Colouring with " + otherModel.value + "…";
+      const form = new FormData();
+      form.append("model", otherModel.value);
+      const response = await fetch("/api/images/" + compare.dataset.image + "/recolor",
+        { method: "POST", body: form, headers: { "X-CSRF-Token": csrfToken } });
+      if (response.ok) {
+        window.location.search = "?compare=1";  // The page again, the previous model's colours on the left.
+        return;
+      }
+      modelStatus.textContent = (await response.json()).error || "Re-colouring failed.";
+      modelButton.disabled = false;
+    });
+  }
+  const previous = document.querySelector('input[name="before"][value="previous"]');
+  if (previous && new URLSearchParams(window.location.search).has("compare")) previous.click();
   const temperature = document.getElementById("temperature");
   if (!temperature) return;
   const value = document.getElementById("temperature-value");
