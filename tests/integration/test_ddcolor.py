@@ -90,7 +90,7 @@ def authors(torch, authors_arch):
 
     torch.manual_seed(0)
     model = authors_ddcolor(**TINY)
-    randomise(torch, model)
+    randomise(model)
     return model
 
 
@@ -319,8 +319,8 @@ def test_positions_are_added_to_queries_and_keys_only(torch, authors_arch):
 
     cross = transformer.CrossAttentionLayer(16, 2).eval()
     self_attention = transformer.SelfAttentionLayer(16, 2).eval()
-    randomise(torch, cross, seed=1)
-    randomise(torch, self_attention, seed=2)
+    randomise(cross, seed=1)
+    randomise(self_attention, seed=2)
     with torch.no_grad():
         theirs_cross = cross(t["tgt"], t["memory"], pos=t["pos"], query_pos=t["query_pos"]).numpy()
         theirs_self = self_attention(t["tgt"], query_pos=t["query_pos"]).numpy()
@@ -351,7 +351,7 @@ def test_depthwise_kernel_layout(torch, authors_arch, as_shifts):
     """The 7 x 7 depthwise conv as XLA's grouped convolution and as 49 shifted multiply-adds (the CPU default)."""
     convnext = sys.modules[authors_arch.__name__.replace(".ddcolor", ".utils.convnext")]
     block = convnext.Block(dim=8).eval()
-    randomise(torch, block, seed=3)
+    randomise(block, seed=3)
     x = np.random.default_rng(2).normal(size=(2, 9, 11, 8)).astype(np.float32)
     with torch.no_grad():
         theirs = nhwc(block(nchw(torch, x)))

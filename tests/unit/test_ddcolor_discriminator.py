@@ -29,7 +29,7 @@ def reference(torch):
 
     torch.manual_seed(0)
     network = authors_discriminator(nf=NF).train()
-    randomise(torch, network, seed=2)  # gamma too: their init of 0 would hide the attention
+    randomise(network, seed=2)  # gamma too: their init of 0 would hide the attention
     return network
 
 

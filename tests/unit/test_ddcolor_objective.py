@@ -31,7 +31,7 @@ def vgg(torch):
     from helpers.ddcolor_training import reference_vgg16_bn
 
     network = reference_vgg16_bn().eval()
-    randomise(torch, network, seed=1)
+    randomise(network, seed=1)
     return network, numpy_state_dict(network)
 
 
