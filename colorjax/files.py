@@ -280,6 +280,16 @@ def _outermost_missing(folder: Path) -> Path | None:
     return missing
 
 
+@contextlib.contextmanager
+def removed_if_unused(output: str | os.PathLike, created: Path | None):
+    """Runs its block; if the block fails, `remove_if_unused(output, created)` before the error goes on."""
+    try:
+        yield
+    except BaseException:
+        remove_if_unused(output, created)
+        raise
+
+
 def remove_if_unused(output: str | os.PathLike, created: Path | None) -> None:
     """Removes the folders `check_writable` created for `output` (up to `created`) where they are still empty: a
     command that failed before writing anything leaves no empty --output folder behind."""

@@ -246,118 +246,87 @@ def evaluate(
     (`colorjax.evaluation.protocols`) in metrics.json."""
     output = Path(output)
     created = files.check_writable(output) if jax.process_index() == 0 else None
-    try:
-        return _evaluate_into(
-            run,
+    with files.removed_if_unused(output, created):
+        devices = jax.device_count()
+        if batch_size is None:
+            batch_size = DEFAULT_IMAGES_PER_DEVICE * devices
+        if batch_size <= 0 or batch_size % devices:
+            raise EvaluateError(f"--batch-size {batch_size} must be a positive multiple of the {devices} devices.")
+        local_batch = batch_size // jax.process_count()
+        if max_images is not None and max_images <= 0:
+            raise EvaluateError(f"--max-images must be positive, got {max_images}.")
+        data.hide_accelerators_from_tensorflow()
+        source = data.make_source(
             data_config,
             split,
-            output,
-            batch_size,
-            max_images,
-            num_grid,
-            mean_ab,
-            classifier,
-            extractor,
-            skip_grey,
-            protocol,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
         )
-    except BaseException:
-        files.remove_if_unused(output, created)
-        raise
+        if classifier is not None:
+            _check_classifier_classes(classifier, source.class_names)
+        mesh = parallel.make_mesh()
+        color_space = run.config.data.color_space
 
+        skipped = data.SkippedFiles()  # Shared by both passes: each skipped file is named once.
+        mean_from = "the evaluated ground truth (a first, data-only pass)"
+        if mean_ab is None:
+            total, host_batches = evaluator.batches(
+                source, data_config, local_batch, max_images, skipped, skip_grey=skip_grey
+            )
+            mean_ab = evaluator.compute_mean_ab(color_space, mesh, host_batches, total)
+        else:
+            mean_from = "--mean-ab"
+        mean_ab = np.asarray(mean_ab, np.float32)
 
-def _evaluate_into(
-    run,
-    data_config,
-    split,
-    output,
-    batch_size,
-    max_images,
-    num_grid,
-    mean_ab,
-    classifier,
-    extractor,
-    skip_grey: bool,
-    protocol: str | None,
-) -> EvaluationResult:
-    devices = jax.device_count()
-    if batch_size is None:
-        batch_size = DEFAULT_IMAGES_PER_DEVICE * devices
-    if batch_size <= 0 or batch_size % devices:
-        raise EvaluateError(f"--batch-size {batch_size} must be a positive multiple of the {devices} devices.")
-    local_batch = batch_size // jax.process_count()
-    if max_images is not None and max_images <= 0:
-        raise EvaluateError(f"--max-images must be positive, got {max_images}.")
-    data.hide_accelerators_from_tensorflow()
-    source = data.make_source(
-        data_config,
-        split,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
-    if classifier is not None:
-        _check_classifier_classes(classifier, source.class_names)
-    mesh = parallel.make_mesh()
-    color_space = run.config.data.color_space
-
-    skipped = data.SkippedFiles()  # Shared by both passes: each skipped file is named once.
-    mean_from = "the evaluated ground truth (a first, data-only pass)"
-    if mean_ab is None:
+        evaluation = evaluator.Evaluator(
+            run.model,
+            color_space,
+            mesh,
+            classifier=classifier,
+            extractor=extractor,
+            num_grid=num_grid,
+        )
         total, host_batches = evaluator.batches(
             source, data_config, local_batch, max_images, skipped, skip_grey=skip_grey
         )
-        mean_ab = evaluator.compute_mean_ab(color_space, mesh, host_batches, total)
-    else:
-        mean_from = "--mean-ab"
-    mean_ab = np.asarray(mean_ab, np.float32)
+        variables = jax.device_put(run.variables, parallel.replicated(mesh))
+        results = evaluation.run(variables, host_batches, total, mean_ab=mean_ab, progress=True)
+        for numbers in results.rows.values():
+            if classifier is not None and source.class_names is None:
+                numbers.pop("top1_colorized_percent", None)  # No labels: only the agreement is defined.
+                numbers.pop("top1_ground_truth_percent", None)
 
-    evaluation = evaluator.Evaluator(
-        run.model,
-        color_space,
-        mesh,
-        classifier=classifier,
-        extractor=extractor,
-        num_grid=num_grid,
-    )
-    total, host_batches = evaluator.batches(source, data_config, local_batch, max_images, skipped, skip_grey=skip_grey)
-    variables = jax.device_put(run.variables, parallel.replicated(mesh))
-    results = evaluation.run(variables, host_batches, total, mean_ab=mean_ab, progress=True)
-    for numbers in results.rows.values():
-        if classifier is not None and source.class_names is None:
-            numbers.pop("top1_colorized_percent", None)  # No labels: only the agreement is defined.
-            numbers.pop("top1_ground_truth_percent", None)
-
-    document_run = run_document(run)
-    document_run.update(
-        data=data_config.source,
-        split=split,
-        resolution=int(data_config.image_size),
-        color_space=color_space,
-        batch_size=batch_size,
-        devices=devices,
-        mean_colour_ab=[float(v) for v in mean_ab],
-        mean_colour_from=mean_from,
-        seconds=round(results.seconds, 3),
-    )
-    if protocol is not None:
-        document_run["protocol"] = protocol
-        document_run["eval_crop"] = data_config.eval_crop
-    if classifier is not None:
-        document_run["classifier"] = classifier.name
-    if extractor is not None:
-        document_run["feature_extractor"] = extractor.name
-    document = {
-        "schema_version": report.SCHEMA_VERSION,
-        "run": document_run,
-        "conventions": metrics.CONVENTIONS,
-        "prediction": results.prediction,
-        "baselines": {name: results.rows[name] for name in evaluator.ROW_NAMES[1:]},
-        "skipped": _skipped_summary(skipped),
-    }
-    written: dict[str, Path] = {}
-    if jax.process_index() == 0:
-        written = evaluator.write_outputs(output, document, results, source.name)
-    return EvaluationResult(document=document, written=written)
+        document_run = run_document(run)
+        document_run.update(
+            data=data_config.source,
+            split=split,
+            resolution=int(data_config.image_size),
+            color_space=color_space,
+            batch_size=batch_size,
+            devices=devices,
+            mean_colour_ab=[float(v) for v in mean_ab],
+            mean_colour_from=mean_from,
+            seconds=round(results.seconds, 3),
+        )
+        if protocol is not None:
+            document_run["protocol"] = protocol
+            document_run["eval_crop"] = data_config.eval_crop
+        if classifier is not None:
+            document_run["classifier"] = classifier.name
+        if extractor is not None:
+            document_run["feature_extractor"] = extractor.name
+        document = {
+            "schema_version": report.SCHEMA_VERSION,
+            "run": document_run,
+            "conventions": metrics.CONVENTIONS,
+            "prediction": results.prediction,
+            "baselines": {name: results.rows[name] for name in evaluator.ROW_NAMES[1:]},
+            "skipped": _skipped_summary(skipped),
+        }
+        written: dict[str, Path] = {}
+        if jax.process_index() == 0:
+            written = evaluator.write_outputs(output, document, results, source.name)
+        return EvaluationResult(document=document, written=written)
 
 
 def _skipped_summary(skipped: data.SkippedFiles) -> dict[str, Any]:
