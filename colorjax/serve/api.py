@@ -1,9 +1,9 @@
 """The JSON API, documented at /docs: /healthz, colorize (at once or as jobs), recolor, history, one image (get,
-delete) and one job (get, cancel).
+delete, restore within the undo window) and one job (get, cancel).
 
 Errors are `ApiError`s (JSON `{"error": "..."}`); the options a photo is coloured with (`temperature` for ECCV16,
 `hints` for SIGGRAPH17) are validated here, and the upload is read with a bound on its size before anything of it
-is decoded. `image_response` and `delete_image` also serve the pages' image files and delete form.
+is decoded. `image_response` also serves the pages' image files.
 """
 
 from __future__ import annotations
@@ -366,11 +366,21 @@ async def api_image(request: Request, image_id: str, state: State, format: str =
 
 
 @router.delete("/api/images/{image_id}")
-def api_delete(request: Request, image_id: str, state: State) -> dict[str, str]:
-    """Deletes a colorization: its files and its history row."""
+def api_delete(request: Request, image_id: str, state: State) -> dict[str, Any]:
+    """Deletes a colorization: it leaves the history at once (its id answers 404), and for `undo_s` seconds
+    POST `undo` (/api/images/{id}/restore) brings it back; then its row and files are removed."""
     user = state.api_user(request)
-    delete_image(state, state.owned_image(image_id, user))
-    return {"deleted": image_id}
+    state.delete_image(state.owned_image(image_id, user))
+    return {"deleted": image_id, "undo": f"/api/images/{image_id}/restore", "undo_s": state.settings.undo_s}
+
+
+@router.post("/api/images/{image_id}/restore")
+def api_restore(request: Request, image_id: str, state: State) -> dict[str, str]:
+    """Undoes a delete within its `undo_s` seconds; 404 once the item is gone for good (or was never deleted)."""
+    user = state.api_user(request)
+    if not state.restore_image(image_id, user):
+        raise ApiError(404, "No deleted image with this id; it can be restored only in the seconds after its delete.")
+    return {"restored": image_id, "page": f"/images/{image_id}"}
 
 
 # Shared with the pages ------------------------------------------------------------------------------------------
@@ -410,11 +420,6 @@ def _reencode(path, image_format: str) -> bytes | None:
             return encode(np.asarray(image.convert("RGB")), image_format, quality=95)
     except FileNotFoundError:
         return None
-
-
-def delete_image(state: AppState, record: ImageRecord) -> None:
-    state.database.delete_image(record.id, record.user_id)
-    state.store.delete(record.id)
 
 
 # Checking the request --------------------------------------------------------------------------------------------

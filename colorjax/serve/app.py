@@ -3,7 +3,7 @@
 Pages (server-rendered Jinja2, a little JavaScript in static/app.js): sign up, log in, colorize (drag and drop,
 progress, then the result page with a before/after slider at full resolution, downloads and, for ECCV16, a
 temperature control that re-colours; for a hint-capable model, SIGGRAPH17, colour points to click on the photo
-and re-colour with), history, account (API token). The JSON API, documented at /docs (Swagger UI) and /redoc,
+and re-colour with), history (a deleted item can be restored for a few seconds), account (API token, password change, delete all my photos, delete the account). The JSON API, documented at /docs (Swagger UI) and /redoc,
 both served from the files of the `fastapi-offline` package, so they work without internet:
 
     POST   /api/colorize              multipart `image` (+ optional `model`, `temperature` or `hints`) -> image/png
@@ -13,7 +13,7 @@ both served from the files of the `fastapi-offline` package, so they work withou
     POST   /api/images/{id}/recolor   form `temperature` (ECCV16), `hints` (SIGGRAPH17) or `model` -> image/png
     GET    /api/history               the user's images, newest first
     GET    /api/images/{id}           the colorization as PNG (?format=jpeg for JPEG)
-    DELETE /api/images/{id}
+    DELETE /api/images/{id}           deletes it; for `undo_s` seconds POST /api/images/{id}/restore undoes that
     GET    /healthz
 
 Errors of the API are JSON `{"error": "..."}` with a 4xx status. Authentication: the browser's session cookie
@@ -78,18 +78,22 @@ def create_app(
     https_only_cookies: bool = False,
     allowed_hosts: Iterable[str] | None = None,
     max_queued_per_user: int = serve.MAX_QUEUED_PER_USER,
+    undo_s: float = serve.UNDO_S,
 ) -> FastAPI:
     """The app for one loaded model, or several ({name: colorizer or loader}, loaded at first use:
     `state.ColorService`), storing its database and images under `data_dir` (created if needed, readable
     by its owner only). `allowed_hosts`: the Host names it answers (`security.allowed_hosts`; the command always
-    gives them), None for any (a test client). What a crash left half-written in the image store is swept here."""
+    gives them), None for any (a test client). `undo_s`: how long a deleted item can be restored. What a crash left
+    half-written in the image store is swept here, with the items deleted before the server stopped (their undo
+    ended with it)."""
     data_dir = _private_folder(Path(data_dir).resolve())
     database = Database(data_dir / "colorjax.sqlite3")
     store = ImageStore(data_dir)
+    database.purge_deleted()  # Their files go in the sweep: folders without a row.
     store.sweep(database.image_ids())
     service = ColorService(colorizer, model_concurrency, max_queued_per_user)
     state = AppState(
-        settings=Settings(data_dir, single_user, max_upload_mb, max_pixels, max_queued_per_user),
+        settings=Settings(data_dir, single_user, max_upload_mb, max_pixels, max_queued_per_user, undo_s),
         database=database,
         store=store,
         service=service,

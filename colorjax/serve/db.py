@@ -17,7 +17,7 @@ from pathlib import Path
 
 from colorjax import ColorjaxError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS = {
     1: """
@@ -57,7 +57,11 @@ _MIGRATIONS = {
     3: "ALTER TABLE images ADD COLUMN model TEXT;",
     # The model of the colorization kept for comparison when an item was re-coloured with another model.
     4: "ALTER TABLE images ADD COLUMN previous_model TEXT;",
+    # When the user deleted the item (NULL: not deleted): its row and files stay for the undo window, then go.
+    5: "ALTER TABLE images ADD COLUMN deleted REAL;",
 }
+# The columns of an `ImageRecord`, in its order.
+_IMAGE_COLUMNS = "id, user_id, name, width, height, was_color, temperature, created, hints, model, previous_model"
 
 
 class DatabaseError(ColorjaxError):
@@ -148,6 +152,13 @@ class Database:
         row = self._fetchone("SELECT id, username, password_hash FROM users WHERE username = ?", (username,))
         return None if row is None else (User(row[0], row[1]), row[2])
 
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        self._execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+    def delete_user(self, user_id: int) -> None:
+        """The user's row, and with it (ON DELETE CASCADE) their sessions, API token and image rows."""
+        self._execute("DELETE FROM users WHERE id = ?", (user_id,))
+
     def user_by_api_token(self, token_hash: str) -> User | None:
         row = self._fetchone("SELECT id, username FROM users WHERE api_token_hash = ?", (token_hash,))
         return None if row is None else User(*row)
@@ -180,6 +191,10 @@ class Database:
 
     def delete_session(self, id_hash: str) -> None:
         self._execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
+    def delete_sessions(self, user_id: int) -> None:
+        """Every session of the user (a changed password logs out every browser that knew the old one)."""
+        self._execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
     # Failed log-ins ----------------------------------------------------------------------------------------------
 
@@ -217,49 +232,105 @@ class Database:
         )
 
     def image(self, image_id: str, user_id: int) -> ImageRecord | None:
-        """The image if it exists AND belongs to `user_id` (another user's id looks exactly like a missing one)."""
-        row = self._fetchone("SELECT * FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
+        """The image if it exists, is not deleted AND belongs to `user_id` (another user's id, or a deleted one,
+        looks exactly like a missing one)."""
+        row = self._fetchone(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ? AND user_id = ? AND deleted IS NULL", (image_id, user_id)
+        )
         return None if row is None else _image_record(row)
 
     def history(self, user_id: int) -> list[ImageRecord]:
-        """The user's images, newest first."""
-        rows = self._fetchall("SELECT * FROM images WHERE user_id = ? ORDER BY created DESC, rowid DESC", (user_id,))
+        """The user's images (not deleted), newest first."""
+        rows = self._fetchall(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE user_id = ? AND deleted IS NULL "
+            "ORDER BY created DESC, rowid DESC",
+            (user_id,),
+        )
         return [_image_record(row) for row in rows]
 
     def set_temperature(self, image_id: str, temperature: float | None) -> bool:
         """False when there is no such image (deleted meanwhile)."""
-        return self._execute("UPDATE images SET temperature = ? WHERE id = ?", (temperature, image_id)).rowcount > 0
+        return (
+            self._execute(
+                "UPDATE images SET temperature = ? WHERE id = ? AND deleted IS NULL", (temperature, image_id)
+            ).rowcount
+            > 0
+        )
 
     def set_hints(self, image_id: str, hints: list[dict] | None) -> bool:
         """False when there is no such image (deleted meanwhile)."""
-        return self._execute("UPDATE images SET hints = ? WHERE id = ?", (_hints_text(hints), image_id)).rowcount > 0
+        return (
+            self._execute(
+                "UPDATE images SET hints = ? WHERE id = ? AND deleted IS NULL", (_hints_text(hints), image_id)
+            ).rowcount
+            > 0
+        )
 
     def set_model(self, image_id: str, model: str, previous_model: str | None) -> bool:
         """False when there is no such image (deleted meanwhile)."""
         return (
             self._execute(
-                "UPDATE images SET model = ?, previous_model = ? WHERE id = ?", (model, previous_model, image_id)
+                "UPDATE images SET model = ?, previous_model = ? WHERE id = ? AND deleted IS NULL",
+                (model, previous_model, image_id),
             ).rowcount
             > 0
         )
 
-    def delete_image(self, image_id: str, user_id: int) -> bool:
-        cursor = self._execute("DELETE FROM images WHERE id = ? AND user_id = ?", (image_id, user_id))
+    def mark_deleted(self, image_id: str, user_id: int, at: float) -> bool:
+        """Deletes the image for everything but `restore_image`: its row (and files) stay until `purge_deleted`.
+        False when there is no such image of the user's (or it was deleted already)."""
+        cursor = self._execute(
+            "UPDATE images SET deleted = ? WHERE id = ? AND user_id = ? AND deleted IS NULL", (at, image_id, user_id)
+        )
         return cursor.rowcount > 0
 
+    def restore_image(self, image_id: str, user_id: int) -> bool:
+        """Undoes `mark_deleted`; False when the image is not a deleted one of the user's (or was purged)."""
+        cursor = self._execute(
+            "UPDATE images SET deleted = NULL WHERE id = ? AND user_id = ? AND deleted IS NOT NULL", (image_id, user_id)
+        )
+        return cursor.rowcount > 0
+
+    def deleted_image(self, image_id: str, user_id: int) -> tuple[ImageRecord, float] | None:
+        """(the user's deleted image, when it was deleted), while it can still be restored; else None."""
+        row = self._fetchone(
+            f"SELECT {_IMAGE_COLUMNS}, deleted FROM images WHERE id = ? AND user_id = ? AND deleted IS NOT NULL",
+            (image_id, user_id),
+        )
+        return None if row is None else (_image_record(row[:-1]), row[-1])
+
+    def purge_deleted(self, before: float = float("inf")) -> list[str]:
+        """Removes the rows of the images deleted before `before` (every deleted one by default) and returns their
+        ids, for their files to go next. A row restored meanwhile is left alone: each row goes in one statement
+        that checks it is still deleted."""
+        ids = [row[0] for row in self._fetchall("SELECT id FROM images WHERE deleted <= ?", (before,))]
+        return [
+            image_id
+            for image_id in ids
+            if self._execute("DELETE FROM images WHERE id = ? AND deleted <= ?", (image_id, before)).rowcount
+        ]
+
+    def delete_user_images(self, user_id: int) -> list[str]:
+        """Removes every image row of the user (deleted ones too) and returns their ids, for their files."""
+        with self._lock:
+            ids = [row[0] for row in self._connection.execute("SELECT id FROM images WHERE user_id = ?", (user_id,))]
+            self._connection.execute("DELETE FROM images WHERE user_id = ?", (user_id,))
+        return ids
+
     def image_count(self, user_id: int | None = None) -> int:
-        """One user's images, or every user's (None)."""
+        """One user's images, or every user's (None); deleted ones do not count."""
         if user_id is None:
-            return self._fetchone("SELECT COUNT(*) FROM images")[0]
-        return self._fetchone("SELECT COUNT(*) FROM images WHERE user_id = ?", (user_id,))[0]
+            return self._fetchone("SELECT COUNT(*) FROM images WHERE deleted IS NULL")[0]
+        return self._fetchone("SELECT COUNT(*) FROM images WHERE user_id = ? AND deleted IS NULL", (user_id,))[0]
 
     def image_ids(self) -> set[str]:
-        """Every user's image ids (the image store's sweep at start keeps these)."""
+        """Every user's image ids, deleted ones still in their undo window included (the image store's sweep at
+        start keeps these)."""
         return {row[0] for row in self._fetchall("SELECT id FROM images")}
 
 
 def _image_record(row: tuple) -> ImageRecord:
-    image_id, user_id, name, width, height, was_color, temperature, created, hints, *models = row
+    image_id, user_id, name, width, height, was_color, temperature, created, hints, *models = row  # _IMAGE_COLUMNS
     hints = None if hints is None else json.loads(hints)
     return ImageRecord(image_id, user_id, name, width, height, bool(was_color), temperature, created, hints, *models)
 

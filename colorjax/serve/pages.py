@@ -1,16 +1,27 @@
 """The server-rendered pages (Jinja2 templates, a little JavaScript in static/app.js): colorize, history, one
-image with its before/after slider and re-colour controls, that image's files, and the delete form. A visitor who
+image with its before/after slider (zoom and pan in static/app.js) and re-colour controls, that image's files, and
+the delete form, whose history page then says so with Undo for a few seconds. A visitor who
 is not logged in is sent to /login; another user's image is 404, like one that does not exist."""
 
 from __future__ import annotations
+
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from colorjax import serve
-from colorjax.serve.api import delete_image, image_response
-from colorjax.serve.state import MAX_TEMPERATURE, MIN_TEMPERATURE, ApiError, State, login_redirect, small_form
-from colorjax.serve.storage import FILE_NAMES, has_preview
+from colorjax.serve.api import image_response
+from colorjax.serve.state import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    ApiError,
+    AppState,
+    State,
+    login_redirect,
+    small_form,
+)
+from colorjax.serve.storage import FILE_NAMES, IMAGE_ID, has_preview
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +45,19 @@ def history_page(request: Request, state: State):
     user = state.page_user(request)
     if user is None:
         return login_redirect()
-    return state.render(request, "history.html", images=state.database.history(user.id))
+    return state.render(
+        request, "history.html", images=state.database.history(user.id), **_deleted_notice(request, state, user)
+    )
+
+
+def _deleted_notice(request: Request, state: AppState, user) -> dict:
+    """After a delete (/history?deleted=ID): the notice that says so, with Undo while the item can be restored."""
+    image_id = request.query_params.get("deleted")
+    if not image_id:
+        return {}
+    found = state.database.deleted_image(image_id, user.id) if IMAGE_ID.match(image_id) else None
+    left = 0.0 if found is None else found[1] + state.settings.undo_s - time.time()
+    return {"deleted": found[0] if found else None, "deleted_id": image_id, "undo_left_s": max(0.0, left)}
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
@@ -78,5 +101,15 @@ async def image_file(request: Request, image_id: str, kind: str, suffix: str, st
 async def delete_image_form(request: Request, image_id: str, state: State):
     form = await small_form(request)
     user = state.api_user(request, form.get("csrf_token"))
-    delete_image(state, state.owned_image(image_id, user))
-    return RedirectResponse("/history", status_code=303)
+    state.delete_image(state.owned_image(image_id, user))
+    return RedirectResponse(f"/history?deleted={image_id}", status_code=303)
+
+
+@router.post("/images/{image_id}/restore")
+async def restore_image_form(request: Request, image_id: str, state: State):
+    """Undo, from the notice after a delete: the item back on its page, or a page that says it is too late."""
+    form = await small_form(request)
+    user = state.api_user(request, form.get("csrf_token"))
+    if not state.restore_image(image_id, user):
+        raise ApiError(404, "Too late to undo: the photo is deleted for good.")
+    return RedirectResponse(f"/images/{image_id}", status_code=303)

@@ -12,7 +12,9 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -53,6 +55,7 @@ class Settings:
     max_upload_mb: float
     max_pixels: int
     max_queued_per_user: int
+    undo_s: float  # How long a deleted item can be restored (seconds).
 
     @property
     def max_upload_bytes(self) -> int:
@@ -273,6 +276,42 @@ class AppState:
         if record is None:
             raise ApiError(404, "No such image.")
         return record
+
+    # Deleting ---------------------------------------------------------------------------------------------------
+
+    def delete_image(self, record: ImageRecord) -> None:
+        """Deletes an item for the user at once (history, counts, files, re-colours: it is gone) but keeps its row
+        and files for `settings.undo_s` seconds, so `restore_image` can bring it back; a timer then removes both
+        (`purge_deleted`), and if the server stops first, the next start does."""
+        if self.database.mark_deleted(record.id, record.user_id, time.time()):
+            timer = threading.Timer(self.settings.undo_s + 0.1, self.purge_deleted)
+            timer.daemon = True
+            timer.start()
+        self.purge_deleted()  # Whatever earlier timers missed.
+
+    def restore_image(self, image_id: str, user: User) -> bool:
+        """Undoes `delete_image` while its row is there; False when it is not (never deleted, or removed)."""
+        return IMAGE_ID.match(image_id) is not None and self.database.restore_image(image_id, user.id)
+
+    def purge_deleted(self, now: float | None = None) -> int:
+        """Removes the rows, then the files, of the items deleted more than `settings.undo_s` ago (a crash between
+        the two leaves a folder without a row: the sweep at start removes it). Returns how many went."""
+        cutoff = (time.time() if now is None else now) - self.settings.undo_s
+        try:
+            gone = self.database.purge_deleted(cutoff)
+        except sqlite3.ProgrammingError:  # The app's database was closed (a test's app, a timer after shutdown).
+            return 0
+        for image_id in gone:
+            self.store.delete(image_id)
+        return len(gone)
+
+    def delete_all_images(self, user: User) -> int:
+        """Removes every item of the user at once, rows then files, deleted ones included (no undo: the page asks
+        first). Returns how many there were."""
+        gone = self.database.delete_user_images(user.id)
+        for image_id in gone:
+            self.store.delete(image_id)
+        return len(gone)
 
     # Answers ----------------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -293,7 +294,7 @@ def test_another_users_image_is_404_like_a_missing_one(app):
     assert alice.get(f"/api/images/{image_id}").status_code == 200
 
 
-def test_delete_removes_the_files_and_the_row(app, data_dir):
+def test_delete_removes_the_files_and_the_row_once_its_undo_window_is_over(app, data_dir):
     client = TestClient(app)
     sign_up(client)
     first, second = (
@@ -302,11 +303,12 @@ def test_delete_removes_the_files_and_the_row(app, data_dir):
     assert (data_dir / "images" / first / "color.png").is_file()
     token = csrf(client, "/")
     assert client.delete(f"/api/images/{first}", headers={"X-CSRF-Token": token}).status_code == 200
-    assert not (data_dir / "images" / first).exists()
     page_delete = client.post(f"/images/{second}/delete", data={"csrf_token": token}, follow_redirects=False)
     assert page_delete.status_code == 303
-    assert stored_files(data_dir) == [] and app.state.database.image_count() == 0
-    assert client.get(f"/api/images/{first}").status_code == 404
+    assert app.state.database.image_count() == 0 and client.get(f"/api/images/{first}").status_code == 404
+    state = app.state.colorjax
+    assert state.purge_deleted(time.time() + state.settings.undo_s + 1) == 2  # The undo window, passed.
+    assert stored_files(data_dir) == [] and app.state.database.image_ids() == set()
 
 
 def test_restart_keeps_accounts_sessions_and_history(colorizer, app, data_dir):
@@ -527,7 +529,7 @@ def test_a_version_1_database_gains_the_hints_column(tmp_path):
     assert database.image("AAAAAAAAAAAAAAAA", 1).hints is None
     database.set_hints("AAAAAAAAAAAAAAAA", RED)
     assert database.history(1)[0].hints == RED
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 4
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

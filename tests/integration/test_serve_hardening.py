@@ -361,6 +361,8 @@ def test_a_recolour_that_loses_to_a_delete_answers_404_and_writes_nothing(tmp_pa
             thread.join(120)
         history = client.get("/api/history").json()["images"]
     assert answers["recolor"].status_code == 404 and answers["recolor"].json() == {"error": "No such image."}
+    state = app.state.colorjax
+    state.purge_deleted(time.time() + state.settings.undo_s + 1)  # The undo window, passed.
     assert history == [] and app.state.store.ids() == [] and not (app.state.store.root / image_id).exists()
 
 

@@ -1,0 +1,261 @@
+"""The app's delete with undo and its account page (issue 21, point 12), through Starlette's test client.
+
+A deleted item is gone for everything at once (history, its page and files, counts, re-colours) but can be restored
+for `undo_s` seconds; then, or at the next start, its row and files are removed. The account page changes the
+password (the current one is checked with the log-in's delays; other sessions end), deletes all the user's photos
+and deletes the account, each leaving other users' items alone. The model is a tiny untrained regression net.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("multipart")
+pytest.importorskip("itsdangerous")
+pytest.importorskip("httpx")
+pytest.importorskip("fastapi_offline")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from helpers.photos import make_photo  # noqa: E402
+from helpers.serve import PASSWORD, csrf, log_in, png_bytes, sign_up, upload  # noqa: E402
+
+from colorjax import models  # noqa: E402
+from colorjax.inference.colorizer import Colorizer  # noqa: E402
+from colorjax.serve import auth  # noqa: E402
+from colorjax.serve.app import create_app  # noqa: E402
+
+NEW_PASSWORD = "a much better passphrase"
+
+
+@pytest.fixture(scope="module")
+def colorizer():
+    model = models.get_model("regression", width=4)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
+    return Colorizer(model=model, variables=dict(variables), resolution=32, description="tiny")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def app(colorizer, data_dir):
+    return create_app(colorizer, data_dir)
+
+
+def add_photos(client, count, seed=0):
+    return [
+        upload(client, png_bytes(make_photo(np.random.default_rng(seed + i), 16, 20))).headers["x-image-id"]
+        for i in range(count)
+    ]
+
+
+def folders(data_dir):
+    return sorted(p.name for p in (data_dir / "images").iterdir())
+
+
+def after_the_undo_window(app):
+    state = app.state.colorjax
+    return state.purge_deleted(time.time() + state.settings.undo_s + 1)
+
+
+def post(client, path, page="/account", **fields):
+    return client.post(path, data={"csrf_token": csrf(client, page), **fields}, follow_redirects=False)
+
+
+# Delete, with undo -----------------------------------------------------------------------------------------------
+
+
+def test_a_deleted_item_is_gone_everywhere_until_it_is_restored(app, data_dir):
+    client = TestClient(app)
+    sign_up(client)
+    kept, deleted = add_photos(client, 2)
+    headers = {"X-CSRF-Token": csrf(client, "/")}
+    answer = client.delete(f"/api/images/{deleted}", headers=headers).json()
+    assert answer == {"deleted": deleted, "undo": f"/api/images/{deleted}/restore", "undo_s": 10.0}
+    for response in (
+        client.get(f"/api/images/{deleted}"),
+        client.get(f"/images/{deleted}"),
+        client.get(f"/images/{deleted}/color.png?download=1"),
+        client.post(f"/api/images/{deleted}/recolor", data={"model": "model"}, headers=headers),
+        client.delete(f"/api/images/{deleted}", headers=headers),  # Deleted already.
+    ):
+        assert response.status_code == 404
+    assert [item["id"] for item in client.get("/api/history").json()["images"]] == [kept]
+    assert client.get("/healthz").json()["images"] == 1 and app.state.database.image_count() == 1
+    assert folders(data_dir) == sorted([kept, deleted])  # Its files wait for the undo window.
+
+    assert client.post(f"/api/images/{deleted}/restore", headers=headers).json()["restored"] == deleted
+    assert client.get(f"/api/images/{deleted}").status_code == 200
+    assert client.get("/healthz").json()["images"] == 2
+    assert after_the_undo_window(app) == 0  # Restored: nothing to remove.
+    assert folders(data_dir) == sorted([kept, deleted])
+
+    client.delete(f"/api/images/{deleted}", headers=headers)
+    assert after_the_undo_window(app) == 1
+    assert folders(data_dir) == [kept] and app.state.database.image_ids() == {kept}
+    too_late = client.post(f"/api/images/{deleted}/restore", headers=headers)
+    assert too_late.status_code == 404 and "seconds after its delete" in too_late.json()["error"]
+
+
+def test_the_pages_say_an_item_was_deleted_and_undo_brings_it_back(app):
+    client = TestClient(app)
+    sign_up(client)
+    (image_id,) = add_photos(client, 1)
+    deleted = post(client, f"/images/{image_id}/delete", page=f"/images/{image_id}")
+    assert deleted.status_code == 303 and deleted.headers["location"] == f"/history?deleted={image_id}"
+    page = client.get(deleted.headers["location"]).text
+    assert 'id="deleted-notice"' in page and "Deleted “photo.png”." in page
+    assert f'action="/images/{image_id}/restore"' in page and 'id="undo"' in page
+    assert f'data-image="{image_id}"' not in page  # Not in the gallery any more.
+
+    other = TestClient(app)  # Another user cannot undo it, nor learn its name.
+    sign_up(other, "bob")
+    assert "photo.png" not in other.get(f"/history?deleted={image_id}").text
+    assert post(other, f"/images/{image_id}/restore", page="/history").status_code == 404
+
+    undone = post(client, f"/images/{image_id}/restore", page="/history")
+    assert undone.status_code == 303 and undone.headers["location"] == f"/images/{image_id}"
+    assert client.get(f"/images/{image_id}").status_code == 200
+
+    post(client, f"/images/{image_id}/delete", page=f"/images/{image_id}")
+    after_the_undo_window(app)
+    page = client.get(f"/history?deleted={image_id}").text
+    assert "Deleted." in page and 'id="undo"' not in page
+    assert post(client, f"/images/{image_id}/restore", page="/history").status_code == 404
+
+
+def test_the_undo_window_ends_by_itself(colorizer, data_dir):
+    app = create_app(colorizer, data_dir, single_user=True, undo_s=0.05)
+    client = TestClient(app)
+    (image_id,) = add_photos(client, 1)
+    assert client.delete(f"/api/images/{image_id}", headers={"X-CSRF-Token": csrf(client, "/")}).status_code == 200
+    deadline = time.monotonic() + 60  # A timer removes it; no assertion on how soon.
+    while (data_dir / "images" / image_id).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not (data_dir / "images" / image_id).exists() and app.state.database.image_ids() == set()
+
+
+def test_items_deleted_before_a_restart_are_removed_at_start(colorizer, data_dir):
+    app = create_app(colorizer, data_dir, single_user=True)
+    client = TestClient(app)
+    kept, deleted = add_photos(client, 2)
+    client.delete(f"/api/images/{deleted}", headers={"X-CSRF-Token": csrf(client, "/")})
+    app.state.database.close()
+    restarted = create_app(colorizer, data_dir, single_user=True)
+    assert folders(data_dir) == [kept] and restarted.state.database.image_ids() == {kept}
+    assert TestClient(restarted).post(f"/api/images/{deleted}/restore").status_code == 404
+
+
+# The account page -----------------------------------------------------------------------------------------------
+
+
+def test_a_password_change_needs_the_current_password_and_ends_the_other_sessions(app):
+    client, other_browser = TestClient(app), TestClient(app)
+    sign_up(client)
+    assert log_in(other_browser).status_code == 303
+    fields = {"new_password": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    no_csrf = client.post("/account/password", data={"current_password": PASSWORD, **fields})
+    assert no_csrf.status_code == 403
+    wrong = post(client, "/account/password", current_password="not it", **fields)
+    assert wrong.status_code == 400 and "The password is wrong." in wrong.text
+    differ = post(client, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD, new_password2="x")
+    assert differ.status_code == 400 and "differ" in differ.text
+    short = post(client, "/account/password", current_password=PASSWORD, new_password="short", new_password2="short")
+    assert short.status_code == 400 and "at least 8" in short.text
+
+    changed = post(client, "/account/password", current_password=PASSWORD, **fields)
+    assert changed.status_code == 200 and "Password changed" in changed.text
+    assert client.get("/history", follow_redirects=False).status_code == 200  # This browser stays logged in...
+    assert other_browser.get("/history", follow_redirects=False).headers["location"] == "/login"  # ...not the other.
+    assert log_in(TestClient(app), password=PASSWORD).status_code == 401
+    assert log_in(TestClient(app), password=NEW_PASSWORD).status_code == 303
+
+
+def test_guessing_the_current_password_meets_the_log_in_delays(app, data_dir):
+    client = TestClient(app)
+    sign_up(client)
+    fields = {"new_password": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    for _ in range(auth.FREE_FAILURES_PER_USERNAME):
+        assert post(client, "/account/password", current_password="guess", **fields).status_code == 400
+    refused = post(client, "/account/password", current_password=PASSWORD, **fields)  # Even the right one.
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert post(client, "/account/delete", password=PASSWORD).status_code == 429
+    assert log_in(TestClient(app)).status_code == 429  # The same counter as the log-in page.
+
+
+def test_delete_all_my_photos_removes_their_files_and_rows_and_leaves_other_users_alone(app, data_dir):
+    alice, bob = TestClient(app), TestClient(app)
+    sign_up(alice, "alice")
+    sign_up(bob, "bob")
+    alices = add_photos(alice, 2)
+    (bobs,) = add_photos(bob, 1, seed=5)
+    alice.delete(f"/api/images/{alices[0]}", headers={"X-CSRF-Token": csrf(alice, "/")})  # In its undo window.
+    assert "2 photos" not in alice.get("/account").text and "1 photo " in alice.get("/account").text
+    unconfirmed = post(alice, "/account/photos/delete")
+    assert unconfirmed.status_code == 400 and "Tick the box" in unconfirmed.text
+    assert folders(data_dir) == sorted([*alices, bobs])
+
+    done = post(alice, "/account/photos/delete", confirm="yes")
+    assert done.status_code == 200 and "Deleted all your photos (2)." in done.text
+    assert folders(data_dir) == [bobs] and app.state.database.image_ids() == {bobs}
+    assert alice.get("/api/history").json() == {"images": []}
+    assert [item["id"] for item in bob.get("/api/history").json()["images"]] == [bobs]
+    assert bob.get(f"/api/images/{bobs}").status_code == 200
+
+
+def test_delete_my_account_removes_its_photos_sessions_and_user(app, data_dir):
+    alice, alice_elsewhere, bob = TestClient(app), TestClient(app), TestClient(app)
+    sign_up(alice, "alice")
+    log_in(alice_elsewhere, "alice")
+    sign_up(bob, "bob")
+    add_photos(alice, 2)
+    (bobs,) = add_photos(bob, 1, seed=5)
+    post(alice, "/account/token", action="new")
+    wrong = post(alice, "/account/delete", password="not it")
+    assert wrong.status_code == 400 and len(folders(data_dir)) == 3
+
+    gone = post(alice, "/account/delete", password=PASSWORD)
+    assert gone.status_code == 303 and gone.headers["location"] == "/login?account_deleted=1"
+    assert "Your account and its photos are deleted." in alice.get(gone.headers["location"]).text
+    assert folders(data_dir) == [bobs] and app.state.database.image_ids() == {bobs}
+    for browser in (alice, alice_elsewhere):
+        assert browser.get("/history", follow_redirects=False).headers["location"] == "/login"
+    assert log_in(TestClient(app), "alice").status_code == 401
+    assert app.state.database.user_by_name("alice") is None
+    assert [item["id"] for item in bob.get("/api/history").json()["images"]] == [bobs]
+    assert sign_up(TestClient(app), "alice").status_code == 303  # The name is free again.
+
+
+def test_single_user_mode_has_no_password_or_account_to_delete_but_can_delete_all_photos(colorizer, data_dir):
+    client = TestClient(create_app(colorizer, data_dir, single_user=True))
+    add_photos(client, 2)
+    page = client.get("/account").text
+    assert "Delete all my photos" in page and "Change password" not in page and "Delete my account" not in page
+    token = csrf(client, "/account")
+    for path in ("/account/password", "/account/delete"):
+        refused = client.post(path, data={"csrf_token": token, "password": "x"})
+        assert refused.status_code == 404 and "single-user" in refused.text
+    assert client.post("/account/photos/delete", data={"confirm": "yes"}).status_code == 403  # A browser's: CSRF.
+    done = client.post("/account/photos/delete", data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 200 and folders(data_dir) == []
+
+
+def test_an_api_token_cannot_change_the_password_or_delete_the_account(app):
+    client = TestClient(app)
+    sign_up(client)
+    page = post(client, "/account/token", action="new").text
+    token = page.split('id="token">')[1].split("<")[0]
+    bearer = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    for path, fields in (
+        ("/account/password", {"current_password": PASSWORD, "new_password": "x" * 9, "new_password2": "x" * 9}),
+        ("/account/delete", {"password": PASSWORD}),
+        ("/account/photos/delete", {"confirm": "yes"}),
+    ):
+        assert bearer.post(path, data=fields).status_code == 403
+    assert log_in(TestClient(app)).status_code == 303
