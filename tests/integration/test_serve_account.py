@@ -6,6 +6,7 @@ password (the current one is checked with the log-in's delays; other sessions en
 and deletes the account, each leaving other users' items alone. The model is a tiny untrained regression net.
 """
 
+import re
 import time
 
 import jax
@@ -259,3 +260,19 @@ def test_an_api_token_cannot_change_the_password_or_delete_the_account(app):
     ):
         assert bearer.post(path, data=fields).status_code == 403
     assert log_in(TestClient(app)).status_code == 303
+
+
+def test_the_new_pages_run_no_inline_code(app):
+    """The strict CSP (no inline script, handler or style) holds on the pages this point added or changed."""
+    client = TestClient(app)
+    sign_up(client)
+    (image_id,) = add_photos(client, 1)
+    post(client, f"/images/{image_id}/delete", page="/history")
+    pages = [client.get(path) for path in (f"/history?deleted={image_id}", "/account", "/history")]
+    pages.append(post(client, "/account/password", current_password="wrong"))
+    pages.append(TestClient(app).get("/login?account_deleted=1"))
+    for response in pages:
+        html = response.text
+        assert "script-src 'self';" in response.headers["content-security-policy"]
+        assert not [tag for tag in re.findall(r"<script[^>]*>", html) if "src=" not in tag]
+        assert not re.search(r"<[^>]*\son[a-z]+\s*=", html) and not re.search(r"<[^>]*\sstyle\s*=|<style", html)

@@ -2,7 +2,8 @@
 
 Signs up, logs out and in, uploads a photo through the file picker, waits for the result, drags the before/after
 slider, places colour points on the photo and re-colours with them, downloads the PNG, finds the item in the
-history, opens the API documentation and logs out, saving a screenshot at each step (into $COLORJAX_SCREENSHOTS
+history, opens the API documentation and logs out; queues, cancels and picks models; zooms and pans a large photo,
+shows it at actual size, deletes it with undo and deletes the account; saving a screenshot at each step (into $COLORJAX_SCREENSHOTS
 when set, else the test's temporary folder). The model is test_serve's `hint_colorizer`: a tiny SIGGRAPH17 that
 carries the points' colours through. Skips only where no Chromium is installed.
 """
@@ -188,10 +189,8 @@ def test_a_user_colours_a_photo_in_chromium(colorizer, photo, browser, tmp_path)
         assert redness[red_y, red_x] > was[red_y, red_x] + 60, "the red point did not turn its place red"
         assert redness[blue_y, blue_x] < was[blue_y, blue_x] - 60, "the blue point did not turn its place blue"
         assert find(By.ID, "after").get_attribute("src").startswith("blob:")  # The slider shows the new colours.
-        browser.set_window_size(1280, 1290)
-        browser.execute_script("window.scrollTo(0, 0)")
-        browser.save_screenshot(str(shots / "4_hints.png"))
-        browser.set_window_size(1280, 900)
+        assert find(By.ID, "hint-status").rect["y"] + 20 <= browser.execute_script("return window.innerHeight")
+        browser.save_screenshot(str(shots / "4_hints.png"))  # The whole page at 1280 x 900, no scrolling.
         ActionChains(browser).move_to_element_with_offset(after, 0, 0).click().perform()  # A third point...
         assert len(find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "hint")) == 3
         find(By.ID, "hint-list").find_elements(By.CLASS_NAME, "remove")[2].click()  # ...removed again.
@@ -344,3 +343,147 @@ def test_a_user_picks_the_model_and_compares_two_models_on_the_slider(colorizer,
         assert find(By.ID, "item-model").text == "sepia" and find(By.ID, "before-tag").text == "plain"
         assert find(By.CSS_SELECTOR, ".tag.right").text == "sepia"
         browser.save_screenshot(str(shots / "9_compare_models.png"))
+
+
+@pytest.fixture
+def large_photo(tmp_path):
+    """A photo larger than the page's previews (2048 px): a 14 x 10 mosaic of the real scenes where ../shared
+    exists (each sharp at 1:1), else a generated one; as a JPEG file."""
+    from helpers.paths import SHARED_DIR
+    from helpers.photos import make_photo
+    from PIL import Image
+
+    scenes = sorted((SHARED_DIR / "data/intel_scenes_150/test").glob("*/*.jpg"))[::7][:140]
+    path = tmp_path / "mosaic.jpg"
+    if len(scenes) == 140:
+        mosaic = Image.new("RGB", (14 * 150, 10 * 150))
+        for i, scene in enumerate(scenes):
+            with Image.open(scene) as tile:
+                mosaic.paste(tile.convert("RGB").resize((150, 150)), (150 * (i % 14), 150 * (i // 14)))
+        mosaic.save(path, quality=90)
+    else:
+        Image.fromarray(make_photo(np.random.default_rng(0), 1500, 2100)).save(path, quality=90)
+    return path
+
+
+def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_account(
+    colorizer, large_photo, browser, tmp_path
+):
+    """At 1280 x 900 the result page shows the photo and every control (colour points, "Re-colour with", delete)
+    without scrolling. Zoom (button, wheel) and pan (drag) move both photos together and leave the handle where it
+    is; "actual size" shows one photo pixel per screen pixel, from the full-resolution files, with the photo's point
+    that was under the handle still under it, in the middle. Delete says so in the history with Undo, which brings
+    the photo back; without Undo it is gone from the disk once its seconds are over. The account page changes the
+    password, deletes all photos and then the account."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+
+    from colorjax.bench.serve import running_server
+    from colorjax.serve.app import create_app
+
+    shots = Path(os.environ.get("COLORJAX_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    find = browser.find_element
+    data_dir = tmp_path / "data"
+    never_loaded = {"plain": lambda: pytest.fail("only its name is shown")}  # A second model: "Re-colour with".
+    app = create_app({"sepia": colorizer, **never_loaded}, data_dir)
+    with running_server(app) as base_url:
+        browser.get(base_url + "/signup")
+        for name, value in {
+            "username": "ada",
+            "password": "analytical engine",
+            "password2": "analytical engine",
+        }.items():
+            find(By.ID, name).send_keys(value)
+        find(By.ID, "submit").click()
+        wait_for(lambda: browser.current_url == base_url + "/", what="the colorize page")
+        find(By.ID, "file").send_keys(str(large_photo))
+        wait_for(lambda: "/images/" in browser.current_url, what="the result page")
+        image_id = browser.current_url.rsplit("/", 1)[1]
+        loaded = "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        wait_for(lambda: browser.execute_script(loaded), what="the images")
+        assert find(By.ID, "after").get_attribute("src").endswith("/preview.jpg")  # A large photo: previews first.
+
+        def rect(element_id):
+            return browser.execute_script(
+                "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
+                "return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height}",
+                element_id,
+            )
+
+        height = browser.execute_script("return window.innerHeight")
+        for control in ("compare", "hint-mode", "hint-recolor", "other-model", "recolor-model", "download-png"):
+            assert rect(control)["bottom"] <= height, f"{control} is below the fold at 1280 x 900"
+        assert (
+            browser.execute_script("return document.querySelector('form.delete button').getBoundingClientRect().bottom")
+            <= height
+        )
+
+        def photo_point_under_handle():  # In the photo's full-resolution pixels.
+            after, handle = rect("after"), rect("handle")
+            return (handle["left"] - after["left"]) / after["width"] * 2100
+
+        find(By.ID, "zoom-in").click()
+        find(By.ID, "zoom-in").click()
+        assert find(By.ID, "zoom-level").text == "2.3×"
+        frame = rect("compare")
+        ActionChains(browser).scroll_from_origin(ScrollOrigin.from_element(find(By.ID, "compare")), 0, -300).perform()
+        zoomed = rect("after")
+        assert zoomed["width"] > 2.25 * frame["width"] * 1.2  # The wheel zoomed in further.
+        assert rect("before") == zoomed  # Both photos, together.
+        compare = find(By.ID, "compare")
+        ActionChains(browser).move_to_element_with_offset(
+            compare, frame["width"] // 4, 0
+        ).click_and_hold().move_by_offset(-120, -60).release().perform()
+        panned = rect("after")
+        assert abs(panned["left"] - zoomed["left"] + 120) < 2 and abs(panned["top"] - zoomed["top"] + 60) < 2
+        assert rect("before") == panned and float(find(By.ID, "split").get_attribute("value")) == 50
+        browser.execute_script(
+            "const r = document.getElementById('split'); r.value = 40; r.dispatchEvent(new Event('input'))"
+        )
+        point = photo_point_under_handle()
+        find(By.ID, "actual-size").click()
+        assert find(By.ID, "zoom-level").text == "1:1"
+        assert abs(rect("after")["width"] - 2100) < 1  # One photo pixel per screen pixel.
+        assert abs(photo_point_under_handle() - point) < 1.5  # The same place of the photo...
+        frame = rect("compare")
+        assert abs(rect("handle")["left"] - (frame["left"] + frame["width"] / 2)) < 2  # ...in the middle.
+        wait_for(lambda: find(By.ID, "after").get_attribute("src").endswith("/color.png"), what="the full size")
+        wait_for(lambda: browser.execute_script(loaded), what="the full-size images")
+        assert browser.execute_script("return document.getElementById('after').naturalWidth") == 2100
+        browser.save_screenshot(str(shots / "10_zoom.png"))
+
+        find(By.CSS_SELECTOR, "form.delete button").click()
+        wait_for(lambda: "/history" in browser.current_url, what="the history")
+        assert "Deleted “mosaic.jpg”." in find(By.ID, "deleted-notice").text
+        assert not browser.find_elements(By.CSS_SELECTOR, f'#gallery [data-image="{image_id}"]')
+        browser.save_screenshot(str(shots / "11_deleted.png"))
+        find(By.ID, "undo").click()
+        wait_for(lambda: browser.current_url.endswith(f"/images/{image_id}"), what="the photo back")
+        browser.get(base_url + "/account")
+        assert "1 photo in your history" in find(By.ID, "delete-photos-form").find_element(By.XPATH, "..").text
+        browser.save_screenshot(str(shots / "12_account.png"))
+        browser.get(base_url + f"/images/{image_id}")
+        app.state.colorjax.settings.undo_s = 1.0  # This delete's window is short, to see it end.
+        find(By.CSS_SELECTOR, "form.delete button").click()
+        wait_for(lambda: "/history" in browser.current_url, what="the history")
+        wait_for(lambda: not browser.find_elements(By.ID, "undo"), what="the end of the undo window")
+        wait_for(lambda: not (data_dir / "images" / image_id).exists(), what="the files removed")
+
+        browser.get(base_url + "/account")
+        for name, value in {
+            "current-password": "analytical engine",
+            "new-password": "difference engine",
+            "new-password2": "difference engine",
+        }.items():
+            find(By.ID, name).send_keys(value)
+        find(By.ID, "change-password").click()
+        wait_for(lambda: browser.find_elements(By.ID, "account-notice"), what="the password changed")
+        assert "Password changed" in find(By.ID, "account-notice").text
+        find(By.ID, "delete-account-password").send_keys("difference engine")
+        find(By.ID, "delete-account").click()
+        browser.switch_to.alert.accept()  # "Delete your account and all its photos for good?"
+        wait_for(lambda: browser.find_elements(By.ID, "login-notice"), what="the log-in page")
+        assert "Your account and its photos are deleted." in find(By.ID, "login-notice").text
+        assert app.state.database.user_by_name("ada") is None

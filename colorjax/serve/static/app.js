@@ -1,4 +1,5 @@
-// colorjax app: photos as jobs with their progress, the before/after slider, re-colouring, colour points. No framework.
+// colorjax app: photos as jobs with their progress, the before/after slider with zoom and pan, re-colouring, colour
+// points, the undo after a delete. No framework.
 "use strict";
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 
@@ -200,46 +201,139 @@ function setupUpload() {
   zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
 }
 
+// The before/after slider, with zoom (buttons, wheel, pinch: fit to 8x, or more for actual size) and pan (drag):
+// both photos sit in one stage that is scaled and moved, so they always move together. The handle stays where it
+// is on screen; the gray is cut at the photo's point under it. "Actual size" shows one photo pixel per screen pixel,
+// centred on the handle.
 function setupCompare() {
   const compare = document.getElementById("compare");
   if (!compare) return;
-  const frame = document.getElementById("compare-frame");
+  const stage = document.getElementById("stage");
   const after = document.getElementById("after");
   const before = document.getElementById("before");
   const range = document.getElementById("split");
+  const level = document.getElementById("zoom-level");
+  const actualButton = document.getElementById("actual-size");
   const width = after.getAttribute("width"), height = after.getAttribute("height");
-  compare.style.setProperty("--aspect", width / height);
-  compare.style.setProperty("--w", width);
+  compare.closest(".viewer").style.setProperty("--aspect", width / height);  // The photo's and the range's width.
+  const view = { z: 1, x: 0, y: 0, split: 50 };  // zoom, the stage's offset (CSS px), the handle (% of the width)
+  const box = () => compare.getBoundingClientRect();
+  const actualZoom = () => width / compare.clientWidth;  // One photo pixel per CSS pixel.
+  const minZoom = () => Math.min(1, actualZoom());
+  const maxZoom = () => Math.max(8, actualZoom());
 
+  function update() {
+    const w = compare.clientWidth, h = compare.clientHeight;
+    for (const [axis, size] of [["x", w], ["y", h]]) {  // No empty space beside a photo larger than the frame.
+      const scaled = view.z * size;
+      view[axis] = scaled >= size ? Math.min(0, Math.max(size - scaled, view[axis])) : (size - scaled) / 2;
+    }
+    stage.style.transform = "translate(" + view.x + "px, " + view.y + "px) scale(" + view.z + ")";
+    const cut = 100 * (view.split / 100 * w - view.x) / (view.z * w);  // The handle's place on the photo.
+    compare.style.setProperty("--split", view.split + "%");
+    compare.style.setProperty("--cut", Math.min(100, Math.max(0, cut)) + "%");
+    compare.style.setProperty("--z", view.z);
+    compare.classList.toggle("zoomed", view.z > minZoom() + 1e-3);
+    range.value = view.split;
+    const actual = Math.abs(view.z - actualZoom()) < 1e-3;
+    level.textContent = actual ? "1:1" : Math.abs(view.z - 1) < 1e-3 ? "fit" : view.z.toFixed(1) + "×";
+    actualButton.setAttribute("aria-pressed", actual);
+    if (!fullSize && after.naturalWidth && view.z * w * (window.devicePixelRatio || 1) > after.naturalWidth * 1.05) loadFullSize();
+  }
   function setSplit(percent) {
-    percent = Math.min(100, Math.max(0, percent));
-    compare.style.setProperty("--split", percent + "%");
-    range.value = percent;
+    view.split = Math.min(100, Math.max(0, percent));
+    update();
   }
+  function zoomAt(z, cx, cy) {  // To zoom z, keeping the photo's point at (cx, cy) of the frame where it is.
+    z = Math.min(maxZoom(), Math.max(minZoom(), z));
+    view.x = cx - (cx - view.x) * z / view.z;
+    view.y = cy - (cy - view.y) * z / view.z;
+    view.z = z;
+    update();
+  }
+  const zoomCentre = (factor) => zoomAt(view.z * factor, compare.clientWidth / 2, compare.clientHeight / 2);
+  document.getElementById("zoom-in").addEventListener("click", () => zoomCentre(1.5));
+  document.getElementById("zoom-out").addEventListener("click", () => zoomCentre(1 / 1.5));
+  document.getElementById("zoom-fit").addEventListener("click", () => zoomAt(1, 0, 0));
+  actualButton.addEventListener("click", () => {
+    if (actualButton.getAttribute("aria-pressed") === "true") { zoomAt(1, 0, 0); return; }
+    // The photo's point under the handle (half-way down) goes to the middle of the frame, and the handle with it.
+    const w = compare.clientWidth, h = compare.clientHeight;
+    const px = (view.split / 100 * w - view.x) / view.z, py = (h / 2 - view.y) / view.z;
+    view.z = actualZoom();
+    view.x = w / 2 - px * view.z;
+    view.y = h / 2 - py * view.z;
+    update();  // Clamps the offset near the photo's edges; the handle follows the point.
+    setSplit(100 * (px * view.z + view.x) / w);
+  });
+  compare.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const b = box();
+    zoomAt(view.z * Math.exp(-e.deltaY * 0.002), e.clientX - b.left, e.clientY - b.top);
+  }, { passive: false });
+  new ResizeObserver(update).observe(compare);
   range.addEventListener("input", () => setSplit(parseFloat(range.value)));
-  let dragging = false;
-  function fromPointer(e) {
-    const box = compare.getBoundingClientRect();
-    setSplit(100 * (e.clientX - box.left) / box.width);
-  }
+
+  // Pointers: one drags the handle (anywhere when the photo fits; on the handle when zoomed in) or pans; two pinch.
+  const pointers = new Map();
+  let drag = null;
+  function fromPointer(e) { const b = box(); setSplit(100 * (e.clientX - b.left) / b.width); }
   compare.addEventListener("pointerdown", (e) => {
     if (compare.classList.contains("hinting")) return;  // A click places a colour point instead (setupHints).
-    dragging = true;
     compare.setPointerCapture(e.pointerId);
-    fromPointer(e);
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size === 2) {
+      const [a, b] = [...pointers.values()];
+      drag = { pinch: Math.hypot(a.x - b.x, a.y - b.y), z: view.z };
+      return;
+    }
+    const b = box();
+    const nearHandle = Math.abs(e.clientX - b.left - view.split / 100 * b.width) < 20;
+    if (view.z > minZoom() + 1e-3 && !nearHandle) {
+      drag = { pan: true, x: e.clientX - view.x, y: e.clientY - view.y };
+      compare.classList.add("panning");
+    } else {
+      drag = { split: true };
+      fromPointer(e);
+    }
   });
-  compare.addEventListener("pointermove", (e) => { if (dragging) fromPointer(e); });
-  compare.addEventListener("pointerup", () => { dragging = false; });
-  compare.addEventListener("pointercancel", () => { dragging = false; });
+  compare.addEventListener("pointermove", (e) => {
+    if (!pointers.has(e.pointerId) || !drag) return;
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (drag.pinch && pointers.size === 2) {
+      const [a, c] = [...pointers.values()];
+      const b = box();
+      zoomAt(drag.z * Math.hypot(a.x - c.x, a.y - c.y) / drag.pinch, (a.x + c.x) / 2 - b.left, (a.y + c.y) / 2 - b.top);
+    } else if (drag.pan) {
+      view.x = e.clientX - drag.x;
+      view.y = e.clientY - drag.y;
+      update();
+    } else if (drag.split) {
+      fromPointer(e);
+    }
+  });
+  function release(e) {
+    pointers.delete(e.pointerId);
+    if (!pointers.size || drag && drag.pinch) drag = null;
+    compare.classList.remove("panning");
+  }
+  compare.addEventListener("pointerup", release);
+  compare.addEventListener("pointercancel", release);
 
-  // A large photo arrives as its screen-sized previews (preview.jpg, gray_preview.jpg); "actual size" loads the
-  // full-resolution files, once. A re-coloured result (a blob of the full PNG) is full-size already.
+  // A large photo arrives as its screen-sized previews (preview.jpg, gray_preview.jpg); "actual size", or zooming
+  // past the preview's own pixels, loads the full-resolution files, once. A re-coloured result (a blob of the full
+  // PNG) is full-size already.
   const files = "/images/" + compare.dataset.image + "/";
   let fullSize = !after.getAttribute("src").endsWith("preview.jpg");
   let beforeKind = "gray";
   function showBefore() {
     const preview = (beforeKind === "gray" || beforeKind === "previous") && !fullSize;
     before.src = files + (preview ? beforeKind + "_preview.jpg" : beforeKind + ".png");
+  }
+  function loadFullSize() {
+    fullSize = true;
+    if (!after.src.startsWith("blob:")) after.src = files + "color.png";
+    showBefore();
   }
   for (const radio of document.querySelectorAll('input[name="before"]')) {
     radio.addEventListener("change", () => {
@@ -248,14 +342,7 @@ function setupCompare() {
       document.getElementById("before-tag").textContent = radio.dataset.tag || (radio.value === "gray" ? "gray" : "original");
     });
   }
-  document.getElementById("actual-size").addEventListener("change", (e) => {
-    frame.classList.toggle("actual", e.target.checked);
-    if (e.target.checked && !fullSize) {
-      fullSize = true;
-      if (!after.src.startsWith("blob:")) after.src = files + "color.png";
-      showBefore();
-    }
-  });
+  update();
 
   setupHints(compare, after);
   const otherModel = document.getElementById("other-model");
@@ -418,11 +505,30 @@ function setupHints(compare, after) {
   });
 }
 
-// Forms that ask first (delete): the question is the form's data-confirm (no inline handler: the CSP allows none).
+// Forms that ask first (the account page's deletes): the question is the form's data-confirm (no inline handler: the CSP allows none).
 function setupConfirms() {
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (e) => { if (!confirm(form.dataset.confirm)) e.preventDefault(); });
   }
+}
+
+// After a delete, the history says so with Undo (a form: it works without this) while the item can be restored;
+// this counts the seconds down, then takes the Undo away, and drops ?deleted= from the address (a reload is clean).
+function setupUndo() {
+  const notice = document.getElementById("deleted-notice");
+  if (!notice) return;
+  window.history.replaceState(null, "", window.location.pathname);
+  const form = document.getElementById("undo-form");
+  if (!form) return;
+  const left = document.getElementById("undo-left");
+  const end = Date.now() + 1000 * parseFloat(notice.dataset.undoLeft);
+  function tick() {
+    const seconds = Math.ceil((end - Date.now()) / 1000);
+    if (seconds <= 0) { form.remove(); return; }
+    left.textContent = "for " + seconds + " s";
+    setTimeout(tick, 250);
+  }
+  tick();
 }
 
 function localTimes() {
@@ -434,4 +540,5 @@ function localTimes() {
 setupUpload();
 setupCompare();
 setupConfirms();
+setupUndo();
 localTimes();
