@@ -310,6 +310,10 @@ class Database:
             if self._execute("DELETE FROM images WHERE id = ? AND deleted <= ?", (image_id, before)).rowcount
         ]
 
+    def oldest_deletion(self) -> float | None:
+        """When the oldest item still marked deleted was deleted; None when there is none."""
+        return self._fetchone("SELECT MIN(deleted) FROM images")[0]
+
     def delete_user_images(self, user_id: int) -> list[str]:
         """Removes every image row of the user (deleted ones too) and returns their ids, for their files."""
         with self._lock:

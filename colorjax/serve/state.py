@@ -216,6 +216,9 @@ class AppState:
     jobs: JobBoard
     templates: Jinja2Templates
     local_user: User | None  # The one user of --single-user mode, else None.
+    # The one pending timer that removes deleted items once their undo window is over (`_purge_later`).
+    _purge_timer: threading.Timer | None = dataclasses.field(default=None, init=False, repr=False)
+    _purge_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
 
     # Who is asking ----------------------------------------------------------------------------------------------
 
@@ -284,10 +287,29 @@ class AppState:
         and files for `settings.undo_s` seconds, so `restore_image` can bring it back; a timer then removes both
         (`purge_deleted`), and if the server stops first, the next start does."""
         if self.database.mark_deleted(record.id, record.user_id, time.time()):
-            timer = threading.Timer(self.settings.undo_s + 0.1, self.purge_deleted)
-            timer.daemon = True
-            timer.start()
-        self.purge_deleted()  # Whatever earlier timers missed.
+            self._purge_later(self.settings.undo_s)
+
+    def _purge_later(self, delay_s: float) -> None:
+        """Runs `purge_deleted` in `delay_s` seconds, unless a timer is pending already: deletes come in time order,
+        so a pending timer is due first, and when it has run it sets the next one for the oldest deleted item left.
+        At most one waiting thread however many items are deleted."""
+        with self._purge_lock:
+            if self._purge_timer is not None:
+                return
+            self._purge_timer = threading.Timer(delay_s + 0.1, self._purge_due)
+            self._purge_timer.daemon = True
+            self._purge_timer.start()
+
+    def _purge_due(self) -> None:
+        with self._purge_lock:
+            self._purge_timer = None  # A delete from now on sets a timer of its own.
+        self.purge_deleted()
+        try:
+            oldest = self.database.oldest_deletion()
+        except sqlite3.ProgrammingError:  # The app's database was closed.
+            return
+        if oldest is not None:
+            self._purge_later(max(0.0, oldest + self.settings.undo_s - time.time()))
 
     def restore_image(self, image_id: str, user: User) -> bool:
         """Undoes `delete_image` while its row is there; False when it is not (never deleted, or removed)."""
