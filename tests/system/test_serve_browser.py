@@ -371,7 +371,7 @@ def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_ac
 ):
     """At 1280 x 900 the result page shows the photo and every control (colour points, "Re-colour with", delete)
     without scrolling. Zoom (button, wheel) and pan (drag) move both photos together and leave the handle where it
-    is; "actual size" shows one photo pixel per screen pixel, from the full-resolution files, with the photo's point
+    is, and a colour point placed while zoomed lands on the pixel clicked; "actual size" shows one photo pixel per screen pixel, from the full-resolution files, with the photo's point
     that was under the handle still under it, in the middle. Delete says so in the history with Undo, which brings
     the photo back; without Undo it is gone from the disk once its seconds are over. The account page changes the
     password, deletes all photos and then the account."""
@@ -439,6 +439,20 @@ def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_ac
         panned = rect("after")
         assert abs(panned["left"] - zoomed["left"] + 120) < 2 and abs(panned["top"] - zoomed["top"] + 60) < 2
         assert rect("before") == panned and float(find(By.ID, "split").get_attribute("value")) == 50
+        # A colour point placed while zoomed in lands on the photo's pixel under the click.
+        find(By.ID, "hint-mode").click()
+        offset = round(frame["width"] / 4)
+        ActionChains(browser).move_to_element_with_offset(compare, offset, 0).click().perform()
+        row = find(By.CSS_SELECTOR, "#hint-list .hint")
+        click = (frame["left"] + frame["width"] / 2 + offset, frame["top"] + frame["height"] / 2)
+        expected = [
+            (click[i] - panned[side]) / panned[extent] * n
+            for i, side, extent, n in ((0, "left", "width", 2100), (1, "top", "height", 1500))
+        ]
+        placed = [int(row.get_attribute("data-x")), int(row.get_attribute("data-y"))]
+        assert all(abs(p - e) <= 3 for p, e in zip(placed, expected, strict=True)), (placed, expected)
+        row.find_element(By.CLASS_NAME, "remove").click()
+        find(By.ID, "hint-mode").click()
         browser.execute_script(
             "const r = document.getElementById('split'); r.value = 40; r.dispatchEvent(new Event('input'))"
         )
