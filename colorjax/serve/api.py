@@ -299,7 +299,9 @@ def _recolor(
     state: AppState, record: ImageRecord, model: str, temperature: float | None, hints: list[dict] | None
 ) -> bytes | None:
     """A re-colour's job, in a worker: the stored photo, coloured again, replacing the item's colorization and
-    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then)."""
+    thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then; a delete in the
+    instant between that check and the files' replacement leaves the new colours in the files of an item that Undo
+    can bring back with its old row)."""
     from PIL import Image
 
     service = state.service
@@ -319,6 +321,8 @@ def _recolor(
     _check_hints_inside(hints, rgb)
     colorized, _ = service.predict(rgb, temperature, hints, model)
     colour = colour_files(colorized)
+    if state.database.image(record.id, record.user_id) is None:
+        return None  # Deleted meanwhile: its files stay as they were, for an Undo (and the store's own check below).
     previous_model = record.previous_model
     if model != own:  # Another model: the item's colours are kept to compare with.
         previous_model = own

@@ -45,6 +45,9 @@ def run_colorizer(trained_run):
     return open_colorizer(workdir=trained_run, step="best")
 
 
+RED_POINT = '[{"x": 4, "y": 4, "color": "#ff0000"}]'  # A re-colour that changes the colorization's files.
+
+
 @pytest.fixture
 def photo():
     return png_bytes(make_photo(np.random.default_rng(0), 24, 32))
@@ -345,10 +348,11 @@ def test_a_recolour_that_loses_to_a_delete_answers_404_and_writes_nothing(tmp_pa
     answers = {}
     with running_server(app) as base_url, httpx.Client(base_url=base_url, timeout=120) as client:
         image_id = client.post("/api/colorize", files={"image": ("a.png", photo, "image/png")}).headers["x-image-id"]
+        colours = (app.state.store.root / image_id / "color.png").read_bytes()
 
         def recolour():
             with httpx.Client(base_url=base_url, timeout=120) as other:
-                answers["recolor"] = other.post(f"/api/images/{image_id}/recolor", data={"hints": "[]"})
+                answers["recolor"] = other.post(f"/api/images/{image_id}/recolor", data={"hints": RED_POINT})
 
         held.hold.set()
         thread = threading.Thread(target=recolour)
@@ -361,6 +365,7 @@ def test_a_recolour_that_loses_to_a_delete_answers_404_and_writes_nothing(tmp_pa
             thread.join(120)
         history = client.get("/api/history").json()["images"]
     assert answers["recolor"].status_code == 404 and answers["recolor"].json() == {"error": "No such image."}
+    assert (app.state.store.root / image_id / "color.png").read_bytes() == colours  # Kept as it was, for an Undo.
     state = app.state.colorjax
     state.purge_deleted(time.time() + state.settings.undo_s + 1)  # The undo window, passed.
     assert history == [] and app.state.store.ids() == [] and not (app.state.store.root / image_id).exists()
