@@ -370,7 +370,7 @@ def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_ac
     colorizer, large_photo, browser, tmp_path
 ):
     """At 1280 x 900 the result page shows the photo and every control (colour points, "Re-colour with", delete)
-    without scrolling. Zoom (button, wheel) and pan (drag) move both photos together and leave the handle where it
+    without scrolling. Zoom (pinch, buttons, wheel) and pan (drag) move both photos together and leave the handle where it
     is, and a colour point placed while zoomed lands on the pixel clicked; "actual size" shows one photo pixel per screen pixel, from the full-resolution files, with the photo's point
     that was under the handle still under it, in the middle. Delete says so in the history with Undo, which brings
     the photo back; without Undo it is gone from the disk once its seconds are over. The account page changes the
@@ -424,10 +424,22 @@ def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_ac
             after, handle = rect("after"), rect("handle")
             return (handle["left"] - after["left"]) / after["width"] * 2100
 
+        frame = rect("compare")
+        middle = (frame["left"] + frame["width"] / 2, frame["top"] + frame["height"] / 2)
+
+        def touch(kind, *fingers):  # A real touch sequence through Chromium's input pipeline (DevTools protocol).
+            points = [{"x": middle[0] + dx, "y": middle[1], "id": i} for i, dx in enumerate(fingers)]
+            browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", -40, 40)  # Two fingers 80 px apart, spread to 160 px: a pinch to 2x.
+        touch("touchMove", -80, 80)
+        touch("touchEnd")
+        assert find(By.ID, "zoom-level").text == "2.0×"
+        assert float(find(By.ID, "split").get_attribute("value")) == 50  # The pinch moved no handle.
+        find(By.ID, "zoom-fit").click()
         find(By.ID, "zoom-in").click()
         find(By.ID, "zoom-in").click()
         assert find(By.ID, "zoom-level").text == "2.3×"
-        frame = rect("compare")
         ActionChains(browser).scroll_from_origin(ScrollOrigin.from_element(find(By.ID, "compare")), 0, -300).perform()
         zoomed = rect("after")
         assert zoomed["width"] > 2.25 * frame["width"] * 1.2  # The wheel zoomed in further.

@@ -284,6 +284,7 @@ function setupCompare() {
     pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
     if (pointers.size === 2) {
       const [a, b] = [...pointers.values()];
+      if (drag && drag.split) setSplit(drag.splitBefore);  // The first finger was the start of a pinch, not a drag.
       drag = { pinch: Math.hypot(a.x - b.x, a.y - b.y), z: view.z };
       return;
     }
@@ -293,7 +294,7 @@ function setupCompare() {
       drag = { pan: true, x: e.clientX - view.x, y: e.clientY - view.y };
       compare.classList.add("panning");
     } else {
-      drag = { split: true };
+      drag = { split: true, splitBefore: view.split };
       fromPointer(e);
     }
   });
