@@ -191,6 +191,12 @@ class Colorizer:
         L_full, chroma, _, _ = self._run(rgb, global_features, False, hints)
         return np.asarray(upsample_chroma(chroma, L_full.shape[:2], self.chroma_upsampling))
 
+    def lightness(self, rgb: np.ndarray) -> np.ndarray:
+        """float32 (H, W, 1): a uint8 photo's lightness at its own size as this pipeline computes it (the L its
+        colours keep; `color.gray_picture` of it is the gray shown beside them), without running the model."""
+        L_full, _ = self._lightness(rgb, rgb.shape[:2])
+        return np.asarray(L_full)
+
     def combine(self, rgb: np.ndarray, chroma: np.ndarray) -> np.ndarray:
         """uint8 RGB from a photo's own full-resolution L and a chroma (upsampled to its size if smaller)."""
         L_full, _ = self._lightness(rgb, rgb.shape[:2])
