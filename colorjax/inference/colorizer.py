@@ -199,8 +199,12 @@ class Colorizer:
 
     def combine(self, rgb: np.ndarray, chroma: np.ndarray) -> np.ndarray:
         """uint8 RGB from a photo's own full-resolution L and a chroma (upsampled to its size if smaller)."""
-        L_full, _ = self._lightness(rgb, rgb.shape[:2])
-        return np.asarray(self._combine(L_full, jnp.asarray(chroma, jnp.float32)))
+        return self.recombine(self.lightness(rgb), chroma)
+
+    def recombine(self, lightness: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+        """uint8 (H, W, 3) RGB of a photo's full-size lightness (H, W, 1) (`lightness`) and a chroma at any size,
+        upsampled to L's size as this pipeline does: the last step of `predict`."""
+        return np.asarray(self._combine(jnp.asarray(lightness), jnp.asarray(chroma, jnp.float32)))
 
     def _lightness(self, rgb: np.ndarray, work_size: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
         """(L at the photo's size, the model's input L at work_size), as this pipeline makes them."""
