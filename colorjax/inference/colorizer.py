@@ -420,7 +420,7 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     from colorjax.data import decode
 
     try:
-        return color.rgb_to_uint8(decode.read_image(path, photo_pixel_limit(max_pixels), MAX_PIXELS_FLAG))
+        return decode.read_image(path, photo_pixel_limit(max_pixels), MAX_PIXELS_FLAG, uint8=True)
     except decode.ImageError as e:
         raise InferenceError(f"Cannot read image {e}") from None
 
