@@ -10,7 +10,7 @@
   object, for writers whose start and end are in different methods (`commit()` / `discard()`); `hold()` locks its
   temporary for the writer's life, so that `sweep_stale(path)` can remove the ones a killed writer left.
 - `encode_image(rgb, format, quality)`, `write_image(rgb, path, format, quality)`, `save_png(rgb, path)`: uint8
-  (H, W, 3) pictures as PNG or JPEG.
+  (H, W, 3) pictures as PNG (`encode_png`: our own fast writer, lossless) or JPEG (Pillow).
 - `write_json(path, document)`, `write_text(path, text)`: the run's config.json, metrics.json, results.md, ...
 - `check_writable(output)`: an output folder is made and writable before long work starts (OutputError);
   `remove_if_unused(output, created)` takes away the folders it made when a command failed before writing.
@@ -35,8 +35,11 @@ import os
 import secrets
 import shutil
 import stat
+import struct
 import tempfile
+import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,10 @@ if TYPE_CHECKING:
 
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG"}
 DEFAULT_JPEG_QUALITY = 95  # Pillow's advised maximum; higher only grows the file
+# PNGs: zlib's level (1, its fastest: 4x faster than its default 6 on a 20 MP photo for ~7% more bytes) and the
+# uncompressed bytes each core deflates at a time (`encode_png`).
+PNG_LEVEL = 1
+PNG_PIECE_BYTES = 4 << 20
 _NAME_BYTES = 100  # of the target's name kept in a temporary name (file names are at most 255 bytes)
 
 
@@ -214,19 +221,78 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 
 def encode_image(
-    rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, png_level: int = 6
+    rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, png_level: int = PNG_LEVEL
 ) -> bytes:
-    """A uint8 (H, W, 3) image (or (H, W) grey) as PNG or JPEG bytes (`format`: png | jpg); `png_level` is zlib's
-    (Pillow's default 6; 1 is 4x faster on a 20-megapixel photo for about 7% more bytes)."""
+    """A uint8 (H, W, 3) image (or (H, W) grey) as PNG (`encode_png`, lossless) or JPEG (Pillow, at `quality`)
+    bytes, with no metadata; `format` is png | jpg."""
     import numpy as np
     from PIL import Image
 
     if format not in IMAGE_FORMATS:
         raise OutputError(f"Unknown image format {format!r}; choose one of: {', '.join(IMAGE_FORMATS)}.")
+    if format == "png":
+        return encode_png(rgb, png_level)
     buffer = io.BytesIO()
-    options = {"quality": quality} if format == "jpg" else {"compress_level": png_level}
-    Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=IMAGE_FORMATS[format], **options)
+    Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format=IMAGE_FORMATS[format], quality=quality)
     return buffer.getvalue()
+
+
+def encode_png(pixels: np.ndarray, level: int = PNG_LEVEL) -> bytes:
+    """A uint8 (H, W, 3) RGB or (H, W) grey image as PNG bytes: every row with PNG's Up filter (the row minus the
+    row above), deflated by zlib at `level`, in pieces of `PNG_PIECE_BYTES` compressed on all cores at once (each
+    piece ends in a sync flush, so the pieces join into one zlib stream, as pigz does).
+
+    Our own writer rather than Pillow's because Pillow tries all five filters on every row and offers no choice:
+    on a 20-megapixel photo that search alone took 1.1 s of its 1.8 s encode at level 1, where the Up filter takes
+    0.06 s in NumPy. On an upscaled scene photo with grain (`bench.photos`, 5 MP) the Up filter at level 1 is 2%
+    smaller than Pillow's level 1; zlib's run-length strategy would deflate faster but 20% larger. The file is a
+    plain 8-bit PNG (IHDR, IDAT, IEND; no metadata) that any reader decodes to exactly `pixels`."""
+    import numpy as np
+
+    pixels = np.ascontiguousarray(pixels)
+    if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[-1] in (1, 3))):
+        raise ValueError(f"encode_png takes uint8 (H, W, 3) or (H, W) pixels, got {pixels.dtype} {pixels.shape}.")
+    height, width = pixels.shape[:2]
+    colour_type = 2 if pixels.ndim == 3 and pixels.shape[-1] == 3 else 0  # truecolour or greyscale
+    rows = pixels.reshape(height, -1)
+    rows_per_piece = max(1, PNG_PIECE_BYTES // (rows.shape[1] + 1))
+    starts = list(range(0, height, rows_per_piece))
+
+    def piece(start: int) -> tuple[np.ndarray, bytes]:
+        stop = min(start + rows_per_piece, height)
+        filtered = np.empty((stop - start, rows.shape[1] + 1), np.uint8)
+        filtered[:, 0] = 2  # PNG filter type 2, Up; the first row's "row above" is zeros
+        above = rows[start - 1 : stop - 1] if start else np.concatenate([np.zeros_like(rows[:1]), rows[: stop - 1]])
+        np.subtract(rows[start:stop], above, out=filtered[:, 1:])
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        last = stop == height
+        return filtered, compressor.compress(filtered) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+    if len(starts) == 1:
+        pieces = [piece(0)]
+    else:  # zlib and NumPy release the GIL: the pieces are compressed in parallel
+        with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+            pieces = list(pool.map(piece, starts))
+    checksum = 1
+    for filtered, _ in pieces:
+        checksum = zlib.adler32(filtered, checksum)
+    flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3  # RFC 1950's compression-level hint
+    header = 0x7800 | flevel << 6
+    header += (31 - header % 31) % 31
+    stream = [header.to_bytes(2, "big"), *(deflated for _, deflated in pieces), checksum.to_bytes(4, "big")]
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", ihdr),
+            _png_chunk(b"IDAT", b"".join(stream)),
+            _png_chunk(b"IEND", b""),
+        ]
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def format_of(path: str | os.PathLike) -> str:

@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
     "export": "colorjax.bench.export:bench_export",
     "serve": "colorjax.bench.serve:bench_serve",
+    "endtoend": "colorjax.bench.endtoend:bench_endtoend",
     "video": "colorjax.bench.video:bench_video",
     "profile": "colorjax.bench.profile_step:bench_profile",
     "jpeg_pipeline": "colorjax.bench.jpeg_pipeline:bench_jpeg_pipeline",

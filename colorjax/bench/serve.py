@@ -13,12 +13,25 @@ throughput (images/s), and the slowest `GET /healthz` polled meanwhile (the even
 
 With the model running one photo at a time (`--concurrency 1`, the app's default) the latency of a request is
 mostly its wait in that queue, so throughput is the number to compare.
+
+`--photo-megapixels N` (issue 21: a 20-megapixel JPEG took 101-125 s) times one big photo instead: a scene photo
+upscaled to N megapixels (3:2, `bench.photos`) as a JPEG at quality 92, coloured by the full-width ECCV16 at the
+authors' 256x256 (random weights; `--quick`: the width-4 regression). A row with the seconds of each stage of the
+app's job, timed in this process with the functions the job calls (median of 3 turns after a warm-up): `decode`
+(the upload), `predict` (`Colorizer.predict`, the model's own time), and its steps timed one by one: `lab` (the
+photo's full-size lightness, `Colorizer.lightness`), `forward` (the network alone at its working size),
+`recombination` (`Colorizer.recombine`: chroma upsampling and recombination with the full-size L); `encode` (every file the item stores) and `store`
+(writing them, fsync'ed); `request_s`, one `POST /api/colorize` to its answer through uvicorn; its ratios to the
+model's own time (`request_vs_predict`: the goal is at most 2) and to the forward; the item's bytes on disk
+against the bound (2 x (upload + colour PNG)); and the bytes the result page downloads (its HTML and images) and
+that "actual size" adds (the full-size colour and gray PNGs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import statistics
 import tempfile
@@ -182,6 +195,9 @@ def _photos(quick: bool) -> tuple[list[np.ndarray], str]:
 
 
 def bench_serve(quick: bool) -> list[dict]:
+    megapixels = os.environ.get("COLORJAX_BENCH_PHOTO_MEGAPIXELS")
+    if megapixels:
+        return [big_photo_row(float(megapixels), quick)]
     import jax
     import jax.numpy as jnp
 
@@ -215,3 +231,123 @@ def bench_serve(quick: bool) -> list[dict]:
                 row = load_test(base_url, photos, users=users, requests_per_user=per_user)
         rows.append({"contender": label, "concurrency": concurrency, "photos": what, **row})
     return rows
+
+
+def _colorizer(quick: bool):
+    """The app's model for the big photo: the full-width ECCV16 at the authors' 256x256 (random weights: the speed
+    of the published one), or a width-4 regression at 32 px with `quick`."""
+    import jax
+    import jax.numpy as jnp
+
+    from colorjax import models
+    from colorjax.inference.colorizer import Colorizer
+
+    name, kwargs, settings = ("regression", {"width": 4}, {"resolution": 32}) if quick else ("eccv16", {}, {})
+    model = models.get_model(name, **kwargs)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)
+    settings = settings or {"resolution": 256, "square": True}
+    return Colorizer(model=model, variables=dict(variables), **settings), f"{name} {settings}"
+
+
+def stage_seconds(colorizer, upload: bytes, max_pixels: int, data_dir: str | Path, turns: int = 3) -> dict[str, float]:
+    """Median seconds of each stage of the app's job on one upload (`api._colorize_new`'s calls; the module
+    docstring names them), `turns` turns after a warm-up turn."""
+    import jax
+    import jax.numpy as jnp
+
+    from colorjax.bench.timing import Stages
+    from colorjax.models.jit import jitted_apply
+    from colorjax.serve.storage import ImageStore, colour_files, decode_upload, gray_files, input_files
+
+    store, forward = ImageStore(data_dir), jitted_apply(colorizer.model, train=False)
+    stages = Stages()
+    for turn in range(turns + 1):
+        if turn == 1:
+            stages = Stages()  # The warm-up turn compiled everything; it is not counted.
+        with stages("decode"):
+            rgb = decode_upload(upload, max_pixels)
+        with stages("lab"):
+            lightness = colorizer.lightness(rgb)
+        L_work = jnp.zeros((1, *colorizer.working_size(*rgb.shape[:2]), 1), jnp.float32)
+        with stages("forward"):
+            chroma = jax.block_until_ready(forward(colorizer.variables, L_work)["chroma"][0])
+        with stages("recombination"):
+            colorizer.recombine(lightness, chroma)
+        with stages("predict"):
+            prediction = colorizer.predict(rgb)
+        with stages("encode"):
+            contents = {**input_files(rgb, False), **gray_files(prediction.L), **colour_files(prediction.rgb)}
+        with stages("store"):
+            store.write(store.new_id(), contents)
+    return stages.medians()
+
+
+def big_photo_summary(
+    seconds: dict[str, float], request_s: float, upload_bytes: int, colour_bytes: int, stored_bytes: int
+) -> dict:
+    """The row's columns from the measured ones: each stage's seconds, `in_process_s` (the job's stages one after
+    another: decode, predict, encode, store), the request's ratios to the model's own time (`predict_s`) and
+    to the network's (`forward_s`), and the item's bytes against the bound 2 x (upload + colour PNG)."""
+    bound = 2 * (upload_bytes + colour_bytes)
+    return {
+        **{f"{name}_s": s for name, s in seconds.items()},
+        "in_process_s": sum(seconds[name] for name in ("decode", "predict", "encode", "store")),
+        "request_s": request_s,
+        "request_vs_predict": request_s / seconds["predict"],
+        "request_vs_forward": request_s / seconds["forward"],
+        "upload_mb": upload_bytes / 1e6,
+        "stored_mb": stored_bytes / 1e6,
+        "bound_mb": bound / 1e6,
+        "stored_within_bound": stored_bytes <= bound,
+    }
+
+
+def big_photo_row(megapixels: float, quick: bool) -> dict:
+    """One big photo through the app: its stage times, the request end to end, its bytes (module docstring)."""
+    import httpx
+
+    from colorjax.bench.devices import machine_columns
+    from colorjax.bench.photos import encoded, scene_photos
+    from colorjax.serve.app import create_app
+
+    width = int(round((megapixels * 1e6 * 1.5) ** 0.5))
+    height = int(round(width / 1.5))
+    photos, source = scene_photos(1, height, width)
+    upload = encoded(photos[0], "JPEG")
+    del photos
+    colorizer, model = _colorizer(quick)
+    limits = {"max_pixels": max(height * width, 1), "max_upload_mb": len(upload) / 1e6 + 1}
+    with tempfile.TemporaryDirectory() as data_dir:
+        seconds = stage_seconds(colorizer, upload, limits["max_pixels"], Path(data_dir) / "stages")
+        app = create_app(colorizer, Path(data_dir) / "app", single_user=True, **limits)
+        with running_server(app) as base_url, httpx.Client(base_url=base_url, timeout=600) as client:
+            token = CSRF.search(client.get("/").text).group(1)
+
+            def send() -> tuple[httpx.Response, float]:
+                started = time.perf_counter()
+                answer = client.post(
+                    "/api/colorize",
+                    files={"image": ("photo.jpg", upload, "image/jpeg")},
+                    headers={"X-CSRF-Token": token},
+                )
+                answer.raise_for_status()
+                return answer, time.perf_counter() - started
+
+            requests = [send() for _ in range(2)]  # The pool's first photo warms the app's own paths.
+            request_s = min(s for _, s in requests)
+            image_id = requests[-1][0].headers["x-image-id"]
+            folder = Path(data_dir) / "app" / "images" / image_id
+            stored = sum(path.stat().st_size for path in folder.iterdir())
+            page = client.get(f"/images/{image_id}").text
+            shown = re.findall(r'<img[^>]* src="(/images/[^"]+)"', page)
+            page_bytes = len(page.encode()) + sum(len(client.get(src).content) for src in shown)
+            full_size = sum(len(client.get(f"/images/{image_id}/{kind}.png").content) for kind in ("color", "gray"))
+            colour_bytes = (folder / "color.png").stat().st_size
+    return {
+        "contender": f"{megapixels:g} MP photo, {model}",
+        "photo": f"{source}, JPEG",
+        **big_photo_summary(seconds, request_s, len(upload), colour_bytes, stored),
+        "page_mb": page_bytes / 1e6,
+        "actual_size_mb": full_size / 1e6,
+        **machine_columns(),
+    }

@@ -1,8 +1,9 @@
 """Timing helpers shared by the benchmarks: warm up, then take the median of repeated runs."""
 
+import contextlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 
@@ -31,3 +32,21 @@ def interleaved_median_seconds(fns: list[Callable[[], object]], repeats: int) ->
             jax.block_until_ready(fn())
             fn_times.append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
+
+
+class Stages:
+    """Wall time per named stage of a pipeline over repeated turns: `with stages("decode"): ...` in each turn, then
+    `medians()`, {stage: median seconds} in the order the stages first ran. The body must return only when its work
+    is done (NumPy results, or `jax.block_until_ready`)."""
+
+    def __init__(self):
+        self.seconds: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds.setdefault(name, []).append(time.perf_counter() - start)
+
+    def medians(self) -> dict[str, float]:
+        return {name: statistics.median(times) for name, times in self.seconds.items()}

@@ -44,10 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="ddcolor: seconds at most; settings that would not fit are skipped (default 1800)",
     )
+    parser.add_argument(
+        "--photo-megapixels",
+        type=float,
+        help="serve: time one photo of this many megapixels through the app, stage by stage (e.g. 20)",
+    )
     args = parser.parse_args(argv)
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
-    for option in ("models", "sizes", "batches", "budget_s"):
+    for option in ("models", "sizes", "batches", "budget_s", "photo_megapixels"):
         if getattr(args, option) is not None:
             os.environ[f"COLORJAX_BENCH_{option.upper()}"] = str(getattr(args, option))
     from colorjax.bench.devices import describe_device

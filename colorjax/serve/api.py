@@ -34,6 +34,7 @@ from colorjax.serve.storage import (
     download_name,
     encode,
     gray_files,
+    gray_picture_of,
     input_files,
     is_color,
     is_gray,
@@ -235,7 +236,7 @@ def _colorize_new(
     _check_options(service, model, temperature, hints)  # Loads the model at its first use.
     rgb = decode_upload(upload[1], state.settings.max_pixels)
     _check_hints_inside(hints, rgb)
-    colorized, gray = service.predict(rgb, temperature, hints, model)
+    colorized, lightness = service.predict(rgb, temperature, hints, model)
     job.check()
     record = ImageRecord(
         id=state.store.new_id(),
@@ -252,7 +253,7 @@ def _colorize_new(
     colour = colour_files(colorized)
     gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
     job.check()
-    state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(gray, not gray_upload), **colour})
+    state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(lightness, not gray_upload), **colour})
     try:
         committed = job.commit(lambda: state.database.add_image(record))
     except Exception:
@@ -281,9 +282,7 @@ async def api_recolor(request: Request, image_id: str, state: State) -> Response
     user = state.api_user(request, form.get("csrf_token"))
     record = state.owned_image(image_id, user)
     service = state.service
-    # An item made by a model this server no longer has (or before models were recorded) is the default's.
-    own = record.model if record.model in service.names else service.default
-    model = service.model_choice(form.get("model") or own)
+    model = service.model_choice(form.get("model") or _own_model(service, record))
     temperature = _temperature(form.get("temperature"))
     hints = _hint_points(form.get("hints"))
     if temperature is None and hints is None and not form.get("model"):
@@ -305,7 +304,7 @@ def _recolor(
     from PIL import Image
 
     service = state.service
-    own = record.model if record.model in service.names else service.default
+    own = _own_model(service, record)
     if model == own and not (service.has_temperature(model) or service.takes_hints(model)):
         raise ApiError(
             400,
@@ -397,6 +396,8 @@ async def image_response(
     attachment. A file stored in the other format is re-encoded as a job of the model's pool (`ColorService.run`):
     a full-size photo in memory, so no more of them at once than the photos being coloured."""
     path = state.store.path(record.id, kind)
+    # A photo larger than a screen stores no full-size gray (`storage.gray_files`): it is made from the input.
+    gray_from_input = kind == "gray" and not path.is_file() and state.store.path(record.id, "gray_preview").is_file()
     while not path.is_file() and kind in STAND_INS:
         kind = STAND_INS[kind]
         path = state.store.path(record.id, kind)
@@ -407,9 +408,12 @@ async def image_response(
     if download:
         name = download_name(record.name, suffix)
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    if path.suffix == f".{suffix}":
+    if gray_from_input:
+        data = await state.service.run(_gray_from_input, state, record, path, image_format)
+    elif path.suffix == f".{suffix}":
         return FileResponse(path, headers=headers, media_type=f"image/{_mime(suffix)}")
-    data = await state.service.run(_reencode, path, image_format)
+    else:
+        data = await state.service.run(_reencode, path, image_format)
     if data is None:
         raise ApiError(404, "No such image.")
     return Response(data, media_type=f"image/{_mime(suffix)}", headers=headers)
@@ -424,6 +428,28 @@ def _reencode(path, image_format: str) -> bytes | None:
             return encode(np.asarray(image.convert("RGB")), image_format, quality=95)
     except FileNotFoundError:
         return None
+
+
+def _gray_from_input(state: AppState, record: ImageRecord, path, image_format: str) -> bytes | None:
+    """The full-size gray of a photo larger than a screen, made from its stored input by the item's model's
+    pipeline (`storage.gray_picture_of`); None when the item was deleted meanwhile."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.mode == "L" and image_format == "PNG":
+                return path.read_bytes()  # A gray upload, stored in one channel, is its own gray version.
+            rgb = np.asarray(image if image.mode == "L" else image.convert("RGB"))
+    except FileNotFoundError:
+        return None
+    lightness = state.service.model(_own_model(state.service, record)).lightness
+    return encode(gray_picture_of(rgb, lightness), image_format, quality=95)
+
+
+def _own_model(service: ColorService, record: ImageRecord) -> str:
+    """The model that coloured `record`: an item made by a model this server no longer has (or before models were
+    recorded) is the default's."""
+    return record.model if record.model in service.names else service.default
 
 
 # Checking the request --------------------------------------------------------------------------------------------

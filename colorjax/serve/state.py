@@ -166,13 +166,13 @@ class ColorService:
         hints: list[dict] | None = None,
         model: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(colorization (H, W, 3), gray version (H, W): one channel), uint8 of the photo's size, by `model` (the
+        """(colorization uint8 (H, W, 3), lightness L float32 (H, W, 1)) of the photo's size, by `model` (the
         default for None); call it inside a job (`run`). `hints` are colour points already checked by
-        `api._hint_points` and `api._check_hints_inside`. The gray comes from the lightness the model's pipeline
-        computed, not from a second Lab conversion."""
+        `api._hint_points` and `api._check_hints_inside`. The gray version is made from this L, the lightness the
+        model's pipeline computed (`storage.gray_files`), not from a second Lab conversion."""
         # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
         prediction = self._colorizer_at(model, temperature).predict(rgb, hints=hints or None)
-        return prediction.rgb, prediction.gray()[..., 0]
+        return prediction.rgb, prediction.L
 
     def reserve(self, user_id: int) -> None:
         """Counts a request or job of `user_id` that will run in the pool, from before its upload is read until it

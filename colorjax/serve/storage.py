@@ -18,19 +18,21 @@ import re
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from colorjax import ColorjaxError, files
+from colorjax import ColorjaxError, color, files
 from colorjax.data import decode
 
 # Pillow format names of the photo types the app accepts (MPO: the JPEG variant many cameras write).
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
 IMAGE_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
-# The files of one colorization: the decoded upload, its gray version (one channel), the colorization, a history
-# thumbnail, and for a photo larger than a screen the result page's previews of the colorization and the gray.
+# The files of one colorization: the decoded upload, its gray version (one channel; for a photo larger than a screen
+# none: it is made from the upload when asked, `api.image_response`), the colorization, a history thumbnail, and for
+# a photo larger than a screen the result page's previews of the colorization and the gray.
 FILE_NAMES = {
     "input": "input.png",
     "gray": "gray.png",
@@ -43,9 +45,9 @@ FILE_NAMES = {
 }
 THUMBNAIL_SIDE = 320
 PREVIEW_SIDE = 2048  # The longest side the result page loads first; full resolution for "actual size" and downloads.
-# A kind whose file is absent is served from its stand-in: an item stored before previews existed, a gray upload.
+# A kind whose file is absent is served from its stand-in: an item stored before previews existed, a gray upload
+# (its "gray" is its input; the gray of a large colour upload is made from the input instead, `api.image_response`).
 STAND_INS = {"preview": "color", "gray_preview": "gray", "gray": "input", "previous_preview": "previous"}
-PNG_LEVEL = 1  # zlib's fastest: a 20 MP colour PNG in 2.4 s instead of 10.7 s (level 6), for 7% more bytes.
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +112,8 @@ def download_name(name: str, suffix: str) -> str:
 
 
 def encode(rgb: np.ndarray, image_format: str = "PNG", quality: int = 92) -> bytes:
-    """uint8 (H, W, 3) or (H, W) -> PNG (at `PNG_LEVEL`) or JPEG bytes with no metadata (Pillow writes none for an
-    array)."""
-    return files.encode_image(rgb, {"PNG": "png", "JPEG": "jpg"}[image_format], quality, PNG_LEVEL)
+    """uint8 (H, W, 3) or (H, W) -> PNG (`files.encode_png`) or JPEG bytes with no metadata."""
+    return files.encode_image(rgb, {"PNG": "png", "JPEG": "jpg"}[image_format], quality)
 
 
 def shrunk(rgb: np.ndarray, side: int) -> np.ndarray:
@@ -154,14 +155,26 @@ def input_files(rgb: np.ndarray, gray: bool) -> dict[str, bytes]:
     return {"input": encode(rgb[..., 0] if gray else rgb)}
 
 
-def gray_files(gray: np.ndarray, full: bool = True) -> dict[str, bytes]:
-    """The gray version's files: one channel (a third of the bytes), unless `full` is False (a gray upload, which is
-    its own gray version: "gray" is served from "input"), and the preview of a large photo."""
-    contents = {"gray": encode(gray)} if full else {}
-    small = shrunk(gray, PREVIEW_SIDE)
-    if small is not gray:
-        contents["gray_preview"] = encode(small, "JPEG", quality=90)
-    return contents
+def gray_files(lightness: np.ndarray, full: bool = True) -> dict[str, bytes]:
+    """The gray version's files from the photo's lightness L (H, W, 1) (`color.gray_picture` of it, one channel):
+    the full-size gray of a photo that fits a screen, unless `full` is False (a gray upload, which is its own gray
+    version: "gray" is served from "input"); a photo larger than a screen gets only the preview, from its lightness
+    shrunk, and no full-size gray file (made from the input when "actual size" or a download asks for it: the
+    encode of a 20-megapixel gray and its 10 MB on disk are spared for a file few open)."""
+    height, width = lightness.shape[:2]
+    if not has_preview(width, height):
+        return {"gray": encode(color.gray_picture(lightness)[..., 0])} if full else {}
+    small = Image.fromarray(np.asarray(lightness[..., 0], np.float32))  # mode F: lightness floats, not levels
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    return {"gray_preview": encode(color.gray_picture(np.asarray(small)[..., None])[..., 0], "JPEG", quality=90)}
+
+
+def gray_picture_of(rgb: np.ndarray, lightness: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The (H, W) gray version of a stored upload: the upload itself where it is gray (stored in one channel),
+    else `color.gray_picture` of `lightness(rgb)` (the item's model's `Colorizer.lightness`)."""
+    if rgb.ndim == 2:
+        return rgb
+    return color.gray_picture(lightness(rgb))[..., 0]
 
 
 class ImageStore:

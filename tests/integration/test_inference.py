@@ -39,3 +39,14 @@ def test_weights_that_predict_nan_are_refused_instead_of_colouring_black():
     for predict in (broken.colorize, broken.predict_chroma):
         with pytest.raises(InferenceError, match=r"model of step 3 of runs/x predicts NaN or infinite colours"):
             predict(photo)
+
+
+@pytest.mark.parametrize("size", [(40, 53), (13, 100), (255, 1000), (9, 17), (5, 40), (20, 10)])
+def test_bilinear_chroma_upsampling_by_two_taps_equals_jax_image_resize(size):
+    """The gathered two-tap enlargement (`linear_taps`) is the linear resize the pipeline always used, within float32
+    rounding; an output smaller on an axis ((5, 40), (20, 10)) keeps the antialiased resize."""
+    from colorjax.inference.colorizer import upsample_chroma
+
+    chroma = jax.numpy.asarray(np.random.default_rng(0).uniform(-110, 110, (9, 17, 2)).astype(np.float32))
+    want = jax.image.resize(chroma, (*size, 2), method="linear")
+    np.testing.assert_allclose(upsample_chroma(chroma, size, "bilinear"), want, rtol=0, atol=1e-3)

@@ -436,16 +436,27 @@ def test_a_large_photo_is_stored_fast_and_shown_as_previews_first(run_colorizer,
     monkeypatch.setattr(storage, "PREVIEW_SIDE", 64)  # "Larger than a screen", for a photo a test can afford.
     app = create_app(run_colorizer, tmp_path / "data", single_user=True)
     client = TestClient(app)
-    image_id = upload(client, png_bytes(make_photo(np.random.default_rng(2), 80, 100))).headers["x-image-id"]
+    photo = make_photo(np.random.default_rng(2), 80, 100)
+    image_id = upload(client, png_bytes(photo)).headers["x-image-id"]
     small_id = upload(client, png_bytes(make_photo(np.random.default_rng(3), 40, 50))).headers["x-image-id"]
-    folder = tmp_path / "data" / "images" / image_id
+    folder, small_folder = (tmp_path / "data" / "images" / i for i in (image_id, small_id))
     with Image.open(folder / "preview.jpg") as preview, Image.open(folder / "gray_preview.jpg") as gray_preview:
         assert preview.size == gray_preview.size == (64, 51)
-    with Image.open(folder / "gray.png") as gray, Image.open(folder / "color.png") as colour:
+    with Image.open(small_folder / "gray.png") as gray, Image.open(folder / "color.png") as colour:
         assert gray.mode == "L" and colour.size == (100, 80)  # The gray is one channel; the colours full size.
-    for name in ("input.png", "gray.png", "color.png"):  # zlib's fastest level (FLEVEL 0 in the stream header).
-        png = (folder / name).read_bytes()
-        assert png[png.index(b"IDAT") + 4 : png.index(b"IDAT") + 6] == b"\x78\x01", name
+    for png in (folder / "input.png", folder / "color.png", small_folder / "gray.png"):  # zlib's fastest (FLEVEL 0).
+        data = png.read_bytes()
+        assert data[data.index(b"IDAT") + 4 : data.index(b"IDAT") + 6] == b"\x78\x01", png
+    # No full-size gray of the large photo on disk: the item holds at most twice the upload and its colours ...
+    assert not (folder / "gray.png").exists()
+    stored = sum(path.stat().st_size for path in folder.iterdir())
+    assert stored <= 2 * (len(png_bytes(photo)) + (folder / "color.png").stat().st_size)
+    # ... and "actual size" or a download makes it from the input: the gray of the model's own lightness.
+    served = client.get(f"/images/{image_id}/gray.png?download=1")
+    assert served.headers["content-type"] == "image/png" and "attachment" in served.headers["content-disposition"]
+    expected = color.gray_picture(run_colorizer.lightness(photo))[..., 0]
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(served.content))), expected)
+    assert client.get(f"/images/{image_id}/gray.jpg").headers["content-type"] == "image/jpeg"
     page = client.get(f"/images/{image_id}").text
     assert f'src="/images/{image_id}/preview.jpg"' in page and f'src="/images/{image_id}/gray_preview.jpg"' in page
     assert client.get(f"/images/{image_id}/preview.jpg").headers["content-type"] == "image/jpeg"

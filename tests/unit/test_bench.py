@@ -124,3 +124,38 @@ def test_bench_ddcolor_quick_runs_both_frameworks_at_a_tiny_width(tmp_path, monk
     assert ddcolor.options(False, environ) == ddcolor.Options(("tiny",), (512,), (1, 8), 60.0)
     with pytest.raises(ValueError, match="multiples of 32"):
         ddcolor.options(False, {"COLORJAX_BENCH_SIZES": "100"})
+
+
+def test_stage_times_are_medians_per_stage_in_the_order_they_ran():
+    from colorjax.bench.timing import Stages
+
+    stages = Stages()
+    for _ in range(3):
+        with stages("decode"):
+            pass
+        with stages("model"):
+            pass
+    assert list(stages.medians()) == ["decode", "model"] and all(len(t) == 3 for t in stages.seconds.values())
+
+
+def test_end_to_end_rows_are_milliseconds_per_photo_with_the_outside_work_against_the_model():
+    from colorjax.bench.endtoend import per_photo_row, photo_sets
+
+    seconds = {"decode": [0.01, 0.03], "lab": [0.1, 0.1], "forward": [0.2, 0.4], "recombination": [0.1, 0.2]}
+    row = per_photo_row({**seconds, "encode": [0.05, 0.1], "predict": [0.5, 0.7]})
+    assert row["decode_ms"] == pytest.approx(20) and row["forward_ms"] == pytest.approx(300)
+    assert row["total_ms"] == pytest.approx(20 + 100 + 300 + 150 + 75) and row["predict_ms"] == pytest.approx(600)
+    assert row["outside_vs_forward"] == pytest.approx((150 + 75) / 300)
+    kodak, big = photo_sets(quick=False)
+    assert kodak[1:4] == (24, 512, 768) and 19.9e6 < big[2] * big[3] < 20.1e6  # issue 25's two sets
+
+
+def test_the_big_photo_row_holds_the_item_to_twice_the_upload_and_its_colours():
+    from colorjax.bench.serve import big_photo_summary
+
+    seconds = {"decode": 0.5, "lab": 1.0, "forward": 0.25, "recombination": 0.5, "predict": 2.0, "encode": 1.5}
+    row = big_photo_summary({**seconds, "store": 0.25}, request_s=5.0, upload_bytes=4, colour_bytes=20, stored_bytes=48)
+    assert row["in_process_s"] == 0.5 + 2.0 + 1.5 + 0.25
+    assert row["request_vs_predict"] == 2.5 and row["request_vs_forward"] == 20.0
+    assert row["bound_mb"] == 48e-6 and row["stored_within_bound"]
+    assert not big_photo_summary({**seconds, "store": 0.25}, 5.0, 4, 20, 49)["stored_within_bound"]

@@ -1,7 +1,9 @@
 """colorjax.files, the one file writer: whole files or nothing, no temporary left behind, the mode open() gives."""
 
+import io
 import os
 import stat
+import zlib
 
 import numpy as np
 import pytest
@@ -168,6 +170,24 @@ def test_images_round_trip_in_both_formats(tmp_path):
         np.testing.assert_array_equal(np.asarray(png), rgb)
     with pytest.raises(files.OutputError, match="Unknown image format"):
         files.encode_image(rgb, "gif")
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 40, 4 << 20])  # a piece per row, a few rows, the whole image
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (33, 17), (1, 9), (12, 4, 1)])
+def test_png_encoding_is_lossless_in_any_number_of_pieces(shape, piece_bytes, monkeypatch):
+    monkeypatch.setattr(files, "PNG_PIECE_BYTES", piece_bytes)
+    rng = np.random.default_rng(sum(shape))
+    pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+    pixels[: shape[0] // 2] = pixels[:1]  # runs of equal rows, which the Up filter turns into zeros
+    png = files.encode_png(pixels)
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()  # Pillow checks every chunk's CRC; zlib checks the stream's Adler-32
+        rgb = len(shape) == 3 and shape[-1] == 3
+        assert image.mode == ("RGB" if rgb else "L") and image.info == {}  # no metadata
+        np.testing.assert_array_equal(np.asarray(image), pixels if rgb else pixels.reshape(shape[:2]))
+    assert zlib.decompress(png[png.index(b"IDAT") + 4 : -16])  # one valid zlib stream, whatever the pieces
+    with pytest.raises(ValueError, match="uint8"):
+        files.encode_png(pixels.astype(np.float32))
 
 
 def test_check_writable(tmp_path):
