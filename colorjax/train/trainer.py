@@ -833,6 +833,12 @@ def make_soundness_check(model, loss_fn: losses.LossFn):
     blows the weights up (to 1e12, or to inf) shows in no reported loss until the next step: checked here, a state
     that cannot colour a photo never reaches a checkpoint. The optimizer state is not checked: optax keeps
     infinities there on purpose (reduce_on_plateau's best value is inf before the first evaluation).
+
+    With a discriminator (config.gan) the loss here is still `loss_fn`'s (the recipe's pixel term), not the whole
+    GAN objective, on purpose: what the check guards is a generator whose colours are not finite, and the L1 on
+    its ab is finite exactly when those are. The other terms add nothing to find: they are functions of the same ab
+    (through a clipped Lab -> RGB) and of the VGG16-BN and the discriminator, whose weights `weights_health`
+    already checks (finite, within MAX_WEIGHT_GROWTH), while computing them would run both networks at every save.
     """
 
     def state_health(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
