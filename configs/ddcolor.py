@@ -23,7 +23,7 @@ colourfulness term (their 0.5 on a sum over 4 images per GPU: 2.0 on colorjax's 
 optimizer is Adam, lr 1e-4, betas (0.9, 0.99), no weight decay (yml `optim_d`), on the same schedule. The VGG16-BN
 weights are torchvision's (`vgg16_bn` in the weights registry, 528 MB, downloaded once on a fresh start). As theirs,
 a fresh run's encoder starts from Meta's ImageNet-22k ConvNeXt (`config.model.encoder_init`: `convnext_large_22k`,
-920 MB, for `large`, `convnext_tiny_22k`, 178 MB, for `tiny`; registry names downloaded once, or a path to a file
+919 MB, for `large`, `convnext_tiny_22k`, 178 MB, for `tiny`; registry names downloaded once, or a path to a file
 of Meta's layout; '' for a random encoder; `colorjax.models.convnext_import`), the rest from random weights;
 `--config.model_init` starts from published DDColor weights instead and loads no ConvNeXt. Fine-tuning the
 published weights on a small folder moves them toward the colours of your photos. Fine-tune the large network on an

@@ -241,6 +241,26 @@ def test_gan_resume_equals_uninterrupted_training_bitwise(vgg16_bn_file, photo_f
     assert run.step == 4 and "params" in run.variables and "discriminator" not in run.variables
 
 
+@pytest.mark.slow
+def test_a_fresh_run_starts_its_encoder_from_the_convnext_file(vgg16_bn_file, photo_folder, tmp_path):
+    """`config.model.encoder_init` (a file in Meta's ConvNeXt layout at the CPU widths, in place of the registry's
+    ImageNet-22k names): after one step the encoder is the file's moved by about one learning rate, while the rest
+    of the generator is freshly initialised."""
+    torch = pytest.importorskip("torch")
+    from helpers.ddcolor import authors_convnext, meta_convnext_state_dict, write_meta_checkpoint
+
+    config = gan_config(vgg16_bn_file, photo_folder, num_train_steps=1, checkpoint_every=1)
+    depths, dims = config.model.depths, config.model.dims
+    state = meta_convnext_state_dict(torch, authors_convnext(torch, depths, dims))
+    config.model.encoder_init = str(write_meta_checkpoint(torch, state, tmp_path / "convnext.pth"))
+    train.train_and_evaluate(config, tmp_path / "run")
+    encoder = runs.load_run(tmp_path / "run", "latest").variables["params"]["encoder"]
+    stem = np.transpose(state["downsample_layers.0.0.weight"].numpy(), (2, 3, 1, 0))
+    gamma = state["stages.2.0.gamma"].numpy()
+    for ours, file in ((encoder["downsample_layers_0_0"]["kernel"], stem), (encoder["stages_2_0"]["gamma"], gamma)):
+        assert np.max(np.abs(np.asarray(ours) - file)) <= 2 * config.optimizer.learning_rate
+
+
 def logged_tags(workdir) -> set[str]:
     """The tags of a run's TensorBoard event files."""
     import tensorflow as tf

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers.ddcolor import randomise
+from helpers.ddcolor import authors_convnext, meta_convnext_state_dict, write_meta_checkpoint
 from helpers.paths import REPO
 
 from colorjax import config_lib, models
@@ -29,38 +29,7 @@ def torch():
 
 @pytest.fixture(scope="module")
 def convnext(torch):
-    """The authors' ConvNeXt at the test widths, random weights, its norm0..norm3 at PyTorch's init."""
-    import sys
-
-    from colorjax.bench.ddcolor_torch import authors_modules
-
-    authors_modules()
-    arch = sys.modules["_colorjax_authors_ddcolor.utils.convnext"]
-    torch.manual_seed(0)
-    network = arch.ConvNeXt(depths=list(DEPTHS), dims=list(DIMS)).eval()
-    randomise(network, seed=4)
-    with torch.no_grad():
-        for stage in range(4):
-            getattr(network, f"norm{stage}").weight.fill_(1.0)
-            getattr(network, f"norm{stage}").bias.fill_(0.0)
-    return network
-
-
-def meta_state_dict(torch, network) -> dict:
-    """`network`'s weights as Meta's release holds a ConvNeXt: no norm0..norm3, a `head` instead of `head_cls`."""
-    state = {
-        key: value.clone()
-        for key, value in network.state_dict().items()
-        if not key.startswith(("norm0", "norm1", "norm2", "norm3", "head_cls"))
-    }
-    state["head.weight"] = torch.randn(21, DIMS[-1])
-    state["head.bias"] = torch.randn(21)
-    return state
-
-
-def write(torch, state, path):
-    torch.save({"model": state}, path)
-    return path
+    return authors_convnext(torch, DEPTHS, DIMS)
 
 
 def fresh_variables():
@@ -76,7 +45,9 @@ def model_kwargs(encoder_init):
 
 
 def test_the_encoder_gives_the_authors_convnext_features(torch, convnext, tmp_path):
-    path = write(torch, meta_state_dict(torch, convnext), tmp_path / "convnext_test_22k_224.pth")
+    path = write_meta_checkpoint(
+        torch, meta_convnext_state_dict(torch, convnext), tmp_path / "convnext_test_22k_224.pth"
+    )
     encoder, variables = fresh_variables()
     loaded = models.load_pretrained("ddcolor", variables, model_kwargs(str(path)))
     # The rest of DDColor and the per-stage norms are as initialised; the encoder's convs are the file's.
@@ -97,14 +68,14 @@ def test_the_encoder_gives_the_authors_convnext_features(torch, convnext, tmp_pa
 
 def test_a_missing_or_unknown_entry_is_one_line_naming_it(torch, convnext, tmp_path):
     _, variables = fresh_variables()
-    state = meta_state_dict(torch, convnext)
+    state = meta_convnext_state_dict(torch, convnext)
     missing = dict(state)
     del missing["stages.2.1.gamma"]
-    path = write(torch, missing, tmp_path / "missing.pth")
+    path = write_meta_checkpoint(torch, missing, tmp_path / "missing.pth")
     with pytest.raises(ConvNeXtImportError, match=r"has no 'stages\.2\.1\.gamma'") as error:
         load_ddcolor_encoder(variables, model_kwargs(str(path)))
     assert "\n" not in str(error.value) and str(path) in str(error.value)
-    path = write(torch, {**state, "stages.3.1.gamma": torch.ones(DIMS[3])}, tmp_path / "deeper.pth")
+    path = write_meta_checkpoint(torch, {**state, "stages.3.1.gamma": torch.ones(DIMS[3])}, tmp_path / "deeper.pth")
     with pytest.raises(ConvNeXtImportError, match=r"has 'stages\.3\.1\.gamma', which DDColor's ConvNeXt"):
         load_ddcolor_encoder(variables, model_kwargs(str(path)))
 
