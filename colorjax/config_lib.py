@@ -142,7 +142,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.best_mode = "min"
     config.plateau_metric = "val/loss"
     config.resume = placeholder(str)  # Another run's workdir to continue (with its optimizer state).
-    config.model_init = placeholder(str)  # Another run's workdir whose weights start this run.
+    # Weights that start this run (not its optimizer): another run's workdir, or published weights of config.model's
+    # model, a weights-registry name (`ddcolor_paper_tiny`) or a file in the authors' layout.
+    config.model_init = placeholder(str)
     # How inference (colorize, the app, video) sizes a photo for the model. resolution: the shorter side the model
     # sees (None: the run's data.image_size; 0: the photo's own size); square: resolution x resolution whatever the
     # aspect ratio; fixed_size: the model only runs at fixed_size x fixed_size (dense layers, e.g. the CIFAR-10

@@ -267,7 +267,7 @@ PUBLISHED_LOSSES: dict[str, dict[str, Any]] = {
     "eccv16": dict(
         name="zhang_classification", prior_path=None, rebalance=True, lam=0.5, k=5, sigma=5.0, min_chroma=5.0
     ),
-    # DDColor's training (pixel L1 + perceptual + GAN + colourfulness) is not in colorjax yet: its ab L1 term.
+    # Its ab L1 term: DDColor's whole objective (+ perceptual, GAN, colourfulness) is `config.gan` (configs/ddcolor.py).
     "ddcolor": dict(name="l1"),
 }
 

@@ -21,9 +21,11 @@ The network is the authors' (`colorjax.models.ddcolor`: ConvNeXt-L or -T encoder
 colour-enhanced photo (factor 1.2), their DynamicUNet discriminator (nf 64) with a vanilla GAN loss (1.0) and the
 colourfulness term (their 0.5 on a sum over 4 images per GPU: 2.0 on colorjax's batch mean); the discriminator's
 optimizer is Adam, lr 1e-4, betas (0.9, 0.99), no weight decay (yml `optim_d`), on the same schedule. The VGG16-BN
-weights are torchvision's (`vgg16_bn` in the weights registry, 528 MB, downloaded once on a fresh start). Their
-generator starts from a ConvNeXt pretrained on ImageNet-22k, which colorjax does not load yet: a fresh run here
-starts from random weights (or from published DDColor weights with `--config.model_init`). Fine-tuning the
+weights are torchvision's (`vgg16_bn` in the weights registry, 528 MB, downloaded once on a fresh start). As theirs,
+a fresh run's encoder starts from Meta's ImageNet-22k ConvNeXt (`config.model.encoder_init`: `convnext_large_22k`,
+919 MB, for `large`, `convnext_tiny_22k`, 178 MB, for `tiny`; registry names downloaded once, or a path to a file
+of Meta's layout; '' for a random encoder; `colorjax.models.convnext_import`), the rest from random weights;
+`--config.model_init` starts from published DDColor weights instead and loads no ConvNeXt. Fine-tuning the
 published weights on a small folder moves them toward the colours of your photos. Fine-tune the large network on an
 accelerator.
 
@@ -35,12 +37,14 @@ Variants (`--config configs/ddcolor.py:VARIANT`, combinable with commas): `large
 (`--config.data.source=folder:PATH`), and `cpu` (or `runlocal`): a CPU-sized network (depths (1, 1, 1, 1), dims
 (8, 16, 32, 64), 4 queries, 3 decoder layers, hidden 16, FFN 32; a discriminator of nf 16) on 64 x 64 crops of the
 team's scene photos (or the `samples`), for the tests and a laptop; it learns little, it runs every piece of the
-pipeline in minutes. Its GAN step is dominated by the full-width VGG16-BN of the perceptual loss: 464 ms per step at
+pipeline in minutes. Its encoder starts from random weights (`encoder_init` is None: no published ConvNeXt has its
+widths, so `:tiny,cpu` is the CPU network too, and loads no ConvNeXt-T). Its GAN step is dominated by the full-width VGG16-BN of the perceptual loss: 464 ms per step at
 batch 8 against 18 ms for the L1 alone (the jitted `make_train_step` on 2 busy CPU cores, compilation excluded); it
 needs the `vgg16_bn` file too (528 MB, downloaded once, or `--config.gan.perceptual_weights=PATH`).
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from colorjax import config_lib, models
 
@@ -69,7 +73,9 @@ def authors_recipe(size: str) -> ml_collections.ConfigDict:
     config.data.train_crop = "resize_random_crop"
     config.data.resize_size = 256
     config.data.eval_resize_size = 256
-    config.model = ml_collections.ConfigDict(dict(name="ddcolor", size=size))
+    # The ImageNet-22k ConvNeXt the encoder starts from (piddnad/DDColor `Encoder.load_pretrain_model`).
+    config.model = ml_collections.ConfigDict(dict(name="ddcolor", size=size, encoder_init=placeholder(str)))
+    config.model.encoder_init = f"convnext_{size}_22k"
     config.loss = ml_collections.ConfigDict(dict(name="l1"))  # the pixel term, weighted by config.gan.pixel_weight
     config.gan.enabled = True  # base_config()'s defaults are the authors' weights and discriminator optimizer
     config.batch_size = 16
@@ -99,6 +105,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.data.train_crop = "random_resized"
         config.data.eval_resize_size = None
         config.model.update(CPU_WIDTHS)
+        config.model.encoder_init = None  # no published ConvNeXt has these widths
         config.batch_size = 8
         config.num_train_steps = 200
         config.optimizer.learning_rate = 1e-3

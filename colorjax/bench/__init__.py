@@ -13,6 +13,7 @@ from collections.abc import Callable
 BENCHMARKS: dict[str, str] = {
     "pipeline": "colorjax.bench.pipeline:bench_pipeline",
     "demo": "colorjax.bench.train_step:bench_demo",
+    "train_step": "colorjax.bench.train_step:bench_train_step",
     "zhang": "colorjax.bench.zhang:bench_zhang",
     "iizuka": "colorjax.bench.iizuka:bench_iizuka",
     "export": "colorjax.bench.export:bench_export",

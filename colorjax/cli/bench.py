@@ -2,7 +2,8 @@
 
 With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples). `--models`, `--sizes`,
-`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py).
+`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `train_step
+--model ddcolor` times DDColor's training step against the authors' (colorjax/bench/train_step.py).
 """
 
 import os
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of well under a minute each")
     parser.add_argument("--data", help="photos for the pipeline benchmark (folder:PATH or samples)")
     parser.add_argument("--out", help="also write the rows as JSON here")
+    parser.add_argument(
+        "--model", help="train_step: the model whose step is timed against its authors' PyTorch step (ddcolor)"
+    )
     parser.add_argument("--models", help="ddcolor: networks to time, of test, tiny, large (default tiny,large)")
     parser.add_argument("--sizes", help="ddcolor: square sizes S, multiples of 32 (default 256,512)")
     parser.add_argument("--batches", help="ddcolor: batch sizes (default 1,8)")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
-    for option in ("models", "sizes", "batches", "budget_s", "photo_megapixels"):
+    for option in ("model", "models", "sizes", "batches", "budget_s", "photo_megapixels"):
         if getattr(args, option) is not None:
             os.environ[f"COLORJAX_BENCH_{option.upper()}"] = str(getattr(args, option))
     from colorjax.bench.devices import describe_device

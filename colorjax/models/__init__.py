@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from colorjax.models.cifar10_autoencoder import Cifar10Autoencoder
+from colorjax.models.convnext_import import load_ddcolor_encoder
 from colorjax.models.ddcolor import AUTHORS_INFERENCE, build_ddcolor
 from colorjax.models.eccv16 import ECCV16
 from colorjax.models.iizuka import Iizuka
@@ -83,7 +84,7 @@ SPECS: dict[str, ModelSpec] = {
     "eccv16": ModelSpec(ECCV16),
     "siggraph17": ModelSpec(SIGGRAPH17),
     "iizuka": ModelSpec(Iizuka, any_size=colorize_large),
-    "ddcolor": ModelSpec(build_ddcolor, inference=AUTHORS_INFERENCE),
+    "ddcolor": ModelSpec(build_ddcolor, load_pretrained=load_ddcolor_encoder, inference=AUTHORS_INFERENCE),
 }
 
 

@@ -558,10 +558,13 @@ class DDColor(nn.Module):
         return {"chroma": ab.astype(jnp.promote_types(self.dtype, jnp.float32))[:, :height, :width]}
 
 
-def build_ddcolor(size: str = "large", **fields: Any) -> DDColor:
+def build_ddcolor(size: str = "large", encoder_init: str | None = None, **fields: Any) -> DDColor:
     """The registry's `ddcolor`: the published `size` ("large": ConvNeXt-L, "tiny": ConvNeXt-T) with any field
     overridden (e.g. depths=(1, 1, 1, 1), dims=(8, 16, 32, 64), nf=32, num_queries=4, hidden_dim=16, num_heads=2,
-    dim_feedforward=32, dec_layers=3 for a CPU-sized test network)."""
+    dim_feedforward=32, dec_layers=3 for a CPU-sized test network). `encoder_init` (config.model.encoder_init: the
+    ImageNet-22k ConvNeXt a fresh run's encoder starts from) is read by `convnext_import.load_ddcolor_encoder` when
+    a run starts, never by the network."""
+    del encoder_init
     if size not in SIZES:
         raise ValueError(f"DDColor size must be one of {', '.join(SIZES)}, not {size!r}.")
     fields = {**SIZES[size], **fields}

@@ -9,7 +9,9 @@ Where the starting state comes from, first match wins:
 1. a checkpoint in `--workdir` (a rerun resumes: same state, same position in the input stream), the newest that
    reads whole: damaged newer steps are named in one line and moved to `corrupt_checkpoints/` (`checkpointing`);
 2. `config.resume`: another run's workdir, continued with its optimizer state and input position;
-3. `config.model_init`: another run's workdir whose weights (not optimizer) start a new run;
+3. `config.model_init`: weights (not optimizer) that start a new run: another run's workdir (its best step), or
+   published weights of `config.model.name` (a weights-registry name such as `ddcolor_paper_tiny`, downloaded once
+   and checked, or a file in the authors' layout: `runs.published_run`); a GAN's discriminator starts fresh;
 4. a fresh initialisation, with the model's pretrained files loaded where it has any (ImageNet backbones).
 
 SIGTERM/SIGINT (preemption, Ctrl-C) save a checkpoint and exit with code 75 (not finished: rerun to resume); a
@@ -806,12 +808,19 @@ def _restore_or_initialise(
             raise ValueError(f"config.gan.perceptual_weights={gan.perceptual_weights!r} is not a VGG16-BN file.")
         state = state.replace(discriminator=state.discriminator.replace(perceptual=perceptual))
     if config.model_init:
-        variables = runs.load_run(config.model_init, "best").variables
-        state = _replace_variables(state, variables, state_sharding)
+        state = _replace_variables(state, _model_init_variables(config), state_sharding)
         log.info("Initialised the weights from %s", config.model_init)
     else:
         state = _load_pretrained(state, config.model.name, model_kwargs, state_sharding, tx)
     return state, Position()
+
+
+def _model_init_variables(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The variables `config.model_init` names: a run directory's best step, else published weights of the config's
+    model (a registry name or a weights file)."""
+    if runs.run_path(config.model_init).is_dir():
+        return runs.load_run(config.model_init, "best").variables
+    return runs.published_run(config.model_init, config.model.name).variables
 
 
 def _log_skipped(train_stream) -> None:
@@ -833,6 +842,12 @@ def make_soundness_check(model, loss_fn: losses.LossFn):
     blows the weights up (to 1e12, or to inf) shows in no reported loss until the next step: checked here, a state
     that cannot colour a photo never reaches a checkpoint. The optimizer state is not checked: optax keeps
     infinities there on purpose (reduce_on_plateau's best value is inf before the first evaluation).
+
+    With a discriminator (config.gan) the loss here is still `loss_fn`'s (the recipe's pixel term), not the whole
+    GAN objective, on purpose: what the check guards is a generator whose colours are not finite, and the L1 on
+    its ab is finite exactly when those are. The other terms add nothing to find: they are functions of the same ab
+    (through a clipped Lab -> RGB) and of the VGG16-BN and the discriminator, whose weights `weights_health`
+    already checks (finite, within MAX_WEIGHT_GROWTH), while computing them would run both networks at every save.
     """
 
     def state_health(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:

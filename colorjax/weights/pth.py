@@ -427,8 +427,8 @@ def read_state_dict(path: str | Path) -> StateDict:
     """{key: array} of a weights file: a `torch.save(state_dict)` `.pth`/`.pt`/`.bin` (read by `load`, no torch),
     or an `.npz` of the same arrays.
 
-    A training checkpoint's `{"state_dict": ...}` and BasicSR's `{"params": ...}` (`save_network`, as in the
-    DDColor-models files) are unwrapped, `nn.DataParallel`'s "module." prefix dropped and non-tensor entries left
+    A training checkpoint's `{"state_dict": ...}`, BasicSR's `{"params": ...}` (`save_network`, as in the
+    DDColor-models files) and Meta's `{"model": ...}` (the ConvNeXt release) are unwrapped, `nn.DataParallel`'s "module." prefix dropped and non-tensor entries left
     out. A one-line PthError when the file holds no tensors.
     """
     path = Path(path).expanduser()
@@ -441,7 +441,7 @@ def read_state_dict(path: str | Path) -> StateDict:
         except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise PthError(f"Could not read {path} as an .npz state dict: {error}") from None
     state = load(path)
-    for wrapper in ("state_dict", "params"):
+    for wrapper in ("state_dict", "params", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict):

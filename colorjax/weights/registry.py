@@ -11,7 +11,9 @@ torch.hub, the hex digits in a Zhang file name (`colorization_release_v2-9b330a0
 SHA-256, and that is what a download is checked against; DDColor's names carry no hash, so their entries hold the
 whole SHA-256 (`sha256`) and their own server (`url_base`). Entries with `colorizer=False` are networks that
 evaluation or training needs (torchvision's InceptionV3 for the papers' FID, its VGG16-BN for DDColor's perceptual
-loss): downloaded and checked alike, never taken as a network to colour with.
+loss, Meta's ImageNet-22k ConvNeXt encoders DDColor's generator starts from): downloaded and checked alike, never
+taken as a network to colour with. Where no SHA-256 is published at all (the ConvNeXt files), the entry says so
+(`unverified`) and a download prints the SHA-256 it got instead of checking it.
 
 `resolve_weights(name_or_path)` is what `--weights` takes: a known name downloads once into the cache
 (`$COLORJAX_CACHE`, else the platform's cache folder, e.g. `~/.cache/colorjax`) and returns the cached file; any
@@ -65,6 +67,7 @@ except ImportError:  # Windows: msvcrt locks instead
 AUTHORS_BASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com/"
 DDCOLOR_BASE_URL = "https://huggingface.co/piddnad/DDColor-models/resolve/main/"
 TORCHVISION_BASE_URL = "https://download.pytorch.org/models/"
+CONVNEXT_BASE_URL = "https://dl.fbaipublicfiles.com/convnext/"
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30  # seconds without a byte before a connection counts as broken
 PARTIAL_SUFFIX = ".partial"
@@ -96,6 +99,9 @@ class KnownWeights:
     colorizer: bool = True
     role: str = "a colorization network"  # what a non-colorizer is, for the refusal
     option: str | None = "--weights"  # the command-line option that takes a path to the file instead, if any
+    # True for a file whose SHA-256 nobody has published (its name carries none either): a download is taken as it
+    # comes, with one warning line giving its SHA-256 so that it can be compared and entered here as `sha256`.
+    unverified: bool = False
 
     @property
     def size_text(self) -> str:
@@ -110,6 +116,8 @@ class KnownWeights:
         last '-' of the file name (torch.hub's rule)."""
         if self.sha256:
             return self.sha256
+        if self.unverified:
+            return ""
         match = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", self.file_name)
         assert match, f"{self.file_name} carries no hash"
         return match.group(1)
@@ -206,6 +214,35 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
             role="a part of a training recipe (DDColor's perceptual loss)",
             option=None,
         ),
+        # The ImageNet-22k ConvNeXt encoders DDColor's generator starts from (piddnad/DDColor
+        # basicsr/archs/ddcolor_arch.py `Encoder.load_pretrain_model`: convnext-l for DDColor-L, convnext-t for
+        # DDColor-T), Meta's files as Liu et al. 2022 (facebookresearch/ConvNeXt README, "ImageNet-22K trained
+        # models") publish them: `{'model': state_dict}` with the 21,841-class head. Neither Meta's README nor any
+        # public mirror found gives their SHA-256 (timm's copies are converted files), hence `unverified`.
+        KnownWeights(
+            name="convnext_tiny_22k",
+            model="convnext",
+            file_name="convnext_tiny_22k_224.pth",
+            description="Meta's ConvNeXt-T on ImageNet-22k (Liu et al. 2022): DDColor-T's encoder at the start",
+            url_base=CONVNEXT_BASE_URL,
+            approx_size=178_463_428,  # 44.6M float32 parameters, the 22k head included
+            colorizer=False,
+            role="a part of a training recipe (DDColor's pretrained encoder)",
+            option="--config.model.encoder_init",
+            unverified=True,
+        ),
+        KnownWeights(
+            name="convnext_large_22k",
+            model="convnext",
+            file_name="convnext_large_22k_224.pth",
+            description="Meta's ConvNeXt-L on ImageNet-22k (Liu et al. 2022): DDColor-L's encoder at the start",
+            url_base=CONVNEXT_BASE_URL,
+            approx_size=919_199_812,  # 229.8M float32 parameters, the 22k head included
+            colorizer=False,
+            role="a part of a training recipe (DDColor's pretrained encoder)",
+            option="--config.model.encoder_init",
+            unverified=True,
+        ),
     )
 }
 
@@ -270,6 +307,11 @@ def download(name: str, *, progress: bool = True) -> Path:
                 if stale != partial:  # kept bytes of another file of this name (the registry's hash changed)
                     stale.unlink(missing_ok=True)
             digest = _fetch(weights, partial, target, progress)
+            if weights.unverified:
+                _say(
+                    f"{weights.name}: no SHA-256 is published for {weights.url}, so this download is not checked; "
+                    f"its SHA-256 is {digest}."
+                )
             if not digest.startswith(weights.sha256_prefix):
                 partial.unlink(missing_ok=True)
                 raise WeightsError(
@@ -291,7 +333,7 @@ def partial_path(name: str) -> Path:
     cached file, named after the hash the whole file must have, so a partial download of another file (another
     registry entry, an older hash) is never resumed."""
     weights = known(name)
-    return cache_dir() / f"{weights.file_name}.{weights.sha256_prefix[:16]}{PARTIAL_SUFFIX}"
+    return cache_dir() / f"{weights.file_name}.{weights.sha256_prefix[:16] or 'unverified'}{PARTIAL_SUFFIX}"
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ Plain functions and constants live in importable modules (`from helpers.photos i
 - `variables`: `numpy_init`, random model variables drawn with NumPy (no compile of `model.init`);
 - `configs`: `load_repo_config`, configs/NAME.py's `get_config(variant)`;
 - `ddcolor`: random weights in the authors' DDColor layout at any width, and a torch-saved `.pth` of them;
-- `ddcolor_training`: the authors' training pieces in PyTorch (losses, discriminator, a torchvision-layout VGG16-BN);
+- `ddcolor_training`: the authors' training pieces in PyTorch (losses, discriminator, a torchvision-layout VGG16-BN),
+  re-exported from `colorjax.bench.ddcolor_train_torch`;
 - `serve`: `hint_colorizer`, a SIGGRAPH17 whose hand-set weights carry colour points through;
 - `videos`: clips of the kinds real files are (AVI with a 1/fps time base, PCM sound, a display matrix, a header
   that over-counts frames), written with PyAV;

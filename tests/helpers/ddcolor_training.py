@@ -1,181 +1,20 @@
-"""The authors' training pieces in PyTorch, for the equivalence tests of DDColor's objective and discriminator.
+"""The authors' DDColor training pieces in PyTorch, for the equivalence tests: `colorjax.bench.ddcolor_train_torch`
+(their home, shared with `python -m colorjax.bench train_step --model ddcolor`), under the names the tests use."""
 
-- `authors_losses()`: modelscope's copy of their `loss.py` (L1Loss, PerceptualLoss, GANLoss; BasicSR's), with their
-  `VGGFeatureExtractor` (`utils/vgg.py`) building its network from `reference_vgg16_bn()` instead of downloading
-  torchvision's ImageNet file.
-- `reference_vgg16_bn()`: torchvision's `vgg16_bn(weights=None)` when torchvision imports; otherwise the same
-  `features` stack written here from torchvision's cfg "D" with BatchNorm (conv 3x3 pad 1, BatchNorm2d, ReLU per
-  conv; 2x2 max pool per block), the same modules at the same `features.{i}` keys. (On this team's venv the
-  torchvision wheel is a CUDA build over a CPU torch and fails to import.)
-- `ColorfulnessLoss`: piddnad/DDColor basicsr/losses/losses.py `ColorfulnessLoss`, which modelscope's copy lacks,
-  written out (their loop over the batch, torch.std, the sum).
-- `authors_discriminator(nf)`: their `DynamicUNetDiscriminator` (basicsr/archs/discriminator_arch.py), written out
-  over modelscope's `custom_conv_layer(..., norm_type=NormType.Spectral)`, which is their `_conv`.
-"""
+from colorjax.bench.ddcolor_train_torch import (
+    ColorfulnessLoss,
+    authors_discriminator,
+    authors_losses,
+    color_enhacne_blend,
+    reference_vgg16_bn,
+    tensor_lab2rgb,
+)
 
-import importlib
-import sys
-import types
-
-import torch
-from torch import nn
-
-from colorjax.bench.ddcolor_torch import _PACKAGE, authors_modules
-
-VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
-
-
-def reference_vgg16_bn() -> nn.Module:
-    """torchvision's vgg16_bn at its default init (random), or a module with the same `features` when torchvision
-    cannot be imported."""
-    try:
-        import torchvision
-
-        return torchvision.models.vgg16_bn(weights=None)
-    except Exception:  # noqa: BLE001 -- an unimportable torchvision (missing CUDA libraries) raises RuntimeError
-        layers, channels = [], 3
-        for item in VGG16_CFG:
-            if item == "M":
-                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            else:
-                layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.BatchNorm2d(item), nn.ReLU(True)]
-                channels = item
-        model = nn.Module()
-        model.features = nn.Sequential(*layers)
-        return model
-
-
-def authors_losses(vgg16_bn: nn.Module) -> types.ModuleType:
-    """modelscope's ddcolor/loss.py, whose VGGFeatureExtractor takes its network from `vgg16_bn`."""
-    authors_modules()
-    name = f"{_PACKAGE}.loss"
-    if name not in sys.modules:
-        saved = {key: sys.modules.get(key) for key in ("torchvision", "torchvision.models", "torchvision.models.vgg")}
-        try:
-            importlib.import_module("torchvision.models.vgg")
-        except Exception:  # noqa: BLE001 -- as above: stand-ins just for their `from torchvision.models import vgg`
-            stand_ins = {key: types.ModuleType(key) for key in saved}
-            stand_ins["torchvision"].models = stand_ins["torchvision.models"]
-            stand_ins["torchvision.models"].vgg = stand_ins["torchvision.models.vgg"]
-            sys.modules.update(stand_ins)
-        try:
-            importlib.import_module(name)
-        finally:
-            for key, module in saved.items():
-                if module is None:
-                    sys.modules.pop(key, None)
-                else:
-                    sys.modules[key] = module
-    # Their extractor calls `vgg.vgg16_bn(pretrained=...)`: this network instead of ImageNet's.
-    sys.modules[f"{_PACKAGE}.utils.vgg"].vgg = types.SimpleNamespace(vgg16_bn=lambda pretrained=False: vgg16_bn)
-    return sys.modules[name]
-
-
-class ColorfulnessLoss(nn.Module):
-    """piddnad/DDColor basicsr/losses/losses.py `ColorfulnessLoss`, as they wrote it."""
-
-    def __init__(self, loss_weight=1.0):
-        super().__init__()
-        self.loss_weight = loss_weight
-
-    def forward(self, pred, **kwargs):
-        colorfulness_loss = 0
-        for i in range(pred.shape[0]):
-            (R, G, B) = pred[i][0], pred[i][1], pred[i][2]
-            rg = torch.abs(R - G)
-            yb = torch.abs(0.5 * (R + G) - B)
-            (rbMean, rbStd) = (torch.mean(rg), torch.std(rg))
-            (ybMean, ybStd) = (torch.mean(yb), torch.std(yb))
-            stdRoot = torch.sqrt((rbStd**2) + (ybStd**2))
-            meanRoot = torch.sqrt((rbMean**2) + (ybMean**2))
-            colorfulness = stdRoot + (0.3 * meanRoot)
-            colorfulness_loss += 1 - colorfulness
-        return self.loss_weight * colorfulness_loss
-
-
-def authors_discriminator(nf: int = 64, n_blocks: int = 3, n_channels: int = 3) -> nn.Module:
-    """Their DynamicUNetDiscriminator (forward: layers, then `view(N, -1)`), from their unet blocks."""
-    authors_modules()
-    unet = sys.modules[f"{_PACKAGE}.utils.unet"]
-
-    def _conv(ni, nf, ks=3, stride=1, **kwargs):
-        return unet.custom_conv_layer(ni, nf, ks=ks, stride=stride, norm_type=unet.NormType.Spectral, **kwargs)
-
-    class DynamicUNetDiscriminator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            width = nf
-            layers = [_conv(n_channels, width, ks=4, stride=2)]
-            for i in range(n_blocks):
-                layers += [
-                    _conv(width, width, ks=3, stride=1),
-                    _conv(width, width * 2, ks=4, stride=2, self_attention=(i == 0)),
-                ]
-                width *= 2
-            layers += [
-                _conv(width, width, ks=3, stride=1),
-                _conv(width, 1, ks=4, bias=False, padding=0, use_activ=False),
-            ]
-            self.layers = nn.Sequential(*layers)
-
-        def forward(self, x):
-            out = self.layers(x)
-            return out.view(out.size(0), -1)
-
-    return DynamicUNetDiscriminator()
-
-
-def tensor_lab2rgb(labs):
-    """piddnad/DDColor basicsr/utils/img_util.py `tensor_lab2rgb` (D65, 2 degrees), as they wrote it: how their
-    training step turns (L, predicted ab) into the RGB that the perceptual, GAN and colourfulness terms see."""
-    import numpy as np
-
-    xyz_ref_white = (0.95047, 1.0, 1.08883)
-    rgb_from_xyz = np.array(
-        [
-            [3.240481340, -0.96925495, 0.055646640],
-            [-1.53715152, 1.875990000, -0.20404134],
-            [-0.49853633, 0.041555930, 1.057311070],
-        ]
-    )
-    B, C, H, W = labs.shape
-    arrs = labs.permute((0, 2, 3, 1)).contiguous()
-    L, a, b = arrs[:, :, :, 0:1], arrs[:, :, :, 1:2], arrs[:, :, :, 2:]
-    y = (L + 16.0) / 116.0
-    x = (a / 500.0) + y
-    z = y - (b / 200.0)
-    invalid = z.data < 0
-    z[invalid] = 0
-    xyz = torch.cat([x, y, z], dim=3)
-    mask = xyz.data > 0.2068966
-    mask_xyz = xyz.clone()
-    mask_xyz[mask] = torch.pow(xyz[mask], 3.0)
-    mask_xyz[~mask] = (xyz[~mask] - 16.0 / 116.0) / 7.787
-    for i in range(C):
-        mask_xyz[:, :, :, i] = mask_xyz[:, :, :, i] * xyz_ref_white[i]
-    rgb_trans = torch.mm(mask_xyz.view(-1, 3), torch.from_numpy(rgb_from_xyz).type_as(xyz)).view(B, H, W, C)
-    rgb = rgb_trans.permute((0, 3, 1, 2)).contiguous()
-    mask = rgb.data > 0.0031308
-    mask_rgb = rgb.clone()
-    mask_rgb[mask] = 1.055 * torch.pow(rgb[mask], 1 / 2.4) - 0.055
-    mask_rgb[~mask] = rgb[~mask] * 12.92
-    neg_mask = mask_rgb.data < 0
-    large_mask = mask_rgb.data > 1
-    mask_rgb[neg_mask] = 0
-    mask_rgb[large_mask] = 1
-    return mask_rgb
-
-
-def color_enhacne_blend(x, factor=1.2):
-    """piddnad/DDColor basicsr/utils/color_enhance.py (their spelling), on one (3, H, W) image: torchvision's
-    `Grayscale(3)` when torchvision imports, else its formula (0.2989 R + 0.587 G + 0.114 B) written out."""
-    try:
-        from torchvision.transforms import Grayscale
-
-        x_g = Grayscale(3)(x)
-    except Exception:  # noqa: BLE001 -- the unimportable CUDA torchvision, as in reference_vgg16_bn
-        x_g = (0.2989 * x[0] + 0.587 * x[1] + 0.114 * x[2]).expand(3, -1, -1)
-    out = x_g * (1.0 - factor) + x * factor
-    out[out < 0] = 0
-    out[out > 1] = 1
-    return out
+__all__ = [
+    "ColorfulnessLoss",
+    "authors_discriminator",
+    "authors_losses",
+    "color_enhacne_blend",
+    "reference_vgg16_bn",
+    "tensor_lab2rgb",
+]

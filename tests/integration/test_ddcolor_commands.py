@@ -35,7 +35,7 @@ def weights_file(tmp_path_factory) -> Path:
         authors_modules()
     except ImportError as error:
         pytest.skip(str(error))
-    widths = {key: value for key, value in cpu_config().model.items() if key not in ("name", "size")}
+    widths = {key: value for key, value in cpu_config().model.items() if key not in ("name", "size", "encoder_init")}
     return authors_weights_file(torch, tmp_path_factory.mktemp("weights") / "my_ddcolor.pth", widths)
 
 
@@ -172,11 +172,23 @@ def test_serve_colours_with_ddcolor(colorizer, photo, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.content))), colorizer.colorize(photo))
 
 
-def test_fine_tuning_starts_from_the_published_weights(published_dir, photo_folder, vgg16_bn_file, tmp_path):
+@pytest.mark.parametrize("start", ["run_directory", "registry_name"])
+def test_fine_tuning_starts_from_the_published_weights(
+    start, published_dir, weights_file, photo_folder, vgg16_bn_file, tmp_path, monkeypatch
+):
+    """`--config.model_init` takes a `weights to-run` directory or the registry's name itself
+    (`ddcolor_paper_tiny`, here the random file placed in the cache under that name: nothing downloads); the
+    generator starts from the file, the discriminator fresh, and the GAN recipe trains."""
     from colorjax.train import trainer as train
 
     config = cpu_config()
-    config.model_init = str(published_dir)
+    if start == "registry_name":
+        monkeypatch.setenv("COLORJAX_CACHE", str(tmp_path / "cache"))
+        (tmp_path / "cache").mkdir()
+        (tmp_path / "cache" / "ddcolor_paper_tiny.pth").write_bytes(weights_file.read_bytes())
+        config.model_init = "ddcolor_paper_tiny"
+    else:
+        config.model_init = str(published_dir)
     config.gan.perceptual_weights = str(vgg16_bn_file)  # the recipe's VGG16-BN, random: nothing downloads
     config.data.source = f"folder:{photo_folder}"
     config.data.eval_split = "train"
@@ -191,7 +203,7 @@ def test_fine_tuning_starts_from_the_published_weights(published_dir, photo_fold
     config.checkpoint_every = 2
     config.optimizer.learning_rate = 1e-4
     results = train.train_and_evaluate(config, tmp_path / "tuned")
-    assert np.isfinite(results["train/loss"])
+    assert np.isfinite(results["train/loss"]) and np.isfinite(results["train/d_loss"])
     published, tuned = runs.load_run(published_dir), runs.load_run(tmp_path / "tuned", "latest")
     assert tuned.step == 2 and tuned.config.loss.name == "l1"
     # Two small steps from the published weights: every array moved a little, none was re-initialised.

@@ -37,7 +37,7 @@ TOLERANCE = 2  # max |dRGB| in 8-bit levels, the issue's promise
 def cpu_widths() -> dict:
     """The network of configs/ddcolor.py:cpu, as `authors_ddcolor` kwargs."""
     config = config_lib.load_config(CONFIGS / "ddcolor.py", "cpu")
-    return {key: value for key, value in config.model.items() if key not in ("name", "size")}
+    return {key: value for key, value in config.model.items() if key not in ("name", "size", "encoder_init")}
 
 
 def authors_process(torch, model, img_bgr: np.ndarray, input_size: int) -> np.ndarray:

@@ -19,6 +19,7 @@ import pytest
 from helpers.paths import REPO
 from helpers.photos import make_photo
 from helpers.runs import restored_state
+from PIL import Image
 
 from colorjax import color, config_lib, data, models, runs
 from colorjax.train import ddcolor_objective as objective
@@ -197,11 +198,20 @@ def test_one_gan_step_equals_the_recipe_written_out(vgg16_bn_file):
 @pytest.mark.slow
 def test_gan_resume_equals_uninterrupted_training_bitwise(vgg16_bn_file, photo_folder, tmp_path, monkeypatch):
     """4 steps straight == 2 steps, a crash in step 4, a rerun to 4: generator, discriminator, both optimizers, the
-    spectral vectors and the VGG16-BN, every bit; and the run colours photos like any run."""
+    spectral vectors and the VGG16-BN, every bit; and the run colours photos like any run. The straight run also
+    evaluates at step 4 (an evaluation changes no state): it logs what a person training a GAN looks at, each
+    network's loss, each term, D(real), D(fake), the colourfulness, and the gray | predicted | truth grid, in
+    TensorBoard and images/ as an L1 run does."""
     config = gan_config(vgg16_bn_file, photo_folder)
-    results = train.train_and_evaluate(config, tmp_path / "straight")
-    for name in ("loss", "d_loss", "d_real", "d_fake", "colorfulness", "g_perceptual", "g_gan"):
+    results = train.train_and_evaluate(gan_config(vgg16_bn_file, photo_folder, eval_every=4), tmp_path / "straight")
+    for name in ("loss", "d_loss", "d_real", "d_fake", "colorfulness", "g_pixel", "g_perceptual", "g_gan"):
         assert np.isfinite(results[f"train/{name}"]), name
+    assert np.isfinite(results["val/loss"])
+    grid = np.asarray(Image.open(tmp_path / "straight" / runs.IMAGES_DIR / "step_0000004.png"))
+    assert grid.ndim == 3 and grid.shape[1] >= 3 * config.data.image_size
+    tags = logged_tags(tmp_path / "straight")
+    assert {"train/d_loss", "train/g_colorfulness", "train/d_real", "train/d_fake", "train/colorfulness"} <= tags
+    assert "val/gray_predicted_truth" in tags
 
     calls = {"n": 0}
     original_next = data.TrainStream.__next__
@@ -229,6 +239,38 @@ def test_gan_resume_equals_uninterrupted_training_bitwise(vgg16_bn_file, photo_f
     # Inference reads a GAN run as any other: the generator's variables, no discriminator.
     run = runs.load_run(tmp_path / "resumed", "latest")
     assert run.step == 4 and "params" in run.variables and "discriminator" not in run.variables
+
+
+@pytest.mark.slow
+def test_a_fresh_run_starts_its_encoder_from_the_convnext_file(vgg16_bn_file, photo_folder, tmp_path):
+    """`config.model.encoder_init` (a file in Meta's ConvNeXt layout at the CPU widths, in place of the registry's
+    ImageNet-22k names): after one step the encoder is the file's moved by about one learning rate, while the rest
+    of the generator is freshly initialised."""
+    torch = pytest.importorskip("torch")
+    from helpers.ddcolor import authors_convnext, meta_convnext_state_dict, write_meta_checkpoint
+
+    config = gan_config(vgg16_bn_file, photo_folder, num_train_steps=1, checkpoint_every=1)
+    depths, dims = config.model.depths, config.model.dims
+    state = meta_convnext_state_dict(torch, authors_convnext(torch, depths, dims))
+    config.model.encoder_init = str(write_meta_checkpoint(torch, state, tmp_path / "convnext.pth"))
+    train.train_and_evaluate(config, tmp_path / "run")
+    encoder = runs.load_run(tmp_path / "run", "latest").variables["params"]["encoder"]
+    stem = np.transpose(state["downsample_layers.0.0.weight"].numpy(), (2, 3, 1, 0))
+    gamma = state["stages.2.0.gamma"].numpy()
+    for ours, file in ((encoder["downsample_layers_0_0"]["kernel"], stem), (encoder["stages_2_0"]["gamma"], gamma)):
+        assert np.max(np.abs(np.asarray(ours) - file)) <= 2 * config.optimizer.learning_rate
+
+
+def logged_tags(workdir) -> set[str]:
+    """The tags of a run's TensorBoard event files."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    tags = set()
+    for path in sorted((workdir / "tensorboard").rglob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            tags |= {value.tag for value in event_pb2.Event.FromString(record.numpy()).summary.value}
+    return tags
 
 
 def _blow_up_discriminator_at_step_3(monkeypatch, blow_up):

@@ -322,6 +322,27 @@ def test_the_registry_holds_the_authors_files_and_their_hash_prefixes(monkeypatc
     assert (siggraph17.sha256_prefix, siggraph17.model) == ("df00044c", "siggraph17")
 
 
+def test_a_file_without_a_published_hash_downloads_and_prints_the_hash_it_got(
+    server, served_files, monkeypatch, tmp_path, capsys
+):
+    """Meta's ConvNeXt files have no published SHA-256: the entry says so, and the download prints the one it got."""
+    folder, good_name = served_files
+    entry = KnownWeights("convnext_test", "convnext", good_name, "test", colorizer=False, unverified=True)
+    monkeypatch.setitem(weights.KNOWN_WEIGHTS, "convnext_test", entry)
+    path = weights.resolve_weights("convnext_test", progress=False)
+    assert path.read_bytes() == (folder / good_name).read_bytes()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (
+        f"no SHA-256 is published for {server.url}{good_name}, so this download is not checked; its SHA-256 is "
+        f"{digest}." in capsys.readouterr().err
+    )
+    monkeypatch.delenv("COLORJAX_WEIGHTS_BASE_URL")
+    for size in ("tiny", "large"):  # the files piddnad/DDColor's Encoder.load_pretrain_model loads
+        published = weights.KNOWN_WEIGHTS[f"convnext_{size}_22k"]
+        assert published.url == f"https://dl.fbaipublicfiles.com/convnext/convnext_{size}_22k_224.pth"
+        assert published.unverified and not published.colorizer
+
+
 def test_to_run_writes_a_run_that_colours_like_the_weights_file(server, tmp_path):
     """`to-run` of the tiny entry: the run's model, variables and sizing are the file's (the equivalence at full
     width, through Colorizer.from_published, is test_a_published_run_colours_exactly_like_the_published_weights)."""

@@ -159,3 +159,20 @@ def test_the_big_photo_row_holds_the_item_to_twice_the_upload_and_its_colours():
     assert row["request_vs_predict"] == 2.5 and row["request_vs_forward"] == 20.0
     assert row["bound_mb"] == 48e-6 and row["stored_within_bound"]
     assert not big_photo_summary({**seconds, "store": 0.25}, 5.0, 4, 20, 49)["stored_within_bound"]
+
+
+def test_train_step_rows_compare_each_contender_with_the_fastest_pytorch_one(monkeypatch):
+    from colorjax.bench import BENCHMARKS
+    from colorjax.bench.train_step import bench_train_step, step_rows
+
+    seconds = {"colorjax: step": 0.5, "pytorch, 1 thread: theirs": 2.0, "pytorch, 2 threads: theirs": 20.0}
+    rows = step_rows(seconds, batch=2, size=64, machine={"cpu": "Some CPU, AVX2", "threads": "XLA 2, PyTorch 2"})
+    assert [row["ms_per_step"] for row in rows] == [500.0, 2000.0, 20000.0]
+    assert [row["images_per_s"] for row in rows] == [4.0, 1.0, 0.1]
+    assert [row["vs_pytorch_fastest"] for row in rows] == [4.0, 1.0, 0.1]
+    assert all(row["cpu"] == "Some CPU, AVX2" and (row["size"], row["batch"]) == (64, 2) for row in rows)
+    assert "vs_pytorch_fastest" not in step_rows({"colorjax: step": 0.5}, batch=2, size=64, machine={})[0]
+    assert BENCHMARKS["train_step"] == "colorjax.bench.train_step:bench_train_step"
+    monkeypatch.setenv("COLORJAX_BENCH_MODEL", "eccv16")
+    with pytest.raises(ValueError, match="train_step times ddcolor against the authors' step, not 'eccv16'"):
+        bench_train_step(quick=True)
