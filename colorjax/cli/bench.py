@@ -2,7 +2,8 @@
 
 With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples). `--models`, `--sizes`,
-`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py).
+`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `--clips` adds real
+clips to the `video` benchmark (colorjax/bench/video.py).
 """
 
 import os
@@ -44,10 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="ddcolor: seconds at most; settings that would not fit are skipped (default 1800)",
     )
+    parser.add_argument("--clips", help="video: real clips to score too, joined by the OS's path separator (:)")
     args = parser.parse_args(argv)
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
-    for option in ("models", "sizes", "batches", "budget_s"):
+    for option in ("models", "sizes", "batches", "budget_s", "clips"):
         if getattr(args, option) is not None:
             os.environ[f"COLORJAX_BENCH_{option.upper()}"] = str(getattr(args, option))
     from colorjax.bench.devices import describe_device
