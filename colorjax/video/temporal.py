@@ -10,7 +10,7 @@ Consistency"; Lai et al. 2018, "Learning Blind Video Temporal Consistency"), wit
   lightness (OpenCV's DIS), and blended with the current prediction where the flow is trustworthy (landing inside
   the frame, and the warped lightness matching the current one: occluded and disoccluded pixels fail that test);
   elsewhere (disocclusions, new content) the current prediction is kept. Lai et al.'s forward-backward and
-  motion-boundary test (`occlusion_test`) is off by default: on handheld footage it distrusted a fifth of the
+  motion-boundary test (`occlusion_test`) is off by default: on handheld footage it distrusted one in seven of the
   pixels whose lightness matched, which then kept their flicker (docs/video.md, issue 22). The output's lightness
   is always the input's.
 - `warp_error` / `WarpErrorMeter`: the temporal-stability metric of Lai et al. 2018 (E_warp), computed as their

@@ -32,6 +32,7 @@ from colorjax.video.io import (  # noqa: E402
     colorize_video_files,
 )
 from colorjax.video.temporal import (  # noqa: E402
+    ShotTracker,
     TemporalSettings,
     WarpErrorMeter,
     lightness_u8,
@@ -243,6 +244,20 @@ def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
     assert meters["dis"].pairs == meters["farneback"].pairs == 15
     assert errors["dis"]["stable"] < 0.45 * errors["dis"]["plain"], errors
     assert errors["farneback"]["stable"] < 0.35 * errors["farneback"]["plain"], errors
+
+
+def test_the_occlusion_test_only_narrows_the_trusted_pixels(photos):
+    """Off by default, the filter trusts the flow where it lands inside the frame and the lightness matches; with
+    `occlusion_test` Lai et al.'s test must pass as well, which distrusts some of those pixels (around the moving
+    object) and trusts no other."""
+    frames = list(moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 6))
+    trackers = {flag: ShotTracker(TemporalSettings(occlusion_test=flag)) for flag in (False, True)}
+    assert not TemporalSettings().occlusion_test
+    for rgb in frames:
+        motions = {flag: tracker(lightness_u8(rgb))[0] for flag, tracker in trackers.items()}
+    alone, tested = motions[False].trusted, motions[True].trusted
+    assert not (tested & ~alone).any()
+    assert tested.sum() < alone.sum()
 
 
 def test_iizuka_colours_a_shot_with_one_global_feature_vector(iizuka, photos):
