@@ -229,8 +229,8 @@ class TemporalSettings:
     """The knobs of video stabilisation (docs/video.md). `enabled=False` colours every frame as a photo."""
 
     enabled: bool = True
-    weight: float = 0.7  # Share of the warped previous output where the flow is trusted.
-    lightness_tolerance: float = 15.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
+    weight: float = 0.65  # Share of the warped previous output where the flow is trusted.
+    lightness_tolerance: float = 20.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast, fast, medium.
     work_max_side: int = 320  # Flow and filter run at most this many pixels on the longer side.
     cut_min_distance: float = 0.2  # ShotDetector.min_distance

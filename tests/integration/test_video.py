@@ -229,7 +229,7 @@ def test_temporal_off_is_the_photo_colorizer_frame_by_frame(colorizer, cut_clip,
 
 def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
     """Lai et al.'s warp error of a flickering per-frame colouring falls by more than half, by the independent
-    Farneback meter (measured: 73%; 63% before the filter trusted the lightness check alone) and by the DIS meter
+    Farneback meter (measured: 72%; 63% before the filter trusted the lightness check alone) and by the DIS meter
     (the filter's own flow; 62%)."""
     clip = write_clip(tmp_path / "thing.mp4", moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 16), FPS)
     truth = read_clip(clip)
