@@ -15,6 +15,7 @@ and per-frame, `colorjax.video.FrameColorizer`) from its lightness, and accumula
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import jax
@@ -57,8 +58,12 @@ def evaluate_clip(
     max_frames: int | None = None,
     progress: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """{contender: {per-frame metric means, "warp_error_farneback", "warp_error_dis"}} and {TRUTH: {the same warp
-    errors, "frame_pairs"}} for the clip at `path`.
+    """{contender: {per-frame metric means, "warp_error_farneback", "warp_error_dis", "frames", "frames_per_s",
+    "cpu_ms_per_frame"}} and {TRUTH: {the same warp errors, "frame_pairs"}} for the clip at `path`.
+
+    The speed is that of colouring a decoded frame (model, and the stabilisation's flow and filter), decoding and
+    scoring left out: wall time, and the process's CPU time (all threads) per frame, over every frame but the first
+    (which compiles). Contenders take turns on every frame, so a load spike on a shared machine hits each alike.
 
     `frames_dir` keeps each contender's frames as PNGs (`frames_dir/<contender>/000000.png`); `progress` shows a
     bar (frames/s, ETA) on stderr.
@@ -71,6 +76,7 @@ def evaluate_clip(
     accumulators = {name: metrics.MetricsAccumulator() for name in contenders}
     meters = {flow: WarpErrorMeter([*contenders, TRUTH], flow=flow) for flow in WARP_METERS}
     shots = ShotTracker(TemporalSettings())
+    seconds, cpu_seconds = dict.fromkeys(contenders, 0.0), dict.fromkeys(contenders, 0.0)
     with VideoReader(path) as reader:
         total = reader.info.num_frames
         if max_frames is not None:
@@ -80,7 +86,13 @@ def evaluate_clip(
             if max_frames is not None and frame.index >= max_frames:
                 break
             bar.update()
-            outputs = {name: step(frame.rgb).rgb for name, step in steps.items()}
+            outputs = {}
+            for name, step in steps.items():
+                wall, cpu = time.perf_counter(), time.process_time()
+                outputs[name] = step(frame.rgb).rgb
+                if frame.index > 0:  # the first frame compiles the model for the clip's size
+                    seconds[name] += time.perf_counter() - wall
+                    cpu_seconds[name] += time.process_time() - cpu
             for name, rgb in outputs.items():
                 accumulators[name].add(_frame_statistics(rgb, frame.rgb))
                 if frames_dir is not None:
@@ -97,6 +109,9 @@ def evaluate_clip(
         numbers = metrics.finalize(accumulator)
         results[name] = {k: numbers[k] for k in FRAME_METRICS}
         results[name]["frames"] = numbers["images"]
+        timed = max(numbers["images"] - 1, 1)
+        results[name]["frames_per_s"] = timed / max(seconds[name], 1e-9)
+        results[name]["cpu_ms_per_frame"] = 1000 * cpu_seconds[name] / timed
         results[name].update({f"warp_error_{flow}": warp[flow][name] for flow in WARP_METERS})
     results[TRUTH] = {f"warp_error_{flow}": warp[flow][TRUTH] for flow in WARP_METERS}
     results[TRUTH]["frame_pairs"] = meters[WARP_METERS[0]].pairs

@@ -7,9 +7,12 @@ Consistency"; Lai et al. 2018, "Learning Blind Video Temporal Consistency"), wit
 - `ShotDetector`: a cut is a jump in the lightness histogram far above the shot's recent frame-to-frame changes.
   A cut resets all temporal state, so no colour bleeds from one shot into the next.
 - `TemporalFilter`: the previous OUTPUT chroma is warped to the current frame with optical flow computed on the
-  lightness (OpenCV's DIS), and blended with the current prediction where the flow is trustworthy (forward-backward
-  consistent, not on a motion boundary, landing inside the frame, and matching the current lightness); elsewhere
-  (disocclusions, new content) the current prediction is kept. The output's lightness is always the input's.
+  lightness (OpenCV's DIS), and blended with the current prediction where the flow is trustworthy (landing inside
+  the frame, and the warped lightness matching the current one: occluded and disoccluded pixels fail that test);
+  elsewhere (disocclusions, new content) the current prediction is kept. Lai et al.'s forward-backward and
+  motion-boundary test (`occlusion_test`) is off by default: on handheld footage it distrusted one in seven of the
+  pixels whose lightness matched, which then kept their flicker (docs/video.md, issue 22). The output's lightness
+  is always the input's.
 - `warp_error` / `WarpErrorMeter`: the temporal-stability metric of Lai et al. 2018 (E_warp), computed as their
   `evaluate_WarpError.py` does; `non_occluded` is their `detect_occlusion` test, verbatim. The meter's flow is
   Farneback's (`FarnebackFlow`) by default, not the DIS flow the filter follows, so that the meter does not
@@ -226,8 +229,8 @@ class TemporalSettings:
     """The knobs of video stabilisation (docs/video.md). `enabled=False` colours every frame as a photo."""
 
     enabled: bool = True
-    weight: float = 0.85  # Share of the warped previous output where the flow is trusted.
-    lightness_tolerance: float = 10.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
+    weight: float = 0.65  # Share of the warped previous output where the flow is trusted.
+    lightness_tolerance: float = 20.0  # Most |L_t - warped L_t-1| (0..255 scale) where the flow is trusted.
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast, fast, medium.
     work_max_side: int = 320  # Flow and filter run at most this many pixels on the longer side.
     cut_min_distance: float = 0.2  # ShotDetector.min_distance
@@ -236,6 +239,7 @@ class TemporalSettings:
     keep_saturation: bool = (
         True  # Blend chroma magnitudes apart from directions (TemporalFilter), so blending keeps colour.
     )
+    occlusion_test: bool = False  # Trust also needs Lai et al.'s forward-backward and motion-boundary test.
 
     def __post_init__(self):
         if not 0.0 <= self.weight < 1.0:
@@ -257,7 +261,7 @@ class Motion:
     """How frame t relates to frame t-1."""
 
     to_previous: np.ndarray  # flow (H, W, 2) from t's pixels into t-1
-    trusted: np.ndarray  # bool (H, W): consistent, not a motion boundary, inside t-1, lightness matches
+    trusted: np.ndarray  # bool (H, W): inside t-1, lightness matches (and, with occlusion_test, Lai et al.'s test)
     unexplained: float  # share of t's pixels whose warped lightness is off by more than the tolerance
 
 
@@ -309,10 +313,11 @@ class ShotTracker:
         motion = None
         if previous_L is not None and previous_L.shape == L.shape:
             to_previous = self.flow(L, previous_L)
-            from_previous = self.flow(previous_L, L)
             warped_L = warp(previous_L.astype(np.float32), to_previous)
             matches = np.abs(warped_L - L) <= self.settings.lightness_tolerance
-            trusted = non_occluded(to_previous, from_previous) & lands_inside(to_previous) & matches
+            trusted = lands_inside(to_previous) & matches
+            if self.settings.occlusion_test:
+                trusted &= non_occluded(to_previous, self.flow(previous_L, L))
             motion = Motion(to_previous, trusted, 1.0 - float(matches.mean()))
         cut, _ = self.detector(L, None if motion is None else motion.unexplained)
         return (None if cut else motion), cut

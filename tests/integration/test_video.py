@@ -32,6 +32,7 @@ from colorjax.video.io import (  # noqa: E402
     colorize_video_files,
 )
 from colorjax.video.temporal import (  # noqa: E402
+    ShotTracker,
     TemporalSettings,
     WarpErrorMeter,
     lightness_u8,
@@ -228,7 +229,8 @@ def test_temporal_off_is_the_photo_colorizer_frame_by_frame(colorizer, cut_clip,
 
 def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
     """Lai et al.'s warp error of a flickering per-frame colouring falls by more than half, by the independent
-    Farneback meter (measured: 63%) and by the DIS meter (the filter's own flow; 61%)."""
+    Farneback meter (measured: 72%; 63% before the filter trusted the lightness check alone) and by the DIS meter
+    (the filter's own flow; 62%)."""
     clip = write_clip(tmp_path / "thing.mp4", moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 16), FPS)
     truth = read_clip(clip)
     plain = [iizuka.colorize(rgb) for rgb in truth]
@@ -240,8 +242,22 @@ def test_stabilisation_lowers_the_warp_error(iizuka, photos, tmp_path):
             meter.add(lightness_u8(rgb), {"plain": plain[t], "stable": stable[t], "truth": rgb})
     errors = {flow: meter.result() for flow, meter in meters.items()}
     assert meters["dis"].pairs == meters["farneback"].pairs == 15
-    assert errors["dis"]["stable"] < 0.5 * errors["dis"]["plain"], errors
-    assert errors["farneback"]["stable"] < 0.5 * errors["farneback"]["plain"], errors
+    assert errors["dis"]["stable"] < 0.45 * errors["dis"]["plain"], errors
+    assert errors["farneback"]["stable"] < 0.35 * errors["farneback"]["plain"], errors
+
+
+def test_the_occlusion_test_only_narrows_the_trusted_pixels(photos):
+    """Off by default, the filter trusts the flow where it lands inside the frame and the lightness matches; with
+    `occlusion_test` Lai et al.'s test must pass as well, which distrusts some of those pixels (around the moving
+    object) and trusts no other."""
+    frames = list(moving_object_frames(photos[2], photos[0], WIDTH, HEIGHT, 6))
+    trackers = {flag: ShotTracker(TemporalSettings(occlusion_test=flag)) for flag in (False, True)}
+    assert not TemporalSettings().occlusion_test
+    for rgb in frames:
+        motions = {flag: tracker(lightness_u8(rgb))[0] for flag, tracker in trackers.items()}
+    alone, tested = motions[False].trusted, motions[True].trusted
+    assert not (tested & ~alone).any()
+    assert tested.sum() < alone.sum()
 
 
 def test_iizuka_colours_a_shot_with_one_global_feature_vector(iizuka, photos):
@@ -313,9 +329,9 @@ def test_warp_error_is_lai_et_al_definition():
 
 
 def test_blending_keeps_the_saturation_of_hues_that_disagree():
-    """Carried chroma (30, 0) and a prediction (0, 30) where the motion is trusted: a plain blend at weight 0.85 is
-    25.8 long (the colour washes towards gray); with `keep_saturation` (default) the blend keeps length 30 and the
-    blend's hue; where nothing is blended, the prediction is kept exactly."""
+    """Carried chroma (30, 0) and a prediction (0, 30) where the motion is trusted: a plain blend at the default
+    weight 0.7 is 22.8 long (the colour washes towards gray); with `keep_saturation` (default) the blend keeps length
+    30 and the blend's hue; where nothing is blended, the prediction is kept exactly."""
     from colorjax.video.temporal import Motion, TemporalFilter
 
     size = (8, 10)  # the filter works at 8 pixels or more a side
@@ -332,7 +348,8 @@ def test_blending_keeps_the_saturation_of_hues_that_disagree():
         flt(carried, None)
         outputs[keep], _ = flt(predicted, motion)
     plain, kept = outputs[False][:, 2:], outputs[True][:, 2:]
-    np.testing.assert_allclose(np.linalg.norm(plain, axis=-1), 30 * np.hypot(0.85, 0.15), rtol=1e-4)
+    weight = TemporalSettings().weight
+    np.testing.assert_allclose(np.linalg.norm(plain, axis=-1), 30 * np.hypot(weight, 1 - weight), rtol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(kept, axis=-1), 30, rtol=1e-4)
     np.testing.assert_allclose(kept / 30, plain / np.linalg.norm(plain, axis=-1, keepdims=True), atol=1e-5)
     np.testing.assert_array_equal(outputs[True][:, :2], predicted[:, :2])
@@ -435,6 +452,7 @@ def test_evaluate_video_scores_a_clip_against_its_own_colours(run_dir, cut_clip,
     for numbers in (stable, plain):
         assert 0 < numbers["auc_percent"] < 100 and 5 < numbers["psnr_rgb_db"] < 60
         assert numbers["warp_error_farneback"] > 0 and numbers["warp_error_dis"] > 0  # both meters, side by side
+        assert numbers["frames_per_s"] > 0 and numbers["cpu_ms_per_frame"] > 0  # each path's speed, for the bench
     assert "| stabilised |" in (output / "video_results.md").read_text()
 
 
