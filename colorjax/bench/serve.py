@@ -4,7 +4,9 @@
 5 users, gives each an API token, then sends 50 `POST /api/colorize` at once (10 per user, from 50 threads) and
 checks that every one is answered with a PNG of its photo's size, that no id is lost or shared, and that each
 user's `GET /api/history` holds exactly their own images. Rows: requests, users, p50/p95/max latency (s),
-throughput (images/s), and the slowest `GET /healthz` polled meanwhile (the event loop stays free):
+throughput (images/s), the slowest `GET /healthz` polled meanwhile (the event loop stays free), and the peak
+resident memory of this process (the server runs in a thread of it, beside the loopback clients) sampled during the
+burst, with its value just before (`rss_before_mb`, `rss_peak_mb`):
 
 - full: the regression baseline at the default width (32) working at 256 px with the model running one and two
   photos at a time (`--concurrency`), and the full-width ECCV16 at the authors' 256x256 (random weights: the speed
@@ -96,7 +98,8 @@ def load_test(base_url: str, photos: list[np.ndarray], users: int, requests_per_
     """Fires users * requests_per_user colorize requests at once; checks every answer and every history.
 
     Returns {"requests", "users", "p50_s", "p95_s", "max_s", "images_per_s", "healthz_max_s" (the slowest
-    GET /healthz polled during the load: how responsive the app stays)}; raises AssertionError naming the
+    GET /healthz polled during the load: how responsive the app stays), "rss_before_mb", "rss_peak_mb" (this
+    process's resident memory before the burst and its peak during it, sampled with every poll)}; raises AssertionError naming the
     first broken guarantee (a failed or lost request, a wrong size, a history with someone else's image).
     """
     import httpx
@@ -132,6 +135,8 @@ def load_test(base_url: str, photos: list[np.ndarray], users: int, requests_per_
 
     done = threading.Event()
     health_latencies = []
+    rss_before = resident_bytes()
+    rss_samples = [rss_before]
 
     def poll_health():  # A page-like request while the model is busy: does the app still answer at once?
         with httpx.Client(base_url=base_url, timeout=600) as client:
@@ -139,6 +144,7 @@ def load_test(base_url: str, photos: list[np.ndarray], users: int, requests_per_
                 asked = time.perf_counter()
                 client.get("/healthz").raise_for_status()
                 health_latencies.append(time.perf_counter() - asked)
+                rss_samples.append(resident_bytes())
 
     poller = threading.Thread(target=poll_health, daemon=True)
     poller.start()
@@ -171,7 +177,19 @@ def load_test(base_url: str, photos: list[np.ndarray], users: int, requests_per_
         "max_s": latencies[-1],
         "images_per_s": len(jobs) / wall,
         "healthz_max_s": max(health_latencies, default=0.0),
+        "rss_before_mb": rss_before / 1e6,
+        "rss_peak_mb": max(rss_samples) / 1e6,
     }
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux's /proc/self/status VmRSS; 0 where there is no /proc)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else 0
 
 
 def _photos(quick: bool) -> tuple[list[np.ndarray], str]:

@@ -404,6 +404,7 @@ def test_concurrent_users_get_exactly_their_own_history(colorizer, tmp_path):
     with running_server(create_app(colorizer, tmp_path / "load")) as base_url:
         row = load_test(base_url, photos, users=5, requests_per_user=2)
     assert row["requests"] == 10 and row["p95_s"] >= row["p50_s"] > 0
+    assert row["rss_peak_mb"] >= row["rss_before_mb"] > 0
 
 
 def test_cli_help_exits_zero(capsys):
