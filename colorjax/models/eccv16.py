@@ -15,6 +15,11 @@ paper; 1.0 reproduces the PyTorch port, which returns the plain mean) upsampled 
 PyTorch's align_corners=False). Any input size works: the strided convs give ceil(H/8) x 2 = 2 ceil(H/8) rows of
 logits, which the network upsamples to 8 ceil(H/8) >= H rows of chroma; both are cropped at the bottom/right to the
 input's own grid, so for H, W multiples of 8 nothing is cropped and the outputs equal the PyTorch port's.
+
+Inference can run with blocks 1-6's BatchNorms folded into the next block's first conv (`fold_batch_norms`, a
+load-time transform of the variables for `ECCV16(batch_norm_folded=True)`); the port orders each block conv, ReLU,
+..., BatchNorm, so a BatchNorm cannot go into the conv before it (a ReLU lies between) but goes exactly into the conv
+after it, whose zero padding becomes a per-channel padding value.
 """
 
 from typing import Any
@@ -91,6 +96,62 @@ class Conv3x3OneChannel(nn.Module):
         return patches.astype(self.dtype) @ kernel + bias.astype(self.dtype)
 
 
+class PaddedConv3x3(nn.Module):
+    """A 3x3 conv (stride 1) whose input is padded by `dilation` with a per-channel value `pad_value` instead of
+    zeros: the conv after a folded BatchNorm y = a x + b pads x with -b / a, the x that the BatchNorm maps to the
+    zero its original conv padded y with (`fold_batch_norms`)."""
+
+    features: int
+    dilation: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, channels, self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        pad_value = self.param("pad_value", nn.initializers.zeros_init(), (channels,), jnp.float32).astype(self.dtype)
+        d = self.dilation
+        x = jnp.pad(x - pad_value, ((0, 0), (d, d), (d, d), (0, 0))) + pad_value
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel.astype(self.dtype),
+            window_strides=(1, 1),
+            padding="VALID",
+            rhs_dilation=(d, d),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        return y + bias.astype(self.dtype)
+
+
+def fold_batch_norms(variables: dict, epsilon: float = 1e-5) -> dict:
+    """ECCV16 variables -> the variables of `ECCV16(batch_norm_folded=True)`: inference only, same outputs up to
+    float32 rounding.
+
+    Block k's BatchNorm (k = 1..6) is y = a x + b per channel, a = scale / sqrt(var + eps), b = bias - mean a, and
+    feeds block k+1's first conv W (3x3, stride 1, zero padding). W(pad0(a x + b)) = (W a)(pad_c(x)) + sum(W b)
+    with c = -b / a, so that conv takes the kernel W a (a along its input channels), the bias + sum(W b) and the
+    padding value c, and the BatchNorm goes. Block 7's feeds the transposed conv, whose bias term would depend on
+    the output pixel's parity; it stays.
+    """
+    params = dict(variables["params"])
+    stats = dict(variables["batch_stats"])
+    for block, _, strides, _ in ENCODER_BLOCKS[:-1]:
+        name = f"model{block}_{2 * len(strides)}"
+        norm, moments = params.pop(name), stats.pop(name)
+        a = norm["scale"] / jnp.sqrt(moments["var"] + epsilon)
+        b = norm["bias"] - moments["mean"] * a
+        if not bool(jnp.all(a != 0)):
+            raise ValueError(f"{name} has a channel of BatchNorm scale 0, which cannot be folded into the next conv.")
+        conv = params[f"model{block + 1}_0"]
+        params[f"model{block + 1}_0"] = {
+            "kernel": conv["kernel"] * a[:, None],
+            "bias": conv["bias"] + jnp.einsum("hwio,i->o", conv["kernel"], b),
+            "pad_value": -b / a,
+        }
+    return {"params": params, "batch_stats": stats}
+
+
 def space_to_batch(x: jax.Array) -> jax.Array:
     """(N, H, W, C) -> (4N, H/2, W/2, C): the four interleaved sub-grids x[:, p::2, q::2] as separate images.
 
@@ -133,10 +194,14 @@ class ECCV16(nn.Module):
     # blocks 5-6 gave nothing on CPU and is off until an accelerator run shows it helps there (bench gpu).
     first_conv_as_matmul: bool = True
     dilation_as_space_to_batch: bool = False
+    # Inference only: variables from `fold_batch_norms` (blocks 1-6's BatchNorms inside the next convs).
+    batch_norm_folded: bool = False
 
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         height, width = L.shape[1:3]
+        if train and self.batch_norm_folded:
+            raise ValueError("ECCV16(batch_norm_folded=True) is for inference: train the unfolded model.")
         x = ((L - 50.0) / 100.0).astype(self.dtype)
         on_sub_grids = False
         for block, channels, strides, dilation in ENCODER_BLOCKS:
@@ -154,6 +219,8 @@ class ECCV16(nn.Module):
                 name = f"model{block}_{2 * i}"
                 if block == 1 and i == 0 and self.first_conv_as_matmul:
                     x = Conv3x3OneChannel(features, dtype=self.dtype, name=name)(x)
+                elif block > 1 and i == 0 and self.batch_norm_folded:
+                    x = PaddedConv3x3(features, 1 if on_sub_grids else dilation, dtype=self.dtype, name=name)(x)
                 else:
                     x = conv3x3(
                         features,
@@ -163,7 +230,8 @@ class ECCV16(nn.Module):
                         dtype=self.dtype,
                     )(x)
                 x = nn.relu(x)
-            x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
+            if not (self.batch_norm_folded and block < len(ENCODER_BLOCKS)):
+                x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
 
         decoder_channels = scaled_width(DECODER_CHANNELS, self.width)
         x = nn.relu(upconv4x4(decoder_channels, "model8_0", dtype=self.dtype)(x))
