@@ -22,6 +22,7 @@ load-time transform of the variables for `ECCV16(batch_norm_folded=True)`); the 
 after it, whose zero padding becomes a per-channel padding value.
 """
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -44,7 +45,26 @@ ENCODER_BLOCKS = (
 DECODER_CHANNELS = 256
 
 
-def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dtype: Any) -> nn.Conv:
+def _accumulating_in(accumulation_dtype: Any) -> dict:
+    """nn.Conv's arguments for a conv that accumulates and returns `accumulation_dtype` (None: its `dtype`)."""
+    if accumulation_dtype is None:
+        return {}
+    return {
+        "conv_general_dilated": functools.partial(
+            jax.lax.conv_general_dilated, preferred_element_type=accumulation_dtype
+        )
+    }
+
+
+def conv3x3(
+    features: int,
+    name: str,
+    *,
+    stride: int = 1,
+    dilation: int = 1,
+    dtype: Any,
+    accumulation_dtype: Any = None,
+) -> nn.Conv:
     """A 3x3 conv padded like PyTorch's `padding=dilation` (symmetric; Flax's "SAME" pads stride-2 convs unevenly)."""
     return nn.Conv(
         features,
@@ -54,10 +74,11 @@ def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dty
         kernel_dilation=dilation,
         dtype=dtype,
         name=name,
+        **_accumulating_in(accumulation_dtype),
     )
 
 
-def upconv4x4(features: int, name: str, *, dtype: Any) -> nn.ConvTranspose:
+def upconv4x4(features: int, name: str, *, dtype: Any, accumulation_dtype: Any = None) -> nn.ConvTranspose:
     """PyTorch's ConvTranspose2d(k=4, s=2, p=1): output exactly 2x the input.
 
     A transposed conv is a conv over the stride-dilated input padded by k - 1 - p = 2 on each side with the kernel
@@ -71,6 +92,7 @@ def upconv4x4(features: int, name: str, *, dtype: Any) -> nn.ConvTranspose:
         padding=((2, 2), (2, 2)),
         transpose_kernel=True,
         dtype=dtype,
+        preferred_element_type=accumulation_dtype,
         name=name,
     )
 
@@ -84,6 +106,7 @@ class Conv3x3OneChannel(nn.Module):
 
     features: int
     dtype: Any
+    accumulation_dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -93,7 +116,8 @@ class Conv3x3OneChannel(nn.Module):
         padded = jnp.pad(x[..., 0], ((0, 0), (1, 1), (1, 1)))
         patches = jnp.stack([padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1)
         kernel = kernel.reshape(9, self.features).astype(self.dtype)
-        return patches.astype(self.dtype) @ kernel + bias.astype(self.dtype)
+        y = jnp.matmul(patches.astype(self.dtype), kernel, preferred_element_type=self.accumulation_dtype)
+        return y + bias.astype(self.dtype)
 
 
 class PaddedConv3x3(nn.Module):
@@ -104,6 +128,7 @@ class PaddedConv3x3(nn.Module):
     features: int
     dilation: int
     dtype: Any
+    accumulation_dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -120,6 +145,7 @@ class PaddedConv3x3(nn.Module):
             padding="VALID",
             rhs_dilation=(d, d),
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            preferred_element_type=self.accumulation_dtype,
         )
         return y + bias.astype(self.dtype)
 
@@ -196,6 +222,9 @@ class ECCV16(nn.Module):
     dilation_as_space_to_batch: bool = False
     # Inference only: variables from `fold_batch_norms` (blocks 1-6's BatchNorms inside the next convs).
     batch_norm_folded: bool = False
+    # The dtype the convs accumulate in and return (None: `dtype`): float32 with dtype bfloat16 is bf16 weights and
+    # activations with fp32 accumulation (CPUs with native bf16 dot products, python -m colorjax.bench zhang --levers).
+    accumulation_dtype: Any = None
 
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
@@ -218,9 +247,10 @@ class ECCV16(nn.Module):
             for i, stride in enumerate(strides):
                 name = f"model{block}_{2 * i}"
                 if block == 1 and i == 0 and self.first_conv_as_matmul:
-                    x = Conv3x3OneChannel(features, dtype=self.dtype, name=name)(x)
+                    x = Conv3x3OneChannel(features, self.dtype, self.accumulation_dtype, name=name)(x)
                 elif block > 1 and i == 0 and self.batch_norm_folded:
-                    x = PaddedConv3x3(features, 1 if on_sub_grids else dilation, dtype=self.dtype, name=name)(x)
+                    dilated = 1 if on_sub_grids else dilation
+                    x = PaddedConv3x3(features, dilated, self.dtype, self.accumulation_dtype, name=name)(x)
                 else:
                     x = conv3x3(
                         features,
@@ -228,16 +258,20 @@ class ECCV16(nn.Module):
                         stride=stride,
                         dilation=1 if on_sub_grids else dilation,
                         dtype=self.dtype,
+                        accumulation_dtype=self.accumulation_dtype,
                     )(x)
                 x = nn.relu(x)
             if not (self.batch_norm_folded and block < len(ENCODER_BLOCKS)):
                 x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
 
         decoder_channels = scaled_width(DECODER_CHANNELS, self.width)
-        x = nn.relu(upconv4x4(decoder_channels, "model8_0", dtype=self.dtype)(x))
-        x = nn.relu(conv3x3(decoder_channels, "model8_2", dtype=self.dtype)(x))
-        x = nn.relu(conv3x3(decoder_channels, "model8_4", dtype=self.dtype)(x))
-        logits = nn.Conv(AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6")(x)
+        accumulation = {"dtype": self.dtype, "accumulation_dtype": self.accumulation_dtype}
+        x = nn.relu(upconv4x4(decoder_channels, "model8_0", **accumulation)(x))
+        x = nn.relu(conv3x3(decoder_channels, "model8_2", **accumulation)(x))
+        x = nn.relu(conv3x3(decoder_channels, "model8_4", **accumulation)(x))
+        logits = nn.Conv(
+            AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6", **_accumulating_in(self.accumulation_dtype)
+        )(x)
         logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
 
         chroma = upsample4_bilinear(annealed_mean(logits, self.temperature))

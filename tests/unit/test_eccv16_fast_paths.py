@@ -79,3 +79,21 @@ def test_batch_norms_folded_at_load_time_give_the_same_outputs(size, sub_grids):
     np.testing.assert_allclose(got["chroma"], expected["chroma"], atol=0.01)  # ab units, of +-110 (T = 0.38)
     with pytest.raises(ValueError, match="inference"):
         folded_model.apply(folded, L, train=True, mutable=["batch_stats"])
+
+
+def test_bfloat16_with_float32_accumulation_multiplies_bf16_and_accumulates_in_float32():
+    model = get_model("eccv16", width=0.125)
+    L = jax.random.uniform(jax.random.key(0), (1, 32, 32, 1), maxval=100.0)
+    variables = numpy_init(model, L)
+    mixed = model.clone(dtype=jnp.bfloat16, accumulation_dtype=jnp.float32)
+    jaxpr = jax.make_jaxpr(mixed.apply)(variables, L)
+    products = [e for e in jaxpr.eqns if e.primitive.name in ("conv_general_dilated", "dot_general")]
+    # The first conv's matmul, 18 3x3 convs in blocks 1-7, the transposed conv, 2 3x3 convs and the 1x1 (the
+    # annealed mean's decode of the float32 logits is inside a nested jaxpr).
+    assert len(products) == 23
+    for eqn in products:
+        assert [str(v.aval.dtype) for v in eqn.invars] == ["bfloat16", "bfloat16"]
+        assert str(eqn.outvars[0].aval.dtype) == "float32"
+    expected = np.asarray(jax.jit(model.apply)(variables, L)["logits"])
+    got = np.asarray(jax.jit(mixed.apply)(variables, L)["logits"])
+    np.testing.assert_allclose(got, expected, atol=0.05 * np.abs(expected).max())
