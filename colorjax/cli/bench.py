@@ -2,7 +2,8 @@
 
 With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples). `--models`, `--sizes`,
-`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py).
+`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `--levers` makes
+`zhang` time issue 25's CPU levers for ECCV16 instead (colorjax/bench/zhang.py).
 """
 
 import os
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="ddcolor: seconds at most; settings that would not fit are skipped (default 1800)",
     )
+    parser.add_argument("--levers", action="store_true", help="zhang: the CPU lever table of ECCV16 inference instead")
     args = parser.parse_args(argv)
+    if args.levers:
+        os.environ["COLORJAX_BENCH_LEVERS"] = "1"
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
     for option in ("models", "sizes", "batches", "budget_s"):
