@@ -3,8 +3,8 @@
 Rows:
 - `eccv16_inference`: full-width ECCV16 at 256x256 (the authors' demo size), batch 8 on a CPU and 64 on an
   accelerator, colorjax `jit(apply)` in float32 and bfloat16 vs PyTorch eager on the SAME device (CUDA when JAX has
-  a GPU; `inference_mode`, and bf16 autocast) with the same weights; on a CPU also colorjax with its first conv as a
-  plain conv (the alternative ECCV16 chose against), on an accelerator the space-to-batch dilated blocks. PyTorch
+  a GPU; `inference_mode`, and bf16 autocast) with the same weights; on a CPU also colorjax with its first conv as an
+  im2col matmul (the alternative ECCV16 chose against), on an accelerator the space-to-batch dilated blocks. PyTorch
   rows are skipped where torch is not installed.
 - `eccv16_train_step`: the trainer's step (`train.make_train_step`) of `configs/zhang_eccv16.py` (rebalanced loss,
   Adam 3e-5 with weight decay) at width 1.0 on 176x176 crops (the paper's training size), float32 and bfloat16
@@ -26,7 +26,7 @@ autocast stayed 1.6x faster than its fp32 under `ATEN_CPU_CAPABILITY=avx2`).
 
 `--levers` (`lever_rows`) runs instead issue 25's CPU lever table for ECCV16 at 256: every contender in turns in one
 process, at batch 8 and at batch 1, each with its ratio to PyTorch's fastest contender at the same batch: colorjax's
-default; the first conv as a plain conv instead of a matmul; blocks 1-6's BatchNorms folded into the next convs at
+default (the first conv as a plain conv); the first conv as an im2col matmul; blocks 1-6's BatchNorms folded into the next convs at
 load time (`eccv16.fold_batch_norms`); both; bfloat16 (flax `dtype`: bf16 products, bf16 results); bfloat16 with
 float32 accumulation (`accumulation_dtype`, `preferred_element_type`); the ONNX export in onnxruntime (`colorize
 --runtime onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. Process-wide levers are one run
@@ -168,7 +168,7 @@ def _inference_rows(quick: bool) -> list[dict]:
     torch = _torch_or_none() if torch_model is not None else None
     L_jax = jnp.asarray(L)
 
-    # colorjax contenders: (label, precision, model). The plain-conv first layer (CPU) and the space-to-batch
+    # colorjax contenders: (label, precision, model). The im2col-matmul first layer (CPU) and the space-to-batch
     # dilated blocks (accelerators) are the alternatives `ECCV16` chose between.
     variants = [
         ("colorjax jit", "float32", model),
@@ -177,9 +177,9 @@ def _inference_rows(quick: bool) -> list[dict]:
     if on_cpu:
         variants.append(
             (
-                "colorjax jit, first conv as a conv",
+                "colorjax jit, first conv as a matmul",
                 "float32",
-                model.clone(first_conv_as_matmul=False),
+                model.clone(first_conv_as_matmul=True),
             )
         )
     else:
@@ -384,13 +384,13 @@ def lever_rows(quick: bool) -> list[dict]:
     bf16 = jnp.bfloat16
     # (label, precision, model, variables, batches)
     variants = [
-        ("colorjax default (first conv as a matmul)", "float32", model, variables, (batch, 1)),
-        ("colorjax, first conv as a conv", "float32", model.clone(first_conv_as_matmul=False), variables, (batch, 1)),
+        ("colorjax default (first conv as a conv)", "float32", model, variables, (batch, 1)),
+        ("colorjax, first conv as a matmul", "float32", model.clone(first_conv_as_matmul=True), variables, (batch, 1)),
         ("colorjax, BatchNorms folded", "float32", model.clone(batch_norm_folded=True), folded, (batch,)),
         (
-            "colorjax, BatchNorms folded, first conv as a conv",
+            "colorjax, BatchNorms folded, first conv as a matmul",
             "float32",
-            model.clone(batch_norm_folded=True, first_conv_as_matmul=False),
+            model.clone(batch_norm_folded=True, first_conv_as_matmul=True),
             folded,
             (batch,),
         ),

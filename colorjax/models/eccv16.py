@@ -229,11 +229,12 @@ class ECCV16(nn.Module):
     dtype: Any = jnp.float32  # computation dtype (bfloat16 on accelerators); parameters stay float32
 
     # Speed only (same parameters, same outputs; tests/unit/test_eccv16_fast_paths.py): the 1-channel first conv as a
-    # matmul made CPU inference ~1.35x faster with an older jaxlib (python -m colorjax.bench zhang); with jax 0.10.2
-    # it is 0.94-1.14x a plain conv (bench zhang --levers, README), kept as no lever won in repeated runs. The
+    # matmul made CPU inference ~1.35x faster with an older jaxlib; with jax 0.10.2 the plain conv is as fast or
+    # faster on both ISA classes: at batch 1 in all 6 lever runs (1.01-1.24x), at batch 8 in 5 of 6 within 2% or
+    # better (0.88-1.23x) (python -m colorjax.bench zhang --levers, README "Performance"), so the matmul is off. The
     # sub-grid form of the dilated blocks 5-6 gave nothing on CPU and is off until an accelerator run shows it helps
     # there (bench gpu).
-    first_conv_as_matmul: bool = True
+    first_conv_as_matmul: bool = False
     dilation_as_space_to_batch: bool = False
     # Inference only: variables from `fold_batch_norms` (blocks 1-6's BatchNorms inside the next convs).
     batch_norm_folded: bool = False

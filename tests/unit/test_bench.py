@@ -148,7 +148,7 @@ def test_bench_zhang_levers_quick_times_every_lever_against_pytorch_at_each_batc
     monkeypatch.delenv("COLORJAX_BENCH_LEVERS")
     out = json.loads((tmp_path / "rows.json").read_text())
     ours = {(row["contender"], row["batch"]): row for row in out if not row["contender"].startswith("pytorch")}
-    for lever in ("first conv as a conv", "BatchNorms folded", "bf16, fp32 accumulation", "onnxruntime"):
+    for lever in ("first conv as a matmul", "BatchNorms folded", "bf16, fp32 accumulation", "onnxruntime"):
         assert any(lever in contender for contender, _ in ours), lever
     for row in ours.values():
         tolerance = 0.05 if row["precision"] == "bfloat16" else 1e-5
