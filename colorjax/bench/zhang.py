@@ -26,8 +26,8 @@ autocast stayed 1.6x faster than its fp32 under `ATEN_CPU_CAPABILITY=avx2`).
 
 `--levers` (`lever_rows`) runs instead issue 25's CPU lever table for ECCV16 at 256: every contender in turns in one
 process, at batch 8 and at batch 1, each with its ratio to PyTorch's fastest contender at the same batch: colorjax's
-default (the first conv as a plain conv); the first conv as an im2col matmul; blocks 1-6's BatchNorms folded into the next convs at
-load time (`eccv16.fold_batch_norms`); both; bfloat16 (flax `dtype`: bf16 products, bf16 results); bfloat16 with
+default (the first conv as a plain conv); the first conv as an im2col matmul; blocks 1-6's BatchNorms folded into
+the next convs at load time (`eccv16.fold_batch_norms`); both; bfloat16 (flax `dtype`: bf16 products, bf16 results); bfloat16 with
 float32 accumulation (`accumulation_dtype`, `preferred_element_type`); the ONNX export in onnxruntime (`colorize
 --runtime onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. Process-wide levers are one run
 each: XLA's oneDNN kernels (`XLA_FLAGS=--xla_cpu_use_onednn=true`, what `colorize` adds) and the ISA restrictions
