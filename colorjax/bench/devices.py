@@ -10,11 +10,11 @@ kind; None where the kind is not listed (CPUs), and then no MFU is printed.
 """
 
 import os
-import platform
 from collections.abc import Callable
-from pathlib import Path
 
 import jax
+
+from colorjax.inference.cpu import cpu_description, this_isa_class
 
 # Dense (no sparsity) bf16 tensor-core / MXU peaks per chip, from the vendors' data sheets. Matched in order against
 # the lower-cased `device.device_kind` (e.g. "NVIDIA H100 80GB HBM3", "NVIDIA H200", "TPU v5 lite").
@@ -65,36 +65,12 @@ def speed_columns(flops: float, seconds: float, device: jax.Device | None = None
     return columns
 
 
-def cpu_isa(flags: set[str] | frozenset[str]) -> str:
-    """The widest vector / matrix extension class among /proc/cpuinfo's flags: AMX (amx_tile: Intel Sapphire Rapids
-    and later, bf16 matrix tiles), AVX512-BF16 (avx512_bf16: bf16 dot products), AVX-512 (avx512f), AVX2, or SSE."""
-    if "amx_tile" in flags:
-        return "AMX"
-    for flag, name in (("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
-        if flag in flags:
-            return name
-    return "SSE"
-
-
-def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """ "MODEL NAME, ISA class" of this machine's CPU from /proc/cpuinfo (Linux); the platform's processor name
-    elsewhere."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return f"{platform.processor() or platform.machine()}, ISA unknown"
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    model = fields.get("model name") or fields.get("Processor") or platform.machine()
-    return f"{model}, {cpu_isa(frozenset(fields.get('flags', '').split()))}"
-
-
 def machine_columns() -> dict:
     """What a CPU timing depends on, kept in every CPU row: the CPU (model and ISA class), the threads each framework
-    uses, XLA_FLAGS (e.g. `--xla_cpu_max_isa=AVX2`, `--xla_cpu_use_onednn=true`) and the ISA PyTorch's kernels were
-    built for (`torch.backends.cpu.get_cpu_capability()`, which `ATEN_CPU_CAPABILITY=avx2` lowers)."""
+    uses, XLA_FLAGS (e.g. `--xla_cpu_max_isa=AVX2`, `--xla_cpu_use_onednn=true`) and the ISA class XLA compiles for
+    under them (`colorjax.inference.cpu`), the ISA PyTorch's ATen kernels were built for
+    (`torch.backends.cpu.get_cpu_capability()`, which `ATEN_CPU_CAPABILITY=avx2` lowers) and the cap on oneDNN's ISA
+    (`ONEDNN_MAX_CPU_ISA`: PyTorch's convolutions are oneDNN's, which ATen's setting leaves alone)."""
     try:
         import torch
 
@@ -107,7 +83,9 @@ def machine_columns() -> dict:
         "cpu": cpu_description(),
         "threads": f"XLA {xla_threads}, PyTorch {torch_threads}",
         "xla_flags": os.environ.get("XLA_FLAGS") or "-",
+        "xla_isa": this_isa_class(),
         "aten_cpu": aten,
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or "-",
     }
 
 

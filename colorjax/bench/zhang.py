@@ -3,8 +3,8 @@
 Rows:
 - `eccv16_inference`: full-width ECCV16 at 256x256 (the authors' demo size), batch 8 on a CPU and 64 on an
   accelerator, colorjax `jit(apply)` in float32 and bfloat16 vs PyTorch eager on the SAME device (CUDA when JAX has
-  a GPU; `inference_mode`, and bf16 autocast) with the same weights; on a CPU also colorjax with its first conv as a
-  plain conv (the alternative ECCV16 chose against), on an accelerator the space-to-batch dilated blocks. PyTorch
+  a GPU; `inference_mode`, and bf16 autocast) with the same weights; on a CPU also colorjax with its first conv as an
+  im2col matmul (the alternative ECCV16 chose against), on an accelerator the space-to-batch dilated blocks. PyTorch
   rows are skipped where torch is not installed.
 - `eccv16_train_step`: the trainer's step (`train.make_train_step`) of `configs/zhang_eccv16.py` (rebalanced loss,
   Adam 3e-5 with weight decay) at width 1.0 on 176x176 crops (the paper's training size), float32 and bfloat16
@@ -23,7 +23,21 @@ ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python -m colorjax.bench zhang`
 ATen used; ATen's setting alone leaves PyTorch's bf16 convolutions on oneDNN's AVX512-BF16 kernels: measured, its
 autocast stayed 1.6x faster than its fp32 under `ATEN_CPU_CAPABILITY=avx2`).
 `quick=True` shrinks widths, batches and sizes to finish in seconds.
+
+`--levers` (`lever_rows`) runs instead issue 25's CPU lever table for ECCV16 at 256: every contender in turns in one
+process, at batch 8 and at batch 1, each with its ratio to PyTorch's fastest contender at the same batch: colorjax's
+default (the first conv as a plain conv); the first conv as an im2col matmul; blocks 1-6's BatchNorms folded into
+the next convs at load time (`eccv16.fold_batch_norms`); both; bfloat16 (flax `dtype`: bf16 products, bf16 results); bfloat16 with
+float32 accumulation (`accumulation_dtype`, `preferred_element_type`); the ONNX export in onnxruntime (`colorize
+--runtime onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. Process-wide levers are one run
+each: XLA's oneDNN kernels (`XLA_FLAGS=--xla_cpu_use_onednn=true`, what `colorize` adds) and the ISA restrictions
+above; the rows keep them in their machine columns.
 """
+
+import copy
+import os
+import tempfile
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +48,7 @@ from colorjax.bench.devices import lowered_flops, machine_columns, speed_columns
 from colorjax.bench.timing import interleaved_median_seconds
 from colorjax.bench.train_step import config_train_step, repo_config
 from colorjax.models import get_model
+from colorjax.models.eccv16 import fold_batch_norms
 from colorjax.models.published import state_dict_to_variables
 from colorjax.models.width import scaled_width
 
@@ -126,12 +141,8 @@ def inference_setting(quick: bool) -> tuple[float, int, int]:
     return (1.0, 8, 256) if jax.default_backend() == "cpu" else (1.0, 64, 256)
 
 
-def _inference_rows(quick: bool) -> list[dict]:
-    width, batch, size = inference_setting(quick)
-    on_cpu = jax.default_backend() == "cpu"
-    repeats = 3 if on_cpu else 20
-    setting = {"width": width, "batch": batch, "size": size}
-    L = np.random.default_rng(0).uniform(0, 100, (batch, size, size, 1)).astype(np.float32)
+def _eccv16_and_weights(width: float):
+    """(ECCV16 at `width`, its variables, the PyTorch port with the same weights or None without torch)."""
     model = get_model("eccv16", width=width)
     template = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1))))
     torch = _torch_or_none()
@@ -143,9 +154,21 @@ def _inference_rows(quick: bool) -> list[dict]:
     else:  # random weights of the right shapes are all the speed comparison needs
         rng = np.random.default_rng(0)
         variables = jax.tree.map(lambda leaf: jnp.asarray(0.01 * rng.standard_normal(leaf.shape), leaf.dtype), template)
+        torch_model = None
+    return model, variables, torch_model
+
+
+def _inference_rows(quick: bool) -> list[dict]:
+    width, batch, size = inference_setting(quick)
+    on_cpu = jax.default_backend() == "cpu"
+    repeats = 3 if on_cpu else 20
+    setting = {"width": width, "batch": batch, "size": size}
+    L = np.random.default_rng(0).uniform(0, 100, (batch, size, size, 1)).astype(np.float32)
+    model, variables, torch_model = _eccv16_and_weights(width)
+    torch = _torch_or_none() if torch_model is not None else None
     L_jax = jnp.asarray(L)
 
-    # colorjax contenders: (label, precision, model). The plain-conv first layer (CPU) and the space-to-batch
+    # colorjax contenders: (label, precision, model). The im2col-matmul first layer (CPU) and the space-to-batch
     # dilated blocks (accelerators) are the alternatives `ECCV16` chose between.
     variants = [
         ("colorjax jit", "float32", model),
@@ -154,9 +177,9 @@ def _inference_rows(quick: bool) -> list[dict]:
     if on_cpu:
         variants.append(
             (
-                "colorjax jit, first conv as a conv",
+                "colorjax jit, first conv as a matmul",
                 "float32",
-                model.clone(first_conv_as_matmul=False),
+                model.clone(first_conv_as_matmul=True),
             )
         )
     else:
@@ -353,5 +376,116 @@ def _soft_encode_rows(quick: bool) -> list[dict]:
     return rows
 
 
+def lever_rows(quick: bool) -> list[dict]:
+    """Issue 25's CPU levers for ECCV16 inference (module docstring), timed in turns in one process."""
+    width, batch, size = inference_setting(quick)
+    model, variables, torch_model = _eccv16_and_weights(width)
+    folded = fold_batch_norms(variables)
+    bf16 = jnp.bfloat16
+    # (label, precision, model, variables, batches)
+    variants = [
+        ("colorjax default (first conv as a conv)", "float32", model, variables, (batch, 1)),
+        ("colorjax, first conv as a matmul", "float32", model.clone(first_conv_as_matmul=True), variables, (batch, 1)),
+        ("colorjax, BatchNorms folded", "float32", model.clone(batch_norm_folded=True), folded, (batch,)),
+        (
+            "colorjax, BatchNorms folded, first conv as a matmul",
+            "float32",
+            model.clone(batch_norm_folded=True, first_conv_as_matmul=True),
+            folded,
+            (batch,),
+        ),
+        ("colorjax bf16", "bfloat16", model.clone(dtype=bf16), variables, (batch,)),
+        (
+            "colorjax bf16, fp32 accumulation",
+            "bfloat16",
+            model.clone(dtype=bf16, accumulation_dtype=jnp.float32),
+            variables,
+            (batch,),
+        ),
+    ]
+    inputs = {
+        b: np.random.default_rng(b).uniform(0, 100, (b, size, size, 1)).astype(np.float32) for b in sorted({batch, 1})
+    }
+    contenders = []  # (label, precision, batch, fn, logits of the output or None)
+    for label, precision, m, v, batches in variants:
+        apply = jax.jit(m.apply)
+        for b in batches:
+            L = jnp.asarray(inputs[b])
+            contenders.append((label, precision, b, lambda apply=apply, v=v, L=L: apply(v, L), "logits"))
+    with tempfile.TemporaryDirectory() as folder:
+        onnx = _onnx_contenders(model, variables, size, inputs, Path(folder))
+        contenders += onnx
+        torch = _torch_or_none() if torch_model is not None else None
+        if torch is not None:
+            contenders += _torch_contenders(torch, torch_model, inputs)
+        seconds = interleaved_median_seconds([c[3] for c in contenders], 3 if jax.default_backend() == "cpu" else 10)
+        reference = {c[2]: np.asarray(c[3]()["logits"]) for c in contenders if c[0] == variants[0][0]}
+        rows = []
+        for (label, precision, b, fn, output), s in zip(contenders, seconds, strict=True):
+            row = {
+                "benchmark": "eccv16_cpu_levers",
+                "contender": label,
+                "precision": precision,
+                "batch": b,
+                "ms_per_image": 1e3 * s / b,
+                "width": width,
+                "size": size,
+            }
+            if output is not None:
+                logits = np.asarray(fn()[output], np.float32)
+                row["max_logits_diff_vs_default"] = float(np.abs(logits - reference[b]).max())
+            row.update(machine_columns())
+            rows.append(row)
+    for b in sorted({batch, 1}, reverse=True):
+        same_batch = [row for row in rows if row["batch"] == b]
+        headline = versus_fastest(same_batch, "ms_per_image")
+        if headline:
+            print(f"  ECCV16 CPU levers, batch {b} at {size}: {headline}; {rows[0]['cpu']}", flush=True)
+    return rows
+
+
+def _onnx_contenders(model, variables, size: int, inputs: dict, folder: Path) -> list[tuple]:
+    """The ONNX export (as `colorize --runtime onnx` makes it: the plain first conv) in onnxruntime's CPU provider,
+    at every batch in `inputs`; none without jax2onnx / onnxruntime."""
+    try:
+        from colorjax.inference.export import export_onnx, forward_function
+        from colorjax.inference.onnx_runtime import OnnxModel
+
+        plain = model.clone(first_conv_as_matmul=False)
+        label, _, _ = export_onnx(forward_function(plain, variables), size, folder / "model.onnx")
+        session = OnnxModel(folder / "model.onnx")
+    except Exception as error:  # an optional extra: the table goes on without it
+        print(f"  no ONNX contender: {type(error).__name__}: {str(error).splitlines()[0]}", flush=True)
+        return []
+    return [
+        (f"onnxruntime CPU (export polymorphic in {label})", "float32", b, lambda L=L: session(L), "logits")
+        for b, L in inputs.items()
+    ]
+
+
+def _torch_contenders(torch, torch_model, inputs: dict) -> list[tuple]:
+    """PyTorch eager `inference_mode` in float32 and bf16 autocast, NCHW and channels_last, at every batch."""
+    contenders = []
+    nets = {"NCHW": torch_model, "channels_last": copy.deepcopy(torch_model).to(memory_format=torch.channels_last)}
+    for b, L in inputs.items():
+        L_torch = torch.from_numpy(L).permute(0, 3, 1, 2).contiguous()
+        for layout, net in nets.items():
+            memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            x = L_torch.contiguous(memory_format=memory_format)
+            for precision in ("float32", "bfloat16"):
+
+                def forward(net=net, x=x, bf16=precision == "bfloat16"):
+                    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                        return net(x)
+
+                how = "autocast" if precision == "bfloat16" else "inference_mode"
+                contenders.append(
+                    (f"pytorch {torch.__version__} eager cpu, {how}, {layout}", precision, b, forward, None)
+                )
+    return contenders
+
+
 def bench_zhang(quick: bool) -> list[dict]:
+    if os.environ.get("COLORJAX_BENCH_LEVERS"):
+        return lever_rows(quick)
     return _soft_encode_rows(quick) + _inference_rows(quick) + _train_step_rows(quick)

@@ -2,10 +2,11 @@
 
 With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples). `--models`, `--sizes`,
-`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `train_step
---model ddcolor` times DDColor's training step against the authors' (colorjax/bench/train_step.py); `--clips` adds
-real clips to the `video` benchmark (colorjax/bench/video.py); `serve --photo-megapixels N` times one big photo
-through the app (colorjax/bench/serve.py).
+`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `--levers` makes
+`zhang` time issue 25's CPU levers for ECCV16 instead (colorjax/bench/zhang.py); `train_step --model ddcolor` times
+DDColor's training step against the authors' (colorjax/bench/train_step.py); `--clips` adds real clips to the
+`video` benchmark (colorjax/bench/video.py); `serve --photo-megapixels N` times one big photo through the app
+(colorjax/bench/serve.py).
 """
 
 import os
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         help="serve: time one photo of this many megapixels through the app, stage by stage (e.g. 20)",
     )
     parser.add_argument("--clips", help="video: real clips to score too, joined by the OS's path separator (:)")
+    parser.add_argument("--levers", action="store_true", help="zhang: the CPU lever table of ECCV16 inference instead")
     args = parser.parse_args(argv)
+    if args.levers:
+        os.environ["COLORJAX_BENCH_LEVERS"] = "1"
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
     for option in ("model", "models", "sizes", "batches", "budget_s", "photo_megapixels", "clips"):

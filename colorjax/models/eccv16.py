@@ -15,13 +15,20 @@ paper; 1.0 reproduces the PyTorch port, which returns the plain mean) upsampled 
 PyTorch's align_corners=False). Any input size works: the strided convs give ceil(H/8) x 2 = 2 ceil(H/8) rows of
 logits, which the network upsamples to 8 ceil(H/8) >= H rows of chroma; both are cropped at the bottom/right to the
 input's own grid, so for H, W multiples of 8 nothing is cropped and the outputs equal the PyTorch port's.
+
+Inference can run with blocks 1-6's BatchNorms folded into the next block's first conv (`fold_batch_norms`, a
+load-time transform of the variables for `ECCV16(batch_norm_folded=True)`); the port orders each block conv, ReLU,
+..., BatchNorm, so a BatchNorm cannot go into the conv before it (a ReLU lies between) but goes exactly into the conv
+after it, whose zero padding becomes a per-channel padding value.
 """
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from colorjax.models.width import scaled_width
 from colorjax.quantize import AB_NUM_BINS, ANNEALED_MEAN_TEMPERATURE, annealed_mean
@@ -39,7 +46,26 @@ ENCODER_BLOCKS = (
 DECODER_CHANNELS = 256
 
 
-def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dtype: Any) -> nn.Conv:
+def _accumulating_in(accumulation_dtype: Any) -> dict:
+    """nn.Conv's arguments for a conv that accumulates and returns `accumulation_dtype` (None: its `dtype`)."""
+    if accumulation_dtype is None:
+        return {}
+    return {
+        "conv_general_dilated": functools.partial(
+            jax.lax.conv_general_dilated, preferred_element_type=accumulation_dtype
+        )
+    }
+
+
+def conv3x3(
+    features: int,
+    name: str,
+    *,
+    stride: int = 1,
+    dilation: int = 1,
+    dtype: Any,
+    accumulation_dtype: Any = None,
+) -> nn.Conv:
     """A 3x3 conv padded like PyTorch's `padding=dilation` (symmetric; Flax's "SAME" pads stride-2 convs unevenly)."""
     return nn.Conv(
         features,
@@ -49,10 +75,11 @@ def conv3x3(features: int, name: str, *, stride: int = 1, dilation: int = 1, dty
         kernel_dilation=dilation,
         dtype=dtype,
         name=name,
+        **_accumulating_in(accumulation_dtype),
     )
 
 
-def upconv4x4(features: int, name: str, *, dtype: Any) -> nn.ConvTranspose:
+def upconv4x4(features: int, name: str, *, dtype: Any, accumulation_dtype: Any = None) -> nn.ConvTranspose:
     """PyTorch's ConvTranspose2d(k=4, s=2, p=1): output exactly 2x the input.
 
     A transposed conv is a conv over the stride-dilated input padded by k - 1 - p = 2 on each side with the kernel
@@ -66,6 +93,7 @@ def upconv4x4(features: int, name: str, *, dtype: Any) -> nn.ConvTranspose:
         padding=((2, 2), (2, 2)),
         transpose_kernel=True,
         dtype=dtype,
+        preferred_element_type=accumulation_dtype,
         name=name,
     )
 
@@ -79,6 +107,7 @@ class Conv3x3OneChannel(nn.Module):
 
     features: int
     dtype: Any
+    accumulation_dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -88,7 +117,78 @@ class Conv3x3OneChannel(nn.Module):
         padded = jnp.pad(x[..., 0], ((0, 0), (1, 1), (1, 1)))
         patches = jnp.stack([padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1)
         kernel = kernel.reshape(9, self.features).astype(self.dtype)
-        return patches.astype(self.dtype) @ kernel + bias.astype(self.dtype)
+        y = jnp.matmul(patches.astype(self.dtype), kernel, preferred_element_type=self.accumulation_dtype)
+        return y + bias.astype(self.dtype)
+
+
+class PaddedConv3x3(nn.Module):
+    """A 3x3 conv (stride 1) whose input is padded by `dilation` with a per-channel value `pad_value` instead of
+    zeros: the conv after a folded BatchNorm y = a x + b pads x with -b / a, the x that the BatchNorm maps to the
+    zero its original conv padded y with (`fold_batch_norms`).
+
+    Computed as the zero-padded conv plus, at the border pixels, what the padding taps add: sum over the taps (i, j)
+    that fall outside the input of kernel[i, j] . pad_value, a (H, W, features) map built from the 3x3 tap sums
+    (an explicit per-channel `jnp.pad` before a VALID conv made that layer 4-5x slower on XLA:CPU: measured with
+    `bench zhang --levers`, README "Performance").
+    """
+
+    features: int
+    dilation: int
+    dtype: Any
+    accumulation_dtype: Any = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, channels, self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        pad_value = self.param("pad_value", nn.initializers.zeros_init(), (channels,), jnp.float32)
+        d = self.dilation
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel.astype(self.dtype),
+            window_strides=(1, 1),
+            padding=((d, d), (d, d)),
+            rhs_dilation=(d, d),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            preferred_element_type=self.accumulation_dtype,
+        )
+        taps = jnp.einsum("ijc,ijco->ijo", jnp.broadcast_to(pad_value, (3, 3, channels)), kernel)  # (3, 3, features)
+        height, width = x.shape[1:3]
+        inside_rows, inside_columns = (
+            np.array([[0 <= p + (i - 1) * d < size for i in range(3)] for p in range(size)], np.float32)
+            for size in (height, width)
+        )
+        border = taps.sum((0, 1)) - jnp.einsum("hi,wj,ijo->hwo", inside_rows, inside_columns, taps)
+        return y + (bias + border).astype(y.dtype)
+
+
+def fold_batch_norms(variables: dict, epsilon: float = 1e-5) -> dict:
+    """ECCV16 variables -> the variables of `ECCV16(batch_norm_folded=True)`: inference only, same outputs up to
+    float32 rounding.
+
+    Block k's BatchNorm (k = 1..6) is y = a x + b per channel, a = scale / sqrt(var + eps), b = bias - mean a, and
+    feeds block k+1's first conv W (3x3, stride 1, zero padding). W(pad0(a x + b)) = (W a)(pad_c(x)) + sum(W b)
+    with c = -b / a, so that conv takes the kernel W a (a along its input channels), the bias + sum(W b) and the
+    padding value c, and the BatchNorm goes. Block 7's feeds the transposed conv, whose bias term would depend on
+    the output pixel's parity; it stays.
+    """
+    params = dict(variables["params"])
+    stats = dict(variables["batch_stats"])
+    for block, _, strides, _ in ENCODER_BLOCKS[:-1]:
+        name = f"model{block}_{2 * len(strides)}"
+        norm, moments = params.pop(name), stats.pop(name)
+        a = norm["scale"] / jnp.sqrt(moments["var"] + epsilon)
+        b = norm["bias"] - moments["mean"] * a
+        if not bool(jnp.all(a != 0)):
+            raise ValueError(f"{name} has a channel of BatchNorm scale 0, which cannot be folded into the next conv.")
+        conv = params[f"model{block + 1}_0"]
+        params[f"model{block + 1}_0"] = {
+            "kernel": conv["kernel"] * a[:, None],
+            "bias": conv["bias"] + jnp.einsum("hwio,i->o", conv["kernel"], b),
+            "pad_value": -b / a,
+        }
+    return {"params": params, "batch_stats": stats}
 
 
 def space_to_batch(x: jax.Array) -> jax.Array:
@@ -129,14 +229,24 @@ class ECCV16(nn.Module):
     dtype: Any = jnp.float32  # computation dtype (bfloat16 on accelerators); parameters stay float32
 
     # Speed only (same parameters, same outputs; tests/unit/test_eccv16_fast_paths.py): the 1-channel first conv as a
-    # matmul makes CPU inference ~1.35x faster (python -m colorjax.bench zhang); the sub-grid form of the dilated
-    # blocks 5-6 gave nothing on CPU and is off until an accelerator run shows it helps there (bench gpu).
-    first_conv_as_matmul: bool = True
+    # matmul made CPU inference ~1.35x faster with an older jaxlib; with jax 0.10.2 the plain conv is as fast or
+    # faster on both ISA classes: at batch 1 in all 6 lever runs (1.01-1.24x), at batch 8 in 5 of 6 within 2% or
+    # better (0.88-1.23x) (python -m colorjax.bench zhang --levers, README "Performance"), so the matmul is off. The
+    # sub-grid form of the dilated blocks 5-6 gave nothing on CPU and is off until an accelerator run shows it helps
+    # there (bench gpu).
+    first_conv_as_matmul: bool = False
     dilation_as_space_to_batch: bool = False
+    # Inference only: variables from `fold_batch_norms` (blocks 1-6's BatchNorms inside the next convs).
+    batch_norm_folded: bool = False
+    # The dtype the convs accumulate in and return (None: `dtype`): float32 with dtype bfloat16 is bf16 weights and
+    # activations with fp32 accumulation (CPUs with native bf16 dot products, python -m colorjax.bench zhang --levers).
+    accumulation_dtype: Any = None
 
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
         height, width = L.shape[1:3]
+        if train and self.batch_norm_folded:
+            raise ValueError("ECCV16(batch_norm_folded=True) is for inference: train the unfolded model.")
         x = ((L - 50.0) / 100.0).astype(self.dtype)
         on_sub_grids = False
         for block, channels, strides, dilation in ENCODER_BLOCKS:
@@ -153,7 +263,10 @@ class ECCV16(nn.Module):
             for i, stride in enumerate(strides):
                 name = f"model{block}_{2 * i}"
                 if block == 1 and i == 0 and self.first_conv_as_matmul:
-                    x = Conv3x3OneChannel(features, dtype=self.dtype, name=name)(x)
+                    x = Conv3x3OneChannel(features, self.dtype, self.accumulation_dtype, name=name)(x)
+                elif block > 1 and i == 0 and self.batch_norm_folded:
+                    dilated = 1 if on_sub_grids else dilation
+                    x = PaddedConv3x3(features, dilated, self.dtype, self.accumulation_dtype, name=name)(x)
                 else:
                     x = conv3x3(
                         features,
@@ -161,15 +274,20 @@ class ECCV16(nn.Module):
                         stride=stride,
                         dilation=1 if on_sub_grids else dilation,
                         dtype=self.dtype,
+                        accumulation_dtype=self.accumulation_dtype,
                     )(x)
                 x = nn.relu(x)
-            x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
+            if not (self.batch_norm_folded and block < len(ENCODER_BLOCKS)):
+                x = batch_norm(f"model{block}_{2 * len(strides)}", train=train, dtype=self.dtype)(x)
 
         decoder_channels = scaled_width(DECODER_CHANNELS, self.width)
-        x = nn.relu(upconv4x4(decoder_channels, "model8_0", dtype=self.dtype)(x))
-        x = nn.relu(conv3x3(decoder_channels, "model8_2", dtype=self.dtype)(x))
-        x = nn.relu(conv3x3(decoder_channels, "model8_4", dtype=self.dtype)(x))
-        logits = nn.Conv(AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6")(x)
+        accumulation = {"dtype": self.dtype, "accumulation_dtype": self.accumulation_dtype}
+        x = nn.relu(upconv4x4(decoder_channels, "model8_0", **accumulation)(x))
+        x = nn.relu(conv3x3(decoder_channels, "model8_2", **accumulation)(x))
+        x = nn.relu(conv3x3(decoder_channels, "model8_4", **accumulation)(x))
+        logits = nn.Conv(
+            AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6", **_accumulating_in(self.accumulation_dtype)
+        )(x)
         logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
 
         chroma = upsample4_bilinear(annealed_mean(logits, self.temperature))

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 from colorjax.bench import devices
+from colorjax.inference import cpu
 from colorjax.models import get_model
 
 
@@ -68,14 +69,20 @@ def test_no_mfu_without_a_known_peak_and_the_device_is_described():
 
 
 def test_cpu_isa_classes_from_cpuinfo_flags(tmp_path):
-    assert devices.cpu_isa(frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})) == "AMX"
-    assert devices.cpu_isa(frozenset({"avx2", "avx512f", "avx512_bf16"})) == "AVX512-BF16"
-    assert devices.cpu_isa(frozenset({"avx2", "avx512f"})) == "AVX-512"
-    assert devices.cpu_isa(frozenset({"sse4_2", "avx2"})) == "AVX2"
-    assert devices.cpu_isa(frozenset({"sse4_2"})) == "SSE"
+    assert cpu.cpu_isa(frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})) == "AMX"
+    assert cpu.cpu_isa(frozenset({"avx2", "avx512f", "avx512_bf16"})) == "AVX512-BF16"
+    assert cpu.cpu_isa(frozenset({"avx2", "avx512f"})) == "AVX-512"
+    assert cpu.cpu_isa(frozenset({"sse4_2", "avx2"})) == "AVX2"
+    assert cpu.cpu_isa(frozenset({"sse4_2"})) == "SSE"
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9654\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\n")
-    assert devices.cpu_description(cpuinfo) == "AMD EPYC 9654, AVX-512"
+    assert cpu.cpu_description(cpuinfo) == "AMD EPYC 9654, AVX-512"
+    # XLA_FLAGS' --xla_cpu_max_isa caps the class XLA compiles for, never widens it.
+    assert cpu.this_isa_class(cpuinfo, {"XLA_FLAGS": ""}) == "AVX-512"
+    assert cpu.this_isa_class(cpuinfo, {"XLA_FLAGS": "--xla_cpu_use_onednn=true --xla_cpu_max_isa=AVX2"}) == "AVX2"
+    assert cpu.this_isa_class(cpuinfo, {"XLA_FLAGS": "--xla_cpu_max_isa=AMX"}) == "AVX-512"
+    assert cpu.xla_isa_class("AVX512-BF16", "--xla_cpu_max_isa=avx512_vnni") == "AVX-512"
+    assert cpu.this_isa_class(tmp_path / "missing", {}) == "AVX2"
 
 
 def test_the_headline_is_fastest_against_fastest_whatever_the_precisions():
@@ -92,7 +99,10 @@ def test_the_headline_is_fastest_against_fastest_whatever_the_precisions():
     assert [round(row.get("vs_pytorch_fastest", 0), 3) for row in rows] == [0.764, 0.669, 0, 0]
     assert devices.versus_fastest(rows[:2], "ms_per_image") is None  # no PyTorch rows: no ratio
     columns = devices.machine_columns()
-    assert set(columns) == {"cpu", "threads", "xla_flags", "aten_cpu"} and "XLA " in columns["threads"]
+    assert (
+        set(columns) == {"cpu", "threads", "xla_flags", "xla_isa", "aten_cpu", "onednn_max_isa"}
+        and "XLA " in columns["threads"]
+    )
 
 
 def test_bench_ddcolor_quick_runs_both_frameworks_at_a_tiny_width(tmp_path, monkeypatch, capsys):
@@ -176,3 +186,26 @@ def test_train_step_rows_compare_each_contender_with_the_fastest_pytorch_one(mon
     monkeypatch.setenv("COLORJAX_BENCH_MODEL", "eccv16")
     with pytest.raises(ValueError, match="train_step times ddcolor against the authors' step, not 'eccv16'"):
         bench_train_step(quick=True)
+
+
+def test_bench_zhang_levers_quick_times_every_lever_against_pytorch_at_each_batch(tmp_path, monkeypatch, capsys):
+    """`python -m colorjax.bench zhang --levers --quick`: every lever's contender at a tiny width, the same network
+    (its logits against the default's), a ratio to PyTorch's fastest at the same batch. No timing assertions."""
+    import json
+
+    from colorjax.cli import bench
+
+    monkeypatch.delenv("COLORJAX_BENCH_LEVERS", raising=False)
+    assert bench.main(["zhang", "--levers", "--quick", "--out", str(tmp_path / "rows.json")]) == 0
+    monkeypatch.delenv("COLORJAX_BENCH_LEVERS")
+    out = json.loads((tmp_path / "rows.json").read_text())
+    ours = {(row["contender"], row["batch"]): row for row in out if not row["contender"].startswith("pytorch")}
+    for lever in ("first conv as a matmul", "BatchNorms folded", "bf16, fp32 accumulation", "onnxruntime"):
+        assert any(lever in contender for contender, _ in ours), lever
+    for row in ours.values():
+        tolerance = 0.05 if row["precision"] == "bfloat16" else 1e-5
+        assert row["max_logits_diff_vs_default"] < tolerance, row
+    if any(row["contender"].startswith("pytorch") for row in out):
+        assert all("vs_pytorch_fastest" in row for row in ours.values())
+        printed = capsys.readouterr().out
+        assert "ECCV16 CPU levers, batch 2 at 64" in printed and "ECCV16 CPU levers, batch 1 at 64" in printed

@@ -8,7 +8,7 @@ import pytest
 from helpers.variables import numpy_init
 
 from colorjax.models import get_model
-from colorjax.models.eccv16 import batch_to_space, space_to_batch
+from colorjax.models.eccv16 import batch_to_space, fold_batch_norms, space_to_batch
 
 
 def test_space_to_batch_round_trips_and_splits_the_interleaved_sub_grids():
@@ -47,3 +47,53 @@ def test_fast_paths_equal_plain_convolutions(size, train):
     np.testing.assert_allclose(outputs_fast["chroma"], outputs_plain["chroma"], atol=0.02)
     for a, b in zip(jax.tree.leaves(stats_plain), jax.tree.leaves(stats_fast), strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (40, 44)])
+@pytest.mark.parametrize("sub_grids", [False, True])
+def test_batch_norms_folded_at_load_time_give_the_same_outputs(size, sub_grids):
+    model = get_model("eccv16", width=0.125, dilation_as_space_to_batch=sub_grids)
+    L = jax.random.uniform(jax.random.key(0), (2, *size, 1), maxval=100.0)
+    variables = numpy_init(model, L)
+    # BatchNorms far from the identity, negative scales included, so that a wrong fold or padding shows.
+    rng = np.random.default_rng(1)
+    params = dict(variables["params"])
+    stats = dict(variables["batch_stats"])
+    for name, moments in stats.items():
+        channels = moments["mean"].shape
+        stats[name] = {"mean": rng.normal(0, 2, channels), "var": rng.uniform(0.1, 4, channels)}
+        params[name] = {
+            "scale": rng.choice([-1, 1], channels) * rng.uniform(0.3, 3, channels),
+            "bias": rng.normal(0, 1, channels),
+        }
+    variables = jax.tree.map(jnp.float32, {"params": params, "batch_stats": stats})
+    folded = fold_batch_norms(variables)
+    assert len(folded["batch_stats"]) == 1  # only block 7's, before the transposed conv, stays
+    folded_model = model.clone(batch_norm_folded=True)
+    assert jax.tree.structure(folded) == jax.tree.structure(numpy_init(folded_model, L))
+    expected = jax.jit(model.apply)(variables, L)
+    got = jax.jit(folded_model.apply)(folded, L)
+    scale = np.abs(np.asarray(expected["logits"])).max()
+    assert scale > 0.1
+    np.testing.assert_allclose(got["logits"], expected["logits"], atol=2e-5 * scale)
+    np.testing.assert_allclose(got["chroma"], expected["chroma"], atol=0.01)  # ab units, of +-110 (T = 0.38)
+    with pytest.raises(ValueError, match="inference"):
+        folded_model.apply(folded, L, train=True, mutable=["batch_stats"])
+
+
+def test_bfloat16_with_float32_accumulation_multiplies_bf16_and_accumulates_in_float32():
+    model = get_model("eccv16", width=0.125)
+    L = jax.random.uniform(jax.random.key(0), (1, 32, 32, 1), maxval=100.0)
+    variables = numpy_init(model, L)
+    mixed = model.clone(dtype=jnp.bfloat16, accumulation_dtype=jnp.float32)
+    jaxpr = jax.make_jaxpr(mixed.apply)(variables, L)
+    products = [e for e in jaxpr.eqns if e.primitive.name in ("conv_general_dilated", "dot_general")]
+    # The first conv's matmul, 18 3x3 convs in blocks 1-7, the transposed conv, 2 3x3 convs and the 1x1 (the
+    # annealed mean's decode of the float32 logits is inside a nested jaxpr).
+    assert len(products) == 23
+    for eqn in products:
+        assert [str(v.aval.dtype) for v in eqn.invars] == ["bfloat16", "bfloat16"]
+        assert str(eqn.outvars[0].aval.dtype) == "float32"
+    expected = np.asarray(jax.jit(model.apply)(variables, L)["logits"])
+    got = np.asarray(jax.jit(mixed.apply)(variables, L)["logits"])
+    np.testing.assert_allclose(got, expected, atol=0.05 * np.abs(expected).max())
