@@ -180,7 +180,8 @@ def base_config() -> ml_collections.ConfigDict:
     # perceptual loss + gan_weight x vanilla GAN loss + colorfulness_weight x (1 - colourfulness), each a batch mean.
     # colorfulness_weight 2.0 is their 0.5: their ColorfulnessLoss *sums* over each GPU's 4 images (0.5 x 4 on a mean).
     # The targets of the perceptual and adversarial terms are the photos colour-enhanced by color_enhance_factor.
-    # perceptual_weights: a weights-registry name (downloaded once, checked) or a torchvision-layout file.
+    # perceptual_weights: a weights-registry name (downloaded once, checked) or a torchvision-layout file; none is
+    # read with perceptual_weight 0 (the term off).
     # optimizer: the discriminator's, as config.optimizer with these fields replaced (their optim_d: Adam, no
     # weight decay), on config.schedule.
     config.gan = ml_collections.ConfigDict(

@@ -25,7 +25,8 @@ The discriminator's optimizer is `config.optimizer` with `config.gan.optimizer`'
 Adam, lr 1e-4, betas (0.9, 0.99), no weight decay), on the same `config.schedule`; never reduce-on-plateau.
 The frozen VGG16-BN is part of the state (`perceptual`), so a checkpoint resumes without the weights file; a fresh
 run reads it from `config.gan.perceptual_weights` (a registry name, downloaded once and checked, or a path to a
-file in torchvision's layout).
+file in torchvision's layout). With `perceptual_weight` 0 the term is off: the state holds no VGG16-BN (`{}`),
+no file is read and the step does not run the network (its logged `train/g_perceptual` is 0).
 """
 
 from __future__ import annotations
@@ -69,12 +70,20 @@ class GanRecipe(NamedTuple):
     enhance_factor: float
     perceptual_weights: str
 
+    @property
+    def uses_perceptual(self) -> bool:
+        """Whether the perceptual term is on: a weight of 0 needs no VGG16-BN, neither its file nor its compute."""
+        return self.perceptual_weight != 0
+
     def init(self, rng: jax.Array, image_size: int) -> DiscriminatorState:
-        """A fresh discriminator and a *random* VGG16-BN (`load_perceptual` puts the real weights in)."""
+        """A fresh discriminator and a *random* VGG16-BN (`load_perceptual` puts the real weights in); no VGG16-BN
+        (`{}`) when the perceptual term is off."""
         d_rng, vgg_rng = jax.random.split(rng)
         dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
         variables = self.discriminator.init(d_rng, dummy, update_stats=False)
-        vgg = VGG16BNFeatures(outputs=tuple(objective.PERCEPTUAL_LAYER_WEIGHTS)).init(vgg_rng, dummy)
+        vgg = {}
+        if self.uses_perceptual:
+            vgg = VGG16BNFeatures(outputs=tuple(objective.PERCEPTUAL_LAYER_WEIGHTS)).init(vgg_rng, dummy)
         return DiscriminatorState(
             params=variables["params"],
             spectral=variables.get("batch_stats", {}),
@@ -135,7 +144,13 @@ def gan_step(recipe: GanRecipe, apply_generator, loss_fn: losses.LossFn, tx, sch
     runs the generator in training mode; `state` has the generator's fields and `discriminator`."""
     d_state: DiscriminatorState = state.discriminator
     disc = recipe.discriminator
-    perceptual = objective.make_perceptual_loss(d_state.perceptual)
+    if recipe.uses_perceptual:
+        perceptual = objective.make_perceptual_loss(d_state.perceptual)
+    else:  # the term is off: no VGG16-BN in the state and none run
+
+        def perceptual(pred_rgb, target_rgb):
+            return jnp.zeros(pred_rgb.shape[:1], jnp.float32)
+
     lightness = batch["L"]
     real_rgb = objective.color_enhance(_rgb(lightness, batch["chroma"]), recipe.enhance_factor)
 

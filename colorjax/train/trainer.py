@@ -802,7 +802,8 @@ def _restore_or_initialise(
         log.info("Continuing %s from its step %d", config.resume, step)
         return state, _position_for_process(meta, process_index, process_count)
     state = initialise()
-    if gan is not None:  # the frozen VGG16-BN of the perceptual loss; a checkpoint holds its own copy
+    # The frozen VGG16-BN of the perceptual loss (none when its weight is 0); a checkpoint holds its own copy.
+    if gan is not None and gan.uses_perceptual:
         perceptual = jax.device_put(gan.load_perceptual(), state_sharding.discriminator.perceptual)
         if jax.tree.structure(perceptual) != jax.tree.structure(state.discriminator.perceptual):
             raise ValueError(f"config.gan.perceptual_weights={gan.perceptual_weights!r} is not a VGG16-BN file.")

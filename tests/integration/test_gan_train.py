@@ -242,6 +242,26 @@ def test_gan_resume_equals_uninterrupted_training_bitwise(vgg16_bn_file, photo_f
 
 
 @pytest.mark.slow
+def test_a_perceptual_weight_of_0_needs_no_vgg16_bn_file(photo_folder, tmp_path):
+    """With config.gan.perceptual_weight 0 (the term off, e.g. where torchvision's 528 MB file cannot be
+    downloaded) a fresh run reads no VGG16-BN (the configured file does not exist), holds none in its state and
+    logs the term as 0; the other terms train as before, and the run resumes from its checkpoint."""
+    absent = tmp_path / "no_such_vgg16_bn.pth"
+    config = gan_config(absent, photo_folder, num_train_steps=2)
+    config.gan.perceptual_weight = 0.0
+    assert gan_lib.from_config(config).init(jax.random.key(0), config.data.image_size).perceptual == {}
+    results = train.train_and_evaluate(config, tmp_path / "run")
+    assert results["train/g_perceptual"] == 0.0
+    for name in ("loss", "d_loss", "g_pixel", "g_gan", "g_colorfulness"):
+        assert np.isfinite(results[f"train/{name}"]), name
+    config.num_train_steps = 3
+    train.train_and_evaluate(config, tmp_path / "run")
+    state, _ = restored_state(tmp_path / "run")
+    assert int(state["step"]) == 3 and not jax.tree.leaves(state["discriminator"].get("perceptual"))
+    assert not absent.exists()
+
+
+@pytest.mark.slow
 def test_a_fresh_run_starts_its_encoder_from_the_convnext_file(vgg16_bn_file, photo_folder, tmp_path):
     """`config.model.encoder_init` (a file in Meta's ConvNeXt layout at the CPU widths, in place of the registry's
     ImageNet-22k names): after one step the encoder is the file's moved by about one learning rate, while the rest
