@@ -17,7 +17,9 @@ from helpers.videos import marked_frames, write_video  # noqa: E402
 
 
 def test_ctrl_c_mid_video_leaves_nothing_and_prints_no_traceback(trained_run, tmp_path):
-    clip = write_video(tmp_path / "long.mp4", marked_frames(400, 64, 48), 10)
+    # Long enough that the command cannot finish between the third PNG and the signal: 400 frames of 64 x 48 took
+    # 1.2 s in all once the stabiliser computed one flow per frame, and a CI run's signal came after the end.
+    clip = write_video(tmp_path / "long.mp4", marked_frames(3000, 64, 48), 10)
     output = tmp_path / "out"
     process = subprocess.Popen(
         [
