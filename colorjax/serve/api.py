@@ -282,7 +282,7 @@ async def api_recolor(request: Request, image_id: str, state: State) -> Response
     user = state.api_user(request, form.get("csrf_token"))
     record = state.owned_image(image_id, user)
     service = state.service
-    model = service.model_choice(form.get("model") or _own_model(service, record))
+    model = service.model_choice(form.get("model") or service.made_by(record.model))
     temperature = _temperature(form.get("temperature"))
     hints = _hint_points(form.get("hints"))
     if temperature is None and hints is None and not form.get("model"):
@@ -304,7 +304,7 @@ def _recolor(
     from PIL import Image
 
     service = state.service
-    own = _own_model(service, record)
+    own = service.made_by(record.model)
     if model == own and not (service.has_temperature(model) or service.takes_hints(model)):
         raise ApiError(
             400,
@@ -442,14 +442,8 @@ def _gray_from_input(state: AppState, record: ImageRecord, path, image_format: s
             rgb = np.asarray(image if image.mode == "L" else image.convert("RGB"))
     except FileNotFoundError:
         return None
-    lightness = state.service.model(_own_model(state.service, record)).lightness
+    lightness = state.service.model(state.service.made_by(record.model)).lightness
     return encode(gray_picture_of(rgb, lightness), image_format, quality=95)
-
-
-def _own_model(service: ColorService, record: ImageRecord) -> str:
-    """The model that coloured `record`: an item made by a model this server no longer has (or before models were
-    recorded) is the default's."""
-    return record.model if record.model in service.names else service.default
 
 
 # Checking the request --------------------------------------------------------------------------------------------

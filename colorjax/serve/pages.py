@@ -69,7 +69,7 @@ def image_page(request: Request, image_id: str, state: State):
     preview = has_preview(image.width, image.height)
     service = state.service
     # This page handler runs in a worker thread: asking what the item's model takes loads it if it is not yet.
-    model = image.model if image.model in service.names else service.default
+    model = service.made_by(image.model)
     return state.render(
         request,
         "image.html",

@@ -108,6 +108,12 @@ class ColorService:
             raise ApiError(400, f"No model {str(value)[:40]!r} here; this server has {', '.join(self.names)}.")
         return value
 
+    def made_by(self, model: str | None) -> str:
+        """The name of the model that coloured an item whose recorded model is `model`: an item made by a model this
+        server no longer has (started with other --weights, or made before models were recorded) counts as the
+        default's."""
+        return model if model in self.names else self.default
+
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded
 
