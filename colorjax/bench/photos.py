@@ -8,24 +8,19 @@ generated sine patterns with the same grain where the scene photos are absent. `
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
 GRAIN = 3.0  # Standard deviation of the added grain, in 8-bit levels.
-
-
-def shared_dir() -> Path:
-    """The team's shared folder (../shared beside the repository), or COLORJAX_SHARED."""
-    return Path(os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 
 
 def scene_photos(count: int, height: int, width: int) -> tuple[list[np.ndarray], str]:
     """`count` uint8 (height, width, 3) photos and a line naming their source (module docstring)."""
     from PIL import Image
 
-    scenes = sorted((shared_dir() / "data/intel_scenes_150/test").glob("*/*.jpg"))
+    from colorjax.config_lib import scene_photos_folder
+
+    folder = scene_photos_folder()
+    scenes = sorted((folder / "test").glob("*/*.jpg")) if folder else []
     rng = np.random.default_rng(0)
     photos = []
     for i in range(count):

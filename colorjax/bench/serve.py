@@ -193,12 +193,12 @@ def resident_bytes() -> int:
 
 
 def _photos(quick: bool) -> tuple[list[np.ndarray], str]:
-    import os
-
     from PIL import Image
 
-    shared = Path(os.environ.get("COLORJAX_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-    scenes = sorted((shared / "data/intel_scenes_150/test").glob("*/*.jpg"))[::40][:25]
+    from colorjax.config_lib import scene_photos_folder
+
+    folder = scene_photos_folder()
+    scenes = sorted((folder / "test").glob("*/*.jpg"))[::40][:25] if folder else []
     if scenes and not quick:
         return [np.asarray(Image.open(p).convert("RGB")) for p in scenes], "150x150 scene photos"
     rng = np.random.default_rng(0)
