@@ -21,10 +21,12 @@ their `DDColor.forward`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
 import types
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +56,18 @@ def authors_modules() -> types.ModuleType:
     layers = stand_ins["timm.models.layers"] = types.ModuleType("timm.models.layers")
     layers.DropPath = torch.nn.Identity
     layers.trunc_normal_ = torch.nn.init.trunc_normal_
-    saved = {name: sys.modules.get(name) for name in stand_ins}
-    sys.modules.update(stand_ins)
-    try:
+    with modules_restored(stand_ins):
+        sys.modules.update(stand_ins)
         return importlib.import_module(f"{_PACKAGE}.ddcolor")
+
+
+@contextlib.contextmanager
+def modules_restored(names: Iterable[str]) -> Iterator[None]:
+    """Puts the `sys.modules` entries `names` back as they were on leaving: stand-ins installed for an import of the
+    authors' files go away, and so does a module that import brought in where there was none."""
+    saved = {name: sys.modules.get(name) for name in names}
+    try:
+        yield
     finally:
         for name, module in saved.items():
             if module is None:

@@ -26,7 +26,7 @@ import types
 import torch
 from torch import nn
 
-from colorjax.bench.ddcolor_torch import _PACKAGE, authors_modules
+from colorjax.bench.ddcolor_torch import _PACKAGE, authors_modules, modules_restored
 
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -56,22 +56,16 @@ def authors_losses(vgg16_bn: nn.Module) -> types.ModuleType:
     authors_modules()
     name = f"{_PACKAGE}.loss"
     if name not in sys.modules:
-        saved = {key: sys.modules.get(key) for key in ("torchvision", "torchvision.models", "torchvision.models.vgg")}
-        try:
-            importlib.import_module("torchvision.models.vgg")
-        except Exception:  # noqa: BLE001 -- as above: stand-ins just for their `from torchvision.models import vgg`
-            stand_ins = {key: types.ModuleType(key) for key in saved}
-            stand_ins["torchvision"].models = stand_ins["torchvision.models"]
-            stand_ins["torchvision.models"].vgg = stand_ins["torchvision.models.vgg"]
-            sys.modules.update(stand_ins)
-        try:
+        torchvision_names = ("torchvision", "torchvision.models", "torchvision.models.vgg")
+        with modules_restored(torchvision_names):
+            try:
+                importlib.import_module("torchvision.models.vgg")
+            except Exception:  # noqa: BLE001 -- as above: stand-ins just for their `from torchvision.models import vgg`
+                stand_ins = {key: types.ModuleType(key) for key in torchvision_names}
+                stand_ins["torchvision"].models = stand_ins["torchvision.models"]
+                stand_ins["torchvision.models"].vgg = stand_ins["torchvision.models.vgg"]
+                sys.modules.update(stand_ins)
             importlib.import_module(name)
-        finally:
-            for key, module in saved.items():
-                if module is None:
-                    sys.modules.pop(key, None)
-                else:
-                    sys.modules[key] = module
     # Their extractor calls `vgg.vgg16_bn(pretrained=...)`: this network instead of ImageNet's.
     sys.modules[f"{_PACKAGE}.utils.vgg"].vgg = types.SimpleNamespace(vgg16_bn=lambda pretrained=False: vgg16_bn)
     return sys.modules[name]
