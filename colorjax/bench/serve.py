@@ -294,7 +294,7 @@ def stage_seconds(colorizer, upload: bytes, max_pixels: int, data_dir: str | Pat
         with stages("predict"):
             prediction = colorizer.predict(rgb)
         with stages("encode"):
-            contents = {**input_files(rgb, False), **gray_files(prediction.L), **colour_files(prediction.rgb)}
+            contents = {**input_files(upload), **gray_files(prediction.L), **colour_files(prediction.rgb)}
         with stages("store"):
             store.write(store.new_id(), contents)
     return stages.medians()

@@ -36,8 +36,10 @@ from colorjax.serve.storage import (
     gray_files,
     gray_picture_of,
     input_files,
+    input_preview,
     is_color,
     is_gray,
+    read_input,
 )
 
 _FORM_OVERHEAD = 64 * 1024  # Multipart boundaries, headers and option fields on top of the photo itself.
@@ -253,7 +255,7 @@ def _colorize_new(
     colour = colour_files(colorized)
     gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
     job.check()
-    state.store.write(record.id, {**input_files(rgb, gray_upload), **gray_files(lightness, not gray_upload), **colour})
+    state.store.write(record.id, {**input_files(upload[1]), **gray_files(lightness, not gray_upload), **colour})
     try:
         committed = job.commit(lambda: state.database.add_image(record))
     except Exception:
@@ -301,8 +303,6 @@ def _recolor(
     thumbnail, then its row; None when the item was deleted meanwhile (nothing is written then; a delete in the
     instant between that check and the files' replacement leaves the new colours in the files of an item that Undo
     can bring back with its old row)."""
-    from PIL import Image
-
     service = state.service
     own = service.made_by(record.model)
     if model == own and not (service.has_temperature(model) or service.takes_hints(model)):
@@ -313,8 +313,7 @@ def _recolor(
         )
     _check_options(service, model, temperature, hints)
     try:
-        with Image.open(state.store.path(record.id, "input")) as image:
-            rgb = np.asarray(image.convert("RGB"))
+        rgb = read_input(state.store.path(record.id, "input"))
     except FileNotFoundError:
         return None
     _check_hints_inside(hints, rgb)
@@ -392,15 +391,17 @@ def api_restore(request: Request, image_id: str, state: State) -> dict[str, str]
 async def image_response(
     state: AppState, record: ImageRecord, kind: str, image_format: str, download: bool = False
 ) -> Response:
-    """One stored file of `record` (a kind of `storage.FILE_NAMES`) as PNG or JPEG; `download` names it as an
-    attachment. A file stored in the other format is re-encoded as a job of the model's pool (`ColorService.run`):
-    a full-size photo in memory, so no more of them at once than the photos being coloured."""
-    path = state.store.path(record.id, kind)
-    # A photo larger than a screen stores no full-size gray (`storage.gray_files`): it is made from the input.
-    gray_from_input = kind == "gray" and not path.is_file() and state.store.path(record.id, "gray_preview").is_file()
-    while not path.is_file() and kind in STAND_INS:
-        kind = STAND_INS[kind]
-        path = state.store.path(record.id, kind)
+    """One image of `record` (a kind of `storage.SERVED_KINDS`) as PNG or JPEG; `download` names it as an
+    attachment. A stored file in the asked format is sent as it is. The rest is made as a job of the model's pool
+    (`ColorService.run`: a full-size photo in memory, so no more of them at once than the photos being coloured):
+    a file in the other format re-encoded, and whatever is served from the stored upload (`_from_input`), which is
+    never sent as it is: it keeps the uploader's metadata (EXIF, GPS), and its format may be one a browser cannot
+    show (TIFF, 16-bit PNG)."""
+    source = "input" if kind == "input_preview" else kind
+    path = state.store.path(record.id, source)
+    while not path.is_file() and source in STAND_INS:
+        source = STAND_INS[source]
+        path = state.store.path(record.id, source)
     if not path.is_file():
         raise ApiError(404, "No such image.")
     suffix = "jpg" if image_format == "JPEG" else "png"
@@ -408,8 +409,8 @@ async def image_response(
     if download:
         name = download_name(record.name, suffix)
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    if gray_from_input:
-        data = await state.service.run(_gray_from_input, state, record, path, image_format)
+    if source == "input":
+        data = await state.service.run(_from_input, state, record, path, kind, image_format)
     elif path.suffix == f".{suffix}":
         return FileResponse(path, headers=headers, media_type=f"image/{_mime(suffix)}")
     else:
@@ -420,7 +421,7 @@ async def image_response(
 
 
 def _reencode(path, image_format: str) -> bytes | None:
-    """The image at `path` in `image_format`; None when it was deleted meanwhile."""
+    """The image at `path` (one of the app's own files) in `image_format`; None when it was deleted meanwhile."""
     from PIL import Image
 
     try:
@@ -430,18 +431,18 @@ def _reencode(path, image_format: str) -> bytes | None:
         return None
 
 
-def _gray_from_input(state: AppState, record: ImageRecord, path, image_format: str) -> bytes | None:
-    """The full-size gray of a photo larger than a screen, made from its stored input by the item's model's
-    pipeline (`storage.gray_picture_of`); None when the item was deleted meanwhile."""
-    from PIL import Image
-
+def _from_input(state: AppState, record: ImageRecord, path, kind: str, image_format: str) -> bytes | None:
+    """An image made from the item's stored upload at `path` (`storage.read_input`): the upload itself ("input"),
+    its preview ("input_preview"), or the full-size gray of a photo larger than a screen or of a gray upload, by
+    the item's model's pipeline (`storage.gray_picture_of`); None when the item was deleted meanwhile."""
     try:
-        with Image.open(path) as image:
-            if image.mode == "L" and image_format == "PNG":
-                return path.read_bytes()  # A gray upload, stored in one channel, is its own gray version.
-            rgb = np.asarray(image if image.mode == "L" else image.convert("RGB"))
+        if kind == "input_preview":
+            return encode(input_preview(path), image_format, quality=90)
+        rgb = read_input(path)
     except FileNotFoundError:
         return None
+    if kind == "input":
+        return encode(rgb, image_format, quality=95)
     lightness = state.service.model(state.service.made_by(record.model)).lightness
     return encode(gray_picture_of(rgb, lightness), image_format, quality=95)
 

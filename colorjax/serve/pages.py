@@ -21,7 +21,7 @@ from colorjax.serve.state import (
     login_redirect,
     small_form,
 )
-from colorjax.serve.storage import FILE_NAMES, IMAGE_ID, has_preview
+from colorjax.serve.storage import IMAGE_ID, SERVED_KINDS, has_preview
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,7 +92,7 @@ async def image_file(request: Request, image_id: str, kind: str, suffix: str, st
     if user is None:
         raise ApiError(404, "No such image.")
     record = state.owned_image(image_id, user)
-    if kind not in FILE_NAMES or suffix not in ("png", "jpg"):
+    if kind not in SERVED_KINDS or suffix not in ("png", "jpg"):
         raise ApiError(404, "No such image.")
     return await image_response(state, record, kind, "JPEG" if suffix == "jpg" else "PNG", download)
 

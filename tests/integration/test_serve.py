@@ -145,8 +145,13 @@ def test_exif_orientation_is_applied_and_metadata_stripped(app, data_dir):
     response = upload(client, png_bytes(np.asarray(image), format="JPEG", exif=exif), "cam.jpg")
     with Image.open(io.BytesIO(response.content)) as colorized:
         assert colorized.size == (20, 40)  # Shown upright: width and height swapped.
+    # The metadata stays only in the upload as sent (docs/serve.md), and no image the app sends carries it.
     for path in (data_dir / "images").rglob("*.*"):
-        assert b"SecretCam" not in path.read_bytes()
+        assert (b"SecretCam" in path.read_bytes()) == (path.name == "input.jpg"), path
+    image_id = response.headers["x-image-id"]
+    for name in ("input.png", "input.jpg", "input_preview.jpg", "color.png", "color.jpg", "gray.png", "thumb.jpg"):
+        served = client.get(f"/images/{image_id}/{name}")
+        assert served.status_code == 200 and b"SecretCam" not in served.content, name
 
 
 def bomb_png(width=30000, height=30000) -> bytes:
@@ -216,7 +221,8 @@ def test_a_failed_store_leaves_no_temporary_file_folder_or_row(colorizer, data_d
         real_replace(source, destination)
 
     monkeypatch.setattr(files.os, "replace", full_disk_on_second_file)
-    contents = {"input": b"in", "gray": b"gray", "color": b"colour", "thumb": b"thumb"}
+    upload_bytes = png_bytes(make_photo(np.random.default_rng(13), 8, 8))  # Named by its format: input.png.
+    contents = {"input": upload_bytes, "gray": b"gray", "color": b"colour", "thumb": b"thumb"}
     with pytest.raises(OSError, match="No space"):
         store.write("A" * 16, contents)  # a new colorization: its folder appears whole or not at all
     assert stored_files(data_dir) == []
@@ -230,7 +236,8 @@ def test_a_failed_store_leaves_no_temporary_file_folder_or_row(colorizer, data_d
         store.replace("B" * 16, {"color": b"new colour", "thumb": b"new thumb"})  # a recolour: file by file
     monkeypatch.undo()
     folder = f"images/{'B' * 16}"
-    assert stored_files(data_dir) == [folder] + sorted(f"{folder}/{storage_names()[kind]}" for kind in contents)
+    names = {**storage_names(), "input": "input.png"}
+    assert stored_files(data_dir) == [folder] + sorted(f"{folder}/{names[kind]}" for kind in contents)
     assert (store.path("B" * 16, "color")).read_bytes() == b"new colour"
     assert (store.path("B" * 16, "thumb")).read_bytes() == b"thumb"  # the failed one kept its old contents
 

@@ -386,7 +386,8 @@ def test_crash_leftovers_are_swept_at_start(run_colorizer, tmp_path, photo):
     restarted = create_app(run_colorizer, data_dir, single_user=True)
     assert sorted(p.name for p in images.iterdir()) == [image_id]
     assert sorted(p.name for p in (images / image_id).iterdir()) == kept
-    assert set(kept) <= set(storage.FILE_NAMES.values()) and "color.png" in kept
+    assert set(kept) <= {*storage.FILE_NAMES.values(), *storage.INPUT_NAMES} and "color.png" in kept
+    assert "input.png" in kept  # The upload (a PNG), as sent.
     assert [item["id"] for item in TestClient(restarted).get("/api/history").json()["images"]] == [image_id]
 
 
@@ -444,7 +445,7 @@ def test_a_large_photo_is_stored_fast_and_shown_as_previews_first(run_colorizer,
         assert preview.size == gray_preview.size == (64, 51)
     with Image.open(small_folder / "gray.png") as gray, Image.open(folder / "color.png") as colour:
         assert gray.mode == "L" and colour.size == (100, 80)  # The gray is one channel; the colours full size.
-    for png in (folder / "input.png", folder / "color.png", small_folder / "gray.png"):  # zlib's fastest (FLEVEL 0).
+    for png in (folder / "color.png", small_folder / "gray.png"):  # zlib's fastest (FLEVEL 0).
         data = png.read_bytes()
         assert data[data.index(b"IDAT") + 4 : data.index(b"IDAT") + 6] == b"\x78\x01", png
     # No full-size gray of the large photo on disk: the item holds at most twice the upload and its colours ...
@@ -463,13 +464,99 @@ def test_a_large_photo_is_stored_fast_and_shown_as_previews_first(run_colorizer,
     assert f'src="/images/{small_id}/color.png"' in client.get(f"/images/{small_id}").text  # Shown whole.
     assert not (tmp_path / "data" / "images" / small_id / "preview.jpg").exists()
 
-    # A gray upload is its own gray version: stored once, in one channel, and served as the gray too.
+    # A gray upload is its own gray version: stored once, as sent, and served as the gray too.
     gray_photo = np.asarray(Image.fromarray(make_photo(np.random.default_rng(4), 80, 100)).convert("L"))
-    gray_id = upload(client, png_bytes(np.repeat(gray_photo[..., None], 3, -1))).headers["x-image-id"]
+    sent = png_bytes(np.repeat(gray_photo[..., None], 3, -1))
+    gray_id = upload(client, sent).headers["x-image-id"]
     folder = tmp_path / "data" / "images" / gray_id
     assert not (folder / "gray.png").exists() and (folder / "gray_preview.jpg").is_file()
-    with Image.open(folder / "input.png") as stored:
-        assert stored.mode == "L" and np.array_equal(np.asarray(stored), gray_photo)
+    assert (folder / "input.png").read_bytes() == sent
     served = np.asarray(Image.open(io.BytesIO(client.get(f"/images/{gray_id}/gray.png").content)).convert("RGB"))
     lab = color.rgb_to_lab(np.repeat(gray_photo[..., None], 3, -1) / np.float32(255.0))
     assert np.array_equal(served, color.gray_picture(lab[..., :1]))  # The gray of its lightness, level for level.
+
+
+def _camera_jpeg(rgb, orientation: int) -> bytes:
+    """`rgb` as a camera writes it: a JPEG stored sideways with an EXIF orientation, and the place it was taken."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010E] = "taken at 52.37N 4.89E"  # A marker of the uploader's metadata, easy to look for in a response.
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 22.0, 12.0), 3: "E", 4: (4.0, 53.0, 24.0)})  # GPS
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=95, exif=exif)
+    return buffer.getvalue()
+
+
+def _recolour(client, image_id, hints):
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
+    return client.post(f"/api/images/{image_id}/recolor", data={"hints": hints}, headers={"X-CSRF-Token": token})
+
+
+def test_the_upload_is_stored_as_sent_and_every_reader_decodes_it_upright(tmp_path):
+    app = create_app(hint_colorizer(), tmp_path / "data", single_user=True)
+    client = TestClient(app)
+    sideways = make_photo(np.random.default_rng(21), 40, 60)
+    sent = _camera_jpeg(sideways, orientation=6)  # Shown turned a quarter clockwise: 40 wide, 60 high.
+    upright = color.rgb_to_uint8(decode.decode(sent, 10**6))
+    assert upright.shape == (60, 40, 3) and Image.open(io.BytesIO(sent)).getexif().get_ifd(0x8825)[1] == "N"
+    image_id = upload(client, sent, "IMG_0001.JPG").headers["x-image-id"]
+    folder = tmp_path / "data" / "images" / image_id
+    assert (folder / "input.jpg").read_bytes() == sent and not (folder / "input.png").exists()
+    item = client.get("/api/history").json()["images"][0]
+    assert (item["width"], item["height"]) == (40, 60)
+    # The original colour, as the page shows it and as JPEG: upright, the upload's pixels, and no metadata of it.
+    for suffix, tolerance in (("png", 0), ("jpg", 12)):
+        served = client.get(f"/images/{image_id}/input.{suffix}")
+        assert served.status_code == 200 and b"52.37N" not in served.content and b"Exif" not in served.content
+        with Image.open(io.BytesIO(served.content)) as image:
+            assert not image.getexif() and "exif" not in image.info
+            assert np.abs(np.asarray(image, np.int16) - upright).max() <= tolerance, suffix
+    # A re-colour reads it upright too: the colour point at x=35, y=55 exists only in the upright photo.
+    point = '[{"x": 35, "y": 55, "color": "#ff0000"}]'
+    recoloured = _recolour(client, image_id, point)
+    assert recoloured.status_code == 200
+    assert np.asarray(Image.open(io.BytesIO(recoloured.content))).shape == (60, 40, 3)
+    assert app.state.store.sweep({image_id}) == 0 and (folder / "input.jpg").read_bytes() == sent
+
+
+def test_items_stored_before_keep_working_and_other_formats_are_shown(tmp_path, monkeypatch):
+    """An item stored before uploads were kept as sent has its decoded upload as input.png (colour, or one channel
+    for a gray photo, whose gray.png it also is); a TIFF or a 16-bit PNG, which the server decodes and a browser may
+    not show, is served as PNG and JPEG like any other upload, its preview included."""
+    monkeypatch.setattr(storage, "PREVIEW_SIDE", 32)  # "Larger than a screen", for a photo a test can afford.
+    app = create_app(hint_colorizer(), tmp_path / "data", single_user=True)
+    client = TestClient(app)
+    images = tmp_path / "data" / "images"
+
+    photo = make_photo(np.random.default_rng(22), 24, 30)
+    old_id = upload(client, png_bytes(photo, optimize=True)).headers["x-image-id"]
+    (images / old_id / "input.png").write_bytes(storage.encode(photo))  # As the app stored it before.
+    assert _recolour(client, old_id, RED_POINT).status_code == 200
+    served = client.get(f"/images/{old_id}/input.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(served.content))), photo)
+
+    gray = np.asarray(Image.fromarray(photo).convert("L"))
+    gray_id = upload(client, png_bytes(gray)).headers["x-image-id"]
+    (images / gray_id / "input.png").write_bytes(storage.encode(gray))  # One channel, before.
+    assert not (images / gray_id / "gray.png").exists()
+    served = client.get(f"/images/{gray_id}/gray.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(served.content))), gray)
+
+    big = make_photo(np.random.default_rng(23), 48, 64)
+    wide_gray = (np.asarray(Image.fromarray(big).convert("L"), np.uint16) * 257).astype(np.uint16)
+    for name, sent, want in (
+        ("input.tif", png_bytes(big, format="TIFF"), big),
+        ("input.png", png_bytes(wide_gray), np.repeat((wide_gray // 257).astype(np.uint8)[..., None], 3, -1)),
+    ):
+        image_id = upload(client, sent).headers["x-image-id"]
+        assert (images / image_id / name).read_bytes() == sent
+        full = client.get(f"/images/{image_id}/input.png")
+        with Image.open(io.BytesIO(full.content)) as image:
+            assert image.format == "PNG" and image.mode == "RGB"
+            np.testing.assert_array_equal(np.asarray(image), want)
+        preview = client.get(f"/images/{image_id}/input_preview.jpg")
+        with Image.open(io.BytesIO(preview.content)) as image:
+            assert preview.headers["content-type"] == "image/jpeg" and image.size == (32, 24)
+        with Image.open(io.BytesIO(client.get(f"/images/{image_id}/gray.png").content)) as image:
+            assert image.mode == "L" and image.size == (64, 48)
+    assert client.get(f"/images/{old_id}/input_preview.jpg").status_code == 200  # A small photo: itself.

@@ -321,15 +321,14 @@ function setupCompare() {
   compare.addEventListener("pointerup", release);
   compare.addEventListener("pointercancel", release);
 
-  // A large photo arrives as its screen-sized previews (preview.jpg, gray_preview.jpg); "actual size", or zooming
-  // past the preview's own pixels, loads the full-resolution files, once. A re-coloured result (a blob of the full
-  // PNG) is full-size already.
+  // A large photo arrives as its screen-sized previews (preview.jpg, gray_preview.jpg, and for the original colour
+  // input_preview.jpg); "actual size", or zooming past the preview's own pixels, loads the full-resolution files,
+  // once. A re-coloured result (a blob of the full PNG) is full-size already.
   const files = "/images/" + compare.dataset.image + "/";
   let fullSize = !after.getAttribute("src").endsWith("preview.jpg");
   let beforeKind = "gray";
   function showBefore() {
-    const preview = (beforeKind === "gray" || beforeKind === "previous") && !fullSize;
-    before.src = files + (preview ? beforeKind + "_preview.jpg" : beforeKind + ".png");
+    before.src = files + beforeKind + (fullSize ? ".png" : "_preview.jpg");
   }
   function loadFullSize() {
     fullSize = true;
