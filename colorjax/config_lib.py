@@ -171,6 +171,21 @@ def base_config() -> ml_collections.ConfigDict:
             chroma_upsampling="bilinear",
         )
     )
+    # The web app's limits (`python -m colorjax.serve`; its flags' defaults and `serve.app.create_app`'s): the largest
+    # upload (MB) and photo (pixels, checked in the header before decoding: a 24-megapixel camera photo fits), photos
+    # the model colours at once (the others queue), a user's photos waiting or being coloured at once (one more is
+    # refused, 429), colour points per photo (SIGGRAPH17), and the seconds a deleted item can be restored (Undo)
+    # before its row and files are removed.
+    config.serve = ml_collections.ConfigDict(
+        dict(
+            max_upload_mb=20.0,
+            max_pixels=25_000_000,
+            model_concurrency=1,
+            max_queued_per_user=4,
+            max_hints=100,
+            undo_s=10.0,
+        )
+    )
     # Colour hints simulated in every training step (`colorjax.hints.simulate_hints`; models that take `hints`,
     # i.e. siggraph17): the paper's geometric number of points (p = 1/8, so 1/8 of the examples get none), capped at
     # max_points, square patches with sides uniform in patch_sizes (inclusive), each revealing its mean chroma.

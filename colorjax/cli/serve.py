@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rest wait their turn)",
     )
     parser.add_argument(
+        "--undo-seconds",
+        type=float,
+        default=serve.UNDO_S,
+        help=f"seconds a deleted photo can be restored (Undo) before it is removed for good (default: {serve.UNDO_S:g})",
+    )
+    parser.add_argument(
         "--allowed-hosts",
         action="append",
         default=[],
@@ -87,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         ("--max-upload-mb", args.max_upload_mb),
         ("--max-pixels", args.max_pixels),
         ("--concurrency", args.concurrency),
+        ("--undo-seconds", args.undo_seconds),
     ):
         if value <= 0:
             parser.error(f"{option} must be positive, got {value}")
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             max_upload_mb=args.max_upload_mb,
             max_pixels=args.max_pixels,
             model_concurrency=args.concurrency,
+            undo_s=args.undo_seconds,
             https_only_cookies=args.https_cookies,
             allowed_hosts=hosts,
         )

@@ -104,6 +104,46 @@ def test_a_deleted_item_is_gone_everywhere_until_it_is_restored(app, data_dir):
     assert too_late.status_code == 404 and "seconds after its delete" in too_late.json()["error"]
 
 
+def test_the_undo_window_is_the_commands_flag_with_its_default_in_the_base_config(colorizer, tmp_path, monkeypatch):
+    """`python -m colorjax.serve --undo-seconds N` sets how long a deleted item can be restored; without it, the one
+    default, `base_config().serve.undo_s`; the window the API then names is that one."""
+    import uvicorn
+
+    from colorjax import config_lib
+    from colorjax.cli import serve as command
+    from colorjax.inference import colorizer as colorizer_module
+    from colorjax.serve import app as app_module
+
+    made = []
+    real_create_app = app_module.create_app
+    monkeypatch.setattr(colorizer_module, "open_colorizer", lambda **kwargs: colorizer)
+    monkeypatch.setattr(
+        app_module, "create_app", lambda *args, **kwargs: made.append(real_create_app(*args, **kwargs)) or made[-1]
+    )
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)  # Everything the command does but serve.
+    default = config_lib.base_config().serve.undo_s
+    for flags, window in (([], default), (["--undo-seconds", "2.5"], 2.5)):
+        data_dir = tmp_path / f"data{len(made)}"
+        argv = [
+            "--workdir",
+            str(tmp_path),
+            "--single-user",
+            "--data-dir",
+            str(data_dir),
+            "--allowed-hosts",
+            "testserver",
+        ]
+        argv += flags
+        assert command.main(argv) == 0
+        client = TestClient(made[-1])
+        (image_id,) = add_photos(client, 1)
+        answer = client.delete(f"/api/images/{image_id}", headers={"X-CSRF-Token": csrf(client, "/")}).json()
+        assert answer["undo_s"] == window
+    assert default == 10.0 and command.build_parser().parse_args(["--workdir", "run"]).undo_seconds == default
+    with pytest.raises(SystemExit):
+        command.main(["--workdir", str(tmp_path), "--undo-seconds", "-1"])
+
+
 def test_the_pages_say_an_item_was_deleted_and_undo_brings_it_back(app):
     client = TestClient(app)
     sign_up(client)
