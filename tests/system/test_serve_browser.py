@@ -404,6 +404,13 @@ def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_ac
         loaded = "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"
         wait_for(lambda: browser.execute_script(loaded), what="the images")
         assert find(By.ID, "after").get_attribute("src").endswith("/preview.jpg")  # A large photo: previews first.
+        natural = "return document.getElementById('before').naturalWidth"
+        original, gray = (find(By.CSS_SELECTOR, f'input[name="before"][value="{kind}"]') for kind in ("input", "gray"))
+        original.click()  # The original colour too: its preview, made from the upload as sent.
+        wait_for(lambda: find(By.ID, "before").get_attribute("src").endswith("/input_preview.jpg"), what="it")
+        wait_for(lambda: browser.execute_script(loaded), what="the original's preview")
+        assert browser.execute_script(natural) == 2048
+        gray.click()
 
         def rect(element_id):
             return browser.execute_script(
@@ -478,6 +485,11 @@ def test_a_user_zooms_into_a_large_photo_deletes_it_with_undo_and_deletes_the_ac
         wait_for(lambda: find(By.ID, "after").get_attribute("src").endswith("/color.png"), what="the full size")
         wait_for(lambda: browser.execute_script(loaded), what="the full-size images")
         assert browser.execute_script("return document.getElementById('after').naturalWidth") == 2100
+        original.click()  # At actual size, the original at full resolution.
+        wait_for(lambda: find(By.ID, "before").get_attribute("src").endswith("/input.png"), what="the original")
+        wait_for(lambda: browser.execute_script(loaded), what="the full-size original")
+        assert browser.execute_script(natural) == 2100
+        gray.click()
         browser.save_screenshot(str(shots / "10_zoom.png"))
 
         find(By.CSS_SELECTOR, "form.delete button").click()
