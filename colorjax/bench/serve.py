@@ -22,8 +22,9 @@ authors' 256x256 (random weights; `--quick`: the width-4 regression). A row with
 app's job, timed in this process with the functions the job calls (median of 3 turns after a warm-up): `decode`
 (the upload), `predict` (`Colorizer.predict`, the model's own time), and its steps timed one by one: `lab` (the
 photo's full-size lightness, `Colorizer.lightness`), `forward` (the network alone at its working size),
-`recombination` (`Colorizer.recombine`: chroma upsampling and recombination with the full-size L); `encode` (every file the item stores) and `store`
-(writing them, fsync'ed); `request_s`, one `POST /api/colorize` to its answer through uvicorn; its ratios to the
+`recombination` (`Colorizer.recombine`: chroma upsampling and recombination with the full-size L); `checks` (whether
+the photo has colour, whether it is gray: `storage.is_color`, `is_gray`), `encode` (every file the item stores) and
+`store` (writing them, fsync'ed); `request_s`, one `POST /api/colorize` to its answer through uvicorn; its ratios to the
 model's own time (`request_vs_predict`: the goal is at most 2) and to the forward; the item's bytes on disk
 against the bound (2 x (upload + colour PNG)); and the bytes the result page downloads (its HTML and images) and
 that "actual size" adds (the full-size colour and gray PNGs).
@@ -275,7 +276,15 @@ def stage_seconds(colorizer, upload: bytes, max_pixels: int, data_dir: str | Pat
 
     from colorjax.bench.timing import Stages
     from colorjax.models.jit import jitted_apply
-    from colorjax.serve.storage import ImageStore, colour_files, decode_upload, gray_files, input_files
+    from colorjax.serve.storage import (
+        ImageStore,
+        colour_files,
+        decode_upload,
+        gray_files,
+        input_files,
+        is_color,
+        is_gray,
+    )
 
     store, forward = ImageStore(data_dir), jitted_apply(colorizer.model, train=False)
     stages = Stages()
@@ -293,6 +302,8 @@ def stage_seconds(colorizer, upload: bytes, max_pixels: int, data_dir: str | Pat
             colorizer.recombine(lightness, chroma)
         with stages("predict"):
             prediction = colorizer.predict(rgb)
+        with stages("checks"):
+            is_color(rgb), is_gray(rgb)
         with stages("encode"):
             contents = {**input_files(upload), **gray_files(prediction.L), **colour_files(prediction.rgb)}
         with stages("store"):
@@ -304,12 +315,12 @@ def big_photo_summary(
     seconds: dict[str, float], request_s: float, upload_bytes: int, colour_bytes: int, stored_bytes: int
 ) -> dict:
     """The row's columns from the measured ones: each stage's seconds, `in_process_s` (the job's stages one after
-    another: decode, predict, encode, store), the request's ratios to the model's own time (`predict_s`) and
+    another: decode, predict, checks, encode, store), the request's ratios to the model's own time (`predict_s`) and
     to the network's (`forward_s`), and the item's bytes against the bound 2 x (upload + colour PNG)."""
     bound = 2 * (upload_bytes + colour_bytes)
     return {
         **{f"{name}_s": s for name, s in seconds.items()},
-        "in_process_s": sum(seconds[name] for name in ("decode", "predict", "encode", "store")),
+        "in_process_s": sum(seconds[name] for name in ("decode", "predict", "checks", "encode", "store")),
         "request_s": request_s,
         "request_vs_predict": request_s / seconds["predict"],
         "request_vs_forward": request_s / seconds["forward"],

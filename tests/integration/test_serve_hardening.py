@@ -560,3 +560,15 @@ def test_items_stored_before_keep_working_and_other_formats_are_shown(tmp_path, 
         with Image.open(io.BytesIO(client.get(f"/images/{image_id}/gray.png").content)) as image:
             assert image.mode == "L" and image.size == (64, 48)
     assert client.get(f"/images/{old_id}/input_preview.jpg").status_code == 200  # A small photo: itself.
+
+
+def test_a_photo_has_colour_when_more_than_one_percent_of_its_pixels_have_channels_8_levels_apart():
+    gray = np.repeat(make_photo(np.random.default_rng(24), 50, 40)[..., :1], 3, -1)
+    noisy = gray.copy()
+    noisy[..., 2] = np.clip(noisy[..., 2].astype(int) + 8, 0, 255)  # A scan's JPEG noise: 8 levels at most.
+    assert not storage.is_color(gray) and not storage.is_color(noisy)
+    tinted = gray.copy()
+    tinted.reshape(-1, 3)[:20, 0] = np.where(tinted.reshape(-1, 3)[:20, 0] > 127, 0, 255)  # 20 of 2000 pixels: 1%.
+    assert not storage.is_color(tinted)
+    tinted.reshape(-1, 3)[20, 0] = 0 if tinted.reshape(-1, 3)[20, 0] > 127 else 255  # 21: more than 1%.
+    assert storage.is_color(tinted) and storage.is_color(make_photo(np.random.default_rng(25), 50, 40))
