@@ -1,13 +1,13 @@
 """Uploads in, image files out: decoding within limits, and the folder of stored colorizations.
 
-Uploads are decoded by content, never trusted by name or extension: Pillow reads the header first, so a photo
-whose header claims more than `max_pixels` (a decompression bomb) is refused before any pixel is decoded. Once it
-decoded, the upload is stored as sent, named by its format (`input_name`: `input.jpg` for a JPEG, whatever the
-uploader called it): a re-encode of a 20-megapixel photo to PNG cost 0.45 s of the request (a quiet machine)
-and 4-5x its bytes on disk. An item stored before that keeps its decoded upload as `input.png`, which the same rule names and
-the same decoder reads. Whoever reads the stored upload goes through `read_input`, the upload's own decoder (EXIF
-orientation applied); the upload's metadata (EXIF, GPS included) stays on disk with it, in its owner's private
-item, and never leaves the server: every image the app sends is decoded and re-encoded without metadata
+Uploads are decoded by content, never trusted by name or extension: Pillow reads the header first, so a photo whose
+header claims more than `max_pixels` (a decompression bomb) is refused before any pixel is decoded. Once it decoded,
+the upload is stored as sent, named by its format (`input_name`: `input.jpg` for a JPEG, whatever the uploader
+called it): a re-encode of a 20-megapixel photo to PNG cost 0.45 s of the request (a quiet machine) and 4-5x its
+bytes on disk. An item stored before that keeps its decoded upload as `input.png`, which the same rule names and the
+same decoder reads. Whoever reads the stored upload goes through `read_input`, the upload's own decoder (EXIF
+orientation applied); the upload's metadata (EXIF, GPS included) stays on disk with it, in its owner's private item,
+and never leaves the server: every image the app sends is decoded and re-encoded without metadata
 (`api.image_response`). Each colorization is a folder `images/<id>/` under the data dir, named by a random id that
 is checked against `IMAGE_ID` before any path is built from it. Files are fsync'ed before the caller commits their
 row; replacing an item's files and deleting the item exclude each other, so a re-colour that loses the race to a
