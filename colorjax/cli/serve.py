@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--undo-seconds",
         type=float,
         default=serve.UNDO_S,
-        help=f"seconds a deleted photo can be restored (Undo) before it is removed for good (default: {serve.UNDO_S:g})",
+        help=f"seconds a deleted photo can be restored (Undo) before it is removed for good (default: "
+        f"{serve.UNDO_S:g})",
     )
     parser.add_argument(
         "--allowed-hosts",
