@@ -374,6 +374,30 @@ def test_the_meter_measures_motion_with_a_flow_the_filter_does_not_use(photos):
     assert meter.result()["truth"] < 0.2 * unwarped  # measured 0.0055 against 0.074
 
 
+def test_the_meter_finds_cuts_with_its_own_settings_not_the_filters_defaults(colorizer, cut_clip, monkeypatch):
+    """`evaluate --video` skips the pairs across a cut, found with the meter's fixed settings
+    (`metrics.METER_SHOT_SETTINGS`): filter defaults that make every frame a cut change the filter's shots, and
+    neither the meter's pairs nor any warp error."""
+    from colorjax.video.metrics import TRUTH, WARP_METERS, evaluate_clip
+
+    def score():
+        return evaluate_clip(colorizer, cut_clip, {"per-frame": TemporalSettings(enabled=False)})
+
+    before = score()
+    names = inspect.signature(TemporalSettings).parameters
+    defaults = dict(zip(names, TemporalSettings.__init__.__defaults__, strict=True))
+    defaults.update(cut_min_distance=0.0, cut_ratio=0.0, lightness_tolerance=1.0, work_max_side=32)
+    monkeypatch.setattr(TemporalSettings.__init__, "__defaults__", tuple(defaults.values()))
+    assert TemporalSettings().cut_ratio == 0.0
+    tracker = ShotTracker(TemporalSettings())
+    assert all(tracker(lightness_u8(rgb))[1] for rgb in read_clip(cut_clip))  # the filter's defaults: all cuts
+    after = score()
+    assert after[TRUTH]["frame_pairs"] == before[TRUTH]["frame_pairs"] == 18  # 19 pairs, less the one across the cut
+    for name in ("per-frame", TRUTH):
+        for flow in WARP_METERS:
+            assert after[name][f"warp_error_{flow}"] == before[name][f"warp_error_{flow}"], (name, flow)
+
+
 def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path):
     """A clip at 30000/1001 fps keeps its exact rate."""
     frames = list(pan_frames(photos[1], WIDTH, HEIGHT, 6))
