@@ -8,7 +8,9 @@ and per-frame, `colorjax.video.FrameColorizer`) from its lightness, and accumula
 - Lai et al. 2018's warp error (`colorjax.video.temporal.WarpErrorMeter`) of every contender and of the clip itself
   (the floor: real motion, interpolation and occlusions leave some error even in the true colours), measured twice:
   with Farneback flow (`warp_error_farneback`, the headline: independent of the DIS flow the filter follows) and
-  with DIS (`warp_error_dis`, the filter's own flow algorithm, which partly rewards the filter), side by side.
+  with DIS (`warp_error_dis`, the filter's own flow algorithm, which partly rewards the filter), side by side;
+  the pairs across a shot cut are skipped, cuts found by the meter's own fixed settings (`meter_shots`), not the
+  filter's.
 
 `python -m colorjax.evaluate --video CLIP ...` and `python -m colorjax.bench video` both use it.
 """
@@ -39,6 +41,24 @@ FRAME_METRICS = (
 TRUTH = "ground truth"
 # The warp-error meters, each a flow algorithm (`WarpErrorMeter`'s `flow`), reported as warp_error_<flow>.
 WARP_METERS = ("farneback", "dis")
+# The meter's own shot finder (the pairs across a cut are not scored): fixed here, apart from the filter's
+# `TemporalSettings` defaults, so that tuning the filter cannot change the meter that scores it. These are the
+# fields `ShotTracker` reads to find cuts, at the values the filter had when the meter was set (issue 22); the
+# lightness tolerance decides the share of a frame the motion does not explain, the motion cue for a cut. The
+# occlusion test changes only the trusted pixels, not the cuts: off, it costs no second flow.
+METER_SHOT_SETTINGS = {
+    "lightness_tolerance": 20.0,
+    "flow_preset": "medium",
+    "work_max_side": 320,
+    "cut_min_distance": 0.2,
+    "cut_ratio": 4.0,
+    "occlusion_test": False,
+}
+
+
+def meter_shots() -> ShotTracker:
+    """A fresh shot finder for the meter, with `METER_SHOT_SETTINGS` whatever the filter's defaults are."""
+    return ShotTracker(TemporalSettings(**METER_SHOT_SETTINGS))
 
 
 @jax.jit
@@ -75,7 +95,7 @@ def evaluate_clip(
     steps = {name: FrameColorizer(colorizer, settings) for name, settings in contenders.items()}
     accumulators = {name: metrics.MetricsAccumulator() for name in contenders}
     meters = {flow: WarpErrorMeter([*contenders, TRUTH], flow=flow) for flow in WARP_METERS}
-    shots = ShotTracker(TemporalSettings())
+    shots = meter_shots()
     seconds, cpu_seconds = dict.fromkeys(contenders, 0.0), dict.fromkeys(contenders, 0.0)
     with VideoReader(path) as reader:
         total = reader.info.num_frames

@@ -262,7 +262,7 @@ def test_the_occlusion_test_only_narrows_the_trusted_pixels(photos):
 
 def test_iizuka_colours_a_shot_with_one_global_feature_vector(iizuka, photos):
     frames = list(pan_frames(photos[0], 64, 48, 4))
-    step = FrameColorizer(iizuka, TemporalSettings(weight=0.0, global_features="first"))
+    step = FrameColorizer(iizuka, TemporalSettings(weight=0.0, saturation_weight=0.0, global_features="first"))
     assert step.has_global_path
     first = iizuka.encode_global(frames[0])["global_features"]
     for rgb in frames:
@@ -330,8 +330,10 @@ def test_warp_error_is_lai_et_al_definition():
 
 def test_blending_keeps_the_saturation_of_hues_that_disagree():
     """Carried chroma (30, 0) and a prediction (0, 30) where the motion is trusted: a plain blend at the default
-    weight 0.7 is 22.8 long (the colour washes towards gray); with `keep_saturation` (default) the blend keeps length
-    30 and the blend's hue; where nothing is blended, the prediction is kept exactly."""
+    weight 0.75 is 23.7 long (the colour washes towards gray); with `keep_saturation` (default) the blend keeps length
+    30 and the blend's hue; where nothing is blended, the prediction is kept exactly. A prediction (0, 10) gets the
+    hue of the blend at `weight` and the length of the lengths' blend at `saturation_weight` (0.65: 23.0, not the
+    25.0 one weight of 0.75 would give)."""
     from colorjax.video.temporal import Motion, TemporalFilter
 
     size = (8, 10)  # the filter works at 8 pixels or more a side
@@ -342,17 +344,28 @@ def test_blending_keeps_the_saturation_of_hues_that_disagree():
     carried[..., 0] = 30
     predicted = np.zeros((*size, 2), np.float32)
     predicted[..., 1] = 30
-    outputs = {}
-    for keep in (False, True):
+    settings = TemporalSettings()
+    assert (settings.weight, settings.saturation_weight) == (0.75, 0.65)
+
+    def filtered(prediction, keep: bool) -> np.ndarray:
         flt = TemporalFilter(TemporalSettings(keep_saturation=keep))
         flt(carried, None)
-        outputs[keep], _ = flt(predicted, motion)
+        return flt(prediction, motion)[0]
+
+    outputs = {keep: filtered(predicted, keep) for keep in (False, True)}
     plain, kept = outputs[False][:, 2:], outputs[True][:, 2:]
-    weight = TemporalSettings().weight
+    weight = settings.weight
     np.testing.assert_allclose(np.linalg.norm(plain, axis=-1), 30 * np.hypot(weight, 1 - weight), rtol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(kept, axis=-1), 30, rtol=1e-4)
     np.testing.assert_allclose(kept / 30, plain / np.linalg.norm(plain, axis=-1, keepdims=True), atol=1e-5)
     np.testing.assert_array_equal(outputs[True][:, :2], predicted[:, :2])
+
+    paler = predicted / 3
+    hue = filtered(paler, False)[:, 2:]
+    kept = filtered(paler, True)[:, 2:]
+    length = settings.saturation_weight * 30 + (1 - settings.saturation_weight) * 10
+    np.testing.assert_allclose(np.linalg.norm(kept, axis=-1), length, rtol=1e-4)
+    np.testing.assert_allclose(kept / length, hue / np.linalg.norm(hue, axis=-1, keepdims=True), atol=1e-5)
 
 
 def test_the_meter_measures_motion_with_a_flow_the_filter_does_not_use(photos):
@@ -372,6 +385,30 @@ def test_the_meter_measures_motion_with_a_flow_the_filter_does_not_use(photos):
         meter.add(lightness_u8(rgb), {"truth": rgb})
     unwarped = warp_error(first, second, np.zeros_like(flow), np.ones(flow.shape[:2], bool))
     assert meter.result()["truth"] < 0.2 * unwarped  # measured 0.0055 against 0.074
+
+
+def test_the_meter_finds_cuts_with_its_own_settings_not_the_filters_defaults(colorizer, cut_clip, monkeypatch):
+    """`evaluate --video` skips the pairs across a cut, found with the meter's fixed settings
+    (`metrics.METER_SHOT_SETTINGS`): filter defaults that make every frame a cut change the filter's shots, and
+    neither the meter's pairs nor any warp error."""
+    from colorjax.video.metrics import TRUTH, WARP_METERS, evaluate_clip
+
+    def score():
+        return evaluate_clip(colorizer, cut_clip, {"per-frame": TemporalSettings(enabled=False)})
+
+    before = score()
+    names = inspect.signature(TemporalSettings).parameters
+    defaults = dict(zip(names, TemporalSettings.__init__.__defaults__, strict=True))
+    defaults.update(cut_min_distance=0.0, cut_ratio=0.0, lightness_tolerance=1.0, work_max_side=32)
+    monkeypatch.setattr(TemporalSettings.__init__, "__defaults__", tuple(defaults.values()))
+    assert TemporalSettings().cut_ratio == 0.0
+    tracker = ShotTracker(TemporalSettings())
+    assert all(tracker(lightness_u8(rgb))[1] for rgb in read_clip(cut_clip))  # the filter's defaults: all cuts
+    after = score()
+    assert after[TRUTH]["frame_pairs"] == before[TRUTH]["frame_pairs"] == 18  # 19 pairs, less the one across the cut
+    for name in ("per-frame", TRUTH):
+        for flow in WARP_METERS:
+            assert after[name][f"warp_error_{flow}"] == before[name][f"warp_error_{flow}"], (name, flow)
 
 
 def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path):
