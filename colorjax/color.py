@@ -90,12 +90,24 @@ class _ArrayOps(NamedTuple):
     stack: Callable[[Sequence[Any]], Any]  # along a new last axis
 
 
+def _cube_root(x):
+    """x ** (1/3) for x > 0: exp(log(x) / 3), then one Newton step on c**3 = x, which brings the estimate back to
+    within float32 rounding of the true root (the same distance from skimage's float64 as `jnp.cbrt`)."""
+    c = jnp.exp(jnp.log(x) * (1.0 / 3.0))
+    return c - (c * c * c - x) / (3.0 * c * c)
+
+
+# Powers and cube roots are taken only of positive values (each formula clamps first), where x**p == exp(p log x).
+# XLA:CPU vectorises exp and log but calls the C library's powf and cbrtf for every element: on a 20-megapixel
+# photo (jax 0.10.2, 2 threads) the lightness took 0.65 CPU-s with `jnp.cbrt` and `jnp.power`, 0.10 this way, and
+# the Lab -> uint8 RGB recombination 0.62 -> 0.47; the levels rounded from the sRGB curve are no further from
+# float64's (137 of 20 million off by one, against 149 with `jnp.power`).
 _JAX_OPS = _ArrayOps(
     where=jnp.where,
     maximum=jnp.maximum,
     clip=jnp.clip,
-    power=jnp.power,
-    cbrt=jnp.cbrt,
+    power=lambda x, p: jnp.exp(jnp.log(x) * p),
+    cbrt=_cube_root,
     abs=jnp.abs,
     stack=lambda arrays: jnp.stack(arrays, axis=-1),
 )
