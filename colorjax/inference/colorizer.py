@@ -414,7 +414,7 @@ def upsample_chroma(chroma: jax.Array, size: tuple[int, int], method: str) -> ja
         columns = nearest_source_indices(chroma.shape[1], size[1])
         return chroma[rows][:, columns]
     if size[0] < chroma.shape[0] or size[1] < chroma.shape[1]:
-        return jax.image.resize(chroma, (*size, chroma.shape[-1]), method="linear")
+        return resize_linear(chroma, size, antialias=True)
     top, bottom, down = linear_taps(chroma.shape[0], size[0])
     chroma = chroma[top] + (chroma[bottom] - chroma[top]) * down[:, None, None]
     left, right, across = linear_taps(chroma.shape[1], size[1])
@@ -436,7 +436,11 @@ def _combine(
         rgb = color.lab_to_rgb_opencv(jnp.concatenate([L_full, chroma], axis=-1))
     else:
         rgb = color.chroma_to_rgb(L_full, chroma, color_space)
-    return color.rgb_to_uint8(rgb)
+    # Three planes of levels, interleaved at the end: XLA:CPU vectorises its loops along the last axis, and with the
+    # 3 channels there it ran each pixel's conversion once per channel. On a 20 MP photo: OpenCV's conversion 1.87
+    # -> 0.55 CPU-s, the CIE one 0.47 -> 0.40-0.45.
+    planes = jnp.stack([color.rgb_to_uint8(rgb[..., channel]) for channel in range(3)])
+    return jnp.transpose(planes, (1, 2, 0))
 
 
 # The most pixels a photo may have to be read for colouring: base_config's data.max_pixels (8192^2 = 67 MP, one
