@@ -322,8 +322,8 @@ def _lightness(
 
     "lightness_antialiased": the photo's L, resized with an antialiased linear filter. "color_bilinear": the colour
     photo resized bilinearly with no antialiasing and its aspect ignored, then converted (DDColor's pipeline:
-    `cv2.resize(img, (S, S))`, INTER_LINEAR; `jax.image.resize`'s linear kernel with antialias=False is the same
-    half-pixel-centred, edge-clamped interpolation, equal to it within 1 float32 ulp).
+    `cv2.resize(img, (S, S))`, INTER_LINEAR; `resize_linear` with antialias=False is the same half-pixel-centred,
+    edge-clamped interpolation, equal to it within 1 float32 ulp).
     """
     rgb = rgb.astype(jnp.float32) / 255.0  # == the authors' (img / 255.0).astype(np.float32) for every level
     to_lab = _TO_LAB[conversion]
@@ -331,9 +331,48 @@ def _lightness(
     if tuple(work_size) == L_full.shape[:2]:
         return L_full, L_full
     if input_resize == "color_bilinear":
-        small = jax.image.resize(rgb, (*work_size, 3), method="linear", antialias=False)
-        return L_full, to_lab(small)[..., :1]
-    return L_full, jax.image.resize(L_full, (*work_size, 1), method="linear", antialias=True)
+        return L_full, to_lab(resize_linear(rgb, work_size, antialias=False))[..., :1]
+    return L_full, resize_linear(L_full, work_size, antialias=True)
+
+
+@functools.lru_cache(maxsize=64)
+def linear_resize_taps(input_size: int, output_size: int, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(input index, weight), each (output_size, K), of the K input samples each output sample of a linear resize
+    takes: `jax.image.resize`'s weights (method "linear": the triangle kernel at pixel-centred positions, widened
+    by the shrink factor when `antialias`, normalised, zero outside the input), computed in float64 and rounded
+    once, with the indices of the kernel's support instead of a dense (input, output) matrix. Past the support
+    the index repeats the last one with weight 0."""
+    scale = output_size / input_size
+    kernel_scale = max(1.0 / scale, 1.0) if antialias else 1.0
+    position = (np.arange(output_size) + 0.5) / scale - 0.5
+    weight = np.maximum(0.0, 1.0 - np.abs(position[:, None] - np.arange(input_size)[None, :]) / kernel_scale)
+    total = weight.sum(1, keepdims=True)
+    weight = np.where(total > 0, weight / np.where(total > 0, total, 1.0), 0.0)
+    weight[(position < -0.5) | (position > input_size - 0.5)] = 0.0
+    nonzero = weight != 0
+    first = np.where(nonzero.any(1), nonzero.argmax(1), 0)
+    last = np.where(nonzero.any(1), input_size - 1 - nonzero[:, ::-1].argmax(1), 0)
+    taps = first[:, None] + np.arange(int((last - first).max()) + 1)[None, :]
+    index = np.minimum(taps, input_size - 1)
+    weight = np.where(taps <= last[:, None], np.take_along_axis(weight, index, 1), 0.0)
+    return index.astype(np.int32), weight.astype(np.float32)
+
+
+def resize_linear(image: jax.Array, size: tuple[int, int], antialias: bool) -> jax.Array:
+    """(H, W, C) -> (*size, C) as `jax.image.resize(image, (*size, C), "linear", antialias=antialias)`, within
+    float32 rounding, by the few taps of `linear_resize_taps` per axis. jax.image.resize contracts a dense
+    (input, output) weight matrix per axis: shrinking a 20-megapixel photo's L to 256 x 256 took 0.9 CPU-s inside
+    the lightness program; the taps take 0.01 s. The same taps with antialias=False are OpenCV's INTER_LINEAR
+    `cv2.resize` (within 1 float32 ulp; float64 positions, as OpenCV computes them)."""
+    for axis, output_size in enumerate(size):
+        if image.shape[axis] == output_size:
+            continue
+        index, weight = linear_resize_taps(image.shape[axis], output_size, antialias)
+        shape = [1] * image.ndim
+        shape[axis] = output_size
+        terms = [jnp.take(image, index[:, k], axis=axis) * weight[:, k].reshape(shape) for k in range(index.shape[1])]
+        image = functools.reduce(jnp.add, terms)
+    return image
 
 
 def nearest_source_indices(input_size: int, output_size: int) -> np.ndarray:
@@ -367,7 +406,7 @@ def upsample_chroma(chroma: jax.Array, size: tuple[int, int], method: str) -> ja
 
     Bilinear enlargement is two taps per axis (`linear_taps`), gathered, which XLA fuses into the recombination:
     `jax.image.resize` contracts with a dense (h, H) and (w, W) weight matrix instead, 10 GFLOP for 256 x 256 to
-    20 megapixels. A smaller output (a photo below the working size) keeps `jax.image.resize`, which antialiases."""
+    20 megapixels. A smaller output (a photo below the working size) is antialiased (`resize_linear`)."""
     if chroma.shape[:2] == tuple(size):
         return chroma
     if method == "nearest":
@@ -375,7 +414,7 @@ def upsample_chroma(chroma: jax.Array, size: tuple[int, int], method: str) -> ja
         columns = nearest_source_indices(chroma.shape[1], size[1])
         return chroma[rows][:, columns]
     if size[0] < chroma.shape[0] or size[1] < chroma.shape[1]:
-        return jax.image.resize(chroma, (*size, chroma.shape[-1]), method="linear")
+        return resize_linear(chroma, size, antialias=True)
     top, bottom, down = linear_taps(chroma.shape[0], size[0])
     chroma = chroma[top] + (chroma[bottom] - chroma[top]) * down[:, None, None]
     left, right, across = linear_taps(chroma.shape[1], size[1])
@@ -393,11 +432,11 @@ def _combine(
     """Full-resolution L + chroma (upsampled to L's size if smaller) -> uint8 RGB, round(255 x) of the clipped
     conversion (OpenCV's Lab -> RGB clips linear RGB, as the authors' `cv2.cvtColor(..., COLOR_LAB2BGR)`)."""
     chroma = upsample_chroma(chroma, L_full.shape[:2], upsampling)
-    if conversion == "opencv":
-        rgb = color.lab_to_rgb_opencv(jnp.concatenate([L_full, chroma], axis=-1))
-    else:
-        rgb = color.chroma_to_rgb(L_full, chroma, color_space)
-    return color.rgb_to_uint8(rgb)
+    # Plane by plane, interleaved only at the end: XLA:CPU vectorises its loops along the last axis, and from the
+    # channels-last Lab array it ran each pixel's conversion once per channel and wrote out four full-size float
+    # copies. On a 20 MP photo: OpenCV's conversion 1.87 -> 0.55 CPU-s, the CIE one 0.47 -> 0.2.
+    rgb = color.chroma_planes_to_rgb_planes(L_full[..., 0], chroma[..., 0], chroma[..., 1], color_space, conversion)
+    return jnp.transpose(jnp.stack([color.rgb_to_uint8(plane) for plane in rgb]), (1, 2, 0))
 
 
 # The most pixels a photo may have to be read for colouring: base_config's data.max_pixels (8192^2 = 67 MP, one

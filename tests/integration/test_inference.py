@@ -50,3 +50,25 @@ def test_bilinear_chroma_upsampling_by_two_taps_equals_jax_image_resize(size):
     chroma = jax.numpy.asarray(np.random.default_rng(0).uniform(-110, 110, (9, 17, 2)).astype(np.float32))
     want = jax.image.resize(chroma, (*size, 2), method="linear")
     np.testing.assert_allclose(upsample_chroma(chroma, size, "bilinear"), want, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+@pytest.mark.parametrize(
+    "shape, size",
+    [((3651, 40, 3), (256, 40)), ((40, 5477, 1), (40, 512)), ((300, 256, 2), (256, 256)), ((37, 9, 1), (256, 7))],
+)
+def test_resize_by_taps_equals_jax_image_resize_and_opencv(shape, size, antialias):
+    """`resize_linear` (a few taps per output sample) computes the dense `jax.image.resize` it replaced, within
+    float32 rounding, shrinking (antialiased or not, by up to 21x) and enlarging; without antialiasing it is
+    OpenCV's INTER_LINEAR `cv2.resize` (DDColor's input resize) within 1 float32 ulp."""
+    import cv2
+
+    from colorjax.inference.colorizer import resize_linear
+
+    image = np.random.default_rng(sum(shape)).uniform(0, 1, shape).astype(np.float32)
+    got = np.asarray(resize_linear(jax.numpy.asarray(image), size, antialias))
+    want = jax.image.resize(image, (*size, shape[-1]), method="linear", antialias=antialias)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+    if not antialias:
+        opencv = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR).reshape(got.shape)
+        np.testing.assert_allclose(got, opencv, rtol=0, atol=1.2e-7)

@@ -203,6 +203,22 @@ def test_gradients_are_finite(space):
     assert np.abs(forward).max() > 0 and np.abs(inverse).max() > 0
 
 
+@pytest.mark.parametrize("space, conversion", [("lab", "cie"), ("luv", "cie"), ("lab", "opencv")])
+def test_the_plane_by_plane_conversion_is_the_channels_last_one(space, conversion):
+    """`chroma_planes_to_rgb_planes` (the recombination's) gives the planes of `chroma_to_rgb` /
+    `lab_to_rgb_opencv`, out-of-gamut and extreme chroma included."""
+    rng = np.random.default_rng(5)
+    colour = np.stack([rng.uniform(-5, 105, (6, 9)), *rng.uniform(-150, 150, (2, 6, 9))], axis=-1).astype(np.float32)
+    if conversion == "opencv":
+        want = color.lab_to_rgb_opencv(colour)
+    else:
+        want = color.chroma_to_rgb(colour[..., :1], colour[..., 1:], space)
+    planes = color.chroma_planes_to_rgb_planes(*(colour[..., i] for i in range(3)), space, conversion)
+    np.testing.assert_allclose(np.stack(planes, axis=-1), want, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="OpenCV's conversion is Lab's"):
+        color.chroma_planes_to_rgb_planes(*(colour[..., i] for i in range(3)), "luv", "opencv")
+
+
 @pytest.mark.parametrize("space", ["lab", "luv"])
 def test_chroma_to_rgb_recombines_lightness_and_chroma(space):
     rng = np.random.default_rng(2)

@@ -3,6 +3,7 @@
 import io
 import os
 import stat
+import sys
 import zlib
 
 import numpy as np
@@ -172,10 +173,14 @@ def test_images_round_trip_in_both_formats(tmp_path):
         files.encode_image(rgb, "gif")
 
 
+@pytest.mark.parametrize("deflater", ["isal", "zlib"])  # where the isal package is installed, and where it is not
 @pytest.mark.parametrize("piece_bytes", [1, 40, 4 << 20])  # a piece per row, a few rows, the whole image
 @pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (33, 17), (1, 9), (12, 4, 1)])
-def test_png_encoding_is_lossless_in_any_number_of_pieces(shape, piece_bytes, monkeypatch):
+def test_png_encoding_is_lossless_in_any_number_of_pieces(shape, piece_bytes, deflater, monkeypatch):
     monkeypatch.setattr(files, "PNG_PIECE_BYTES", piece_bytes)
+    if deflater == "zlib":
+        monkeypatch.setitem(sys.modules, "isal", None)  # `import isal` raises ImportError
+    assert files._deflater()[0].__name__.split(".")[0] == deflater
     rng = np.random.default_rng(sum(shape))
     pixels = rng.integers(0, 256, shape, dtype=np.uint8)
     pixels[: shape[0] // 2] = pixels[:1]  # runs of equal rows, which the Up filter turns into zeros
