@@ -3,10 +3,10 @@
 With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples). `--models`, `--sizes`,
 `--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `--levers` makes
-`zhang` time issue 25's CPU levers for ECCV16 instead (colorjax/bench/zhang.py); `train_step --model ddcolor` times
-DDColor's training step against the authors' (colorjax/bench/train_step.py); `--clips` adds real clips to the
-`video` benchmark (colorjax/bench/video.py); `serve --photo-megapixels N` times one big photo through the app
-(colorjax/bench/serve.py).
+`zhang` time issue 25's CPU levers for ECCV16 (or `--model siggraph17`) instead (colorjax/bench/zhang.py);
+`train_step --model ddcolor` times DDColor's training step against the authors' (colorjax/bench/train_step.py);
+`--clips` adds real clips to the `video` benchmark (colorjax/bench/video.py); `serve --photo-megapixels N` times one
+big photo through the app (colorjax/bench/serve.py).
 """
 
 import os
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="photos for the pipeline benchmark (folder:PATH or samples)")
     parser.add_argument("--out", help="also write the rows as JSON here")
     parser.add_argument(
-        "--model", help="train_step: the model whose step is timed against its authors' PyTorch step (ddcolor)"
+        "--model",
+        help="train_step: the model whose step is timed against its authors' PyTorch step (ddcolor); "
+        "zhang --levers: eccv16 (default) or siggraph17",
     )
     parser.add_argument("--models", help="ddcolor: networks to time, of test, tiny, large (default tiny,large)")
     parser.add_argument("--sizes", help="ddcolor: square sizes S, multiples of 32 (default 256,512)")
@@ -57,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         help="serve: time one photo of this many megapixels through the app, stage by stage (e.g. 20)",
     )
     parser.add_argument("--clips", help="video: real clips to score too, joined by the OS's path separator (:)")
-    parser.add_argument("--levers", action="store_true", help="zhang: the CPU lever table of ECCV16 inference instead")
+    parser.add_argument(
+        "--levers", action="store_true", help="zhang: the CPU lever table of ECCV16 (or --model) inference instead"
+    )
     args = parser.parse_args(argv)
     if args.levers:
         os.environ["COLORJAX_BENCH_LEVERS"] = "1"

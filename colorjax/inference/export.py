@@ -38,6 +38,14 @@ def forward_function(model, variables) -> Any:
 XLA_CPU_FAST_PATHS = ("first_conv_as_matmul", "depthwise_as_shifts")  # module fields, off in an ONNX export
 
 
+def without_xla_cpu_fast_paths(model):
+    """`model` as an ONNX export runs it: without the XLA:CPU fast paths that jax2onnx cannot keep polymorphic
+    (ECCV16's im2col first conv, a reshape in height and width; DDColor's depthwise convs as shifted multiply-adds,
+    in batch). The plain convs compute the same with the same parameters, and onnxruntime has its own kernels."""
+    plain = {name: False for name in XLA_CPU_FAST_PATHS if getattr(model, name, False) is not False}
+    return model.clone(**plain) if plain else model
+
+
 def _input_specs(size: int) -> list[tuple[str, tuple]]:
     """Candidate input shapes, most general first: (label, symbolic shape spec or None for fixed)."""
     return [
@@ -176,11 +184,7 @@ def export_model(
     if output.exists() and any(output.iterdir()):
         raise ExportError(f"{output} is not empty; choose a new --output folder.")
     if fmt == "onnx":
-        # XLA:CPU fast paths that jax2onnx cannot keep polymorphic: ECCV16's im2col first conv (a reshape, in height
-        # and width) and DDColor's depthwise convs as shifted multiply-adds (in batch). The plain convs compute the
-        # same with the same parameters, and onnxruntime has its own kernels for them.
-        plain = {name: False for name in XLA_CPU_FAST_PATHS if getattr(model, name, False) is not False}
-        model = model.clone(**plain) if plain else model
+        model = without_xla_cpu_fast_paths(model)
     # The folder is built under a temporary name and appears whole: a failed or interrupted export leaves none.
     with files.atomic_path(output.resolve() if output.is_symlink() else output) as staging:
         staging.mkdir()

@@ -46,7 +46,7 @@ ENCODER_BLOCKS = (
 DECODER_CHANNELS = 256
 
 
-def _accumulating_in(accumulation_dtype: Any) -> dict:
+def accumulating_in(accumulation_dtype: Any) -> dict:
     """nn.Conv's arguments for a conv that accumulates and returns `accumulation_dtype` (None: its `dtype`)."""
     if accumulation_dtype is None:
         return {}
@@ -75,7 +75,7 @@ def conv3x3(
         kernel_dilation=dilation,
         dtype=dtype,
         name=name,
-        **_accumulating_in(accumulation_dtype),
+        **accumulating_in(accumulation_dtype),
     )
 
 
@@ -286,7 +286,7 @@ class ECCV16(nn.Module):
         x = nn.relu(conv3x3(decoder_channels, "model8_2", **accumulation)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_4", **accumulation)(x))
         logits = nn.Conv(
-            AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6", **_accumulating_in(self.accumulation_dtype)
+            AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6", **accumulating_in(self.accumulation_dtype)
         )(x)
         logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
 

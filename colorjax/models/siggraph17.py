@@ -24,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax.models.eccv16 import batch_norm, conv3x3, upconv4x4
+from colorjax.models.eccv16 import accumulating_in, batch_norm, conv3x3, upconv4x4
 from colorjax.models.width import scaled_width
 
 # (block, output channels, number of convs, dilation) for blocks 1-7.
@@ -51,6 +51,10 @@ class SIGGRAPH17(nn.Module):
 
     width: float = 1.0
     dtype: Any = jnp.float32
+    # The dtype the convs accumulate in and return (None: `dtype`), as `ECCV16.accumulation_dtype`: float32 with
+    # dtype bfloat16 is bf16 weights and activations with fp32 accumulation (python -m colorjax.bench zhang --levers
+    # --model siggraph17).
+    accumulation_dtype: Any = None
 
     @nn.compact
     def __call__(
@@ -85,7 +89,13 @@ class SIGGRAPH17(nn.Module):
         x = x.astype(self.dtype)
 
         def conv(channels: int, name: str, dilation: int = 1) -> nn.Conv:
-            return conv3x3(scaled_width(channels, self.width), name, dilation=dilation, dtype=self.dtype)
+            return conv3x3(
+                scaled_width(channels, self.width),
+                name,
+                dilation=dilation,
+                dtype=self.dtype,
+                accumulation_dtype=self.accumulation_dtype,
+            )
 
         encoder_outputs = {}
         for block, channels, num_convs, dilation in ENCODER_BLOCKS:
@@ -97,7 +107,9 @@ class SIGGRAPH17(nn.Module):
             encoder_outputs[block] = x
 
         def up(channels: int, name: str) -> nn.ConvTranspose:
-            return upconv4x4(scaled_width(channels, self.width), name, dtype=self.dtype)
+            return upconv4x4(
+                scaled_width(channels, self.width), name, dtype=self.dtype, accumulation_dtype=self.accumulation_dtype
+            )
 
         x = up(256, "model8up_0")(x) + conv(256, "model3short8_0")(encoder_outputs[3])
         x = nn.relu(conv(256, "model8_1")(nn.relu(x)))
@@ -111,10 +123,11 @@ class SIGGRAPH17(nn.Module):
         x = up(128, "model10up_0")(x) + conv(128, "model1short10_0")(encoder_outputs[1])
         x = nn.leaky_relu(conv(128, "model10_1")(nn.relu(x)), negative_slope=0.2)
 
-        ab = nn.Conv(2, (1, 1), dtype=self.dtype, name="model_out_0")(x)
+        accumulating = accumulating_in(self.accumulation_dtype)
+        ab = nn.Conv(2, (1, 1), dtype=self.dtype, name="model_out_0", **accumulating)(x)
         output_dtype = jnp.promote_types(self.dtype, jnp.float32)
         chroma = AB_SCALE * jnp.tanh(ab.astype(output_dtype))
-        class_logits = nn.Conv(NUM_HINT_CLASSES, (1, 1), dtype=self.dtype, name="model_class_0")(block8)
+        class_logits = nn.Conv(NUM_HINT_CLASSES, (1, 1), dtype=self.dtype, name="model_class_0", **accumulating)(block8)
         return {
             "chroma": chroma[:, :height, :width],
             "class_logits": class_logits.astype(output_dtype)[:, : -(-height // 4), : -(-width // 4)],

@@ -97,3 +97,14 @@ def test_bfloat16_with_float32_accumulation_multiplies_bf16_and_accumulates_in_f
     expected = np.asarray(jax.jit(model.apply)(variables, L)["logits"])
     got = np.asarray(jax.jit(mixed.apply)(variables, L)["logits"])
     np.testing.assert_allclose(got, expected, atol=0.05 * np.abs(expected).max())
+
+
+def test_an_onnx_export_runs_the_model_without_the_xla_cpu_fast_paths():
+    """`colorize --runtime onnx` and the lever bench's onnxruntime contender export the plain first conv; a model
+    without fast paths (SIGGRAPH17) goes through as it is."""
+    from colorjax.inference.export import without_xla_cpu_fast_paths
+
+    fast = get_model("eccv16", width=0.125, first_conv_as_matmul=True)
+    assert without_xla_cpu_fast_paths(fast) == fast.clone(first_conv_as_matmul=False)
+    siggraph17 = get_model("siggraph17", width=0.125)
+    assert without_xla_cpu_fast_paths(siggraph17) is siggraph17

@@ -1,8 +1,9 @@
 """ECCV16 and SIGGRAPH17: architecture, equivalence with PyTorch, published-weight import.
 
-The PyTorch references are written here from `tests/data/torch_state_dict_layouts.json` (the layout of the authors'
-checkpoints) and the authors' forward passes; the test checks that their state dicts have exactly that layout before
-comparing, so a wrong reference cannot pass.
+The PyTorch references (`colorjax.bench.zhang.torch_eccv16`, `torch_siggraph17`, which the speed benchmarks time too)
+are written from `tests/data/torch_state_dict_layouts.json` (the layout of the authors' checkpoints) and the authors'
+forward passes; the tests check that their state dicts have exactly that layout before comparing, so a wrong
+reference cannot pass.
 """
 
 import copy
@@ -16,7 +17,7 @@ import pytest
 from helpers.paths import TEST_DATA
 from helpers.variables import numpy_init
 
-from colorjax.bench.zhang import torch_eccv16
+from colorjax.bench.zhang import torch_eccv16, torch_siggraph17
 from colorjax.models import get_model
 from colorjax.models.published import load_published
 from colorjax.quantize import ab_bin_centres, load_prior, nearest_bin, rebalance_weights
@@ -72,60 +73,6 @@ def test_eccv16_chroma_is_the_upsampled_annealed_mean_and_follows_the_temperatur
 
 
 # --- PyTorch references -------------------------------------------------------------------------------------------
-
-
-def torch_siggraph17(torch):
-    nn = torch.nn
-
-    def convs(channels_in, channels, count, dilation=1):
-        layers = []
-        for _ in range(count):
-            layers += [
-                nn.Conv2d(channels_in, channels, 3, 1, padding=dilation, dilation=dilation),
-                nn.ReLU(True),
-            ]
-            channels_in = channels
-        return layers
-
-    class SIGGRAPH17Torch(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model1 = nn.Sequential(*convs(4, 64, 2), nn.BatchNorm2d(64))
-            self.model2 = nn.Sequential(*convs(64, 128, 2), nn.BatchNorm2d(128))
-            self.model3 = nn.Sequential(*convs(128, 256, 3), nn.BatchNorm2d(256))
-            self.model4 = nn.Sequential(*convs(256, 512, 3), nn.BatchNorm2d(512))
-            self.model5 = nn.Sequential(*convs(512, 512, 3, 2), nn.BatchNorm2d(512))
-            self.model6 = nn.Sequential(*convs(512, 512, 3, 2), nn.BatchNorm2d(512))
-            self.model7 = nn.Sequential(*convs(512, 512, 3), nn.BatchNorm2d(512))
-            self.model8up = nn.Sequential(nn.ConvTranspose2d(512, 256, 4, 2, 1))
-            self.model8 = nn.Sequential(nn.ReLU(True), *convs(256, 256, 2), nn.BatchNorm2d(256))
-            self.model9up = nn.Sequential(nn.ConvTranspose2d(256, 128, 4, 2, 1))
-            self.model9 = nn.Sequential(nn.ReLU(True), *convs(128, 128, 1), nn.BatchNorm2d(128))
-            self.model10up = nn.Sequential(nn.ConvTranspose2d(128, 128, 4, 2, 1))
-            self.model10 = nn.Sequential(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2))
-            self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, 1, 1))
-            self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, 1, 1))
-            self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, 1, 1))
-            self.model_class = nn.Sequential(nn.Conv2d(256, 529, 1))
-            self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
-
-        def forward(self, L, ab=None, mask=None):
-            # As the authors' port: no hints = zero ab and mask; ab / 110 and the raw 0/1 mask otherwise.
-            zeros = L * 0
-            ab = torch.cat([zeros, zeros], dim=1) if ab is None else ab
-            mask = zeros if mask is None else mask
-            x = torch.cat([(L - 50.0) / 100.0, ab / 110.0, mask], dim=1)
-            conv1 = self.model1(x)
-            conv2 = self.model2(conv1[:, :, ::2, ::2])
-            conv3 = self.model3(conv2[:, :, ::2, ::2])
-            x = self.model4(conv3[:, :, ::2, ::2])
-            x = self.model7(self.model6(self.model5(x)))
-            conv8 = self.model8(self.model8up(x) + self.model3short8(conv3))
-            x = self.model9(self.model9up(conv8) + self.model2short9(conv2))
-            x = self.model10(self.model10up(x) + self.model1short10(conv1))
-            return self.model_class(conv8), 110.0 * self.model_out(x)
-
-    return SIGGRAPH17Torch()
 
 
 def randomise_batch_norm(torch, model, *inputs):
