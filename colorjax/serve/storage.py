@@ -53,6 +53,11 @@ FILE_NAMES = {
 }
 THUMBNAIL_SIDE = 320
 PREVIEW_SIDE = 2048  # The longest side the result page loads first; full resolution for "actual size" and downloads.
+# Shrinking for previews and thumbnails: Pillow first box-reduces by the whole factor that leaves the image at least
+# REDUCING_GAP times the target, then filters with Lanczos. At Pillow's default (2) a 20-megapixel photo (5477 px)
+# is not reduced at all before its 2048 px preview, and Lanczos filters all of it: 0.25 s, the largest part of the
+# app's encoding. At 1 it is halved first: 0.13 s, and 0.46 levels from the default's preview on average (at most 3).
+REDUCING_GAP = 1.0
 # What the app serves of an item: its files, the upload ("input") and its preview ("input_preview", made from the
 # upload when asked, like every image served from the upload: `api.image_response`).
 SERVED_KINDS = {*FILE_NAMES, "input", "input_preview"}
@@ -134,7 +139,7 @@ def shrunk(rgb: np.ndarray, side: int) -> np.ndarray:
     if max(rgb.shape[:2]) <= side:
         return rgb
     image = Image.fromarray(rgb)
-    image.thumbnail((side, side), Image.Resampling.LANCZOS)  # Pillow reduces by whole factors first: fast.
+    image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     return np.asarray(image)
 
 
@@ -203,7 +208,7 @@ def gray_files(lightness: np.ndarray, full: bool = True) -> dict[str, bytes]:
     if not has_preview(width, height):
         return {"gray": encode(color.gray_picture(lightness)[..., 0])} if full else {}
     small = Image.fromarray(np.asarray(lightness[..., 0], np.float32))  # mode F: lightness floats, not levels
-    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     return {"gray_preview": encode(color.gray_picture(np.asarray(small)[..., None])[..., 0], "JPEG", quality=90)}
 
 
