@@ -343,7 +343,7 @@ def chroma_planes_to_rgb_planes(
     """`chroma_to_rgb` (or, with conversion="opencv", `lab_to_rgb_opencv`) of L and a chroma given as planes of one
     shape, to the (R, G, B) planes: for a program that goes on plane by plane. XLA:CPU then fuses the conversion
     into one loop; from a channels-last Lab array it wrote out four full-size float copies (a 20-megapixel photo's
-    recombination: 0.25 -> 0.12 CPU-s)."""
+    recombination, chroma upsampling included: 0.40-0.45 -> 0.27 CPU-s)."""
     _check_color_space(color_space, "chroma_planes_to_rgb_planes")
     planes = [jnp.asarray(c, jnp.float32) for c in (lightness, chroma_0, chroma_1)]
     if conversion == "opencv":

@@ -240,8 +240,8 @@ def encode_image(rgb: np.ndarray, format: str = "png", quality: int = DEFAULT_JP
 
 
 def _deflater() -> tuple[Any, int]:
-    """(the zlib-like module that deflates PNGs, its level): ISA-L's where the isal package is installed (a
-    dependency of colorjax), else zlib's (`ISAL_PNG_LEVEL`)."""
+    """(the zlib-like module that deflates PNGs, its level): ISA-L's at `ISAL_PNG_LEVEL` where the isal package
+    is installed (a dependency of colorjax), else zlib's at `ZLIB_PNG_LEVEL`."""
     try:
         from isal import isal_zlib
     except ImportError:
@@ -251,8 +251,8 @@ def _deflater() -> tuple[Any, int]:
 
 def encode_png(pixels: np.ndarray) -> bytes:
     """A uint8 (H, W, 3) RGB or (H, W) grey image as PNG bytes: every row with PNG's Up filter (the row minus the
-    row above), deflated (`_deflater`: ISA-L, else zlib) in pieces of `PNG_PIECE_BYTES` compressed on all cores at once (each
-    piece ends in a sync flush, so the pieces join into one zlib stream, as pigz does).
+    row above), deflated (`_deflater`: ISA-L, else zlib) in pieces of `PNG_PIECE_BYTES` compressed on all cores at
+    once (each piece ends in a sync flush, so the pieces join into one zlib stream, as pigz does).
 
     Our own writer rather than Pillow's because Pillow tries all five filters on every row and offers no choice:
     on a 20-megapixel photo that search alone took 1.1 s of its 1.8 s encode at level 1, where the Up filter takes
