@@ -65,6 +65,9 @@ class Prediction:
     message: str | None = None  # e.g. "local path tiled at full resolution, 30 tiles of 200x200 ..."
     class_logits: np.ndarray | None = None  # (num_classes,)
     L: np.ndarray | None = None  # float32 (H, W, 1): the photo's CIE lightness, which the colours keep
+    # float32 (h, w, 2): the model's chroma at its working size, before it was enlarged to the photo: with an L of
+    # any size, `Colorizer.recombine` gives the colours at that size (a preview, from the photo's L shrunk).
+    chroma: np.ndarray | None = None
 
     def gray(self) -> np.ndarray:
         """uint8 (H, W, 3): the photo turned gray, as shown beside its colours (`color.gray_picture` of `L`)."""
@@ -177,7 +180,7 @@ class Colorizer:
         convert the photo to Lab again."""
         L_full, chroma, message, class_logits = self._run(rgb, global_features, labels, hints)
         colorized = self._combine(L_full, chroma)
-        return Prediction(np.asarray(colorized), message, class_logits, np.asarray(L_full))
+        return Prediction(np.asarray(colorized), message, class_logits, np.asarray(L_full), np.asarray(chroma))
 
     def predict_chroma(
         self,

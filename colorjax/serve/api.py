@@ -238,7 +238,7 @@ def _colorize_new(
     _check_options(service, model, temperature, hints)  # Loads the model at its first use.
     rgb = decode_upload(upload[1], state.settings.max_pixels)
     _check_hints_inside(hints, rgb)
-    colorized, lightness = service.predict(rgb, temperature, hints, model)
+    colorized, lightness, small = service.predict(rgb, temperature, hints, model)
     job.check()
     record = ImageRecord(
         id=state.store.new_id(),
@@ -252,10 +252,12 @@ def _colorize_new(
         hints=hints or None,
         model=model,
     )
-    colour = colour_files(colorized)
+    small_L, small_colours = small or (None, None)
+    colour = colour_files(colorized, small_colours)
     gray_upload = is_gray(rgb)  # Its own gray version: stored once, as the input.
     job.check()
-    state.store.write(record.id, {**input_files(upload[1]), **gray_files(lightness, not gray_upload), **colour})
+    gray = gray_files(lightness, not gray_upload, small_L)
+    state.store.write(record.id, {**input_files(upload[1]), **gray, **colour})
     try:
         committed = job.commit(lambda: state.database.add_image(record))
     except Exception:
@@ -317,8 +319,8 @@ def _recolor(
     except FileNotFoundError:
         return None
     _check_hints_inside(hints, rgb)
-    colorized, _ = service.predict(rgb, temperature, hints, model)
-    colour = colour_files(colorized)
+    colorized, _, small = service.predict(rgb, temperature, hints, model)
+    colour = colour_files(colorized, None if small is None else small[1])
     if state.database.image(record.id, record.user_id) is None:
         return None  # Deleted meanwhile: its files stay as they were, for an Undo (and the store's own check below).
     previous_model = record.previous_model

@@ -31,7 +31,7 @@ from colorjax.inference.colorizer import Colorizer, InferenceError
 from colorjax.serve import auth
 from colorjax.serve.db import Database, ImageRecord, User
 from colorjax.serve.jobs import Job, JobBoard
-from colorjax.serve.storage import IMAGE_ID, ImageStore
+from colorjax.serve.storage import IMAGE_ID, ImageStore, previews
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 1.0
 ONE_MODEL = "model"  # The name of the one model of an app made with a single Colorizer.
@@ -171,14 +171,17 @@ class ColorService:
         temperature: float | None = None,
         hints: list[dict] | None = None,
         model: str | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(colorization uint8 (H, W, 3), lightness L float32 (H, W, 1)) of the photo's size, by `model` (the
-        default for None); call it inside a job (`run`). `hints` are colour points already checked by
-        `api._hint_points` and `api._check_hints_inside`. The gray version is made from this L, the lightness the
-        model's pipeline computed (`storage.gray_files`), not from a second Lab conversion."""
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """(colorization uint8 (H, W, 3), lightness L float32 (H, W, 1), and for a photo larger than a screen its
+        L and colours at preview size (`storage.previews`), else None) of the photo, by `model` (the default for
+        None); call it inside a job (`run`). `hints` are colour points already checked by `api._hint_points` and
+        `api._check_hints_inside`. The gray version is made from this L, the lightness the model's pipeline
+        computed (`storage.gray_files`), not from a second Lab conversion."""
+        colorizer = self._colorizer_at(model, temperature)
         # No points is the automatic mode: the model's plain program, not a second one fed empty hint maps.
-        prediction = self._colorizer_at(model, temperature).predict(rgb, hints=hints or None)
-        return prediction.rgb, prediction.L
+        prediction = colorizer.predict(rgb, hints=hints or None)
+        small = previews(prediction.L, lambda L: colorizer.recombine(L, prediction.chroma))
+        return prediction.rgb, prediction.L, small
 
     def reserve(self, user_id: int) -> None:
         """Counts a request or job of `user_id` that will run in the pool, from before its upload is read until it

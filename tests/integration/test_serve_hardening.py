@@ -476,6 +476,27 @@ def test_a_large_photo_is_stored_fast_and_shown_as_previews_first(run_colorizer,
     assert np.array_equal(served, color.gray_picture(lab[..., :1]))  # The gray of its lightness, level for level.
 
 
+def test_a_large_photos_colour_preview_is_the_pipelines_colours_of_its_shrunk_lightness(
+    run_colorizer, tmp_path, monkeypatch
+):
+    """The preview is recombined at preview size, from the photo's L shrunk (the gray preview's) and the model's
+    chroma: shrinking the full-size colours took 0.13 s of a 20-megapixel photo's 0.34 s of encoding."""
+    monkeypatch.setattr(storage, "PREVIEW_SIDE", 64)
+    shrunk_shapes, real_shrunk = [], storage.shrunk
+    monkeypatch.setattr(storage, "shrunk", lambda rgb, side: shrunk_shapes.append(rgb.shape) or real_shrunk(rgb, side))
+    client = TestClient(create_app(run_colorizer, tmp_path / "data", single_user=True))
+    photo = make_photo(np.random.default_rng(5), 80, 100)
+    image_id = upload(client, png_bytes(photo)).headers["x-image-id"]
+    assert (80, 100, 3) not in shrunk_shapes and shrunk_shapes  # Only the preview is shrunk (to the thumbnail).
+    prediction = run_colorizer.predict(photo)
+    small_L = storage.preview_lightness(prediction.L)
+    expected = run_colorizer.recombine(small_L, prediction.chroma).astype(np.float32)
+    with Image.open(tmp_path / "data" / "images" / image_id / "preview.jpg") as preview:
+        preview = np.asarray(preview.convert("RGB"), np.float32)
+    assert preview.shape == expected.shape == (51, 64, 3)
+    assert np.abs(preview - expected).mean() < 3  # JPEG at quality 90.
+
+
 def _camera_jpeg(rgb, orientation: int) -> bytes:
     """`rgb` as a camera writes it: a JPEG stored sideways with an EXIF orientation, and the place it was taken."""
     exif = Image.Exif()
