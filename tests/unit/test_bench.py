@@ -151,13 +151,17 @@ def test_stage_times_are_medians_per_stage_in_the_order_they_ran():
 def test_end_to_end_rows_are_milliseconds_per_photo_with_the_outside_work_against_the_model():
     from colorjax.bench.endtoend import per_photo_row, photo_sets
 
-    seconds = {"decode": [0.01, 0.03], "lab": [0.1, 0.1], "forward": [0.2, 0.4], "recombination": [0.1, 0.2]}
-    row = per_photo_row({**seconds, "encode": [0.05, 0.1], "predict": [0.5, 0.7]})
+    seconds = {"decode": [0.01, 0.03, 0.02], "lab": [0.1, 0.1, 0.1], "forward": [0.2, 0.4, 0.3]}
+    row = per_photo_row(
+        {**seconds, "recombination": [0.1, 0.9, 0.15], "encode": [0.05, 0.1, 0.075], "predict": [0.5, 0.7, 0.6]}
+    )
+    # Medians: one photo slowed by other work (0.9 s) does not move the row.
     assert row["decode_ms"] == pytest.approx(20) and row["forward_ms"] == pytest.approx(300)
     assert row["total_ms"] == pytest.approx(20 + 100 + 300 + 150 + 75) and row["predict_ms"] == pytest.approx(600)
     assert row["outside_vs_forward"] == pytest.approx((150 + 75) / 300)
     kodak, big = photo_sets(quick=False)
     assert kodak[1:4] == (24, 512, 768) and 19.9e6 < big[2] * big[3] < 20.1e6  # issue 25's two sets
+    assert big[1] == 3  # a median of three
 
 
 def test_the_big_photo_row_holds_the_item_to_twice_the_upload_and_its_colours():
