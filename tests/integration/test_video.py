@@ -411,6 +411,55 @@ def test_the_meter_finds_cuts_with_its_own_settings_not_the_filters_defaults(col
             assert after[name][f"warp_error_{flow}"] == before[name][f"warp_error_{flow}"], (name, flow)
 
 
+def test_the_bench_scores_a_pans_perfectly_consistent_colouring_by_the_model_its_bound(
+    run_dir, photos, tmp_path, monkeypatch
+):
+    """The bench's bound for a clip with known motion (issue 22 point 6): the still is coloured ONCE, with the model
+    seeing it at the scale it sees every frame at, and each frame's chroma is cropped from it as the pan crops its
+    frames, so consecutive frames' chroma agree along the known motion; `evaluate_clip` scores it beside the
+    contenders and the bench reports the reduction it reaches."""
+    from colorjax.bench import video as bench
+    from colorjax.inference.colorizer import Colorizer, open_colorizer
+    from colorjax.video.metrics import contenders, evaluate_clip
+    from colorjax.video.temporal import lands_inside, warp
+
+    colorizer = open_colorizer(workdir=run_dir, step="latest")  # the real config, model and resolution overridden
+    width, height, count = 128, 96, 6  # the model sees a frame at 64 / 96 of its size
+    windows = bench.pan_windows(150, 150, width, height, count)
+    parts = [bench.Views(photos[0], windows)]
+    seen = []
+    predict_chroma = Colorizer.predict_chroma
+
+    def spy(self, rgb, **kwargs):
+        seen.append((rgb.shape[:2], self.working_size(*rgb.shape[:2])))
+        return predict_chroma(self, rgb, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "predict_chroma", spy)
+    chroma = bench.consistent_chroma(colorizer, parts, width, height)
+    monkeypatch.undo()
+    still = round(150 * width / windows[0][2])  # the photo at the frames' scale
+    ((coloured, working),) = seen  # once, at the frames' model scale (a multiple of 8), not at the resolution 64
+    assert coloured == (still, still) and working[0] == working[1] and abs(working[0] - still * 64 / 96) <= 4
+    assert len(chroma) == count and chroma[0].shape == (height, width, 2)
+    scale = windows[0][2] / width  # photo pixels per frame pixel
+    for t in range(count - 1):
+        before, after, (x0, y0, _), (x1, y1, _) = chroma[t], chroma[t + 1], windows[t], windows[t + 1]
+        shift = np.zeros((height, width, 2), np.float32)
+        shift[...] = ((x0 - x1) / scale, (y0 - y1) / scale)  # frame t's pixel in frame t+1
+        seen_in_both = lands_inside(shift)  # the window's overlap with the next frame's
+        moved = np.abs(warp(after, shift) - before)[seen_in_both].mean()
+        assert moved < 0.1 * np.abs(after - before)[seen_in_both].mean()  # bilinear interpolation only
+
+    clip = write_clip(tmp_path / "pan.mp4", bench.scene_frames(parts, width, height), 12)
+    references = {bench.CONSISTENT: lambda index, rgb: colorizer.combine(rgb, chroma[index])}
+    results = evaluate_clip(colorizer, clip, contenders("on"), references=references)
+    assert "frames_per_s" not in results[bench.CONSISTENT]  # scored, not timed
+    plain, stable, _, bound = bench.clip_rows("pan", "synthetic", results)
+    assert bound["contender"] == bench.CONSISTENT and bound["frames"] == count
+    assert bound["warp_farneback"] > 0 and bound["colourfulness"] > 0
+    assert stable["bound_reduction_farneback"] == pytest.approx(1 - bound["warp_farneback"] / plain["warp_farneback"])
+
+
 def test_frame_rate_and_variable_timestamps_survive(colorizer, photos, tmp_path):
     """A clip at 30000/1001 fps keeps its exact rate."""
     frames = list(pan_frames(photos[1], WIDTH, HEIGHT, 6))

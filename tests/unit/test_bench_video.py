@@ -83,6 +83,36 @@ def test_the_means_are_per_source_and_keep_the_worst_clip():
     assert means[4]["colourfulness_kept"] == pytest.approx(0.95)
 
 
+def test_a_clip_with_known_motion_adds_its_consistent_colouring_and_the_reduction_it_reaches():
+    results = _results(PLAIN, STABLE, (1e-3, 0))
+    results[bench.CONSISTENT] = {
+        **dict.fromkeys(FRAME_METRICS, 0.0),
+        "frames": 10,
+        "warp_error_farneback": 0.0024,
+        "warp_error_dis": 0.001,
+        "colourfulness": 42.0,
+    }
+    rows = bench.clip_rows("pan", "synthetic", results)
+    assert [r["contender"] for r in rows] == ["per-frame", "stabilised", "own colours (floor)", bench.CONSISTENT]
+    assert rows[3]["warp_farneback"] == 0.0024 and rows[3]["colourfulness"] == 42.0
+    assert rows[1]["bound_reduction_farneback"] == pytest.approx(0.4)  # under 50%: the goal is out of reach
+    assert rows[1]["bound_reduction_dis"] == pytest.approx(0.5)
+    assert rows[1]["bound_colourfulness_kept"] == pytest.approx(1.05)
+    rows += bench.clip_rows("bikes.mp4", "given", _results(PLAIN, STABLE, (1e-3, 0)))  # real: no bound
+    means = bench.mean_rows(rows)
+    assert [(r["source"], r["contender"]) for r in means] == [
+        ("synthetic", "per-frame"),
+        ("synthetic", "stabilised"),
+        ("synthetic", "own colours (floor)"),
+        ("synthetic", bench.CONSISTENT),
+        ("given", "per-frame"),
+        ("given", "stabilised"),
+        ("given", "own colours (floor)"),
+    ]
+    assert means[1]["bound_reduction_farneback"] == pytest.approx(0.4)
+    assert "bound_reduction_farneback" not in means[5]
+
+
 def test_speed_rows_take_each_paths_fastest_turn_and_compare_it_with_per_frame():
     times = {"stabilised": [(3.0, 6.0), (2.0, 5.0)], "per-frame": [(1.0, 2.0), (1.5, 2.5)]}
     stable, plain = bench.speed_rows(times, 10, benchmark="video_480p", model="m")
