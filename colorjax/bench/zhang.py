@@ -460,7 +460,8 @@ def _lever_variants(name: str, model, variables, batch: int) -> list[tuple]:
     """(label, precision, model, variables, batches) of the colorjax contenders: the default at `batch` and 1;
     ECCV16's own levers (its 1-channel first conv as an im2col matmul, blocks 1-6's BatchNorms folded; SIGGRAPH17's
     first conv takes 4 channels and its BatchNorms also feed the shortcuts, so neither applies as written); bfloat16,
-    and bfloat16 with float32 accumulation."""
+    and bfloat16 with float32 accumulation; for ECCV16 the latter also with its convs as per-tap matmuls (all, or
+    the 512-channel blocks 4-7), XLA:CPU's only route to native bf16 arithmetic (`eccv16.conv_as_tap_matmuls`)."""
     bf16 = jnp.bfloat16
     default = "colorjax default (first conv as a conv)" if name == "eccv16" else "colorjax default"
     variants = [(default, "float32", model, variables, (batch, 1))]
@@ -483,7 +484,7 @@ def _lever_variants(name: str, model, variables, batch: int) -> list[tuple]:
                 (batch,),
             ),
         ]
-    return variants + [
+    variants += [
         ("colorjax bf16", "bfloat16", model.clone(dtype=bf16), variables, (batch,)),
         (
             "colorjax bf16, fp32 accumulation",
@@ -493,6 +494,19 @@ def _lever_variants(name: str, model, variables, batch: int) -> list[tuple]:
             (batch,),
         ),
     ]
+    if name == "eccv16":
+        mixed = model.clone(dtype=bf16, accumulation_dtype=jnp.float32)
+        variants += [
+            (
+                f"colorjax bf16, fp32 accumulation, {which} as per-tap matmuls",
+                "bfloat16",
+                mixed.clone(matmul_blocks=blocks),
+                variables,
+                (batch,),
+            )
+            for which, blocks in (("all convs", (1, 2, 3, 4, 5, 6, 7, 8)), ("blocks 4-7", (4, 5, 6, 7)))
+        ]
+    return variants
 
 
 def lever_rows(quick: bool, name: str = "eccv16") -> list[dict]:
