@@ -216,7 +216,17 @@ def test_train_step_rows_compare_each_contender_with_the_fastest_pytorch_one(mon
 @pytest.mark.parametrize(
     ("model", "levers", "output"),
     [
-        ("eccv16", ("first conv as a matmul", "BatchNorms folded", "bf16, fp32 accumulation", "onnxruntime"), "logits"),
+        (
+            "eccv16",
+            (
+                "first conv as a matmul",
+                "BatchNorms folded",
+                "bf16, fp32 accumulation",
+                "per-tap matmuls",
+                "onnxruntime",
+            ),
+            "logits",
+        ),
         ("siggraph17", ("colorjax default", "bf16, fp32 accumulation", "onnxruntime"), "chroma"),
     ],
 )
@@ -265,3 +275,17 @@ def test_zhang_levers_time_a_hopeless_pytorch_contender_once_and_know_their_mode
     assert zhang.lever_model({"COLORJAX_BENCH_MODEL": "siggraph17"}) == "siggraph17"
     with pytest.raises(ValueError, match="zhang --levers times eccv16 or siggraph17, not 'ddcolor'"):
         zhang.lever_model({"COLORJAX_BENCH_MODEL": "ddcolor"})
+
+
+def test_bench_bf16_dots_quick_says_which_library_xla_calls_and_whether_it_converts_bf16():
+    """`python -m colorjax.bench bf16_dots --quick`: every op in f32 and bf16, XLA's rows with the library its
+    compiled program calls and whether the bf16 operands were converted to f32. No timing assertions."""
+    from colorjax.bench.bf16_dots import bench_bf16_dots
+
+    rows = bench_bf16_dots(quick=True)
+    assert {row["op"].split()[0] for row in rows} == {"matmul", "conv3x3"}
+    xla = [row for row in rows if row["contender"].startswith("xla")]
+    assert all(row["xla_library"] in ("ynn", "onednn", "xla") and row["ms"] > 0 for row in xla)
+    assert not any(row["bf16_converted_to_f32"] for row in xla if row["precision"] == "float32")
+    assert {row["contender"] for row in xla} == {"xla dot", "xla conv", "xla 9 per-tap matmuls"}
+    assert all("cpu" in row and row["speedup_vs_xla_f32"] > 0 for row in rows)
