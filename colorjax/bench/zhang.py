@@ -30,8 +30,10 @@ port, `torch_siggraph17`): every contender in turns in one process, at batch 8 a
 to PyTorch's fastest contender at the same batch: colorjax's default (the first conv as a plain conv); ECCV16 only,
 the first conv as an im2col matmul, blocks 1-6's BatchNorms folded into the next convs at load time
 (`eccv16.fold_batch_norms`), and both; bfloat16 (flax `dtype`: bf16 products, bf16 results); bfloat16 with float32
-accumulation (`accumulation_dtype`, `preferred_element_type`); the ONNX export in onnxruntime (`colorize --runtime
-onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. A PyTorch contender whose first call is 3x
+accumulation (`accumulation_dtype`, `preferred_element_type`); ECCV16 only, that with its convs as per-tap bf16
+matmuls, all or blocks 4-7 (`ECCV16.matmul_blocks`: XLA:CPU converts a bf16 conv to f32 but runs a bf16 dot with
+f32 accumulation on YNNPACK's AVX512-BF16 kernel, `python -m colorjax.bench bf16_dots`); the ONNX export in
+onnxruntime (`colorize --runtime onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. A PyTorch contender whose first call is 3x
 or more slower than PyTorch's fastest at the same batch is timed by that call alone (`turns` 1): bf16 autocast on a
 CPU without native bf16 takes minutes a call. Process-wide levers are one run each: XLA's oneDNN kernels
 (`XLA_FLAGS=--xla_cpu_use_onednn=true`, what `colorize` adds) and the ISA restrictions above; the rows keep them in
