@@ -64,7 +64,9 @@ def conv_as_tap_matmuls(
 
     Why: XLA:CPU (jax 0.10.2) computes a bfloat16 convolution as a float32 one (it converts the operands first), while
     a bfloat16 dot with float32 accumulation goes to YNNPACK's native AVX512-BF16 kernel; this is the route to bf16
-    arithmetic for the convs on such CPUs (python -m colorjax.bench zhang --levers, README "Performance")."""
+    arithmetic for the convs on such CPUs. Measured on AVX512-BF16 at batch 8 (python -m colorjax.bench bf16_dots and
+    zhang --levers, README "Performance"): alone, faster than XLA's conv only at 512 channels; in ECCV16, all convs
+    so 1.5-1.7x the bf16 convs, yet 0.3-0.5x PyTorch's bf16 autocast, so off by default (`ECCV16.matmul_blocks`)."""
     del precision  # the dots' default precision, as the conv's
     if lhs_dilation not in (None, (1, 1)) or feature_group_count != 1:
         raise ValueError("conv_as_tap_matmuls computes plain (not transposed, not grouped) convolutions.")
