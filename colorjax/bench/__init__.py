@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "profile": "colorjax.bench.profile_step:bench_profile",
     "jpeg_pipeline": "colorjax.bench.jpeg_pipeline:bench_jpeg_pipeline",
     "ddcolor": "colorjax.bench.ddcolor:bench_ddcolor",
+    "bf16_dots": "colorjax.bench.bf16_dots:bench_bf16_dots",
 }
 
 

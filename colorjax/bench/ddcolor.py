@@ -1,6 +1,7 @@
 """DDColor speed: colorjax's Flax DDColor vs the authors' PyTorch DDColor on the same machine, side by side in one run.
 
     python -m colorjax.bench ddcolor [--models tiny,large] [--sizes 256,512] [--batches 1,8] [--budget-s 1800]
+                                     [--skip autocast]
 
 DDColor is Kang et al., ICCV 2023 (github piddnad/DDColor); the PyTorch contender is the authors' own modules
 (`colorjax.bench.ddcolor_torch.authors_ddcolor`, from the modelscope wheel), with random weights of a trained
@@ -24,7 +25,10 @@ difference from PyTorch's float32 output. The CPU's model, its ISA class (AVX2 /
 Settings run smallest first; after each, the next one's time is estimated from its FLOPs at the rates just measured,
 and a setting that would not fit in what is left of `--budget-s` is skipped with a row saying so (DDColor-L at
 512 x 512, batch 8, is about 3 TFLOP a call: minutes per call on two cores). Warm-up (compilation) plus at least one
-timed turn; up to three when time allows. `quick=True`: a CPU-sized network (the test widths) at 64 x 64, batch 1
+timed turn; up to three when time allows. `--skip` leaves out the contenders whose label or precision contains one
+of its comma-separated words (`--skip autocast` under an AVX2 restriction, where PyTorch's bf16 autocast takes 600+ s
+an image without native bf16 and cannot be the fastest; each setting then keeps a row saying what it skipped).
+`quick=True`: a CPU-sized network (the test widths) at 64 x 64, batch 1
 and 2, one turn: seconds, for the tests.
 
 XLA's oneDNN kernels (`--xla_cpu_use_onednn=true`, which `colorize` and `serve` add on a CPU,
@@ -73,12 +77,13 @@ class Options:
     batches: tuple[int, ...]
     budget_s: float
     max_repeats: int = MAX_REPEATS
+    skip: tuple[str, ...] = ()
 
 
 def options(quick: bool, environ: dict[str, str] | os._Environ = os.environ) -> Options:
     """The defaults (quick: the test network at 64, batch 1 and 2; else tiny and large at 256 and 512, batch 1 and 8,
-    half an hour at most), overridden by `python -m colorjax.bench`'s --models / --sizes / --batches / --budget-s (which
-    it passes as COLORJAX_BENCH_MODELS, _SIZES, _BATCHES, _BUDGET_S)."""
+    half an hour at most; nothing skipped), overridden by `python -m colorjax.bench`'s --models / --sizes / --batches /
+    --budget-s / --skip (which it passes as COLORJAX_BENCH_MODELS, _SIZES, _BATCHES, _BUDGET_S, _SKIP)."""
     if quick:
         defaults = Options(("test",), (64,), (1, 2), 120.0, max_repeats=1)
     else:
@@ -94,6 +99,7 @@ def options(quick: bool, environ: dict[str, str] | os._Environ = os.environ) -> 
         batches=listed("BATCHES", defaults.batches, int),
         budget_s=float(environ.get("COLORJAX_BENCH_BUDGET_S") or defaults.budget_s),
         max_repeats=defaults.max_repeats,
+        skip=listed("SKIP", (), str.strip),
     )
     unknown = [name for name in chosen.models if name not in WIDTHS]
     if unknown:
@@ -243,21 +249,31 @@ class Clock:
         self.seconds_per_flop = turn_seconds / flops
 
 
-def _setting_rows(networks: Networks, size: int, batch: int, clock: Clock, max_repeats: int) -> list[dict]:
+def skipped(contender: Contender, words: tuple[str, ...]) -> bool:
+    """Whether `--skip`'s words leave this contender out: one of them is in its label or precision."""
+    return any(word and (word in contender.label or word == contender.precision) for word in words)
+
+
+def _setting_rows(
+    networks: Networks, size: int, batch: int, clock: Clock, max_repeats: int, skip: tuple[str, ...] = ()
+) -> list[dict]:
     setting = {"model": networks.name, "size": size, "batch": batch}
     rgb = np.random.default_rng(size + batch).uniform(0, 1, (batch, size, size, 3)).astype(np.float32)
     contenders = networks.contenders(rgb)
+    left_out = [c for c in contenders if skipped(c, skip)]
+    contenders = [c for c in contenders if not skipped(c, skip)]
+    notes = [{**setting, "contender": f"skipped (--skip): {c.label}", "precision": c.precision} for c in left_out]
     flops = networks.flops(rgb.shape)
     estimate = clock.estimate(flops, 2)  # warm-up + one timed turn, the least a setting needs
     if estimate is not None and estimate > clock.left():
         note = f"skipped: about {estimate:.0f} s for a warm-up and one turn, {max(clock.left(), 0):.0f} s left"
-        return [{**setting, "contender": note}]
+        return [{**setting, "contender": note}, *notes]
     repeats = max_repeats
     if estimate is not None:  # as many turns as fit in a third of what is left, at least one
         repeats = int(min(max_repeats, max(1, clock.left() / 3 / (estimate / 2) - 1)))
     seconds = _timed_turns(contenders, repeats)
     clock.learn(flops, sum(seconds))
-    return _rows(networks, contenders, seconds, flops, rgb, setting, repeats)
+    return _rows(networks, contenders, seconds, flops, rgb, setting, repeats) + notes
 
 
 def _rows(
@@ -290,15 +306,22 @@ def _rows(
         if fastest is not None:
             row["vs_pytorch_fastest"] = fastest / s
         rows.append(row)
-    if networks.torch_model is not None:
-        rows[0]["max_ab_diff_vs_pytorch"] = _agreement(networks, contenders, rgb)
+    agreement = _agreement(contenders) if networks.torch_model is not None else None
+    if agreement is not None:
+        rows[0]["max_ab_diff_vs_pytorch"] = agreement
     return rows
 
 
-def _agreement(networks: Networks, contenders: list[Contender], rgb: np.ndarray) -> float:
-    """Largest |ab| difference between colorjax float32 and PyTorch float32 (same weights, same input)."""
-    ours = np.asarray(contenders[0].run(), np.float64)
-    theirs = contenders[2].run().detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+def _agreement(contenders: list[Contender]) -> float | None:
+    """Largest |ab| difference between colorjax float32 and PyTorch float32 (same weights, same input); None when
+    `--skip` left either out."""
+    float32 = [c for c in contenders if c.precision == "float32" and c.default_threads]
+    colorjax = next((c for c in float32 if not c.pytorch), None)
+    pytorch = next((c for c in float32 if c.pytorch), None)
+    if colorjax is None or pytorch is None or colorjax is not contenders[0]:
+        return None
+    ours = np.asarray(colorjax.run(), np.float64)
+    theirs = pytorch.run().detach().float().cpu().numpy().transpose(0, 2, 3, 1)
     return float(np.max(np.abs(ours - theirs)))
 
 
@@ -307,7 +330,7 @@ def bench_ddcolor(quick: bool) -> list[dict]:
     header = machine_columns()
     print(
         f"DDColor bench: {header['cpu']}; threads: {header['threads']}; XLA_FLAGS {header['xla_flags']}; "
-        f"budget {chosen.budget_s:.0f} s",
+        f"budget {chosen.budget_s:.0f} s" + (f"; skipping {', '.join(chosen.skip)}" if chosen.skip else ""),
         flush=True,
     )
     clock = Clock(chosen.budget_s)
@@ -316,7 +339,7 @@ def bench_ddcolor(quick: bool) -> list[dict]:
         networks = Networks(name)
         for size in sorted(chosen.sizes):
             for batch in sorted(chosen.batches):
-                setting_rows = _setting_rows(networks, size, batch, clock, chosen.max_repeats)
+                setting_rows = _setting_rows(networks, size, batch, clock, chosen.max_repeats, chosen.skip)
                 print(f"  {name} {size}x{size} batch {batch}: {_summary(setting_rows)}", flush=True)
                 rows += [{**row, **header} for row in setting_rows]
         del networks

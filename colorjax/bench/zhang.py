@@ -30,8 +30,10 @@ port, `torch_siggraph17`): every contender in turns in one process, at batch 8 a
 to PyTorch's fastest contender at the same batch: colorjax's default (the first conv as a plain conv); ECCV16 only,
 the first conv as an im2col matmul, blocks 1-6's BatchNorms folded into the next convs at load time
 (`eccv16.fold_batch_norms`), and both; bfloat16 (flax `dtype`: bf16 products, bf16 results); bfloat16 with float32
-accumulation (`accumulation_dtype`, `preferred_element_type`); the ONNX export in onnxruntime (`colorize --runtime
-onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. A PyTorch contender whose first call is 3x
+accumulation (`accumulation_dtype`, `preferred_element_type`); ECCV16 only, that with its convs as per-tap bf16
+matmuls, all or blocks 4-7 (`ECCV16.matmul_blocks`: XLA:CPU converts a bf16 conv to f32 but runs a bf16 dot with
+f32 accumulation on YNNPACK's AVX512-BF16 kernel, `python -m colorjax.bench bf16_dots`); the ONNX export in
+onnxruntime (`colorize --runtime onnx`); PyTorch fp32 and bf16 autocast, each in NCHW and channels_last. A PyTorch contender whose first call is 3x
 or more slower than PyTorch's fastest at the same batch is timed by that call alone (`turns` 1): bf16 autocast on a
 CPU without native bf16 takes minutes a call. Process-wide levers are one run each: XLA's oneDNN kernels
 (`XLA_FLAGS=--xla_cpu_use_onednn=true`, what `colorize` adds) and the ISA restrictions above; the rows keep them in
@@ -460,7 +462,8 @@ def _lever_variants(name: str, model, variables, batch: int) -> list[tuple]:
     """(label, precision, model, variables, batches) of the colorjax contenders: the default at `batch` and 1;
     ECCV16's own levers (its 1-channel first conv as an im2col matmul, blocks 1-6's BatchNorms folded; SIGGRAPH17's
     first conv takes 4 channels and its BatchNorms also feed the shortcuts, so neither applies as written); bfloat16,
-    and bfloat16 with float32 accumulation."""
+    and bfloat16 with float32 accumulation; for ECCV16 the latter also with its convs as per-tap matmuls (all, or
+    the 512-channel blocks 4-7), XLA:CPU's only route to native bf16 arithmetic (`eccv16.conv_as_tap_matmuls`)."""
     bf16 = jnp.bfloat16
     default = "colorjax default (first conv as a conv)" if name == "eccv16" else "colorjax default"
     variants = [(default, "float32", model, variables, (batch, 1))]
@@ -483,7 +486,7 @@ def _lever_variants(name: str, model, variables, batch: int) -> list[tuple]:
                 (batch,),
             ),
         ]
-    return variants + [
+    variants += [
         ("colorjax bf16", "bfloat16", model.clone(dtype=bf16), variables, (batch,)),
         (
             "colorjax bf16, fp32 accumulation",
@@ -493,6 +496,19 @@ def _lever_variants(name: str, model, variables, batch: int) -> list[tuple]:
             (batch,),
         ),
     ]
+    if name == "eccv16":
+        mixed = model.clone(dtype=bf16, accumulation_dtype=jnp.float32)
+        variants += [
+            (
+                f"colorjax bf16, fp32 accumulation, {which} as per-tap matmuls",
+                "bfloat16",
+                mixed.clone(matmul_blocks=blocks),
+                variables,
+                (batch,),
+            )
+            for which, blocks in (("all convs", (1, 2, 3, 4, 5, 6, 7, 8)), ("blocks 4-7", (4, 5, 6, 7)))
+        ]
+    return variants
 
 
 def lever_rows(quick: bool, name: str = "eccv16") -> list[dict]:

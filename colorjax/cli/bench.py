@@ -2,7 +2,7 @@
 
 With no NAME every registered benchmark runs. `--data folder:PATH` points the input-pipeline benchmark at real photos
 (default: the team's ../shared scene photos when present, else the wheel-shipped samples). `--models`, `--sizes`,
-`--batches` and `--budget-s` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `--levers` makes
+`--batches`, `--budget-s` and `--skip` choose what the `ddcolor` benchmark times (colorjax/bench/ddcolor.py); `--levers` makes
 `zhang` time issue 25's CPU levers for ECCV16 (or `--model siggraph17`) instead (colorjax/bench/zhang.py);
 `train_step --model ddcolor` times DDColor's training step against the authors' (colorjax/bench/train_step.py);
 `--clips` adds real clips to the `video` benchmark (colorjax/bench/video.py); `serve --photo-megapixels N` times one
@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         help="ddcolor: seconds at most; settings that would not fit are skipped (default 1800)",
     )
     parser.add_argument(
+        "--skip",
+        help="ddcolor: leave out the contenders whose label or precision holds one of these words (e.g. autocast)",
+    )
+    parser.add_argument(
         "--photo-megapixels",
         type=float,
         help="serve: time one photo of this many megapixels through the app, stage by stage (e.g. 20)",
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["COLORJAX_BENCH_LEVERS"] = "1"
     if args.data:
         os.environ["COLORJAX_BENCH_DATA"] = args.data
-    for option in ("model", "models", "sizes", "batches", "budget_s", "photo_megapixels", "clips"):
+    for option in ("model", "models", "sizes", "batches", "budget_s", "skip", "photo_megapixels", "clips"):
         if getattr(args, option) is not None:
             os.environ[f"COLORJAX_BENCH_{option.upper()}"] = str(getattr(args, option))
     from colorjax.bench.devices import describe_device

@@ -46,15 +46,59 @@ ENCODER_BLOCKS = (
 DECODER_CHANNELS = 256
 
 
-def accumulating_in(accumulation_dtype: Any) -> dict:
-    """nn.Conv's arguments for a conv that accumulates and returns `accumulation_dtype` (None: its `dtype`)."""
-    if accumulation_dtype is None:
+def conv_as_tap_matmuls(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count: int = 1,
+    precision=None,
+    preferred_element_type=None,
+) -> jax.Array:
+    """`jax.lax.conv_general_dilated` of an NHWC input and an HWIO kernel (what nn.Conv passes) as one matmul per
+    kernel tap: the tap's strided, dilated window of the padded input, (N*H'*W', Cin), times its (Cin, Cout) slice of
+    the kernel, summed over the taps in `preferred_element_type`.
+
+    Why: XLA:CPU (jax 0.10.2) computes a bfloat16 convolution as a float32 one (it converts the operands first), while
+    a bfloat16 dot with float32 accumulation goes to YNNPACK's native AVX512-BF16 kernel; this is the route to bf16
+    arithmetic for the convs on such CPUs. Measured on AVX512-BF16 at batch 8 (python -m colorjax.bench bf16_dots and
+    zhang --levers, README "Performance"): alone, faster than XLA's conv only at 512 channels; in ECCV16, all convs
+    so 1.5-1.7x the bf16 convs, yet 0.3-0.5x PyTorch's bf16 autocast, so off by default (`ECCV16.matmul_blocks`)."""
+    del precision  # the dots' default precision, as the conv's
+    if lhs_dilation not in (None, (1, 1)) or feature_group_count != 1:
+        raise ValueError("conv_as_tap_matmuls computes plain (not transposed, not grouped) convolutions.")
+    n, height, width, channels = lhs.shape
+    taps_h, taps_w, _, features = rhs.shape
+    dh, dw = rhs_dilation or (1, 1)
+    sh, sw = window_strides
+    if isinstance(padding, str):
+        window = ((taps_h - 1) * dh + 1, (taps_w - 1) * dw + 1)
+        padding = jax.lax.padtype_to_pads((height, width), window, window_strides, padding)
+    (top, bottom), (left, right) = padding
+    x = jnp.pad(lhs, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_h = (x.shape[1] - (taps_h - 1) * dh - 1) // sh + 1
+    out_w = (x.shape[2] - (taps_w - 1) * dw - 1) // sw + 1
+    out = None
+    for i in range(taps_h):
+        for j in range(taps_w):
+            window = x[:, i * dh : i * dh + (out_h - 1) * sh + 1 : sh, j * dw : j * dw + (out_w - 1) * sw + 1 : sw]
+            product = jnp.dot(
+                window.reshape(n * out_h * out_w, channels), rhs[i, j], preferred_element_type=preferred_element_type
+            )
+            out = product if out is None else out + product
+    return out.reshape(n, out_h, out_w, features)
+
+
+def accumulating_in(accumulation_dtype: Any, as_matmuls: bool = False) -> dict:
+    """nn.Conv's arguments for a conv that accumulates and returns `accumulation_dtype` (None: its `dtype`),
+    computed as per-tap matmuls (`conv_as_tap_matmuls`) when `as_matmuls`."""
+    if accumulation_dtype is None and not as_matmuls:
         return {}
-    return {
-        "conv_general_dilated": functools.partial(
-            jax.lax.conv_general_dilated, preferred_element_type=accumulation_dtype
-        )
-    }
+    conv = conv_as_tap_matmuls if as_matmuls else jax.lax.conv_general_dilated
+    return {"conv_general_dilated": functools.partial(conv, preferred_element_type=accumulation_dtype)}
 
 
 def conv3x3(
@@ -65,8 +109,10 @@ def conv3x3(
     dilation: int = 1,
     dtype: Any,
     accumulation_dtype: Any = None,
+    as_matmuls: bool = False,
 ) -> nn.Conv:
-    """A 3x3 conv padded like PyTorch's `padding=dilation` (symmetric; Flax's "SAME" pads stride-2 convs unevenly)."""
+    """A 3x3 conv padded like PyTorch's `padding=dilation` (symmetric; Flax's "SAME" pads stride-2 convs unevenly);
+    `as_matmuls`: computed as 9 per-tap matmuls (`conv_as_tap_matmuls`)."""
     return nn.Conv(
         features,
         (3, 3),
@@ -75,7 +121,7 @@ def conv3x3(
         kernel_dilation=dilation,
         dtype=dtype,
         name=name,
-        **accumulating_in(accumulation_dtype),
+        **accumulating_in(accumulation_dtype, as_matmuls),
     )
 
 
@@ -241,6 +287,10 @@ class ECCV16(nn.Module):
     # The dtype the convs accumulate in and return (None: `dtype`): float32 with dtype bfloat16 is bf16 weights and
     # activations with fp32 accumulation (CPUs with native bf16 dot products, python -m colorjax.bench zhang --levers).
     accumulation_dtype: Any = None
+    # Speed only: the blocks (1-8) whose 3x3 and 1x1 convs (not the transposed conv, nor the first or folded convs'
+    # own forms) run as per-tap matmuls (`conv_as_tap_matmuls`), XLA:CPU's route to native bf16 dots with dtype
+    # bfloat16 and float32 accumulation; `zhang --levers` contenders, none by default.
+    matmul_blocks: tuple[int, ...] = ()
 
     @nn.compact
     def __call__(self, L: jax.Array, *, train: bool = False) -> dict[str, jax.Array]:
@@ -275,6 +325,7 @@ class ECCV16(nn.Module):
                         dilation=1 if on_sub_grids else dilation,
                         dtype=self.dtype,
                         accumulation_dtype=self.accumulation_dtype,
+                        as_matmuls=block in self.matmul_blocks,
                     )(x)
                 x = nn.relu(x)
             if not (self.batch_norm_folded and block < len(ENCODER_BLOCKS)):
@@ -283,10 +334,15 @@ class ECCV16(nn.Module):
         decoder_channels = scaled_width(DECODER_CHANNELS, self.width)
         accumulation = {"dtype": self.dtype, "accumulation_dtype": self.accumulation_dtype}
         x = nn.relu(upconv4x4(decoder_channels, "model8_0", **accumulation)(x))
+        accumulation["as_matmuls"] = 8 in self.matmul_blocks
         x = nn.relu(conv3x3(decoder_channels, "model8_2", **accumulation)(x))
         x = nn.relu(conv3x3(decoder_channels, "model8_4", **accumulation)(x))
         logits = nn.Conv(
-            AB_NUM_BINS, (1, 1), dtype=self.dtype, name="model8_6", **accumulating_in(self.accumulation_dtype)
+            AB_NUM_BINS,
+            (1, 1),
+            dtype=self.dtype,
+            name="model8_6",
+            **accumulating_in(self.accumulation_dtype, 8 in self.matmul_blocks),
         )(x)
         logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
 

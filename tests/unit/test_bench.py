@@ -114,7 +114,7 @@ def test_bench_ddcolor_quick_runs_both_frameworks_at_a_tiny_width(tmp_path, monk
     from colorjax.bench import ddcolor
     from colorjax.cli import bench
 
-    for key in ("MODELS", "SIZES", "BATCHES", "BUDGET_S"):
+    for key in ("MODELS", "SIZES", "BATCHES", "BUDGET_S", "SKIP"):
         monkeypatch.delenv(f"COLORJAX_BENCH_{key}", raising=False)
     out = tmp_path / "rows.json"
     assert bench.main(["ddcolor", "--quick", "--out", str(out)]) == 0
@@ -134,6 +134,30 @@ def test_bench_ddcolor_quick_runs_both_frameworks_at_a_tiny_width(tmp_path, monk
     assert ddcolor.options(False, environ) == ddcolor.Options(("tiny",), (512,), (1, 8), 60.0)
     with pytest.raises(ValueError, match="multiples of 32"):
         ddcolor.options(False, {"COLORJAX_BENCH_SIZES": "100"})
+
+
+def test_bench_ddcolor_skip_leaves_out_the_named_contenders_and_says_so(tmp_path, monkeypatch):
+    """`ddcolor --skip autocast` (PyTorch's bf16 autocast under an AVX2 restriction takes 600+ s an image): no timed
+    autocast row, one row per setting naming what was skipped, and the float32 agreement still measured."""
+    import json
+
+    from colorjax.bench import ddcolor
+    from colorjax.cli import bench
+
+    for key in ("MODELS", "SIZES", "BATCHES", "BUDGET_S"):
+        monkeypatch.delenv(f"COLORJAX_BENCH_{key}", raising=False)
+    monkeypatch.setenv("COLORJAX_BENCH_SKIP", "")  # bench.main sets it; the monkeypatch removes it afterwards
+    out = tmp_path / "rows.json"
+    assert bench.main(["ddcolor", "--quick", "--skip", "autocast,bfloat16", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    timed = [row for row in rows if "ms_per_image" in row]
+    assert timed and all(row["precision"] == "float32" for row in timed)
+    notes = [row["contender"] for row in rows if row["contender"].startswith("skipped (--skip)")]
+    assert "skipped (--skip): colorjax jit" in notes
+    if any(row["contender"].startswith("pytorch") for row in timed):
+        assert sum("autocast" in note for note in notes) == 2  # one per setting (batch 1 and 2)
+        assert len([row for row in rows if "max_ab_diff_vs_pytorch" in row]) == 2
+    assert ddcolor.options(False, {"COLORJAX_BENCH_SKIP": "autocast"}).skip == ("autocast",)
 
 
 def test_stage_times_are_medians_per_stage_in_the_order_they_ran():
@@ -196,7 +220,17 @@ def test_train_step_rows_compare_each_contender_with_the_fastest_pytorch_one(mon
 @pytest.mark.parametrize(
     ("model", "levers", "output"),
     [
-        ("eccv16", ("first conv as a matmul", "BatchNorms folded", "bf16, fp32 accumulation", "onnxruntime"), "logits"),
+        (
+            "eccv16",
+            (
+                "first conv as a matmul",
+                "BatchNorms folded",
+                "bf16, fp32 accumulation",
+                "per-tap matmuls",
+                "onnxruntime",
+            ),
+            "logits",
+        ),
         ("siggraph17", ("colorjax default", "bf16, fp32 accumulation", "onnxruntime"), "chroma"),
     ],
 )
@@ -245,3 +279,17 @@ def test_zhang_levers_time_a_hopeless_pytorch_contender_once_and_know_their_mode
     assert zhang.lever_model({"COLORJAX_BENCH_MODEL": "siggraph17"}) == "siggraph17"
     with pytest.raises(ValueError, match="zhang --levers times eccv16 or siggraph17, not 'ddcolor'"):
         zhang.lever_model({"COLORJAX_BENCH_MODEL": "ddcolor"})
+
+
+def test_bench_bf16_dots_quick_says_which_library_xla_calls_and_whether_it_converts_bf16():
+    """`python -m colorjax.bench bf16_dots --quick`: every op in f32 and bf16, XLA's rows with the library its
+    compiled program calls and whether the bf16 operands were converted to f32. No timing assertions."""
+    from colorjax.bench.bf16_dots import bench_bf16_dots
+
+    rows = bench_bf16_dots(quick=True)
+    assert {row["op"].split()[0] for row in rows} == {"matmul", "conv3x3"}
+    xla = [row for row in rows if row["contender"].startswith("xla")]
+    assert all(row["xla_library"] in ("ynn", "onednn", "xla") and row["ms"] > 0 for row in xla)
+    assert not any(row["bf16_converted_to_f32"] for row in xla if row["precision"] == "float32")
+    assert {row["contender"] for row in xla} == {"xla dot", "xla conv", "xla 9 per-tap matmuls"}
+    assert all("cpu" in row and row["speedup_vs_xla_f32"] > 0 for row in rows)

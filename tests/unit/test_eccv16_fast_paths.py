@@ -8,7 +8,7 @@ import pytest
 from helpers.variables import numpy_init
 
 from colorjax.models import get_model
-from colorjax.models.eccv16 import batch_to_space, fold_batch_norms, space_to_batch
+from colorjax.models.eccv16 import batch_to_space, conv_as_tap_matmuls, fold_batch_norms, space_to_batch
 
 
 def test_space_to_batch_round_trips_and_splits_the_interleaved_sub_grids():
@@ -108,3 +108,46 @@ def test_an_onnx_export_runs_the_model_without_the_xla_cpu_fast_paths():
     assert without_xla_cpu_fast_paths(fast) == fast.clone(first_conv_as_matmul=False)
     siggraph17 = get_model("siggraph17", width=0.125)
     assert without_xla_cpu_fast_paths(siggraph17) is siggraph17
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "padding"),
+    [(3, 1, 1, ((1, 1), (1, 1))), (3, 2, 1, ((1, 1), (1, 1))), (3, 1, 2, ((2, 2), (2, 2))), (1, 1, 1, "SAME")],
+)
+def test_a_conv_as_per_tap_matmuls_equals_the_conv(kernel, stride, dilation, padding):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, 9, 10, 5)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(kernel, kernel, 5, 7)), jnp.float32)
+    args = ((stride, stride), padding)
+    kwargs = {"rhs_dilation": (dilation, dilation), "dimension_numbers": ("NHWC", "HWIO", "NHWC")}
+    expected = jax.lax.conv_general_dilated(x, w, *args, **kwargs)
+    got = conv_as_tap_matmuls(x, w, *args, **kwargs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # bfloat16 operands with float32 accumulation: float32 products of the same bf16 numbers, summed in another order.
+    xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    expected = jax.lax.conv_general_dilated(xb, wb, *args, **kwargs, preferred_element_type=jnp.float32)
+    got = conv_as_tap_matmuls(xb, wb, *args, **kwargs, preferred_element_type=jnp.float32)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_convs_as_per_tap_matmuls_give_the_same_model(dtype):
+    model = get_model("eccv16", width=0.125, dtype=dtype, accumulation_dtype=jnp.float32)
+    L = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1), maxval=100.0)
+    plain = model.clone(dtype=jnp.float32)
+    variables = numpy_init(plain, L)
+    # Running statistics of this batch, so inference mode sees normalised, order-one activations.
+    _, stats = jax.jit(lambda v: plain.apply(v, L, train=True, mutable=["batch_stats"]))(variables)
+    variables = {**variables, **stats}
+    matmuls = model.clone(matmul_blocks=(1, 2, 3, 4, 5, 6, 7, 8))
+    assert jax.tree.structure(numpy_init(matmuls, L)) == jax.tree.structure(variables)
+    products = [e.primitive.name for e in jax.make_jaxpr(matmuls.apply)(variables, L).eqns]
+    assert products.count("conv_general_dilated") == 1  # the transposed conv
+    expected = np.asarray(jax.jit(model.apply)(variables, L)["logits"], np.float32)
+    got = np.asarray(jax.jit(matmuls.apply)(variables, L)["logits"], np.float32)
+    scale = np.abs(expected).max()
+    assert scale > 0.1
+    # float32: rounding only; bfloat16: the same bf16 operands and float32 sums, but bf16 activations between the
+    # layers, where a sum in another order can round to the neighbouring bf16 number.
+    np.testing.assert_allclose(got, expected, atol=(1e-5 if dtype == jnp.float32 else 1e-3) * scale)
