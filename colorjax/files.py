@@ -280,7 +280,7 @@ def encode_png(pixels: np.ndarray) -> bytes:
         compressor = deflate.compressobj(level, deflate.DEFLATED, -zlib.MAX_WBITS)
         last = stop == height
         flush = deflate.Z_FINISH if last else deflate.Z_SYNC_FLUSH
-        return filtered, compressor.compress(filtered) + compressor.flush(flush)
+        return filtered, (compressor.compress(filtered), compressor.flush(flush))
 
     if len(starts) == 1:
         pieces = [piece(0)]
@@ -292,20 +292,21 @@ def encode_png(pixels: np.ndarray) -> bytes:
         checksum = deflate.adler32(filtered, checksum)
     header = 0x7800  # RFC 1950: deflate with a 32 kB window, compression-level hint 0 ("fastest")
     header += (31 - header % 31) % 31
-    stream = [header.to_bytes(2, "big"), *(deflated for _, deflated in pieces), checksum.to_bytes(4, "big")]
+    stream = [header.to_bytes(2, "big"), *(part for _, deflated in pieces for part in deflated)]
+    stream.append(checksum.to_bytes(4, "big"))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    return b"".join(
-        [
-            b"\x89PNG\r\n\x1a\n",
-            _png_chunk(b"IHDR", ihdr),
-            _png_chunk(b"IDAT", b"".join(stream)),
-            _png_chunk(b"IEND", b""),
-        ]
-    )
+    # The deflated pieces are copied once, into the file's bytes: joining them first, then the chunk, then the
+    # file copied a 20-megapixel photo's 25 MB four times (its encode: 0.105 -> 0.081 s, medians of 8 in turns).
+    chunks = [_png_chunk(b"IHDR", [ihdr]), _png_chunk(b"IDAT", stream), _png_chunk(b"IEND", [])]
+    return b"".join([b"\x89PNG\r\n\x1a\n", *(part for chunk in chunks for part in chunk)])
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def _png_chunk(kind: bytes, parts: list[bytes]) -> list[bytes]:
+    """A PNG chunk of `parts` joined, as its pieces: length, type, the parts, the CRC of type and data."""
+    crc = zlib.crc32(kind)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [struct.pack(">I", sum(len(part) for part in parts)), kind, *parts, struct.pack(">I", crc)]
 
 
 def format_of(path: str | os.PathLike) -> str:
