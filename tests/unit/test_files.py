@@ -3,6 +3,7 @@
 import io
 import os
 import stat
+import struct
 import sys
 import zlib
 
@@ -190,7 +191,16 @@ def test_png_encoding_is_lossless_in_any_number_of_pieces(shape, piece_bytes, de
         rgb = len(shape) == 3 and shape[-1] == 3
         assert image.mode == ("RGB" if rgb else "L") and image.info == {}  # no metadata
         np.testing.assert_array_equal(np.asarray(image), pixels if rgb else pixels.reshape(shape[:2]))
-    assert zlib.decompress(png[png.index(b"IDAT") + 4 : -16])  # one valid zlib stream, whatever the pieces
+    chunks, at = [], 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        chunks.append((png[at + 4 : at + 8], png[at + 8 : at + 8 + length]))
+        at += 12 + length
+    kinds = [kind for kind, _ in chunks]
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and set(kinds[1:-1]) == {b"IDAT"}
+    assert len(kinds) - 2 == -(-shape[0] // max(1, piece_bytes // (int(np.prod(shape[1:])) + 1)))  # one per piece
+    stream = b"".join(data for kind, data in chunks if kind == b"IDAT")
+    assert zlib.decompress(stream)  # one valid zlib stream, whatever the pieces
     with pytest.raises(ValueError, match="uint8"):
         files.encode_png(pixels.astype(np.float32))
 
@@ -201,3 +211,15 @@ def test_check_writable(tmp_path):
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(files.OutputError, match="choose another --output"):
         files.check_writable(tmp_path / "a_file" / "below")
+
+
+def test_a_png_is_written_as_it_is_deflated_and_whole_or_not_at_all(tmp_path, monkeypatch):
+    """`write_image` streams a PNG's chunks into the file (`write_png`): the same bytes as `encode_png`, and a
+    photo that cannot be written leaves neither the file nor a temporary behind."""
+    monkeypatch.setattr(files, "PNG_PIECE_BYTES", 64)
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 9, 3), dtype=np.uint8)
+    written = files.write_image(rgb, tmp_path / "out" / "photo.png")
+    assert written.read_bytes() == files.encode_png(rgb) and written.read_bytes().count(b"IDAT") > 1
+    with pytest.raises(ValueError, match="uint8"):
+        files.write_image(rgb.astype(np.float32), tmp_path / "out" / "bad.png")
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["photo.png"]
