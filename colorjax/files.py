@@ -297,10 +297,12 @@ def write_png(pixels: np.ndarray, write: Callable[[bytes], Any]) -> None:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     for part in (b"\x89PNG\r\n\x1a\n", *_png_chunk(b"IHDR", [ihdr])):
         write(part)
-    with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+    with contextlib.ExitStack() as stack:
+        pieces = map(piece, starts)
+        if len(starts) > 1:  # ISA-L, zlib and NumPy release the GIL: the pieces are deflated in parallel, in order.
+            pieces = stack.enter_context(ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1))).map(piece, starts)
         checksum = 1
-        # ISA-L, zlib and NumPy release the GIL: the pieces are compressed in parallel, and taken in order.
-        for number, (filtered, deflated) in enumerate(pool.map(piece, starts)):
+        for number, (filtered, deflated) in enumerate(pieces):
             checksum = deflate.adler32(filtered, checksum)
             if number == 0:
                 deflated.insert(0, header.to_bytes(2, "big"))
