@@ -83,12 +83,20 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, durable: bool = Fal
         remote.parent.mkdir(parents=True, exist_ok=True)
         remote.write_bytes(data)
         return remote
-    with atomic_path(path) as temporary, open(temporary, "xb") as file:  # "x": the name is ours alone
+    with atomic_file(path, durable) as file:
         file.write(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, durable: bool = False) -> Iterator[io.BufferedWriter]:
+    """A local file opened for writing in binary, which appears at `path` whole when the block ends, or not at all
+    when it raises (`atomic_write` for a writer that writes as it goes); `durable` as in `atomic_write`."""
+    with atomic_path(path) as temporary, open(temporary, "xb") as file:  # "x": the name is ours alone
+        yield file
         if durable:
             file.flush()
             os.fsync(file.fileno())
-    return Path(path)
 
 
 class StagedPath:
@@ -335,7 +343,7 @@ def write_image(
     format = format or format_of(path)
     if format != "png" or is_remote(path):
         return atomic_write(path, encode_image(rgb, format, quality))
-    with atomic_path(path) as temporary, open(temporary, "xb") as file:  # as atomic_write writes
+    with atomic_file(path) as file:
         write_png(rgb, file.write)
     return Path(path)
 
