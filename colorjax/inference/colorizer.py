@@ -411,15 +411,15 @@ def chroma_planes(chroma: jax.Array, size: tuple[int, int], method: str) -> jax.
     (h, H) and (w, W) weight matrix instead, 10 GFLOP for 256 x 256 to 20 megapixels. A smaller output (a photo
     below the working size) is antialiased (`resize_linear`)."""
     size = tuple(size)
+    planes = jnp.moveaxis(chroma, -1, 0)
     if chroma.shape[:2] == size:
-        return jnp.moveaxis(chroma, -1, 0)
+        return planes
     if method == "nearest":
         rows = nearest_source_indices(chroma.shape[0], size[0])
         columns = nearest_source_indices(chroma.shape[1], size[1])
-        return jnp.moveaxis(chroma, -1, 0)[:, rows][:, :, columns]
+        return planes[:, rows][:, :, columns]
     if size[0] < chroma.shape[0] or size[1] < chroma.shape[1]:
         return jnp.moveaxis(resize_linear(chroma, size, antialias=True), -1, 0)
-    planes = jnp.moveaxis(chroma, -1, 0)
     top, bottom, down = linear_taps(chroma.shape[0], size[0])
     planes = planes[:, top] + (planes[:, bottom] - planes[:, top]) * down[:, None]
     left, right, across = linear_taps(chroma.shape[1], size[1])
