@@ -59,9 +59,10 @@ def compiled_library(fn, *args) -> tuple[str, bool]:
     return library, converted
 
 
-def _conv(x, w, dilation, preferred=None):
+def _conv(x, w, dilation, preferred=None, conv=jax.lax.conv_general_dilated):
+    """A 3x3 conv at `dilation`, padded to keep its size, by `conv` (XLA's, or `conv_as_tap_matmuls`)."""
     pad = ((dilation, dilation), (dilation, dilation))
-    return jax.lax.conv_general_dilated(
+    return conv(
         x,
         w,
         (1, 1),
@@ -69,19 +70,6 @@ def _conv(x, w, dilation, preferred=None):
         rhs_dilation=(dilation, dilation),
         dimension_numbers=DIMENSIONS,
         preferred_element_type=preferred,
-    )
-
-
-def _taps(x, w, dilation):
-    pad = ((dilation, dilation), (dilation, dilation))
-    return conv_as_tap_matmuls(
-        x,
-        w,
-        (1, 1),
-        pad,
-        rhs_dilation=(dilation, dilation),
-        dimension_numbers=DIMENSIONS,
-        preferred_element_type=jnp.float32,
     )
 
 
@@ -116,7 +104,12 @@ def _conv_contenders(torch, batch: int, side: int, channels: int, dilation: int)
     found = [
         ("xla conv", "float32", jax.jit(lambda x, w: _conv(x, w, dilation)), f32),
         ("xla conv", "bfloat16", jax.jit(lambda x, w: _conv(x, w, dilation, jnp.float32)), bf16),
-        ("xla 9 per-tap matmuls", "bfloat16", jax.jit(lambda x, w: _taps(x, w, dilation)), bf16),
+        (
+            "xla 9 per-tap matmuls",
+            "bfloat16",
+            jax.jit(lambda x, w: _conv(x, w, dilation, jnp.float32, conv_as_tap_matmuls)),
+            bf16,
+        ),
     ]
     if torch is not None:
         x = torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
